@@ -1,0 +1,70 @@
+import Foundation
+import KeelProtocol
+
+/// A set of services served together: in-process next to a Keel engine, or over HTTP for a Keel or Restate
+/// server to call.
+public struct Endpoint: EmbeddedEndpoint {
+    public let services: [String: ServiceDefinition]
+    public let manifest: EndpointManifest
+
+    public init(_ services: any ServiceDefinitionConvertible...) {
+        self.init(services)
+    }
+
+    public init(_ services: [any ServiceDefinitionConvertible]) {
+        var table: [String: ServiceDefinition] = [:]
+        for service in services { table[service.definition.name] = service.definition }
+        self.services = table
+        self.manifest = EndpointManifest(
+            protocolMode: .bidiStream,
+            minProtocolVersion: ServiceProtocolVersion.minSupported.rawValue,
+            maxProtocolVersion: ServiceProtocolVersion.maxSupported.rawValue,
+            services: services.map { Self.manifestEntry(for: $0.definition) }
+        )
+    }
+
+    public func handle(_ head: AttemptHead, input: AsyncStream<Frame>, output: AsyncStream<Frame>.Continuation) async {
+        let driver = InvocationDriver(protocolVersion: head.protocolVersion, output: output)
+        guard let handler = services[head.service]?.handlers[head.handler] else {
+            driver.failAttempt(code: 404, message: "this endpoint has no handler \(head.service)/\(head.handler)")
+            return
+        }
+        // The reader runs beside the handler; leaving this scope cancels it.
+        async let _: Void = {
+            for await frame in input { driver.receive(frame) }
+            driver.receiveEndOfInput()
+        }()
+        await Self.execute(handler, driver: driver)
+    }
+
+    /// Runs the handler once the journal is replayed and writes how it ended.
+    private static func execute(_ handler: HandlerDefinition, driver: InvocationDriver) async {
+        do {
+            try await driver.waitUntilReady()
+        } catch {
+            return
+        }
+        do {
+            let output = try await handler.invoke(driver)
+            try driver.perform { try $0.writeOutput(.success(output)) }
+        } catch let terminal as TerminalError {
+            _ = try? driver.perform { try $0.writeOutput(.failure(terminal)) }
+        } catch {
+            // Suspended or failed attempts already wrote their terminal frame; anything else is retried.
+            driver.failAttempt(code: 500, message: String(describing: error))
+        }
+    }
+
+    private static func manifestEntry(for service: ServiceDefinition) -> EndpointManifest.Service {
+        EndpointManifest.Service(
+            name: service.name,
+            ty: service.type,
+            handlers: service.handlerNames.compactMap { service.handlers[$0] }.map { handler in
+                EndpointManifest.Handler(
+                    name: handler.name,
+                    ty: handler.kind.flatMap { EndpointManifest.HandlerType(rawValue: $0.rawValue) }
+                )
+            }
+        )
+    }
+}

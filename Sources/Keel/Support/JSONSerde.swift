@@ -1,0 +1,37 @@
+import Foundation
+
+/// JSON, the default encoding of handler inputs, outputs, step results and state, as in Restate's SDKs.
+enum JSONSerde {
+    static func encode<T: Encodable>(_ value: T) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(value)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        // An empty body stands for JSON `null`, so optional inputs may be left out.
+        try JSONDecoder().decode(type, from: data.isEmpty ? Data("null".utf8) : data)
+    }
+
+    /// Decodes a handler input, turning a malformed body into a 400 that ends the invocation.
+    static func decodeInput<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        do {
+            return try decode(type, from: data)
+        } catch {
+            throw TerminalError("invalid input: expected JSON for \(T.self): \(Self.describe(error))", code: 400)
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.dataCorrupted(let context),
+             DecodingError.keyNotFound(_, let context),
+             DecodingError.typeMismatch(_, let context),
+             DecodingError.valueNotFound(_, let context):
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return path.isEmpty ? context.debugDescription : "\(path): \(context.debugDescription)"
+        default:
+            return String(describing: error)
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+import KeelCore
+import KeelProtocol
+import KeelStore
+
+/// What a partition keeps in memory about an unfinished invocation.
+struct ActiveInvocation {
+    struct Attempt {
+        var generation: UInt64
+        var input: AsyncStream<Frame>.Continuation
+    }
+
+    var record: InvocationRecord
+    /// The cached journal; nil until loaded (after a restart, or after a failed write).
+    var journal: [JournalEntry]?
+    var attempt: Attempt?
+    /// Failed attempts since the invocation started, for the retry policy.
+    var failedAttempts = 0
+    /// When the journal last grew (ms), for `duration_since_last_stored_entry`.
+    var lastStoredAt: Int64
+    /// The result stored by the `Output` command, applied at `End`.
+    var output: InvocationResult?
+    var generation: UInt64 = 0
+
+    init(record: InvocationRecord, journal: [JournalEntry]?) {
+        self.record = record
+        self.journal = journal
+        self.lastStoredAt = record.modifiedAt
+    }
+
+    var id: InvocationID { record.id }
+
+    /// Exclusive handlers hold their object's lock from the moment they leave the inbox until they complete.
+    var lockedObject: ObjectAddress? {
+        guard record.handlerKind?.takesLock == true else { return nil }
+        return record.target.object
+    }
+}
+
+/// What the invoker should do after a frame from the SDK was handled.
+enum FrameVerdict: Sendable {
+    case proceed
+    /// The attempt ended and its outcome is recorded.
+    case finished
+    /// The attempt failed; retry with backoff (or `nextRetryDelay` when the SDK asked for one).
+    case failed(String, nextRetryDelay: Duration?)
+}
+
+/// Everything an attempt needs, prepared by the partition.
+struct AttemptPlan: Sendable {
+    var generation: UInt64
+    var head: AttemptHead
+    var endpoint: any EmbeddedEndpoint
+    var input: AsyncStream<Frame>
+}

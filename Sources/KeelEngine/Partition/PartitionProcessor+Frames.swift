@@ -1,0 +1,229 @@
+import Foundation
+import KeelCore
+import KeelProtocol
+import KeelStore
+import SwiftProtobuf
+
+extension PartitionProcessor {
+    /// Applies one frame the SDK sent during an attempt: stores commands, answers run proposals once durable,
+    /// and completes, parks or fails the invocation on the attempt's terminal frame.
+    func handle(_ frame: Frame, from id: InvocationID, generation: UInt64) async -> FrameVerdict {
+        guard let invocation = active[id], invocation.generation == generation, invocation.attempt != nil else {
+            return .finished
+        }
+        guard let type = frame.messageType else {
+            if MessageType.isCustomEntry(frame.type) {
+                append(JournalEntry(type: frame.type, payload: frame.payload), to: id)
+                return .proceed
+            }
+            return .failed("protocol violation: unknown message type 0x\(String(frame.type, radix: 16))", nextRetryDelay: nil)
+        }
+        do {
+            switch type {
+            case .end:
+                return await end(id)
+            case .suspension:
+                return await suspend(id, frame)
+            case .error:
+                let message = try frame.decode(PBErrorMessage.self)
+                return .failed(describe(message), nextRetryDelay: message.hasNextRetryDelay ? .milliseconds(message.nextRetryDelay) : nil)
+            case .proposeRunCompletion:
+                return await completeRun(id, try frame.decode(PBProposeRunCompletionMessage.self))
+            case .awaitingOn:
+                return .proceed
+            default:
+                guard type.isCommand else {
+                    return .failed("protocol violation: the SDK sent \(type), which only the runtime may send", nextRetryDelay: nil)
+                }
+                return try await command(type, frame, of: invocation)
+            }
+        } catch {
+            return .failed("protocol violation: cannot decode \(type): \(error)", nextRetryDelay: nil)
+        }
+    }
+
+    private func command(_ type: MessageType, _ frame: Frame, of invocation: ActiveInvocation) async throws -> FrameVerdict {
+        let id = invocation.id
+        var effects: [StoreOperation] = []
+        let object = invocation.record.target.object
+        let mayWrite = invocation.record.handlerKind?.takesLock == true
+        switch type {
+        case .output:
+            let message = try frame.decode(PBOutputCommandMessage.self)
+            switch message.result {
+            case .failure(let failure):
+                active[id]?.output = .failure(Failure(failure))
+            case .value(let value):
+                active[id]?.output = .success(value.content)
+            case nil:
+                active[id]?.output = .success(Data())
+            }
+        case .run, .getEagerState, .getEagerStateKeys:
+            break
+        case .setState, .clearState, .clearAllState:
+            guard let object, mayWrite else {
+                return .failed("\(invocation.record.target) may not write state: only exclusive handlers of virtual objects and workflows can", nextRetryDelay: nil)
+            }
+            switch type {
+            case .setState:
+                let message = try frame.decode(PBSetStateCommandMessage.self)
+                effects.append(.setState(object, name: message.key, value: message.value.content))
+            case .clearState:
+                effects.append(.clearState(object, name: try frame.decode(PBClearStateCommandMessage.self).key))
+            default:
+                effects.append(.clearAllState(object))
+            }
+        case .getLazyState, .getLazyStateKeys:
+            guard let object else {
+                return .failed("\(invocation.record.target) has no state: only virtual objects and workflows do", nextRetryDelay: nil)
+            }
+            append(JournalEntry(type: frame.type, payload: frame.payload), to: id)
+            return await answerLazyState(type, frame, object: object, id: id)
+        default:
+            return .failed("Keel does not support \(type) commands yet (error 573)", nextRetryDelay: nil)
+        }
+        append(JournalEntry(type: frame.type, payload: frame.payload), to: id, effects: effects)
+        return .proceed
+    }
+
+    /// Adds an entry to the journal (memory and store, not waited for) together with its effects.
+    func append(_ entry: JournalEntry, to id: InvocationID, effects: [StoreOperation] = []) {
+        guard var invocation = active[id], var journal = invocation.journal else { return }
+        let index = journal.count
+        journal.append(entry)
+        invocation.journal = journal
+        invocation.lastStoredAt = EngineClock.nowMilliseconds()
+        invocation.record.retryCount = 0
+        active[id] = invocation
+        writer.enqueue([.appendJournal(id, index: index, entry: entry)] + effects, for: id)
+    }
+
+    /// Stores a run's result as its notification and, once durable, sends it back to the SDK.
+    private func completeRun(_ id: InvocationID, _ proposal: PBProposeRunCompletionMessage) async -> FrameVerdict {
+        var notification = PBRunCompletionNotificationMessage()
+        notification.completionID = proposal.resultCompletionID
+        switch proposal.result {
+        case .value(let value): notification.value = PBValue.with { $0.content = value }
+        case .failure(let failure): notification.failure = failure
+        case nil: notification.value = PBValue()
+        }
+        return await appendNotification(.runCompletion, notification, to: id)
+    }
+
+    private func answerLazyState(_ type: MessageType, _ frame: Frame, object: ObjectAddress, id: InvocationID) async -> FrameVerdict {
+        do {
+            // Reads must see this invocation's own earlier writes, which may still be in the writer.
+            try await writer.commit([], for: id)
+            let state = try await store.state(of: object)
+            if type == .getLazyState {
+                let command = try frame.decode(PBGetLazyStateCommandMessage.self)
+                var notification = PBGetLazyStateCompletionNotificationMessage()
+                notification.completionID = command.resultCompletionID
+                if let entry = state.first(where: { $0.name == command.key }) {
+                    notification.value = PBValue.with { $0.content = entry.value }
+                } else {
+                    notification.void = PBVoid()
+                }
+                return await appendNotification(.getLazyStateCompletion, notification, to: id)
+            }
+            let command = try frame.decode(PBGetLazyStateKeysCommandMessage.self)
+            var notification = PBGetLazyStateKeysCompletionNotificationMessage()
+            notification.completionID = command.resultCompletionID
+            notification.stateKeys = PBStateKeys.with { $0.keys = state.map(\.name) }
+            return await appendNotification(.getLazyStateKeysCompletion, notification, to: id)
+        } catch {
+            return .failed("reading state failed: \(error)", nextRetryDelay: nil)
+        }
+    }
+
+    /// Journals a notification and streams it to the live attempt once durable.
+    private func appendNotification(_ type: MessageType, _ message: some SwiftProtobuf.Message, to id: InvocationID) async -> FrameVerdict {
+        let frame: Frame
+        do {
+            frame = try Frame(type: type, message: message)
+        } catch {
+            return .failed("cannot encode \(type): \(error)", nextRetryDelay: nil)
+        }
+        append(JournalEntry(type: frame.type, payload: frame.payload), to: id)
+        do {
+            try await writer.commit([], for: id)
+        } catch {
+            return .failed("storage: \(StoreError(wrapping: error).message)", nextRetryDelay: nil)
+        }
+        active[id]?.attempt?.input.yield(frame)
+        return .proceed
+    }
+
+    private func end(_ id: InvocationID) async -> FrameVerdict {
+        guard let output = active[id]?.output else {
+            return .failed("protocol violation: End without an Output command", nextRetryDelay: nil)
+        }
+        guard await complete(id, with: output) else {
+            return .failed("storing the completion failed", nextRetryDelay: nil)
+        }
+        return .finished
+    }
+
+    /// Parks the invocation until one of the notifications it waits for is stored, or resumes it at once if
+    /// one already is (it may have arrived while the SDK was deciding to suspend).
+    private func suspend(_ id: InvocationID, _ frame: Frame) async -> FrameVerdict {
+        guard var invocation = active[id] else { return .finished }
+        let waiting: PBSuspensionMessageV6
+        do {
+            waiting = try frame.decode(PBSuspensionMessageV6.self)
+        } catch {
+            return .failed("protocol violation: cannot decode SuspensionMessage: \(error)", nextRetryDelay: nil)
+        }
+        guard !waiting.waitingCompletions.isEmpty || !waiting.waitingSignals.isEmpty || !waiting.waitingNamedSignals.isEmpty else {
+            return .failed("protocol violation: suspension without anything to wait for", nextRetryDelay: nil)
+        }
+        invocation.attempt?.input.finish()
+        invocation.attempt = nil
+        let stored = Set((invocation.journal ?? []).compactMap(NotificationAddress.init))
+        let satisfied = waiting.waitingCompletions.contains { stored.contains(.completion($0)) }
+            || waiting.waitingSignals.contains { stored.contains(.signal($0)) }
+            || waiting.waitingNamedSignals.contains { stored.contains(.named($0)) }
+        if satisfied {
+            active[id] = invocation
+            startAttempt(id)
+            return .finished
+        }
+        invocation.record.status = .suspended
+        active[id] = invocation
+        let record = invocation.record
+        writer.enqueue([.updateStatus(id, status: .suspended, retryCount: record.retryCount, lastFailure: record.lastFailure, modifiedAt: EngineClock.nowMilliseconds())], for: id)
+        return .finished
+    }
+
+    private func describe(_ message: PBErrorMessage) -> String {
+        var text = "[\(message.code)] \(message.message)"
+        if message.hasRelatedCommandIndex { text += " (command #\(message.relatedCommandIndex))" }
+        return text
+    }
+}
+
+/// The address of a stored notification, to match suspensions against.
+enum NotificationAddress: Hashable {
+    case completion(UInt32)
+    case signal(UInt32)
+    case named(String)
+
+    init?(_ entry: JournalEntry) {
+        guard MessageType(rawValue: entry.type)?.isNotification == true,
+              let template = try? PBNotificationTemplate(serializedBytes: entry.payload) else { return nil }
+        switch template.id {
+        case .completionID(let id): self = .completion(id)
+        case .signalID(let id): self = .signal(id)
+        case .signalName(let name): self = .named(name)
+        case nil: return nil
+        }
+    }
+}
+
+extension Failure {
+    init(_ failure: PBFailure) {
+        var metadata: [String: String] = [:]
+        for entry in failure.metadata { metadata[entry.key] = entry.value }
+        self.init(code: UInt16(clamping: failure.code), message: failure.message, metadata: metadata)
+    }
+}

@@ -1,0 +1,348 @@
+import Foundation
+import KeelCore
+import KeelProtocol
+import KeelStore
+import Logging
+
+/// Owns the unfinished invocations of one partition: their lifecycle, object locks and inboxes, and the
+/// order in which their changes reach the group-commit writer.
+actor PartitionProcessor {
+    typealias Job = @Sendable () async -> Void
+
+    let index: Int
+    let store: any Store
+    let writer: GroupCommitWriter
+    let registry: ServiceRegistry
+    let configuration: EngineConfiguration
+    let logger: Logger
+    private let spawn: @Sendable (@escaping Job) -> Void
+    private let nextSequence: @Sendable () -> Int64
+
+    var active: [InvocationID: ActiveInvocation] = [:]
+    var locks: [ObjectAddress: InvocationID] = [:]
+    var inboxes: [ObjectAddress: [InvocationID]] = [:]
+    var resultWaiters: [InvocationID: [CheckedContinuation<InvocationResult, Never>]] = [:]
+
+    init(
+        index: Int,
+        store: any Store,
+        writer: GroupCommitWriter,
+        registry: ServiceRegistry,
+        configuration: EngineConfiguration,
+        logger: Logger,
+        nextSequence: @escaping @Sendable () -> Int64,
+        spawn: @escaping @Sendable (@escaping Job) -> Void
+    ) {
+        self.index = index
+        self.store = store
+        self.writer = writer
+        self.registry = registry
+        self.configuration = configuration
+        self.logger = logger
+        self.nextSequence = nextSequence
+        self.spawn = spawn
+    }
+
+    // MARK: - Accepting invocations
+
+    struct NewInvocation: Sendable {
+        var id: InvocationID
+        var resolved: ServiceRegistry.Resolved
+        var input: JournalEntry
+        var idempotencyKey: String?
+    }
+
+    enum Acceptance: Sendable {
+        case accepted
+        /// An invocation with this id exists already (an idempotent duplicate).
+        case duplicate
+    }
+
+    /// Stores a new invocation and starts it (or queues it behind its object's lock). Returns once durable.
+    func accept(_ request: NewInvocation) async throws -> Acceptance {
+        if active[request.id] != nil { return .duplicate }
+        let now = EngineClock.nowMilliseconds()
+        var record = InvocationRecord(
+            id: request.id,
+            target: request.resolved.target,
+            handlerKind: request.resolved.handlerKind,
+            status: .invoked,
+            sequence: nextSequence(),
+            idempotencyKey: request.idempotencyKey,
+            createdAt: now
+        )
+        var invocation = ActiveInvocation(record: record, journal: [request.input])
+        if let object = invocation.lockedObject {
+            if locks[object] == nil {
+                locks[object] = request.id
+            } else {
+                record.status = .inboxed
+                inboxes[object, default: []].append(request.id)
+            }
+        }
+        invocation.record = record
+        active[request.id] = invocation
+
+        if request.idempotencyKey != nil {
+            do {
+                if let stored = try await store.invocation(request.id) {
+                    forget(request.id, result: stored.result)
+                    return .duplicate
+                }
+            } catch {
+                forget(request.id, result: nil)
+                throw EngineError.storage(error)
+            }
+        }
+
+        do {
+            try await writer.commit(
+                [.insertInvocation(record), .appendJournal(request.id, index: 0, entry: request.input)],
+                for: request.id
+            )
+        } catch {
+            forget(request.id, result: .failure(Failure(code: 503, message: "not stored: \(StoreError(wrapping: error).message)")))
+            throw EngineError.storage(error)
+        }
+        if record.status == .invoked { startAttempt(request.id) }
+        return .accepted
+    }
+
+    /// Drops an invocation that never became durable (or turned out to exist in the store already).
+    private func forget(_ id: InvocationID, result: InvocationResult?) {
+        guard let invocation = active.removeValue(forKey: id) else { return }
+        if let object = invocation.lockedObject {
+            if locks[object] == id {
+                locks[object] = nil
+                if let (next, operation) = promoteNext(in: object) {
+                    writer.enqueue([operation], for: next)
+                    startAttempt(next)
+                }
+            } else {
+                inboxes[object]?.removeAll { $0 == id }
+            }
+        }
+        if let result { resolveWaiters(id, with: result) }
+    }
+
+    // MARK: - Results
+
+    /// Waits for an unfinished invocation's result; nil when this partition does not hold it.
+    func awaitResult(_ id: InvocationID) async -> InvocationResult? {
+        guard active[id] != nil else { return nil }
+        return await withCheckedContinuation { continuation in
+            resultWaiters[id, default: []].append(continuation)
+        }
+    }
+
+    func isActive(_ id: InvocationID) -> Bool {
+        active[id] != nil
+    }
+
+    func resolveWaiters(_ id: InvocationID, with result: InvocationResult) {
+        for waiter in resultWaiters.removeValue(forKey: id) ?? [] { waiter.resume(returning: result) }
+    }
+
+    // MARK: - Recovery
+
+    /// Rebuilds locks and inboxes from the store's unfinished invocations and restarts what was running.
+    func recover(_ records: [InvocationRecord]) async {
+        for record in records {
+            var invocation = ActiveInvocation(record: record, journal: nil)
+            invocation.failedAttempts = record.retryCount
+            active[record.id] = invocation
+            guard let object = invocation.lockedObject else { continue }
+            if record.status == .inboxed {
+                inboxes[object, default: []].append(record.id)
+            } else {
+                locks[object] = record.id
+            }
+        }
+        var promotions: [StoreOperation] = []
+        for object in Array(inboxes.keys) where locks[object] == nil {
+            if let (_, operation) = promoteNext(in: object) { promotions.append(operation) }
+        }
+        if !promotions.isEmpty {
+            do {
+                try await writer.commit(promotions, for: nil)
+            } catch {
+                logger.error("could not store inbox promotions during recovery; they are redone at the next start", metadata: ["error": "\(error)"])
+            }
+        }
+        for (id, invocation) in active where [.invoked, .suspended].contains(invocation.record.status) {
+            startAttempt(id)
+        }
+    }
+
+    // MARK: - Attempts
+
+    func startAttempt(_ id: InvocationID) {
+        guard var invocation = active[id] else { return }
+        invocation.generation += 1
+        if invocation.record.status == .suspended { invocation.record.status = .invoked }
+        let generation = invocation.generation
+        active[id] = invocation
+        let invoker = Invoker(processor: self)
+        spawn { await invoker.run(id, generation: generation) }
+    }
+
+    /// Loads what the attempt needs and opens its input stream with `Start` and the journal.
+    func prepareAttempt(_ id: InvocationID, generation: UInt64) async -> AttemptPlan? {
+        guard let current = active[id], current.generation == generation, current.record.status == .invoked else { return nil }
+        let resolved: ServiceRegistry.Resolved
+        do {
+            resolved = try registry.resolve(current.record.target)
+        } catch {
+            await attemptEnded(id, generation: generation, failure: (error.message, nil))
+            return nil
+        }
+        let journal: [JournalEntry]
+        var state: [StateEntry] = []
+        do {
+            if let cached = current.journal, !writer.isPoisoned(id) {
+                journal = cached
+            } else {
+                journal = try await store.journal(of: id)
+                writer.recover(id)
+            }
+            if let object = current.record.target.object { state = try await store.state(of: object) }
+        } catch {
+            logger.error("could not load an invocation for its next attempt", metadata: ["invocation": "\(id)", "error": "\(error)"])
+            await attemptEnded(id, generation: generation, failure: ("storage: \(StoreError(wrapping: error).message)", nil))
+            return nil
+        }
+        guard var invocation = active[id], invocation.generation == generation, !journal.isEmpty else { return nil }
+        invocation.journal = journal
+
+        var start = PBStartMessage()
+        start.id = Data(id.bytes)
+        start.debugID = id.description
+        start.knownEntries = UInt32(journal.count)
+        start.key = invocation.record.target.key ?? ""
+        start.partialState = invocation.record.target.object == nil
+        start.stateMap = state.map { entry in
+            PBStartMessage.StateEntry.with {
+                $0.key = entry.name
+                $0.value = entry.value
+            }
+        }
+        start.retryCountSinceLastStoredEntry = UInt32(clamping: invocation.record.retryCount)
+        start.durationSinceLastStoredEntry = UInt64(max(0, EngineClock.nowMilliseconds() - invocation.lastStoredAt))
+        let version = configuration.embeddedProtocolVersion
+        if version >= 6 { start.randomSeed = IdentityDerivation.randomSeed(for: id) }
+
+        let (input, continuation) = AsyncStream.makeStream(of: Frame.self)
+        do {
+            continuation.yield(try Frame(type: .start, message: start))
+        } catch {
+            continuation.finish()
+            return nil
+        }
+        for entry in journal { continuation.yield(Frame(type: entry.type, payload: entry.payload)) }
+        invocation.attempt = ActiveInvocation.Attempt(generation: generation, input: continuation)
+        active[id] = invocation
+
+        let head = AttemptHead(
+            service: invocation.record.target.service,
+            handler: invocation.record.target.handler,
+            protocolVersion: version,
+            headers: ["x-restate-invocation-id": id.description]
+        )
+        return AttemptPlan(generation: generation, head: head, endpoint: resolved.endpoint, input: input)
+    }
+
+    /// Records how an attempt ended. A failure is retried with backoff, or pauses/kills the invocation when
+    /// the retry policy runs out.
+    func attemptEnded(_ id: InvocationID, generation: UInt64, failure: (message: String, nextRetryDelay: Duration?)?) async {
+        guard var invocation = active[id], invocation.generation == generation else { return }
+        invocation.attempt?.input.finish()
+        invocation.attempt = nil
+        guard let failure else {
+            active[id] = invocation
+            return
+        }
+        invocation.failedAttempts += 1
+        invocation.record.retryCount += 1
+        invocation.record.lastFailure = failure.message
+        let now = EngineClock.nowMilliseconds()
+        logger.warning("invocation attempt failed", metadata: [
+            "invocation": "\(id)", "target": "\(invocation.record.target)",
+            "attempt": "\(invocation.failedAttempts)", "error": "\(failure.message)",
+        ])
+        switch configuration.retryPolicy.decision(afterFailedAttempt: invocation.failedAttempts) {
+        case .retry(let delay):
+            active[id] = invocation
+            writer.enqueue([.updateStatus(id, status: .invoked, retryCount: invocation.record.retryCount, lastFailure: failure.message, modifiedAt: now)], for: id)
+            let wait = failure.nextRetryDelay ?? delay
+            spawn { [weak self] in
+                try? await Task.sleep(for: wait)
+                guard !Task.isCancelled else { return }
+                await self?.retry(id, afterGeneration: generation)
+            }
+        case .giveUp(.pause):
+            invocation.record.status = .paused
+            active[id] = invocation
+            logger.error("invocation paused: its retry policy ran out; resume it once the cause is fixed", metadata: [
+                "invocation": "\(id)", "error": "\(failure.message)",
+            ])
+            writer.enqueue([.updateStatus(id, status: .paused, retryCount: invocation.record.retryCount, lastFailure: failure.message, modifiedAt: now)], for: id)
+        case .giveUp(.kill):
+            active[id] = invocation
+            _ = await complete(id, with: .failure(Failure(code: 500, message: failure.message)))
+        }
+    }
+
+    private func retry(_ id: InvocationID, afterGeneration generation: UInt64) {
+        guard let invocation = active[id], invocation.generation == generation, invocation.attempt == nil,
+              invocation.record.status == .invoked else { return }
+        startAttempt(id)
+    }
+
+    // MARK: - Completion
+
+    /// Stores the result, releases the object's lock to the next in its inbox, and answers the waiters.
+    func complete(_ id: InvocationID, with result: InvocationResult) async -> Bool {
+        guard let invocation = active[id] else { return false }
+        let now = EngineClock.nowMilliseconds()
+        let retention = configuration.completionRetention.nanoseconds / 1_000_000
+        var batch: [StoreOperation] = [.completeInvocation(id, result: result, completedAt: now, expiresAt: now + retention)]
+        let object = invocation.lockedObject.flatMap { locks[$0] == id ? $0 : nil }
+        let next = object.flatMap { inboxes[$0]?.first }
+        if let next, let nextRecord = active[next]?.record {
+            batch.append(.updateStatus(next, status: .invoked, retryCount: nextRecord.retryCount, lastFailure: nextRecord.lastFailure, modifiedAt: now))
+        }
+        do {
+            try await writer.commit(batch, for: id)
+        } catch {
+            logger.error("could not store an invocation's completion; it is retried", metadata: ["invocation": "\(id)", "error": "\(error)"])
+            return false
+        }
+        active[id]?.attempt?.input.finish()
+        active[id] = nil
+        if let object {
+            locks[object] = nil
+            if let (promoted, operation) = promoteNext(in: object) {
+                if promoted != next { writer.enqueue([operation], for: promoted) }
+                startAttempt(promoted)
+            }
+        }
+        resolveWaiters(id, with: result)
+        return true
+    }
+
+    /// Gives `object`'s lock to the head of its inbox; returns it with the status change to store.
+    private func promoteNext(in object: ObjectAddress) -> (InvocationID, StoreOperation)? {
+        guard var queue = inboxes[object], !queue.isEmpty else {
+            inboxes[object] = nil
+            return nil
+        }
+        let next = queue.removeFirst()
+        inboxes[object] = queue.isEmpty ? nil : queue
+        guard var invocation = active[next] else { return promoteNext(in: object) }
+        locks[object] = next
+        invocation.record.status = .invoked
+        active[next] = invocation
+        let record = invocation.record
+        return (next, .updateStatus(next, status: .invoked, retryCount: record.retryCount, lastFailure: record.lastFailure, modifiedAt: EngineClock.nowMilliseconds()))
+    }
+}

@@ -1,0 +1,29 @@
+import KeelCore
+
+/// How the engine runs. `init()` gives Restate's defaults.
+public struct EngineConfiguration: Sendable {
+    /// Partition processors; object keys are spread over them by hash.
+    public var partitions: Int
+    /// Backoff between failed attempts, and what happens when it runs out.
+    public var retryPolicy: RetryPolicy
+    /// How long a completed invocation's output stays available to attach/output and to idempotent duplicates.
+    public var completionRetention: Duration
+    /// How often expired completions are purged from the store.
+    public var purgeInterval: Duration
+    /// The protocol version used with embedded endpoints.
+    public var embeddedProtocolVersion: Int
+
+    public init(
+        partitions: Int = 4,
+        retryPolicy: RetryPolicy = RetryPolicy(),
+        completionRetention: Duration = .seconds(24 * 3600),
+        purgeInterval: Duration = .seconds(60),
+        embeddedProtocolVersion: Int = 6
+    ) {
+        self.partitions = max(partitions, 1)
+        self.retryPolicy = retryPolicy
+        self.completionRetention = completionRetention
+        self.purgeInterval = purgeInterval
+        self.embeddedProtocolVersion = embeddedProtocolVersion
+    }
+}

@@ -1,0 +1,89 @@
+import GRDB
+import KeelCore
+import KeelStore
+
+extension SQLiteStore {
+    /// The stored form of `InvocationStatus.completed`, which the queries and partial indexes test against.
+    static let completed = InvocationStatus.completed.rawValue
+
+    /// Every schema version this build knows, oldest first. Never edit a shipped migration: add the next one.
+    static let migrator: DatabaseMigrator = {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: schemaV1)
+        }
+        return migrator
+    }()
+
+    /// Refuses a database migrated by a newer Keel (it could hold data this build would misread), then applies
+    /// the migrations it lacks.
+    static func migrate(_ database: DatabasePool, path: String) throws(StoreError) {
+        do {
+            let unknown = try database.read { db in
+                try migrator.appliedIdentifiers(db).subtracting(migrator.migrations)
+            }
+            if !unknown.isEmpty {
+                throw StoreError(
+                    .schema,
+                    "the database \(path) was written by a newer Keel (unknown schema migrations: "
+                        + "\(unknown.sorted().joined(separator: ", "))); run that Keel version or a newer one, "
+                        + "or point this one at another data directory"
+                )
+            }
+            try migrator.migrate(database)
+        } catch {
+            let mapped = StoreError(mapping: error, path: path)
+            guard mapped.code == .io else { throw mapped }
+            throw StoreError(.schema, "migrating the database \(path) failed: \(mapped.message)")
+        }
+    }
+
+    /// `partition_key` holds the `UInt64` as its `Int64` bit pattern, so a cluster can select a partition's rows.
+    /// `meta.max_sequence` remembers the highest sequence even after its invocation is purged.
+    private static let schemaV1 = """
+        CREATE TABLE invocation (
+            id TEXT NOT NULL PRIMARY KEY,
+            partition_key INTEGER NOT NULL,
+            service TEXT NOT NULL,
+            handler TEXT NOT NULL,
+            key TEXT,
+            handler_kind TEXT,
+            status TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            idempotency_key TEXT,
+            created_at INTEGER NOT NULL,
+            modified_at INTEGER NOT NULL,
+            execute_at INTEGER,
+            retry_count INTEGER NOT NULL,
+            last_failure TEXT,
+            result_kind TEXT CHECK (result_kind IN ('success', 'failure')),
+            output BLOB,
+            failure_code INTEGER,
+            failure_message TEXT,
+            failure_metadata TEXT,
+            completed_at INTEGER,
+            expires_at INTEGER
+        );
+        CREATE INDEX invocation_unfinished ON invocation (sequence) WHERE status <> '\(completed)';
+        CREATE INDEX invocation_expiry ON invocation (expires_at) WHERE status = '\(completed)';
+        CREATE TABLE journal (
+            invocation_id TEXT NOT NULL,
+            idx INTEGER NOT NULL,
+            type INTEGER NOT NULL,
+            payload BLOB NOT NULL,
+            PRIMARY KEY (invocation_id, idx)
+        ) WITHOUT ROWID;
+        CREATE TABLE state (
+            service TEXT NOT NULL,
+            key TEXT NOT NULL,
+            name BLOB NOT NULL,
+            value BLOB NOT NULL,
+            PRIMARY KEY (service, key, name)
+        ) WITHOUT ROWID;
+        CREATE TABLE meta (
+            name TEXT NOT NULL PRIMARY KEY,
+            value INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO meta (name, value) VALUES ('max_sequence', 0);
+        """
+}

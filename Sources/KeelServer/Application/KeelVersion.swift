@@ -1,0 +1,4 @@
+/// The version `keel --version` prints and `/version` reports.
+public enum KeelVersion {
+    public static let current = "0.1.0"
+}

@@ -1,0 +1,110 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import KeelCore
+import KeelEngine
+import KeelProtocol
+import NIOCore
+
+/// Restate's HTTP ingress: calls, sends, attach/output and health, answered from the engine.
+struct IngressResponder: HTTPResponder {
+    typealias Context = BasicRequestContext
+
+    let engine: Engine
+    let maxBodySize: Int
+
+    /// Request headers that describe the transport, not the call: never forwarded to the handler.
+    private static let hopHeaders: Set<String> = ["connection", "host", "content-length", "idempotency-key", "transfer-encoding", "keep-alive"]
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        do {
+            return try await route(request)
+        } catch let error as EngineError {
+            return IngressErrorBody(error).response()
+        } catch is NIOTooManyBytesError {
+            return IngressErrorBody(EngineError(.payloadTooLarge, "the request body is larger than the limit of \(maxBodySize) bytes (--max-body-size)")).response()
+        }
+    }
+
+    private func route(_ request: Request) async throws -> Response {
+        switch try IngressRoute.parse(path: request.uri.path, registry: engine.registry) {
+        case .health:
+            return json(HealthBody(services: engine.registry.services.keys.sorted()))
+        case .call(let target):
+            try allow(request, [.get, .post])
+            let (id, result) = try await engine.call(try await engineRequest(target, request))
+            return respond(result, id: id)
+        case .send(let target):
+            try allow(request, [.get, .post])
+            if request.uri.queryParameters["delay"] != nil {
+                throw EngineError(.badRequest, "delayed sends (?delay=) are not supported by this Keel version yet")
+            }
+            let receipt = try await engine.send(try await engineRequest(target, request))
+            var response = json(SendBody(invocationId: receipt.id.description, status: receipt.previouslyAccepted ? "PreviouslyAccepted" : "Accepted"), status: .accepted)
+            response.headers.set(HeaderName.restateID, receipt.id.description)
+            return response
+        case .attach(let id):
+            try allow(request, [.get])
+            return respond(try await engine.attach(id), id: id)
+        case .output(let id):
+            try allow(request, [.get])
+            guard let result = try await engine.output(id) else {
+                throw EngineError(.notReady, "the response is not ready yet: invocation \(id) is still running")
+            }
+            return respond(result, id: id)
+        }
+    }
+
+    private func engineRequest(_ target: InvocationTarget, _ request: Request) async throws -> Engine.Request {
+        let buffer = try await request.body.collect(upTo: maxBodySize)
+        let body = Data(buffer: buffer)
+        if !body.isEmpty, request.headers[.contentType]?.contains("json") == true {
+            do {
+                _ = try JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])
+            } catch {
+                throw EngineError(.badRequest, "the request body is not valid JSON although its content-type says so: \(Self.reason(error))")
+            }
+        }
+        var headers: [(String, String)] = []
+        for field in request.headers where !Self.hopHeaders.contains(field.name.canonicalName) {
+            headers.append((field.name.canonicalName, field.value))
+        }
+        return Engine.Request(target: target, body: body, headers: headers, idempotencyKey: request.headers.value(HeaderName.idempotencyKey))
+    }
+
+    private func allow(_ request: Request, _ methods: [HTTPRequest.Method]) throws {
+        guard methods.contains(request.method) else {
+            throw EngineError(.methodNotAllowed, "method \(request.method) is not allowed here; use \(methods.map(\.rawValue).joined(separator: " or "))")
+        }
+    }
+
+    private func respond(_ result: InvocationResult, id: InvocationID) -> Response {
+        switch result {
+        case .success(let output):
+            var headers: HTTPFields = [:]
+            headers.set(HeaderName.restateID, id.description)
+            if !output.isEmpty { headers[.contentType] = "application/json" }
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: output)))
+        case .failure(let failure):
+            return IngressErrorBody(failure).response(id: id.description)
+        }
+    }
+
+    private func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+        let body = (try? JSONEncoder().encode(value)) ?? Data()
+        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    private static func reason(_ error: any Error) -> String {
+        (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? error.localizedDescription
+    }
+}
+
+private struct HealthBody: Encodable {
+    var services: [String]
+}
+
+private struct SendBody: Encodable {
+    var invocationId: String
+    var status: String
+}

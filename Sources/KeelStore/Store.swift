@@ -1,0 +1,33 @@
+import Foundation
+import KeelCore
+import KeelProtocol
+
+/// Keel's durable storage, as domain operations. Each call owns its transaction.
+///
+/// Implementations must make `apply(_:)` atomic and durable before it returns (the engine acknowledges nothing
+/// before that), and must keep blocking work off Swift's cooperative thread pool.
+public protocol Store: Sendable {
+    /// Applies the operations in order, all or nothing, and returns once they are durable.
+    func apply(_ operations: [StoreOperation]) async throws
+
+    /// Every invocation that is not completed, in `sequence` order.
+    func unfinishedInvocations() async throws -> [InvocationRecord]
+
+    /// One invocation, completed or not; nil when unknown or purged.
+    func invocation(_ id: InvocationID) async throws -> InvocationRecord?
+
+    /// The journal of an unfinished invocation, in index order.
+    func journal(of id: InvocationID) async throws -> [JournalEntry]
+
+    /// All state entries of one object, ordered by name.
+    func state(of object: ObjectAddress) async throws -> [StateEntry]
+
+    /// The highest `sequence` ever stored, 0 for an empty store.
+    func maxSequence() async throws -> Int64
+
+    /// Deletes completed invocations whose `expiresAt` is before `now`; returns how many.
+    func purgeExpired(now: Int64) async throws -> Int
+
+    /// Releases files and connections. Calls after `close()` fail.
+    func close() async
+}

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import Keel
+import KeelEngine
+import KeelServer
+import Logging
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the Keel server: embedded SQLite store, HTTP ingress and admin API."
+    )
+
+    @Flag(help: "Bind the example services (Greeter, Counter, Cart, Bench, Recorder) in-process.")
+    var demo = false
+
+    @Option(name: .customLong("data-dir"), help: "Directory of the embedded SQLite store (env KEEL_DATA_DIR).")
+    var dataDirectory = ProcessInfo.processInfo.environment["KEEL_DATA_DIR"] ?? ".keel"
+
+    @Option(name: .customLong("ingress-bind"), help: "host:port of the HTTP ingress (env KEEL_INGRESS_BIND).")
+    var ingressBind = ProcessInfo.processInfo.environment["KEEL_INGRESS_BIND"] ?? "127.0.0.1:8080"
+
+    @Option(name: .customLong("admin-bind"), help: "host:port of the admin API (env KEEL_ADMIN_BIND).")
+    var adminBind = ProcessInfo.processInfo.environment["KEEL_ADMIN_BIND"] ?? "127.0.0.1:9070"
+
+    @Option(name: .customLong("max-body-size"), help: "Largest request body the ingress accepts, in bytes.")
+    var maxBodySize = 10 * 1024 * 1024
+
+    @Option(help: "Partition processors.")
+    var partitions = 4
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = ProcessInfo.processInfo.environment["KEEL_LOG_LEVEL"] ?? "info"
+
+    func validate() throws {
+        guard ServerConfiguration.Bind(ingressBind) != nil else {
+            throw ValidationError("--ingress-bind '\(ingressBind)' is not host:port")
+        }
+        guard ServerConfiguration.Bind(adminBind) != nil else {
+            throw ValidationError("--admin-bind '\(adminBind)' is not host:port")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        guard maxBodySize > 0 else { throw ValidationError("--max-body-size must be positive") }
+        guard partitions > 0 else { throw ValidationError("--partitions must be positive") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var configuration = ServerConfiguration(
+            dataDirectory: dataDirectory,
+            maxBodySize: maxBodySize,
+            engine: EngineConfiguration(partitions: partitions)
+        )
+        if let ingress = ServerConfiguration.Bind(ingressBind) { configuration.ingress = ingress }
+        if let admin = ServerConfiguration.Bind(adminBind) { configuration.admin = admin }
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        let endpoints = demo ? [DemoServices.endpoint(dataDirectory: dataDirectory)] : []
+        try await KeelApplication(configuration: configuration, endpoints: endpoints).run()
+    }
+}

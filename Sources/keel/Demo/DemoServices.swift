@@ -1,0 +1,112 @@
+import Foundation
+import Keel
+
+/// The example services `keel serve --demo` binds.
+enum DemoServices {
+    static func endpoint(dataDirectory: String) -> Endpoint {
+        Endpoint(greeter, counter, cart, bench, recorder(log: SideEffectLog(path: dataDirectory + "/demo-side-effects.log")))
+    }
+
+    static let greeter = Service("Greeter")
+        .handler("greet") { (_: Context, name: String) in
+            "Hello, \(name)!"
+        }
+
+    static let count = StateKey<Int>("count")
+
+    static let counter = VirtualObject("Counter")
+        .handler("add") { (ctx: ObjectContext, delta: Int) in
+            let total = (try await ctx.get(count) ?? 0) + delta
+            try ctx.set(count, total)
+            return total
+        }
+        .shared("get") { (ctx: ObjectSharedContext) in
+            try await ctx.get(count) ?? 0
+        }
+        .handler("reset") { (ctx: ObjectContext) in
+            try ctx.clear(count)
+            return 0
+        }
+
+    struct CartItem: Codable, Sendable {
+        var productId: String
+        var quantity: Int
+        var price: Double?
+    }
+
+    static let items = StateKey<[CartItem]>("items")
+
+    static let cart = VirtualObject("Cart")
+        .handler("addItem") { (ctx: ObjectContext, item: CartItem) in
+            guard item.quantity > 0 else {
+                throw TerminalError("quantity must be positive, got \(item.quantity)", code: 400)
+            }
+            var current = try await ctx.get(items) ?? []
+            current.append(item)
+            try ctx.set(items, current)
+            return current.count
+        }
+        .shared("getItems") { (ctx: ObjectSharedContext) in
+            try await ctx.get(items) ?? []
+        }
+
+    struct BenchInput: Codable, Sendable {
+        var steps: Int
+    }
+
+    /// `Bench/run {"steps": N}`: N journaled no-op steps, returns N. The unit of Keel's benchmarks.
+    static let bench = Service("Bench")
+        .handler("run") { (ctx: Context, input: BenchInput) in
+            for step in 0..<max(input.steps, 0) {
+                try await ctx.run("step-\(step)") { step }
+            }
+            return input.steps
+        }
+
+    struct RecordInput: Codable, Sendable {
+        var label: String
+        var steps: Int
+        var delayMs: Int?
+    }
+
+    static let recorded = StateKey<Int>("recorded")
+
+    /// `Recorder/{key}/record`: each step appends a line to a log outside the engine (a side effect), then
+    /// counts it in the object's state. Used to show that completed steps never run twice across crashes.
+    static func recorder(log: SideEffectLog) -> VirtualObject {
+        VirtualObject("Recorder")
+            .handler("record") { (ctx: ObjectContext, input: RecordInput) in
+                let key = ctx.key
+                for step in 0..<max(input.steps, 0) {
+                    try await ctx.run("step-\(step)") {
+                        try log.append("\(key) \(input.label) \(step)")
+                        if let delay = input.delayMs, delay > 0 { try await Task.sleep(for: .milliseconds(delay)) }
+                    }
+                    try ctx.set(recorded, (try await ctx.get(recorded) ?? 0) + 1)
+                }
+                return try await ctx.get(recorded) ?? 0
+            }
+            .shared("count") { (ctx: ObjectSharedContext) in
+                try await ctx.get(recorded) ?? 0
+            }
+    }
+}
+
+/// Appends lines to a file with `O_APPEND`, so concurrent writers never interleave within a line.
+struct SideEffectLog: Sendable {
+    let path: String
+
+    func append(_ line: String) throws {
+        let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+        guard descriptor >= 0 else { throw TerminalError("cannot open \(path): errno \(errno)") }
+        defer { close(descriptor) }
+        let bytes = Array((line + "\n").utf8)
+        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        guard written == bytes.count else { throw SideEffectLogError(path: path) }
+    }
+}
+
+struct SideEffectLogError: Error, CustomStringConvertible {
+    var path: String
+    var description: String { "short write to \(path)" }
+}

@@ -1,0 +1,13 @@
+import ArgumentParser
+import KeelServer
+
+@main
+struct KeelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keel",
+        abstract: "Keel: durable execution for Swift, speaking Restate's protocols.",
+        version: KeelVersion.current,
+        subcommands: [Serve.self],
+        defaultSubcommand: nil
+    )
+}

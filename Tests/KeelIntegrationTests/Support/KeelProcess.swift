@@ -1,0 +1,181 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real `keel serve --demo` child process on free loopback ports and its own data directory.
+final class KeelProcess: @unchecked Sendable {
+    let dataDirectory: URL
+    let ingressPort: Int
+    let adminPort: Int
+    private var process: Process?
+    private let logURL: URL
+
+    var ingress: String { "http://127.0.0.1:\(ingressPort)" }
+    var admin: String { "http://127.0.0.1:\(adminPort)" }
+    var sideEffectLog: URL { dataDirectory.appendingPathComponent("demo-side-effects.log") }
+
+    init(dataDirectory: URL? = nil) throws {
+        let directory = dataDirectory ?? FileManager.default.temporaryDirectory
+            .appendingPathComponent("keel-it-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        self.dataDirectory = directory
+        self.ingressPort = try Self.freePort()
+        self.adminPort = try Self.freePort()
+        self.logURL = directory.appendingPathComponent("server.log")
+    }
+
+    /// The `keel` executable next to the test bundle (or `KEEL_BINARY`).
+    static var binary: URL {
+        if let path = ProcessInfo.processInfo.environment["KEEL_BINARY"] { return URL(fileURLWithPath: path) }
+        var directory = Bundle.main.bundleURL
+        if directory.pathExtension == "xctest" { directory.deleteLastPathComponent() }
+        let candidate = directory.appendingPathComponent("keel")
+        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("keel")
+    }
+
+    func start(extraArguments: [String] = [], client: HTTPClient) async throws {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = [
+            "serve", "--demo",
+            "--data-dir", dataDirectory.path,
+            "--ingress-bind", "127.0.0.1:\(ingressPort)",
+            "--admin-bind", "127.0.0.1:\(adminPort)",
+            "--log-level", "warning",
+        ] + extraArguments
+        if !FileManager.default.fileExists(atPath: logURL.path) {
+            FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        }
+        let log = try FileHandle(forWritingTo: logURL)
+        try log.seekToEnd()
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        self.process = process
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let response = try? await client.get("\(ingress)/restate/health"), response.status == 200 { return }
+            guard process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw KeelProcessError(message: "keel did not become healthy; its log:\n\(serverLog)")
+    }
+
+    /// `kill -9`: no shutdown hooks, no flushing.
+    func kill() {
+        guard let process else { return }
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    func stop() {
+        guard let process else { return }
+        process.terminate()
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    var serverLog: String {
+        (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
+    }
+
+    func sideEffects() -> [String] {
+        guard let text = try? String(contentsOf: sideEffectLog, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").map(String.init)
+    }
+
+    func cleanUp() {
+        stop()
+        try? FileManager.default.removeItem(at: dataDirectory)
+    }
+
+    private static func freePort() throws -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw KeelProcessError(message: "socket() failed") }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
+        }
+        guard bound == 0 else { throw KeelProcessError(message: "bind() failed") }
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        guard named == 0 else { throw KeelProcessError(message: "getsockname() failed") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+struct KeelProcessError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+/// A response with its body read.
+struct HTTPResult {
+    var status: Int
+    var headers: HTTPHeaders
+    var body: Data
+
+    var text: String { String(decoding: body, as: UTF8.self) }
+
+    func json() throws -> [String: Any] {
+        (try JSONSerialization.jsonObject(with: body) as? [String: Any]) ?? [:]
+    }
+}
+
+extension HTTPClient {
+    func request(
+        _ method: HTTPMethod,
+        _ url: String,
+        body: String? = nil,
+        headers: [(String, String)] = [("content-type", "application/json")]
+    ) async throws -> HTTPResult {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        let response = try await execute(request, timeout: .seconds(60))
+        let bytes = try await response.body.collect(upTo: 64 * 1024 * 1024)
+        return HTTPResult(status: Int(response.status.code), headers: response.headers, body: Data(buffer: bytes))
+    }
+
+    func post(_ url: String, _ body: String? = nil, headers: [(String, String)] = [("content-type", "application/json")]) async throws -> HTTPResult {
+        try await request(.POST, url, body: body, headers: headers)
+    }
+
+    func get(_ url: String) async throws -> HTTPResult {
+        try await request(.GET, url, headers: [])
+    }
+}
+
+/// Runs `body` with a started server and a client, and cleans both up.
+func withKeel<T>(_ body: (KeelProcess, HTTPClient) async throws -> T) async throws -> T {
+    let client = HTTPClient(eventLoopGroupProvider: .singleton)
+    let keel = try KeelProcess()
+    do {
+        try await keel.start(client: client)
+        let result = try await body(keel, client)
+        keel.cleanUp()
+        try await client.shutdown()
+        return result
+    } catch {
+        Issue.record("server log:\n\(keel.serverLog)")
+        keel.cleanUp()
+        try? await client.shutdown()
+        throw error
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import KeelCore
+import KeelProtocol
+import KeelStore
+import Testing
+
+/// What every `Store` must do, written against the protocol only so that each store runs the same checks.
+///
+/// A store's suite supplies `freshDatabase` and runs `StoreConformance.Check.allCases` as a parameterized test.
+struct StoreConformance: Sendable {
+    /// Opens one particular database; called again after `close()` it must show everything committed before.
+    typealias Open = @Sendable () async throws -> any Store
+
+    /// Creates a new, empty database and returns how to open it.
+    let freshDatabase: @Sendable () async throws -> Open
+
+    /// One behaviour, named by the sentence the test report shows.
+    enum Check: String, CaseIterable, Sendable, CustomTestStringConvertible {
+        case everyFieldRoundTrips = "an inserted invocation reads back with every field, optional or not"
+        case unknownInvocationIsNil = "an unknown invocation reads as nil and has an empty journal"
+        case journalKeepsIndexOrder = "a journal reads back in index order, apart from other invocations' journals"
+        case statusUpdatesKeepTheRest = "a status update changes status and retry bookkeeping only"
+        case stateIsScopedToItsObject = "state set, overwrite, clear and clear-all touch one object only"
+        case stateIsOrderedByName = "state reads back ordered by name bytes, empty names and values included"
+        case completionDropsJournal = "completing an invocation keeps its result and drops its journal"
+        case deleteForgetsEverything = "deleting an invocation forgets its row and its journal"
+        case purgeRemovesOnlyExpired = "purgeExpired deletes completed invocations that expired before now, only"
+        case maxSequenceNeverGoesBack = "maxSequence is the highest sequence ever stored, even after a purge"
+        case unfinishedInSequenceOrder = "unfinished invocations come back in sequence order without completed ones"
+        case failedBatchLeavesNothing = "a batch that breaks a constraint part-way stores nothing of itself"
+        case largeBatchCommits = "a batch of thousands of operations commits as one"
+        case reopenKeepsEverything = "a reopened store holds everything committed before close"
+        case closedStoreRefusesCalls = "a closed store fails every call with .closed"
+
+        var testDescription: String { rawValue }
+    }
+
+    func run(_ check: Check) async throws {
+        switch check {
+        case .everyFieldRoundTrips: try await everyFieldRoundTrips()
+        case .unknownInvocationIsNil: try await unknownInvocationIsNil()
+        case .journalKeepsIndexOrder: try await journalKeepsIndexOrder()
+        case .statusUpdatesKeepTheRest: try await statusUpdatesKeepTheRest()
+        case .stateIsScopedToItsObject: try await stateIsScopedToItsObject()
+        case .stateIsOrderedByName: try await stateIsOrderedByName()
+        case .completionDropsJournal: try await completionDropsJournal()
+        case .deleteForgetsEverything: try await deleteForgetsEverything()
+        case .purgeRemovesOnlyExpired: try await purgeRemovesOnlyExpired()
+        case .maxSequenceNeverGoesBack: try await maxSequenceNeverGoesBack()
+        case .unfinishedInSequenceOrder: try await unfinishedInSequenceOrder()
+        case .failedBatchLeavesNothing: try await failedBatchLeavesNothing()
+        case .largeBatchCommits: try await largeBatchCommits()
+        case .reopenKeepsEverything: try await reopenKeepsEverything()
+        case .closedStoreRefusesCalls: try await closedStoreRefusesCalls()
+        }
+    }
+
+    /// Runs `body` on a store over a fresh database and closes the store afterwards, even when `body` throws.
+    func withFreshStore(_ body: (any Store, Open) async throws -> Void) async throws {
+        let open = try await freshDatabase()
+        let store = try await open()
+        do {
+            try await body(store, open)
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
+    }
+}
+
+// MARK: - Fixtures
+
+extension StoreConformance {
+    static let counter = ObjectAddress(service: "Counter", key: "a")
+
+    static func id(_ number: UInt128, partition: UInt64 = 7) -> InvocationID {
+        InvocationID(partitionKey: partition, uuid: number)
+    }
+
+    /// An unfinished exclusive call on `Counter/a`, with only the required fields set.
+    static func record(
+        _ id: InvocationID,
+        sequence: Int64,
+        status: InvocationStatus = .invoked,
+        key: String? = "a"
+    ) -> InvocationRecord {
+        InvocationRecord(
+            id: id,
+            target: InvocationTarget(service: "Counter", handler: "add", key: key),
+            handlerKind: key == nil ? nil : .exclusive,
+            status: status,
+            sequence: sequence,
+            createdAt: 1_000 + sequence
+        )
+    }
+
+    static func entry(_ type: UInt16, _ text: String) -> JournalEntry {
+        JournalEntry(type: type, payload: Data(text.utf8))
+    }
+}
