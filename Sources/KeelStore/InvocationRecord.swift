@@ -25,6 +25,8 @@ public struct InvocationRecord: Hashable, Sendable {
     public var completedAt: Int64?
     /// When a completed invocation's output may be forgotten (ms since epoch); nil keeps it.
     public var expiresAt: Int64?
+    /// The deployment the invocation is pinned to: all its attempts run there.
+    public var deploymentID: String?
 
     public init(
         id: InvocationID,
@@ -40,7 +42,8 @@ public struct InvocationRecord: Hashable, Sendable {
         lastFailure: String? = nil,
         result: InvocationResult? = nil,
         completedAt: Int64? = nil,
-        expiresAt: Int64? = nil
+        expiresAt: Int64? = nil,
+        deploymentID: String? = nil
     ) {
         self.id = id
         self.target = target
@@ -56,6 +59,7 @@ public struct InvocationRecord: Hashable, Sendable {
         self.result = result
         self.completedAt = completedAt
         self.expiresAt = expiresAt
+        self.deploymentID = deploymentID
     }
 }
 

@@ -6,7 +6,7 @@ import KeelProtocol
 /// `Store.apply(_:)`, which applies them in order in one transaction.
 public enum StoreOperation: Hashable, Sendable {
     /// A new invocation; its input is journal entry 0, appended separately.
-    case insertInvocation(InvocationRecord)
+    indirect case insertInvocation(InvocationRecord)
     case appendJournal(InvocationID, index: Int, entry: JournalEntry)
     /// Moves an unfinished invocation to `status`, recording its retry bookkeeping.
     case updateStatus(InvocationID, status: InvocationStatus, retryCount: Int, lastFailure: String?, modifiedAt: Int64)

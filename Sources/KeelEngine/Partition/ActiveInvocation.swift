@@ -50,6 +50,6 @@ enum FrameVerdict: Sendable {
 struct AttemptPlan: Sendable {
     var generation: UInt64
     var head: AttemptHead
-    var endpoint: any EmbeddedEndpoint
+    var endpoint: any AttemptTransport
     var input: AsyncStream<Frame>
 }

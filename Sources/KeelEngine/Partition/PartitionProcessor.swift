@@ -69,7 +69,8 @@ actor PartitionProcessor {
             status: .invoked,
             sequence: nextSequence(),
             idempotencyKey: request.idempotencyKey,
-            createdAt: now
+            createdAt: now,
+            deploymentID: request.resolved.deploymentID
         )
         var invocation = ActiveInvocation(record: record, journal: [request.input])
         if let object = invocation.lockedObject {
@@ -189,11 +190,15 @@ actor PartitionProcessor {
     /// Loads what the attempt needs and opens its input stream with `Start` and the journal.
     func prepareAttempt(_ id: InvocationID, generation: UInt64) async -> AttemptPlan? {
         guard let current = active[id], current.generation == generation, current.record.status == .invoked else { return nil }
-        let resolved: ServiceRegistry.Resolved
+        let deploymentID: String
         do {
-            resolved = try registry.resolve(current.record.target)
+            deploymentID = try current.record.deploymentID ?? registry.resolve(current.record.target).deploymentID
         } catch {
-            await attemptEnded(id, generation: generation, failure: (error.message, nil))
+            await attemptEnded(id, generation: generation, failure: (String(describing: error), nil))
+            return nil
+        }
+        guard let (transport, version) = registry.transport(for: deploymentID) else {
+            await attemptEnded(id, generation: generation, failure: ("deployment \(deploymentID) is not registered in this process", nil))
             return nil
         }
         let journal: [JournalEntry]
@@ -228,7 +233,6 @@ actor PartitionProcessor {
         }
         start.retryCountSinceLastStoredEntry = UInt32(clamping: invocation.record.retryCount)
         start.durationSinceLastStoredEntry = UInt64(max(0, EngineClock.nowMilliseconds() - invocation.lastStoredAt))
-        let version = configuration.embeddedProtocolVersion
         if version >= 6 { start.randomSeed = IdentityDerivation.randomSeed(for: id) }
 
         let (input, continuation) = AsyncStream.makeStream(of: Frame.self)
@@ -242,13 +246,17 @@ actor PartitionProcessor {
         invocation.attempt = ActiveInvocation.Attempt(generation: generation, input: continuation)
         active[id] = invocation
 
+        var headers = ["x-restate-invocation-id": id.description]
+        if let key = invocation.record.target.key {
+            headers["x-restate-service-key"] = key.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? key
+        }
         let head = AttemptHead(
             service: invocation.record.target.service,
             handler: invocation.record.target.handler,
             protocolVersion: version,
-            headers: ["x-restate-invocation-id": id.description]
+            headers: headers
         )
-        return AttemptPlan(generation: generation, head: head, endpoint: resolved.endpoint, input: input)
+        return AttemptPlan(generation: generation, head: head, endpoint: transport, input: input)
     }
 
     /// Records how an attempt ended. A failure is retried with backoff, or pauses/kills the invocation when

@@ -1,14 +1,54 @@
+import Foundation
 import KeelCore
 import KeelProtocol
+import Synchronization
 
-/// The services the engine can invoke and where each one runs.
-public struct ServiceRegistry: Sendable {
+/// The services the engine can invoke and the deployments that serve them.
+///
+/// Deployments are immutable. Registering a new deployment for a service routes new invocations to it; an
+/// invocation stays on the deployment it started on (its retries too), so removing a deployment only stops
+/// new invocations from reaching it.
+public final class ServiceRegistry: Sendable {
+    /// One set of services behind one transport: in-process, or an HTTP endpoint.
+    public struct Deployment: Sendable {
+        public var id: String
+        /// The endpoint's URI; nil for services embedded in this process.
+        public var uri: String?
+        public var manifest: EndpointManifest
+        public var protocolVersion: Int
+        public var additionalHeaders: [String: String]
+        public var useHTTP11: Bool
+        public var createdAt: Date
+        let transport: any AttemptTransport
+
+        public init(
+            id: String,
+            uri: String?,
+            manifest: EndpointManifest,
+            protocolVersion: Int,
+            additionalHeaders: [String: String] = [:],
+            useHTTP11: Bool = false,
+            createdAt: Date = Date(),
+            transport: any AttemptTransport
+        ) {
+            self.id = id
+            self.uri = uri
+            self.manifest = manifest
+            self.protocolVersion = protocolVersion
+            self.additionalHeaders = additionalHeaders
+            self.useHTTP11 = useHTTP11
+            self.createdAt = createdAt
+            self.transport = transport
+        }
+    }
+
     public struct Service: Sendable {
         public let name: String
         public let kind: ServiceKind
         /// Handler name to its kind (nil for plain services).
         public let handlers: [String: HandlerKind?]
-        let endpoint: any EmbeddedEndpoint
+        /// The deployment new invocations go to.
+        public let deploymentID: String
     }
 
     /// A request's target, checked against the registry.
@@ -16,22 +56,89 @@ public struct ServiceRegistry: Sendable {
         var target: InvocationTarget
         var serviceKind: ServiceKind
         var handlerKind: HandlerKind?
-        var endpoint: any EmbeddedEndpoint
+        var deploymentID: String
     }
 
-    public private(set) var services: [String: Service] = [:]
+    private struct State {
+        var services: [String: Service] = [:]
+        var deployments: [String: Deployment] = [:]
+        /// Removed deployments keep serving the invocations pinned to them.
+        var retired: [String: Deployment] = [:]
+    }
 
-    public init(embedded endpoints: [any EmbeddedEndpoint]) {
-        for endpoint in endpoints {
-            for service in endpoint.manifest.services {
-                let kind = ServiceKind(rawValue: service.ty.rawValue) ?? .service
-                var handlers: [String: HandlerKind?] = [:]
-                for handler in service.handlers {
-                    let declared = handler.ty.flatMap { HandlerKind(rawValue: $0.rawValue) }
-                    handlers[handler.name] = declared ?? Self.defaultKind(for: kind)
-                }
-                services[service.name] = Service(name: service.name, kind: kind, handlers: handlers, endpoint: endpoint)
+    private let state = Mutex(State())
+
+    public init(embedded endpoints: [any EmbeddedEndpoint] = []) {
+        for (index, endpoint) in endpoints.enumerated() {
+            let deployment = Deployment(
+                id: "embedded-\(index)",
+                uri: nil,
+                manifest: endpoint.manifest,
+                protocolVersion: min(endpoint.manifest.maxProtocolVersion, ServiceProtocolVersion.maxSupported.rawValue),
+                transport: endpoint
+            )
+            _ = try? register(deployment, force: true)
+        }
+    }
+
+    /// The services as they are now.
+    public var services: [String: Service] { state.withLock { $0.services } }
+
+    /// Registered deployments, oldest first.
+    public var deployments: [Deployment] {
+        state.withLock { $0.deployments.values.sorted { $0.createdAt < $1.createdAt } }
+    }
+
+    public func deployment(_ id: String) -> Deployment? {
+        state.withLock { $0.deployments[id] }
+    }
+
+    /// Adds a deployment and routes its services to it. Without `force`, a service whose kind or handlers
+    /// changed incompatibly is refused (Restate answers 409 then).
+    public func register(_ deployment: Deployment, force: Bool) throws(EngineError) {
+        let services = deployment.manifest.services.map { service in
+            let kind = ServiceKind(rawValue: service.ty.rawValue) ?? .service
+            var handlers: [String: HandlerKind?] = [:]
+            for handler in service.handlers {
+                let declared = handler.ty.flatMap { HandlerKind(rawValue: $0.rawValue) }
+                handlers[handler.name] = declared ?? Self.defaultKind(for: kind)
             }
+            return Service(name: service.name, kind: kind, handlers: handlers, deploymentID: deployment.id)
+        }
+        try state.withLock { (state: inout State) throws(EngineError) in
+            if !force {
+                for service in services {
+                    if let existing = state.services[service.name], existing.kind != service.kind {
+                        throw EngineError(.conflict, "service '\(service.name)' is a \(existing.kind.rawValue) and the new deployment makes it a \(service.kind.rawValue); register with force to replace it")
+                    }
+                }
+            }
+            state.deployments[deployment.id] = deployment
+            for service in services { state.services[service.name] = service }
+        }
+    }
+
+    /// Stops routing new invocations to a deployment; its pinned invocations keep running on it.
+    public func remove(_ id: String) throws(EngineError) {
+        try state.withLock { (state: inout State) throws(EngineError) in
+            guard let deployment = state.deployments.removeValue(forKey: id) else {
+                throw EngineError(.notFound, "deployment '\(id)' not found")
+            }
+            state.retired[id] = deployment
+            for (name, service) in state.services where service.deploymentID == id {
+                // Fall back to the newest other deployment that serves the service, if any.
+                let replacement = state.deployments.values
+                    .filter { $0.manifest.services.contains { $0.name == name } }
+                    .max { $0.createdAt < $1.createdAt }
+                state.services[name] = replacement.map { Service(name: name, kind: service.kind, handlers: service.handlers, deploymentID: $0.id) }
+            }
+        }
+    }
+
+    /// Where an invocation pinned to `deploymentID` runs, and with which protocol version.
+    func transport(for deploymentID: String) -> (transport: any AttemptTransport, protocolVersion: Int)? {
+        state.withLock { state in
+            (state.deployments[deploymentID] ?? state.retired[deploymentID]).map { ($0.transport, $0.protocolVersion) }
         }
     }
 
@@ -45,6 +152,7 @@ public struct ServiceRegistry: Sendable {
     }
 
     func resolve(_ target: InvocationTarget) throws(EngineError) -> Resolved {
+        let services = self.services
         guard let service = services[target.service] else {
             throw EngineError(.notFound, "service '\(target.service)' not found; registered services: \(services.keys.sorted().joined(separator: ", "))")
         }
@@ -57,6 +165,6 @@ public struct ServiceRegistry: Sendable {
         if !service.kind.isKeyed, target.key != nil {
             throw EngineError(.badRequest, "'\(target.service)' is a service and takes no key: /\(target.service)/\(target.handler)")
         }
-        return Resolved(target: target, serviceKind: service.kind, handlerKind: handlerKind, endpoint: service.endpoint)
+        return Resolved(target: target, serviceKind: service.kind, handlerKind: handlerKind, deploymentID: service.deploymentID)
     }
 }

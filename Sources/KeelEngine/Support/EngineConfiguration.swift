@@ -10,20 +10,16 @@ public struct EngineConfiguration: Sendable {
     public var completionRetention: Duration
     /// How often expired completions are purged from the store.
     public var purgeInterval: Duration
-    /// The protocol version used with embedded endpoints.
-    public var embeddedProtocolVersion: Int
 
     public init(
         partitions: Int = 4,
         retryPolicy: RetryPolicy = RetryPolicy(),
         completionRetention: Duration = .seconds(24 * 3600),
-        purgeInterval: Duration = .seconds(60),
-        embeddedProtocolVersion: Int = 6
+        purgeInterval: Duration = .seconds(60)
     ) {
         self.partitions = max(partitions, 1)
         self.retryPolicy = retryPolicy
         self.completionRetention = completionRetention
         self.purgeInterval = purgeInterval
-        self.embeddedProtocolVersion = embeddedProtocolVersion
     }
 }

@@ -10,11 +10,18 @@ public struct InvocationID: Hashable, Sendable, Comparable, CustomStringConverti
     public static let stringLength = 38
 
     public let partitionKey: UInt64
-    public let uuid: UInt128
+    // Kept as two halves: a stored `UInt128` (16-byte aligned) inside values passed through async code
+    // crashed at run time with Swift 6.3 on Linux.
+    private let uuidHigh: UInt64
+    private let uuidLow: UInt64
+
+    /// The invocation UUID.
+    public var uuid: UInt128 { UInt128(uuidHigh) << 64 | UInt128(uuidLow) }
 
     public init(partitionKey: UInt64, uuid: UInt128) {
         self.partitionKey = partitionKey
-        self.uuid = uuid
+        self.uuidHigh = UInt64(truncatingIfNeeded: uuid >> 64)
+        self.uuidLow = UInt64(truncatingIfNeeded: uuid)
     }
 
     /// A new id with a time-ordered random UUID (48-bit millisecond timestamp, then 80 random bits, as a ULID).

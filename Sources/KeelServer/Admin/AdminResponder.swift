@@ -1,62 +1,84 @@
 import Foundation
 import Hummingbird
 import KeelEngine
+import NIOCore
 
-/// The admin API (Restate's port 9070). This version answers health and version; deployments, services and
-/// invocation management follow.
+/// Restate's admin API (port 9070): health, version, deployments and services.
 struct AdminResponder: HTTPResponder {
     typealias Context = BasicRequestContext
 
     let engine: Engine
+    let deployments: DeploymentManager
     let ingressAddress: String
 
     func respond(to request: Request, context: Context) async throws -> Response {
-        switch (request.method, request.uri.path) {
-        case (.get, "/health"):
-            return Response(status: .ok)
-        case (.get, "/version"):
-            return json(VersionBody(version: KeelVersion.current, min_admin_api_version: 2, max_admin_api_version: 2, ingress_endpoint: ingressAddress))
-        case (.get, "/services"):
-            let services = engine.registry.services.values.sorted { $0.name < $1.name }.map { service in
-                ServiceBody(name: service.name, ty: service.kind.rawValue, handlers: service.handlers.keys.sorted().map { name in
-                    HandlerBody(name: name, ty: service.handlers[name].flatMap { $0?.rawValue })
-                })
-            }
-            return json(ServicesBody(services: services))
-        default:
-            let body = (try? JSONEncoder().encode(AdminErrorBody(message: "no admin route \(request.method) \(request.uri.path)"))) ?? Data()
-            return Response(status: .notFound, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+        do {
+            return try await route(request)
+        } catch let error as EngineError {
+            return json(AdminBody.Error(message: error.message), status: HTTPResponse.Status(code: error.kind.status))
+        } catch is NIOTooManyBytesError {
+            return json(AdminBody.Error(message: "the request body is too large"), status: .contentTooLarge)
         }
     }
 
-    private func json(_ value: some Encodable) -> Response {
-        let body = (try? JSONEncoder().encode(value)) ?? Data()
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+    private func route(_ request: Request) async throws -> Response {
+        var segments = request.uri.path.split(separator: "/").map(String.init)
+        if let first = segments.first, ["v2", "v3", "v4"].contains(first) { segments.removeFirst() }
+        let registry = engine.registry
+        switch (request.method, segments.first, segments.count) {
+        case (.get, "health", 1):
+            return Response(status: .ok)
+        case (.get, "version", 1):
+            return json(AdminBody.Version(version: KeelVersion.current, min_admin_api_version: 2, max_admin_api_version: 4, ingress_endpoint: ingressAddress))
+        case (.post, "deployments", 1):
+            let buffer = try await request.body.collect(upTo: 1024 * 1024)
+            let body: AdminBody.RegisterDeployment
+            do {
+                body = try JSONDecoder().decode(AdminBody.RegisterDeployment.self, from: Data(buffer.readableBytesView))
+            } catch {
+                throw EngineError(.badRequest, "the body must be JSON like {\"uri\": \"http://localhost:9080\"}: \(error)")
+            }
+            let registration = try await deployments.register(body)
+            let services = registration.deployment.manifest.services.compactMap { registry.services[$0.name] }.map(AdminBody.ServiceMetadata.init)
+            var response = json(
+                AdminBody.RegisterResponse(
+                    id: registration.deployment.id,
+                    services: services,
+                    min_protocol_version: registration.deployment.manifest.minProtocolVersion,
+                    max_protocol_version: registration.deployment.manifest.maxProtocolVersion
+                ),
+                status: registration.created ? .created : .ok
+            )
+            response.headers[.location] = "/deployments/\(registration.deployment.id)"
+            return response
+        case (.get, "deployments", 1):
+            return json(AdminBody.Deployments(deployments: registry.deployments.map(AdminBody.Deployment.init)))
+        case (.get, "deployments", 2):
+            guard let deployment = registry.deployment(segments[1]) else {
+                throw EngineError(.notFound, "deployment '\(segments[1])' not found")
+            }
+            return json(AdminBody.Deployment(deployment))
+        case (.delete, "deployments", 2):
+            try registry.remove(segments[1])
+            return Response(status: .accepted)
+        case (.get, "services", 1):
+            let services = registry.services.values.sorted { $0.name < $1.name }.map(AdminBody.ServiceMetadata.init)
+            return json(AdminBody.Services(services: services))
+        case (.get, "services", 2), (.get, "services", 3) where segments.last == "handlers":
+            guard let service = registry.services[segments[1]] else {
+                throw EngineError(.notFound, "service '\(segments[1])' not found")
+            }
+            let metadata = AdminBody.ServiceMetadata(service)
+            return segments.count == 2 ? json(metadata) : json(AdminBody.Handlers(handlers: metadata.handlers))
+        default:
+            throw EngineError(.notFound, "no admin route \(request.method) \(request.uri.path)")
+        }
     }
-}
 
-private struct VersionBody: Encodable {
-    var version: String
-    var min_admin_api_version: Int
-    var max_admin_api_version: Int
-    var ingress_endpoint: String
-}
-
-private struct ServicesBody: Encodable {
-    var services: [ServiceBody]
-}
-
-private struct ServiceBody: Encodable {
-    var name: String
-    var ty: String
-    var handlers: [HandlerBody]
-}
-
-private struct HandlerBody: Encodable {
-    var name: String
-    var ty: String?
-}
-
-private struct AdminErrorBody: Encodable {
-    var message: String
+    private func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let body = (try? encoder.encode(value)) ?? Data()
+        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+    }
 }

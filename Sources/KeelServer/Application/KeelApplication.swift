@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import KeelEngine
@@ -28,6 +29,7 @@ public struct KeelApplication: Sendable {
     }
 
     public func run() async throws {
+        let lock = try DataDirectoryLock(directory: configuration.dataDirectory)
         let store = try SQLiteStore(directory: URL(fileURLWithPath: configuration.dataDirectory))
         let engine = Engine(store: store, endpoints: endpoints, configuration: configuration.engine, logger: logger)
         let recovered = try await engine.recover()
@@ -43,8 +45,10 @@ public struct KeelApplication: Sendable {
             configuration: .init(address: .hostname(configuration.ingress.host, port: configuration.ingress.port), serverName: "keel"),
             logger: logger
         )
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let deployments = DeploymentManager(registry: engine.registry, client: client)
         let admin = Application(
-            responder: AdminResponder(engine: engine, ingressAddress: "http://\(configuration.ingress)"),
+            responder: AdminResponder(engine: engine, deployments: deployments, ingressAddress: "http://\(configuration.ingress)"),
             configuration: .init(address: .hostname(configuration.admin.host, port: configuration.admin.port), serverName: "keel-admin"),
             logger: logger
         )
@@ -59,7 +63,15 @@ public struct KeelApplication: Sendable {
                 logger: logger
             )
         )
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            try? await client.shutdown()
+            await store.close()
+            throw error
+        }
+        try await client.shutdown()
         await store.close()
+        withExtendedLifetime(lock) {}
     }
 }

@@ -15,14 +15,10 @@ public struct AttemptHead: Hashable, Sendable {
     }
 }
 
-/// Services that run in the same process as the engine.
+/// Something the engine can run attempts on: services in the same process, or a deployment over HTTP.
 ///
-/// The engine drives them with exactly the frames it would send over HTTP: this is the only place the
-/// runtime and the SDK meet, so both keep a single implementation of the protocol.
-public protocol EmbeddedEndpoint: Sendable {
-    /// What `GET /discover` would answer.
-    var manifest: EndpointManifest { get }
-
+/// The engine drives every transport with the same frames, so it keeps one implementation of the protocol.
+public protocol AttemptTransport: Sendable {
     /// Runs one attempt to its end.
     ///
     /// Reads the runtime's frames (`StartMessage`, the replayed journal, then live notifications) from `input`
@@ -30,4 +26,13 @@ public protocol EmbeddedEndpoint: Sendable {
     /// `Error`) was written. A finished `input` means the runtime will send nothing more (request/response
     /// mode): the SDK then suspends instead of waiting. Cancelling the calling task aborts the attempt.
     func handle(_ head: AttemptHead, input: AsyncStream<Frame>, output: AsyncStream<Frame>.Continuation) async
+}
+
+/// Services that run in the same process as the engine.
+///
+/// The engine drives them with exactly the frames it would send over HTTP: this is the only place the
+/// runtime and the SDK meet, so both keep a single implementation of the protocol.
+public protocol EmbeddedEndpoint: AttemptTransport {
+    /// What `GET /discover` would answer.
+    var manifest: EndpointManifest { get }
 }

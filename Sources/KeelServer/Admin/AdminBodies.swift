@@ -1,0 +1,117 @@
+import Foundation
+import KeelCore
+import KeelEngine
+import KeelProtocol
+
+/// Restate's admin JSON shapes (snake_case), as far as Keel fills them.
+enum AdminBody {
+    struct RegisterDeployment: Decodable {
+        var uri: String
+        var additional_headers: [String: String]?
+        var use_http_11: Bool?
+        var force: Bool?
+        var dry_run: Bool?
+    }
+
+    struct RegisterResponse: Encodable {
+        var id: String
+        var services: [ServiceMetadata]
+        var min_protocol_version: Int
+        var max_protocol_version: Int
+    }
+
+    struct Deployment: Encodable {
+        var id: String
+        var uri: String
+        var protocol_type: String
+        var http_version: String
+        var additional_headers: [String: String]
+        var created_at: String
+        var min_protocol_version: Int
+        var max_protocol_version: Int
+        var services: [ServiceRevision]
+
+        init(_ deployment: ServiceRegistry.Deployment) {
+            id = deployment.id
+            uri = deployment.uri ?? "embedded"
+            protocol_type = deployment.manifest.protocolMode == .bidiStream ? "BidiStream" : "RequestResponse"
+            http_version = deployment.useHTTP11 || deployment.uri == nil ? "HTTP/1.1" : "HTTP/2.0"
+            additional_headers = deployment.additionalHeaders
+            created_at = ISO8601DateFormatter().string(from: deployment.createdAt)
+            min_protocol_version = deployment.manifest.minProtocolVersion
+            max_protocol_version = deployment.manifest.maxProtocolVersion
+            services = deployment.manifest.services.map { ServiceRevision(name: $0.name, revision: 1) }
+        }
+    }
+
+    struct ServiceRevision: Encodable {
+        var name: String
+        var revision: Int
+    }
+
+    struct Deployments: Encodable {
+        var deployments: [Deployment]
+    }
+
+    struct ServiceMetadata: Encodable {
+        var name: String
+        var ty: String
+        var handlers: [HandlerMetadata]
+        var deployment_id: String
+        var revision: Int
+        var `public`: Bool
+
+        init(_ service: ServiceRegistry.Service) {
+            name = service.name
+            switch service.kind {
+            case .service: ty = "Service"
+            case .virtualObject: ty = "VirtualObject"
+            case .workflow: ty = "Workflow"
+            }
+            handlers = service.handlers.keys.sorted().map { name in
+                HandlerMetadata(name: name, kind: service.handlers[name] ?? nil)
+            }
+            deployment_id = service.deploymentID
+            revision = 1
+            `public` = true
+        }
+    }
+
+    struct HandlerMetadata: Encodable {
+        var name: String
+        var ty: String?
+        var `public`: Bool
+
+        init(name: String, kind: HandlerKind?) {
+            self.name = name
+            switch kind {
+            case .exclusive: ty = "Exclusive"
+            case .shared: ty = "Shared"
+            case .workflow: ty = "Workflow"
+            case nil: ty = nil
+            }
+            `public` = true
+        }
+    }
+
+    struct Services: Encodable {
+        var services: [ServiceMetadata]
+    }
+
+    struct Handlers: Encodable {
+        var handlers: [HandlerMetadata]
+    }
+
+    struct Version: Encodable {
+        var version: String
+        var min_admin_api_version: Int
+        var max_admin_api_version: Int
+        var ingress_endpoint: String
+    }
+
+    /// Restate's admin error: `{"message": …, "restate_code": …}`.
+    struct Error: Encodable {
+        var message: String
+        var restate_code: String?
+    }
+}
