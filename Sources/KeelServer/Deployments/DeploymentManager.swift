@@ -22,7 +22,7 @@ struct DeploymentManager: Sendable {
         let headers = body.additional_headers ?? [:]
         let discovered: DiscoveryClient.Discovered
         do {
-            discovered = try await DiscoveryClient(client: client).discover(uri: uri, additionalHeaders: headers)
+            discovered = try await DiscoveryClient(client: client).discover(uri: uri, additionalHeaders: headers, useHTTP11: body.use_http_11 ?? false)
         } catch {
             throw EngineError(.badRequest, error.description)
         }
@@ -34,14 +34,18 @@ struct DeploymentManager: Sendable {
                 throw EngineError(.conflict, "a deployment of \(uri) is registered already (\(existing.id)) with other services or headers; register again with \"force\": true to replace it")
             }
         }
+        let useHTTP11 = body.use_http_11 ?? false
+        let transport: any AttemptTransport = useHTTP11
+            ? HTTP1Transport(client: client, baseURI: uri, additionalHeaders: headers, abortTimeout: abortTimeout)
+            : try HTTP2Transport(baseURI: uri, additionalHeaders: headers, requestResponse: discovered.manifest.protocolMode != .bidiStream)
         let deployment = ServiceRegistry.Deployment(
             id: DeploymentID.generate(),
             uri: uri,
             manifest: discovered.manifest,
             protocolVersion: discovered.protocolVersion.rawValue,
             additionalHeaders: headers,
-            useHTTP11: body.use_http_11 ?? false,
-            transport: HTTP1Transport(client: client, baseURI: uri, additionalHeaders: headers, abortTimeout: abortTimeout)
+            useHTTP11: useHTTP11,
+            transport: transport
         )
         if body.dry_run == true { return Registration(deployment: deployment, created: true) }
         try registry.register(deployment, force: body.force ?? false)

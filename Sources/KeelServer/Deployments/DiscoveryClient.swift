@@ -3,6 +3,7 @@ import Foundation
 import KeelProtocol
 import NIOCore
 import NIOFoundationCompat
+import NIOHTTP1
 
 /// Asks a deployment which services it serves (`GET {uri}/discover`) and checks the answer.
 struct DiscoveryClient: Sendable {
@@ -19,24 +20,44 @@ struct DiscoveryClient: Sendable {
         var protocolVersion: ServiceProtocolVersion
     }
 
-    func discover(uri: String, additionalHeaders: [String: String]) async throws(DiscoveryError) -> Discovered {
-        var request = HTTPClientRequest(url: uri + "/discover")
-        request.method = .GET
-        request.headers.add(
-            name: "accept",
-            value: Self.manifestVersions.map { EndpointManifest.contentType(version: $0) }.joined(separator: ", ")
-        )
-        for (name, value) in additionalHeaders { request.headers.add(name: name, value: value) }
+    func discover(uri: String, additionalHeaders: [String: String], useHTTP11: Bool) async throws(DiscoveryError) -> Discovered {
+        let accept = Self.manifestVersions.map { EndpointManifest.contentType(version: $0) }.joined(separator: ", ")
         let status: UInt
         let contentType: String
         let body: ByteBuffer
         do {
-            let response = try await client.execute(request, timeout: timeout)
-            status = response.status.code
-            contentType = response.headers.first(name: "content-type") ?? ""
-            body = try await response.body.collect(upTo: 16 * 1024 * 1024)
+            if useHTTP11 {
+                var request = HTTPClientRequest(url: uri + "/discover")
+                request.method = .GET
+                request.headers.add(name: "accept", value: accept)
+                for (name, value) in additionalHeaders { request.headers.add(name: name, value: value) }
+                let response = try await client.execute(request, timeout: timeout)
+                status = response.status.code
+                contentType = response.headers.first(name: "content-type") ?? ""
+                body = try await response.body.collect(upTo: 16 * 1024 * 1024)
+            } else {
+                guard let url = URL(string: uri), let host = url.host else { throw DiscoveryError("'\(uri)' has no host") }
+                let connection = HTTP2Connection(host: host, port: url.port ?? 80)
+                var headers = HTTPHeaders([("host", connection.authority), ("accept", accept)])
+                for (name, value) in additionalHeaders { headers.add(name: name, value: value) }
+                let path = (url.path.hasSuffix("/") ? String(url.path.dropLast()) : url.path) + "/discover"
+                let exchange = Task { try await connection.exchange(HTTPRequestHead(version: .http2, method: .GET, uri: path, headers: headers), body: nil, limit: 16 * 1024 * 1024) }
+                let timer = Task {
+                    try await Task.sleep(for: .seconds(10))
+                    exchange.cancel()
+                    await connection.close()
+                }
+                defer { timer.cancel() }
+                let (head, bytes) = try await exchange.value
+                await connection.close()
+                status = head.status.code
+                contentType = head.headers.first(name: "content-type") ?? ""
+                body = bytes
+            }
+        } catch let error as DiscoveryError {
+            throw error
         } catch {
-            throw DiscoveryError("cannot reach \(uri)/discover: \(error)")
+            throw DiscoveryError("cannot reach \(uri)/discover\(useHTTP11 ? "" : " over HTTP/2 (h2c); set \"use_http_11\": true for HTTP/1.1-only endpoints"): \(error)")
         }
         guard status == 200 else {
             let hint = status == 404 ? " (check the path: Keel calls {uri}/discover)" : ""
