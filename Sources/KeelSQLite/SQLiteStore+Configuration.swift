@@ -22,11 +22,8 @@ extension SQLiteStore {
             configuration.label = "Keel.SQLiteStore"
             configuration.journalMode = .wal
             configuration.busyMode = .timeout(busyTimeout.seconds)
-            let maxPageCount = maxPageCount
-            configuration.prepareDatabase { db in
-                // FULL makes each commit fsync the WAL: a committed step survives a power cut, not only a crash.
-                try db.execute(sql: "PRAGMA synchronous = FULL")
-                if let maxPageCount {
+            if let maxPageCount {
+                configuration.prepareDatabase { db in
                     try db.execute(sql: "PRAGMA max_page_count = \(maxPageCount)")
                 }
             }

@@ -13,7 +13,7 @@ extension StoreError {
         case is CancellationError:
             self.init(.io, "the operation on \(path) was cancelled before it committed; nothing of it was stored")
         case let error as RowDecodingError:
-            self.init(.corrupt, "a row of \(path) could not be read (\(error)); the file was changed by another program")
+            self.init(.corrupt, "a row of \(path) cannot be read (\(error)); another program changed the file")
         default:
             self.init(.io, "the database \(path) failed: \(error)")
         }

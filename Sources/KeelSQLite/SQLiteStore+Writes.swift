@@ -23,15 +23,15 @@ extension SQLiteStore {
                 try Self.apply(operation, in: db)
             }
             if let maxInserted {
-                try db.cachedStatement(sql: SQL.raiseMaxSequence).execute(arguments: [maxInserted])
+                try db.cachedStatement(sql: WriteSQL.raiseMaxSequence).execute(arguments: [maxInserted])
             }
         }
     }
 
     public func purgeExpired(now: Int64) async throws(StoreError) -> Int {
         try await write { db in
-            try db.cachedStatement(sql: SQL.purgeExpiredJournals).execute(arguments: [now])
-            try db.cachedStatement(sql: SQL.purgeExpired).execute(arguments: [now])
+            try db.cachedStatement(sql: WriteSQL.purgeExpiredJournals).execute(arguments: [now])
+            try db.cachedStatement(sql: WriteSQL.purgeExpired).execute(arguments: [now])
             return db.changesCount
         }
     }
@@ -39,29 +39,29 @@ extension SQLiteStore {
     private static func apply(_ operation: StoreOperation, in db: Database) throws {
         switch operation {
         case .insertInvocation(let record):
-            try db.cachedStatement(sql: SQL.insertInvocation).execute(arguments: try insertArguments(record))
+            try db.cachedStatement(sql: WriteSQL.insertInvocation).execute(arguments: try insertArguments(record))
         case .appendJournal(let id, let index, let entry):
-            try db.cachedStatement(sql: SQL.appendJournal)
+            try db.cachedStatement(sql: WriteSQL.appendJournal)
                 .execute(arguments: [id.description, index, Int(entry.type), entry.payload])
         case .updateStatus(let id, let status, let retryCount, let lastFailure, let modifiedAt):
-            try db.cachedStatement(sql: SQL.updateStatus)
+            try db.cachedStatement(sql: WriteSQL.updateStatus)
                 .execute(arguments: [status.rawValue, retryCount, lastFailure, modifiedAt, id.description])
         case .setState(let object, let name, let value):
-            try db.cachedStatement(sql: SQL.setState).execute(arguments: [object.service, object.key, name, value])
+            try db.cachedStatement(sql: WriteSQL.setState).execute(arguments: [object.service, object.key, name, value])
         case .clearState(let object, let name):
-            try db.cachedStatement(sql: SQL.clearState).execute(arguments: [object.service, object.key, name])
+            try db.cachedStatement(sql: WriteSQL.clearState).execute(arguments: [object.service, object.key, name])
         case .clearAllState(let object):
-            try db.cachedStatement(sql: SQL.clearAllState).execute(arguments: [object.service, object.key])
+            try db.cachedStatement(sql: WriteSQL.clearAllState).execute(arguments: [object.service, object.key])
         case .completeInvocation(let id, let result, let completedAt, let expiresAt):
             let columns = try ResultColumns(result)
-            try db.cachedStatement(sql: SQL.completeInvocation).execute(arguments: [
+            try db.cachedStatement(sql: WriteSQL.completeInvocation).execute(arguments: [
                 columns.kind, columns.output, columns.failureCode, columns.failureMessage, columns.failureMetadata,
                 completedAt, completedAt, expiresAt, id.description,
             ])
-            try db.cachedStatement(sql: SQL.deleteJournal).execute(arguments: [id.description])
+            try db.cachedStatement(sql: WriteSQL.deleteJournal).execute(arguments: [id.description])
         case .deleteInvocation(let id):
-            try db.cachedStatement(sql: SQL.deleteJournal).execute(arguments: [id.description])
-            try db.cachedStatement(sql: SQL.deleteInvocation).execute(arguments: [id.description])
+            try db.cachedStatement(sql: WriteSQL.deleteJournal).execute(arguments: [id.description])
+            try db.cachedStatement(sql: WriteSQL.deleteInvocation).execute(arguments: [id.description])
         }
     }
 
@@ -78,7 +78,8 @@ extension SQLiteStore {
         return StatementArguments(values)
     }
 
-    private enum SQL {
+    /// The write statements, prepared once per connection through GRDB's statement cache.
+    enum WriteSQL {
         static let insertInvocation = """
             INSERT INTO invocation (id, partition_key, service, handler, key, handler_kind, status, sequence, \
             idempotency_key, created_at, modified_at, execute_at, retry_count, last_failure, result_kind, output, \

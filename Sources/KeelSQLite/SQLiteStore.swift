@@ -1,8 +1,6 @@
 import Dispatch
 import Foundation
 import GRDB
-import KeelCore
-import KeelProtocol
 import KeelStore
 import Synchronization
 
@@ -33,6 +31,9 @@ public final class SQLiteStore: Store {
         let database: DatabasePool
         do {
             database = try DatabasePool(path: path, configuration: configuration.grdbConfiguration)
+            // GRDB sets NORMAL when it turns WAL on, after `prepareDatabase`. FULL makes every commit fsync the WAL,
+            // so a committed step survives a power cut, not only a crash. Only the writer connection commits.
+            try database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         } catch {
             throw StoreError(mapping: error, path: path)
         }

@@ -45,7 +45,9 @@ final class SQLiteStoreTests {
     func diskFull() async throws {
         let database = directory.newSubdirectory()
         let store = try SQLiteStore(directory: database, configuration: .init(maxPageCount: 64))
-        let (earlier, big, later) = (StoreConformance.id(1), StoreConformance.id(2), StoreConformance.id(3))
+        let earlier = StoreConformance.id(1)
+        let big = StoreConformance.id(2)
+        let later = StoreConformance.id(3)
         let input = StoreConformance.entry(1, "input")
         try await store.apply([
             .insertInvocation(StoreConformance.record(earlier, sequence: 1)),

@@ -6,7 +6,8 @@ import Testing
 
 extension StoreConformance {
     func failedBatchLeavesNothing() async throws {
-        let (earlier, fresh) = (Self.id(1), Self.id(2))
+        let earlier = Self.id(1)
+        let fresh = Self.id(2)
         try await withFreshStore { store, _ in
             try await store.apply([
                 .insertInvocation(Self.record(earlier, sequence: 1)),
@@ -62,7 +63,8 @@ extension StoreConformance {
     }
 
     func reopenKeepsEverything() async throws {
-        let (running, done) = (Self.id(1), Self.id(2))
+        let running = Self.id(1)
+        let done = Self.id(2)
         let result = InvocationResult.failure(Failure(code: 400, message: "bad", metadata: ["field": "name"]))
         let open = try await freshDatabase()
         let first = try await open()

@@ -124,7 +124,8 @@ extension StoreConformance {
     }
 
     func deleteForgetsEverything() async throws {
-        let (gone, kept) = (Self.id(1), Self.id(2))
+        let gone = Self.id(1)
+        let kept = Self.id(2)
         try await withFreshStore { store, _ in
             try await store.apply([
                 .insertInvocation(Self.record(gone, sequence: 1)),

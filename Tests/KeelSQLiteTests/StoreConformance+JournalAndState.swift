@@ -6,7 +6,8 @@ import Testing
 
 extension StoreConformance {
     func journalKeepsIndexOrder() async throws {
-        let (first, second) = (Self.id(1), Self.id(2))
+        let first = Self.id(1)
+        let second = Self.id(2)
         let entries = [
             Self.entry(0x0400, "input"),
             JournalEntry(type: 0, payload: Data()),
@@ -14,21 +15,19 @@ extension StoreConformance {
             Self.entry(0x0c01, "sleep"),
             Self.entry(0x0c02, "woke"),
         ]
-        let batches: [[StoreOperation]] = [
-            [
+        try await withFreshStore { store, _ in
+            try await store.apply([
                 .insertInvocation(Self.record(first, sequence: 1)),
                 .insertInvocation(Self.record(second, sequence: 2)),
                 .appendJournal(first, index: 1, entry: entries[1]),
                 .appendJournal(second, index: 0, entry: Self.entry(9, "other")),
                 .appendJournal(first, index: 0, entry: entries[0]),
                 .appendJournal(first, index: 2, entry: entries[2]),
-            ],
-            [.appendJournal(first, index: 4, entry: entries[4]), .appendJournal(first, index: 3, entry: entries[3])],
-        ]
-        try await withFreshStore { store, _ in
-            for batch in batches {
-                try await store.apply(batch)
-            }
+            ])
+            try await store.apply([
+                .appendJournal(first, index: 4, entry: entries[4]),
+                .appendJournal(first, index: 3, entry: entries[3]),
+            ])
             #expect(try await store.journal(of: first) == entries)
             #expect(try await store.journal(of: second) == [Self.entry(9, "other")])
         }

@@ -1,0 +1,68 @@
+import AsyncHTTPClient
+import NIOCore
+
+/// One simulated caller: a sequential loop of requests, each waiting for the whole response before the next.
+struct LoadClient: Sendable {
+    /// How much of an error response's body goes into its message.
+    static let errorBodyPrefix = 300
+
+    let http: HTTPClient
+    let request: HTTPClientRequest
+    let timeout: Duration
+    let schedule: LoadSchedule
+    let budget: RequestBudget?
+
+    func run() async -> ClientTally {
+        var tally = ClientTally()
+        while true {
+            let started = ContinuousClock.now
+            guard started < schedule.deadline else { break }
+            let measured = started >= schedule.measureStart
+            if measured, let budget, !budget.take() { break }
+            let outcome = await send()
+            let finished = ContinuousClock.now
+            if measured { tally.record(outcome, latency: finished - started, finishedAt: finished) }
+        }
+        return tally
+    }
+
+    private func send() async -> RequestOutcome {
+        do {
+            let response = try await http.execute(request, timeout: .nanoseconds(timeout.nanosecondsClamped))
+            let status = response.status.code
+            if (200..<300).contains(status) {
+                for try await _ in response.body {}
+                return .success
+            }
+            let prefix = try await Self.bodyPrefix(response.body)
+            return .failedStatus("HTTP \(status): \(prefix)")
+        } catch {
+            return .transportError(String(describing: error))
+        }
+    }
+
+    /// The first bytes of a body as text; the rest is read and dropped so the connection can be reused.
+    private static func bodyPrefix(_ body: HTTPClientResponse.Body) async throws -> String {
+        var kept: [UInt8] = []
+        for try await chunk in body where kept.count < errorBodyPrefix {
+            kept += chunk.readableBytesView.prefix(errorBodyPrefix - kept.count)
+        }
+        return String(decoding: kept, as: UTF8.self)
+    }
+}
+
+/// When measuring starts and when clients stop starting requests.
+struct LoadSchedule: Sendable {
+    let measureStart: ContinuousClock.Instant
+    let deadline: ContinuousClock.Instant
+}
+
+extension Duration {
+    /// Nanoseconds, saturated at `Int64.max`.
+    var nanosecondsClamped: Int64 {
+        let (seconds, attoseconds) = components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow else { return seconds < 0 ? .min : .max }
+        return whole &+ attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+
+/// The machine a run happened on, printed above its figures so that numbers are never quoted without it.
+struct MachineFacts: Codable, Sendable {
+    /// Processors this process may run on (what `nproc` prints).
+    var activeProcessors: Int
+    /// Processors the machine has (/proc/cpuinfo, or ProcessInfo elsewhere).
+    var processors: Int
+    var cpuModel: String?
+    var memoryBytes: UInt64
+    /// "Linux 6.1.0 x86_64", or what ProcessInfo knows elsewhere.
+    var kernel: String
+    /// How keel-load itself was compiled: "release" or "debug".
+    var loadGeneratorBuild: String
+
+    static func current() -> MachineFacts {
+        let info = ProcessInfo.processInfo
+        let cpu = ProcFS.cpuInfo()
+        return MachineFacts(
+            activeProcessors: info.activeProcessorCount,
+            processors: cpu.map(\.processors).flatMap { $0 > 0 ? $0 : nil } ?? info.processorCount,
+            cpuModel: cpu?.model,
+            memoryBytes: info.physicalMemory,
+            kernel: kernel(),
+            loadGeneratorBuild: buildConfiguration
+        )
+    }
+
+    private static func kernel() -> String {
+        let type = ProcFS.read("/proc/sys/kernel/ostype")?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let release = ProcFS.read("/proc/sys/kernel/osrelease")?.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let type, let release else { return ProcessInfo.processInfo.operatingSystemVersionString }
+        #if arch(x86_64)
+        return "\(type) \(release) x86_64"
+        #elseif arch(arm64)
+        return "\(type) \(release) arm64"
+        #else
+        return "\(type) \(release)"
+        #endif
+    }
+
+    private static var buildConfiguration: String {
+        #if DEBUG
+        return "debug"
+        #else
+        return "release"
+        #endif
+    }
+}

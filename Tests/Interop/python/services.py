@@ -1,0 +1,164 @@
+"""Python services that Keel's interop tests run through Restate's Python SDK, unchanged.
+
+Run:  hypercorn services:app --bind 127.0.0.1:PORT      (cwd = this directory; serves HTTP/1.1 and h2c)
+Venv: scripts/setup-python-interop.sh  (restate-sdk==1.3.0, hypercorn)
+
+Restate Python SDK 1.3.0 APIs used here (read from the installed package, restate/*.py):
+  - restate.Service(name)                          service; @svc.handler(name=None) -> handler named after the function
+  - restate.VirtualObject(name)                    keyed object; @obj.handler(kind="exclusive"|"shared")
+  - restate.app(services=[...])                    the ASGI app (restate/endpoint.py); protocol mode is chosen per
+                                                   discovery request: HTTP/1.1 -> REQUEST_RESPONSE, h2 -> BIDI_STREAM
+  - restate.Context / ObjectContext / ObjectSharedContext   handler context types (first parameter)
+  - ctx.run_typed(name, action, restate.RunOptions(), *args)  journaled step; `ctx.run(name, action, args=(...))`
+                                                   still exists in 1.3.0 but is marked DEPRECATED in its docstring
+  - ctx.request().id                               the invocation id string ("inv_1...", from StartMessage.debug_id)
+  - await ctx.get("count", type_hint=int) / ctx.set("count", value)      state (ObjectContext / ObjectSharedContext)
+  - ctx.key()                                      the object key
+  - ctx.object_call(handler_fn, key=..., arg=...)  typed call to a virtual-object handler (returns a future)
+  - ctx.generic_call(service, handler, arg=bytes, key=...)  untyped call, raw bytes in and out
+  - restate.TerminalError(message, status_code=402)          kwarg is `status_code` (default 500), also `metadata`
+  - a plain Exception raised by a handler -> ErrorMessage (attempt failure, retried by the server)
+Handler input/output use the default JSON serde, driven by the type hints (dict, int, str).
+"""
+
+import asyncio
+import json
+import os
+import threading
+from typing import Any, Dict
+
+import restate
+from restate import Context, ObjectContext, ObjectSharedContext, RunOptions, TerminalError
+
+# ---------------------------------------------------------------------------------------------------------------------
+# PySteps: N journaled steps, each with a side effect outside the engine (one line per real execution).
+# ---------------------------------------------------------------------------------------------------------------------
+
+steps = restate.Service("PySteps")
+
+
+def _append_line(path: str, line: str) -> None:
+    """Appends one line and fsyncs it, so a test reading the file sees exactly the executions that happened."""
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as file:
+        file.write(line + "\n")
+        file.flush()
+        os.fsync(file.fileno())
+
+
+@steps.handler()
+async def run(ctx: Context, request: Dict[str, Any]) -> int:
+    """`{"steps": N, "log": "/path", "delayMs": 0, "label": optional}` -> N.
+
+    Step i appends "<label> <i>" to `log` (label defaults to the invocation id). With `delayMs` each step sleeps
+    that long before writing its line, so a test can kill the server between steps.
+    """
+    count = int(request["steps"])
+    log = str(request["log"])
+    delay = float(request.get("delayMs", 0)) / 1000.0
+    label = str(request.get("label") or ctx.request().id)
+
+    async def step(i: int) -> int:
+        if delay > 0:
+            await asyncio.sleep(delay)
+        _append_line(log, f"{label} {i}")
+        return i
+
+    for i in range(count):
+        done = await ctx.run_typed(f"step-{i}", step, RunOptions(type_hint=int), i)
+        assert done == i
+    return count
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# PyCounter: a virtual object with exclusive `add` and shared `get` on state key "count".
+# ---------------------------------------------------------------------------------------------------------------------
+
+counter = restate.VirtualObject("PyCounter")
+
+
+@counter.handler(kind="exclusive")
+async def add(ctx: ObjectContext, value: int) -> int:
+    total = (await ctx.get("count", type_hint=int) or 0) + value
+    ctx.set("count", total)
+    return total
+
+
+@counter.handler(kind="shared")
+async def get(ctx: ObjectSharedContext) -> int:
+    return await ctx.get("count", type_hint=int) or 0
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# PyFlaky: fails (plain Exception -> retry) the first two attempts for an input key, then returns "ok".
+# ---------------------------------------------------------------------------------------------------------------------
+
+flaky = restate.Service("PyFlaky")
+
+FLAKY_FAILURES = 2
+_attempts: Dict[str, int] = {}
+_attempts_lock = threading.Lock()
+
+
+@flaky.handler(name="run")
+async def flaky_run(ctx: Context, request: Dict[str, Any]) -> str:
+    """`{"key": "k", "log": optional path}` -> "ok" on the third attempt for that key.
+
+    With `log`, every attempt appends "attempt <n>" there and the count is read from the file (so it survives a
+    restart of this process and several hypercorn workers); without it a module-level dict keyed by `key` counts.
+    """
+    key = str(request["key"])
+    log = request.get("log")
+    with _attempts_lock:
+        if log:
+            try:
+                with open(log, encoding="utf-8") as file:
+                    attempt = sum(1 for _ in file) + 1
+            except FileNotFoundError:
+                attempt = 1
+            _append_line(log, f"attempt {attempt}")
+        else:
+            attempt = _attempts.get(key, 0) + 1
+            _attempts[key] = attempt
+    if attempt <= FLAKY_FAILURES:
+        raise Exception(f"PyFlaky {key}: failing attempt {attempt} on purpose")  # pylint: disable=broad-exception-raised
+    return "ok"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# PyTerminal: always a terminal failure with an HTTP-ish status code.
+# ---------------------------------------------------------------------------------------------------------------------
+
+terminal = restate.Service("PyTerminal")
+
+
+@terminal.handler(name="run")
+async def terminal_run(ctx: Context, request: Dict[str, Any]) -> str:
+    raise TerminalError("card declined", status_code=402)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# PyCaller: one Python service calling another (PyCounter/{key}/add) through the engine.
+# ---------------------------------------------------------------------------------------------------------------------
+
+caller = restate.Service("PyCaller")
+
+
+@caller.handler()
+async def call(ctx: Context, request: Dict[str, Any]) -> int:
+    """`{"key": "k", "value": 5}` -> PyCounter/k/add(5), typed call (CallCommand + two notifications)."""
+    return await ctx.object_call(add, key=str(request["key"]), arg=int(request["value"]))
+
+
+@caller.handler(name="callGeneric")
+async def call_generic(ctx: Context, request: Dict[str, Any]) -> int:
+    """Same as `call` through the untyped API: JSON bytes in, JSON bytes out."""
+    raw = await ctx.generic_call(
+        "PyCounter", "add", arg=json.dumps(int(request["value"])).encode(), key=str(request["key"])
+    )
+    return int(json.loads(raw))
+
+
+app = restate.app(services=[steps, counter, flaky, terminal, caller])

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# End-to-end load of Keel: builds `keel` and `keel-load` in release, then for each scenario starts
+# `keel serve --demo` on a fresh temporary data directory, waits for /restate/health, runs keel-load against
+# Bench/run, and stops the server. Scenarios: (a) 1 caller, {"steps":1}; (b) 64 callers, {"steps":3}.
+#
+#   scripts/bench/run-keel.sh                      # 10 s per scenario after a 2 s warmup
+#   DURATION=30s WARMUP=5s scripts/bench/run-keel.sh
+#   scripts/bench/run-keel.sh --json               # extra arguments go to every keel-load run
+#
+# Environment: DURATION, WARMUP, SCRATCH_PATH (a build folder for `swift build --scratch-path`, e.g.
+# .build-release), SKIP_BUILD=1 (use the binaries already built), KEEP_DATA=1 (keep the data directories),
+# TMPDIR (where data directories go: keep it on a real disk, fsync on tmpfs costs nothing).
+# Exits non-zero when the build, a server start or any load run failed.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+BUILD=(swift build -c release --product keel --product keel-load)
+if [[ -n "${SCRATCH_PATH:-}" ]]; then BUILD+=(--scratch-path "$SCRATCH_PATH"); fi
+
+SERVER_PID=""
+DATA_DIR=""
+STATUS=0
+
+stop_server() {
+    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        for _ in $(seq 1 100); do
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$SERVER_PID" 2>/dev/null; then
+            echo "keel (pid $SERVER_PID) did not stop within 10 s of SIGTERM; sending SIGKILL" >&2
+            kill -KILL "$SERVER_PID" 2>/dev/null || true
+        fi
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    SERVER_PID=""
+    if [[ -n "$DATA_DIR" && -z "${KEEP_DATA:-}" ]]; then rm -rf "$DATA_DIR"; fi
+    DATA_DIR=""
+}
+trap stop_server EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()' 2>/dev/null \
+        || echo "$1"
+}
+
+echo "+ ${BUILD[*]}"
+if [[ -z "${SKIP_BUILD:-}" ]]; then "${BUILD[@]}"; fi
+BIN=$("${BUILD[@]}" --show-bin-path)
+for tool in keel keel-load; do
+    [[ -x "$BIN/$tool" ]] || { echo "no $BIN/$tool: build it first (without SKIP_BUILD)" >&2; exit 1; }
+done
+
+echo
+echo "nproc: $(nproc)   memory: $(free -h 2>/dev/null | awk '/^Mem:/ {print $2}')   kernel: $(uname -sr)"
+echo "swift: $(swift --version 2>&1 | head -n 1)"
+echo "build: release ($BIN)"
+
+# start_server: a fresh data directory and free loopback ports; returns once /restate/health answers.
+start_server() {
+    DATA_DIR=$(mktemp -d "${TMPDIR:-/tmp}/keel-bench.XXXXXX")
+    INGRESS_PORT=$(free_port 18080)
+    ADMIN_PORT=$(free_port 19070)
+    "$BIN/keel" serve --demo --data-dir "$DATA_DIR" \
+        --ingress-bind "127.0.0.1:$INGRESS_PORT" --admin-bind "127.0.0.1:$ADMIN_PORT" \
+        --log-level warning >"$DATA_DIR/server.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 1 300); do
+        if curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$INGRESS_PORT/restate/health" 2>/dev/null; then
+            return 0
+        fi
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
+        sleep 0.1
+    done
+    echo "keel did not become healthy on 127.0.0.1:$INGRESS_PORT within 30 s; its log:" >&2
+    cat "$DATA_DIR/server.log" >&2 || true
+    return 1
+}
+
+# scenario NAME CONCURRENCY BODY [keel-load arguments...]
+scenario() {
+    local name=$1 concurrency=$2 body=$3
+    shift 3
+    echo
+    echo "== ($name) $concurrency caller(s), $body"
+    start_server
+    local filesystem
+    filesystem=$(stat -f -c %T "$DATA_DIR" 2>/dev/null || echo unknown)
+    local load=("$BIN/keel-load" --url "http://127.0.0.1:$INGRESS_PORT/Bench/run" --body "$body"
+        --concurrency "$concurrency" --duration "$DURATION" --warmup "$WARMUP" --server-pid "$SERVER_PID"
+        --label "scenario=$name" store=sqlite sync=FULL "data-fs=$filesystem" partitions=4 "$@")
+    "${load[@]}" || { echo "keel-load exited with $? in scenario ($name)" >&2; STATUS=1; }
+    stop_server
+}
+
+scenario a 1 '{"steps":1}' "$@"
+scenario b 64 '{"steps":3}' "$@"
+exit "$STATUS"
