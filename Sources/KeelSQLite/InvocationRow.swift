@@ -10,7 +10,7 @@ enum InvocationRow {
     static let columns = """
         id, service, handler, key, handler_kind, status, sequence, idempotency_key, created_at, modified_at, \
         execute_at, retry_count, last_failure, result_kind, output, failure_code, failure_message, failure_metadata, \
-        completed_at, expires_at
+        completed_at, expires_at, deployment_id
         """
 
     static func record(_ row: Row) throws -> InvocationRecord {
@@ -45,7 +45,8 @@ enum InvocationRow {
             lastFailure: try row.decode(atIndex: 12),
             result: try result(row, id: idText),
             completedAt: try row.decode(atIndex: 18),
-            expiresAt: try row.decode(atIndex: 19)
+            expiresAt: try row.decode(atIndex: 19),
+            deploymentID: try row.decode(atIndex: 20)
         )
     }
 

@@ -62,7 +62,8 @@ extension SQLiteStore {
             failure_message TEXT,
             failure_metadata TEXT,
             completed_at INTEGER,
-            expires_at INTEGER
+            expires_at INTEGER,
+            deployment_id TEXT
         );
         CREATE INDEX invocation_unfinished ON invocation (sequence) WHERE status <> '\(completed)';
         CREATE INDEX invocation_expiry ON invocation (expires_at) WHERE status = '\(completed)';
@@ -73,6 +74,16 @@ extension SQLiteStore {
             payload BLOB NOT NULL,
             PRIMARY KEY (invocation_id, idx)
         ) WITHOUT ROWID;
+        CREATE TABLE deployment (
+            id TEXT NOT NULL PRIMARY KEY,
+            uri TEXT NOT NULL,
+            additional_headers TEXT NOT NULL,
+            use_http_11 INTEGER NOT NULL,
+            protocol_version INTEGER NOT NULL,
+            manifest BLOB NOT NULL,
+            created_at INTEGER NOT NULL,
+            retired_at INTEGER
+        );
         CREATE TABLE state (
             service TEXT NOT NULL,
             key TEXT NOT NULL,

@@ -73,7 +73,7 @@ extension SQLiteStore {
             record.status.rawValue, record.sequence, record.idempotencyKey,
             record.createdAt, record.modifiedAt, record.executeAt, record.retryCount, record.lastFailure,
             result?.kind, result?.output, result?.failureCode, result?.failureMessage, result?.failureMetadata,
-            record.completedAt, record.expiresAt,
+            record.completedAt, record.expiresAt, record.deploymentID,
         ]
         return StatementArguments(values)
     }
@@ -83,8 +83,8 @@ extension SQLiteStore {
         static let insertInvocation = """
             INSERT INTO invocation (id, partition_key, service, handler, key, handler_kind, status, sequence, \
             idempotency_key, created_at, modified_at, execute_at, retry_count, last_failure, result_kind, output, \
-            failure_code, failure_message, failure_metadata, completed_at, expires_at) \
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            failure_code, failure_message, failure_metadata, completed_at, expires_at, deployment_id) \
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """
         static let appendJournal = "INSERT INTO journal (invocation_id, idx, type, payload) VALUES (?, ?, ?, ?)"
         static let updateStatus = """

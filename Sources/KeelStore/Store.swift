@@ -28,6 +28,12 @@ public protocol Store: Sendable {
     /// Deletes completed invocations whose `expiresAt` is before `now`; returns how many.
     func purgeExpired(now: Int64) async throws -> Int
 
+    /// Stores a new deployment, or marks it retired (`retiredAt`) when it exists. Its own transaction.
+    func saveDeployment(_ deployment: DeploymentRecord) async throws
+
+    /// Every deployment ever registered, retired ones included, oldest first.
+    func deployments() async throws -> [DeploymentRecord]
+
     /// Releases files and connections. Calls after `close()` fail.
     func close() async
 }

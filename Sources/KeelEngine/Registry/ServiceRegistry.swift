@@ -118,6 +118,11 @@ public final class ServiceRegistry: Sendable {
         }
     }
 
+    /// Puts back a removed deployment after a restart: it serves only the invocations pinned to it.
+    public func restoreRetired(_ deployment: Deployment) {
+        state.withLock { $0.retired[deployment.id] = deployment }
+    }
+
     /// Stops routing new invocations to a deployment; its pinned invocations keep running on it.
     public func remove(_ id: String) throws(EngineError) {
         try state.withLock { (state: inout State) throws(EngineError) in

@@ -59,7 +59,7 @@ struct AdminResponder: HTTPResponder {
             }
             return json(AdminBody.Deployment(deployment))
         case (.delete, "deployments", 2):
-            try registry.remove(segments[1])
+            try await deployments.remove(segments[1])
             return Response(status: .accepted)
         case (.get, "services", 1):
             let services = registry.services.values.sorted { $0.name < $1.name }.map(AdminBody.ServiceMetadata.init)

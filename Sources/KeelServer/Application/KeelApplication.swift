@@ -32,6 +32,9 @@ public struct KeelApplication: Sendable {
         let lock = try DataDirectoryLock(directory: configuration.dataDirectory)
         let store = try SQLiteStore(directory: URL(fileURLWithPath: configuration.dataDirectory))
         let engine = Engine(store: store, endpoints: endpoints, configuration: configuration.engine, logger: logger)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let deployments = DeploymentManager(registry: engine.registry, store: store, client: client)
+        try await deployments.restore()
         let recovered = try await engine.recover()
         logger.info("keel is ready", metadata: [
             "dataDirectory": "\(configuration.dataDirectory)",
@@ -45,8 +48,6 @@ public struct KeelApplication: Sendable {
             configuration: .init(address: .hostname(configuration.ingress.host, port: configuration.ingress.port), serverName: "keel"),
             logger: logger
         )
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let deployments = DeploymentManager(registry: engine.registry, client: client)
         let admin = Application(
             responder: AdminResponder(engine: engine, deployments: deployments, ingressAddress: "http://\(configuration.ingress)"),
             configuration: .init(address: .hostname(configuration.admin.host, port: configuration.admin.port), serverName: "keel-admin"),

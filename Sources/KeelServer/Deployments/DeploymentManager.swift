@@ -2,11 +2,13 @@ import AsyncHTTPClient
 import Foundation
 import KeelEngine
 import KeelProtocol
+import KeelStore
 import NIOCore
 
 /// Registers deployments: discovery, validation, the transport to reach them, and the registry entry.
 struct DeploymentManager: Sendable {
     let registry: ServiceRegistry
+    let store: any Store
     let client: HTTPClient
     /// How long one attempt may run on a remote deployment before it is aborted and retried.
     var abortTimeout: TimeAmount = .seconds(600)
@@ -35,9 +37,6 @@ struct DeploymentManager: Sendable {
             }
         }
         let useHTTP11 = body.use_http_11 ?? false
-        let transport: any AttemptTransport = useHTTP11
-            ? HTTP1Transport(client: client, baseURI: uri, additionalHeaders: headers, abortTimeout: abortTimeout)
-            : try HTTP2Transport(baseURI: uri, additionalHeaders: headers, requestResponse: discovered.manifest.protocolMode != .bidiStream)
         let deployment = ServiceRegistry.Deployment(
             id: DeploymentID.generate(),
             uri: uri,
@@ -45,14 +44,70 @@ struct DeploymentManager: Sendable {
             protocolVersion: discovered.protocolVersion.rawValue,
             additionalHeaders: headers,
             useHTTP11: useHTTP11,
-            transport: transport
+            transport: try transport(uri: uri, headers: headers, useHTTP11: useHTTP11, manifest: discovered.manifest)
         )
         if body.dry_run == true { return Registration(deployment: deployment, created: true) }
+        try await store.saveDeployment(Self.record(deployment))
         try registry.register(deployment, force: body.force ?? false)
         for old in registry.deployments where old.uri == uri && old.id != deployment.id {
-            try? registry.remove(old.id)
+            try await remove(old.id)
         }
         return Registration(deployment: deployment, created: true)
+    }
+
+    /// Retires a deployment: no new invocations reach it; the pinned ones finish there, also after a restart.
+    func remove(_ id: String) async throws {
+        guard let deployment = registry.deployment(id), deployment.uri != nil else {
+            throw EngineError(registry.deployment(id) == nil ? .notFound : .badRequest, registry.deployment(id) == nil
+                ? "deployment '\(id)' not found" : "deployment '\(id)' is embedded in this process and cannot be removed")
+        }
+        var record = Self.record(deployment)
+        record.retiredAt = Int64(Date().timeIntervalSince1970 * 1000)
+        try await store.saveDeployment(record)
+        try registry.remove(id)
+    }
+
+    /// Registers the stored deployments again at start, before invocations are recovered.
+    func restore() async throws {
+        for record in try await store.deployments() {
+            let manifest = try JSONDecoder().decode(EndpointManifest.self, from: record.manifest)
+            let deployment = ServiceRegistry.Deployment(
+                id: record.id,
+                uri: record.uri,
+                manifest: manifest,
+                protocolVersion: record.protocolVersion,
+                additionalHeaders: record.additionalHeaders,
+                useHTTP11: record.useHTTP11,
+                createdAt: Date(timeIntervalSince1970: Double(record.createdAt) / 1000),
+                transport: try transport(uri: record.uri, headers: record.additionalHeaders, useHTTP11: record.useHTTP11, manifest: manifest)
+            )
+            if record.retiredAt == nil {
+                try registry.register(deployment, force: true)
+            } else {
+                registry.restoreRetired(deployment)
+            }
+        }
+    }
+
+    private func transport(uri: String, headers: [String: String], useHTTP11: Bool, manifest: EndpointManifest) throws -> any AttemptTransport {
+        if useHTTP11 {
+            return HTTP1Transport(client: client, baseURI: uri, additionalHeaders: headers, abortTimeout: abortTimeout)
+        }
+        return try HTTP2Transport(baseURI: uri, additionalHeaders: headers, requestResponse: manifest.protocolMode != .bidiStream)
+    }
+
+    private static func record(_ deployment: ServiceRegistry.Deployment) -> DeploymentRecord {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return DeploymentRecord(
+            id: deployment.id,
+            uri: deployment.uri ?? "",
+            additionalHeaders: deployment.additionalHeaders,
+            useHTTP11: deployment.useHTTP11,
+            protocolVersion: deployment.protocolVersion,
+            manifest: (try? encoder.encode(deployment.manifest)) ?? Data(),
+            createdAt: Int64(deployment.createdAt.timeIntervalSince1970 * 1000)
+        )
     }
 
     /// `http://host:port/path` without a trailing slash; anything else is refused with the reason.
