@@ -41,13 +41,15 @@ struct LoadClient: Sendable {
         }
     }
 
-    /// The first bytes of a body as text; the rest is read and dropped so the connection can be reused.
+    /// The first bytes of a body as one line of text; the rest is read and dropped so the connection can be reused.
     private static func bodyPrefix(_ body: HTTPClientResponse.Body) async throws -> String {
         var kept: [UInt8] = []
         for try await chunk in body where kept.count < errorBodyPrefix {
             kept += chunk.readableBytesView.prefix(errorBodyPrefix - kept.count)
         }
         return String(decoding: kept, as: UTF8.self)
+            .split(whereSeparator: \.isWhitespace)
+            .joined(separator: " ")
     }
 }
 
