@@ -176,6 +176,16 @@ public final class Engine: Service {
         throw EngineError(.notFound, "invocation \(id) not found")
     }
 
+    /// What the engine knows about an invocation: status, retries, last failure, result; nil when unknown.
+    public func describe(_ id: InvocationID) async throws -> InvocationRecord? {
+        if let record = await partition(for: id).record(of: id) { return record }
+        do {
+            return try await store.invocation(id)
+        } catch {
+            throw EngineError.storage(error)
+        }
+    }
+
     private func storedResult(_ id: InvocationID) async throws -> InvocationResult? {
         do {
             guard let record = try await store.invocation(id) else { return nil }

@@ -140,6 +140,11 @@ actor PartitionProcessor {
         active[id] != nil
     }
 
+    /// The in-memory record of an unfinished invocation (fresher than the store's).
+    func record(of id: InvocationID) -> InvocationRecord? {
+        active[id]?.record
+    }
+
     func resolveWaiters(_ id: InvocationID, with result: InvocationResult) {
         for waiter in resultWaiters.removeValue(forKey: id) ?? [] { waiter.resume(returning: result) }
     }

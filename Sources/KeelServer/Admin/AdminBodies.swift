@@ -2,6 +2,7 @@ import Foundation
 import KeelCore
 import KeelEngine
 import KeelProtocol
+import KeelStore
 
 /// Restate's admin JSON shapes (snake_case), as far as Keel fills them.
 enum AdminBody {
@@ -107,6 +108,43 @@ enum AdminBody {
         var min_admin_api_version: Int
         var max_admin_api_version: Int
         var ingress_endpoint: String
+    }
+
+    struct Invocation: Encodable {
+        var id: String
+        var target: String
+        var status: String
+        var retry_count: Int
+        var last_failure: String?
+        var pinned_deployment_id: String?
+        var idempotency_key: String?
+        var created_at: String
+        var modified_at: String
+        var completed_at: String?
+        var completion_result: String?
+        var completion_failure: String?
+
+        init(_ record: InvocationRecord) {
+            let formatter = ISO8601DateFormatter()
+            func date(_ milliseconds: Int64) -> String { formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000)) }
+            id = record.id.description
+            target = record.target.description
+            status = record.status.rawValue
+            retry_count = record.retryCount
+            last_failure = record.lastFailure
+            pinned_deployment_id = record.deploymentID
+            idempotency_key = record.idempotencyKey
+            created_at = date(record.createdAt)
+            modified_at = date(record.modifiedAt)
+            completed_at = record.completedAt.map(date)
+            switch record.result {
+            case .success?: completion_result = "success"
+            case .failure(let failure)?:
+                completion_result = "failure"
+                completion_failure = "[\(failure.code)] \(failure.message)"
+            case nil: break
+            }
+        }
     }
 
     /// Restate's admin error: `{"message": …, "restate_code": …}`.

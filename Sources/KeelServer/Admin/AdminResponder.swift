@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import KeelEngine
+import KeelProtocol
 import NIOCore
 
 /// Restate's admin API (port 9070): health, version, deployments and services.
@@ -61,6 +62,16 @@ struct AdminResponder: HTTPResponder {
         case (.delete, "deployments", 2):
             try await deployments.remove(segments[1])
             return Response(status: .accepted)
+        case (.get, "invocations", 2):
+            guard let id = InvocationID(segments[1]) else {
+                throw EngineError(.badRequest, "'\(segments[1])' is not an invocation id (inv_1…)")
+            }
+            guard let record = try await engine.describe(id) else {
+                throw EngineError(.notFound, "invocation \(id) not found")
+            }
+            return json(AdminBody.Invocation(record))
+        case (.get, "openapi", 1):
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: AdminOpenAPI.document)))
         case (.get, "services", 1):
             let services = registry.services.values.sorted { $0.name < $1.name }.map(AdminBody.ServiceMetadata.init)
             return json(AdminBody.Services(services: services))

@@ -1,0 +1,57 @@
+/// The OpenAPI description of the admin API that `GET /openapi` serves.
+enum AdminOpenAPI {
+    static let document = """
+        {
+          "openapi": "3.0.3",
+          "info": {"title": "Keel admin API", "version": "\(KeelVersion.current)",
+                   "description": "Restate-compatible admin API: deployments, services, invocations."},
+          "paths": {
+            "/health": {"get": {"summary": "Ready to serve", "responses": {"200": {"description": "ready"}}}},
+            "/version": {"get": {"summary": "Server and admin API versions", "responses": {"200": {"description": "versions", "content": {"application/json": {}}}}}},
+            "/deployments": {
+              "get": {"summary": "List deployments", "responses": {"200": {"description": "deployments", "content": {"application/json": {}}}}},
+              "post": {"summary": "Discover and register an endpoint",
+                       "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RegisterDeploymentRequest"}}}},
+                       "responses": {"201": {"description": "registered"}, "200": {"description": "already registered, unchanged"},
+                                     "400": {"description": "discovery failed; the message names the URI and the cause"},
+                                     "409": {"description": "the URI is registered with other services; use force"}}}
+            },
+            "/deployments/{id}": {
+              "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+              "get": {"summary": "One deployment", "responses": {"200": {"description": "deployment"}, "404": {"description": "unknown"}}},
+              "delete": {"summary": "Stop routing new invocations to the deployment; pinned ones finish there",
+                         "responses": {"202": {"description": "removed"}, "404": {"description": "unknown"}}}
+            },
+            "/services": {"get": {"summary": "List services", "responses": {"200": {"description": "services", "content": {"application/json": {}}}}}},
+            "/services/{name}": {
+              "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+              "get": {"summary": "One service", "responses": {"200": {"description": "service"}, "404": {"description": "unknown"}}}
+            },
+            "/services/{name}/handlers": {
+              "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+              "get": {"summary": "A service's handlers", "responses": {"200": {"description": "handlers"}, "404": {"description": "unknown"}}}
+            },
+            "/invocations/{id}": {
+              "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+              "get": {"summary": "Status, retries, last failure and result of an invocation",
+                      "responses": {"200": {"description": "invocation"}, "404": {"description": "unknown or purged"}}}
+            },
+            "/openapi": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3"}}}}
+          },
+          "components": {
+            "schemas": {
+              "RegisterDeploymentRequest": {
+                "type": "object", "required": ["uri"],
+                "properties": {
+                  "uri": {"type": "string", "example": "http://localhost:9080"},
+                  "additional_headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                  "use_http_11": {"type": "boolean", "default": false},
+                  "force": {"type": "boolean", "default": false},
+                  "dry_run": {"type": "boolean", "default": false}
+                }
+              }
+            }
+          }
+        }
+        """
+}
