@@ -96,22 +96,27 @@ actor PartitionProcessor {
             }
         }
 
+        // The first attempt starts while the invocation is being stored: everything it writes is ordered
+        // after the invocation in the group-commit queue, and nothing it does is acknowledged (a step's
+        // result, the response) before a later commit, so this saves one fsync of latency per invocation.
+        writer.enqueue(
+            [.insertInvocation(record), .appendJournal(request.id, index: 0, entry: request.input)],
+            for: request.id
+        )
+        if record.status == .invoked { startAttempt(request.id) }
         do {
-            try await writer.commit(
-                [.insertInvocation(record), .appendJournal(request.id, index: 0, entry: request.input)],
-                for: request.id
-            )
+            try await writer.commit([], for: request.id)
         } catch {
             forget(request.id, result: .failure(Failure(code: 503, message: "not stored: \(StoreError(wrapping: error).message)")))
             throw EngineError.storage(error)
         }
-        if record.status == .invoked { startAttempt(request.id) }
         return .accepted
     }
 
     /// Drops an invocation that never became durable (or turned out to exist in the store already).
     private func forget(_ id: InvocationID, result: InvocationResult?) {
         guard let invocation = active.removeValue(forKey: id) else { return }
+        invocation.attempt?.input.finish()
         if let object = invocation.lockedObject {
             if locks[object] == id {
                 locks[object] = nil
