@@ -53,10 +53,3 @@ struct ClientTally: Sendable {
         errorMessages.append(message)
     }
 }
-
-/// How one request ended.
-enum RequestOutcome: Sendable, Equatable {
-    case success
-    case failedStatus(String)
-    case transportError(String)
-}

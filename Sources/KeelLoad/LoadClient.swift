@@ -52,19 +52,3 @@ struct LoadClient: Sendable {
             .joined(separator: " ")
     }
 }
-
-/// When measuring starts and when clients stop starting requests.
-struct LoadSchedule: Sendable {
-    let measureStart: ContinuousClock.Instant
-    let deadline: ContinuousClock.Instant
-}
-
-extension Duration {
-    /// Nanoseconds, saturated at `Int64.max`.
-    var nanosecondsClamped: Int64 {
-        let (seconds, attoseconds) = components
-        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        guard !overflow else { return seconds < 0 ? .min : .max }
-        return whole &+ attoseconds / 1_000_000_000
-    }
-}

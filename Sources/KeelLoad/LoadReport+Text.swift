@@ -1,32 +1,5 @@
 import Foundation
 
-extension ReportContext {
-    /// The lines printed before the run: the exact command, the machine, the labels and what will be sent.
-    func text(_ configuration: LoadConfiguration) -> String {
-        var lines = ["command:   \(command)", "machine:   \(machine.summary)"]
-        if !labels.isEmpty {
-            lines.append("labels:    " + labels.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
-        }
-        let body = configuration.body.isEmpty ? "no body" : "body \(configuration.body)"
-        let warmup = configuration.warmup > .zero ? " after \(LoadConfiguration.format(configuration.warmup)) warmup" : ""
-        lines.append(
-            "load:      \(configuration.concurrency) clients, \(configuration.method) \(configuration.target.url), \(body), "
-                + "\(configuration.extent)\(warmup), timeout \(LoadConfiguration.format(configuration.timeout))"
-        )
-        return lines.joined(separator: "\n")
-    }
-}
-
-extension MachineFacts {
-    var summary: String {
-        var parts = ["\(activeProcessors) of \(processors) cores" + (cpuModel.map { " (\($0))" } ?? "")]
-        parts.append(LoadReport.bytes(memoryBytes) + " memory")
-        parts.append(kernel)
-        parts.append("keel-load \(loadGeneratorBuild) build")
-        return parts.joined(separator: ", ")
-    }
-}
-
 extension LoadReport {
     /// The figures, for people.
     func text() -> String {

@@ -1,12 +1,5 @@
 import Foundation
 
-/// What is known before the run starts: printed first, and repeated in the JSON line.
-struct ReportContext: Sendable {
-    var command: String
-    var machine: MachineFacts
-    var labels: [LoadConfiguration.Label]
-}
-
 /// The figures of one run, as the JSON line carries them; `text()` renders them for people.
 struct LoadReport: Codable, Sendable {
     var command: String

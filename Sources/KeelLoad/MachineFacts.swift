@@ -47,3 +47,13 @@ struct MachineFacts: Codable, Sendable {
         #endif
     }
 }
+
+extension MachineFacts {
+    var summary: String {
+        var parts = ["\(activeProcessors) of \(processors) cores" + (cpuModel.map { " (\($0))" } ?? "")]
+        parts.append(LoadReport.bytes(memoryBytes) + " memory")
+        parts.append(kernel)
+        parts.append("keel-load \(loadGeneratorBuild) build")
+        return parts.joined(separator: ", ")
+    }
+}

@@ -29,17 +29,3 @@ struct TimeSpan: ExpressibleByArgument, Sendable, Hashable, CustomStringConverti
 
     var seconds: Double { duration.seconds }
 }
-
-extension Duration {
-    /// The duration in seconds, as a floating-point number.
-    var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
-
-    /// Whole microseconds, rounded down; 0 for negative durations.
-    var microseconds: UInt64 {
-        let (seconds, attoseconds) = components
-        guard seconds >= 0, attoseconds >= 0 else { return 0 }
-        return UInt64(seconds) * 1_000_000 + UInt64(attoseconds / 1_000_000_000_000)
-    }
-}

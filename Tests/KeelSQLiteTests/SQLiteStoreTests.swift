@@ -41,6 +41,16 @@ final class SQLiteStoreTests {
         await store.close()
     }
 
+    @Test("recovery, purge and journal reads use their indexes instead of scanning")
+    func queryPlans() async throws {
+        let store = try SQLiteStore(directory: directory.newSubdirectory())
+        #expect(try await store.queryPlan(SQLiteStore.ReadSQL.unfinished).contains("invocation_unfinished"))
+        #expect(try await store.queryPlan(SQLiteStore.WriteSQL.purgeExpired).contains("invocation_expiry"))
+        #expect(try await store.queryPlan(SQLiteStore.ReadSQL.journal).contains("PRIMARY KEY"))
+        #expect(try await store.queryPlan(SQLiteStore.ReadSQL.state).contains("PRIMARY KEY"))
+        await store.close()
+    }
+
     @Test("a full disk fails the batch with .diskFull, keeps earlier data and takes later batches")
     func diskFull() async throws {
         let database = directory.newSubdirectory()

@@ -17,7 +17,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
-BUILD=(swift build -c release --product keel --product keel-load)
+BUILD=(swift build -c release)
 if [[ -n "${SCRATCH_PATH:-}" ]]; then BUILD+=(--scratch-path "$SCRATCH_PATH"); fi
 
 SERVER_PID=""
@@ -49,8 +49,11 @@ free_port() {
         || echo "$1"
 }
 
-echo "+ ${BUILD[*]}"
-if [[ -z "${SKIP_BUILD:-}" ]]; then "${BUILD[@]}"; fi
+# One product per invocation: given several --product flags, SwiftPM 6.3 builds only the last one.
+for product in keel keel-load; do
+    echo "+ ${BUILD[*]} --product $product"
+    if [[ -z "${SKIP_BUILD:-}" ]]; then "${BUILD[@]}" --product "$product"; fi
+done
 BIN=$("${BUILD[@]}" --show-bin-path)
 for tool in keel keel-load; do
     [[ -x "$BIN/$tool" ]] || { echo "no $BIN/$tool: build it first (without SKIP_BUILD)" >&2; exit 1; }

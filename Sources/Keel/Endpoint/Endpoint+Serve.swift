@@ -51,14 +51,9 @@ extension Endpoint {
         logger: Logger = Logger(label: "keel.endpoint"),
         onServerRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        let server: HTTPServerBuilder =
-            switch httpProtocol {
-            case .http2: .plaintextHTTP2()
-            case .http1: .http1()
-            }
-        return Application(
+        Application(
             responder: EndpointResponder(endpoint: self, httpProtocol: httpProtocol),
-            server: server,
+            server: httpProtocol == .http2 ? .plaintextHTTP2() : .http1(),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port)),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger

@@ -88,13 +88,11 @@ extension PartitionProcessor {
 
     /// Adds an entry to the journal (memory and store, not waited for) together with its effects.
     func append(_ entry: JournalEntry, to id: InvocationID, effects: [StoreOperation] = []) {
-        guard var invocation = active[id], var journal = invocation.journal else { return }
-        let index = journal.count
-        journal.append(entry)
-        invocation.journal = journal
-        invocation.lastStoredAt = EngineClock.nowMilliseconds()
-        invocation.record.retryCount = 0
-        active[id] = invocation
+        // Mutated in place: copying the invocation out of the dictionary would copy its journal on every step.
+        guard let index = active[id]?.journal?.count else { return }
+        active[id]?.journal?.append(entry)
+        active[id]?.lastStoredAt = EngineClock.nowMilliseconds()
+        active[id]?.record.retryCount = 0
         writer.enqueue([.appendJournal(id, index: index, entry: entry)] + effects, for: id)
     }
 

@@ -75,7 +75,7 @@ final class PythonEndpoint: @unchecked Sendable {
         environment["PYTHONDONTWRITEBYTECODE"] = "1"
         process.environment = environment
         if !FileManager.default.fileExists(atPath: logURL.path) {
-            FileManager.default.createFile(atPath: logURL.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         }
         let log = try FileHandle(forWritingTo: logURL)
         try log.seekToEnd()
