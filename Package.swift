@@ -95,14 +95,20 @@ let package = Package(
         .testTarget(name: "KeelCoreTests", dependencies: ["KeelCore"]),
         .testTarget(
             name: "KeelSDKTests",
-            dependencies: ["Keel", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+            dependencies: [
+                "Keel", "KeelProtocol",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
         ),
         .testTarget(name: "KeelSQLiteTests", dependencies: ["KeelSQLite"]),
         .testTarget(name: "KeelEngineTests", dependencies: ["KeelEngine", "KeelSQLite", "Keel"]),
         .testTarget(
             name: "KeelIntegrationTests",
             dependencies: [
-                "keel",
+                "keel", "Keel", "KeelProtocol",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -72,18 +72,42 @@ func withPythonInterop(
         let services = (try? registered.json()["services"] as? [[String: Any]]) ?? []
         let names = Set(services.compactMap { $0["name"] as? String })
         #expect(names.isSuperset(of: PythonInterop.serviceNames), "POST /deployments discovered \(names.sorted())")
+        try await expectDiscovered(over: transport, keel: keel, python: python, client: client)
 
         try await body(PythonInterop(keel: keel, python: python, client: client, transport: transport))
     } catch {
         Issue.record("keel log:\n\(keel.serverLog)\nhypercorn log:\n\(python.log)")
-        keel.cleanUp()
-        python.cleanUp()
+        tearDown(keel, python)
         try? await client.shutdown()
         throw error
     }
+    tearDown(keel, python)
+    try await client.shutdown()
+}
+
+/// SIGKILL rather than KeelProcess.stop(): a keel that is still retrying an invocation may never exit on SIGTERM,
+/// and `stop()` would then wait forever. Graceful shutdown is not what these tests are about.
+private func tearDown(_ keel: KeelProcess, _ python: PythonEndpoint) {
+    keel.kill()
     keel.cleanUp()
     python.cleanUp()
-    try await client.shutdown()
+}
+
+/// The SDK announces REQUEST_RESPONSE when discovery came over HTTP/1.1 and BIDI_STREAM when it came over HTTP/2,
+/// so Restate's `GET /deployments` `protocol_type` shows whether keel really used the transport asked for (an
+/// HTTP/2 registration served over HTTP/1.1 would otherwise pass every other test).
+private func expectDiscovered(
+    over transport: PythonTransport,
+    keel: KeelProcess,
+    python: PythonEndpoint,
+    client: HTTPClient
+) async throws {
+    let listed = try await client.get("\(keel.admin)/deployments")
+    #expect(listed.status == 200, "GET /deployments answered \(listed.status): \(listed.text)")
+    let deployments = (try? listed.json()["deployments"] as? [[String: Any]]) ?? []
+    let ours = deployments.first { ($0["uri"] as? String)?.hasPrefix(python.url) == true }
+    let expected = transport == .http11 ? "RequestResponse" : "BidiStream"
+    #expect(ours?["protocol_type"] as? String == expected, "GET /deployments: \(listed.text)")
 }
 
 /// Restate's Python SDK (restate-sdk 1.3.0 on hypercorn, `Tests/Interop/python/services.py`) against a real

@@ -253,7 +253,7 @@ final class EndpointProcess: @unchecked Sendable {
         process.executableURL = KeelProcess.binary
         process.arguments = ["endpoint", "--demo", "--port", "\(port)", "--data-dir", dataDirectory.path, "--log-level", "info"]
             + (transport.useHTTP11 ? ["--http1"] : [])
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let log = try FileHandle(forWritingTo: logURL)
         process.standardOutput = log
         process.standardError = log

@@ -7,7 +7,7 @@ extension Endpoint {
     public static let sdkVersion = "0.1.0"
 
     /// Serves these services over HTTP for a Keel (or Restate) server to call, until the task is cancelled or
-    /// the process receives SIGTERM or SIGINT (then open invocations are finished first).
+    /// the process receives SIGTERM or SIGINT (then it stops accepting connections and lets attempts in progress end).
     ///
     /// ```swift
     /// try await Endpoint(payments, counter).serve(port: 9080)
