@@ -29,26 +29,17 @@ struct EndpointCommand: AsyncParsableCommand {
     @Option(name: .customLong("data-dir"), help: "Directory of the Recorder's side-effect log.")
     var dataDirectory = ".keel-endpoint"
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel = ProcessInfo.processInfo.environment["KEEL_LOG_LEVEL"] ?? "info"
+    @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         guard demo else {
             throw ValidationError("pass --demo: `keel endpoint` serves the example services; your own services are served by Endpoint(…).serve() in your program")
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port \(port) is not a port number") }
-        guard Logger.Level(rawValue: logLevel) != nil else {
-            throw ValidationError("--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
-        }
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        logging.bootstrap()
         let logger = Logger(label: "keel.endpoint")
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         let endpoint = DemoServices.endpoint(dataDirectory: dataDirectory)

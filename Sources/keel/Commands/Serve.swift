@@ -28,8 +28,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Partition processors.")
     var partitions = 4
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel = ProcessInfo.processInfo.environment["KEEL_LOG_LEVEL"] ?? "info"
+    @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         guard ServerConfiguration.Bind(ingressBind) != nil else {
@@ -38,20 +37,12 @@ struct Serve: AsyncParsableCommand {
         guard ServerConfiguration.Bind(adminBind) != nil else {
             throw ValidationError("--admin-bind '\(adminBind)' is not host:port")
         }
-        guard Logger.Level(rawValue: logLevel) != nil else {
-            throw ValidationError("--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
-        }
         guard maxBodySize > 0 else { throw ValidationError("--max-body-size must be positive") }
         guard partitions > 0 else { throw ValidationError("--partitions must be positive") }
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        logging.bootstrap()
         var configuration = ServerConfiguration(
             dataDirectory: dataDirectory,
             maxBodySize: maxBodySize,
