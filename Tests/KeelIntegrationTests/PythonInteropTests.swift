@@ -76,7 +76,9 @@ func withPythonInterop(
 
         try await body(PythonInterop(keel: keel, python: python, client: client, transport: transport))
     } catch {
-        Issue.record("keel log:\n\(keel.serverLog)\nhypercorn log:\n\(python.log)")
+        if !keel.serverLog.isEmpty || !python.log.isEmpty {
+            Issue.record("keel log:\n\(keel.serverLog)\nhypercorn log:\n\(python.log)")
+        }
         tearDown(keel, python)
         try? await client.shutdown()
         throw error
@@ -115,8 +117,7 @@ private func expectDiscovered(
 /// Needs `scripts/setup-python-interop.sh` to have been run (the tests fail, not skip, without its venv).
 @Suite(
     "Services written with Restate's Python SDK",
-    .serialized,
-    .disabled("needs the admin API and the HTTP invoker (issue: Restate SDKs)")
+    .serialized
 )
 struct PythonInteropTests {
     @Test("PySteps: 3 journaled ctx.run steps return 3 and each side effect ran exactly once", arguments: PythonTransport.allCases)
@@ -165,7 +166,11 @@ struct PythonInteropTests {
         }
     }
 
-    @Test("PyCaller: a Python service calls PyCounter/{key}/add through keel (typed and generic call)", arguments: PythonTransport.allCases)
+    @Test(
+        "PyCaller: a Python service calls PyCounter/{key}/add through keel (typed and generic call)",
+        .disabled("service-to-service calls arrive with the durable-toolkit issue"),
+        arguments: PythonTransport.allCases
+    )
     func caller(_ transport: PythonTransport) async throws {
         try await withPythonInterop(transport) { interop in
             let typed = try await interop.call("/PyCaller/call", #"{"key": "c1", "value": 7}"#)
@@ -194,9 +199,14 @@ struct PythonInteropTests {
             // normally cancels it when the connection drops) so that line counts as "before the kill".
             try await Task.sleep(for: .milliseconds(600))
             let beforeKill = python.lines(log)
+            #expect(beforeKill.count < 5, "the invocation finished before the kill: \(beforeKill)")
 
-            // Same data directory, same Python endpoint: the deployment must have survived the restart.
+            // Same data directory, same Python endpoint: the deployment must have survived the restart (as in
+            // Restate, registrations are durable), without registering it again.
             try await keel.start(client: client)
+            let listed = try await client.get("\(keel.admin)/deployments")
+            let uris = ((try? listed.json()["deployments"] as? [[String: Any]]) ?? []).compactMap { $0["uri"] as? String }
+            try #require(uris.contains { $0.hasPrefix(python.url) }, "the Python deployment is gone after the restart: GET /deployments \(listed.status) \(listed.text)")
             let result = try await client.get("\(keel.ingress)/restate/invocation/\(id)/attach")
             #expect(result.status == 200, "attach answered \(result.status) \(result.text)")
             #expect(result.text == "5")
