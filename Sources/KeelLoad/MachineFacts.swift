@@ -12,6 +12,9 @@ struct MachineFacts: Codable, Sendable {
     var kernel: String
     /// How keel-load itself was compiled: "release" or "debug".
     var loadGeneratorBuild: String
+    /// The 1-, 5- and 15-minute load averages when the run started (/proc/loadavg): other work on the machine
+    /// shows here, and skews every figure.
+    var loadAverage: String?
 
     static func current() -> MachineFacts {
         let info = ProcessInfo.processInfo
@@ -22,7 +25,8 @@ struct MachineFacts: Codable, Sendable {
             cpuModel: cpu?.model,
             memoryBytes: info.physicalMemory,
             kernel: kernel(),
-            loadGeneratorBuild: buildConfiguration
+            loadGeneratorBuild: buildConfiguration,
+            loadAverage: ProcFS.read("/proc/loadavg").map { $0.split(separator: " ").prefix(3).joined(separator: " ") }
         )
     }
 
@@ -54,6 +58,7 @@ extension MachineFacts {
         parts.append(LoadReport.bytes(memoryBytes) + " memory")
         parts.append(kernel)
         parts.append("keel-load \(loadGeneratorBuild) build")
+        if let loadAverage { parts.append("load average \(loadAverage)") }
         return parts.joined(separator: ", ")
     }
 }

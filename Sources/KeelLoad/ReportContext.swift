@@ -17,7 +17,7 @@ extension ReportContext {
         let body = configuration.body.isEmpty ? "no body" : "body \(configuration.body)"
         let warmup = configuration.warmup > .zero ? " after \(LoadConfiguration.format(configuration.warmup)) warmup" : ""
         lines.append(
-            "load:      \(configuration.concurrency) clients, \(configuration.method) \(configuration.target.url), \(body), "
+            "load:      \(configuration.concurrency) \(configuration.concurrency == 1 ? "client" : "clients"), \(configuration.method) \(configuration.target.url), \(body), "
                 + "\(configuration.extent)\(warmup), timeout \(LoadConfiguration.format(configuration.timeout))"
         )
         return lines.joined(separator: "\n")

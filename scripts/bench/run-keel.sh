@@ -93,7 +93,7 @@ scenario() {
     echo "== ($name) $concurrency caller(s), $body"
     start_server
     local filesystem
-    filesystem=$(stat -f -c %T "$DATA_DIR" 2>/dev/null || echo unknown)
+    filesystem=$(findmnt -n -o FSTYPE -T "$DATA_DIR" 2>/dev/null || stat -f -c %T "$DATA_DIR" 2>/dev/null || echo unknown)
     local load=("$BIN/keel-load" --url "http://127.0.0.1:$INGRESS_PORT/Bench/run" --body "$body"
         --concurrency "$concurrency" --duration "$DURATION" --warmup "$WARMUP" --server-pid "$SERVER_PID"
         --label "scenario=$name" store=sqlite sync=FULL "data-fs=$filesystem" partitions=4 "$@")
