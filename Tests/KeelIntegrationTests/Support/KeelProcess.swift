@@ -26,8 +26,8 @@ final class KeelProcess: @unchecked Sendable {
             .appendingPathComponent("keel-it-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         self.dataDirectory = directory
-        self.ingressPort = try Self.freePort()
-        self.adminPort = try Self.freePort()
+        self.ingressPort = try freeLoopbackPort()
+        self.adminPort = try freeLoopbackPort()
         self.logURL = directory.appendingPathComponent("server.log")
     }
 
@@ -97,26 +97,6 @@ final class KeelProcess: @unchecked Sendable {
         stop()
         try? FileManager.default.removeItem(at: dataDirectory)
     }
-
-    private static func freePort() throws -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw KeelProcessError(message: "socket() failed") }
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
-        }
-        guard bound == 0 else { throw KeelProcessError(message: "bind() failed") }
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-        }
-        guard named == 0 else { throw KeelProcessError(message: "getsockname() failed") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
 }
 
 struct KeelProcessError: Error, CustomStringConvertible {
@@ -178,4 +158,25 @@ func withKeel<T>(_ body: (KeelProcess, HTTPClient) async throws -> T) async thro
         try? await client.shutdown()
         throw error
     }
+}
+
+/// A loopback TCP port that was free a moment ago (bind to port 0, read it back, close).
+func freeLoopbackPort() throws -> Int {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { throw KeelProcessError(message: "socket() failed") }
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
+    }
+    guard bound == 0 else { throw KeelProcessError(message: "bind() failed") }
+    let named = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+    }
+    guard named == 0 else { throw KeelProcessError(message: "getsockname() failed") }
+    return Int(UInt16(bigEndian: address.sin_port))
 }
