@@ -8,7 +8,9 @@ extension PartitionProcessor {
     /// Applies one frame the SDK sent during an attempt: stores commands, answers run proposals once durable,
     /// and completes, parks or fails the invocation on the attempt's terminal frame.
     func handle(_ frame: Frame, from id: InvocationID, generation: UInt64) async -> FrameVerdict {
-        guard let invocation = active[id], invocation.generation == generation, invocation.attempt != nil else {
+        // Checked field by field: copying the invocation out of the dictionary costs a retain per field on
+        // every frame.
+        guard active[id]?.generation == generation, active[id]?.attempt?.generation == generation else {
             return .finished
         }
         guard let type = frame.messageType else {
@@ -35,18 +37,15 @@ extension PartitionProcessor {
                 guard type.isCommand else {
                     return .failed("protocol violation: the SDK sent \(type), which only the runtime may send", nextRetryDelay: nil)
                 }
-                return try await command(type, frame, of: invocation)
+                return try await command(type, frame, of: id)
             }
         } catch {
             return .failed("protocol violation: cannot decode \(type): \(error)", nextRetryDelay: nil)
         }
     }
 
-    private func command(_ type: MessageType, _ frame: Frame, of invocation: ActiveInvocation) async throws -> FrameVerdict {
-        let id = invocation.id
+    private func command(_ type: MessageType, _ frame: Frame, of id: InvocationID) async throws -> FrameVerdict {
         var effects: [StoreOperation] = []
-        let object = invocation.record.target.object
-        let mayWrite = invocation.record.handlerKind?.takesLock == true
         switch type {
         case .output:
             let message = try frame.decode(PBOutputCommandMessage.self)
@@ -61,8 +60,8 @@ extension PartitionProcessor {
         case .run, .getEagerState, .getEagerStateKeys:
             break
         case .setState, .clearState, .clearAllState:
-            guard let object, mayWrite else {
-                return .failed("\(invocation.record.target) may not write state: only exclusive handlers of virtual objects and workflows can", nextRetryDelay: nil)
+            guard let object = active[id]?.record.target.object, active[id]?.record.handlerKind?.takesLock == true else {
+                return .failed("\(active[id]?.record.target.description ?? id.description) may not write state: only exclusive handlers of virtual objects and workflows can", nextRetryDelay: nil)
             }
             switch type {
             case .setState:
@@ -74,8 +73,8 @@ extension PartitionProcessor {
                 effects.append(.clearAllState(object))
             }
         case .getLazyState, .getLazyStateKeys:
-            guard let object else {
-                return .failed("\(invocation.record.target) has no state: only virtual objects and workflows do", nextRetryDelay: nil)
+            guard let object = active[id]?.record.target.object else {
+                return .failed("\(active[id]?.record.target.description ?? id.description) has no state: only virtual objects and workflows do", nextRetryDelay: nil)
             }
             append(JournalEntry(type: frame.type, payload: frame.payload), to: id)
             return await answerLazyState(type, frame, object: object, id: id)
