@@ -85,6 +85,8 @@ public final class Engine: Service {
             }
         } onGracefulShutdown: {
             self.jobSink.finish()
+            let partitions = self.partitions
+            Task { for partition in partitions { await partition.releaseWaitersForShutdown() } }
         }
     }
 

@@ -90,4 +90,30 @@ struct CrashRecoveryTests {
         }
         try await client.shutdown()
     }
+
+    @Test("SIGTERM answers waiting callers with 503, exits promptly, and the invocation completes after restart")
+    func gracefulShutdown() async throws {
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let keel = try KeelProcess()
+        defer { keel.cleanUp() }
+        do {
+            try await keel.start(client: client)
+            async let waiting = client.post("\(keel.ingress)/Recorder/term/record", #"{"label":"t","steps":3,"delayMs":400}"#)
+            try await waitForSideEffects(keel, atLeast: 1)
+            let started = ContinuousClock.now
+            keel.stop()
+            #expect(ContinuousClock.now - started < .seconds(10))
+            let answer = try await waiting
+            #expect(answer.status == 503)
+            let id = try #require(answer.headers.first(name: "x-restate-id"))
+
+            try await keel.start(client: client)
+            let result = try await client.get("\(keel.ingress)/restate/invocation/\(id)/attach")
+            #expect(result.text == "3")
+        } catch {
+            Issue.record("server log:\n\(keel.serverLog)")
+            throw error
+        }
+        try await client.shutdown()
+    }
 }

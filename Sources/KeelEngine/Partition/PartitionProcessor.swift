@@ -150,6 +150,17 @@ actor PartitionProcessor {
         active[id]?.record
     }
 
+    /// Answers every caller still waiting: the engine is stopping. The invocations stay stored and resume at
+    /// the next start; callers can attach again by id.
+    func releaseWaitersForShutdown() {
+        let waiting = resultWaiters
+        resultWaiters.removeAll()
+        for (id, waiters) in waiting {
+            let failure = Failure(code: 503, message: "the server is shutting down; invocation \(id) is stored and resumes after the restart, attach to it again")
+            for waiter in waiters { waiter.resume(returning: .failure(failure)) }
+        }
+    }
+
     func resolveWaiters(_ id: InvocationID, with result: InvocationResult) {
         for waiter in resultWaiters.removeValue(forKey: id) ?? [] { waiter.resume(returning: result) }
     }

@@ -55,10 +55,12 @@ public struct KeelApplication: Sendable {
         )
         let group = ServiceGroup(
             configuration: .init(
+                // Shut down in reverse order: the engine first, so that callers waiting for a result are
+                // answered (503, the invocation stays stored) and the HTTP servers can drain.
                 services: [
-                    .init(service: engine),
                     .init(service: ingress),
                     .init(service: admin),
+                    .init(service: engine),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
