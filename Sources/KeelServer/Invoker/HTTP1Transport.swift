@@ -21,7 +21,7 @@ struct HTTP1Transport: AttemptTransport {
     func handle(_ head: AttemptHead, input: AsyncStream<Frame>, output: AsyncStream<Frame>.Continuation) async {
         let frames = await Self.replay(from: input)
         let version = ServiceProtocolVersion(rawValue: head.protocolVersion)
-        var request = HTTPClientRequest(url: "\(baseURI)/invoke/\(Self.escape(head.service))/\(Self.escape(head.handler))")
+        var request = HTTPClientRequest(url: baseURI + Self.invokePath(head))
         request.method = .POST
         request.headers.add(name: "content-type", value: version.contentType)
         request.headers.add(name: "accept", value: version.contentType)
@@ -76,6 +76,11 @@ struct HTTP1Transport: AttemptTransport {
         error.code = UInt32(code)
         error.message = message
         return (try? Frame(type: .error, message: error)) ?? Frame(type: MessageType.error.rawValue, payload: Data())
+    }
+
+    /// `/invoke/{service}/{handler}`, each name percent-encoded as one path segment.
+    static func invokePath(_ head: AttemptHead) -> String {
+        "/invoke/\(escape(head.service))/\(escape(head.handler))"
     }
 
     private static func escape(_ segment: String) -> String {

@@ -40,7 +40,7 @@ struct HTTP2Transport: AttemptTransport {
         headers.add(name: "accept", value: version.contentType)
         for (name, value) in head.headers { headers.add(name: name, value: value) }
         for (name, value) in additionalHeaders { headers.add(name: name, value: value) }
-        let path = "\(basePath)/invoke/\(Self.escape(head.service))/\(Self.escape(head.handler))"
+        let path = "\(basePath)\(HTTP1Transport.invokePath(head))"
         let request = HTTPRequestHead(version: .http2, method: .POST, uri: path, headers: headers)
         do {
             let stream = try await connection.openStream()
@@ -121,10 +121,6 @@ struct HTTP2Transport: AttemptTransport {
                 return
             }
         }
-    }
-
-    private static func escape(_ segment: String) -> String {
-        segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? segment
     }
 }
 
