@@ -6,8 +6,6 @@ enum NotificationKey: Hashable, Sendable {
     case completion(UInt32)
     case signal(UInt32)
     case namedSignal(String)
-
-    static let cancel = NotificationKey.signal(1)
 }
 
 /// The payload of a notification.

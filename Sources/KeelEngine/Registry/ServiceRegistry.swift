@@ -54,7 +54,6 @@ public final class ServiceRegistry: Sendable {
     /// A request's target, checked against the registry.
     struct Resolved: Sendable {
         var target: InvocationTarget
-        var serviceKind: ServiceKind
         var handlerKind: HandlerKind?
         var deploymentID: String
     }
@@ -170,6 +169,6 @@ public final class ServiceRegistry: Sendable {
         if !service.kind.isKeyed, target.key != nil {
             throw EngineError(.badRequest, "'\(target.service)' is a service and takes no key: /\(target.service)/\(target.handler)")
         }
-        return Resolved(target: target, serviceKind: service.kind, handlerKind: handlerKind, deploymentID: service.deploymentID)
+        return Resolved(target: target, handlerKind: handlerKind, deploymentID: service.deploymentID)
     }
 }

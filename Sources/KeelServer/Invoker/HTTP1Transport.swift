@@ -59,13 +59,10 @@ struct HTTP1Transport: AttemptTransport {
     /// Collects `Start` and the `known_entries` journal entries that follow it.
     private static func replay(from input: AsyncStream<Frame>) async -> [Frame] {
         var frames: [Frame] = []
-        var expected = Int.max
+        var counter = ReplayCounter()
         for await frame in input {
             frames.append(frame)
-            if frame.messageType == .start, let start = try? frame.decode(PBStartMessage.self) {
-                expected = Int(start.knownEntries) + 1
-            }
-            if frames.count >= expected { break }
+            if counter.count(frame) { break }
         }
         return frames
     }

@@ -84,16 +84,10 @@ struct HTTP2Transport: AttemptTransport {
         version: ServiceProtocolVersion
     ) async throws {
         async let _: Void = {
-            var remaining = Int.max
+            var counter = ReplayCounter()
             for await frame in input {
                 try? await outbound.write(.body(.byteBuffer(ByteBuffer(data: frame.encoded()))))
-                guard closeAfterReplay else { continue }
-                if frame.messageType == .start, let start = try? frame.decode(PBStartMessage.self) {
-                    remaining = Int(start.knownEntries)
-                } else {
-                    remaining -= 1
-                }
-                if remaining <= 0 { break }
+                if closeAfterReplay, counter.count(frame) { break }
             }
             try? await outbound.write(.end(nil))
         }()
