@@ -16,6 +16,7 @@ public final class Engine: Service {
     private let store: any Store
     private let writer: GroupCommitWriter
     private let partitions: [PartitionProcessor]
+    private let router = PartitionRouter()
     private let logger: Logger
     private let sequence = SequenceCounter()
     private let jobs: AsyncStream<PartitionProcessor.Job>
@@ -31,13 +32,14 @@ public final class Engine: Service {
         self.registry = ServiceRegistry(embedded: endpoints)
         self.configuration = configuration
         self.logger = logger
-        let writer = GroupCommitWriter(store: store, logger: logger)
-        self.writer = writer
         let sequence = self.sequence
+        let writer = GroupCommitWriter(store: store, sequence: sequence, logger: logger)
+        self.writer = writer
         let (jobs, jobSink) = AsyncStream.makeStream(of: PartitionProcessor.Job.self)
         self.jobs = jobs
         self.jobSink = jobSink
         let registry = self.registry
+        let router = self.router
         self.partitions = (0..<configuration.partitions).map { index in
             PartitionProcessor(
                 index: index,
@@ -46,10 +48,12 @@ public final class Engine: Service {
                 registry: registry,
                 configuration: configuration,
                 logger: logger,
+                router: router,
                 nextSequence: { sequence.next() },
                 spawn: { job in jobSink.yield(job) }
             )
         }
+        router.install(partitions)
     }
 
     // MARK: - Lifecycle
@@ -63,6 +67,24 @@ public final class Engine: Service {
         for record in records { byPartition[partitionIndex(record.id)].append(record) }
         for (index, partition) in partitions.enumerated() where !byPartition[index].isEmpty {
             await partition.recover(byPartition[index])
+        }
+        var timers: [[TimerRecord]] = Array(repeating: [], count: partitions.count)
+        for timer in try await store.timers() { timers[partitionIndex(timer.invocationID)].append(timer) }
+        for (index, partition) in partitions.enumerated() where !timers[index].isEmpty {
+            await partition.restoreTimers(timers[index])
+        }
+        var subscriptions: [ObjectIdentifier: (PartitionProcessor, [Subscription])] = [:]
+        for subscription in try await store.subscriptions() {
+            let owner: PartitionProcessor?
+            switch subscription.topic {
+            case .invocation(let callee): owner = router.partition(for: callee)
+            case .promise(let object, _): owner = router.partition(for: object)
+            }
+            guard let owner else { continue }
+            subscriptions[ObjectIdentifier(owner), default: (owner, [])].1.append(subscription)
+        }
+        for (partition, restored) in subscriptions.values {
+            await partition.restoreSubscriptions(restored)
         }
         if !records.isEmpty {
             logger.info("recovered unfinished invocations", metadata: ["count": "\(records.count)"])
@@ -112,12 +134,15 @@ public final class Engine: Service {
         public var body: Data
         public var headers: [(String, String)]
         public var idempotencyKey: String?
+        /// Start no earlier than this from now (sends only).
+        public var delay: Duration?
 
-        public init(target: InvocationTarget, body: Data, headers: [(String, String)] = [], idempotencyKey: String? = nil) {
+        public init(target: InvocationTarget, body: Data, headers: [(String, String)] = [], idempotencyKey: String? = nil, delay: Duration? = nil) {
             self.target = target
             self.body = body
             self.headers = headers
             self.idempotencyKey = idempotencyKey
+            self.delay = delay
         }
     }
 
@@ -125,19 +150,22 @@ public final class Engine: Service {
     public struct Receipt: Hashable, Sendable {
         public var id: InvocationID
         public var previouslyAccepted: Bool
+        /// When a delayed invocation starts (ms since the UNIX epoch).
+        public var executeAt: Int64?
+        /// True for a workflow's `run`: a duplicate call is refused rather than attached.
+        public var isWorkflowRun: Bool = false
     }
 
     /// Accepts a request once it is durable, without waiting for its result.
     public func send(_ request: Request) async throws -> Receipt {
         let resolved = try registry.resolve(request.target)
-        let id: InvocationID
         if let key = request.idempotencyKey {
             guard !key.isEmpty else { throw EngineError(.badRequest, "the idempotency-key header is empty") }
-            id = IdentityDerivation.idempotentID(target: request.target, idempotencyKey: key)
-        } else {
-            let partitionKey = request.target.key.map(IdentityDerivation.partitionKey(forObjectKey:)) ?? UInt64.random(in: .min ... .max)
-            id = InvocationID.generate(partitionKey: partitionKey, nowMilliseconds: UInt64(EngineClock.nowMilliseconds()))
+            if resolved.handlerKind == .workflow {
+                throw EngineError(.badRequest, "a workflow's run takes no idempotency key: the workflow key makes it idempotent already")
+            }
         }
+        let id = IdentityDerivation.invocationID(for: resolved, idempotencyKey: request.idempotencyKey)
         var input = PBInputCommandMessage()
         input.headers = request.headers.map { header in
             PBHeader.with {
@@ -152,15 +180,23 @@ public final class Engine: Service {
         } catch {
             throw EngineError(.badRequest, "cannot encode the request: \(error)")
         }
+        let executeAt = request.delay.map { EngineClock.nowMilliseconds() + max(0, $0.nanoseconds / 1_000_000) }
         let acceptance = try await partition(for: id).accept(
-            .init(id: id, resolved: resolved, input: entry, idempotencyKey: request.idempotencyKey)
+            .init(id: id, resolved: resolved, input: entry, idempotencyKey: request.idempotencyKey),
+            executeAt: executeAt
         )
-        return Receipt(id: id, previouslyAccepted: acceptance == .duplicate)
+        return Receipt(id: id, previouslyAccepted: acceptance == .duplicate, executeAt: executeAt, isWorkflowRun: resolved.handlerKind == .workflow)
     }
 
     /// Accepts a request and waits for its result.
     public func call(_ request: Request) async throws -> (id: InvocationID, result: InvocationResult) {
+        guard request.delay == nil else {
+            throw EngineError(.badRequest, "a delay is only allowed on sends: use /send?delay=…")
+        }
         let receipt = try await send(request)
+        if receipt.previouslyAccepted, receipt.isWorkflowRun {
+            return (receipt.id, .failure(PartitionProcessor.workflowAlreadyInvoked))
+        }
         return (receipt.id, try await attach(receipt.id))
     }
 
@@ -188,6 +224,49 @@ public final class Engine: Service {
         }
     }
 
+    // MARK: - Operations on invocations
+
+    /// The id of a workflow's run, for attach and output by workflow key.
+    public func workflowInvocationID(service: String, key: String) throws -> InvocationID {
+        guard let found = registry.services[service] else { throw EngineError(.notFound, "workflow '\(service)' not found") }
+        guard found.kind == .workflow else { throw EngineError(.badRequest, "'\(service)' is a \(found.kind.rawValue), not a workflow") }
+        return IdentityDerivation.workflowID(service: service, key: key)
+    }
+
+    /// The id an idempotent request got, for attach and output by idempotency key.
+    public func idempotentInvocationID(target: InvocationTarget, idempotencyKey: String) -> InvocationID {
+        IdentityDerivation.idempotentID(target: target, idempotencyKey: idempotencyKey)
+    }
+
+    /// Cancels cooperatively (see `PartitionProcessor.CancelOutcome`). 409 when completed, 404 when unknown.
+    public func cancel(_ id: InvocationID) async throws -> CancelOutcome {
+        try await partition(for: id).cancel(id)
+    }
+
+    /// Ends an invocation at once with 409 "killed", and the invocations it called, recursively.
+    public func kill(_ id: InvocationID) async throws {
+        try await partition(for: id).kill(id)
+    }
+
+    /// Forgets a completed invocation.
+    public func purge(_ id: InvocationID) async throws {
+        try await partition(for: id).purge(id)
+    }
+
+    /// Resumes a paused invocation, optionally pinning it to another deployment first.
+    public func resume(_ id: InvocationID, deploymentID: String? = nil) async throws {
+        try await partition(for: id).resumePaused(id, deploymentID: deploymentID)
+    }
+
+    /// Resolves or rejects an awakeable (`sign_1…`) from outside. 400 for a malformed id, 404 when its
+    /// invocation is not running, 409 when it was completed already.
+    public func completeAwakeable(_ text: String, with result: InvocationResult) async throws {
+        guard let awakeable = AwakeableID(text), let id = awakeable.invocationID else {
+            throw EngineError(.badRequest, "'\(text)' is not an awakeable id: expected sign_1 followed by 38 base64url characters")
+        }
+        try await partition(for: id).completeAwakeable(awakeable, invocation: id, with: result)
+    }
+
     private func storedResult(_ id: InvocationID) async throws -> InvocationResult? {
         do {
             guard let record = try await store.invocation(id) else { return nil }
@@ -200,7 +279,7 @@ public final class Engine: Service {
     }
 
     private func partitionIndex(_ id: InvocationID) -> Int {
-        Int(id.partitionKey % UInt64(partitions.count))
+        PartitionRouter.index(of: id, count: partitions.count)
     }
 
     private func partition(for id: InvocationID) -> PartitionProcessor {

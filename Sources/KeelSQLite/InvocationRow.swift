@@ -43,38 +43,39 @@ enum InvocationRow {
             executeAt: try row.decode(atIndex: 10),
             retryCount: try row.decode(atIndex: 11),
             lastFailure: try row.decode(atIndex: 12),
-            result: try result(row, id: idText),
+            result: try result(row, at: 13, owner: "invocation \(idText)"),
             completedAt: try row.decode(atIndex: 18),
             expiresAt: try row.decode(atIndex: 19),
             deploymentID: try row.decode(atIndex: 20)
         )
     }
 
-    private static func result(_ row: Row, id: String) throws -> InvocationResult? {
-        let kind: String? = try row.decode(atIndex: 13)
+    /// The result spread over five columns from `start`: kind, output, failure code, message and metadata.
+    static func result(_ row: Row, at start: Int, owner: String) throws -> InvocationResult? {
+        let kind: String? = try row.decode(atIndex: start)
         switch kind {
         case nil:
             return nil
         case ResultColumns.success:
-            return .success(try row.decode(Data?.self, atIndex: 14) ?? Data())
+            return .success(try row.decode(Data?.self, atIndex: start + 1) ?? Data())
         case ResultColumns.failure:
-            let code: Int64 = try row.decode(atIndex: 15)
+            let code: Int64 = try row.decode(atIndex: start + 2)
             guard let failureCode = UInt16(exactly: code) else {
-                throw corrupt("invocation \(id) has failure code \(code)")
+                throw corrupt("\(owner) has failure code \(code)")
             }
-            let metadataText: String? = try row.decode(atIndex: 17)
+            let metadataText: String? = try row.decode(atIndex: start + 4)
             let metadata = try metadataText.map { text in
                 do {
                     return try JSONDecoder().decode([String: String].self, from: Data(text.utf8))
                 } catch {
-                    throw corrupt("invocation \(id) has unreadable failure metadata")
+                    throw corrupt("\(owner) has unreadable failure metadata")
                 }
             }
             return .failure(
-                Failure(code: failureCode, message: try row.decode(atIndex: 16), metadata: metadata ?? [:])
+                Failure(code: failureCode, message: try row.decode(atIndex: start + 3), metadata: metadata ?? [:])
             )
         case let other?:
-            throw corrupt("invocation \(id) has unknown result kind '\(other)'")
+            throw corrupt("\(owner) has unknown result kind '\(other)'")
         }
     }
 

@@ -18,15 +18,57 @@ extension SQLiteStore {
         }
     }
 
-    public func journal(of id: InvocationID) async throws(StoreError) -> [JournalEntry] {
+    public func storedJournal(of id: InvocationID) async throws(StoreError) -> StoredJournal {
         try await read { db in
-            try Row.fetchAll(db.cachedStatement(sql: ReadSQL.journal), arguments: [id.description]).map { row in
+            var lastIndex: Int64 = 0
+            let entries = try Row.fetchAll(db.cachedStatement(sql: ReadSQL.journal), arguments: [id.description]).map { row in
                 let type: Int64 = try row.decode(atIndex: 0)
                 guard let code = UInt16(exactly: type) else {
                     throw InvocationRow.corrupt("journal entry of \(id) has message type \(type)")
                 }
+                lastIndex = try row.decode(atIndex: 2)
                 return JournalEntry(type: code, payload: try row.decode(Data?.self, atIndex: 1) ?? Data())
             }
+            return StoredJournal(entries: entries, lastIndex: lastIndex)
+        }
+    }
+
+    public func timers() async throws(StoreError) -> [TimerRecord] {
+        try await read { db in
+            try Row.fetchAll(db.cachedStatement(sql: ReadSQL.timers)).map { row in
+                let idText: String = try row.decode(atIndex: 0)
+                let completion: Int64 = try row.decode(atIndex: 1)
+                guard let id = InvocationID(idText), let completionID = UInt32(exactly: completion) else {
+                    throw InvocationRow.corrupt("timer (\(idText), \(completion))")
+                }
+                return TimerRecord(invocationID: id, completionID: completionID, dueAt: try row.decode(atIndex: 2))
+            }
+        }
+    }
+
+    public func subscriptions() async throws(StoreError) -> [Subscription] {
+        try await read { db in
+            try Row.fetchAll(db.cachedStatement(sql: ReadSQL.subscriptions)).map { row in
+                let topicText: String = try row.decode(atIndex: 0)
+                let idText: String = try row.decode(atIndex: 1)
+                let completion: Int64 = try row.decode(atIndex: 2)
+                let type: Int64 = try row.decode(atIndex: 3)
+                guard let topic = SubscriptionTopic(topicText), let id = InvocationID(idText),
+                    let completionID = UInt32(exactly: completion), let code = UInt16(exactly: type)
+                else {
+                    throw InvocationRow.corrupt("subscription (\(topicText), \(idText), \(completion), \(type))")
+                }
+                return Subscription(topic: topic, subscriber: id, completionID: completionID, notificationType: code)
+            }
+        }
+    }
+
+    public func promise(_ object: ObjectAddress, name: String) async throws(StoreError) -> InvocationResult? {
+        try await read { db in
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: ReadSQL.promise), arguments: [object.service, object.key, name]) else {
+                return nil
+            }
+            return try InvocationRow.result(row, at: 0, owner: "promise '\(name)' of \(object)")
         }
     }
 
@@ -54,7 +96,15 @@ extension SQLiteStore {
             SELECT \(InvocationRow.columns) FROM invocation WHERE status <> '\(completed)' ORDER BY sequence
             """
         static let invocation = "SELECT \(InvocationRow.columns) FROM invocation WHERE id = ?"
-        static let journal = "SELECT type, payload FROM journal WHERE invocation_id = ? ORDER BY idx"
+        static let journal = "SELECT type, payload, idx FROM journal WHERE invocation_id = ? ORDER BY idx"
+        static let timers = "SELECT invocation_id, completion_id, due_at FROM timer ORDER BY due_at"
+        static let subscriptions = """
+            SELECT topic, subscriber_id, completion_id, notification_type FROM subscription ORDER BY topic
+            """
+        static let promise = """
+            SELECT result_kind, output, failure_code, failure_message, failure_metadata FROM promise \
+            WHERE service = ? AND key = ? AND name = ?
+            """
         static let state = "SELECT name, value FROM state WHERE service = ? AND key = ? ORDER BY name"
         static let maxSequence = "SELECT value FROM meta WHERE name = 'max_sequence'"
     }

@@ -12,6 +12,9 @@ extension SQLiteStore {
         migrator.registerMigration("v1") { db in
             try db.execute(sql: schemaV1)
         }
+        migrator.registerMigration("v2") { db in
+            try db.execute(sql: schemaV2)
+        }
         return migrator
     }()
 
@@ -96,5 +99,36 @@ extension SQLiteStore {
             value INTEGER NOT NULL
         ) WITHOUT ROWID;
         INSERT INTO meta (name, value) VALUES ('max_sequence', 0);
+        """
+
+    /// Durable waits: timers, subscriptions (calls and attaches waiting for a result, promise listeners) and
+    /// workflow promises. Journal indexes became one global sequence, which `meta.max_sequence` also covers.
+    private static let schemaV2 = """
+        CREATE TABLE timer (
+            invocation_id TEXT NOT NULL,
+            completion_id INTEGER NOT NULL,
+            due_at INTEGER NOT NULL,
+            PRIMARY KEY (invocation_id, completion_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE subscription (
+            topic TEXT NOT NULL,
+            subscriber_id TEXT NOT NULL,
+            completion_id INTEGER NOT NULL,
+            notification_type INTEGER NOT NULL,
+            PRIMARY KEY (topic, subscriber_id, completion_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX subscription_subscriber ON subscription (subscriber_id);
+        CREATE TABLE promise (
+            service TEXT NOT NULL,
+            key TEXT NOT NULL,
+            name TEXT NOT NULL,
+            result_kind TEXT NOT NULL CHECK (result_kind IN ('success', 'failure')),
+            output BLOB,
+            failure_code INTEGER,
+            failure_message TEXT,
+            failure_metadata TEXT,
+            PRIMARY KEY (service, key, name)
+        ) WITHOUT ROWID;
+        UPDATE meta SET value = max(value, (SELECT coalesce(max(idx), 0) FROM journal)) WHERE name = 'max_sequence';
         """
 }

@@ -17,8 +17,13 @@ extension SQLiteStore {
         try await write { db in
             var maxInserted: Int64?
             for operation in operations {
-                if case .insertInvocation(let record) = operation {
+                switch operation {
+                case .insertInvocation(let record):
                     maxInserted = max(maxInserted ?? record.sequence, record.sequence)
+                case .appendJournal(_, let index, _):
+                    maxInserted = max(maxInserted ?? index, index)
+                default:
+                    break
                 }
                 try Self.apply(operation, in: db)
             }
@@ -58,11 +63,39 @@ extension SQLiteStore {
                 columns.kind, columns.output, columns.failureCode, columns.failureMessage, columns.failureMetadata,
                 completedAt, completedAt, expiresAt, id.description,
             ])
-            try db.cachedStatement(sql: WriteSQL.deleteJournal).execute(arguments: [id.description])
+            try forgetWaits(of: id, in: db)
         case .deleteInvocation(let id):
-            try db.cachedStatement(sql: WriteSQL.deleteJournal).execute(arguments: [id.description])
+            try forgetWaits(of: id, in: db)
             try db.cachedStatement(sql: WriteSQL.deleteInvocation).execute(arguments: [id.description])
+        case .updateDeployment(let id, let deploymentID):
+            try db.cachedStatement(sql: WriteSQL.updateDeployment).execute(arguments: [deploymentID, id.description])
+        case .insertTimer(let timer):
+            try db.cachedStatement(sql: WriteSQL.insertTimer)
+                .execute(arguments: [timer.invocationID.description, Int64(timer.completionID), timer.dueAt])
+        case .deleteTimer(let id, let completionID):
+            try db.cachedStatement(sql: WriteSQL.deleteTimer).execute(arguments: [id.description, Int64(completionID)])
+        case .subscribe(let subscription):
+            try db.cachedStatement(sql: WriteSQL.subscribe).execute(arguments: [
+                subscription.topic.description, subscription.subscriber.description,
+                Int64(subscription.completionID), Int64(subscription.notificationType),
+            ])
+        case .deleteSubscriptions(let topic):
+            try db.cachedStatement(sql: WriteSQL.deleteSubscriptions).execute(arguments: [topic.description])
+        case .completePromise(let object, let name, let result):
+            let columns = try ResultColumns(result)
+            try db.cachedStatement(sql: WriteSQL.completePromise).execute(arguments: [
+                object.service, object.key, name, columns.kind, columns.output, columns.failureCode,
+                columns.failureMessage, columns.failureMetadata,
+            ])
         }
+    }
+
+    /// Drops what an invocation that ends leaves behind: its journal, its timers, what it subscribed to.
+    private static func forgetWaits(of id: InvocationID, in db: Database) throws {
+        let argument: StatementArguments = [id.description]
+        try db.cachedStatement(sql: WriteSQL.deleteJournal).execute(arguments: argument)
+        try db.cachedStatement(sql: WriteSQL.deleteTimers).execute(arguments: argument)
+        try db.cachedStatement(sql: WriteSQL.deleteSubscriberSubscriptions).execute(arguments: argument)
     }
 
     private static func insertArguments(_ record: InvocationRecord) throws -> StatementArguments {
@@ -101,6 +134,23 @@ extension SQLiteStore {
             failure_message = ?, failure_metadata = ?, completed_at = ?, modified_at = ?, expires_at = ? WHERE id = ?
             """
         static let deleteJournal = "DELETE FROM journal WHERE invocation_id = ?"
+        static let updateDeployment = "UPDATE invocation SET deployment_id = ? WHERE id = ?"
+        static let insertTimer = """
+            INSERT INTO timer (invocation_id, completion_id, due_at) VALUES (?, ?, ?) \
+            ON CONFLICT (invocation_id, completion_id) DO UPDATE SET due_at = excluded.due_at
+            """
+        static let deleteTimer = "DELETE FROM timer WHERE invocation_id = ? AND completion_id = ?"
+        static let deleteTimers = "DELETE FROM timer WHERE invocation_id = ?"
+        static let subscribe = """
+            INSERT OR IGNORE INTO subscription (topic, subscriber_id, completion_id, notification_type) \
+            VALUES (?, ?, ?, ?)
+            """
+        static let deleteSubscriptions = "DELETE FROM subscription WHERE topic = ?"
+        static let deleteSubscriberSubscriptions = "DELETE FROM subscription WHERE subscriber_id = ?"
+        static let completePromise = """
+            INSERT OR IGNORE INTO promise (service, key, name, result_kind, output, failure_code, failure_message, \
+            failure_metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """
         static let deleteInvocation = "DELETE FROM invocation WHERE id = ?"
         static let raiseMaxSequence = "UPDATE meta SET value = max(value, ?) WHERE name = 'max_sequence'"
         static let purgeExpiredJournals = """

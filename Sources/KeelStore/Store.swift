@@ -16,8 +16,17 @@ public protocol Store: Sendable {
     /// One invocation, completed or not; nil when unknown or purged.
     func invocation(_ id: InvocationID) async throws -> InvocationRecord?
 
-    /// The journal of an unfinished invocation, in index order.
-    func journal(of id: InvocationID) async throws -> [JournalEntry]
+    /// The journal of an unfinished invocation, in index order, with its last index.
+    func storedJournal(of id: InvocationID) async throws -> StoredJournal
+
+    /// Every pending durable timer.
+    func timers() async throws -> [TimerRecord]
+
+    /// Every pending subscription.
+    func subscriptions() async throws -> [Subscription]
+
+    /// A workflow's durable promise: its result once completed, nil before.
+    func promise(_ object: ObjectAddress, name: String) async throws -> InvocationResult?
 
     /// All state entries of one object, ordered by name.
     func state(of object: ObjectAddress) async throws -> [StateEntry]
@@ -36,4 +45,11 @@ public protocol Store: Sendable {
 
     /// Releases files and connections. Calls after `close()` fail.
     func close() async
+}
+
+extension Store {
+    /// The journal of an unfinished invocation, in index order.
+    public func journal(of id: InvocationID) async throws -> [JournalEntry] {
+        try await storedJournal(of: id).entries
+    }
 }

@@ -7,14 +7,26 @@ import KeelProtocol
 public enum StoreOperation: Hashable, Sendable {
     /// A new invocation; its input is journal entry 0, appended separately.
     indirect case insertInvocation(InvocationRecord)
-    case appendJournal(InvocationID, index: Int, entry: JournalEntry)
+    /// `index` orders the invocation's journal; indexes only grow (the engine's writer hands out one global
+    /// sequence, so an index also tells which of two entries was written first).
+    case appendJournal(InvocationID, index: Int64, entry: JournalEntry)
     /// Moves an unfinished invocation to `status`, recording its retry bookkeeping.
     case updateStatus(InvocationID, status: InvocationStatus, retryCount: Int, lastFailure: String?, modifiedAt: Int64)
     case setState(ObjectAddress, name: Data, value: Data)
     case clearState(ObjectAddress, name: Data)
     case clearAllState(ObjectAddress)
-    /// Marks the invocation completed with its result and drops its journal.
+    /// Points an unfinished invocation at another deployment (resuming a paused invocation on a newer one).
+    case updateDeployment(InvocationID, deploymentID: String)
+    case insertTimer(TimerRecord)
+    case deleteTimer(InvocationID, completionID: UInt32)
+    case subscribe(Subscription)
+    /// Drops every subscription to `topic` (it completed and its subscribers were notified).
+    case deleteSubscriptions(SubscriptionTopic)
+    /// Completes a workflow's durable promise; it keeps its first result.
+    case completePromise(ObjectAddress, name: String, result: InvocationResult)
+    /// Marks the invocation completed with its result and drops its journal, its timers and the subscriptions
+    /// it held as a subscriber.
     case completeInvocation(InvocationID, result: InvocationResult, completedAt: Int64, expiresAt: Int64?)
-    /// Forgets an invocation entirely (row and journal).
+    /// Forgets an invocation entirely (row, journal, timers and subscriptions).
     case deleteInvocation(InvocationID)
 }

@@ -7,7 +7,7 @@ struct KeelCommand: AsyncParsableCommand {
         commandName: "keel",
         abstract: "Keel: durable execution for Swift, speaking Restate's protocols.",
         version: KeelVersion.current,
-        subcommands: [Serve.self, EndpointCommand.self, Deployments.self, Services.self],
+        subcommands: [Serve.self, EndpointCommand.self, Deployments.self, Services.self, Invocations.self],
         defaultSubcommand: nil
     )
 }

@@ -66,7 +66,7 @@ final class SQLiteStoreTests {
 
         let tooBig: [StoreOperation] =
             [.insertInvocation(StoreConformance.record(big, sequence: 2))]
-            + (0..<64).map { .appendJournal(big, index: $0, entry: JournalEntry(type: 2, payload: Data(count: 8_192))) }
+            + (Int64(0)..<64).map { .appendJournal(big, index: $0, entry: JournalEntry(type: 2, payload: Data(count: 8_192))) }
         let error = await #expect(throws: StoreError.self) { try await store.apply(tooBig) }
         #expect(error?.code == .diskFull)
         #expect(error?.message.contains(store.path) == true)

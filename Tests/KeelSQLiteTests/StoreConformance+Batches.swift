@@ -104,6 +104,9 @@ extension StoreConformance {
             { _ = try await store.state(of: Self.counter) },
             { _ = try await store.maxSequence() },
             { _ = try await store.purgeExpired(now: 0) },
+            { _ = try await store.timers() },
+            { _ = try await store.subscriptions() },
+            { _ = try await store.promise(Self.counter, name: "p") },
         ]
         for call in calls {
             let error = await #expect(throws: StoreError.self) { try await call() }

@@ -31,6 +31,10 @@ struct StoreConformance: Sendable {
         case largeBatchCommits = "a batch of thousands of operations commits as one"
         case reopenKeepsEverything = "a reopened store holds everything committed before close"
         case closedStoreRefusesCalls = "a closed store fails every call with .closed"
+        case journalReportsLastIndex = "a journal reads back with its highest index, which maxSequence covers"
+        case timersRoundTrip = "timers read back by due time and end with their invocation"
+        case subscriptionsRoundTrip = "subscriptions read back, and end with their subscriber or their topic"
+        case promisesKeepFirstResult = "a durable promise keeps its first result"
 
         var testDescription: String { rawValue }
     }
@@ -52,6 +56,10 @@ struct StoreConformance: Sendable {
         case .largeBatchCommits: try await largeBatchCommits()
         case .reopenKeepsEverything: try await reopenKeepsEverything()
         case .closedStoreRefusesCalls: try await closedStoreRefusesCalls()
+        case .journalReportsLastIndex: try await journalReportsLastIndex()
+        case .timersRoundTrip: try await timersRoundTripAndEndWithTheirInvocation()
+        case .subscriptionsRoundTrip: try await subscriptionsRoundTripAndEnd()
+        case .promisesKeepFirstResult: try await promisesKeepTheirFirstResult()
         }
     }
 

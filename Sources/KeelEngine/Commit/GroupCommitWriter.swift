@@ -12,9 +12,14 @@ import Synchronization
 /// `commit` of the same invocation confirms them. If a batch fails, every invocation with changes in it is
 /// *poisoned*: its pending and further changes are refused until the engine reloads it from the store
 /// (`recover(_:)`), so a journal never gets a hole.
+///
+/// The writer also hands out journal indexes: every `appendJournal` it receives gets the next value of the
+/// engine's global sequence, under the same lock that orders the submissions. So index order is commit order,
+/// across invocations too, which is what lets a partition tell whether a journal it loaded already holds an
+/// entry another partition appended (see `ActiveInvocation.loadedThrough`).
 final class GroupCommitWriter: Sendable {
     private struct Submission {
-        var owner: InvocationID?
+        var owners: [InvocationID]
         var operations: [StoreOperation]
         var waiter: CheckedContinuation<Void, any Error>?
     }
@@ -26,6 +31,7 @@ final class GroupCommitWriter: Sendable {
     }
 
     private let store: any Store
+    private let sequence: SequenceCounter
     private let logger: Logger
     private let state = Mutex(State())
     private let wakeUps: AsyncStream<Void>
@@ -33,20 +39,45 @@ final class GroupCommitWriter: Sendable {
     private let batchSize = Recorder(label: "keel_commit_batch_operations")
     private let commitDuration = Timer(label: "keel_commit_duration")
 
-    init(store: any Store, logger: Logger) {
+    init(store: any Store, sequence: SequenceCounter, logger: Logger) {
         self.store = store
+        self.sequence = sequence
         self.logger = logger
         (wakeUps, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// Hands in changes without waiting for them to be durable.
-    func enqueue(_ operations: [StoreOperation], for owner: InvocationID) {
-        let accepted = state.withLock { state -> Bool in
-            guard !state.isClosed, !state.poisoned.contains(owner) else { return false }
-            state.submissions.append(Submission(owner: owner, operations: operations))
-            return true
+    /// Hands in changes without waiting for them to be durable. Returns the index given to the last journal
+    /// entry among them (0 when there is none), or nil when the changes were refused (an owner is poisoned,
+    /// or the writer is closed).
+    @discardableResult
+    func enqueue(_ operations: [StoreOperation], for owner: InvocationID) -> Int64? {
+        enqueue(operations, for: [owner])
+    }
+
+    /// Hands in changes that touch several invocations (a call writes the caller's journal and creates the
+    /// callee): they commit together or not at all, and a failure poisons every owner.
+    @discardableResult
+    func enqueue(_ operations: [StoreOperation], for owners: [InvocationID]) -> Int64? {
+        let lastIndex = state.withLock { state -> Int64? in
+            guard !state.isClosed, !owners.contains(where: state.poisoned.contains) else { return nil }
+            var operations = operations
+            let lastIndex = assignIndexes(&operations)
+            state.submissions.append(Submission(owners: owners, operations: operations))
+            return lastIndex
         }
-        if accepted { wake.yield() }
+        if lastIndex != nil { wake.yield() }
+        return lastIndex
+    }
+
+    /// Gives each journal append the next global index (called with the lock held).
+    private func assignIndexes(_ operations: inout [StoreOperation]) -> Int64 {
+        var last: Int64 = 0
+        for position in operations.indices {
+            guard case .appendJournal(let id, _, let entry) = operations[position] else { continue }
+            last = sequence.next()
+            operations[position] = .appendJournal(id, index: last, entry: entry)
+        }
+        return last
     }
 
     /// Hands in changes and returns once they are durable.
@@ -56,7 +87,9 @@ final class GroupCommitWriter: Sendable {
                 let refusal: StoreError? = state.withLock { state in
                     if state.isClosed { return StoreError(.closed, "the engine is shutting down") }
                     if let owner, state.poisoned.contains(owner) { return Self.poisonError(owner) }
-                    state.submissions.append(Submission(owner: owner, operations: operations, waiter: continuation))
+                    var operations = operations
+                    _ = assignIndexes(&operations)
+                    state.submissions.append(Submission(owners: owner.map { [$0] } ?? [], operations: operations, waiter: continuation))
                     return nil
                 }
                 if let refusal {
@@ -112,19 +145,19 @@ final class GroupCommitWriter: Sendable {
                 commitDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
                 for submission in batch { submission.waiter?.resume() }
             } catch {
-                let owners = Set(batch.compactMap(\.owner))
+                let owners = Set(batch.flatMap(\.owners))
                 logger.error("a group commit failed; its invocations are reloaded from the store before they go on", metadata: [
                     "error": "\(error)", "operations": "\(operations.count)", "invocations": "\(owners.count)",
                 ])
                 let refused = state.withLock { state -> [Submission] in
                     state.poisoned.formUnion(owners)
-                    let refused = state.submissions.filter { $0.owner.map(state.poisoned.contains) ?? false }
-                    state.submissions.removeAll { $0.owner.map(state.poisoned.contains) ?? false }
+                    let refused = state.submissions.filter { $0.owners.contains(where: state.poisoned.contains) }
+                    state.submissions.removeAll { $0.owners.contains(where: state.poisoned.contains) }
                     return refused
                 }
                 for submission in batch { submission.waiter?.resume(throwing: error) }
                 for submission in refused {
-                    submission.waiter?.resume(throwing: submission.owner.map(Self.poisonError) ?? error)
+                    submission.waiter?.resume(throwing: submission.owners.first.map(Self.poisonError) ?? error)
                 }
             }
         }

@@ -8,11 +8,25 @@ struct ActiveInvocation {
     struct Attempt {
         var generation: UInt64
         var input: AsyncStream<Frame>.Continuation
+        /// How many journal entries the attempt was started with.
+        var replayed: Int
+        /// When a frame last went either way (ms), for the inactivity timeout.
+        var lastActivity: Int64
+        /// The inactivity timeout closed the request stream.
+        var isInputClosed = false
     }
 
     var record: InvocationRecord
     /// The cached journal; nil until loaded (after a restart, or after a failed write).
     var journal: [JournalEntry]?
+    /// The highest journal index the cached journal was loaded with from the store (0 when it was built in
+    /// memory). An entry another partition appended with an index up to this is in the cache already.
+    var loadedThrough: Int64 = 0
+    /// Notifications stored while the journal was not cached; merged in when it is loaded.
+    var arrivals: [(index: Int64, entry: JournalEntry)] = []
+    /// What a suspended invocation waits for; nil when unknown (after a restart), which resumes it on any
+    /// notification.
+    var waitingFor: Set<NotificationAddress>?
     var attempt: Attempt?
     /// Failed attempts since the invocation started, for the retry policy.
     var failedAttempts = 0
@@ -21,6 +35,8 @@ struct ActiveInvocation {
     /// The result stored by the `Output` command, applied at `End`.
     var output: InvocationResult?
     var generation: UInt64 = 0
+    /// Set while its completion is being stored, so a concurrent kill or end does not complete it twice.
+    var isCompleting = false
 
     init(record: InvocationRecord, journal: [JournalEntry]?) {
         self.record = record

@@ -13,6 +13,7 @@ extension PartitionProcessor {
         guard active[id]?.generation == generation, active[id]?.attempt?.generation == generation else {
             return .finished
         }
+        active[id]?.attempt?.lastActivity = EngineClock.nowMilliseconds()
         guard let type = frame.messageType else {
             if MessageType.isCustomEntry(frame.type) {
                 append(JournalEntry(type: frame.type, payload: frame.payload), to: id)
@@ -78,6 +79,20 @@ extension PartitionProcessor {
             }
             append(JournalEntry(type: frame.type, payload: frame.payload), to: id)
             return await answerLazyState(type, frame, object: object, id: id)
+        case .sleep:
+            let message = try frame.decode(PBSleepCommandMessage.self)
+            let timer = TimerRecord(invocationID: id, completionID: message.resultCompletionID, dueAt: Int64(clamping: message.wakeUpTime))
+            append(JournalEntry(type: frame.type, payload: frame.payload), to: id, effects: [.insertTimer(timer)])
+            armTimer(timer)
+            return .proceed
+        case .call, .oneWayCall:
+            return try await call(type, frame, of: id)
+        case .sendSignal, .completeAwakeable:
+            return try await signal(type, frame, of: id)
+        case .getPromise, .peekPromise, .completePromise:
+            return try await promiseCommand(type, frame, of: id)
+        case .attachInvocation, .getInvocationOutput:
+            return try await attachOrOutput(type, frame, of: id)
         default:
             return .failed("Keel does not support \(type) commands yet (error 573)", nextRetryDelay: nil)
         }
@@ -88,11 +103,11 @@ extension PartitionProcessor {
     /// Adds an entry to the journal (memory and store, not waited for) together with its effects.
     func append(_ entry: JournalEntry, to id: InvocationID, effects: [StoreOperation] = []) {
         // Mutated in place: copying the invocation out of the dictionary would copy its journal on every step.
-        guard let index = active[id]?.journal?.count else { return }
+        guard active[id]?.journal != nil else { return }
         active[id]?.journal?.append(entry)
         active[id]?.lastStoredAt = EngineClock.nowMilliseconds()
         active[id]?.record.retryCount = 0
-        writer.enqueue([.appendJournal(id, index: index, entry: entry)] + effects, for: id)
+        writer.enqueue([.appendJournal(id, index: 0, entry: entry)] + effects, for: id)
     }
 
     /// Stores a run's result as its notification and, once durable, sends it back to the SDK.
@@ -174,9 +189,16 @@ extension PartitionProcessor {
         guard !waiting.waitingCompletions.isEmpty || !waiting.waitingSignals.isEmpty || !waiting.waitingNamedSignals.isEmpty else {
             return .failed("protocol violation: suspension without anything to wait for", nextRetryDelay: nil)
         }
+        let replayed = invocation.attempt?.replayed ?? 0
         invocation.attempt?.input.finish()
         invocation.attempt = nil
-        let stored = Set((invocation.journal ?? []).compactMap(NotificationAddress.init))
+        // CANCEL is listed in every suspension; one the attempt was replayed with has been handled already
+        // (the handler may catch the cancellation and wait for more), so only a newer one wakes it.
+        let journal = invocation.journal ?? []
+        var stored = Set(journal.compactMap(NotificationAddress.init))
+        if stored.contains(.signal(1)), !journal[min(replayed, journal.count)...].contains(where: { NotificationAddress($0) == .signal(1) }) {
+            stored.remove(.signal(1))
+        }
         let satisfied = waiting.waitingCompletions.contains { stored.contains(.completion($0)) }
             || waiting.waitingSignals.contains { stored.contains(.signal($0)) }
             || waiting.waitingNamedSignals.contains { stored.contains(.named($0)) }
@@ -186,6 +208,11 @@ extension PartitionProcessor {
             return .finished
         }
         invocation.record.status = .suspended
+        var waitingFor = Set<NotificationAddress>()
+        for id in waiting.waitingCompletions { waitingFor.insert(.completion(id)) }
+        for id in waiting.waitingSignals { waitingFor.insert(.signal(id)) }
+        for name in waiting.waitingNamedSignals { waitingFor.insert(.named(name)) }
+        invocation.waitingFor = waitingFor
         active[id] = invocation
         let record = invocation.record
         writer.enqueue([.updateStatus(id, status: .suspended, retryCount: record.retryCount, lastFailure: record.lastFailure, modifiedAt: EngineClock.nowMilliseconds())], for: id)

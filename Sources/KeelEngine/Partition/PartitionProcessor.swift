@@ -15,13 +15,23 @@ actor PartitionProcessor {
     let registry: ServiceRegistry
     let configuration: EngineConfiguration
     let logger: Logger
-    private let spawn: @Sendable (@escaping Job) -> Void
-    private let nextSequence: @Sendable () -> Int64
+    let router: PartitionRouter
+    let spawn: @Sendable (@escaping Job) -> Void
+    let nextSequence: @Sendable () -> Int64
 
     var active: [InvocationID: ActiveInvocation] = [:]
     var locks: [ObjectAddress: InvocationID] = [:]
     var inboxes: [ObjectAddress: [InvocationID]] = [:]
     var resultWaiters: [InvocationID: [CheckedContinuation<InvocationResult, Never>]] = [:]
+    /// Invocations waiting for a topic this partition owns (its invocations' results, its workflows' promises).
+    var subscribers: [SubscriptionTopic: [Subscription]] = [:]
+    /// Armed timers, so each fires once.
+    var pendingTimers: Set<TimerKey> = []
+    /// Promise results completed in this process whose store row a concurrent read might not see yet.
+    var promises: [PromiseKey: InvocationResult] = [:]
+    /// Promise reads in flight, per promise; a completed promise stays in `promises` while any runs.
+    var promiseReads: [PromiseKey: Int] = [:]
+    var isSweeping = false
 
     init(
         index: Int,
@@ -30,6 +40,7 @@ actor PartitionProcessor {
         registry: ServiceRegistry,
         configuration: EngineConfiguration,
         logger: Logger,
+        router: PartitionRouter,
         nextSequence: @escaping @Sendable () -> Int64,
         spawn: @escaping @Sendable (@escaping Job) -> Void
     ) {
@@ -39,6 +50,7 @@ actor PartitionProcessor {
         self.registry = registry
         self.configuration = configuration
         self.logger = logger
+        self.router = router
         self.nextSequence = nextSequence
         self.spawn = spawn
     }
@@ -58,33 +70,13 @@ actor PartitionProcessor {
         case duplicate
     }
 
-    /// Stores a new invocation and starts it (or queues it behind its object's lock). Returns once durable.
-    func accept(_ request: NewInvocation) async throws -> Acceptance {
+    /// Stores a new invocation and starts it (or queues it behind its object's lock, or schedules it).
+    /// Returns once durable.
+    func accept(_ request: NewInvocation, executeAt: Int64? = nil) async throws -> Acceptance {
         if active[request.id] != nil { return .duplicate }
-        let now = EngineClock.nowMilliseconds()
-        var record = InvocationRecord(
-            id: request.id,
-            target: request.resolved.target,
-            handlerKind: request.resolved.handlerKind,
-            status: .invoked,
-            sequence: nextSequence(),
-            idempotencyKey: request.idempotencyKey,
-            createdAt: now,
-            deploymentID: request.resolved.deploymentID
-        )
-        var invocation = ActiveInvocation(record: record, journal: [request.input])
-        if let object = invocation.lockedObject {
-            if locks[object] == nil {
-                locks[object] = request.id
-            } else {
-                record.status = .inboxed
-                inboxes[object, default: []].append(request.id)
-            }
-        }
-        invocation.record = record
-        active[request.id] = invocation
+        let record = admit(request, executeAt: executeAt)
 
-        if request.idempotencyKey != nil {
+        if request.idempotencyKey != nil || request.resolved.handlerKind == .workflow {
             do {
                 if let stored = try await store.invocation(request.id) {
                     forget(request.id, result: stored.result)
@@ -103,7 +95,7 @@ actor PartitionProcessor {
             [.insertInvocation(record), .appendJournal(request.id, index: 0, entry: request.input)],
             for: request.id
         )
-        if record.status == .invoked { startAttempt(request.id) }
+        launch(record)
         do {
             try await writer.commit([], for: request.id)
         } catch {
@@ -113,8 +105,48 @@ actor PartitionProcessor {
         return .accepted
     }
 
+    /// Registers a new invocation in memory: it takes its object's lock, waits in the inbox, or waits for
+    /// `executeAt`. Returns the record to store.
+    func admit(_ request: NewInvocation, executeAt: Int64?) -> InvocationRecord {
+        let now = EngineClock.nowMilliseconds()
+        var record = InvocationRecord(
+            id: request.id,
+            target: request.resolved.target,
+            handlerKind: request.resolved.handlerKind,
+            status: .invoked,
+            sequence: nextSequence(),
+            idempotencyKey: request.idempotencyKey,
+            createdAt: now,
+            executeAt: executeAt,
+            deploymentID: request.resolved.deploymentID
+        )
+        var invocation = ActiveInvocation(record: record, journal: [request.input])
+        if let executeAt, executeAt > now {
+            record.status = .scheduled
+        } else if let object = invocation.lockedObject {
+            if locks[object] == nil {
+                locks[object] = request.id
+            } else {
+                record.status = .inboxed
+                inboxes[object, default: []].append(request.id)
+            }
+        }
+        invocation.record = record
+        active[request.id] = invocation
+        return record
+    }
+
+    /// Starts what `admit` let run, or arms the timer of a scheduled invocation.
+    func launch(_ record: InvocationRecord) {
+        switch record.status {
+        case .invoked: startAttempt(record.id)
+        case .scheduled: armScheduled(record.id, at: record.executeAt ?? 0)
+        default: break
+        }
+    }
+
     /// Drops an invocation that never became durable (or turned out to exist in the store already).
-    private func forget(_ id: InvocationID, result: InvocationResult?) {
+    func forget(_ id: InvocationID, result: InvocationResult?) {
         guard let invocation = active.removeValue(forKey: id) else { return }
         invocation.attempt?.input.finish()
         if let object = invocation.lockedObject {
@@ -173,6 +205,10 @@ actor PartitionProcessor {
             var invocation = ActiveInvocation(record: record, journal: nil)
             invocation.failedAttempts = record.retryCount
             active[record.id] = invocation
+            if record.status == .scheduled {
+                armScheduled(record.id, at: record.executeAt ?? 0)
+                continue
+            }
             guard let object = invocation.lockedObject else { continue }
             if record.status == .inboxed {
                 inboxes[object, default: []].append(record.id)
@@ -192,6 +228,8 @@ actor PartitionProcessor {
             }
         }
         for (id, invocation) in active where [.invoked, .suspended].contains(invocation.record.status) {
+            // A suspended invocation's wait is not stored: replaying it re-establishes the wait (or goes on,
+            // when what it waited for arrived just before the crash).
             startAttempt(id)
         }
     }
@@ -222,14 +260,16 @@ actor PartitionProcessor {
             await attemptEnded(id, generation: generation, failure: ("deployment \(deploymentID) is not registered in this process", nil))
             return nil
         }
-        let journal: [JournalEntry]
+        var loaded: StoredJournal?
         var state: [StateEntry] = []
         do {
-            if let cached = current.journal, !writer.isPoisoned(id) {
-                journal = cached
-            } else {
-                journal = try await store.journal(of: id)
+            if current.journal == nil || writer.isPoisoned(id) {
+                active[id]?.journal = nil
+                loaded = try await store.storedJournal(of: id)
                 writer.recover(id)
+            } else if generation > 1 {
+                // A resumption may replay notifications that were cached before they were durable.
+                try await writer.commit([], for: id)
             }
             if let object = current.record.target.object { state = try await store.state(of: object) }
         } catch {
@@ -237,8 +277,15 @@ actor PartitionProcessor {
             await attemptEnded(id, generation: generation, failure: ("storage: \(StoreError(wrapping: error).message)", nil))
             return nil
         }
-        guard var invocation = active[id], invocation.generation == generation, !journal.isEmpty else { return nil }
-        invocation.journal = journal
+        guard var invocation = active[id], invocation.generation == generation else { return nil }
+        if let loaded {
+            var entries = loaded.entries
+            for arrival in invocation.arrivals where arrival.index > loaded.lastIndex { entries.append(arrival.entry) }
+            invocation.arrivals.removeAll()
+            invocation.journal = entries
+            invocation.loadedThrough = loaded.lastIndex
+        }
+        guard let journal = invocation.journal, !journal.isEmpty else { return nil }
 
         var start = PBStartMessage()
         start.id = Data(id.bytes)
@@ -264,8 +311,9 @@ actor PartitionProcessor {
             return nil
         }
         for entry in journal { continuation.yield(Frame(type: entry.type, payload: entry.payload)) }
-        invocation.attempt = ActiveInvocation.Attempt(generation: generation, input: continuation)
+        invocation.attempt = ActiveInvocation.Attempt(generation: generation, input: continuation, replayed: journal.count, lastActivity: EngineClock.nowMilliseconds())
         active[id] = invocation
+        startInactivitySweeper()
 
         var headers = ["x-restate-invocation-id": id.description]
         if let key = invocation.record.target.key {
@@ -331,7 +379,8 @@ actor PartitionProcessor {
 
     /// Stores the result, releases the object's lock to the next in its inbox, and answers the waiters.
     func complete(_ id: InvocationID, with result: InvocationResult) async -> Bool {
-        guard let invocation = active[id] else { return false }
+        guard let invocation = active[id], !invocation.isCompleting else { return false }
+        active[id]?.isCompleting = true
         let now = EngineClock.nowMilliseconds()
         let retention = configuration.completionRetention.nanoseconds / 1_000_000
         var batch: [StoreOperation] = [.completeInvocation(id, result: result, completedAt: now, expiresAt: now + retention)]
@@ -340,12 +389,23 @@ actor PartitionProcessor {
         if let next, let nextRecord = active[next]?.record {
             batch.append(.updateStatus(next, status: .invoked, retryCount: nextRecord.retryCount, lastFailure: nextRecord.lastFailure, modifiedAt: now))
         }
+        // Callers and attachers learn the result in the same transaction that stores it.
+        let topic = SubscriptionTopic.invocation(id)
+        let notices = (subscribers[topic] ?? []).map { ($0.subscriber, Notifications.entry($0.notificationType, completionID: $0.completionID, result: result)) }
+        if !notices.isEmpty {
+            batch += notices.map { StoreOperation.appendJournal($0.0, index: 0, entry: $0.1) }
+            batch.append(.deleteSubscriptions(topic))
+        }
+        let lastIndex = writer.enqueue(batch, for: id)
         do {
-            try await writer.commit(batch, for: id)
+            guard lastIndex != nil else { throw StoreError(.io, "the writer refused the completion") }
+            try await writer.commit([], for: id)
         } catch {
+            active[id]?.isCompleting = false
             logger.error("could not store an invocation's completion; it is retried", metadata: ["invocation": "\(id)", "error": "\(error)"])
             return false
         }
+        subscribers[topic] = nil
         active[id]?.attempt?.input.finish()
         active[id] = nil
         if let object {
@@ -356,7 +416,29 @@ actor PartitionProcessor {
             }
         }
         resolveWaiters(id, with: result)
+        if let lastIndex { announce(notices, lastIndex: lastIndex) }
         return true
+    }
+
+    /// Hands journal entries that are durable now (the last `notices.count` appends of a batch whose last
+    /// index is `lastIndex`) to the partitions of their invocations.
+    func announce(_ notices: [(InvocationID, JournalEntry)], lastIndex: Int64) {
+        guard !notices.isEmpty else { return }
+        let router = self.router
+        var deliveries: [(InvocationID, JournalEntry, Int64)] = []
+        for (offset, notice) in notices.enumerated() {
+            deliveries.append((notice.0, notice.1, lastIndex - Int64(notices.count - 1 - offset)))
+        }
+        for (target, entry, index) in deliveries where router.partition(for: target) === self {
+            delivered(entry, index: index, to: target)
+        }
+        let remote = deliveries.filter { router.partition(for: $0.0) !== self }
+        guard !remote.isEmpty else { return }
+        spawn {
+            for (target, entry, index) in remote {
+                await router.partition(for: target)?.delivered(entry, index: index, to: target)
+            }
+        }
     }
 
     /// Gives `object`'s lock to the head of its inbox; returns it with the status change to store.

@@ -10,13 +10,18 @@ public struct EngineConfiguration: Sendable {
     public var completionRetention: Duration
     /// How often expired completions are purged from the store.
     public var purgeInterval: Duration
+    /// An attempt that exchanges no frame for this long has its request stream closed, so the SDK suspends
+    /// instead of holding a connection while it waits (Restate's default: 60 s).
+    public var inactivityTimeout: Duration
 
     public init(
         partitions: Int = 4,
         retryPolicy: RetryPolicy = RetryPolicy(),
         completionRetention: Duration = .seconds(24 * 3600),
-        purgeInterval: Duration = .seconds(60)
+        purgeInterval: Duration = .seconds(60),
+        inactivityTimeout: Duration = .seconds(60)
     ) {
+        self.inactivityTimeout = inactivityTimeout
         self.partitions = max(partitions, 1)
         self.retryPolicy = retryPolicy
         self.completionRetention = completionRetention

@@ -26,6 +26,25 @@ enum IdentityDerivation {
         return InvocationID(partitionKey: partitionKey, uuid: uuid)
     }
 
+    /// The id of a workflow's `run`: one per workflow key, so a second submission finds the first.
+    static func workflowID(service: String, key: String) -> InvocationID {
+        idempotentID(target: InvocationTarget(service: service, handler: "", key: key), idempotencyKey: "workflow-run")
+    }
+
+    /// The id a new invocation of `resolved` gets: derived from the request when it must be found again
+    /// (an idempotency key, a workflow run), random otherwise, in the partition of its object key.
+    static func invocationID(for resolved: ServiceRegistry.Resolved, idempotencyKey: String?) -> InvocationID {
+        let target = resolved.target
+        if resolved.handlerKind == .workflow, let key = target.key {
+            return workflowID(service: target.service, key: key)
+        }
+        if let idempotencyKey {
+            return idempotentID(target: target, idempotencyKey: idempotencyKey)
+        }
+        let partitionKey = target.key.map(partitionKey(forObjectKey:)) ?? UInt64.random(in: .min ... .max)
+        return InvocationID.generate(partitionKey: partitionKey, nowMilliseconds: UInt64(EngineClock.nowMilliseconds()))
+    }
+
     /// `StartMessage.random_seed`: the first 8 bytes of SHA-256 over the binary id, as V5 SDKs compute it too.
     static func randomSeed(for id: InvocationID) -> UInt64 {
         prefix64(SHA256.hash(data: Data(id.bytes)))

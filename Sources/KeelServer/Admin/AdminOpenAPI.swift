@@ -34,7 +34,31 @@ enum AdminOpenAPI {
             "/invocations/{id}": {
               "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
               "get": {"summary": "Status, retries, last failure and result of an invocation",
-                      "responses": {"200": {"description": "invocation"}, "404": {"description": "unknown or purged"}}}
+                      "responses": {"200": {"description": "invocation"}, "404": {"description": "unknown or purged"}}},
+              "delete": {"summary": "Older form of the operations below: ?mode=cancel|kill|purge (cancel by default)",
+                         "responses": {"200": {"description": "done"}, "202": {"description": "cancel signalled"}}}
+            },
+            "/invocations/{id}/cancel": {
+              "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+              "patch": {"summary": "Cancel cooperatively: the handler sees a terminal error (409) at its next await and runs its compensations",
+                        "responses": {"202": {"description": "cancel signal appended"}, "200": {"description": "had not started; completed as canceled"},
+                                      "404": {"description": "unknown"}, "409": {"description": "completed already"}}}
+            },
+            "/invocations/{id}/kill": {
+              "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+              "patch": {"summary": "End at once with 409 killed, and the invocations it called, recursively",
+                        "responses": {"200": {"description": "killed"}, "404": {"description": "unknown"}, "409": {"description": "completed already"}}}
+            },
+            "/invocations/{id}/purge": {
+              "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+              "patch": {"summary": "Forget a completed invocation",
+                        "responses": {"200": {"description": "purged"}, "404": {"description": "unknown"}, "409": {"description": "not completed"}}}
+            },
+            "/invocations/{id}/resume": {
+              "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
+                             {"name": "deployment", "in": "query", "required": false, "schema": {"type": "string"}}],
+              "patch": {"summary": "Resume a paused invocation, optionally on another deployment",
+                        "responses": {"200": {"description": "resumed"}, "404": {"description": "unknown"}, "409": {"description": "not paused"}}}
             },
             "/openapi": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3"}}}}
           },

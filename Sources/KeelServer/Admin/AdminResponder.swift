@@ -63,13 +63,17 @@ struct AdminResponder: HTTPResponder {
             try await deployments.remove(segments[1])
             return Response(status: .accepted)
         case (.get, "invocations", 2):
-            guard let id = InvocationID(segments[1]) else {
-                throw EngineError(.badRequest, "'\(segments[1])' is not an invocation id (inv_1…)")
-            }
+            let id = try invocationID(segments[1])
             guard let record = try await engine.describe(id) else {
                 throw EngineError(.notFound, "invocation \(id) not found")
             }
             return json(AdminBody.Invocation(record))
+        case (.patch, "invocations", 3):
+            return try await operate(segments[2], on: try invocationID(segments[1]), request)
+        case (.delete, "invocations", 2):
+            // Restate's older form: DELETE /invocations/{id}?mode=cancel|kill|purge (cancel by default).
+            let mode = request.uri.queryParameters["mode"].map(String.init) ?? "cancel"
+            return try await operate(mode, on: try invocationID(segments[1]), request)
         case (.get, "openapi", 1):
             return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: AdminOpenAPI.document)))
         case (.get, "services", 1):
@@ -84,6 +88,30 @@ struct AdminResponder: HTTPResponder {
         default:
             throw EngineError(.notFound, "no admin route \(request.method) \(request.uri.path)")
         }
+    }
+
+    /// `cancel` (202 when signalled, 200 when it had not started), `kill`, `purge`, `resume`.
+    private func operate(_ operation: String, on id: InvocationID, _ request: Request) async throws -> Response {
+        switch operation {
+        case "cancel":
+            return Response(status: try await engine.cancel(id) == .signalled ? .accepted : .ok)
+        case "kill":
+            try await engine.kill(id)
+        case "purge":
+            try await engine.purge(id)
+        case "resume":
+            try await engine.resume(id, deploymentID: request.uri.queryParameters["deployment"].map(String.init))
+        default:
+            throw EngineError(.notFound, "unknown invocation operation '\(operation)': use cancel, kill, purge or resume")
+        }
+        return Response(status: .ok)
+    }
+
+    private func invocationID(_ text: String) throws -> InvocationID {
+        guard let id = InvocationID(text) else {
+            throw EngineError(.badRequest, "'\(text)' is not an invocation id (inv_1…)")
+        }
+        return id
     }
 
     private func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {

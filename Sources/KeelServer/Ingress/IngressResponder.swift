@@ -36,23 +36,61 @@ struct IngressResponder: HTTPResponder {
             return respond(result, id: id)
         case .send(let target):
             try allow(request, [.get, .post])
-            if request.uri.queryParameters["delay"] != nil {
-                throw EngineError(.badRequest, "delayed sends (?delay=) are not supported by this Keel version yet")
+            var engineRequest = try await engineRequest(target, request)
+            if let delay = request.uri.queryParameters["delay"] {
+                guard let parsed = DurationParser.parse(String(delay)) else {
+                    throw EngineError(.badRequest, "cannot parse the delay '\(delay)': use \(DurationParser.formats)")
+                }
+                engineRequest.delay = parsed
             }
-            let receipt = try await engine.send(try await engineRequest(target, request))
-            var response = json(SendBody(invocationId: receipt.id.description, status: receipt.previouslyAccepted ? "PreviouslyAccepted" : "Accepted"), status: .accepted)
+            let receipt = try await engine.send(engineRequest)
+            let executionTime = receipt.executeAt.map { Self.rfc3339(milliseconds: $0) }
+            var response = json(
+                SendBody(invocationId: receipt.id.description, status: receipt.previouslyAccepted ? "PreviouslyAccepted" : "Accepted", executionTime: executionTime),
+                status: .accepted
+            )
             response.headers.set(HeaderName.restateID, receipt.id.description)
             return response
-        case .attach(let id):
+        case .attach(let lookup):
             try allow(request, [.get])
+            let id = try invocationID(lookup)
             return respond(try await engine.attach(id), id: id)
-        case .output(let id):
+        case .output(let lookup):
             try allow(request, [.get])
+            let id = try invocationID(lookup)
             guard let result = try await engine.output(id) else {
                 throw EngineError(.notReady, "the response is not ready yet: invocation \(id) is still running")
             }
             return respond(result, id: id)
+        case .resolveAwakeable(let awakeable):
+            try allow(request, [.post])
+            let body = Data(buffer: try await request.body.collect(upTo: maxBodySize))
+            try await engine.completeAwakeable(awakeable, with: .success(body))
+            return Response(status: .accepted)
+        case .rejectAwakeable(let awakeable):
+            try allow(request, [.post])
+            let body = Data(buffer: try await request.body.collect(upTo: maxBodySize))
+            let reason = String(decoding: body, as: UTF8.self)
+            try await engine.completeAwakeable(awakeable, with: .failure(Failure(code: 500, message: reason.isEmpty ? "rejected" : reason)))
+            return Response(status: .accepted)
         }
+    }
+
+    private func invocationID(_ lookup: IngressRoute.InvocationLookup) throws -> InvocationID {
+        switch lookup {
+        case .id(let id):
+            return id
+        case .workflow(let service, let key):
+            return try engine.workflowInvocationID(service: service, key: key)
+        case .idempotencyKey(let target, let key):
+            return engine.idempotentInvocationID(target: target, idempotencyKey: key)
+        }
+    }
+
+    static func rfc3339(milliseconds: Int64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
     }
 
     private func engineRequest(_ target: InvocationTarget, _ request: Request) async throws -> Engine.Request {
@@ -107,4 +145,5 @@ private struct HealthBody: Encodable {
 private struct SendBody: Encodable {
     var invocationId: String
     var status: String
+    var executionTime: String?
 }

@@ -8,8 +8,17 @@ enum IngressRoute: Equatable, Sendable {
     case health
     case call(InvocationTarget)
     case send(InvocationTarget)
-    case attach(InvocationID)
-    case output(InvocationID)
+    case attach(InvocationLookup)
+    case output(InvocationLookup)
+    case resolveAwakeable(String)
+    case rejectAwakeable(String)
+
+    /// How attach and output find their invocation.
+    enum InvocationLookup: Equatable, Sendable {
+        case id(InvocationID)
+        case workflow(service: String, key: String)
+        case idempotencyKey(InvocationTarget, key: String)
+    }
 
     /// Parses a path such as `/Greeter/greet`, `/Counter/user1/add/send` or `/restate/invocation/{id}/output`.
     /// The registry decides whether the segment after the service name is a key.
@@ -44,21 +53,46 @@ enum IngressRoute: Equatable, Sendable {
     }
 
     private static func parseBuiltIn(_ segments: [String]) throws(EngineError) -> IngressRoute {
-        switch segments.count {
-        case 1 where segments[0] == "health":
+        let verb = segments.last ?? ""
+        switch (segments.first ?? "", segments.count) {
+        case ("health", 1):
             return .health
-        case 3 where segments[0] == "invocation":
-            guard let id = InvocationID(segments[1]) else {
-                throw EngineError(.badRequest, "'\(segments[1])' is not an invocation id (expected inv_1… of 38 characters)")
-            }
-            switch segments[2] {
-            case "attach": return .attach(id)
-            case "output": return .output(id)
+        case ("invocation", 3):
+            return try lookup(.id(try invocationID(segments[1])), verb: verb)
+        case ("attach", 2), ("output", 2):
+            return try lookup(.id(try invocationID(segments[1])), verb: segments[0])
+        case ("invocation", 5):
+            // /restate/invocation/{service}/{handler}/{idempotencyKey}/attach|output
+            return try lookup(.idempotencyKey(InvocationTarget(service: segments[1], handler: segments[2]), key: segments[3]), verb: verb)
+        case ("invocation", 6):
+            // /restate/invocation/{object}/{key}/{handler}/{idempotencyKey}/attach|output
+            return try lookup(.idempotencyKey(InvocationTarget(service: segments[1], handler: segments[3], key: segments[2]), key: segments[4]), verb: verb)
+        case ("workflow", 4):
+            return try lookup(.workflow(service: segments[1], key: segments[2]), verb: verb)
+        case ("awakeables", 3), ("a", 3):
+            switch verb {
+            case "resolve": return .resolveAwakeable(segments[1])
+            case "reject": return .rejectAwakeable(segments[1])
             default: break
             }
         default:
             break
         }
         throw EngineError(.notFound, "unknown path /restate/\(segments.joined(separator: "/"))")
+    }
+
+    private static func lookup(_ lookup: InvocationLookup, verb: String) throws(EngineError) -> IngressRoute {
+        switch verb {
+        case "attach": return .attach(lookup)
+        case "output": return .output(lookup)
+        default: throw EngineError(.notFound, "unknown action '\(verb)': use attach or output")
+        }
+    }
+
+    private static func invocationID(_ text: String) throws(EngineError) -> InvocationID {
+        guard let id = InvocationID(text) else {
+            throw EngineError(.badRequest, "'\(text)' is not an invocation id (expected inv_1… of 38 characters)")
+        }
+        return id
     }
 }

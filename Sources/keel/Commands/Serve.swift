@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Keel
+import KeelCore
 import KeelEngine
 import KeelServer
 import Logging
@@ -28,6 +29,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Partition processors.")
     var partitions = 4
 
+    @Option(
+        name: .customLong("inactivity-timeout"),
+        help: "Close an attempt's stream after this long without frames so the handler suspends (e.g. 60s, PT1M)."
+    )
+    var inactivityTimeout = "60s"
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -39,6 +46,9 @@ struct Serve: AsyncParsableCommand {
         }
         guard maxBodySize > 0 else { throw ValidationError("--max-body-size must be positive") }
         guard partitions > 0 else { throw ValidationError("--partitions must be positive") }
+        guard let timeout = DurationParser.parse(inactivityTimeout), timeout > .zero else {
+            throw ValidationError("--inactivity-timeout '\(inactivityTimeout)' is not a positive duration: use \(DurationParser.formats)")
+        }
     }
 
     func run() async throws {
@@ -46,7 +56,10 @@ struct Serve: AsyncParsableCommand {
         var configuration = ServerConfiguration(
             dataDirectory: dataDirectory,
             maxBodySize: maxBodySize,
-            engine: EngineConfiguration(partitions: partitions)
+            engine: EngineConfiguration(
+                partitions: partitions,
+                inactivityTimeout: DurationParser.parse(inactivityTimeout) ?? .seconds(60)
+            )
         )
         if let ingress = ServerConfiguration.Bind(ingressBind) { configuration.ingress = ingress }
         if let admin = ServerConfiguration.Bind(adminBind) { configuration.admin = admin }

@@ -25,6 +25,7 @@ import asyncio
 import json
 import os
 import threading
+from datetime import timedelta
 from typing import Any, Dict
 
 import restate
@@ -161,4 +162,112 @@ async def call_generic(ctx: Context, request: Dict[str, Any]) -> int:
     return int(json.loads(raw))
 
 
-app = restate.app(services=[steps, counter, flaky, terminal, caller])
+@caller.handler(name="sendLater")
+async def send_later(ctx: Context, request: Dict[str, Any]) -> str:
+    """`{"key": "k", "value": 5, "delayMs": 1000}` -> sends PyCounter/k/add(5) to run after the delay; returns at once."""
+    ctx.object_send(add, key=str(request["key"]), arg=int(request["value"]), send_delay=timedelta(milliseconds=int(request["delayMs"])))
+    return "sent"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# PyToolkit: durable sleep, awakeables, cancellation and a saga, each leaving evidence in a log file.
+# ---------------------------------------------------------------------------------------------------------------------
+
+toolkit = restate.Service("PyToolkit")
+
+
+@toolkit.handler()
+async def sleep(ctx: Context, request: Dict[str, Any]) -> str:
+    """`{"ms": 1500, "log": path}`: logs "before", sleeps durably, logs "after" (each once, through ctx.run)."""
+    log = str(request["log"])
+    await ctx.run_typed("before", lambda: _append_line(log, "before"), RunOptions(type_hint=type(None)))
+    await ctx.sleep(timedelta(milliseconds=int(request["ms"])))
+    await ctx.run_typed("after", lambda: _append_line(log, "after"), RunOptions(type_hint=type(None)))
+    return "woke"
+
+
+@toolkit.handler()
+async def awake(ctx: Context, request: Dict[str, Any]) -> str:
+    """`{"log": path}`: writes an awakeable id to the log (once), then waits for it; returns what it was resolved with."""
+    log = str(request["log"])
+    awakeable_id, promise = ctx.awakeable(type_hint=str)
+    await ctx.run_typed("publish", lambda: _append_line(log, awakeable_id), RunOptions(type_hint=type(None)))
+    return await promise
+
+
+@toolkit.handler()
+async def resolver(ctx: Context, request: Dict[str, Any]) -> str:
+    """`{"id": "sign_1...", "value": "v"}`: resolves another invocation's awakeable from a handler."""
+    ctx.resolve_awakeable(str(request["id"]), str(request["value"]))
+    return "resolved"
+
+
+@toolkit.handler()
+async def patient(ctx: Context, request: Dict[str, Any]) -> str:
+    """`{"log": path}`: sleeps an hour; a cancellation reaches it as TerminalError(409), after which it compensates."""
+    log = str(request["log"])
+    try:
+        await ctx.sleep(timedelta(hours=1))
+    except TerminalError as error:
+        await ctx.run_typed("compensate", lambda: _append_line(log, f"compensated {error.status_code}"), RunOptions(type_hint=type(None)))
+        raise
+    return "slept"
+
+
+@toolkit.handler()
+async def saga(ctx: Context, request: Dict[str, Any]) -> str:
+    """`{"log": path, "failAt": 3}`: three steps, each registering its compensation first; step `failAt` fails
+    terminally, and the compensations registered so far run in reverse order, each once."""
+    log = str(request["log"])
+    fail_at = int(request["failAt"])
+    compensations = []
+    try:
+        for step in range(1, 4):
+            compensations.append(step)
+
+            def action(step: int = step) -> None:
+                if step == fail_at:
+                    raise TerminalError(f"step {step} failed", status_code=400)
+                _append_line(log, f"step {step}")
+
+            await ctx.run_typed(f"step-{step}", action, RunOptions(type_hint=type(None)))
+    except TerminalError:
+        for step in reversed(compensations):
+            await ctx.run_typed(f"undo-{step}", lambda step=step: _append_line(log, f"undo {step}"), RunOptions(type_hint=type(None)))
+        raise
+    return "done"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# PyApproval: a workflow whose run waits for a durable promise that a shared handler resolves.
+# ---------------------------------------------------------------------------------------------------------------------
+
+approval = restate.Workflow("PyApproval")
+
+
+@approval.main(name="run")
+async def approval_run(ctx: restate.WorkflowContext, request: Dict[str, Any]) -> str:
+    """Sets state "status" to "waiting", waits for promise "decision", returns "approved: <decision>"."""
+    ctx.set("status", "waiting")
+    decision = await ctx.promise("decision", type_hint=str).value()
+    ctx.set("status", "decided")
+    return f"approved: {decision}"
+
+
+@approval.handler()
+async def decide(ctx: restate.WorkflowSharedContext, decision: str) -> str:
+    await ctx.promise("decision", type_hint=str).resolve(decision)
+    return "ok"
+
+
+@approval.handler()
+async def status(ctx: restate.WorkflowSharedContext) -> str:
+    return await ctx.get("status", type_hint=str) or "unknown"
+
+
+@approval.handler()
+async def peek(ctx: restate.WorkflowSharedContext) -> str:
+    return await ctx.promise("decision", type_hint=str).peek() or "pending"
+
+
+app = restate.app(services=[steps, counter, flaky, terminal, caller, toolkit, approval])

@@ -1,0 +1,343 @@
+import Foundation
+import KeelCore
+import KeelProtocol
+import KeelStore
+
+/// Commands that reach other invocations: calls and sends, signals and awakeables, attach and output.
+///
+/// A command that changes another invocation is stored in the same transaction as that change: the partition
+/// that owns the other invocation enqueues both, so a crash keeps both or neither.
+extension PartitionProcessor {
+    /// What a caller hands to the callee's partition.
+    struct ChildRequest: Sendable {
+        var invocation: NewInvocation
+        var executeAt: Int64?
+        var caller: InvocationID
+        /// The caller's journal appends, stored together with the callee.
+        var callerOperations: [StoreOperation]
+        /// For calls (not sends): the caller waits for the result.
+        var subscription: Subscription?
+        /// The id is derived from the request (idempotency key or workflow), so it may exist already.
+        var isDeterministic: Bool
+    }
+
+    enum ChildOutcome: Sendable {
+        /// The callee was created, or an existing one will answer the subscription.
+        case accepted
+        /// The callee finished before: this is its result for the caller.
+        case completed(InvocationResult)
+        case failed(String)
+    }
+
+    // MARK: - Call and one-way call
+
+    func call(_ type: MessageType, _ frame: Frame, of id: InvocationID) async throws -> FrameVerdict {
+        var target: InvocationTarget
+        var parameter: Data
+        var headers: [PBHeader]
+        var idempotencyKey: String?
+        var invokeTime: UInt64 = 0
+        var idCompletion: UInt32
+        var resultCompletion: UInt32?
+        if type == .call {
+            let message = try frame.decode(PBCallCommandMessage.self)
+            target = InvocationTarget(service: message.serviceName, handler: message.handlerName, key: message.key.isEmpty ? nil : message.key)
+            (parameter, headers, idCompletion, resultCompletion) = (message.parameter, message.headers, message.invocationIDNotificationIdx, message.resultCompletionID)
+            if message.hasIdempotencyKey { idempotencyKey = message.idempotencyKey }
+        } else {
+            let message = try frame.decode(PBOneWayCallCommandMessage.self)
+            target = InvocationTarget(service: message.serviceName, handler: message.handlerName, key: message.key.isEmpty ? nil : message.key)
+            (parameter, headers, idCompletion, invokeTime) = (message.parameter, message.headers, message.invocationIDNotificationIdx, message.invokeTime)
+            if message.hasIdempotencyKey { idempotencyKey = message.idempotencyKey }
+        }
+        let resolved: ServiceRegistry.Resolved
+        do {
+            resolved = try registry.resolve(target)
+        } catch {
+            return .failed("command precondition: \(type) to \(target) refused: \(error.message)", nextRetryDelay: nil)
+        }
+        target = resolved.target
+        if idempotencyKey?.isEmpty == true {
+            return .failed("command precondition: \(type) to \(target) has an empty idempotency key", nextRetryDelay: nil)
+        }
+        let calleeID = IdentityDerivation.invocationID(for: resolved, idempotencyKey: idempotencyKey)
+        var input = PBInputCommandMessage()
+        input.headers = headers
+        input.value = PBValue.with { $0.content = parameter }
+        let inputEntry = JournalEntry(type: MessageType.input.rawValue, payload: try input.serializedData())
+
+        let command = JournalEntry(type: frame.type, payload: frame.payload)
+        let idNotice = Notifications.invocationID(completionID: idCompletion, calleeID)
+        let subscription = resultCompletion.map {
+            Subscription(topic: .invocation(calleeID), subscriber: id, completionID: $0, notificationType: MessageType.callCompletion.rawValue)
+        }
+        let request = ChildRequest(
+            invocation: NewInvocation(id: calleeID, resolved: resolved, input: inputEntry, idempotencyKey: idempotencyKey),
+            executeAt: invokeTime > 0 ? Int64(clamping: invokeTime) : nil,
+            caller: id,
+            callerOperations: [.appendJournal(id, index: 0, entry: command), .appendJournal(id, index: 0, entry: idNotice)],
+            subscription: subscription,
+            isDeterministic: idempotencyKey != nil || resolved.handlerKind == .workflow
+        )
+        cacheCommand(command, of: id)
+        guard let partition = router.partition(for: calleeID) else { return .failed("the engine is stopping", nextRetryDelay: nil) }
+        let outcome = await partition.acceptChild(request)
+        var notices = [idNotice]
+        switch outcome {
+        case .accepted:
+            break
+        case .completed(let result):
+            if let resultCompletion {
+                let entry = Notifications.entry(MessageType.callCompletion.rawValue, completionID: resultCompletion, result: result)
+                writer.enqueue([.appendJournal(id, index: 0, entry: entry)], for: id)
+                notices.append(entry)
+            }
+        case .failed(let message):
+            active[id]?.journal = nil
+            return .failed(message, nextRetryDelay: nil)
+        }
+        return await streamOwnNotifications(notices, to: id)
+    }
+
+    /// Creates (or finds) the callee of a call and stores it with the caller's command.
+    func acceptChild(_ request: ChildRequest) async -> ChildOutcome {
+        let calleeID = request.invocation.id
+        if active[calleeID] != nil { return joinExisting(request) }
+        if request.isDeterministic {
+            let stored: InvocationRecord?
+            do {
+                stored = try await store.invocation(calleeID)
+            } catch {
+                return .failed("storage: \(StoreError(wrapping: error).message)")
+            }
+            if active[calleeID] != nil { return joinExisting(request) }
+            if let stored {
+                guard writer.enqueue(request.callerOperations, for: [request.caller]) != nil else {
+                    return .failed("an earlier write of \(request.caller) failed")
+                }
+                if request.invocation.resolved.handlerKind == .workflow, request.subscription != nil {
+                    return .completed(.failure(Self.workflowAlreadyInvoked))
+                }
+                return .completed(stored.result ?? .failure(Failure(code: 404, message: "invocation \(calleeID) not found")))
+            }
+        }
+        let record = admit(request.invocation, executeAt: request.executeAt)
+        var operations = request.callerOperations
+        if let subscription = request.subscription {
+            subscribers[subscription.topic, default: []].append(subscription)
+            operations.append(.subscribe(subscription))
+        }
+        operations += [.insertInvocation(record), .appendJournal(calleeID, index: 0, entry: request.invocation.input)]
+        guard writer.enqueue(operations, for: [request.caller, calleeID]) != nil else {
+            if let subscription = request.subscription { subscribers[subscription.topic]?.removeAll { $0 == subscription } }
+            forget(calleeID, result: nil)
+            return .failed("an earlier write of \(request.caller) failed")
+        }
+        launch(record)
+        return .accepted
+    }
+
+    static let workflowAlreadyInvoked = Failure(code: 409, message: "the workflow method was already invoked")
+
+    /// A call or send to an invocation that exists (same idempotency key, or the same workflow).
+    private func joinExisting(_ request: ChildRequest) -> ChildOutcome {
+        var operations = request.callerOperations
+        let workflowCall = request.invocation.resolved.handlerKind == .workflow && request.subscription != nil
+        if let subscription = request.subscription, !workflowCall {
+            subscribers[subscription.topic, default: []].append(subscription)
+            operations.append(.subscribe(subscription))
+        }
+        guard writer.enqueue(operations, for: [request.caller]) != nil else {
+            return .failed("an earlier write of \(request.caller) failed")
+        }
+        return workflowCall ? .completed(.failure(Self.workflowAlreadyInvoked)) : .accepted
+    }
+
+    // MARK: - Attach and output
+
+    func attachOrOutput(_ type: MessageType, _ frame: Frame, of id: InvocationID) async throws -> FrameVerdict {
+        let command = JournalEntry(type: frame.type, payload: frame.payload)
+        let completionID: UInt32
+        let target: Result<InvocationID, Failure>
+        if type == .attachInvocation {
+            let message = try frame.decode(PBAttachInvocationCommandMessage.self)
+            completionID = message.resultCompletionID
+            target = resolveTarget(message.target.map(AttachTarget.init))
+        } else {
+            let message = try frame.decode(PBGetInvocationOutputCommandMessage.self)
+            completionID = message.resultCompletionID
+            target = resolveTarget(message.target.map(AttachTarget.init))
+        }
+        let notificationType: MessageType = type == .attachInvocation ? .attachInvocationCompletion : .getInvocationOutputCompletion
+        cacheCommand(command, of: id)
+        let callerOperations: [StoreOperation] = [.appendJournal(id, index: 0, entry: command)]
+        let result: InvocationResult?
+        switch target {
+        case .failure(let failure):
+            result = .failure(failure)
+            writer.enqueue(callerOperations, for: id)
+        case .success(let targetID):
+            guard let partition = router.partition(for: targetID) else { return .failed("the engine is stopping", nextRetryDelay: nil) }
+            let subscription = type == .attachInvocation
+                ? Subscription(topic: .invocation(targetID), subscriber: id, completionID: completionID, notificationType: notificationType.rawValue)
+                : nil
+            switch await partition.observe(targetID, subscription: subscription, callerOperations: callerOperations, caller: id) {
+            case .failed(let message):
+                active[id]?.journal = nil
+                return .failed(message, nextRetryDelay: nil)
+            case .accepted:
+                result = nil
+            case .completed(let outcome):
+                result = outcome
+            }
+        }
+        var notices: [JournalEntry] = []
+        if let result {
+            let entry = Notifications.entry(notificationType.rawValue, completionID: completionID, result: result)
+            writer.enqueue([.appendJournal(id, index: 0, entry: entry)], for: id)
+            notices.append(entry)
+        } else if type == .getInvocationOutput {
+            let entry = Notifications.void(notificationType, completionID: completionID)
+            writer.enqueue([.appendJournal(id, index: 0, entry: entry)], for: id)
+            notices.append(entry)
+        }
+        return await streamOwnNotifications(notices, to: id)
+    }
+
+    /// Subscribes to an invocation's result (attach) or reads it (output, `subscription == nil`). Answers
+    /// `.accepted` while it runs (subscribed, or no output yet), its result once completed.
+    func observe(_ target: InvocationID, subscription: Subscription?, callerOperations: [StoreOperation], caller: InvocationID) async -> ChildOutcome {
+        if active[target] == nil {
+            let stored: InvocationRecord?
+            do {
+                stored = try await store.invocation(target)
+            } catch {
+                return .failed("storage: \(StoreError(wrapping: error).message)")
+            }
+            if active[target] == nil {
+                guard writer.enqueue(callerOperations, for: [caller]) != nil else { return .failed("an earlier write of \(caller) failed") }
+                return .completed(stored?.result ?? .failure(Failure(code: 404, message: "invocation \(target) not found")))
+            }
+        }
+        var operations = callerOperations
+        if let subscription {
+            subscribers[subscription.topic, default: []].append(subscription)
+            operations.append(.subscribe(subscription))
+        }
+        guard writer.enqueue(operations, for: [caller]) != nil else { return .failed("an earlier write of \(caller) failed") }
+        return .accepted
+    }
+
+    private enum AttachTarget {
+        case invocation(String)
+        case idempotent(PBIdempotentRequestTarget)
+        case workflow(PBWorkflowTarget)
+
+        init(_ target: PBAttachInvocationCommandMessage.OneOf_Target) {
+            switch target {
+            case .invocationID(let id): self = .invocation(id)
+            case .idempotentRequestTarget(let target): self = .idempotent(target)
+            case .workflowTarget(let target): self = .workflow(target)
+            }
+        }
+
+        init(_ target: PBGetInvocationOutputCommandMessage.OneOf_Target) {
+            switch target {
+            case .invocationID(let id): self = .invocation(id)
+            case .idempotentRequestTarget(let target): self = .idempotent(target)
+            case .workflowTarget(let target): self = .workflow(target)
+            }
+        }
+    }
+
+    private func resolveTarget(_ target: AttachTarget?) -> Result<InvocationID, Failure> {
+        switch target {
+        case nil:
+            return .failure(Failure(code: 400, message: "the command names no target"))
+        case .invocation(let text):
+            guard let id = InvocationID(text) else { return .failure(Failure(code: 400, message: "'\(text)' is not an invocation id")) }
+            return .success(id)
+        case .idempotent(let request):
+            let target = InvocationTarget(service: request.serviceName, handler: request.handlerName, key: request.hasServiceKey ? request.serviceKey : nil)
+            return .success(IdentityDerivation.idempotentID(target: target, idempotencyKey: request.idempotencyKey))
+        case .workflow(let workflow):
+            return .success(IdentityDerivation.workflowID(service: workflow.workflowName, key: workflow.workflowKey))
+        }
+    }
+
+    // MARK: - Signals and awakeables
+
+    func signal(_ type: MessageType, _ frame: Frame, of id: InvocationID) async throws -> FrameVerdict {
+        let command = JournalEntry(type: frame.type, payload: frame.payload)
+        let target: InvocationID
+        let entry: JournalEntry
+        if type == .completeAwakeable {
+            let message = try frame.decode(PBCompleteAwakeableCommandMessage.self)
+            guard let awakeable = AwakeableID(message.awakeableID), let waiting = awakeable.invocationID else {
+                return .failed("command precondition: '\(message.awakeableID)' is not an awakeable id (sign_1…)", nextRetryDelay: nil)
+            }
+            let result: InvocationResult
+            switch message.result {
+            case .failure(let failure): result = .failure(Failure(failure))
+            case .value(let value): result = .success(value.content)
+            case nil: result = .success(Data())
+            }
+            target = waiting
+            entry = Notifications.signal(index: awakeable.signalIndex, result: result)
+        } else {
+            let message = try frame.decode(PBSendSignalCommandMessage.self)
+            guard let parsed = InvocationID(message.targetInvocationID) else {
+                return .failed("command precondition: '\(message.targetInvocationID)' is not an invocation id", nextRetryDelay: nil)
+            }
+            target = parsed
+            let result: InvocationResult?
+            switch message.result {
+            case .failure(let failure): result = .failure(Failure(failure))
+            case .value(let value): result = .success(value.content)
+            case .void, nil: result = nil
+            }
+            switch message.signalID {
+            case .idx(1):
+                cacheCommand(command, of: id)
+                guard let partition = router.partition(for: target) else { return .failed("the engine is stopping", nextRetryDelay: nil) }
+                _ = try? await partition.cancel(target, with: [.appendJournal(id, index: 0, entry: command)], owners: [id])
+                return await streamOwnNotifications([], to: id)
+            case .idx(let index):
+                entry = Notifications.signal(index: index, result: result)
+            case .name(let name):
+                entry = Notifications.namedSignal(name, result: result)
+            case nil:
+                return .failed("protocol violation: SendSignal without a signal id", nextRetryDelay: nil)
+            }
+        }
+        cacheCommand(command, of: id)
+        guard let partition = router.partition(for: target) else { return .failed("the engine is stopping", nextRetryDelay: nil) }
+        await partition.deliver(entry, to: target, with: [.appendJournal(id, index: 0, entry: command)], owners: [id])
+        return await streamOwnNotifications([], to: id)
+    }
+
+    // MARK: - Helpers
+
+    /// Adds a command the caller's partition did not enqueue itself (another partition stores it) to the cache.
+    func cacheCommand(_ entry: JournalEntry, of id: InvocationID) {
+        active[id]?.journal?.append(entry)
+        active[id]?.lastStoredAt = EngineClock.nowMilliseconds()
+        active[id]?.record.retryCount = 0
+    }
+
+    /// Waits until what the invocation wrote is durable, then caches and streams `notices` (its own
+    /// notifications, enqueued already) to the live attempt.
+    func streamOwnNotifications(_ notices: [JournalEntry], to id: InvocationID) async -> FrameVerdict {
+        do {
+            try await writer.commit([], for: id)
+        } catch {
+            return .failed("storage: \(StoreError(wrapping: error).message)", nextRetryDelay: nil)
+        }
+        for entry in notices {
+            active[id]?.journal?.append(entry)
+            active[id]?.attempt?.input.yield(Frame(type: entry.type, payload: entry.payload))
+        }
+        if !notices.isEmpty { active[id]?.attempt?.lastActivity = EngineClock.nowMilliseconds() }
+        return .proceed
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import KeelCore
+import KeelProtocol
+import KeelStore
+
+/// What operators and clients do to invocations from outside: cancel, kill, purge, resume, and completing
+/// awakeables.
+/// How a cancellation went.
+public enum CancelOutcome: Sendable, Hashable {
+    /// The CANCEL signal was appended; the handler sees it at its next await (Restate answers 202).
+    case signalled
+    /// It had not started (inboxed or scheduled) and is completed as cancelled (200).
+    case cancelled
+}
+
+extension PartitionProcessor {
+    /// Cancels cooperatively: a running, suspended or paused invocation gets the CANCEL signal; one that has
+    /// not started completes at once with 409. `operations` (the sender's command) are stored alongside.
+    func cancel(_ id: InvocationID, with operations: [StoreOperation] = [], owners: [InvocationID] = []) async throws -> CancelOutcome {
+        guard let invocation = active[id], !invocation.isCompleting else {
+            if !operations.isEmpty { writer.enqueue(operations, for: owners) }
+            throw try await finishedOrUnknown(id, verb: "cancel")
+        }
+        switch invocation.record.status {
+        case .inboxed, .scheduled:
+            if !operations.isEmpty { writer.enqueue(operations, for: owners) }
+            guard await complete(id, with: .failure(Failure(code: 409, message: "canceled"))) else {
+                throw EngineError(.unavailable, "storing the cancellation of \(id) failed; try again")
+            }
+            return .cancelled
+        default:
+            let wasPaused = invocation.record.status == .paused
+            guard await deliver(Notifications.signal(index: 1, result: nil), to: id, with: operations, owners: owners) else {
+                throw EngineError(.unavailable, "storing the cancellation of \(id) failed; try again")
+            }
+            if wasPaused { resume(id) }
+            return .signalled
+        }
+    }
+
+    /// Ends the invocation at once with 409 "killed", without its handler's cooperation, and kills the
+    /// invocations it called or sent to, recursively.
+    func kill(_ id: InvocationID) async throws {
+        guard active[id] != nil, active[id]?.isCompleting == false else {
+            throw try await finishedOrUnknown(id, verb: "kill")
+        }
+        var journal = active[id]?.journal
+        if journal == nil {
+            journal = (try? await store.journal(of: id)) ?? []
+        }
+        let children = (journal ?? []).compactMap { entry -> InvocationID? in
+            guard entry.type == MessageType.callInvocationIdCompletion.rawValue,
+                  let template = try? PBNotificationTemplate(serializedBytes: entry.payload),
+                  case .invocationID(let text)? = template.result
+            else { return nil }
+            return InvocationID(text)
+        }
+        guard await complete(id, with: .failure(Failure(code: 409, message: "killed"))) else {
+            throw EngineError(.unavailable, "storing the kill of \(id) failed; try again")
+        }
+        let router = self.router
+        spawn {
+            for child in children {
+                try? await router.partition(for: child)?.kill(child)
+            }
+        }
+    }
+
+    /// Forgets a completed invocation: its output can no longer be attached to, and its idempotency key or
+    /// workflow key can be used again.
+    func purge(_ id: InvocationID) async throws {
+        if let status = active[id]?.record.status {
+            throw EngineError(.conflict, "invocation \(id) is \(status.rawValue), not completed; cancel or kill it before purging")
+        }
+        let stored: InvocationRecord?
+        do {
+            stored = try await store.invocation(id)
+        } catch {
+            throw EngineError.storage(error)
+        }
+        guard stored != nil else { throw EngineError(.notFound, "invocation \(id) not found") }
+        do {
+            try await writer.commit([.deleteInvocation(id)], for: nil)
+        } catch {
+            throw EngineError.storage(error)
+        }
+    }
+
+    /// Resumes a paused invocation with a fresh retry budget, optionally on another deployment.
+    func resumePaused(_ id: InvocationID, deploymentID: String?) async throws {
+        guard let invocation = active[id] else { throw try await finishedOrUnknown(id, verb: "resume") }
+        guard invocation.record.status == .paused else {
+            throw EngineError(.conflict, "invocation \(id) is \(invocation.record.status.rawValue), not paused; only paused invocations can be resumed")
+        }
+        if let deploymentID {
+            guard registry.transport(for: deploymentID) != nil else {
+                throw EngineError(.notFound, "deployment '\(deploymentID)' not found")
+            }
+            active[id]?.record.deploymentID = deploymentID
+            writer.enqueue([.updateDeployment(id, deploymentID: deploymentID)], for: id)
+        }
+        active[id]?.failedAttempts = 0
+        resume(id)
+    }
+
+    /// Completes an awakeable from outside (the ingress): appends its signal to the waiting invocation.
+    func completeAwakeable(_ awakeable: AwakeableID, invocation id: InvocationID, with result: InvocationResult) async throws {
+        guard let status = active[id]?.record.status, [.invoked, .suspended, .paused].contains(status) else {
+            throw EngineError(.notFound, "awakeable \(awakeable) not found: invocation \(id) is not running (it completed, was never started, or the id is wrong)")
+        }
+        let journal: [JournalEntry]
+        if let cached = active[id]?.journal {
+            journal = cached
+        } else {
+            do {
+                journal = try await store.journal(of: id) + (active[id]?.arrivals.map(\.entry) ?? [])
+            } catch {
+                throw EngineError.storage(error)
+            }
+        }
+        if journal.contains(where: { NotificationAddress($0) == .signal(awakeable.signalIndex) }) {
+            throw EngineError(.conflict, "awakeable \(awakeable) was already completed")
+        }
+        guard await deliver(Notifications.signal(index: awakeable.signalIndex, result: result), to: id) else {
+            throw EngineError(.unavailable, "storing the completion of awakeable \(awakeable) failed; try again")
+        }
+    }
+
+    /// The error for an operation on an invocation that is not unfinished here: 409 when it completed,
+    /// 404 when unknown.
+    private func finishedOrUnknown(_ id: InvocationID, verb: String) async throws -> EngineError {
+        let stored: InvocationRecord?
+        do {
+            stored = try await store.invocation(id)
+        } catch {
+            return EngineError.storage(error)
+        }
+        if stored != nil {
+            return EngineError(.conflict, "cannot \(verb) invocation \(id): it completed already")
+        }
+        return EngineError(.notFound, "invocation \(id) not found")
+    }
+}

@@ -1,0 +1,32 @@
+import KeelCore
+import KeelProtocol
+import Synchronization
+
+/// Finds the partition that owns an invocation or an object, for work that crosses partitions (calls,
+/// signals, results flowing back to callers).
+final class PartitionRouter: Sendable {
+    private let table = Mutex<[PartitionProcessor]>([])
+
+    func install(_ partitions: [PartitionProcessor]) {
+        table.withLock { $0 = partitions }
+    }
+
+    var partitions: [PartitionProcessor] { table.withLock { $0 } }
+
+    func partition(for id: InvocationID) -> PartitionProcessor? {
+        table.withLock { $0.isEmpty ? nil : $0[Self.index(of: id, count: $0.count)] }
+    }
+
+    /// Objects and workflows live where the invocations addressed to them live: both hash the key.
+    func partition(for object: ObjectAddress) -> PartitionProcessor? {
+        table.withLock { partitions in
+            guard !partitions.isEmpty else { return nil }
+            let key = IdentityDerivation.partitionKey(forObjectKey: object.key)
+            return partitions[Int(key % UInt64(partitions.count))]
+        }
+    }
+
+    static func index(of id: InvocationID, count: Int) -> Int {
+        Int(id.partitionKey % UInt64(count))
+    }
+}

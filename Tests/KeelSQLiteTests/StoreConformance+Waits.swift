@@ -1,0 +1,80 @@
+import Foundation
+import KeelCore
+import KeelProtocol
+import KeelStore
+import Testing
+
+extension StoreConformance {
+    func journalReportsLastIndex() async throws {
+        let id = Self.id(1)
+        try await withFreshStore { store, _ in
+            #expect(try await store.storedJournal(of: id) == StoredJournal(entries: [], lastIndex: 0))
+            try await store.apply([
+                .insertInvocation(Self.record(id, sequence: 1)),
+                .appendJournal(id, index: 10, entry: Self.entry(0x0400, "input")),
+                .appendJournal(id, index: 42, entry: Self.entry(0x040C, "sleep")),
+            ])
+            #expect(try await store.storedJournal(of: id).lastIndex == 42)
+            // Journal indexes come from the same sequence as invocations: it never goes back behind them.
+            #expect(try await store.maxSequence() >= 42)
+        }
+    }
+
+    func timersRoundTripAndEndWithTheirInvocation() async throws {
+        let sleeping = Self.id(1)
+        let other = Self.id(2)
+        let first = TimerRecord(invocationID: sleeping, completionID: 1, dueAt: 5_000)
+        let second = TimerRecord(invocationID: sleeping, completionID: 3, dueAt: 2_000)
+        let third = TimerRecord(invocationID: other, completionID: 1, dueAt: 9_000)
+        try await withFreshStore { store, open in
+            try await store.apply([
+                .insertInvocation(Self.record(sleeping, sequence: 1)),
+                .insertInvocation(Self.record(other, sequence: 2, key: "b")),
+                .insertTimer(first), .insertTimer(second), .insertTimer(third),
+            ])
+            #expect(try await store.timers() == [second, first, third])
+            try await store.apply([.deleteTimer(sleeping, completionID: 3)])
+            #expect(try await store.timers() == [first, third])
+            try await store.apply([.completeInvocation(sleeping, result: .success(Data()), completedAt: 9, expiresAt: nil)])
+            #expect(try await store.timers() == [third])
+            await store.close()
+            let reopened = try await open()
+            #expect(try await reopened.timers() == [third])
+            await reopened.close()
+        }
+    }
+
+    func subscriptionsRoundTripAndEnd() async throws {
+        let callee = Self.id(1)
+        let caller = Self.id(2)
+        let waiter = Self.id(3)
+        let workflow = ObjectAddress(service: "Approval", key: "w/1:x")
+        let call = Subscription(topic: .invocation(callee), subscriber: caller, completionID: 2, notificationType: 0x800D)
+        let promise = Subscription(topic: .promise(workflow, name: "decision:1"), subscriber: waiter, completionID: 1, notificationType: 0x8009)
+        let other = Subscription(topic: .invocation(callee), subscriber: waiter, completionID: 4, notificationType: 0x8012)
+        try await withFreshStore { store, _ in
+            try await store.apply([.subscribe(call), .subscribe(promise), .subscribe(other), .subscribe(call)])
+            #expect(Set(try await store.subscriptions()) == [call, promise, other])
+            // A subscriber that ends takes its subscriptions along; a topic that completes drops its own.
+            try await store.apply([.insertInvocation(Self.record(waiter, sequence: 1)), .deleteInvocation(waiter)])
+            #expect(try await store.subscriptions() == [call])
+            try await store.apply([.deleteSubscriptions(.invocation(callee))])
+            #expect(try await store.subscriptions().isEmpty)
+        }
+        #expect(SubscriptionTopic(promise.topic.description) == promise.topic)
+        #expect(SubscriptionTopic(call.topic.description) == call.topic)
+    }
+
+    func promisesKeepTheirFirstResult() async throws {
+        let workflow = ObjectAddress(service: "Approval", key: "w1")
+        try await withFreshStore { store, _ in
+            #expect(try await store.promise(workflow, name: "decision") == nil)
+            try await store.apply([.completePromise(workflow, name: "decision", result: .success(Data("yes".utf8)))])
+            try await store.apply([.completePromise(workflow, name: "decision", result: .failure(Failure(code: 500, message: "late")))])
+            try await store.apply([.completePromise(workflow, name: "other", result: .failure(Failure(code: 409, message: "no", metadata: ["k": "v"])))])
+            #expect(try await store.promise(workflow, name: "decision") == .success(Data("yes".utf8)))
+            #expect(try await store.promise(workflow, name: "other") == .failure(Failure(code: 409, message: "no", metadata: ["k": "v"])))
+            #expect(try await store.promise(ObjectAddress(service: "Approval", key: "w2"), name: "decision") == nil)
+        }
+    }
+}
