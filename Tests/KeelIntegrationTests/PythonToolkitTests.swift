@@ -172,3 +172,31 @@ struct PythonToolkitTests {
         }
     }
 }
+
+extension PythonToolkitTests {
+    @Test("Retry policies from the manifest: one handler is killed after 3 attempts, another pauses after 2 and resumes once fixed", arguments: PythonTransport.allCases)
+    func retryPolicies(_ transport: PythonTransport) async throws {
+        try await withPythonInterop(transport) { interop in
+            let log = interop.python.file("give-up.log")
+            let started = ContinuousClock.now
+            let killed = try await interop.call("/PyToolkit/giveUp", #"{"log": "\#(log)"}"#)
+            #expect(killed.status == 500 && killed.text.contains("still broken"), "\(killed.status) \(killed.text)")
+            #expect(interop.python.lines(log).count == 3)
+            #expect(ContinuousClock.now - started < .seconds(10), "the handler's 50 ms backoff was not used")
+
+            let fix = interop.python.file("fixed")
+            let sent = try await interop.call("/PyToolkit/pauseUntilFixed/send", #"{"fix": "\#(fix)"}"#)
+            let id = try #require(try sent.json()["invocationId"] as? String, "\(sent.status) \(sent.text)")
+            try await interop.waitForStatus(id, "paused")
+            let early = try await interop.operate("resume", "inv_1unknownunknownunknownunknown1234")
+            #expect(early.status == 400 || early.status == 404, "\(early.status) \(early.text)")
+            FileManager.default.createFile(atPath: fix, contents: Data())
+            let resumed = try await interop.operate("resume", id)
+            #expect(resumed.status == 200, "\(resumed.status) \(resumed.text)")
+            let result = try await interop.get("/restate/invocation/\(id)/attach")
+            #expect(result.text == #""fixed""#, "\(result.status) \(result.text)")
+            let again = try await interop.operate("resume", id)
+            #expect(again.status == 409, "resuming a completed invocation: \(again.status) \(again.text)")
+        }
+    }
+}

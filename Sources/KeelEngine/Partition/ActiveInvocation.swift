@@ -46,6 +46,9 @@ struct ActiveInvocation {
 
     var id: InvocationID { record.id }
 
+    /// Settings from the pinned deployment's manifest; resolved at the first failure or completion.
+    var settings: HandlerSettings?
+
     /// Exclusive handlers hold their object's lock from the moment they leave the inbox until they complete.
     var lockedObject: ObjectAddress? {
         guard record.handlerKind?.takesLock == true else { return nil }

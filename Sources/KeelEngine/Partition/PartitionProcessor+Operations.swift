@@ -97,6 +97,7 @@ extension PartitionProcessor {
                 throw EngineError(.notFound, "deployment '\(deploymentID)' not found")
             }
             active[id]?.record.deploymentID = deploymentID
+            active[id]?.settings = nil
             writer.enqueue([.updateDeployment(id, deploymentID: deploymentID)], for: id)
         }
         active[id]?.failedAttempts = 0

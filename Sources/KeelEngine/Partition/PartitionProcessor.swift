@@ -346,7 +346,8 @@ actor PartitionProcessor {
             "invocation": "\(id)", "target": "\(invocation.record.target)",
             "attempt": "\(invocation.failedAttempts)", "error": "\(failure.message)",
         ])
-        switch configuration.retryPolicy.decision(afterFailedAttempt: invocation.failedAttempts) {
+        let settings = settings(of: &invocation)
+        switch settings.retryPolicy.decision(afterFailedAttempt: invocation.failedAttempts) {
         case .retry(let delay):
             active[id] = invocation
             writer.enqueue([.updateStatus(id, status: .invoked, retryCount: invocation.record.retryCount, lastFailure: failure.message, modifiedAt: now)], for: id)
@@ -379,10 +380,11 @@ actor PartitionProcessor {
 
     /// Stores the result, releases the object's lock to the next in its inbox, and answers the waiters.
     func complete(_ id: InvocationID, with result: InvocationResult) async -> Bool {
-        guard let invocation = active[id], !invocation.isCompleting else { return false }
-        active[id]?.isCompleting = true
+        guard var invocation = active[id], !invocation.isCompleting else { return false }
+        let retention = settings(of: &invocation).completionRetention.nanoseconds / 1_000_000
+        invocation.isCompleting = true
+        active[id] = invocation
         let now = EngineClock.nowMilliseconds()
-        let retention = configuration.completionRetention.nanoseconds / 1_000_000
         var batch: [StoreOperation] = [.completeInvocation(id, result: result, completedAt: now, expiresAt: now + retention)]
         let object = invocation.lockedObject.flatMap { locks[$0] == id ? $0 : nil }
         let next = object.flatMap { inboxes[$0]?.first }
@@ -439,6 +441,21 @@ actor PartitionProcessor {
                 await router.partition(for: target)?.delivered(entry, index: index, to: target)
             }
         }
+    }
+
+    /// The invocation's handler settings, resolved once from its deployment's manifest.
+    func settings(of invocation: inout ActiveInvocation) -> HandlerSettings {
+        if let settings = invocation.settings { return settings }
+        let record = invocation.record
+        let summary = InvocationRecordSummary(
+            target: record.target,
+            handlerKind: record.handlerKind,
+            hasIdempotencyKey: record.idempotencyKey != nil,
+            deploymentID: record.deploymentID
+        )
+        let settings = registry.settings(for: summary, defaults: configuration)
+        invocation.settings = settings
+        return settings
     }
 
     /// Gives `object`'s lock to the head of its inbox; returns it with the status change to store.

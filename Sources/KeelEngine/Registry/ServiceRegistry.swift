@@ -139,6 +139,11 @@ public final class ServiceRegistry: Sendable {
         }
     }
 
+    /// The manifest of a deployment, retired ones included.
+    func manifest(ofDeployment id: String) -> EndpointManifest? {
+        state.withLock { ($0.deployments[id] ?? $0.retired[id])?.manifest }
+    }
+
     /// Where an invocation pinned to `deploymentID` runs, and with which protocol version.
     func transport(for deploymentID: String) -> (transport: any AttemptTransport, protocolVersion: Int)? {
         state.withLock { state in

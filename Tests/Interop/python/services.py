@@ -238,6 +238,31 @@ async def saga(ctx: Context, request: Dict[str, Any]) -> str:
     return "done"
 
 
+@toolkit.handler(
+    name="giveUp",
+    invocation_retry_policy=restate.InvocationRetryPolicy(
+        initial_interval=timedelta(milliseconds=50), max_attempts=3, on_max_attempts="kill"
+    ),
+)
+async def give_up(ctx: Context, request: Dict[str, Any]) -> str:
+    """`{"log": path}`: always fails (retryable); its retry policy kills it after 3 attempts."""
+    _append_line(str(request["log"]), "attempt")
+    raise Exception("still broken")  # pylint: disable=broad-exception-raised
+
+
+@toolkit.handler(
+    name="pauseUntilFixed",
+    invocation_retry_policy=restate.InvocationRetryPolicy(
+        initial_interval=timedelta(milliseconds=50), max_attempts=2, on_max_attempts="pause"
+    ),
+)
+async def pause_until_fixed(ctx: Context, request: Dict[str, Any]) -> str:
+    """`{"fix": path}`: fails until the file at `fix` exists; its retry policy pauses it after 2 attempts."""
+    if not os.path.exists(str(request["fix"])):
+        raise Exception("not fixed yet")  # pylint: disable=broad-exception-raised
+    return "fixed"
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # PyApproval: a workflow whose run waits for a durable promise that a shared handler resolves.
 # ---------------------------------------------------------------------------------------------------------------------

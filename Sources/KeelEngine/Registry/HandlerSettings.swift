@@ -1,0 +1,59 @@
+import Foundation
+import KeelCore
+import KeelProtocol
+
+/// What a deployment's manifest says about running one handler: its retry policy and how long its results
+/// are kept. The handler's own fields win over its service's, which win over the engine's defaults.
+struct HandlerSettings: Sendable {
+    var retryPolicy: RetryPolicy
+    /// How long a completed invocation's output stays available (attach, output, idempotent duplicates).
+    var completionRetention: Duration
+
+    init(service: EndpointManifest.Service?, handler: EndpointManifest.Handler?, handlerKind: HandlerKind?, hasIdempotencyKey: Bool, defaults: EngineConfiguration) {
+        var policy = defaults.retryPolicy
+        if let milliseconds = handler?.retryPolicyInitialInterval ?? service?.retryPolicyInitialInterval {
+            policy.initialInterval = .milliseconds(milliseconds)
+        }
+        if let milliseconds = handler?.retryPolicyMaxInterval ?? service?.retryPolicyMaxInterval {
+            policy.maxInterval = .milliseconds(milliseconds)
+        }
+        if let attempts = handler?.retryPolicyMaxAttempts ?? service?.retryPolicyMaxAttempts {
+            policy.maxAttempts = max(attempts, 1)
+        }
+        if let factor = handler?.retryPolicyExponentiationFactor ?? service?.retryPolicyExponentiationFactor, factor >= 1 {
+            policy.factor = factor
+        }
+        switch handler?.retryPolicyOnMaxAttempts ?? service?.retryPolicyOnMaxAttempts {
+        case .pause: policy.onMaxAttempts = .pause
+        case .kill: policy.onMaxAttempts = .kill
+        case nil: break
+        }
+        retryPolicy = policy
+
+        var retention: Int?
+        if handlerKind == .workflow {
+            retention = handler?.workflowCompletionRetention
+        } else if hasIdempotencyKey {
+            retention = handler?.idempotencyRetention ?? service?.idempotencyRetention
+        }
+        completionRetention = retention.map { .milliseconds($0) } ?? defaults.completionRetention
+    }
+}
+
+extension ServiceRegistry {
+    /// The settings of `target` as the deployment it is pinned to declares them.
+    func settings(for record: InvocationRecordSummary, defaults: EngineConfiguration) -> HandlerSettings {
+        let manifest = record.deploymentID.flatMap(manifest(ofDeployment:))
+        let service = manifest?.services.first { $0.name == record.target.service }
+        let handler = service?.handlers.first { $0.name == record.target.handler }
+        return HandlerSettings(service: service, handler: handler, handlerKind: record.handlerKind, hasIdempotencyKey: record.hasIdempotencyKey, defaults: defaults)
+    }
+}
+
+/// The parts of an invocation its settings depend on.
+struct InvocationRecordSummary: Sendable {
+    var target: InvocationTarget
+    var handlerKind: HandlerKind?
+    var hasIdempotencyKey: Bool
+    var deploymentID: String?
+}
