@@ -94,16 +94,16 @@ func withPythonInterop(
     let keel: KeelProcess
     do {
         python = try PythonEndpoint()
-        keel = try KeelProcess()
+        // A short inactivity timeout makes HTTP/2 attempts suspend while they wait, as they do in production after
+        // the default 60 s; restarts in the tests keep it.
+        keel = try KeelProcess(serveArguments: ["--inactivity-timeout", "400ms"])
     } catch {
         try? await client.shutdown()
         throw error
     }
     do {
         try await python.start(client: client)
-        // A short inactivity timeout makes HTTP/2 attempts suspend too while they wait, as they do in production
-        // after Restate's default 60 s.
-        try await keel.start(extraArguments: ["--inactivity-timeout", "400ms"], client: client)
+        try await keel.start(client: client)
 
         let registered = try await client.post("\(keel.admin)/deployments", transport.registration(python.url))
         try #require(registered.status == 201, "POST /deployments answered \(registered.status): \(registered.text)")

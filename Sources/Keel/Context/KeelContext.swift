@@ -42,46 +42,63 @@ extension KeelContext {
     /// Runs `body` once and journals its result: on replay the stored result is returned and `body` is skipped.
     ///
     /// A `TerminalError` thrown by `body` is journaled too and rethrown (now and on replay). Any other error
-    /// fails the attempt, and Keel retries the invocation from its journal.
+    /// fails the attempt, and Keel retries the invocation from its journal; with a `retry` policy the SDK
+    /// decides the delay, and once the policy is exhausted it journals a terminal failure (code 500) instead.
     @discardableResult
     public func run<T: Codable & Sendable>(
         _ name: String,
-        _ body: @Sendable () async throws -> T
+        retry: RunRetryPolicy? = nil,
+        _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        let (id, execute) = try _driver.perform { try $0.run(name: name) }
+        let (id, execute, index) = try _driver.perform { try $0.run(name: name) }
         if execute {
-            let result: Result<Data, TerminalError>
-            do {
-                result = .success(try JSONSerde.encode(try await body()))
-            } catch let terminal as TerminalError {
-                result = .failure(terminal)
-            } catch let ended as AttemptEnded {
-                throw ended
-            } catch {
-                _driver.failAttempt(code: 500, message: "ctx.run '\(name)' failed: \(error)")
-                throw error
-            }
-            try _driver.perform { try $0.proposeRunCompletion(id, result) }
+            _driver.inlineStepStarted()
+            let failure = await StepExecution.execute(
+                driver: _driver, name: name, completionID: id, commandIndex: index, retry: retry, body: body
+            )
+            _driver.inlineStepFinished()
+            if let failure { throw failure }
         }
-        switch try await _driver.awaitNotification(.completion(id)) {
-        case .value(let data):
-            return try JSONSerde.decode(T.self, from: data)
-        case .void:
-            return try JSONSerde.decode(T.self, from: Data())
-        case .failure(let code, let message):
-            throw TerminalError(message, code: code)
-        case .invocationID, .stateKeys:
-            _driver.failAttempt(code: ProtocolError.Code.protocolViolation.rawValue, message: "run '\(name)' completed with a foreign result")
-            throw AttemptEnded(reason: "protocol violation")
-        }
+        return try NotificationDecoding.value(T.self, try await _driver.awaitNotification(.completion(id)), "run '\(name)'")
     }
 
     /// A step whose result is not needed (`Void`).
-    public func run(_ name: String, _ body: @Sendable () async throws -> Void) async throws {
-        let _: Empty = try await run(name) {
+    public func run(
+        _ name: String,
+        retry: RunRetryPolicy? = nil,
+        _ body: @escaping @Sendable () async throws -> Void
+    ) async throws {
+        let _: Empty = try await run(name, retry: retry) {
             try await body()
             return Empty()
         }
+    }
+
+    /// Starts a step and returns its future at once: the `RunCommand` is journaled now, in program order, and
+    /// `body` runs beside the handler. Await the future (or combine it) for the result.
+    public func runFuture<T: Codable & Sendable>(
+        _ name: String,
+        retry: RunRetryPolicy? = nil,
+        _ body: @escaping @Sendable () async throws -> T
+    ) throws -> DurableFuture<T> {
+        let driver = _driver
+        let (id, execute, index) = try driver.perform { try $0.run(name: name) }
+        if execute {
+            driver.spawnStep {
+                _ = await StepExecution.execute(
+                    driver: driver, name: name, completionID: id, commandIndex: index, retry: retry, body: body
+                )
+            }
+        }
+        return DurableFuture(driver: driver, key: .completion(id)) { result in
+            try NotificationDecoding.value(T.self, result, "run '\(name)'")
+        }
+    }
+
+    /// The current time, journaled as a step named `now`: a replay sees the same instant.
+    public func now() async throws -> Date {
+        let milliseconds: Int64 = try await run("now") { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
+        return Date(timeIntervalSince1970: Double(milliseconds) / 1000)
     }
 }
 

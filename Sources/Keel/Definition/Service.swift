@@ -35,7 +35,7 @@ public struct Service: ServiceDefinitionConvertible {
         handler(name) { (ctx: Context, _: NoInput) in try await body(ctx) }
     }
 
-    private func adding(_ handler: HandlerDefinition) -> Service {
+    func adding(_ handler: HandlerDefinition) -> Service {
         var copy = self
         copy.definition.add(handler)
         return copy

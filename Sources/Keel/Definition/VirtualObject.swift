@@ -54,7 +54,7 @@ public struct VirtualObject: ServiceDefinitionConvertible {
         shared(name) { (ctx: ObjectSharedContext, _: NoInput) in try await body(ctx) }
     }
 
-    private func adding(_ handler: HandlerDefinition) -> VirtualObject {
+    func adding(_ handler: HandlerDefinition) -> VirtualObject {
         var copy = self
         copy.definition.add(handler)
         return copy

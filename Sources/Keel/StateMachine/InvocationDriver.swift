@@ -12,10 +12,16 @@ public struct AttemptEnded: Error, Hashable, Sendable, CustomStringConvertible {
 
 /// Runs one attempt's state machine against a live frame stream: it owns the lock, the waiting handler code,
 /// and the order in which frames leave.
+///
+/// Every await names the notifications it waits for (any of them settles it) and, implicitly, the CANCEL
+/// signal. Awaits settle on notifications in arrival order (see ``NotificationQueue``). When the runtime's
+/// input is closed and nothing can settle a pending await (and no `ctx.run` body is still executing), the
+/// attempt suspends, listing every key waited for and signal 1.
 public final class InvocationDriver: Sendable {
     private struct Waiter {
         var keys: [NotificationKey]
-        var continuation: CheckedContinuation<NotificationResult, any Error>
+        var cancellable: Bool
+        var continuation: CheckedContinuation<NotificationQueue.Resolution, any Error>
     }
 
     private struct State {
@@ -24,6 +30,10 @@ public final class InvocationDriver: Sendable {
         var nextWaiterID: UInt64 = 0
         var ready: CheckedContinuation<Void, any Error>?
         var random: DeterministicRandom?
+        /// `ctx.run` bodies executing now; the attempt does not suspend while one may still propose a result.
+        var runningSteps = 0
+        var stepTasks: [UInt64: Task<Void, Never>] = [:]
+        var nextStepID: UInt64 = 0
     }
 
     private let state: Mutex<State>
@@ -51,7 +61,7 @@ public final class InvocationDriver: Sendable {
                 state.ready = nil
                 ready.resume()
             }
-            resumeSatisfiedWaiters(&state)
+            progress(&state)
         }
     }
 
@@ -65,15 +75,7 @@ public final class InvocationDriver: Sendable {
                 }
                 ready.resume(throwing: AttemptEnded(reason: "input ended before the journal was replayed"))
             }
-            guard !state.waiters.isEmpty, !state.machine.isClosed else { return }
-            let keys = state.waiters.values.flatMap(\.keys)
-            do throws(ProtocolError) {
-                try state.machine.suspend(waitingOn: keys)
-                flush(&state)
-            } catch {
-                fail(&state, code: error.code.rawValue, message: error.message)
-            }
-            resumeAllWaiters(&state, throwing: AttemptEnded(reason: "suspended"))
+            progress(&state)
         }
     }
 
@@ -120,36 +122,81 @@ public final class InvocationDriver: Sendable {
     }
 
     /// Fails the attempt with a retryable error (Keel retries it with backoff).
-    func failAttempt(code: UInt16, message: String) {
-        state.withLock { fail(&$0, code: code, message: message) }
+    func failAttempt(
+        code: UInt16,
+        message: String,
+        nextRetryDelay: Duration? = nil,
+        relatedCommand: (index: Int, name: String, type: MessageType)? = nil
+    ) {
+        state.withLock {
+            fail(&$0, code: code, message: message, nextRetryDelay: nextRetryDelay, relatedCommand: relatedCommand)
+        }
     }
 
-    /// Waits for the notification of `key`; suspends the attempt if the runtime's input is closed.
+    /// Waits for any of `keys`; returns the one that settled the await and its notification.
+    ///
+    /// Implicit cancellation: a CANCEL signal settles the await too. Then every call made so far is sent a
+    /// CANCEL signal (once its invocation id is known) and this throws `TerminalError("cancelled", code: 409)`.
+    /// The signal is consumed: later awaits proceed normally.
+    func awaitAny(_ keys: [NotificationKey]) async throws -> (key: NotificationKey, result: NotificationResult) {
+        switch try await wait(keys, cancellable: true) {
+        case .notification(let key, let result):
+            return (key, result)
+        case .cancelled:
+            try await cancelChildCalls()
+            throw TerminalError("cancelled", code: 409)
+        }
+    }
+
+    /// Waits for the notification of `key` (cancellable, as ``awaitAny(_:)``).
     func awaitNotification(_ key: NotificationKey) async throws -> NotificationResult {
+        try await awaitAny([key]).result
+    }
+
+    /// Runs a `ctx.run` body beside the handler (for step futures). The attempt does not suspend while it runs;
+    /// it is cancelled when the attempt ends first.
+    func spawnStep(_ body: @escaping @Sendable () async -> Void) {
+        state.withLock { state in
+            guard !state.machine.isClosed else { return }
+            let id = state.nextStepID
+            state.nextStepID += 1
+            state.runningSteps += 1
+            state.stepTasks[id] = Task {
+                await body()
+                self.stepFinished(id)
+            }
+        }
+    }
+
+    /// Marks a step body running inline in the handler; pair with ``inlineStepFinished()``.
+    func inlineStepStarted() {
+        state.withLock { $0.runningSteps += 1 }
+    }
+
+    func inlineStepFinished() {
+        state.withLock { state in
+            state.runningSteps -= 1
+            progress(&state)
+        }
+    }
+
+    // MARK: - Waiting
+
+    private func wait(_ keys: [NotificationKey], cancellable: Bool) async throws -> NotificationQueue.Resolution {
         let id = state.withLock { state -> UInt64 in
             defer { state.nextWaiterID += 1 }
             return state.nextWaiterID
         }
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<NotificationResult, any Error>) in
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<NotificationQueue.Resolution, any Error>) in
                 state.withLock { state in
-                    if let result = state.machine.notification(key) {
-                        continuation.resume(returning: result)
-                    } else if state.machine.isClosed {
+                    if state.machine.isClosed || !state.machine.isReadyToExecute {
                         continuation.resume(throwing: AttemptEnded(reason: "the attempt is closed"))
                     } else if Task.isCancelled {
                         continuation.resume(throwing: CancellationError())
-                    } else if state.machine.isInputClosed {
-                        do throws(ProtocolError) {
-                            try state.machine.suspend(waitingOn: [key] + state.waiters.values.flatMap(\.keys))
-                            flush(&state)
-                        } catch {
-                            fail(&state, code: error.code.rawValue, message: error.message)
-                        }
-                        continuation.resume(throwing: AttemptEnded(reason: "suspended"))
-                        resumeAllWaiters(&state, throwing: AttemptEnded(reason: "suspended"))
                     } else {
-                        state.waiters[id] = Waiter(keys: [key], continuation: continuation)
+                        state.waiters[id] = Waiter(keys: keys, cancellable: cancellable, continuation: continuation)
+                        progress(&state)
                     }
                 }
             }
@@ -160,32 +207,83 @@ public final class InvocationDriver: Sendable {
         }
     }
 
+    /// Sends CANCEL to every call made since the last cancellation, waiting for invocation ids not known yet.
+    private func cancelChildCalls() async throws {
+        let children = try perform { $0.takeChildCalls() }
+        var targets: [String] = []
+        for completion in children {
+            let resolution = try await wait([.completion(completion)], cancellable: false)
+            guard case .notification(_, .invocationID(let target)) = resolution else {
+                failAttempt(code: ProtocolError.Code.protocolViolation.rawValue, message: "completion \(completion) should carry a call's invocation id")
+                throw AttemptEnded(reason: "protocol violation")
+            }
+            targets.append(target)
+        }
+        for target in targets {
+            try perform { try $0.sendSignal(to: target, .index(1), .void) }
+        }
+    }
+
+    private func stepFinished(_ id: UInt64) {
+        state.withLock { state in
+            guard state.stepTasks.removeValue(forKey: id) != nil else { return }
+            state.runningSteps -= 1
+            progress(&state)
+        }
+    }
+
     // MARK: - Internals (called with the lock held)
+
+    /// Settles every waiter the visible notifications settle, revealing more (in arrival order) only while
+    /// some waiter is still pending; then suspends if the input is closed and nothing else can happen.
+    private func progress(_ state: inout State) {
+        guard state.machine.isReadyToExecute else { return }
+        while !state.waiters.isEmpty {
+            for id in state.waiters.keys.sorted() {
+                guard let waiter = state.waiters[id],
+                    let resolution = state.machine.resolve(waiter.keys, cancellable: waiter.cancellable)
+                else { continue }
+                state.waiters[id] = nil
+                waiter.continuation.resume(returning: resolution)
+            }
+            if state.waiters.isEmpty || !state.machine.revealNextNotification() { break }
+        }
+        guard !state.waiters.isEmpty, state.machine.isInputClosed, state.runningSteps == 0 else { return }
+        let keys = state.waiters.keys.sorted().flatMap { state.waiters[$0]?.keys ?? [] }
+        do throws(ProtocolError) {
+            try state.machine.suspend(waitingOn: keys)
+            flush(&state)
+        } catch {
+            fail(&state, code: error.code.rawValue, message: error.message)
+        }
+        resumeAllWaiters(&state, throwing: AttemptEnded(reason: "suspended"))
+    }
 
     private func flush(_ state: inout State) {
         for frame in state.machine.outbox { output.yield(frame) }
         state.machine.outbox.removeAll(keepingCapacity: true)
+        if state.machine.isClosed, !state.stepTasks.isEmpty {
+            // Step bodies still running are of no use now. Cancelled outside the lock: cancellation handlers
+            // run synchronously.
+            let tasks = Array(state.stepTasks.values)
+            state.stepTasks.removeAll()
+            Task { for task in tasks { task.cancel() } }
+        }
     }
 
-    private func fail(_ state: inout State, code: UInt16, message: String) {
-        state.machine.fail(code: code, message: message)
+    private func fail(
+        _ state: inout State,
+        code: UInt16,
+        message: String,
+        nextRetryDelay: Duration? = nil,
+        relatedCommand: (index: Int, name: String, type: MessageType)? = nil
+    ) {
+        state.machine.fail(code: code, message: message, nextRetryDelay: nextRetryDelay, relatedCommand: relatedCommand)
         flush(&state)
         resumeAllWaiters(&state, throwing: AttemptEnded(reason: message))
         if let ready = state.ready {
             state.ready = nil
             ready.resume(throwing: AttemptEnded(reason: message))
-        }
-    }
-
-    private func resumeSatisfiedWaiters(_ state: inout State) {
-        for (id, waiter) in state.waiters {
-            for key in waiter.keys {
-                if let result = state.machine.notification(key) {
-                    state.waiters[id] = nil
-                    waiter.continuation.resume(returning: result)
-                    break
-                }
-            }
         }
     }
 

@@ -40,8 +40,15 @@ struct InvocationStateMachine: Sendable {
     private var receivedEntries = 0
     private var replayCommands: [Frame] = []
     private var replayCursor = 0
-    private var notifications: [NotificationKey: NotificationResult] = [:]
-    private var commandIndex = 0
+    /// Notifications in arrival order; see ``NotificationQueue``.
+    private var notifications = NotificationQueue()
+    /// Index (over commands) of the next command; `Input` is command 0.
+    private(set) var commandIndex = 0
+    /// True from the end of the replay until the first new command is written (as in Restate's shared core):
+    /// only then do the `StartMessage` retry counters describe the step being retried.
+    private(set) var processingFirstEntry = false
+    /// Invocation-id completions of the calls made so far, for implicit cancellation of children.
+    private var childCalls: [UInt32] = []
     private var nextCompletionID: UInt32 = 1
     private var nextSignalIndex: UInt32 = 17
     private var eagerState: [Data: Data] = [:]
@@ -85,7 +92,7 @@ struct InvocationStateMachine: Sendable {
                 throw violation("unexpected frame of type 0x\(String(frame.type, radix: 16)) after the replay")
             }
             let (key, result) = try frame.decodeNotification()
-            notifications[key] = result
+            notifications.enqueue(key, result)
         case .closed:
             break
         }
@@ -104,7 +111,7 @@ struct InvocationStateMachine: Sendable {
             inputHeaders = message.headers.map { ($0.key, $0.value) }
         } else if frame.messageType?.isNotification == true {
             let (key, result) = try frame.decodeNotification()
-            notifications[key] = result
+            notifications.enqueue(key, result)
         } else if frame.messageType?.isCommand == true || MessageType.isCustomEntry(frame.type) {
             replayCommands.append(frame)
         } else {
@@ -113,36 +120,44 @@ struct InvocationStateMachine: Sendable {
         if receivedEntries == knownEntries {
             commandIndex = 1
             phase = replayCommands.isEmpty ? .processing : .replaying
+            processingFirstEntry = replayCommands.isEmpty
         }
     }
 
     // MARK: - Commands
 
     /// Either the stored twin of a command (when replaying) or nil after emitting the new one.
-    private mutating func command<M: SwiftProtobuf.Message>(_ type: MessageType, _ message: M) throws(ProtocolError) -> M? {
+    mutating func command<M: SwiftProtobuf.Message>(_ type: MessageType, _ message: M) throws(ProtocolError) -> M? {
         try ensureOpen()
         defer { commandIndex += 1 }
         if phase == .replaying {
             let stored = replayCommands[replayCursor]
             replayCursor += 1
-            if replayCursor == replayCommands.count { phase = .processing }
+            if replayCursor == replayCommands.count {
+                phase = .processing
+                processingFirstEntry = true
+            }
             guard stored.type == type.rawValue else {
-                throw mismatch("the journal has a command of type 0x\(String(stored.type, radix: 16)) where the handler now issues \(type)")
+                let storedName = MessageType(rawValue: stored.type).map { "\($0)" } ?? "0x" + String(stored.type, radix: 16)
+                throw mismatch("the journal has a \(storedName) command where the handler now issues \(type)")
             }
             return try decode(M.self, stored)
         }
         outbox.append(try encode(type, message))
+        processingFirstEntry = false
         return nil
     }
 
-    private mutating func allocateCompletionID() -> UInt32 {
+    mutating func allocateCompletionID() -> UInt32 {
         defer { nextCompletionID += 1 }
         return nextCompletionID
     }
 
-    /// Starts `ctx.run`: returns its completion id, and whether its result must be computed now.
-    mutating func run(name: String) throws(ProtocolError) -> (completionID: UInt32, execute: Bool) {
+    /// Starts `ctx.run`: returns its completion id, whether its result must be computed now, and the index of
+    /// its command (for `ErrorMessage.related_command_index`).
+    mutating func run(name: String) throws(ProtocolError) -> (completionID: UInt32, execute: Bool, commandIndex: Int) {
         let id = allocateCompletionID()
+        let index = commandIndex
         var message = PBRunCommandMessage()
         message.resultCompletionID = id
         message.name = name
@@ -151,7 +166,7 @@ struct InvocationStateMachine: Sendable {
                 throw mismatch("the journal has run '\(stored.name)' (completion \(stored.resultCompletionID)) where the handler now runs '\(name)' (completion \(id))")
             }
         }
-        return (id, notifications[.completion(id)] == nil)
+        return (id, !notifications.contains(.completion(id)), index)
     }
 
     /// Proposes a `ctx.run` result; the runtime stores it and answers with the notification.
@@ -272,31 +287,43 @@ struct InvocationStateMachine: Sendable {
     mutating func suspend(waitingOn keys: [NotificationKey]) throws(ProtocolError) {
         try ensureOpen()
         var message = PBSuspensionMessageV6()
+        var completions: Set<UInt32> = []
         var signals: Set<UInt32> = [1]
+        var names: Set<String> = []
         for key in keys {
             switch key {
-            case .completion(let id): message.waitingCompletions.append(id)
+            case .completion(let id): completions.insert(id)
             case .signal(let id): signals.insert(id)
-            case .namedSignal(let name): message.waitingNamedSignals.append(name)
+            case .namedSignal(let name): names.insert(name)
             }
         }
+        message.waitingCompletions = completions.sorted()
         message.waitingSignals = signals.sorted()
+        message.waitingNamedSignals = names.sorted()
         outbox.append(try encode(.suspension, message))
         phase = .closed
     }
 
     /// Fails the attempt; the runtime retries it. Safe to call in any phase.
-    mutating func fail(code: UInt16, message text: String, nextRetryDelay: Duration? = nil) {
+    mutating func fail(
+        code: UInt16,
+        message text: String,
+        nextRetryDelay: Duration? = nil,
+        relatedCommand: (index: Int, name: String, type: MessageType)? = nil
+    ) {
         guard phase != .closed else { return }
         var message = PBErrorMessage()
         message.code = UInt32(code)
         message.message = text
-        if phase == .replaying || phase == .processing {
+        if let relatedCommand {
+            message.relatedCommandIndex = UInt32(clamping: relatedCommand.index)
+            message.relatedCommandName = relatedCommand.name
+            message.relatedCommandType = UInt32(relatedCommand.type.rawValue)
+        } else if phase == .replaying || phase == .processing {
             message.relatedCommandIndex = UInt32(max(commandIndex - 1, 0))
         }
         if let nextRetryDelay {
-            message.nextRetryDelay = UInt64(nextRetryDelay.components.seconds * 1000)
-                + UInt64(nextRetryDelay.components.attoseconds / 1_000_000_000_000_000)
+            message.nextRetryDelay = nextRetryDelay.wholeMilliseconds
         }
         if let frame = try? encode(.error, message) { outbox.append(frame) }
         phase = .closed
@@ -304,8 +331,31 @@ struct InvocationStateMachine: Sendable {
 
     // MARK: - Notifications
 
-    func notification(_ key: NotificationKey) -> NotificationResult? {
-        notifications[key]
+    /// Whether the notification of `key` arrived, whether or not it was made visible yet.
+    func hasNotification(_ key: NotificationKey) -> Bool {
+        notifications.contains(key)
+    }
+
+    /// What an await on any of `keys` gets from the notifications made visible so far; nil if none yet.
+    ///
+    /// With `cancellable`, a visible CANCEL signal wins over everything and is consumed by this call.
+    mutating func resolve(_ keys: [NotificationKey], cancellable: Bool) -> NotificationQueue.Resolution? {
+        notifications.resolve(keys, cancellable: cancellable)
+    }
+
+    /// Makes the next arrived notification visible; false when none is left.
+    mutating func revealNextNotification() -> Bool {
+        notifications.revealNext()
+    }
+
+    /// The invocation-id completions of the calls made since the last cancellation, which it now takes.
+    mutating func takeChildCalls() -> [UInt32] {
+        defer { childCalls.removeAll() }
+        return childCalls
+    }
+
+    mutating func trackChildCall(_ invocationIDCompletion: UInt32) {
+        childCalls.append(invocationIDCompletion)
     }
 
     /// Reserves the next awakeable signal index (not journaled).
@@ -316,13 +366,13 @@ struct InvocationStateMachine: Sendable {
 
     // MARK: - Helpers
 
-    private func ensureOpen() throws(ProtocolError) {
+    func ensureOpen() throws(ProtocolError) {
         guard isReadyToExecute else {
             throw ProtocolError(code: .protocolViolation, message: "the handler issued a command while the attempt is \(phase)")
         }
     }
 
-    private func decode<M: SwiftProtobuf.Message>(_: M.Type, _ frame: Frame) throws(ProtocolError) -> M {
+    func decode<M: SwiftProtobuf.Message>(_: M.Type, _ frame: Frame) throws(ProtocolError) -> M {
         do {
             return try M(serializedBytes: frame.payload)
         } catch {
@@ -330,7 +380,7 @@ struct InvocationStateMachine: Sendable {
         }
     }
 
-    private func encode(_ type: MessageType, _ message: some SwiftProtobuf.Message) throws(ProtocolError) -> Frame {
+    func encode(_ type: MessageType, _ message: some SwiftProtobuf.Message) throws(ProtocolError) -> Frame {
         do {
             return try Frame(type: type, message: message)
         } catch {
@@ -338,15 +388,15 @@ struct InvocationStateMachine: Sendable {
         }
     }
 
-    private func violation(_ text: String) -> ProtocolError {
+    func violation(_ text: String) -> ProtocolError {
         ProtocolError(code: .protocolViolation, message: text)
     }
 
-    private func mismatch(_ text: String) -> ProtocolError {
+    func mismatch(_ text: String) -> ProtocolError {
         ProtocolError(code: .journalMismatch, message: "journal mismatch at command #\(commandIndex): \(text)")
     }
 
-    private static func show(_ key: Data) -> String {
+    static func show(_ key: Data) -> String {
         String(data: key, encoding: .utf8).map { "'\($0)'" } ?? key.base64EncodedString()
     }
 

@@ -45,3 +45,78 @@ extension Frame {
         return (key, result)
     }
 }
+
+/// The notifications of one attempt, in the order they arrived (replayed journal first, then live ones).
+///
+/// Arrived notifications stay hidden until an await needs them: an await first looks at what is already
+/// visible, and only when that does not settle it are more notifications revealed, one at a time, in arrival
+/// order. Replays see the journal's notifications in the same order the first attempt received them, so an
+/// await always settles on the same prefix of that order, whether the notifications are replayed or live.
+/// That makes races and cancellation deterministic: among visible candidates the earliest arrival wins, and
+/// a CANCEL that arrived after a step's result is only seen by a later await, as it was the first time.
+struct NotificationQueue: Sendable {
+    enum Resolution: Hashable, Sendable {
+        case notification(NotificationKey, NotificationResult)
+        /// A CANCEL signal (index 1) became visible and was consumed.
+        case cancelled
+    }
+
+    private struct Visible: Sendable {
+        var result: NotificationResult
+        var arrival: UInt64
+    }
+
+    private var hidden: [(key: NotificationKey, result: NotificationResult, arrival: UInt64)] = []
+    private var hiddenHead = 0
+    private var hiddenKeys: [NotificationKey: Int] = [:]
+    private var visible: [NotificationKey: Visible] = [:]
+    private var nextArrival: UInt64 = 0
+    /// CANCEL signals made visible and not yet raised at an await.
+    private var pendingCancels = 0
+
+    static let cancelKey = NotificationKey.signal(1)
+
+    mutating func enqueue(_ key: NotificationKey, _ result: NotificationResult) {
+        hidden.append((key, result, nextArrival))
+        hiddenKeys[key, default: 0] += 1
+        nextArrival += 1
+    }
+
+    func contains(_ key: NotificationKey) -> Bool {
+        visible[key] != nil || hiddenKeys[key, default: 0] > 0
+    }
+
+    mutating func revealNext() -> Bool {
+        guard hiddenHead < hidden.count else { return false }
+        let next = hidden[hiddenHead]
+        hiddenHead += 1
+        hiddenKeys[next.key, default: 1] -= 1
+        if hiddenHead == hidden.count {
+            hidden.removeAll(keepingCapacity: true)
+            hiddenHead = 0
+        }
+        if next.key == Self.cancelKey {
+            pendingCancels += 1
+        } else if visible[next.key] == nil {
+            // The first notification for a key is the one that counts (a repeated named signal does not
+            // change an earlier result).
+            visible[next.key] = Visible(result: next.result, arrival: next.arrival)
+        }
+        return true
+    }
+
+    mutating func resolve(_ keys: [NotificationKey], cancellable: Bool) -> Resolution? {
+        if cancellable, pendingCancels > 0 {
+            pendingCancels -= 1
+            return .cancelled
+        }
+        var best: (key: NotificationKey, visible: Visible)?
+        for key in keys {
+            guard let candidate = visible[key] else { continue }
+            if best.map({ candidate.arrival < $0.visible.arrival }) ?? true {
+                best = (key, candidate)
+            }
+        }
+        return best.map { .notification($0.key, $0.visible.result) }
+    }
+}

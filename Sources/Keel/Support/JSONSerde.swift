@@ -35,3 +35,12 @@ enum JSONSerde {
         }
     }
 }
+
+extension Duration {
+    /// Whole milliseconds, 0 for negative durations.
+    var wholeMilliseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0, !(seconds == 0 && attoseconds < 0) else { return 0 }
+        return UInt64(seconds) &* 1000 &+ UInt64(max(attoseconds, 0) / 1_000_000_000_000_000)
+    }
+}

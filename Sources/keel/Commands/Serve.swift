@@ -11,7 +11,7 @@ struct Serve: AsyncParsableCommand {
         abstract: "Run the Keel server: embedded SQLite store, HTTP ingress and admin API."
     )
 
-    @Flag(help: "Bind the example services (Greeter, Counter, Cart, Bench, Recorder) in-process.")
+    @Flag(help: "Bind the example services in-process (Greeter, Counter, Cart, Bench, Recorder, and the toolkit examples Reminder, Waiter, Trip, Parent, Child, Approval, Scheduler).")
     var demo = false
 
     @Option(name: .customLong("data-dir"), help: "Directory of the embedded SQLite store (env KEEL_DATA_DIR).")

@@ -4,7 +4,8 @@ import Keel
 /// The example services `keel serve --demo` binds.
 enum DemoServices {
     static func endpoint(dataDirectory: String) -> Endpoint {
-        Endpoint(greeter, counter, cart, bench, recorder(log: SideEffectLog(path: dataDirectory + "/demo-side-effects.log")))
+        let log = SideEffectLog(path: dataDirectory + "/demo-side-effects.log")
+        return Endpoint([greeter, counter, cart, bench, recorder(log: log)] + toolkit(log: log))
     }
 
     static let greeter = Service("Greeter")

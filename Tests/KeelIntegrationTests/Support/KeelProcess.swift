@@ -14,6 +14,8 @@ final class KeelProcess: @unchecked Sendable {
     let dataDirectory: URL
     let ingressPort: Int
     let adminPort: Int
+    /// Arguments every start passes, restarts included.
+    let serveArguments: [String]
     private var process: Process?
     private let logURL: URL
 
@@ -21,7 +23,8 @@ final class KeelProcess: @unchecked Sendable {
     var admin: String { "http://127.0.0.1:\(adminPort)" }
     var sideEffectLog: URL { dataDirectory.appendingPathComponent("demo-side-effects.log") }
 
-    init(dataDirectory: URL? = nil) throws {
+    init(dataDirectory: URL? = nil, serveArguments: [String] = []) throws {
+        self.serveArguments = serveArguments
         let directory = dataDirectory ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("keel-it-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -50,7 +53,7 @@ final class KeelProcess: @unchecked Sendable {
             "--ingress-bind", "127.0.0.1:\(ingressPort)",
             "--admin-bind", "127.0.0.1:\(adminPort)",
             "--log-level", "warning",
-        ] + extraArguments
+        ] + serveArguments + extraArguments
         if !FileManager.default.fileExists(atPath: logURL.path) {
             FileManager.default.createFile(atPath: logURL.path, contents: nil)
         }
