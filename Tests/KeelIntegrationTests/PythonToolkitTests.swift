@@ -16,6 +16,9 @@ struct PythonToolkitTests {
             #expect(response.text == #""woke""#)
             #expect(ContinuousClock.now - started >= .milliseconds(1150), "returned before the sleep was over")
             #expect(interop.python.lines(log) == ["before", "after"])
+
+            let raced = try await interop.call("/PyToolkit/awakeOrGiveUp", #"{"ms": 400}"#)
+            #expect(raced.status == 200 && raced.text == #""gave up""#, "restate.select of an awakeable and a sleep: \(raced.status) \(raced.text)")
         }
     }
 

@@ -145,6 +145,22 @@ struct SwiftToolkitTests {
         }
     }
 
+    @Test("Futures: a timeout gives up on an awakeable nobody resolves, a race is won by the earlier timer, a negative sleep fires at once")
+    func futures() async throws {
+        try await Server.start().run { server in
+            let started = ContinuousClock.now
+            let gaveUp = try await server.post("/Waiter/waitOrGiveUp", #"{"label": "late", "ms": 600}"#)
+            #expect(gaveUp.text == #""gave up""#, "\(gaveUp.status) \(gaveUp.text)")
+            #expect(ContinuousClock.now - started >= .milliseconds(550))
+            let raced = try await server.post("/Waiter/first", #"{"label": "race", "ms": 300}"#)
+            #expect(raced.text == #""short""#, "\(raced.status) \(raced.text)")
+            let quick = ContinuousClock.now
+            let negative = try await server.post("/Reminder/remind", #"{"label": "past", "ms": -5000}"#)
+            #expect(negative.text == #""reminded""#, "\(negative.status) \(negative.text)")
+            #expect(ContinuousClock.now - quick < .seconds(3))
+        }
+    }
+
     @Test("Saga: the third step fails terminally; each compensation runs exactly once, in reverse order")
     func saga() async throws {
         try await Server.start().run { server in

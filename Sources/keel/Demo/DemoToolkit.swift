@@ -48,12 +48,29 @@ extension DemoServices {
     }
 
     /// `Waiter/wait {"label"}`: publishes an awakeable id to the log and returns what it is resolved with.
+    /// `Waiter/waitOrGiveUp {"label", "ms"}`: the same, but gives up after `ms` (a durable timeout).
+    /// `Waiter/first {"label", "ms"}`: races two timers, `ms` and `2 × ms`, and says which fired first.
     static func waiter(log: SideEffectLog) -> Service {
         Service("Waiter")
             .handler("wait") { (ctx: Context, input: Labelled) in
                 let (id, answer) = try ctx.awakeable(of: String.self)
                 try await ctx.run("publish") { try log.append("\(input.label) awakeable \(id)") }
                 return try await answer.value
+            }
+            .handler("waitOrGiveUp") { (ctx: Context, input: Labelled) in
+                let (id, answer) = try ctx.awakeable(of: String.self)
+                try await ctx.run("publish") { try log.append("\(input.label) awakeable \(id)") }
+                do {
+                    return try await answer.value(timeout: .milliseconds(input.ms ?? 1000))
+                } catch let error as TerminalError where error.code == 408 {
+                    return "gave up"
+                }
+            }
+            .handler("first") { (ctx: Context, input: Labelled) in
+                let ms = input.ms ?? 100
+                let short = try ctx.timer(for: .milliseconds(ms)).map { "short" }
+                let long = try ctx.timer(for: .milliseconds(2 * ms)).map { "long" }
+                return try await ctx.race(long, short)
             }
     }
 

@@ -195,6 +195,17 @@ async def awake(ctx: Context, request: Dict[str, Any]) -> str:
     return await promise
 
 
+@toolkit.handler(name="awakeOrGiveUp")
+async def awake_or_give_up(ctx: Context, request: Dict[str, Any]) -> str:
+    """`{"ms": 500}`: races an awakeable nobody resolves against a durable sleep; the sleep wins."""
+    _, promise = ctx.awakeable(type_hint=str)
+    match await restate.select(answer=promise, timeout=ctx.sleep(timedelta(milliseconds=int(request["ms"])))):
+        case ["answer", value]:
+            return value
+        case _:
+            return "gave up"
+
+
 @toolkit.handler()
 async def resolver(ctx: Context, request: Dict[str, Any]) -> str:
     """`{"id": "sign_1...", "value": "v"}`: resolves another invocation's awakeable from a handler."""
