@@ -63,10 +63,11 @@ public final class Engine: Service {
     public func recover() async throws -> Int {
         sequence.reset(to: try await store.maxSequence())
         let records = try await store.unfinishedInvocations()
+        let resuming = try await store.suspendedWithNewEntries()
         var byPartition: [[InvocationRecord]] = Array(repeating: [], count: partitions.count)
         for record in records { byPartition[partitionIndex(record.id)].append(record) }
         for (index, partition) in partitions.enumerated() where !byPartition[index].isEmpty {
-            await partition.recover(byPartition[index])
+            await partition.recover(byPartition[index], resuming: resuming)
         }
         var timers: [[TimerRecord]] = Array(repeating: [], count: partitions.count)
         for timer in try await store.timers() { timers[partitionIndex(timer.invocationID)].append(timer) }

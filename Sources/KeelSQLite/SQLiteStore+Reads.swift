@@ -33,6 +33,13 @@ extension SQLiteStore {
         }
     }
 
+    public func suspendedWithNewEntries() async throws(StoreError) -> Set<InvocationID> {
+        try await read { db in
+            let ids = try String.fetchAll(db.cachedStatement(sql: ReadSQL.suspendedWithNewEntries))
+            return Set(ids.compactMap { InvocationID($0) })
+        }
+    }
+
     public func timers() async throws(StoreError) -> [TimerRecord] {
         try await read { db in
             try Row.fetchAll(db.cachedStatement(sql: ReadSQL.timers)).map { row in
@@ -97,6 +104,10 @@ extension SQLiteStore {
             """
         static let invocation = "SELECT \(InvocationRow.columns) FROM invocation WHERE id = ?"
         static let journal = "SELECT type, payload, idx FROM journal WHERE invocation_id = ? ORDER BY idx"
+        static let suspendedWithNewEntries = """
+            SELECT id FROM invocation WHERE status = 'suspended' AND \
+            (SELECT count(*) FROM journal WHERE journal.invocation_id = invocation.id) > coalesce(suspended_entries, -1)
+            """
         static let timers = "SELECT invocation_id, completion_id, due_at FROM timer ORDER BY due_at"
         static let subscriptions = """
             SELECT topic, subscriber_id, completion_id, notification_type FROM subscription ORDER BY topic

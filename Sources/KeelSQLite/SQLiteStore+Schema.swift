@@ -15,6 +15,9 @@ extension SQLiteStore {
         migrator.registerMigration("v2") { db in
             try db.execute(sql: schemaV2)
         }
+        migrator.registerMigration("v3") { db in
+            try db.execute(sql: "ALTER TABLE invocation ADD COLUMN suspended_entries INTEGER")
+        }
         return migrator
     }()
 

@@ -67,6 +67,8 @@ extension SQLiteStore {
         case .deleteInvocation(let id):
             try forgetWaits(of: id, in: db)
             try db.cachedStatement(sql: WriteSQL.deleteInvocation).execute(arguments: [id.description])
+        case .suspend(let id, let knownEntries, let modifiedAt):
+            try db.cachedStatement(sql: WriteSQL.suspend).execute(arguments: [knownEntries, modifiedAt, id.description])
         case .updateDeployment(let id, let deploymentID):
             try db.cachedStatement(sql: WriteSQL.updateDeployment).execute(arguments: [deploymentID, id.description])
         case .insertTimer(let timer):
@@ -134,6 +136,10 @@ extension SQLiteStore {
             failure_message = ?, failure_metadata = ?, completed_at = ?, modified_at = ?, expires_at = ? WHERE id = ?
             """
         static let deleteJournal = "DELETE FROM journal WHERE invocation_id = ?"
+        static let suspend = """
+            UPDATE invocation SET status = 'suspended', suspended_entries = ?, modified_at = ? \
+            WHERE id = ? AND status <> '\(completed)'
+            """
         static let updateDeployment = "UPDATE invocation SET deployment_id = ? WHERE id = ?"
         static let insertTimer = """
             INSERT INTO timer (invocation_id, completion_id, due_at) VALUES (?, ?, ?) \

@@ -19,6 +19,10 @@ public protocol Store: Sendable {
     /// The journal of an unfinished invocation, in index order, with its last index.
     func storedJournal(of id: InvocationID) async throws -> StoredJournal
 
+    /// Suspended invocations whose journal grew after they suspended (or that suspended before Keel recorded
+    /// it): a restart resumes these, and leaves the others parked until what they wait for arrives.
+    func suspendedWithNewEntries() async throws -> Set<InvocationID>
+
     /// Every pending durable timer.
     func timers() async throws -> [TimerRecord]
 

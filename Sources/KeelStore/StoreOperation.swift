@@ -15,6 +15,9 @@ public enum StoreOperation: Hashable, Sendable {
     case setState(ObjectAddress, name: Data, value: Data)
     case clearState(ObjectAddress, name: Data)
     case clearAllState(ObjectAddress)
+    /// Parks an invocation that waits for notifications; `knownEntries` is how many journal entries its last
+    /// attempt knew, so a restart can tell whether anything arrived since (`suspendedWithNewEntries`).
+    case suspend(InvocationID, knownEntries: Int, modifiedAt: Int64)
     /// Points an unfinished invocation at another deployment (resuming a paused invocation on a newer one).
     case updateDeployment(InvocationID, deploymentID: String)
     case insertTimer(TimerRecord)

@@ -105,6 +105,7 @@ extension StoreConformance {
             { _ = try await store.maxSequence() },
             { _ = try await store.purgeExpired(now: 0) },
             { _ = try await store.timers() },
+            { _ = try await store.suspendedWithNewEntries() },
             { _ = try await store.subscriptions() },
             { _ = try await store.promise(Self.counter, name: "p") },
         ]

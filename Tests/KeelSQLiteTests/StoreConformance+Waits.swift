@@ -78,3 +78,30 @@ extension StoreConformance {
         }
     }
 }
+
+extension StoreConformance {
+    func suspendedWithNewEntriesSeesArrivals() async throws {
+        let quiet = Self.id(1)
+        let woken = Self.id(2)
+        let legacy = Self.id(3)
+        let running = Self.id(4, partition: 8)
+        try await withFreshStore { store, _ in
+            try await store.apply([
+                .insertInvocation(Self.record(quiet, sequence: 1)),
+                .insertInvocation(Self.record(woken, sequence: 2, key: "b")),
+                .insertInvocation(Self.record(legacy, sequence: 3, status: .suspended, key: "c")),
+                .insertInvocation(Self.record(running, sequence: 4, key: "d")),
+                .appendJournal(quiet, index: 1, entry: Self.entry(0x0400, "input")),
+                .appendJournal(quiet, index: 2, entry: Self.entry(0x040C, "sleep")),
+                .appendJournal(woken, index: 3, entry: Self.entry(0x0400, "input")),
+                .appendJournal(running, index: 4, entry: Self.entry(0x0400, "input")),
+                .suspend(quiet, knownEntries: 2, modifiedAt: 10),
+                .suspend(woken, knownEntries: 1, modifiedAt: 10),
+            ])
+            #expect(try await store.invocation(quiet)?.status == .suspended)
+            // Suspended before anything arrived, or recorded without a count: only those two need a replay.
+            try await store.apply([.appendJournal(woken, index: 5, entry: Self.entry(0x800C, "woke"))])
+            #expect(try await store.suspendedWithNewEntries() == [woken, legacy])
+        }
+    }
+}

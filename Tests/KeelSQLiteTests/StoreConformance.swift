@@ -35,6 +35,7 @@ struct StoreConformance: Sendable {
         case timersRoundTrip = "timers read back by due time and end with their invocation"
         case subscriptionsRoundTrip = "subscriptions read back, and end with their subscriber or their topic"
         case promisesKeepFirstResult = "a durable promise keeps its first result"
+        case suspendedWithNewEntries = "a suspended invocation needs a replay only when its journal grew after it suspended"
 
         var testDescription: String { rawValue }
     }
@@ -60,6 +61,7 @@ struct StoreConformance: Sendable {
         case .timersRoundTrip: try await timersRoundTripAndEndWithTheirInvocation()
         case .subscriptionsRoundTrip: try await subscriptionsRoundTripAndEnd()
         case .promisesKeepFirstResult: try await promisesKeepTheirFirstResult()
+        case .suspendedWithNewEntries: try await suspendedWithNewEntriesSeesArrivals()
         }
     }
 

@@ -214,8 +214,7 @@ extension PartitionProcessor {
         for name in waiting.waitingNamedSignals { waitingFor.insert(.named(name)) }
         invocation.waitingFor = waitingFor
         active[id] = invocation
-        let record = invocation.record
-        writer.enqueue([.updateStatus(id, status: .suspended, retryCount: record.retryCount, lastFailure: record.lastFailure, modifiedAt: EngineClock.nowMilliseconds())], for: id)
+        writer.enqueue([.suspend(id, knownEntries: journal.count, modifiedAt: EngineClock.nowMilliseconds())], for: id)
         return .finished
     }
 

@@ -200,7 +200,7 @@ actor PartitionProcessor {
     // MARK: - Recovery
 
     /// Rebuilds locks and inboxes from the store's unfinished invocations and restarts what was running.
-    func recover(_ records: [InvocationRecord]) async {
+    func recover(_ records: [InvocationRecord], resuming: Set<InvocationID>) async {
         for record in records {
             var invocation = ActiveInvocation(record: record, journal: nil)
             invocation.failedAttempts = record.retryCount
@@ -227,9 +227,10 @@ actor PartitionProcessor {
                 logger.error("could not store inbox promotions during recovery; they are redone at the next start", metadata: ["error": "\(error)"])
             }
         }
-        for (id, invocation) in active where [.invoked, .suspended].contains(invocation.record.status) {
-            // A suspended invocation's wait is not stored: replaying it re-establishes the wait (or goes on,
-            // when what it waited for arrived just before the crash).
+        // A suspended invocation stays parked (it resumes on its next notification) unless its journal grew
+        // after it suspended: something it may wait for arrived just before the crash.
+        for (id, invocation) in active where invocation.record.status == .invoked
+            || (invocation.record.status == .suspended && resuming.contains(id)) {
             startAttempt(id)
         }
     }
