@@ -5,7 +5,7 @@
 ///     .handler("greet") { (ctx: Context, name: String) in "Hello, \(name)!" }
 /// ```
 public struct Service: ServiceDefinitionConvertible {
-    public private(set) var definition: ServiceDefinition
+    public internal(set) var definition: ServiceDefinition
 
     public init(_ name: String) {
         definition = ServiceDefinition(name: name, type: .service)

@@ -28,6 +28,9 @@ public struct ServiceDefinition: Sendable {
     public private(set) var handlers: [String: HandlerDefinition] = [:]
     /// Declaration order, for a stable manifest.
     public private(set) var handlerNames: [String] = []
+    /// Options for all handlers, and per handler name (sent in the manifest).
+    public internal(set) var options = DurabilityOptions()
+    public internal(set) var handlerOptions: [String: DurabilityOptions] = [:]
 
     init(name: String, type: EndpointManifest.ServiceType) {
         self.name = name

@@ -56,15 +56,19 @@ public struct Endpoint: EmbeddedEndpoint {
     }
 
     private static func manifestEntry(for service: ServiceDefinition) -> EndpointManifest.Service {
-        EndpointManifest.Service(
+        var entry = EndpointManifest.Service(
             name: service.name,
             ty: service.type,
             handlers: service.handlerNames.compactMap { service.handlers[$0] }.map { handler in
-                EndpointManifest.Handler(
+                var entry = EndpointManifest.Handler(
                     name: handler.name,
                     ty: handler.kind.flatMap { EndpointManifest.HandlerType(rawValue: $0.rawValue) }
                 )
+                service.handlerOptions[handler.name]?.apply(to: &entry)
+                return entry
             }
         )
+        service.options.apply(to: &entry)
+        return entry
     }
 }

@@ -13,6 +13,7 @@ extension DemoServices {
         var label: String
         var ms: Int?
         var failAt: Int?
+        var steps: Int?
     }
 
     // MARK: - Contracts (typed clients)
@@ -36,10 +37,14 @@ extension DemoServices {
 
     // MARK: - Services
 
-    /// `Reminder/remind {"label", "ms"}`: logs, sleeps durably (surviving restarts), logs again.
+    /// `Reminder/remind {"label", "ms", "steps"?}`: logs, sleeps durably (surviving restarts), logs again.
+    /// `steps` journaled no-op steps first make the journal longer (used by the suspension benchmark).
     static func reminder(log: SideEffectLog) -> Service {
         Service("Reminder")
             .handler("remind") { (ctx: Context, input: Labelled) in
+                for step in 0..<max(input.steps ?? 0, 0) {
+                    try await ctx.run("step-\(step)") { step }
+                }
                 try await ctx.run("before") { try log.append("\(input.label) before") }
                 try await ctx.sleep(for: .milliseconds(input.ms ?? 1000))
                 try await ctx.run("after") { try log.append("\(input.label) after") }

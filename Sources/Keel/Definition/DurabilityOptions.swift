@@ -1,0 +1,164 @@
+import Foundation
+import KeelProtocol
+
+/// How the server should run a service's or a handler's invocations. Sent in the endpoint manifest (Restate's
+/// discovery fields), so Keel and Restate both apply it; a handler's options win over its service's, which win
+/// over the server's defaults.
+///
+/// ```swift
+/// let payments = Service("Payments")
+///     .handler("process") { … }
+///     .options(DurabilityOptions(retryPolicy: InvocationRetryPolicy(maxAttempts: 10, onMaxAttempts: .kill)))
+///     .options(DurabilityOptions(idempotencyRetention: .seconds(3600)), forHandler: "process")
+/// ```
+public struct DurabilityOptions: Sendable, Hashable {
+    /// Backoff between failed attempts and what happens when they run out.
+    public var retryPolicy: InvocationRetryPolicy?
+    /// How long the result of an invocation with an idempotency key is kept (attach, output, duplicates).
+    public var idempotencyRetention: Duration?
+    /// How long a workflow's result and state are kept after its `run` ended (handler option of `run`).
+    public var workflowRetention: Duration?
+    /// How long a completed invocation's journal is kept (Restate; Keel drops journals at completion).
+    public var journalRetention: Duration?
+    /// An attempt idle for this long is asked to suspend (Restate; Keel uses its `--inactivity-timeout`).
+    public var inactivityTimeout: Duration?
+    /// An attempt that does not suspend this long after being asked is aborted (Restate).
+    public var abortTimeout: Duration?
+    /// Only other services may call it, not the ingress (Restate).
+    public var ingressPrivate: Bool?
+
+    public init(
+        retryPolicy: InvocationRetryPolicy? = nil,
+        idempotencyRetention: Duration? = nil,
+        workflowRetention: Duration? = nil,
+        journalRetention: Duration? = nil,
+        inactivityTimeout: Duration? = nil,
+        abortTimeout: Duration? = nil,
+        ingressPrivate: Bool? = nil
+    ) {
+        self.retryPolicy = retryPolicy
+        self.idempotencyRetention = idempotencyRetention
+        self.workflowRetention = workflowRetention
+        self.journalRetention = journalRetention
+        self.inactivityTimeout = inactivityTimeout
+        self.abortTimeout = abortTimeout
+        self.ingressPrivate = ingressPrivate
+    }
+}
+
+/// An invocation's retry policy: exponential backoff between failed attempts. Unset fields keep the server's
+/// default (Keel and Restate: 500 ms, ×2, at most 60 s, 70 attempts, then pause).
+public struct InvocationRetryPolicy: Sendable, Hashable {
+    public enum OnMaxAttempts: String, Sendable, Hashable {
+        /// Keep the invocation, paused, until an operator resumes or kills it.
+        case pause = "PAUSE"
+        /// Complete it with the last failure.
+        case kill = "KILL"
+    }
+
+    public var initialInterval: Duration?
+    public var factor: Double?
+    public var maxInterval: Duration?
+    /// Attempts in all, the first included.
+    public var maxAttempts: Int?
+    public var onMaxAttempts: OnMaxAttempts?
+
+    public init(
+        initialInterval: Duration? = nil,
+        factor: Double? = nil,
+        maxInterval: Duration? = nil,
+        maxAttempts: Int? = nil,
+        onMaxAttempts: OnMaxAttempts? = nil
+    ) {
+        self.initialInterval = initialInterval
+        self.factor = factor
+        self.maxInterval = maxInterval
+        self.maxAttempts = maxAttempts
+        self.onMaxAttempts = onMaxAttempts
+    }
+}
+
+extension DurabilityOptions {
+    private static func milliseconds(_ duration: Duration?) -> Int? {
+        duration.map { Int(clamping: $0.wholeMilliseconds) }
+    }
+
+    private var onMaxAttempts: EndpointManifest.OnMaxAttempts? {
+        retryPolicy?.onMaxAttempts.flatMap { EndpointManifest.OnMaxAttempts(rawValue: $0.rawValue) }
+    }
+
+    func apply(to service: inout EndpointManifest.Service) {
+        service.inactivityTimeout = Self.milliseconds(inactivityTimeout)
+        service.abortTimeout = Self.milliseconds(abortTimeout)
+        service.journalRetention = Self.milliseconds(journalRetention)
+        service.idempotencyRetention = Self.milliseconds(idempotencyRetention)
+        service.ingressPrivate = ingressPrivate
+        service.retryPolicyInitialInterval = Self.milliseconds(retryPolicy?.initialInterval)
+        service.retryPolicyMaxInterval = Self.milliseconds(retryPolicy?.maxInterval)
+        service.retryPolicyMaxAttempts = retryPolicy?.maxAttempts
+        service.retryPolicyExponentiationFactor = retryPolicy?.factor
+        service.retryPolicyOnMaxAttempts = onMaxAttempts
+    }
+
+    func apply(to handler: inout EndpointManifest.Handler) {
+        handler.inactivityTimeout = Self.milliseconds(inactivityTimeout)
+        handler.abortTimeout = Self.milliseconds(abortTimeout)
+        handler.journalRetention = Self.milliseconds(journalRetention)
+        handler.idempotencyRetention = Self.milliseconds(idempotencyRetention)
+        handler.workflowCompletionRetention = Self.milliseconds(workflowRetention)
+        handler.ingressPrivate = ingressPrivate
+        handler.retryPolicyInitialInterval = Self.milliseconds(retryPolicy?.initialInterval)
+        handler.retryPolicyMaxInterval = Self.milliseconds(retryPolicy?.maxInterval)
+        handler.retryPolicyMaxAttempts = retryPolicy?.maxAttempts
+        handler.retryPolicyExponentiationFactor = retryPolicy?.factor
+        handler.retryPolicyOnMaxAttempts = onMaxAttempts
+    }
+}
+
+extension Service {
+    /// Options for every handler of the service.
+    public func options(_ options: DurabilityOptions) -> Service {
+        var copy = self
+        copy.definition.options = options
+        return copy
+    }
+
+    /// Options for one handler (added before), over the service's.
+    public func options(_ options: DurabilityOptions, forHandler name: String) -> Service {
+        var copy = self
+        copy.definition.handlerOptions[name] = options
+        return copy
+    }
+}
+
+extension VirtualObject {
+    /// Options for every handler of the object.
+    public func options(_ options: DurabilityOptions) -> VirtualObject {
+        var copy = self
+        copy.definition.options = options
+        return copy
+    }
+
+    /// Options for one handler, over the object's.
+    public func options(_ options: DurabilityOptions, forHandler name: String) -> VirtualObject {
+        var copy = self
+        copy.definition.handlerOptions[name] = options
+        return copy
+    }
+}
+
+extension Workflow {
+    /// Options for every handler of the workflow.
+    public func options(_ options: DurabilityOptions) -> Workflow {
+        var copy = self
+        copy.definition.options = options
+        return copy
+    }
+
+    /// Options for one handler (`run` included), over the workflow's.
+    public func options(_ options: DurabilityOptions, forHandler name: String) -> Workflow {
+        var copy = self
+        copy.definition.handlerOptions[name] = options
+        return copy
+    }
+}

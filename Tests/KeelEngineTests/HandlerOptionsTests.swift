@@ -1,0 +1,60 @@
+import Foundation
+import Keel
+import KeelCore
+import KeelEngine
+import KeelProtocol
+import Testing
+
+@Suite("Durability options declared with the Swift SDK")
+struct HandlerOptionsTests {
+    @Test("a handler's retry policy (2 attempts, then kill) wins over its service's (pause) and the engine's")
+    func handlerRetryPolicyWins() async throws {
+        let probe = Probe()
+        let service = Service("Options")
+            .handler("fragile") { (_: Context, _: NoInput) -> String in
+                probe.hit("fragile")
+                throw Flaky()
+            }
+            .handler("sturdy") { (_: Context, _: NoInput) -> String in
+                probe.hit("sturdy")
+                throw Flaky()
+            }
+            .options(DurabilityOptions(retryPolicy: InvocationRetryPolicy(initialInterval: .milliseconds(5), maxAttempts: 3, onMaxAttempts: .pause)))
+            .options(DurabilityOptions(retryPolicy: InvocationRetryPolicy(maxAttempts: 2, onMaxAttempts: .kill)), forHandler: "fragile")
+        try await withEngine([service]) { engine in
+            let result = try await engine.call("Options/fragile")
+            guard case .failure(let failure) = result else {
+                Issue.record("expected the retry policy to kill the invocation, got \(result)")
+                return
+            }
+            #expect(failure.code == 500)
+            #expect(probe.count("fragile") == 2)
+
+            let receipt = try await engine.send(Engine.Request(target: InvocationTarget(service: "Options", handler: "sturdy"), body: Data()))
+            let deadline = ContinuousClock.now + .seconds(10)
+            while try await engine.describe(receipt.id)?.status != .paused {
+                guard ContinuousClock.now < deadline else { throw CancellationError() }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(probe.count("sturdy") == 3)
+        }
+    }
+
+    @Test("options reach the manifest as Restate's discovery fields")
+    func manifestFields() throws {
+        let workflow = Workflow("Signup")
+            .run { (_: WorkflowContext) in "done" }
+            .options(DurabilityOptions(idempotencyRetention: .seconds(60), ingressPrivate: false))
+            .options(DurabilityOptions(retryPolicy: InvocationRetryPolicy(initialInterval: .milliseconds(250), factor: 1.5, maxInterval: .seconds(5), maxAttempts: 4, onMaxAttempts: .kill), workflowRetention: .seconds(7200)), forHandler: "run")
+        let service = try #require(Endpoint(workflow).manifest.services.first)
+        #expect(service.idempotencyRetention == 60_000)
+        #expect(service.ingressPrivate == false)
+        let run = try #require(service.handlers.first)
+        #expect(run.workflowCompletionRetention == 7_200_000)
+        #expect(run.retryPolicyInitialInterval == 250)
+        #expect(run.retryPolicyExponentiationFactor == 1.5)
+        #expect(run.retryPolicyMaxInterval == 5_000)
+        #expect(run.retryPolicyMaxAttempts == 4)
+        #expect(run.retryPolicyOnMaxAttempts == .kill)
+    }
+}
