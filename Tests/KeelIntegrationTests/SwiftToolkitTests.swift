@@ -179,6 +179,8 @@ struct SwiftToolkitTests {
         try await Server.start().run { server in
             let quick = try await server.post("/Parent/run", #"{"label": "quick", "ms": 10}"#)
             #expect(quick.status == 200 && quick.text == #""parent: child woke""#, "\(quick.status) \(quick.text)")
+            let direct = try await server.post("/Child/nap", #"{"label": "direct", "ms": 1}"#)
+            #expect(direct.status == 400 && direct.text.contains("private"), "an ingressPrivate service: \(direct.status) \(direct.text)")
 
             let sent = try await server.post("/Parent/run/send", #"{"label": "long", "ms": 3600000}"#)
             let id = try server.id(of: sent)

@@ -139,6 +139,16 @@ public final class ServiceRegistry: Sendable {
         }
     }
 
+    /// Whether the manifest marks the target private (`ingressPrivate`): other services may call it, the
+    /// ingress may not.
+    public func isIngressPrivate(_ target: InvocationTarget) -> Bool {
+        guard let deploymentID = services[target.service]?.deploymentID,
+              let service = manifest(ofDeployment: deploymentID)?.services.first(where: { $0.name == target.service })
+        else { return false }
+        let handler = service.handlers.first { $0.name == target.handler }
+        return handler?.ingressPrivate ?? service.ingressPrivate ?? false
+    }
+
     /// The manifest of a deployment, retired ones included.
     func manifest(ofDeployment id: String) -> EndpointManifest? {
         state.withLock { ($0.deployments[id] ?? $0.retired[id])?.manifest }

@@ -94,6 +94,9 @@ struct IngressResponder: HTTPResponder {
     }
 
     private func engineRequest(_ target: InvocationTarget, _ request: Request) async throws -> Engine.Request {
+        if engine.registry.isIngressPrivate(target) {
+            throw EngineError(.badRequest, "\(target.service)/\(target.handler) is private (ingressPrivate): only other services can call it")
+        }
         let buffer = try await request.body.collect(upTo: maxBodySize)
         let body = Data(buffer: buffer)
         if !body.isEmpty, request.headers[.contentType]?.contains("json") == true {

@@ -122,6 +122,8 @@ extension DemoServices {
                 }
                 return "child woke"
             }
+            // Only Parent calls it: the ingress refuses it (400).
+            .options(DurabilityOptions(ingressPrivate: true))
     }
 
     /// `Approval/{key}/run {"label", "ms"}`: reserves, sleeps `ms`, then waits for the "decision" promise that
