@@ -217,6 +217,9 @@ struct PythonInteropTests {
             #expect(generic.status == 200, "\(generic.status) \(generic.text)")
             #expect(generic.text == "10")
             #expect(try await interop.client.get("\(interop.keel.ingress)/PyCounter/c1/get").text == "10")
+            let twice = try await interop.call("/PyCaller/callTwice", #"{"key": "c2", "value": 4, "idempotencyKey": "once"}"#)
+            #expect(twice.status == 200 && twice.text.replacingOccurrences(of: " ", with: "") == "[4,4]", "two calls with one idempotency key: \(twice.status) \(twice.text)")
+            #expect(try await interop.client.get("\(interop.keel.ingress)/PyCounter/c2/get").text == "4")
         }
     }
 

@@ -162,6 +162,16 @@ async def call_generic(ctx: Context, request: Dict[str, Any]) -> int:
     return int(json.loads(raw))
 
 
+@caller.handler(name="callTwice")
+async def call_twice(ctx: Context, request: Dict[str, Any]) -> list:
+    """`{"key": "k", "value": 5, "idempotencyKey": "ik"}`: calls PyCounter/k/add twice with one idempotency key;
+    the second call attaches to the first invocation, so both answer the same and the counter moves once."""
+    arg = json.dumps(int(request["value"])).encode()
+    first = await ctx.generic_call("PyCounter", "add", arg=arg, key=str(request["key"]), idempotency_key=str(request["idempotencyKey"]))
+    second = await ctx.generic_call("PyCounter", "add", arg=arg, key=str(request["key"]), idempotency_key=str(request["idempotencyKey"]))
+    return [int(json.loads(first)), int(json.loads(second))]
+
+
 @caller.handler(name="sendLater")
 async def send_later(ctx: Context, request: Dict[str, Any]) -> str:
     """`{"key": "k", "value": 5, "delayMs": 1000}` -> sends PyCounter/k/add(5) to run after the delay; returns at once."""
