@@ -321,8 +321,7 @@ extension PartitionProcessor {
     /// Adds a command the caller's partition did not enqueue itself (another partition stores it) to the cache.
     func cacheCommand(_ entry: JournalEntry, of id: InvocationID) {
         active[id]?.journal?.append(entry)
-        active[id]?.lastStoredAt = EngineClock.nowMilliseconds()
-        active[id]?.record.retryCount = 0
+        journalGrew(id)
     }
 
     /// Waits until what the invocation wrote is durable, then caches and streams `notices` (its own

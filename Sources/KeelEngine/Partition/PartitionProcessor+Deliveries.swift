@@ -18,8 +18,7 @@ extension PartitionProcessor {
         } else {
             active[id]?.arrivals.append((index, entry))
         }
-        active[id]?.lastStoredAt = EngineClock.nowMilliseconds()
-        active[id]?.record.retryCount = 0
+        journalGrew(id)
         switch invocation.record.status {
         case .suspended:
             let address = NotificationAddress(entry)

@@ -105,9 +105,18 @@ extension PartitionProcessor {
         // Mutated in place: copying the invocation out of the dictionary would copy its journal on every step.
         guard active[id]?.journal != nil else { return }
         active[id]?.journal?.append(entry)
-        active[id]?.lastStoredAt = EngineClock.nowMilliseconds()
-        active[id]?.record.retryCount = 0
         writer.enqueue([.appendJournal(id, index: 0, entry: entry)] + effects, for: id)
+        journalGrew(id)
+    }
+
+    /// Restarts the retry counters the SDK sees (`retry_count_since_last_stored_entry`,
+    /// `duration_since_last_stored_entry`): the journal just grew. A reset after failures is stored too, so a
+    /// restart does not resurrect the old count.
+    func journalGrew(_ id: InvocationID) {
+        active[id]?.lastStoredAt = EngineClock.nowMilliseconds()
+        guard let record = active[id]?.record, record.retryCount != 0 else { return }
+        active[id]?.record.retryCount = 0
+        writer.enqueue([.updateStatus(id, status: record.status, retryCount: 0, lastFailure: record.lastFailure, modifiedAt: EngineClock.nowMilliseconds())], for: id)
     }
 
     /// Stores a run's result as its notification and, once durable, sends it back to the SDK.
