@@ -115,50 +115,27 @@ extension DurabilityOptions {
     }
 }
 
-extension Service {
-    /// Options for every handler of the service.
-    public func options(_ options: DurabilityOptions) -> Service {
+/// The builders (`Service`, `VirtualObject`, `Workflow`) share how options are set.
+public protocol DurabilityConfigurable: ServiceDefinitionConvertible {
+    var definition: ServiceDefinition { get set }
+}
+
+extension DurabilityConfigurable {
+    /// Options for every handler of the service, object or workflow.
+    public func options(_ options: DurabilityOptions) -> Self {
         var copy = self
         copy.definition.options = options
         return copy
     }
 
-    /// Options for one handler (added before), over the service's.
-    public func options(_ options: DurabilityOptions, forHandler name: String) -> Service {
+    /// Options for one handler (a workflow's `run` included), over the service's.
+    public func options(_ options: DurabilityOptions, forHandler name: String) -> Self {
         var copy = self
         copy.definition.handlerOptions[name] = options
         return copy
     }
 }
 
-extension VirtualObject {
-    /// Options for every handler of the object.
-    public func options(_ options: DurabilityOptions) -> VirtualObject {
-        var copy = self
-        copy.definition.options = options
-        return copy
-    }
-
-    /// Options for one handler, over the object's.
-    public func options(_ options: DurabilityOptions, forHandler name: String) -> VirtualObject {
-        var copy = self
-        copy.definition.handlerOptions[name] = options
-        return copy
-    }
-}
-
-extension Workflow {
-    /// Options for every handler of the workflow.
-    public func options(_ options: DurabilityOptions) -> Workflow {
-        var copy = self
-        copy.definition.options = options
-        return copy
-    }
-
-    /// Options for one handler (`run` included), over the workflow's.
-    public func options(_ options: DurabilityOptions, forHandler name: String) -> Workflow {
-        var copy = self
-        copy.definition.handlerOptions[name] = options
-        return copy
-    }
-}
+extension Service: DurabilityConfigurable {}
+extension VirtualObject: DurabilityConfigurable {}
+extension Workflow: DurabilityConfigurable {}

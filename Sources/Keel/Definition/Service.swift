@@ -5,7 +5,7 @@
 ///     .handler("greet") { (ctx: Context, name: String) in "Hello, \(name)!" }
 /// ```
 public struct Service: ServiceDefinitionConvertible {
-    public internal(set) var definition: ServiceDefinition
+    public var definition: ServiceDefinition
 
     public init(_ name: String) {
         definition = ServiceDefinition(name: name, type: .service)

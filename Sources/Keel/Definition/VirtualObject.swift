@@ -11,7 +11,7 @@
 ///     .shared("get") { (ctx: ObjectSharedContext) in try await ctx.get("count", as: Int.self) ?? 0 }
 /// ```
 public struct VirtualObject: ServiceDefinitionConvertible {
-    public internal(set) var definition: ServiceDefinition
+    public var definition: ServiceDefinition
 
     public init(_ name: String) {
         definition = ServiceDefinition(name: name, type: .virtualObject)

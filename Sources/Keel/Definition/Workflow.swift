@@ -13,7 +13,7 @@
 ///     }
 /// ```
 public struct Workflow: ServiceDefinitionConvertible {
-    public internal(set) var definition: ServiceDefinition
+    public var definition: ServiceDefinition
 
     public init(_ name: String) {
         definition = ServiceDefinition(name: name, type: .workflow)
