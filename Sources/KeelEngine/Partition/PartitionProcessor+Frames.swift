@@ -222,6 +222,10 @@ extension PartitionProcessor {
         for id in waiting.waitingSignals { waitingFor.insert(.signal(id)) }
         for name in waiting.waitingNamedSignals { waitingFor.insert(.named(name)) }
         invocation.waitingFor = waitingFor
+        // A parked invocation keeps no journal in memory (10,000 sleepers would hold all theirs); the resuming
+        // attempt reloads it, and notifications stored meanwhile wait in `arrivals`.
+        invocation.journal = nil
+        invocation.loadedThrough = 0
         active[id] = invocation
         writer.enqueue([.suspend(id, knownEntries: journal.count, modifiedAt: EngineClock.nowMilliseconds())], for: id)
         return .finished

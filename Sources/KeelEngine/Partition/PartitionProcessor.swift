@@ -264,13 +264,16 @@ actor PartitionProcessor {
         var loaded: StoredJournal?
         var state: [StateEntry] = []
         do {
-            if current.journal == nil || writer.isPoisoned(id) {
+            if writer.isPoisoned(id) {
                 active[id]?.journal = nil
+            } else if generation > 1 {
+                // A resumption must not replay what is not durable yet: entries cached before their commit, or
+                // (when the cache was dropped at suspension) entries the store does not have yet.
+                try await writer.commit([], for: id)
+            }
+            if active[id]?.journal == nil {
                 loaded = try await store.storedJournal(of: id)
                 writer.recover(id)
-            } else if generation > 1 {
-                // A resumption may replay notifications that were cached before they were durable.
-                try await writer.commit([], for: id)
             }
             if let object = current.record.target.object { state = try await store.state(of: object) }
         } catch {
