@@ -36,6 +36,8 @@ extension SQLiteStore {
     public func purgeExpired(now: Int64) async throws(StoreError) -> Int {
         try await write { db in
             try db.cachedStatement(sql: WriteSQL.purgeExpiredJournals).execute(arguments: [now])
+            try db.cachedStatement(sql: WriteSQL.purgeExpiredWorkflowState).execute(arguments: [now])
+            try db.cachedStatement(sql: WriteSQL.purgeExpiredWorkflowPromises).execute(arguments: [now])
             try db.cachedStatement(sql: WriteSQL.purgeExpired).execute(arguments: [now])
             return db.changesCount
         }
@@ -66,6 +68,8 @@ extension SQLiteStore {
             try forgetWaits(of: id, in: db)
         case .deleteInvocation(let id):
             try forgetWaits(of: id, in: db)
+            try db.cachedStatement(sql: WriteSQL.deleteWorkflowState).execute(arguments: [id.description])
+            try db.cachedStatement(sql: WriteSQL.deleteWorkflowPromises).execute(arguments: [id.description])
             try db.cachedStatement(sql: WriteSQL.deleteInvocation).execute(arguments: [id.description])
         case .suspend(let id, let knownEntries, let modifiedAt):
             try db.cachedStatement(sql: WriteSQL.suspend).execute(arguments: [knownEntries, modifiedAt, id.description])
@@ -164,6 +168,22 @@ extension SQLiteStore {
             (SELECT id FROM invocation WHERE status = '\(completed)' AND expires_at < ?)
             """
         static let purgeExpired = "DELETE FROM invocation WHERE status = '\(completed)' AND expires_at < ?"
+        /// A workflow's state and promises live as long as its run's result.
+        static let workflowRun = "handler_kind = '\(HandlerKind.workflow.rawValue)'"
+        static let purgeExpiredWorkflowState = """
+            DELETE FROM state WHERE (service, key) IN \
+            (SELECT service, key FROM invocation WHERE status = '\(completed)' AND expires_at < ? AND \(workflowRun))
+            """
+        static let purgeExpiredWorkflowPromises = """
+            DELETE FROM promise WHERE (service, key) IN \
+            (SELECT service, key FROM invocation WHERE status = '\(completed)' AND expires_at < ? AND \(workflowRun))
+            """
+        static let deleteWorkflowState = """
+            DELETE FROM state WHERE (service, key) IN (SELECT service, key FROM invocation WHERE id = ? AND \(workflowRun))
+            """
+        static let deleteWorkflowPromises = """
+            DELETE FROM promise WHERE (service, key) IN (SELECT service, key FROM invocation WHERE id = ? AND \(workflowRun))
+            """
     }
 }
 

@@ -38,7 +38,8 @@ public protocol Store: Sendable {
     /// The highest `sequence` ever stored, 0 for an empty store.
     func maxSequence() async throws -> Int64
 
-    /// Deletes completed invocations whose `expiresAt` is before `now`; returns how many.
+    /// Deletes completed invocations whose `expiresAt` is before `now` (a workflow's run with its workflow's
+    /// state and promises); returns how many.
     func purgeExpired(now: Int64) async throws -> Int
 
     /// Stores a new deployment, or marks it retired (`retiredAt`) when it exists. Its own transaction.

@@ -30,6 +30,7 @@ public enum StoreOperation: Hashable, Sendable {
     /// Marks the invocation completed with its result and drops its journal, its timers and the subscriptions
     /// it held as a subscriber.
     case completeInvocation(InvocationID, result: InvocationResult, completedAt: Int64, expiresAt: Int64?)
-    /// Forgets an invocation entirely (row, journal, timers and subscriptions).
+    /// Forgets an invocation entirely (row, journal, timers and subscriptions; for a workflow's run also the
+    /// workflow's state and promises).
     case deleteInvocation(InvocationID)
 }

@@ -105,3 +105,42 @@ extension StoreConformance {
         }
     }
 }
+
+extension StoreConformance {
+    func workflowStateEndsWithItsRun() async throws {
+        let purged = ObjectAddress(service: "Approval", key: "old")
+        let expired = ObjectAddress(service: "Approval", key: "expired")
+        let kept = ObjectAddress(service: "Approval", key: "new")
+        func run(_ id: InvocationID, _ object: ObjectAddress, sequence: Int64) -> InvocationRecord {
+            InvocationRecord(
+                id: id, target: InvocationTarget(service: object.service, handler: "run", key: object.key),
+                handlerKind: .workflow, status: .invoked, sequence: sequence, createdAt: 1
+            )
+        }
+        let (first, second, third) = (Self.id(1), Self.id(2), Self.id(3))
+        try await withFreshStore { store, _ in
+            var batch: [StoreOperation] = []
+            for (id, object, sequence) in [(first, purged, Int64(1)), (second, expired, 2), (third, kept, 3)] {
+                batch += [
+                    .insertInvocation(run(id, object, sequence: sequence)),
+                    .setState(object, name: Data("status".utf8), value: Data("done".utf8)),
+                    .completePromise(object, name: "decision", result: .success(Data("yes".utf8))),
+                ]
+            }
+            batch += [
+                .completeInvocation(first, result: .success(Data()), completedAt: 5, expiresAt: 1_000),
+                .completeInvocation(second, result: .success(Data()), completedAt: 5, expiresAt: 10),
+                .completeInvocation(third, result: .success(Data()), completedAt: 5, expiresAt: 1_000),
+                .deleteInvocation(first),
+            ]
+            try await store.apply(batch)
+            #expect(try await store.purgeExpired(now: 100) == 1)
+            for gone in [purged, expired] {
+                #expect(try await store.state(of: gone).isEmpty)
+                #expect(try await store.promise(gone, name: "decision") == nil)
+            }
+            #expect(try await store.state(of: kept).count == 1)
+            #expect(try await store.promise(kept, name: "decision") == .success(Data("yes".utf8)))
+        }
+    }
+}

@@ -35,6 +35,7 @@ struct StoreConformance: Sendable {
         case timersRoundTrip = "timers read back by due time and end with their invocation"
         case subscriptionsRoundTrip = "subscriptions read back, and end with their subscriber or their topic"
         case promisesKeepFirstResult = "a durable promise keeps its first result"
+        case workflowStateEndsWithItsRun = "a workflow's state and promises go when its run is purged or expires"
         case suspendedWithNewEntries = "a suspended invocation needs a replay only when its journal grew after it suspended"
 
         var testDescription: String { rawValue }
@@ -62,6 +63,7 @@ struct StoreConformance: Sendable {
         case .subscriptionsRoundTrip: try await subscriptionsRoundTripAndEnd()
         case .promisesKeepFirstResult: try await promisesKeepTheirFirstResult()
         case .suspendedWithNewEntries: try await suspendedWithNewEntriesSeesArrivals()
+        case .workflowStateEndsWithItsRun: try await workflowStateEndsWithItsRun()
         }
     }
 
