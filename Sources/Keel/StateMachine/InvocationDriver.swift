@@ -17,7 +17,24 @@ public struct AttemptEnded: Error, Hashable, Sendable, CustomStringConvertible {
 /// signal. Awaits settle on notifications in arrival order (see ``NotificationQueue``). When the runtime's
 /// input is closed and nothing can settle a pending await (and no `ctx.run` body is still executing), the
 /// attempt suspends, listing every key waited for and signal 1.
+///
+/// Continuations are never resumed while the lock is held: resuming one takes the Swift runtime's lock on the
+/// waiting task, and cancelling a task holds that lock while its cancellation handler takes ours. Resumptions
+/// are collected in `State.deferred` and run by `withState` after the lock is released.
 public final class InvocationDriver: Sendable {
+    /// A continuation to resume once the lock is released.
+    private enum Deferred {
+        case settle(CheckedContinuation<NotificationQueue.Resolution, any Error>, Result<NotificationQueue.Resolution, any Error>)
+        case ready(CheckedContinuation<Void, any Error>, Result<Void, any Error>)
+
+        func run() {
+            switch self {
+            case .settle(let continuation, let result): continuation.resume(with: result)
+            case .ready(let continuation, let result): continuation.resume(with: result)
+            }
+        }
+    }
+
     private struct Waiter {
         var keys: [NotificationKey]
         var cancellable: Bool
@@ -34,6 +51,7 @@ public final class InvocationDriver: Sendable {
         var runningSteps = 0
         var stepTasks: [UInt64: Task<Void, Never>] = [:]
         var nextStepID: UInt64 = 0
+        var deferred: [Deferred] = []
     }
 
     private let state: Mutex<State>
@@ -44,10 +62,24 @@ public final class InvocationDriver: Sendable {
         self.output = output
     }
 
+    /// Runs `body` under the lock, then the resumptions it deferred.
+    private func withState<T>(_ body: (inout State) throws -> T) rethrows -> T {
+        var deferred: [Deferred] = []
+        let value = try state.withLock { state -> T in
+            defer {
+                deferred = state.deferred
+                state.deferred.removeAll()
+            }
+            return try body(&state)
+        }
+        for resumption in deferred { resumption.run() }
+        return value
+    }
+
     // MARK: - Frames from the runtime
 
     func receive(_ frame: Frame) {
-        state.withLock { state in
+        withState { state in
             do throws(ProtocolError) {
                 try state.machine.receive(frame)
             } catch {
@@ -59,21 +91,21 @@ public final class InvocationDriver: Sendable {
             }
             if state.machine.isReadyToExecute, let ready = state.ready {
                 state.ready = nil
-                ready.resume()
+                state.deferred.append(.ready(ready, .success(())))
             }
             progress(&state)
         }
     }
 
     func receiveEndOfInput() {
-        state.withLock { state in
+        withState { state in
             state.machine.receiveEndOfInput()
             if let ready = state.ready {
                 state.ready = nil
                 if !state.machine.isReadyToExecute {
                     fail(&state, code: ProtocolError.Code.protocolViolation.rawValue, message: "the input ended before the replayed journal was complete")
                 }
-                ready.resume(throwing: AttemptEnded(reason: "input ended before the journal was replayed"))
+                state.deferred.append(.ready(ready, .failure(AttemptEnded(reason: "input ended before the journal was replayed"))))
             }
             progress(&state)
         }
@@ -84,11 +116,11 @@ public final class InvocationDriver: Sendable {
     /// Waits until the replayed journal has arrived. Throws if the attempt ended first.
     func waitUntilReady() async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            state.withLock { state in
+            withState { state in
                 if state.machine.isReadyToExecute {
-                    continuation.resume()
+                    state.deferred.append(.ready(continuation, .success(())))
                 } else if state.machine.isClosed || state.machine.isInputClosed {
-                    continuation.resume(throwing: AttemptEnded(reason: "closed before the journal was replayed"))
+                    state.deferred.append(.ready(continuation, .failure(AttemptEnded(reason: "closed before the journal was replayed"))))
                 } else {
                     state.ready = continuation
                 }
@@ -105,7 +137,7 @@ public final class InvocationDriver: Sendable {
 
     /// Applies one operation to the machine and sends what it emitted. A protocol error fails the attempt.
     func perform<T>(_ operation: (inout InvocationStateMachine) throws -> T) throws(AttemptEnded) -> T {
-        let outcome: Result<T, AttemptEnded> = state.withLock { state in
+        let outcome: Result<T, AttemptEnded> = withState { state in
             guard !state.machine.isClosed else { return .failure(AttemptEnded(reason: "the attempt is closed")) }
             do {
                 let value = try operation(&state.machine)
@@ -128,7 +160,7 @@ public final class InvocationDriver: Sendable {
         nextRetryDelay: Duration? = nil,
         relatedCommand: (index: Int, name: String, type: MessageType)? = nil
     ) {
-        state.withLock {
+        withState {
             fail(&$0, code: code, message: message, nextRetryDelay: nextRetryDelay, relatedCommand: relatedCommand)
         }
     }
@@ -174,7 +206,7 @@ public final class InvocationDriver: Sendable {
     }
 
     func inlineStepFinished() {
-        state.withLock { state in
+        withState { state in
             state.runningSteps -= 1
             progress(&state)
         }
@@ -189,11 +221,11 @@ public final class InvocationDriver: Sendable {
         }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<NotificationQueue.Resolution, any Error>) in
-                state.withLock { state in
+                withState { state in
                     if state.machine.isClosed || !state.machine.isReadyToExecute {
-                        continuation.resume(throwing: AttemptEnded(reason: "the attempt is closed"))
+                        state.deferred.append(.settle(continuation, .failure(AttemptEnded(reason: "the attempt is closed"))))
                     } else if Task.isCancelled {
-                        continuation.resume(throwing: CancellationError())
+                        state.deferred.append(.settle(continuation, .failure(CancellationError())))
                     } else {
                         state.waiters[id] = Waiter(keys: keys, cancellable: cancellable, continuation: continuation)
                         progress(&state)
@@ -201,8 +233,10 @@ public final class InvocationDriver: Sendable {
                 }
             }
         } onCancel: {
-            state.withLock { state in
-                state.waiters.removeValue(forKey: id)?.continuation.resume(throwing: CancellationError())
+            withState { state in
+                if let waiter = state.waiters.removeValue(forKey: id) {
+                    state.deferred.append(.settle(waiter.continuation, .failure(CancellationError())))
+                }
             }
         }
     }
@@ -225,7 +259,7 @@ public final class InvocationDriver: Sendable {
     }
 
     private func stepFinished(_ id: UInt64) {
-        state.withLock { state in
+        withState { state in
             guard state.stepTasks.removeValue(forKey: id) != nil else { return }
             state.runningSteps -= 1
             progress(&state)
@@ -244,7 +278,7 @@ public final class InvocationDriver: Sendable {
                     let resolution = state.machine.resolve(waiter.keys, cancellable: waiter.cancellable)
                 else { continue }
                 state.waiters[id] = nil
-                waiter.continuation.resume(returning: resolution)
+                state.deferred.append(.settle(waiter.continuation, .success(resolution)))
             }
             if state.waiters.isEmpty || !state.machine.revealNextNotification() { break }
         }
@@ -283,13 +317,13 @@ public final class InvocationDriver: Sendable {
         resumeAllWaiters(&state, throwing: AttemptEnded(reason: message))
         if let ready = state.ready {
             state.ready = nil
-            ready.resume(throwing: AttemptEnded(reason: message))
+            state.deferred.append(.ready(ready, .failure(AttemptEnded(reason: message))))
         }
     }
 
     private func resumeAllWaiters(_ state: inout State, throwing error: AttemptEnded) {
         let waiters = state.waiters.values
         state.waiters.removeAll()
-        for waiter in waiters { waiter.continuation.resume(throwing: error) }
+        for waiter in waiters { state.deferred.append(.settle(waiter.continuation, .failure(error))) }
     }
 }

@@ -80,9 +80,19 @@ final class KeelProcess: @unchecked Sendable {
         self.process = nil
     }
 
+    /// SIGTERM, and SIGKILL if the server has not exited 15 s later: a server that does not stop on SIGTERM is
+    /// a bug the test reports, not a reason for the test run to hang.
     func stop() {
         guard let process else { return }
         process.terminate()
+        let deadline = ContinuousClock.now + .seconds(15)
+        while process.isRunning, ContinuousClock.now < deadline {
+            usleep(20_000)
+        }
+        if process.isRunning {
+            Issue.record("keel did not exit within 15 s of SIGTERM; killed it. Its log:\n\(serverLog)")
+            Glibc.kill(process.processIdentifier, SIGKILL)
+        }
         process.waitUntilExit()
         self.process = nil
     }
