@@ -35,8 +35,10 @@ struct ActiveInvocation {
     /// The result stored by the `Output` command, applied at `End`.
     var output: InvocationResult?
     var generation: UInt64 = 0
-    /// Set while its completion is being stored, so a concurrent kill or end does not complete it twice.
-    var isCompleting = false
+    /// The result being stored while its completion commits, so a concurrent kill or end does not complete it
+    /// twice, and a caller that subscribes meanwhile gets the result directly.
+    var completingWith: InvocationResult?
+    var isCompleting: Bool { completingWith != nil }
 
     init(record: InvocationRecord, journal: [JournalEntry]?) {
         self.record = record

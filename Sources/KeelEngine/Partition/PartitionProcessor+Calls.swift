@@ -143,6 +143,13 @@ extension PartitionProcessor {
     private func joinExisting(_ request: ChildRequest) -> ChildOutcome {
         var operations = request.callerOperations
         let workflowCall = request.invocation.resolved.handlerKind == .workflow && request.subscription != nil
+        if let result = active[request.invocation.id]?.completingWith {
+            // Its completion is being stored: answer with its result (stored first, the writer keeps order).
+            guard writer.enqueue(operations, for: [request.caller]) != nil else {
+                return .failed("an earlier write of \(request.caller) failed")
+            }
+            return .completed(workflowCall ? .failure(Self.workflowAlreadyInvoked) : result)
+        }
         if let subscription = request.subscription, !workflowCall {
             subscribers[subscription.topic, default: []].append(subscription)
             operations.append(.subscribe(subscription))
@@ -218,6 +225,10 @@ extension PartitionProcessor {
                 guard writer.enqueue(callerOperations, for: [caller]) != nil else { return .failed("an earlier write of \(caller) failed") }
                 return .completed(stored?.result ?? .failure(Failure(code: 404, message: "invocation \(target) not found")))
             }
+        }
+        if let result = active[target]?.completingWith {
+            guard writer.enqueue(callerOperations, for: [caller]) != nil else { return .failed("an earlier write of \(caller) failed") }
+            return .completed(result)
         }
         var operations = callerOperations
         if let subscription {

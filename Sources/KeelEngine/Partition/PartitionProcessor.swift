@@ -386,7 +386,7 @@ actor PartitionProcessor {
     func complete(_ id: InvocationID, with result: InvocationResult) async -> Bool {
         guard var invocation = active[id], !invocation.isCompleting else { return false }
         let retention = settings(of: &invocation).completionRetention.nanoseconds / 1_000_000
-        invocation.isCompleting = true
+        invocation.completingWith = result
         active[id] = invocation
         let now = EngineClock.nowMilliseconds()
         var batch: [StoreOperation] = [.completeInvocation(id, result: result, completedAt: now, expiresAt: now + retention)]
@@ -407,7 +407,7 @@ actor PartitionProcessor {
             guard lastIndex != nil else { throw StoreError(.io, "the writer refused the completion") }
             try await writer.commit([], for: id)
         } catch {
-            active[id]?.isCompleting = false
+            active[id]?.completingWith = nil
             logger.error("could not store an invocation's completion; it is retried", metadata: ["invocation": "\(id)", "error": "\(error)"])
             return false
         }
