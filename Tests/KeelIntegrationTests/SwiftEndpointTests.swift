@@ -361,3 +361,34 @@ struct SwiftEndpointThroughServerTests {
         }
     }
 }
+
+extension SwiftEndpointThroughServerTests {
+    @Test("the durable toolkit through a remote Swift endpoint: sleep, a call, a workflow's promise, a saga", arguments: EndpointTransport.allCases)
+    func toolkit(_ transport: EndpointTransport) async throws {
+        try await withRegisteredEndpoint(transport) { keel, endpoint, client in
+            let slept = try await client.post("\(keel.ingress)/Reminder/remind", #"{"label": "remote", "ms": 300}"#)
+            #expect(slept.status == 200 && slept.text == #""reminded""#, "\(slept.status) \(slept.text)")
+            let called = try await client.post("\(keel.ingress)/Parent/run", #"{"label": "call", "ms": 50}"#)
+            #expect(called.text == #""parent: child woke""#, "\(called.status) \(called.text)")
+
+            let sent = try await client.post("\(keel.ingress)/Approval/r1/run/send", #"{"label": "flow"}"#)
+            #expect(sent.status == 202, "\(sent.status) \(sent.text)")
+            let deadline = ContinuousClock.now + .seconds(30)
+            while try await client.get("\(keel.ingress)/Approval/r1/status").text != #""waiting""# {
+                guard ContinuousClock.now < deadline else { throw KeelProcessError(message: "the workflow never reached its promise") }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let decided = try await client.post("\(keel.ingress)/Approval/r1/decide", #""yes""#)
+            #expect(decided.text == #""ok""#, "\(decided.status) \(decided.text)")
+            let result = try await client.get("\(keel.ingress)/restate/workflow/Approval/r1/attach")
+            #expect(result.text == #""approved: yes""#, "\(result.status) \(result.text)")
+
+            let saga = try await client.post("\(keel.ingress)/Trip/book", #"{"label": "trip", "failAt": 2}"#)
+            #expect(saga.status == 400, "\(saga.status) \(saga.text)")
+            let lines = endpoint.sideEffects()
+            #expect(lines.filter { $0.hasPrefix("remote ") } == ["remote before", "remote after"])
+            #expect(lines.filter { $0.hasPrefix("flow ") } == ["flow reserve", "flow decided yes"])
+            #expect(lines.filter { $0.hasPrefix("trip ") } == ["trip book flight", "trip cancel hotel", "trip cancel flight"])
+        }
+    }
+}
