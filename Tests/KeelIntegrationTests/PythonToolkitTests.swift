@@ -165,6 +165,26 @@ struct PythonToolkitTests {
         }
     }
 
+    @Test("Kill is recursive: killing a parent that waits for a sleeping child kills the child, without compensations", arguments: PythonTransport.allCases)
+    func recursiveKill(_ transport: PythonTransport) async throws {
+        try await withPythonInterop(transport) { interop in
+            let log = interop.python.file("recursive-kill.log")
+            let children = interop.python.file("children.log")
+            let sent = try await interop.call("/PyCaller/callPatient/send", #"{"log": "\#(log)", "children": "\#(children)"}"#)
+            let parent = try #require(try sent.json()["invocationId"] as? String, "\(sent.status) \(sent.text)")
+            try await interop.waitForLines(children, atLeast: 1)
+            let child = try #require(interop.python.lines(children).first)
+            try await interop.waitForStatus(parent, "suspended")
+            let killed = try await interop.operate("kill", parent)
+            #expect(killed.status == 200, "\(killed.status) \(killed.text)")
+            let parentResult = try await interop.get("/restate/invocation/\(parent)/attach")
+            #expect(parentResult.status == 409 && parentResult.text.contains("killed"), "\(parentResult.status) \(parentResult.text)")
+            let childResult = try await interop.get("/restate/invocation/\(child)/attach")
+            #expect(childResult.status == 409 && childResult.text.contains("killed"), "the child: \(childResult.status) \(childResult.text)")
+            #expect(interop.python.lines(log).isEmpty, "a killed child ran its compensation: \(interop.python.lines(log))")
+        }
+    }
+
     @Test("Saga: step 3 fails terminally; the compensations registered before each step run in reverse, once", arguments: PythonTransport.allCases)
     func saga(_ transport: PythonTransport) async throws {
         try await withPythonInterop(transport) { interop in

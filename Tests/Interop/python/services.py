@@ -172,6 +172,16 @@ async def call_twice(ctx: Context, request: Dict[str, Any]) -> list:
     return [int(json.loads(first)), int(json.loads(second))]
 
 
+@caller.handler(name="callPatient")
+async def call_patient(ctx: Context, request: Dict[str, Any]) -> str:
+    """`{"log": path, "children": path}`: calls PyToolkit/patient (which sleeps an hour), writes the callee's
+    invocation id to `children` (once), and waits for it."""
+    call = ctx.generic_call("PyToolkit", "patient", arg=json.dumps({"log": str(request["log"])}).encode())
+    child = await call.invocation_id()
+    await ctx.run_typed("record-child", lambda: _append_line(str(request["children"]), child), RunOptions(type_hint=type(None)))
+    return str(json.loads(await call))
+
+
 @caller.handler(name="sendLater")
 async def send_later(ctx: Context, request: Dict[str, Any]) -> str:
     """`{"key": "k", "value": 5, "delayMs": 1000}` -> sends PyCounter/k/add(5) to run after the delay; returns at once."""
