@@ -185,6 +185,26 @@ struct PythonToolkitTests {
         }
     }
 
+    @Test("Cancel propagates: cancelling a parent that waits for a sleeping child cancels the child, which compensates", arguments: PythonTransport.allCases)
+    func cancelPropagates(_ transport: PythonTransport) async throws {
+        try await withPythonInterop(transport) { interop in
+            let log = interop.python.file("propagate.log")
+            let children = interop.python.file("propagate-children.log")
+            let sent = try await interop.call("/PyCaller/callPatient/send", #"{"log": "\#(log)", "children": "\#(children)"}"#)
+            let parent = try #require(try sent.json()["invocationId"] as? String, "\(sent.status) \(sent.text)")
+            try await interop.waitForLines(children, atLeast: 1)
+            let child = try #require(interop.python.lines(children).first)
+            try await interop.waitForStatus(parent, "suspended")
+            let cancelled = try await interop.operate("cancel", parent)
+            #expect(cancelled.status == 202, "\(cancelled.status) \(cancelled.text)")
+            let parentResult = try await interop.get("/restate/invocation/\(parent)/attach")
+            #expect(parentResult.status == 409, "\(parentResult.status) \(parentResult.text)")
+            let childResult = try await interop.get("/restate/invocation/\(child)/attach")
+            #expect(childResult.status == 409, "the child: \(childResult.status) \(childResult.text)")
+            #expect(interop.python.lines(log) == ["compensated 409"])
+        }
+    }
+
     @Test("Saga: step 3 fails terminally; the compensations registered before each step run in reverse, once", arguments: PythonTransport.allCases)
     func saga(_ transport: PythonTransport) async throws {
         try await withPythonInterop(transport) { interop in
