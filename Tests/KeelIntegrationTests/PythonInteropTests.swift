@@ -87,13 +87,14 @@ struct PythonInterop: Sendable {
 /// `body` is `@escaping` on purpose: non-escaping async closures that await crash at run time with Swift 6.3 on Linux.
 func withPythonInterop(
     _ transport: PythonTransport,
+    hypercornArguments: [String] = [],
     _ body: @escaping @Sendable (PythonInterop) async throws -> Void
 ) async throws {
     let client = HTTPClient(eventLoopGroupProvider: .singleton)
     let python: PythonEndpoint
     let keel: KeelProcess
     do {
-        python = try PythonEndpoint()
+        python = try PythonEndpoint(hypercornArguments: hypercornArguments)
         // A short inactivity timeout makes HTTP/2 attempts suspend while they wait, as they do in production after
         // the default 60 s; restarts in the tests keep it.
         keel = try KeelProcess(serveArguments: ["--inactivity-timeout", "400ms"])
@@ -220,6 +221,33 @@ struct PythonInteropTests {
             let twice = try await interop.call("/PyCaller/callTwice", #"{"key": "c2", "value": 4, "idempotencyKey": "once"}"#)
             #expect(twice.status == 200 && twice.text.replacingOccurrences(of: " ", with: "") == "[4,4]", "two calls with one idempotency key: \(twice.status) \(twice.text)")
             #expect(try await interop.client.get("\(interop.keel.ingress)/PyCounter/c2/get").text == "4")
+        }
+    }
+
+    @Test("HTTP/2: across the endpoint's GOAWAYs (hypercorn keep_alive_max_requests = 3) every call answers once, in order")
+    func goAway() async throws {
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("hypercorn-goaway-\(UUID().uuidString).toml")
+        try Data("keep_alive_max_requests = 3\n".utf8).write(to: config)
+        defer { try? FileManager.default.removeItem(at: config) }
+        try await withPythonInterop(.http2, hypercornArguments: ["--config", config.path]) { interop in
+            // Four callers at once, so GOAWAY arrives while other streams are still open on the connection.
+            @Sendable func caller(_ key: String) async throws -> [String] {
+                var answers: [String] = []
+                for _ in 1...8 { answers.append(try await interop.call("/PyCounter/\(key)/add", "1").text) }
+                return answers
+            }
+            let started = ContinuousClock.now
+            async let first = caller("g1")
+            async let second = caller("g2")
+            async let third = caller("g3")
+            async let fourth = caller("g4")
+            let all = try await [first, second, third, fourth]
+            for answers in all {
+                #expect(answers == (1...8).map(String.init), "\(answers)")
+            }
+            // Streams the endpoint refused after its GOAWAY fail their attempt, which is retried with backoff
+            // (nothing of them had run); every call still answers exactly once, in order per key.
+            #expect(ContinuousClock.now - started < .seconds(30), "calls stalled across GOAWAYs")
         }
     }
 

@@ -3,16 +3,19 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTP2
 import NIOPosix
+import Synchronization
 
 /// One cleartext HTTP/2 connection with prior knowledge (h2c) to a deployment, as Restate uses for `http://`
-/// endpoints; each attempt is a stream on it. Reconnects when the connection was lost.
+/// endpoints; each attempt is a stream on it. Reconnects when the connection was lost, or when the endpoint
+/// sent GOAWAY (hypercorn does after 1,000 requests on a connection): streams already open finish on the old
+/// connection, new ones go to a new one.
 actor HTTP2Connection {
     typealias Stream = NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
     private typealias Multiplexer = NIOHTTP2Handler.AsyncStreamMultiplexer<Void>
 
     let host: String
     let port: Int
-    private var connection: (channel: any Channel, multiplexer: Multiplexer)?
+    private var connection: (channel: any Channel, multiplexer: Multiplexer, goAway: GoAwayFlag)?
 
     init(host: String, port: Int) {
         self.host = host
@@ -39,7 +42,10 @@ actor HTTP2Connection {
     }
 
     private func connected() async throws -> Multiplexer {
-        if let connection, connection.channel.isActive { return connection.multiplexer }
+        if let connection, connection.channel.isActive, !connection.goAway.isSet { return connection.multiplexer }
+        // A connection that got GOAWAY is dropped here; its open streams go on, and the endpoint closes it once
+        // they are done.
+        let goAway = GoAwayFlag()
         let (channel, multiplexer) = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.seconds(5))
             .connect(host: host, port: port) { channel in
@@ -48,11 +54,38 @@ actor HTTP2Connection {
                         // The server never opens streams towards us; refuse any it tries.
                         stream.close()
                     }
+                    // Connection-level frames (stream 0) come down the connection's pipeline after the HTTP/2 handler.
+                    try channel.pipeline.syncOperations.addHandler(GoAwayWatcher(flag: goAway))
                     return (channel as any Channel, multiplexer)
                 }
             }
-        connection = (channel, multiplexer)
+        connection = (channel, multiplexer, goAway)
         return multiplexer
+    }
+}
+
+/// Set once the endpoint sent GOAWAY on a connection: no new stream may be opened on it.
+final class GoAwayFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+
+    var isSet: Bool { value.load(ordering: .acquiring) }
+
+    func set() { value.store(true, ordering: .releasing) }
+}
+
+/// Watches a connection's stream-0 frames for GOAWAY.
+final class GoAwayWatcher: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTP2Frame
+
+    private let flag: GoAwayFlag
+
+    init(flag: GoAwayFlag) {
+        self.flag = flag
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .goAway = unwrapInboundIn(data).payload { flag.set() }
+        context.fireChannelRead(data)
     }
 }
 

@@ -37,7 +37,11 @@ final class PythonEndpoint: @unchecked Sendable {
     /// The deployment URI to register with the admin API.
     var url: String { "http://127.0.0.1:\(port)" }
 
-    init() throws {
+    /// Extra hypercorn command-line arguments.
+    let hypercornArguments: [String]
+
+    init(hypercornArguments: [String] = []) throws {
+        self.hypercornArguments = hypercornArguments
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-py-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         self.scratchDirectory = directory
@@ -68,7 +72,7 @@ final class PythonEndpoint: @unchecked Sendable {
         }
         let process = Process()
         process.executableURL = python
-        process.arguments = ["-m", "hypercorn", "services:app", "--bind", "127.0.0.1:\(port)"]
+        process.arguments = ["-m", "hypercorn", "services:app", "--bind", "127.0.0.1:\(port)"] + hypercornArguments
         process.currentDirectoryURL = Self.servicesDirectory
         var environment = ProcessInfo.processInfo.environment
         environment["PYTHONUNBUFFERED"] = "1"
