@@ -254,52 +254,44 @@ extension InvocationStateMachine {
 
     /// `AttachInvocationCommand`: completes with the target's result once it is done.
     mutating func attachInvocation(_ target: InvocationTarget) throws(ProtocolError) -> UInt32 {
-        let id = allocateCompletionID()
-        var message = PBAttachInvocationCommandMessage()
-        message.resultCompletionID = id
-        switch target {
-        case .invocation(let invocation): message.invocationID = invocation
-        case .workflow(let name, let key): message.workflowTarget = Self.workflowTarget(name, key)
-        case .idempotentRequest(let service, let key, let handler, let idempotencyKey):
-            message.idempotentRequestTarget = Self.idempotentTarget(service, key, handler, idempotencyKey)
-        }
-        if let stored = try command(.attachInvocation, message), stored.target != message.target || stored.resultCompletionID != id {
-            throw mismatch("the journal attaches to another invocation (or completion) than the handler now does (\(target))")
-        }
-        return id
+        try targetCommand(.attachInvocation, PBAttachInvocationCommandMessage(), target, verb: "attaches to")
     }
 
     /// `GetInvocationOutputCommand`: completes at once, void while the target is still running.
     mutating func getInvocationOutput(_ target: InvocationTarget) throws(ProtocolError) -> UInt32 {
+        try targetCommand(.getInvocationOutput, PBGetInvocationOutputCommandMessage(), target, verb: "reads the output of")
+    }
+
+    /// Attach and output carry the same target fields and one completion.
+    private mutating func targetCommand<M: InvocationTargetCommand>(
+        _ type: MessageType,
+        _ empty: M,
+        _ target: InvocationTarget,
+        verb: String
+    ) throws(ProtocolError) -> UInt32 {
         let id = allocateCompletionID()
-        var message = PBGetInvocationOutputCommandMessage()
+        var message = empty
         message.resultCompletionID = id
         switch target {
-        case .invocation(let invocation): message.invocationID = invocation
-        case .workflow(let name, let key): message.workflowTarget = Self.workflowTarget(name, key)
+        case .invocation(let invocation):
+            message.invocationID = invocation
+        case .workflow(let name, let key):
+            message.workflowTarget = PBWorkflowTarget.with {
+                $0.workflowName = name
+                $0.workflowKey = key
+            }
         case .idempotentRequest(let service, let key, let handler, let idempotencyKey):
-            message.idempotentRequestTarget = Self.idempotentTarget(service, key, handler, idempotencyKey)
+            message.idempotentRequestTarget = PBIdempotentRequestTarget.with {
+                $0.serviceName = service
+                if let key { $0.serviceKey = key }
+                $0.handlerName = handler
+                $0.idempotencyKey = idempotencyKey
+            }
         }
-        if let stored = try command(.getInvocationOutput, message), stored.target != message.target || stored.resultCompletionID != id {
-            throw mismatch("the journal reads the output of another invocation (or completion) than the handler now does (\(target))")
+        if let stored = try command(type, message), !stored.sameTarget(as: message) || stored.resultCompletionID != id {
+            throw mismatch("the journal \(verb) another invocation (or completion) than the handler now does (\(target))")
         }
         return id
-    }
-
-    private static func workflowTarget(_ name: String, _ key: String) -> PBWorkflowTarget {
-        PBWorkflowTarget.with {
-            $0.workflowName = name
-            $0.workflowKey = key
-        }
-    }
-
-    private static func idempotentTarget(_ service: String, _ key: String?, _ handler: String, _ idempotencyKey: String) -> PBIdempotentRequestTarget {
-        PBIdempotentRequestTarget.with {
-            $0.serviceName = service
-            if let key { $0.serviceKey = key }
-            $0.handlerName = handler
-            $0.idempotencyKey = idempotencyKey
-        }
     }
 
     // MARK: - Retries
@@ -314,4 +306,22 @@ extension InvocationStateMachine {
             : .milliseconds(Int64(clamping: start.durationSinceLastStoredEntry))
         return (start.retryCountSinceLastStoredEntry &+ 1, previous + attemptDuration)
     }
+}
+
+/// The two commands that name another invocation (`AttachInvocation`, `GetInvocationOutput`): the same fields,
+/// in two generated types.
+protocol InvocationTargetCommand: SwiftProtobuf.Message {
+    var resultCompletionID: UInt32 { get set }
+    var invocationID: String { get set }
+    var workflowTarget: PBWorkflowTarget { get set }
+    var idempotentRequestTarget: PBIdempotentRequestTarget { get set }
+    func sameTarget(as other: Self) -> Bool
+}
+
+extension PBAttachInvocationCommandMessage: InvocationTargetCommand {
+    func sameTarget(as other: Self) -> Bool { target == other.target }
+}
+
+extension PBGetInvocationOutputCommandMessage: InvocationTargetCommand {
+    func sameTarget(as other: Self) -> Bool { target == other.target }
 }
