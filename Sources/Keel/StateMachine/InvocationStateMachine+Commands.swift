@@ -96,16 +96,7 @@ extension InvocationStateMachine {
         message.resultCompletionID = result
         message.name = request.name
         if let stored = try command(.call, message) {
-            let storedRequest = CallRequest(
-                service: stored.serviceName,
-                handler: stored.handlerName,
-                key: stored.key,
-                parameter: stored.parameter,
-                headers: stored.headers.map { CallRequest.Header(name: $0.key, value: $0.value) },
-                idempotencyKey: stored.hasIdempotencyKey ? stored.idempotencyKey : nil,
-                name: stored.name
-            )
-            try check(call: storedRequest, against: request, kind: "call")
+            try check(call: CallRequest(stored: stored), against: request, kind: "call")
             guard stored.invocationIDNotificationIdx == invocationID, stored.resultCompletionID == result else {
                 throw mismatch("the journal's call to \(stored.serviceName)/\(stored.handlerName) has completions \(stored.invocationIDNotificationIdx)/\(stored.resultCompletionID), expected \(invocationID)/\(result)")
             }
@@ -129,16 +120,7 @@ extension InvocationStateMachine {
         message.invocationIDNotificationIdx = invocationID
         message.name = request.name
         if let stored = try command(.oneWayCall, message) {
-            let storedRequest = CallRequest(
-                service: stored.serviceName,
-                handler: stored.handlerName,
-                key: stored.key,
-                parameter: stored.parameter,
-                headers: stored.headers.map { CallRequest.Header(name: $0.key, value: $0.value) },
-                idempotencyKey: stored.hasIdempotencyKey ? stored.idempotencyKey : nil,
-                name: stored.name
-            )
-            try check(call: storedRequest, against: request, kind: "send")
+            try check(call: CallRequest(stored: stored), against: request, kind: "send")
             guard stored.invocationIDNotificationIdx == invocationID else {
                 throw mismatch("the journal's send to \(stored.serviceName)/\(stored.handlerName) has completion \(stored.invocationIDNotificationIdx), expected \(invocationID)")
             }
@@ -324,4 +306,34 @@ extension PBAttachInvocationCommandMessage: InvocationTargetCommand {
 
 extension PBGetInvocationOutputCommandMessage: InvocationTargetCommand {
     func sameTarget(as other: Self) -> Bool { target == other.target }
+}
+
+/// The fields `CallCommand` and `OneWayCallCommand` share, in two generated types.
+protocol CallCommandFields {
+    var serviceName: String { get }
+    var handlerName: String { get }
+    var key: String { get }
+    var parameter: Data { get }
+    var headers: [PBHeader] { get }
+    var hasIdempotencyKey: Bool { get }
+    var idempotencyKey: String { get }
+    var name: String { get }
+}
+
+extension PBCallCommandMessage: CallCommandFields {}
+extension PBOneWayCallCommandMessage: CallCommandFields {}
+
+extension CallRequest {
+    /// The request a stored call or send command describes, to compare with the one the handler makes now.
+    init(stored: some CallCommandFields) {
+        self.init(
+            service: stored.serviceName,
+            handler: stored.handlerName,
+            key: stored.key,
+            parameter: stored.parameter,
+            headers: stored.headers.map { Header(name: $0.key, value: $0.value) },
+            idempotencyKey: stored.hasIdempotencyKey ? stored.idempotencyKey : nil,
+            name: stored.name
+        )
+    }
 }
