@@ -159,6 +159,12 @@ public final class Engine: Service {
 
     /// Accepts a request once it is durable, without waiting for its result.
     public func send(_ request: Request) async throws -> Receipt {
+        try await accept(request, awaitingResult: false)
+    }
+
+    /// Accepts a request once it is durable. When the caller goes on to wait for the result, the invocation's
+    /// creation may share its fsync with the first step (see `GroupCommitWriter.commit(_:for:lazy:)`).
+    private func accept(_ request: Request, awaitingResult: Bool) async throws -> Receipt {
         let resolved = try registry.resolve(request.target)
         if let key = request.idempotencyKey {
             guard !key.isEmpty else { throw EngineError(.badRequest, "the idempotency-key header is empty") }
@@ -184,7 +190,8 @@ public final class Engine: Service {
         let executeAt = request.delay.map { EngineClock.nowMilliseconds() + max(0, $0.nanoseconds / 1_000_000) }
         let acceptance = try await partition(for: id).accept(
             .init(id: id, resolved: resolved, input: entry, idempotencyKey: request.idempotencyKey),
-            executeAt: executeAt
+            executeAt: executeAt,
+            lazily: awaitingResult
         )
         return Receipt(id: id, previouslyAccepted: acceptance == .duplicate, executeAt: executeAt, isWorkflowRun: resolved.handlerKind == .workflow)
     }
@@ -194,7 +201,7 @@ public final class Engine: Service {
         guard request.delay == nil else {
             throw EngineError(.badRequest, "a delay is only allowed on sends: use /send?delay=…")
         }
-        let receipt = try await send(request)
+        let receipt = try await accept(request, awaitingResult: true)
         if receipt.previouslyAccepted, receipt.isWorkflowRun {
             return (receipt.id, .failure(PartitionProcessor.workflowAlreadyInvoked))
         }

@@ -14,22 +14,34 @@ extension SQLiteStore {
             _ = try openPool()
             return
         }
-        try await write { db in
-            var maxInserted: Int64?
-            for operation in operations {
-                switch operation {
-                case .insertInvocation(let record):
-                    maxInserted = max(maxInserted ?? record.sequence, record.sequence)
-                case .appendJournal(_, let index, _):
-                    maxInserted = max(maxInserted ?? index, index)
-                default:
-                    break
-                }
-                try Self.apply(operation, in: db)
+        try await write { db in try Self.applyBatch(operations, in: db) }
+    }
+
+    /// `apply(_:)` on the calling thread: the group-commit writer's own thread calls this, never the
+    /// cooperative pool.
+    public func applyBlocking(_ operations: [StoreOperation]) throws(StoreError) {
+        guard !operations.isEmpty else {
+            _ = try openPool()
+            return
+        }
+        try writeBlocking { db in try Self.applyBatch(operations, in: db) }
+    }
+
+    private static func applyBatch(_ operations: [StoreOperation], in db: Database) throws {
+        var maxInserted: Int64?
+        for operation in operations {
+            switch operation {
+            case .insertInvocation(let record):
+                maxInserted = max(maxInserted ?? record.sequence, record.sequence)
+            case .appendJournal(_, let index, _):
+                maxInserted = max(maxInserted ?? index, index)
+            default:
+                break
             }
-            if let maxInserted {
-                try db.cachedStatement(sql: WriteSQL.raiseMaxSequence).execute(arguments: [maxInserted])
-            }
+            try apply(operation, in: db)
+        }
+        if let maxInserted {
+            try db.cachedStatement(sql: WriteSQL.raiseMaxSequence).execute(arguments: [maxInserted])
         }
     }
 

@@ -9,7 +9,7 @@ import Synchronization
 ///
 /// Writes go through GRDB's serial writer queue and reads through its reader pool, so no SQLite call ever
 /// blocks Swift's cooperative thread pool (opening and migrating in `init` aside: do that at startup).
-public final class SQLiteStore: Store {
+public final class SQLiteStore: BlockingStore {
     /// The database file, for messages that tell the operator which file is in trouble.
     public let path: String
 
@@ -73,6 +73,16 @@ public final class SQLiteStore: Store {
         let database = try openPool()
         do {
             return try await database.write(body)
+        } catch {
+            throw mapped(error)
+        }
+    }
+
+    /// `write(_:)` on the calling thread, which blocks until the transaction is durable.
+    func writeBlocking<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+        let database = try openPool()
+        do {
+            return try database.write(body)
         } catch {
             throw mapped(error)
         }

@@ -58,3 +58,14 @@ extension Store {
         try await storedJournal(of: id).entries
     }
 }
+
+/// A store whose batches can be written by a thread that blocks until they are durable.
+///
+/// The group-commit writer gives such a store a thread of its own: a commit then costs one wake-up of that
+/// thread and the write itself, instead of hops between Swift's cooperative pool and the store's own queue,
+/// and it never waits behind the handlers queued on the pool.
+public protocol BlockingStore: Store {
+    /// Applies the operations in order, all or nothing, blocking the calling thread until they are durable.
+    /// Never call it from Swift's cooperative pool.
+    func applyBlocking(_ operations: [StoreOperation]) throws(StoreError)
+}

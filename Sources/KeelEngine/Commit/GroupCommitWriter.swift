@@ -1,3 +1,5 @@
+import Dispatch
+import Foundation
 import KeelProtocol
 import KeelStore
 import Logging
@@ -9,7 +11,13 @@ import Synchronization
 ///
 /// Changes are applied in the order they were handed in. `commit` returns once its changes (and every change
 /// handed in before) are durable; `enqueue` does not wait, for changes nobody acknowledges yet — a later
-/// `commit` of the same invocation confirms them. If a batch fails, every invocation with changes in it is
+/// `commit` of the same invocation confirms them. Only a waiting `commit` starts a write at once: what nobody
+/// waits for rides with it, or is written `lazyDelay` after it was handed in, so an invocation's steps, its
+/// creation and its end share fsyncs instead of each taking one.
+///
+/// With a `BlockingStore` (SQLite) the writer has a thread of its own, which sleeps while nothing is due:
+/// a commit costs one wake-up and the write, never a wait behind the handlers queued on Swift's cooperative
+/// pool. If a batch fails, every invocation with changes in it is
 /// *poisoned*: its pending and further changes are refused until the engine reloads it from the store
 /// (`recover(_:)`), so a journal never gets a hole.
 ///
@@ -18,24 +26,36 @@ import Synchronization
 /// across invocations too, which is what lets a partition tell whether a journal it loaded already holds an
 /// entry another partition appended (see `ActiveInvocation.loadedThrough`).
 final class GroupCommitWriter: Sendable {
-    private struct Submission {
+    fileprivate struct Submission {
         var owners: [InvocationID]
         var operations: [StoreOperation]
         var waiter: CheckedContinuation<Void, any Error>?
     }
 
-    private struct State {
+    fileprivate struct State {
         var submissions: [Submission] = []
         var poisoned: Set<InvocationID> = []
         var isClosed = false
+        /// The commit thread waits on `wakeThread` and must be signalled once.
+        var isThreadAsleep = false
+        /// The sleeping commit thread wakes by itself, to write lazy submissions.
+        var isSleepTimed = false
+        /// A submission that must be written at once is pending.
+        var hasEager = false
+        /// When the oldest pending lazy submission arrived.
+        var lazySince: ContinuousClock.Instant?
     }
+
+    /// How long a lazy commit may wait for company before it is written alone.
+    static let lazyDelay = Duration.milliseconds(2)
 
     private let store: any Store
     private let sequence: SequenceCounter
     private let logger: Logger
     private let state = Mutex(State())
     private let wakeUps: AsyncStream<Void>
-    private let wake: AsyncStream<Void>.Continuation
+    private let wakeTask: AsyncStream<Void>.Continuation
+    private let wakeThread = DispatchSemaphore(value: 0)
     private let batchSize = Recorder(label: "keel_commit_batch_operations")
     private let commitDuration = Timer(label: "keel_commit_duration")
 
@@ -43,10 +63,11 @@ final class GroupCommitWriter: Sendable {
         self.store = store
         self.sequence = sequence
         self.logger = logger
-        (wakeUps, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (wakeUps, wakeTask) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// Hands in changes without waiting for them to be durable. Returns the index given to the last journal
+    /// Hands in changes without waiting for them to be durable. Nobody waits for them, so they do not start a
+    /// write of their own: they ride with the next `commit`, or are written after `lazyDelay`. Returns the index given to the last journal
     /// entry among them (0 when there is none), or nil when the changes were refused (an owner is poisoned,
     /// or the writer is closed).
     @discardableResult
@@ -58,15 +79,23 @@ final class GroupCommitWriter: Sendable {
     /// callee): they commit together or not at all, and a failure poisons every owner.
     @discardableResult
     func enqueue(_ operations: [StoreOperation], for owners: [InvocationID]) -> Int64? {
-        let lastIndex = state.withLock { state -> Int64? in
-            guard !state.isClosed, !owners.contains(where: state.poisoned.contains) else { return nil }
+        let (lastIndex, wakeThread) = state.withLock { state -> (Int64?, Bool) in
+            guard !state.isClosed, !owners.contains(where: state.poisoned.contains) else { return (nil, false) }
             var operations = operations
             let lastIndex = assignIndexes(&operations)
             state.submissions.append(Submission(owners: owners, operations: operations))
-            return lastIndex
+            return (lastIndex, state.submitted(lazy: true))
         }
-        if lastIndex != nil { wake.yield() }
+        if lastIndex != nil { wake(thread: wakeThread) }
         return lastIndex
+    }
+
+    private func wake(thread: Bool) {
+        if thread {
+            wakeThread.signal()
+        } else {
+            wakeTask.yield()
+        }
     }
 
     /// Gives each journal append the next global index (called with the lock held).
@@ -81,21 +110,25 @@ final class GroupCommitWriter: Sendable {
     }
 
     /// Hands in changes and returns once they are durable.
-    func commit(_ operations: [StoreOperation], for owner: InvocationID?) async throws {
+    ///
+    /// A `lazy` commit does not start a write of its own: it rides with the next one somebody starts, or
+    /// after `lazyDelay` at the latest. An invocation whose caller waits for its result uses it for its
+    /// creation, which then shares an fsync with the invocation's first step.
+    func commit(_ operations: [StoreOperation], for owner: InvocationID?, lazy: Bool = false) async throws {
         do {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let refusal: StoreError? = state.withLock { state in
-                    if state.isClosed { return StoreError(.closed, "the engine is shutting down") }
-                    if let owner, state.poisoned.contains(owner) { return Self.poisonError(owner) }
+                let (refusal, wakeThread) = state.withLock { state -> (StoreError?, Bool) in
+                    if state.isClosed { return (StoreError(.closed, "the engine is shutting down"), false) }
+                    if let owner, state.poisoned.contains(owner) { return (Self.poisonError(owner), false) }
                     var operations = operations
                     _ = assignIndexes(&operations)
                     state.submissions.append(Submission(owners: owner.map { [$0] } ?? [], operations: operations, waiter: continuation))
-                    return nil
+                    return (nil, state.submitted(lazy: lazy))
                 }
                 if let refusal {
                     continuation.resume(throwing: refusal)
                 } else {
-                    wake.yield()
+                    wake(thread: wakeThread)
                 }
             }
         } catch let error as StoreError {
@@ -115,56 +148,159 @@ final class GroupCommitWriter: Sendable {
     }
 
     /// Drains batches until closed; what is pending at `close()` is still written.
+    ///
+    /// A `BlockingStore` is written from a thread of the writer's own, which sleeps while nothing is pending;
+    /// other stores are written from this task.
     func run() async {
-        for await _ in wakeUps {
-            await drain()
+        guard let blocking = store as? any BlockingStore else {
+            for await _ in wakeUps {
+                while let batch = takeBatch() {
+                    await finish(batch, applying: { try await self.store.apply($0) })
+                }
+            }
+            return
         }
-        await drain()
+        await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
+            let thread = Thread { [self] in
+                while let batch = nextBatchBlocking() {
+                    let started = ContinuousClock.now
+                    let failure: (any Error)?
+                    do {
+                        try blocking.applyBlocking(batch.flatMap(\.operations))
+                        failure = nil
+                    } catch {
+                        failure = error
+                    }
+                    settle(batch, started: started, failure: failure)
+                }
+                finished.resume()
+            }
+            thread.name = "keel-group-commit"
+            thread.start()
+        }
     }
 
     /// Stops accepting changes; `run` writes what is pending and returns.
     func close() {
-        state.withLock { $0.isClosed = true }
-        wake.finish()
+        let wakeThread = state.withLock { state in
+            state.isClosed = true
+            return state.takeThreadWakeUp()
+        }
+        if wakeThread { self.wakeThread.signal() }
+        wakeTask.finish()
     }
 
-    private func drain() async {
+    /// The pending submissions, or nil when none are.
+    private func takeBatch() -> [Submission]? {
+        state.withLock { state -> [Submission]? in
+            guard !state.submissions.isEmpty else { return nil }
+            return state.takeSubmissions()
+        }
+    }
+
+    /// Sleeps until submissions are due and takes them; nil once closed and drained. Commit thread only.
+    private func nextBatchBlocking() -> [Submission]? {
+        enum Step {
+            case write([Submission])
+            case finish
+            case sleep(until: ContinuousClock.Instant?)
+        }
         while true {
-            let batch = state.withLock { state -> [Submission] in
-                defer { state.submissions.removeAll(keepingCapacity: true) }
-                return state.submissions
+            let step = state.withLock { state -> Step in
+                state.isThreadAsleep = false
+                if state.submissions.isEmpty {
+                    if state.isClosed { return .finish }
+                    state.isThreadAsleep = true
+                    state.isSleepTimed = false
+                    return .sleep(until: nil)
+                }
+                let deadline = (state.lazySince ?? .now).advanced(by: Self.lazyDelay)
+                if state.hasEager || state.isClosed || deadline <= .now {
+                    return .write(state.takeSubmissions())
+                }
+                state.isThreadAsleep = true
+                state.isSleepTimed = true
+                return .sleep(until: deadline)
             }
-            guard !batch.isEmpty else { return }
-            let operations = batch.flatMap(\.operations)
-            let started = ContinuousClock.now
-            do {
-                if !operations.isEmpty {
-                    try await store.apply(operations)
-                }
-                batchSize.record(operations.count)
-                commitDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
-                for submission in batch { submission.waiter?.resume() }
-            } catch {
-                let owners = Set(batch.flatMap(\.owners))
-                logger.error("a group commit failed; its invocations are reloaded from the store before they go on", metadata: [
-                    "error": "\(error)", "operations": "\(operations.count)", "invocations": "\(owners.count)",
-                ])
-                let refused = state.withLock { state -> [Submission] in
-                    state.poisoned.formUnion(owners)
-                    let refused = state.submissions.filter { $0.owners.contains(where: state.poisoned.contains) }
-                    state.submissions.removeAll { $0.owners.contains(where: state.poisoned.contains) }
-                    return refused
-                }
-                for submission in batch { submission.waiter?.resume(throwing: error) }
-                for submission in refused {
-                    submission.waiter?.resume(throwing: submission.owners.first.map(Self.poisonError) ?? error)
-                }
+            switch step {
+            case .write(let batch):
+                return batch
+            case .finish:
+                return nil
+            case .sleep(until: nil):
+                wakeThread.wait()
+            case .sleep(until: let deadline?):
+                let remaining = max(.zero, deadline - .now).nanoseconds
+                _ = wakeThread.wait(timeout: .now() + .nanoseconds(Int(remaining)))
             }
+        }
+    }
+
+    private func finish(_ batch: [Submission], applying apply: ([StoreOperation]) async throws -> Void) async {
+        let started = ContinuousClock.now
+        do {
+            try await apply(batch.flatMap(\.operations))
+            settle(batch, started: started, failure: nil)
+        } catch {
+            settle(batch, started: started, failure: error)
+        }
+    }
+
+    /// Answers a written batch's waiters; after a failure, poisons its owners and refuses what they queued since.
+    private func settle(_ batch: [Submission], started: ContinuousClock.Instant, failure: (any Error)?) {
+        guard let failure else {
+            batchSize.record(batch.reduce(0) { $0 + $1.operations.count })
+            commitDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+            for submission in batch { submission.waiter?.resume() }
+            return
+        }
+        let owners = Set(batch.flatMap(\.owners))
+        logger.error("a group commit failed; its invocations are reloaded from the store before they go on", metadata: [
+            "error": "\(failure)", "operations": "\(batch.reduce(0) { $0 + $1.operations.count })", "invocations": "\(owners.count)",
+        ])
+        let refused = state.withLock { state -> [Submission] in
+            state.poisoned.formUnion(owners)
+            let refused = state.submissions.filter { $0.owners.contains(where: state.poisoned.contains) }
+            state.submissions.removeAll { $0.owners.contains(where: state.poisoned.contains) }
+            return refused
+        }
+        for submission in batch { submission.waiter?.resume(throwing: failure) }
+        for submission in refused {
+            submission.waiter?.resume(throwing: submission.owners.first.map(Self.poisonError) ?? failure)
         }
     }
 
     private static func poisonError(_ owner: InvocationID) -> StoreError {
         StoreError(.io, "an earlier write of invocation \(owner) failed; it is reloaded from the store before it goes on")
+    }
+}
+
+extension GroupCommitWriter.State {
+    /// Whether a submission just made must signal the sleeping commit thread (once per sleep).
+    mutating func takeSubmissions() -> [GroupCommitWriter.Submission] {
+        defer {
+            submissions.removeAll(keepingCapacity: true)
+            hasEager = false
+            lazySince = nil
+        }
+        return submissions
+    }
+
+    /// Notes a new submission; returns whether the commit thread must be signalled.
+    mutating func submitted(lazy: Bool) -> Bool {
+        guard lazy else {
+            hasEager = true
+            return takeThreadWakeUp()
+        }
+        if lazySince == nil { lazySince = .now }
+        // A thread asleep without a deadline must wake once to set one.
+        return !isSleepTimed && takeThreadWakeUp()
+    }
+
+    mutating func takeThreadWakeUp() -> Bool {
+        guard isThreadAsleep else { return false }
+        isThreadAsleep = false
+        return true
     }
 }
 

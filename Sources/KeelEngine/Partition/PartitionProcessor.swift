@@ -71,8 +71,8 @@ actor PartitionProcessor {
     }
 
     /// Stores a new invocation and starts it (or queues it behind its object's lock, or schedules it).
-    /// Returns once durable.
-    func accept(_ request: NewInvocation, executeAt: Int64? = nil) async throws -> Acceptance {
+    /// Returns once durable; `lazily` lets the creation wait for the first step's commit to share its fsync.
+    func accept(_ request: NewInvocation, executeAt: Int64? = nil, lazily: Bool = false) async throws -> Acceptance {
         if active[request.id] != nil { return .duplicate }
         let record = admit(request, executeAt: executeAt)
 
@@ -97,7 +97,7 @@ actor PartitionProcessor {
         )
         launch(record)
         do {
-            try await writer.commit([], for: request.id)
+            try await writer.commit([], for: request.id, lazy: lazily)
         } catch {
             forget(request.id, result: .failure(Failure(code: 503, message: "not stored: \(StoreError(wrapping: error).message)")))
             throw EngineError.storage(error)

@@ -1,0 +1,119 @@
+import Foundation
+import KeelCore
+@testable import KeelEngine
+import KeelProtocol
+import KeelSQLite
+import KeelStore
+import Logging
+import Testing
+
+/// The group-commit writer on a real SQLite file, with its own commit thread running.
+@Suite("Group commit")
+struct GroupCommitWriterTests {
+    /// A writer over a fresh store, running until `body` returns; then closed, and its `run` awaited.
+    private func withWriter(_ body: @escaping @Sendable (GroupCommitWriter, SQLiteStore) async throws -> Void) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-writer-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(directory: directory)
+        let writer = GroupCommitWriter(store: store, sequence: SequenceCounter(), logger: Logger(label: "test"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await writer.run() }
+            do {
+                try await body(writer, store)
+            } catch {
+                writer.close()
+                throw error
+            }
+            writer.close()
+            try await group.waitForAll()
+        }
+        await store.close()
+    }
+
+    private static func creation(_ number: UInt128, sequence: Int64) -> (InvocationID, [StoreOperation]) {
+        let id = InvocationID(partitionKey: 7, uuid: number)
+        let record = InvocationRecord(
+            id: id,
+            target: InvocationTarget(service: "Bench", handler: "run"),
+            handlerKind: nil,
+            status: .invoked,
+            sequence: sequence,
+            createdAt: 1
+        )
+        return (id, [.insertInvocation(record), .appendJournal(id, index: 0, entry: JournalEntry(type: 0x0400, payload: Data("in".utf8)))])
+    }
+
+    @Test("a waiting commit writes what was enqueued before it, in the same transaction, and returns once it is stored")
+    func commitCarriesEnqueued() async throws {
+        try await withWriter { writer, store in
+            let (first, creation) = Self.creation(1, sequence: 1)
+            #expect(writer.enqueue(creation, for: first) == 1)
+            let (second, other) = Self.creation(2, sequence: 2)
+            try await writer.commit(other, for: second)
+            #expect(try await store.invocation(first) != nil)
+            #expect(try await store.journal(of: first).count == 1)
+            #expect(try await store.journal(of: second).count == 1)
+        }
+    }
+
+    @Test("what nobody waits for is written by itself soon after it was handed in")
+    func lazyIsWrittenWithoutACommit() async throws {
+        try await withWriter { writer, store in
+            let (id, creation) = Self.creation(3, sequence: 1)
+            writer.enqueue(creation, for: id)
+            // No commit follows: the commit thread writes it after `lazyDelay`. Polled, with a generous bound.
+            let deadline = ContinuousClock.now + .seconds(10)
+            while try await store.invocation(id) == nil {
+                #expect(ContinuousClock.now < deadline, "the lazy submission was never written")
+                if ContinuousClock.now >= deadline { return }
+                try await Task.sleep(for: .milliseconds(1))
+            }
+        }
+    }
+
+    @Test("a lazy commit returns once stored, also when nothing else is written")
+    func lazyCommitReturns() async throws {
+        try await withWriter { writer, store in
+            let (id, creation) = Self.creation(4, sequence: 1)
+            try await writer.commit(creation, for: id, lazy: true)
+            #expect(try await store.invocation(id) != nil)
+        }
+    }
+
+    @Test("closing writes what is pending, then refuses new changes")
+    func closeDrains() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-writer-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(directory: directory)
+        let writer = GroupCommitWriter(store: store, sequence: SequenceCounter(), logger: Logger(label: "test"))
+        let (id, creation) = Self.creation(5, sequence: 1)
+        writer.enqueue(creation, for: id)
+        writer.close()
+        await writer.run()
+        #expect(try await store.invocation(id) != nil)
+        let (late, other) = Self.creation(6, sequence: 2)
+        #expect(writer.enqueue(other, for: late) == nil)
+        await #expect(throws: StoreError.self) { try await writer.commit(other, for: late) }
+        await store.close()
+    }
+
+    @Test("a failed batch fails its waiters and poisons its invocations until they are recovered")
+    func failurePoisons() async throws {
+        try await withWriter { writer, store in
+            let (id, creation) = Self.creation(7, sequence: 1)
+            try await writer.commit(creation, for: id)
+            // The same invocation again: the primary key refuses it, and the whole batch rolls back.
+            let (bystander, other) = Self.creation(8, sequence: 2)
+            writer.enqueue(other + creation, for: [bystander, id])
+            await #expect(throws: (any Error).self) { try await writer.commit([], for: id) }
+            #expect(try await store.invocation(bystander) == nil)
+            #expect(writer.isPoisoned(id))
+            #expect(writer.isPoisoned(bystander))
+            #expect(writer.enqueue([.appendJournal(id, index: 0, entry: JournalEntry(type: 0x0400, payload: Data()))], for: id) == nil)
+            writer.recover(id)
+            writer.recover(bystander)
+            try await writer.commit(other, for: bystander)
+            #expect(try await store.invocation(bystander) != nil)
+        }
+    }
+}
