@@ -91,12 +91,12 @@ struct HTTPEndpointTests {
             for chunk in chunks { continuation.yield(chunk) }
             continuation.finish()
         })
-        let (input, inputSink) = AsyncStream.makeStream(of: Frame.self)
+        let input = AttemptInput()
         let (output, outputSink) = AsyncStream.makeStream(of: Frame.self)
-        await AttemptExchange.readFrames(from: body, into: inputSink, failures: outputSink)
+        await AttemptExchange.readFrames(from: body, into: input, failures: outputSink)
         outputSink.finish()
         var received: [Frame] = []
-        for await frame in input { received.append(frame) }
+        for await frame in input.frames() { received.append(frame) }
         var written: [Frame] = []
         for await frame in output { written.append(frame) }
         return (received, written)

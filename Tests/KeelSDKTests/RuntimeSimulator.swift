@@ -30,7 +30,7 @@ struct RuntimeSimulator {
 
     /// Runs one attempt with `input` as the handler's input and `journal` replayed after it.
     func attempt(input: String, journal: [Frame] = []) async throws -> [Frame] {
-        let (inputStream, inputSink) = AsyncStream.makeStream(of: Frame.self)
+        let inputSink = AttemptInput()
         let (outputStream, outputSink) = AsyncStream.makeStream(of: Frame.self)
         var start = PBStartMessage()
         start.id = Data(Self.id.bytes)
@@ -56,7 +56,7 @@ struct RuntimeSimulator {
         let head = AttemptHead(service: service, handler: handler, protocolVersion: 6)
         let endpoint = self.endpoint
         async let finished: Void = {
-            await endpoint.handle(head, input: inputStream, output: outputSink)
+            await endpoint.handle(head, input: inputSink, output: outputSink)
             outputSink.finish()
         }()
         var sent: [Frame] = []

@@ -23,18 +23,21 @@ public struct Endpoint: EmbeddedEndpoint {
         )
     }
 
-    public func handle(_ head: AttemptHead, input: AsyncStream<Frame>, output: AsyncStream<Frame>.Continuation) async {
+    public func handle(_ head: AttemptHead, input: AttemptInput, output: AsyncStream<Frame>.Continuation) async {
         let driver = InvocationDriver(protocolVersion: head.protocolVersion, output: output)
         guard let handler = services[head.service]?.handlers[head.handler] else {
             driver.failAttempt(code: 404, message: "this endpoint has no handler \(head.service)/\(head.handler)")
             return
         }
-        // The reader runs beside the handler; leaving this scope cancels it.
-        async let _: Void = {
-            for await frame in input { driver.receive(frame) }
-            driver.receiveEndOfInput()
-        }()
-        await Self.execute(handler, driver: driver)
+        // Frames reach the driver on the thread that hands them in: no reader task, no wake-up per frame.
+        // Cancelling the attempt ends its input, as the end of a request body would.
+        input.deliver(to: { driver.receive($0) }, onEnd: { driver.receiveEndOfInput() })
+        defer { input.detach() }
+        await withTaskCancellationHandler {
+            await Self.execute(handler, driver: driver)
+        } onCancel: {
+            input.finish()
+        }
     }
 
     /// Runs the handler once the journal is replayed and writes how it ended.

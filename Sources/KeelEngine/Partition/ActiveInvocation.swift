@@ -7,7 +7,7 @@ import KeelStore
 struct ActiveInvocation {
     struct Attempt {
         var generation: UInt64
-        var input: AsyncStream<Frame>.Continuation
+        var input: AttemptInput
         /// How many journal entries the attempt was started with.
         var replayed: Int
         /// When a frame last went either way (ms), for the inactivity timeout.
@@ -72,5 +72,5 @@ struct AttemptPlan: Sendable {
     var generation: UInt64
     var head: AttemptHead
     var endpoint: any AttemptTransport
-    var input: AsyncStream<Frame>
+    var input: AttemptInput
 }

@@ -307,15 +307,14 @@ actor PartitionProcessor {
         start.durationSinceLastStoredEntry = UInt64(max(0, EngineClock.nowMilliseconds() - invocation.lastStoredAt))
         if version >= 6 { start.randomSeed = IdentityDerivation.randomSeed(for: id) }
 
-        let (input, continuation) = AsyncStream.makeStream(of: Frame.self)
+        let input = AttemptInput()
         do {
-            continuation.yield(try Frame(type: .start, message: start))
+            input.yield(try Frame(type: .start, message: start))
         } catch {
-            continuation.finish()
             return nil
         }
-        for entry in journal { continuation.yield(Frame(type: entry.type, payload: entry.payload)) }
-        invocation.attempt = ActiveInvocation.Attempt(generation: generation, input: continuation, replayed: journal.count, lastActivity: EngineClock.nowMilliseconds())
+        for entry in journal { input.yield(Frame(type: entry.type, payload: entry.payload)) }
+        invocation.attempt = ActiveInvocation.Attempt(generation: generation, input: input, replayed: journal.count, lastActivity: EngineClock.nowMilliseconds())
         active[id] = invocation
         startInactivitySweeper()
 

@@ -18,8 +18,8 @@ struct HTTP1Transport: AttemptTransport {
     /// How long one attempt may take before it is aborted and retried.
     let abortTimeout: TimeAmount
 
-    func handle(_ head: AttemptHead, input: AsyncStream<Frame>, output: AsyncStream<Frame>.Continuation) async {
-        let frames = await Self.replay(from: input)
+    func handle(_ head: AttemptHead, input: AttemptInput, output: AsyncStream<Frame>.Continuation) async {
+        let frames = await Self.replay(from: input.frames())
         let version = ServiceProtocolVersion(rawValue: head.protocolVersion)
         var request = HTTPClientRequest(url: baseURI + Self.invokePath(head))
         request.method = .POST

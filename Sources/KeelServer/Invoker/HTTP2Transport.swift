@@ -32,7 +32,8 @@ struct HTTP2Transport: AttemptTransport {
         self.abortTimeout = abortTimeout
     }
 
-    func handle(_ head: AttemptHead, input: AsyncStream<Frame>, output: AsyncStream<Frame>.Continuation) async {
+    func handle(_ head: AttemptHead, input: AttemptInput, output: AsyncStream<Frame>.Continuation) async {
+        let input = input.frames()
         let version = ServiceProtocolVersion(rawValue: head.protocolVersion)
         var headers = HTTPHeaders()
         headers.add(name: "host", value: connection.authority)

@@ -15,7 +15,7 @@ struct AttemptExchange: Sendable {
 
     /// Streams the attempt into `writer` and finishes the response after the terminal frame.
     func run(requestBody: RequestBody, writer: inout any ResponseBodyWriter) async throws {
-        let (input, inputSink) = AsyncStream.makeStream(of: Frame.self)
+        let input = AttemptInput()
         let (output, outputSink) = AsyncStream.makeStream(of: Frame.self)
         let endpoint = self.endpoint
         let head = self.head
@@ -25,7 +25,7 @@ struct AttemptExchange: Sendable {
             await endpoint.handle(head, input: input, output: outputSink)
             outputSink.finish()
         }()
-        async let _: Void = Self.readFrames(from: requestBody, into: inputSink, failures: outputSink)
+        async let _: Void = Self.readFrames(from: requestBody, into: input, failures: outputSink)
         for await frame in output {
             try await writer.write(ByteBuffer(data: frame.encoded()))
             if frame.endsAttempt { break }
@@ -39,7 +39,7 @@ struct AttemptExchange: Sendable {
     /// an `ErrorMessage` (571, protocol violation) and the server retries it.
     static func readFrames(
         from body: RequestBody,
-        into input: AsyncStream<Frame>.Continuation,
+        into input: AttemptInput,
         failures output: AsyncStream<Frame>.Continuation
     ) async {
         var decoder = FrameDecoder()
