@@ -30,6 +30,8 @@ final class GroupCommitWriter: Sendable {
         var owners: [InvocationID]
         var operations: [StoreOperation]
         var waiter: CheckedContinuation<Void, any Error>?
+        /// Called on the writing thread once the batch is durable (nil) or failed.
+        var then: (@Sendable (StoreError?) -> Void)?
     }
 
     fileprivate struct State {
@@ -135,6 +137,26 @@ final class GroupCommitWriter: Sendable {
             throw error
         } catch {
             throw StoreError(.io, String(describing: error))
+        }
+    }
+
+    /// Hands in changes and starts a write; `then` is called once they are durable (with nil) or failed.
+    ///
+    /// `then` runs on the writing thread, in submission order and before the batch's waiters are resumed:
+    /// keep it short and non-blocking (hand a frame on, spawn a job). A refusal calls it before this returns.
+    func commit(_ operations: [StoreOperation], for owner: InvocationID, then: @escaping @Sendable (StoreError?) -> Void) {
+        let (refusal, wakeThread) = state.withLock { state -> (StoreError?, Bool) in
+            if state.isClosed { return (StoreError(.closed, "the engine is shutting down"), false) }
+            if state.poisoned.contains(owner) { return (Self.poisonError(owner), false) }
+            var operations = operations
+            _ = assignIndexes(&operations)
+            state.submissions.append(Submission(owners: [owner], operations: operations, then: then))
+            return (nil, state.submitted(lazy: false))
+        }
+        if let refusal {
+            then(refusal)
+        } else {
+            wake(thread: wakeThread)
         }
     }
 
@@ -251,7 +273,10 @@ final class GroupCommitWriter: Sendable {
         guard let failure else {
             batchSize.record(batch.reduce(0) { $0 + $1.operations.count })
             commitDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
-            for submission in batch { submission.waiter?.resume() }
+            for submission in batch {
+                submission.then?(nil)
+                submission.waiter?.resume()
+            }
             return
         }
         let owners = Set(batch.flatMap(\.owners))
@@ -264,9 +289,15 @@ final class GroupCommitWriter: Sendable {
             state.submissions.removeAll { $0.owners.contains(where: state.poisoned.contains) }
             return refused
         }
-        for submission in batch { submission.waiter?.resume(throwing: failure) }
+        let storeFailure = StoreError(wrapping: failure)
+        for submission in batch {
+            submission.then?(storeFailure)
+            submission.waiter?.resume(throwing: failure)
+        }
         for submission in refused {
-            submission.waiter?.resume(throwing: submission.owners.first.map(Self.poisonError) ?? failure)
+            let refusal = submission.owners.first.map(Self.poisonError) ?? storeFailure
+            submission.then?(refusal)
+            submission.waiter?.resume(throwing: refusal)
         }
     }
 

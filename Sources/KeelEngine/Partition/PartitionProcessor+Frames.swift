@@ -31,7 +31,7 @@ extension PartitionProcessor {
                 let message = try frame.decode(PBErrorMessage.self)
                 return .failed(describe(message), nextRetryDelay: message.hasNextRetryDelay ? .milliseconds(message.nextRetryDelay) : nil)
             case .proposeRunCompletion:
-                return await completeRun(id, try frame.decode(PBProposeRunCompletionMessage.self))
+                return completeRun(id, try frame.decode(PBProposeRunCompletionMessage.self))
             case .awaitingOn:
                 return .proceed
             default:
@@ -120,7 +120,7 @@ extension PartitionProcessor {
     }
 
     /// Stores a run's result as its notification and, once durable, sends it back to the SDK.
-    private func completeRun(_ id: InvocationID, _ proposal: PBProposeRunCompletionMessage) async -> FrameVerdict {
+    private func completeRun(_ id: InvocationID, _ proposal: PBProposeRunCompletionMessage) -> FrameVerdict {
         var notification = PBRunCompletionNotificationMessage()
         notification.completionID = proposal.resultCompletionID
         switch proposal.result {
@@ -128,7 +128,7 @@ extension PartitionProcessor {
         case .failure(let failure): notification.failure = failure
         case nil: notification.value = PBValue()
         }
-        return await appendNotification(.runCompletion, notification, to: id)
+        return appendNotification(.runCompletion, notification, to: id)
     }
 
     private func answerLazyState(_ type: MessageType, _ frame: Frame, object: ObjectAddress, id: InvocationID) async -> FrameVerdict {
@@ -145,33 +145,43 @@ extension PartitionProcessor {
                 } else {
                     notification.void = PBVoid()
                 }
-                return await appendNotification(.getLazyStateCompletion, notification, to: id)
+                return appendNotification(.getLazyStateCompletion, notification, to: id)
             }
             let command = try frame.decode(PBGetLazyStateKeysCommandMessage.self)
             var notification = PBGetLazyStateKeysCompletionNotificationMessage()
             notification.completionID = command.resultCompletionID
             notification.stateKeys = PBStateKeys.with { $0.keys = state.map(\.name) }
-            return await appendNotification(.getLazyStateKeysCompletion, notification, to: id)
+            return appendNotification(.getLazyStateKeysCompletion, notification, to: id)
         } catch {
             return .failed("reading state failed: \(error)", nextRetryDelay: nil)
         }
     }
 
     /// Journals a notification and streams it to the live attempt once durable.
-    private func appendNotification(_ type: MessageType, _ message: some SwiftProtobuf.Message, to id: InvocationID) async -> FrameVerdict {
+    ///
+    /// The commit thread hands the notification over as soon as its batch is durable, before it answers
+    /// anybody else of that batch (so the SDK sees notifications in journal order); the relay does not wait
+    /// for it, which saves a wake-up and a return to this actor per step. If the write fails, the attempt
+    /// ends with the failure and is retried from the store.
+    private func appendNotification(_ type: MessageType, _ message: some SwiftProtobuf.Message, to id: InvocationID) -> FrameVerdict {
         let frame: Frame
         do {
             frame = try Frame(type: type, message: message)
         } catch {
             return .failed("cannot encode \(type): \(error)", nextRetryDelay: nil)
         }
+        guard let attempt = active[id]?.attempt else { return .finished }
         append(JournalEntry(type: frame.type, payload: frame.payload), to: id)
-        do {
-            try await writer.commit([], for: id)
-        } catch {
-            return .failed("storage: \(StoreError(wrapping: error).message)", nextRetryDelay: nil)
+        let input = attempt.input
+        let generation = attempt.generation
+        let spawn = self.spawn
+        writer.commit([], for: id) { [weak self] failure in
+            guard let failure else {
+                input.yield(frame)
+                return
+            }
+            spawn { [weak self] in await self?.attemptEnded(id, generation: generation, failure: ("storage: \(failure.message)", nil)) }
         }
-        active[id]?.attempt?.input.yield(frame)
         return .proceed
     }
 
