@@ -1,5 +1,7 @@
 import AsyncHTTPClient
 import NIOCore
+import NIOHTTP1
+import NIOPosix
 
 /// Runs the clients of one configuration to their end and gathers what they saw.
 struct LoadRun: Sendable {
@@ -14,9 +16,24 @@ struct LoadRun: Sendable {
     }
 
     func execute() async throws -> Outcome {
+        guard configuration.target.scheme == "http" else { return try await executeWithAsyncHTTPClient() }
+        // One event-loop thread drives every connection: the client's own CPU stays small beside the server's.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let request = plainRequest()
+        let outcome = await measure { schedule, budget in
+            EventLoopClient(group: group, request: request, timeout: configuration.timeout, schedule: schedule, budget: budget).run
+        }
+        try await group.shutdownGracefully()
+        return outcome
+    }
+
+    private func executeWithAsyncHTTPClient() async throws -> Outcome {
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         do {
-            let outcome = try await measure(with: http)
+            let request = try makeRequest()
+            let outcome = await measure { schedule, budget in
+                LoadClient(http: http, request: request, timeout: configuration.timeout, schedule: schedule, budget: budget).run
+            }
             try await http.shutdown()
             return outcome
         } catch {
@@ -25,19 +42,21 @@ struct LoadRun: Sendable {
         }
     }
 
-    private func measure(with http: HTTPClient) async throws -> Outcome {
-        let request = try makeRequest()
+    /// Runs `concurrency` clients made by `makeClient` and the resource sampler, and merges what they saw.
+    private func measure(
+        _ makeClient: (LoadSchedule, RequestBudget?) -> @Sendable () async -> ClientTally
+    ) async -> Outcome {
         let start = ContinuousClock.now
         let measureStart = start + configuration.warmup
         let schedule = LoadSchedule(measureStart: measureStart, deadline: measureStart + configuration.duration)
         let budget = configuration.requests.map(RequestBudget.init)
-        let client = LoadClient(http: http, request: request, timeout: configuration.timeout, schedule: schedule, budget: budget)
+        let client = makeClient(schedule, budget)
 
         // Unstructured tasks with escaping closures: a task group's non-escaping body crashed at run time in
         // debug builds with Swift 6.3 on Linux. Every task is awaited below, so none outlives the run.
         let sampler = ResourceSampler(serverPID: configuration.serverPID, measureStart: measureStart)
         let sampling = Task { await sampler.run() }
-        let clients = (0..<configuration.concurrency).map { _ in Task { await client.run() } }
+        let clients = (0..<configuration.concurrency).map { _ in Task { await client() } }
         var tally = ClientTally()
         for task in clients { tally.merge(await task.value) }
         let end = ContinuousClock.now
@@ -46,6 +65,19 @@ struct LoadRun: Sendable {
 
         let elapsed = (tally.lastFinish ?? end) - measureStart
         return Outcome(tally: tally, elapsed: elapsed > .zero ? elapsed : .zero, resources: resources)
+    }
+
+    private func plainRequest() -> PlainRequest {
+        let target = configuration.target
+        var headers = HTTPHeaders()
+        let defaultPort = target.port == 80
+        headers.add(name: "host", value: defaultPort ? target.host : "\(target.host):\(target.port)")
+        headers.add(name: "user-agent", value: "keel-load")
+        for header in configuration.headers { headers.add(name: header.name, value: header.value) }
+        let body = configuration.body.isEmpty ? nil : ByteBuffer(string: configuration.body)
+        headers.add(name: "content-length", value: String(body?.readableBytes ?? 0))
+        let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: configuration.method), uri: target.requestURI, headers: headers)
+        return PlainRequest(host: target.host, port: target.port, head: head, body: body)
     }
 
     private func makeRequest() throws -> HTTPClientRequest {

@@ -4,8 +4,12 @@ import Foundation
 /// The URL under load, checked to be on this machine unless the user allowed otherwise.
 struct LoadTarget: Sendable {
     let url: String
+    let scheme: String
     let host: String
+    let port: Int
     let path: String
+    /// The path with the query, as the request line carries it.
+    let requestURI: String
 
     init(_ text: String, allowRemote: Bool) throws {
         guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
@@ -20,8 +24,12 @@ struct LoadTarget: Sendable {
             )
         }
         self.url = text
+        self.scheme = scheme
         self.host = host
+        self.port = components.port ?? (scheme == "https" ? 443 : 80)
         self.path = components.path
+        let path = components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath
+        self.requestURI = components.percentEncodedQuery.map { "\(path)?\($0)" } ?? path
     }
 
     /// Whether the requests go to `Bench/run`, whose `steps` count durable steps.
