@@ -58,3 +58,28 @@ struct HandlerOptionsTests {
         #expect(run.retryPolicyOnMaxAttempts == .kill)
     }
 }
+
+@Suite("Stuck attempts")
+struct AbortTimeoutTests {
+    @Test("an attempt that does not end after the inactivity timeout closed its input is aborted after the abort timeout and retried", .timeLimit(.minutes(1)))
+    func stuckAttemptIsAborted() async throws {
+        let probe = Probe()
+        // The first attempt's step hangs (as an endpoint that stopped answering would); later ones return at once.
+        let stuck = Service("Stuck").handler("run") { (ctx: Context, _: String?) in
+            try await ctx.run("step") {
+                if probe.hit("step") == 1 { try await Task.sleep(for: .seconds(3600)) }
+                return "done"
+            }
+        }
+        let configuration = EngineConfiguration(
+            retryPolicy: RetryPolicy(initialInterval: .milliseconds(5), maxInterval: .milliseconds(50), maxAttempts: 5),
+            inactivityTimeout: .milliseconds(100),
+            abortTimeout: .milliseconds(200)
+        )
+        let started = ContinuousClock.now
+        let result = try await withEngine([stuck], configuration: configuration) { engine in try await engine.call("Stuck/run") }
+        #expect(result == json("\"done\""))
+        #expect(probe.count("step") == 2)
+        #expect(ContinuousClock.now - started < .seconds(30))
+    }
+}

@@ -96,8 +96,9 @@ func withPythonInterop(
     do {
         python = try PythonEndpoint(hypercornArguments: hypercornArguments)
         // A short inactivity timeout makes HTTP/2 attempts suspend while they wait, as they do in production after
-        // the default 60 s; restarts in the tests keep it.
-        keel = try KeelProcess(serveArguments: ["--inactivity-timeout", "400ms"])
+        // the default 60 s, and a short abort timeout ends stuck attempts as the default 60 s after that would;
+        // restarts in the tests keep them.
+        keel = try KeelProcess(serveArguments: ["--inactivity-timeout", "400ms", "--abort-timeout", "1s"])
     } catch {
         try? await client.shutdown()
         throw error
@@ -248,6 +249,19 @@ struct PythonInteropTests {
             // Streams the endpoint refused after its GOAWAY fail their attempt, which is retried with backoff
             // (nothing of them had run); every call still answers exactly once, in order per key.
             #expect(ContinuousClock.now - started < .seconds(30), "calls stalled across GOAWAYs")
+        }
+    }
+
+    @Test("an attempt stuck in the endpoint (no frame, no suspension) is aborted after the inactivity and abort timeouts, then retried", .timeLimit(.minutes(2)), arguments: PythonTransport.allCases)
+    func stuckAttempt(_ transport: PythonTransport) async throws {
+        try await withPythonInterop(transport) { interop in
+            let marker = interop.python.file("stuck-\(transport).log")
+            let started = ContinuousClock.now
+            let answer = try await interop.call("/PyStuck/hang", #"{"marker": "\#(marker)"}"#)
+            #expect(answer.status == 200 && answer.text == #""recovered""#, "\(answer.status) \(answer.text)")
+            // Inactivity (400 ms) then abort (1 s) here; 60 s each by default.
+            #expect(ContinuousClock.now - started < .seconds(30))
+            #expect(interop.python.lines(marker) == ["attempt 1 hangs", "attempt after the abort"])
         }
     }
 

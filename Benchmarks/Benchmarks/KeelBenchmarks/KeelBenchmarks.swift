@@ -13,5 +13,6 @@ let benchmarks: @Sendable () -> Void = {
     frameBenchmarks()
     replayBenchmarks()
     storeBenchmarks()
+    handoffBenchmarks()
     // Ingress path parsing (`IngressRoute.parse`) is internal to KeelServer, so it has no benchmark here.
 }

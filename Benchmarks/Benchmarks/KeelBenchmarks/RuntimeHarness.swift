@@ -15,7 +15,7 @@ struct RuntimeHarness: Sendable {
 
     /// Runs one attempt to its end and returns the types of the frames the SDK sent.
     func attempt() async throws -> [MessageType?] {
-        let (inputStream, inputSink) = AsyncStream.makeStream(of: Frame.self)
+        let inputSink = AttemptInput()
         let (outputStream, outputSink) = AsyncStream.makeStream(of: Frame.self)
         for frame in replayed { inputSink.yield(frame) }
         if closeInputAfterReplay { inputSink.finish() }
@@ -23,7 +23,7 @@ struct RuntimeHarness: Sendable {
         let endpoint = self.endpoint
         let head = self.head
         async let finished: Void = {
-            await endpoint.handle(head, input: inputStream, output: outputSink)
+            await endpoint.handle(head, input: inputSink, output: outputSink)
             outputSink.finish()
         }()
         var sent: [MessageType?] = []

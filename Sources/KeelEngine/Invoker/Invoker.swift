@@ -9,16 +9,22 @@ struct Invoker: Sendable {
     }
 
     func run(_ id: InvocationID, generation: UInt64) async {
-        guard let plan = await processor.prepareAttempt(id, generation: generation) else { return }
-        let failure = await relay(plan, id: id, generation: generation)
+        let (frames, output) = AsyncStream.makeStream(of: Frame.self)
+        guard let plan = await processor.prepareAttempt(id, generation: generation, output: output) else { return }
+        let failure = await relay(plan, frames: frames, output: output, id: id, generation: generation)
         await processor.attemptEnded(id, generation: generation, failure: failure.map { (message: $0.message, nextRetryDelay: $0.nextRetryDelay) })
     }
 
     /// Runs the endpoint beside the relay; leaving this scope cancels the endpoint if it is still running.
     ///
     /// (`async let` rather than a task group: with Swift 6.3 on Linux a task group here crashed at run time.)
-    private func relay(_ plan: AttemptPlan, id: InvocationID, generation: UInt64) async -> AttemptFailure? {
-        let (frames, output) = AsyncStream.makeStream(of: Frame.self)
+    private func relay(
+        _ plan: AttemptPlan,
+        frames: AsyncStream<Frame>,
+        output: AsyncStream<Frame>.Continuation,
+        id: InvocationID,
+        generation: UInt64
+    ) async -> AttemptFailure? {
         async let _: Void = {
             await plan.endpoint.handle(plan.head, input: plan.input, output: output)
             output.finish()

@@ -8,12 +8,16 @@ struct ActiveInvocation {
     struct Attempt {
         var generation: UInt64
         var input: AttemptInput
+        /// The SDK's frames as the relay reads them: finishing it ends the attempt (the abort timeout).
+        var output: AsyncStream<Frame>.Continuation
         /// How many journal entries the attempt was started with.
         var replayed: Int
         /// When a frame last went either way (ms), for the inactivity timeout.
         var lastActivity: Int64
-        /// The inactivity timeout closed the request stream.
-        var isInputClosed = false
+        /// When the inactivity timeout closed the request stream (ms); the abort timeout runs from there.
+        var inputClosedAt: Int64?
+        /// The abort timeout ended the attempt.
+        var isAborted = false
     }
 
     var record: InvocationRecord

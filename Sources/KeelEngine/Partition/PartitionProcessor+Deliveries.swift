@@ -93,10 +93,24 @@ extension PartitionProcessor {
 
     private func closeIdleAttempts(olderThan timeout: Int64) {
         let now = EngineClock.nowMilliseconds()
+        let abortAfter = max(configuration.abortTimeout.nanoseconds / 1_000_000, 1)
         for (id, invocation) in active {
-            guard let attempt = invocation.attempt, !attempt.isInputClosed, now - attempt.lastActivity >= timeout else { continue }
-            attempt.input.finish()
-            active[id]?.attempt?.isInputClosed = true
+            guard let attempt = invocation.attempt else { continue }
+            if let closedAt = attempt.inputClosedAt {
+                // Asked to suspend and still not ended: the endpoint is stuck (or ignores the end of its input).
+                guard !attempt.isAborted, now - closedAt >= abortAfter else { continue }
+                active[id]?.attempt?.isAborted = true
+                let message = "the attempt did not end within the abort timeout (\(configuration.abortTimeout)) after the inactivity timeout closed its input; it is aborted and retried"
+                var error = PBErrorMessage()
+                error.code = 504
+                error.message = message
+                if let frame = try? Frame(type: .error, message: error) { attempt.output.yield(frame) }
+                attempt.output.finish()
+                logger.warning("aborting a stuck attempt", metadata: ["invocation": "\(id)", "target": "\(invocation.record.target)"])
+            } else if now - attempt.lastActivity >= timeout {
+                attempt.input.finish()
+                active[id]?.attempt?.inputClosedAt = now
+            }
         }
     }
 

@@ -248,7 +248,7 @@ actor PartitionProcessor {
     }
 
     /// Loads what the attempt needs and opens its input stream with `Start` and the journal.
-    func prepareAttempt(_ id: InvocationID, generation: UInt64) async -> AttemptPlan? {
+    func prepareAttempt(_ id: InvocationID, generation: UInt64, output: AsyncStream<Frame>.Continuation) async -> AttemptPlan? {
         guard let current = active[id], current.generation == generation, current.record.status == .invoked else { return nil }
         let deploymentID: String
         do {
@@ -314,7 +314,7 @@ actor PartitionProcessor {
             return nil
         }
         for entry in journal { input.yield(Frame(type: entry.type, payload: entry.payload)) }
-        invocation.attempt = ActiveInvocation.Attempt(generation: generation, input: input, replayed: journal.count, lastActivity: EngineClock.nowMilliseconds())
+        invocation.attempt = ActiveInvocation.Attempt(generation: generation, input: input, output: output, replayed: journal.count, lastActivity: EngineClock.nowMilliseconds())
         active[id] = invocation
         startInactivitySweeper()
 

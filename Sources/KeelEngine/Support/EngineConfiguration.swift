@@ -13,15 +13,20 @@ public struct EngineConfiguration: Sendable {
     /// An attempt that exchanges no frame for this long has its request stream closed, so the SDK suspends
     /// instead of holding a connection while it waits (Restate's default: 60 s).
     public var inactivityTimeout: Duration
+    /// An attempt whose input the inactivity timeout closed, and that still has not ended (End, Suspension or
+    /// Error) this long after, is aborted and retried: its endpoint is stuck (Restate's default: 60 s).
+    public var abortTimeout: Duration
 
     public init(
         partitions: Int = 4,
         retryPolicy: RetryPolicy = RetryPolicy(),
         completionRetention: Duration = .seconds(24 * 3600),
         purgeInterval: Duration = .seconds(60),
-        inactivityTimeout: Duration = .seconds(60)
+        inactivityTimeout: Duration = .seconds(60),
+        abortTimeout: Duration = .seconds(60)
     ) {
         self.inactivityTimeout = inactivityTimeout
+        self.abortTimeout = abortTimeout
         self.partitions = max(partitions, 1)
         self.retryPolicy = retryPolicy
         self.completionRetention = completionRetention

@@ -17,10 +17,10 @@ struct HTTP2Transport: AttemptTransport {
     let additionalHeaders: [String: String]
     /// The endpoint announced `REQUEST_RESPONSE`: close the request after the journal, as over HTTP/1.1.
     let requestResponse: Bool
-    /// How long one attempt may run before it is aborted and retried (Restate's default: 10 minutes).
-    let abortTimeout: Duration
 
-    init(baseURI: String, additionalHeaders: [String: String], requestResponse: Bool, abortTimeout: Duration = .seconds(600)) throws {
+    /// A stuck attempt is ended by the engine (inactivity, then abort timeout), which cancels `handle`: the
+    /// stream is then reset.
+    init(baseURI: String, additionalHeaders: [String: String], requestResponse: Bool) throws {
         guard let url = URL(string: baseURI), let host = url.host else {
             throw HTTP2ExchangeError.noResponse
         }
@@ -29,7 +29,6 @@ struct HTTP2Transport: AttemptTransport {
         self.basePath = url.path.hasSuffix("/") ? String(url.path.dropLast()) : url.path
         self.additionalHeaders = additionalHeaders
         self.requestResponse = requestResponse
-        self.abortTimeout = abortTimeout
     }
 
     func handle(_ head: AttemptHead, input: AttemptInput, output: AsyncStream<Frame>.Continuation) async {
@@ -45,15 +44,6 @@ struct HTTP2Transport: AttemptTransport {
         let request = HTTPRequestHead(version: .http2, method: .POST, uri: path, headers: headers)
         do {
             let stream = try await connection.openStream()
-            // Restate's abort timeout: an attempt that has not ended after this long is cut off and retried.
-            let channel = stream.channel
-            let abortTimeout = self.abortTimeout
-            let watchdog = Task {
-                try await Task.sleep(for: abortTimeout)
-                output.yield(HTTP1Transport.failure(code: 504, "the attempt was aborted after \(abortTimeout) without End, Suspension or Error"))
-                channel.close(promise: nil)
-            }
-            defer { watchdog.cancel() }
             try await stream.executeThenClose { inbound, outbound in
                 try await outbound.write(.head(request))
                 try await Self.exchange(

@@ -35,6 +35,12 @@ struct Serve: AsyncParsableCommand {
     )
     var inactivityTimeout = "60s"
 
+    @Option(
+        name: .customLong("abort-timeout"),
+        help: "Abort and retry an attempt that has not ended this long after the inactivity timeout closed its stream (e.g. 60s)."
+    )
+    var abortTimeout = "60s"
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -49,6 +55,9 @@ struct Serve: AsyncParsableCommand {
         guard let timeout = DurationParser.parse(inactivityTimeout), timeout > .zero else {
             throw ValidationError("--inactivity-timeout '\(inactivityTimeout)' is not a positive duration: use \(DurationParser.formats)")
         }
+        guard let abort = DurationParser.parse(abortTimeout), abort > .zero else {
+            throw ValidationError("--abort-timeout '\(abortTimeout)' is not a positive duration: use \(DurationParser.formats)")
+        }
     }
 
     func run() async throws {
@@ -58,7 +67,8 @@ struct Serve: AsyncParsableCommand {
             maxBodySize: maxBodySize,
             engine: EngineConfiguration(
                 partitions: partitions,
-                inactivityTimeout: DurationParser.parse(inactivityTimeout) ?? .seconds(60)
+                inactivityTimeout: DurationParser.parse(inactivityTimeout) ?? .seconds(60),
+                abortTimeout: DurationParser.parse(abortTimeout) ?? .seconds(60)
             )
         )
         if let ingress = ServerConfiguration.Bind(ingressBind) { configuration.ingress = ingress }

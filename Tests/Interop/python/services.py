@@ -326,4 +326,22 @@ async def peek(ctx: restate.WorkflowSharedContext) -> str:
     return await ctx.promise("decision", type_hint=str).peek() or "pending"
 
 
-app = restate.app(services=[steps, counter, flaky, terminal, caller, toolkit, approval])
+# ---------------------------------------------------------------------------------------------------------------------
+# PyStuck: the first attempt hangs in user code (it neither sends a command nor suspends), as an endpoint that stopped
+# answering would; later attempts answer. `{"marker": "/path"}` -> "recovered".
+# ---------------------------------------------------------------------------------------------------------------------
+
+stuck = restate.Service("PyStuck")
+
+
+@stuck.handler()
+async def hang(ctx: Context, request: Dict[str, Any]) -> str:
+    marker = str(request["marker"])
+    if not os.path.exists(marker):
+        _append_line(marker, "attempt 1 hangs")
+        await asyncio.Event().wait()
+    _append_line(marker, "attempt after the abort")
+    return "recovered"
+
+
+app = restate.app(services=[steps, counter, flaky, terminal, caller, toolkit, approval, stuck])
