@@ -31,6 +31,27 @@ struct InvocationIDTests {
         #expect(InvocationID(string) == id)
     }
 
+    @Test("the string form matches a digit-by-digit base62 encoding for random ids")
+    func matchesReferenceEncoding() throws {
+        let alphabet = Array("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        func reference(_ value: UInt128, width: Int) -> String {
+            var digits: [Character] = []
+            var rest = value
+            for _ in 0..<width {
+                digits.append(alphabet[Int(rest % 62)])
+                rest /= 62
+            }
+            return String(digits.reversed())
+        }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<1_000 {
+            let id = InvocationID(partitionKey: generator.next(), uuid: UInt128(generator.next() as UInt64) << 64 | UInt128(generator.next() as UInt64))
+            let expected = "inv_1" + reference(UInt128(id.partitionKey.byteSwapped), width: 11) + reference(id.uuid.byteSwapped, width: 22)
+            #expect(id.description == expected)
+            #expect(InvocationID(id.description) == id)
+        }
+    }
+
     @Test("strings that are not invocation ids are rejected", arguments: [
         "",
         "inv_1",

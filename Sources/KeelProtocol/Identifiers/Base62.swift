@@ -14,14 +14,34 @@ enum Base62 {
     /// Encodes `value` left-padded with `0` to `width` characters.
     static func encode(_ value: UInt128, width: Int) -> [UInt8] {
         var digits = [UInt8](repeating: alphabet[0], count: width)
-        var rest = value
-        var position = width - 1
-        while rest > 0 && position >= 0 {
-            digits[position] = alphabet[Int(rest % 62)]
-            rest /= 62
-            position -= 1
-        }
+        digits.withUnsafeMutableBufferPointer { write(value, into: $0) }
         return digits
+    }
+
+    /// 62¹⁰, the largest power of 62 whose remainders fit in 64 bits with room to spare.
+    private static let chunk: UInt128 = 839_299_365_868_340_224
+
+    /// Writes `value` into `digits` (all of it, left-padded with `0`; the most significant digits are dropped
+    /// when it does not fit). Ids are encoded for every stored change, so this divides by 62¹⁰ in 128 bits a
+    /// few times and takes the digits out of each 64-bit chunk, instead of one 128-bit division per digit.
+    static func write(_ value: UInt128, into digits: UnsafeMutableBufferPointer<UInt8>) {
+        var rest = value
+        var position = digits.count - 1
+        while position >= 0 {
+            var part = UInt64(rest % chunk)
+            rest /= chunk
+            for _ in 0..<10 where position >= 0 {
+                digits[position] = alphabet[Int(part % 62)]
+                part /= 62
+                position -= 1
+            }
+            if rest == 0 {
+                while position >= 0 {
+                    digits[position] = alphabet[0]
+                    position -= 1
+                }
+            }
+        }
     }
 
     /// Decodes a fixed-width field; nil on a foreign character or a value wider than `maxBits`.

@@ -56,10 +56,17 @@ public struct InvocationID: Hashable, Sendable, Comparable, CustomStringConverti
     }
 
     public var description: String {
-        var characters = Array("\(Self.prefix)_1".utf8)
-        characters += Base62.encode(UInt128(partitionKey.byteSwapped), width: 11)
-        characters += Base62.encode(uuid.byteSwapped, width: 22)
-        return String(decoding: characters, as: UTF8.self)
+        // Written in place: every stored change of an invocation is keyed by this string.
+        String(unsafeUninitializedCapacity: Self.stringLength) { buffer in
+            let head: StaticString = "inv_1"
+            let headCount = head.utf8CodeUnitCount
+            for offset in 0..<headCount { buffer[offset] = head.utf8Start[offset] }
+            let key = UnsafeMutableBufferPointer(rebasing: buffer[headCount..<headCount + 11])
+            Base62.write(UInt128(partitionKey.byteSwapped), into: key)
+            let uuidDigits = UnsafeMutableBufferPointer(rebasing: buffer[headCount + 11..<headCount + 33])
+            Base62.write(uuid.byteSwapped, into: uuidDigits)
+            return headCount + 33
+        }
     }
 
     /// Parses the `inv_1…` string form; nil when the string is not a valid invocation id.
