@@ -52,6 +52,13 @@ struct ActiveInvocation {
 
     var id: InvocationID { record.id }
 
+    /// Runs `body` on the invocation where it is stored. `active[id]?.inPlace { … }` goes through the
+    /// dictionary's modify accessor, while reading `active[id]?.field` copies the whole struct first (a retain
+    /// and a release per reference it holds): the per-frame paths use this.
+    mutating func inPlace<T>(_ body: (inout ActiveInvocation) throws -> T) rethrows -> T {
+        try body(&self)
+    }
+
     /// Settings from the pinned deployment's manifest; resolved at the first failure or completion.
     var settings: HandlerSettings?
 

@@ -8,12 +8,13 @@ extension PartitionProcessor {
     /// Applies one frame the SDK sent during an attempt: stores commands, answers run proposals once durable,
     /// and completes, parks or fails the invocation on the attempt's terminal frame.
     func handle(_ frame: Frame, from id: InvocationID, generation: UInt64) async -> FrameVerdict {
-        // Checked field by field: copying the invocation out of the dictionary costs a retain per field on
-        // every frame.
-        guard active[id]?.generation == generation, active[id]?.attempt?.generation == generation else {
-            return .finished
+        let now = EngineClock.nowMilliseconds()
+        let isCurrent = active[id]?.inPlace { invocation in
+            guard invocation.generation == generation, invocation.attempt?.generation == generation else { return false }
+            invocation.attempt?.lastActivity = now
+            return true
         }
-        active[id]?.attempt?.lastActivity = EngineClock.nowMilliseconds()
+        guard isCurrent == true else { return .finished }
         guard let type = frame.messageType else {
             if MessageType.isCustomEntry(frame.type) {
                 append(JournalEntry(type: frame.type, payload: frame.payload), to: id)
@@ -102,9 +103,12 @@ extension PartitionProcessor {
 
     /// Adds an entry to the journal (memory and store, not waited for) together with its effects.
     func append(_ entry: JournalEntry, to id: InvocationID, effects: [StoreOperation] = []) {
-        // Mutated in place: copying the invocation out of the dictionary would copy its journal on every step.
-        guard active[id]?.journal != nil else { return }
-        active[id]?.journal?.append(entry)
+        let appended = active[id]?.inPlace { invocation in
+            guard invocation.journal != nil else { return false }
+            invocation.journal?.append(entry)
+            return true
+        }
+        guard appended == true else { return }
         writer.enqueue([.appendJournal(id, index: 0, entry: entry)] + effects, for: id)
         journalGrew(id)
     }
@@ -113,10 +117,15 @@ extension PartitionProcessor {
     /// `duration_since_last_stored_entry`): the journal just grew. A reset after failures is stored too, so a
     /// restart does not resurrect the old count.
     func journalGrew(_ id: InvocationID) {
-        active[id]?.lastStoredAt = EngineClock.nowMilliseconds()
-        guard let record = active[id]?.record, record.retryCount != 0 else { return }
-        active[id]?.record.retryCount = 0
-        writer.enqueue([.updateStatus(id, status: record.status, retryCount: 0, lastFailure: record.lastFailure, modifiedAt: EngineClock.nowMilliseconds())], for: id)
+        let now = EngineClock.nowMilliseconds()
+        let reset = active[id]?.inPlace { invocation -> InvocationRecord? in
+            invocation.lastStoredAt = now
+            guard invocation.record.retryCount != 0 else { return nil }
+            invocation.record.retryCount = 0
+            return invocation.record
+        }
+        guard let record = reset ?? nil else { return }
+        writer.enqueue([.updateStatus(id, status: record.status, retryCount: 0, lastFailure: record.lastFailure, modifiedAt: now)], for: id)
     }
 
     /// Stores a run's result as its notification and, once durable, sends it back to the SDK.
@@ -170,10 +179,10 @@ extension PartitionProcessor {
         } catch {
             return .failed("cannot encode \(type): \(error)", nextRetryDelay: nil)
         }
-        guard let attempt = active[id]?.attempt else { return .finished }
+        guard let (input, generation) = active[id]?.inPlace({ $0.attempt.map { ($0.input, $0.generation) } }) ?? nil else {
+            return .finished
+        }
         append(JournalEntry(type: frame.type, payload: frame.payload), to: id)
-        let input = attempt.input
-        let generation = attempt.generation
         let spawn = self.spawn
         writer.commit([], for: id) { [weak self] failure in
             guard let failure else {
