@@ -71,7 +71,7 @@ final class StoreFixture: Sendable {
         }
         let id = InvocationID(partitionKey: invocation, uuid: UInt128(invocation))
         let entry = JournalEntry(type: MessageType.runCompletion.rawValue, payload: payload)
-        return (0..<size).map { StoreOperation.appendJournal(id, index: $0, entry: entry) }
+        return (0..<size).map { StoreOperation.appendJournal(id, index: Int64($0), entry: entry) }
     }
 
     func tearDown() async {
