@@ -7,15 +7,20 @@ import KeelStore
 import Logging
 import Testing
 
-/// The group-commit writer on a real SQLite file, with its own commit thread running.
+/// The group-commit writer on a real SQLite file: with its own commit thread (SQLite is a `BlockingStore`),
+/// and from its task, as for a store that only writes asynchronously.
 @Suite("Group commit")
 struct GroupCommitWriterTests {
     /// A writer over a fresh store, running until `body` returns; then closed, and its `run` awaited.
-    private func withWriter(_ body: @escaping @Sendable (GroupCommitWriter, SQLiteStore) async throws -> Void) async throws {
+    private func withWriter(
+        blocking: Bool,
+        _ body: @escaping @Sendable (GroupCommitWriter, SQLiteStore) async throws -> Void
+    ) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-writer-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try SQLiteStore(directory: directory)
-        let writer = GroupCommitWriter(store: store, sequence: SequenceCounter(), logger: Logger(label: "test"))
+        let written: any Store = blocking ? store : AsyncOnlyStore(base: store)
+        let writer = GroupCommitWriter(store: written, sequence: SequenceCounter(), logger: Logger(label: "test"))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await writer.run() }
             do {
@@ -43,9 +48,9 @@ struct GroupCommitWriterTests {
         return (id, [.insertInvocation(record), .appendJournal(id, index: 0, entry: JournalEntry(type: 0x0400, payload: Data("in".utf8)))])
     }
 
-    @Test("a waiting commit writes what was enqueued before it, in the same transaction, and returns once it is stored")
-    func commitCarriesEnqueued() async throws {
-        try await withWriter { writer, store in
+    @Test("a waiting commit writes what was enqueued before it, in the same transaction, and returns once it is stored", arguments: [true, false])
+    func commitCarriesEnqueued(blocking: Bool) async throws {
+        try await withWriter(blocking: blocking) { writer, store in
             let (first, creation) = Self.creation(1, sequence: 1)
             #expect(writer.enqueue(creation, for: first) == 1)
             let (second, other) = Self.creation(2, sequence: 2)
@@ -56,9 +61,9 @@ struct GroupCommitWriterTests {
         }
     }
 
-    @Test("what nobody waits for is written by itself soon after it was handed in")
-    func lazyIsWrittenWithoutACommit() async throws {
-        try await withWriter { writer, store in
+    @Test("what nobody waits for is written by itself soon after it was handed in", arguments: [true, false])
+    func lazyIsWrittenWithoutACommit(blocking: Bool) async throws {
+        try await withWriter(blocking: blocking) { writer, store in
             let (id, creation) = Self.creation(3, sequence: 1)
             writer.enqueue(creation, for: id)
             // No commit follows: the commit thread writes it after `lazyDelay`. Polled, with a generous bound.
@@ -71,21 +76,21 @@ struct GroupCommitWriterTests {
         }
     }
 
-    @Test("a lazy commit returns once stored, also when nothing else is written")
-    func lazyCommitReturns() async throws {
-        try await withWriter { writer, store in
+    @Test("a lazy commit returns once stored, also when nothing else is written", arguments: [true, false])
+    func lazyCommitReturns(blocking: Bool) async throws {
+        try await withWriter(blocking: blocking) { writer, store in
             let (id, creation) = Self.creation(4, sequence: 1)
             try await writer.commit(creation, for: id, lazy: true)
             #expect(try await store.invocation(id) != nil)
         }
     }
 
-    @Test("closing writes what is pending, then refuses new changes")
-    func closeDrains() async throws {
+    @Test("closing writes what is pending, then refuses new changes", arguments: [true, false])
+    func closeDrains(blocking: Bool) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-writer-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try SQLiteStore(directory: directory)
-        let writer = GroupCommitWriter(store: store, sequence: SequenceCounter(), logger: Logger(label: "test"))
+        let writer = GroupCommitWriter(store: blocking ? store : AsyncOnlyStore(base: store), sequence: SequenceCounter(), logger: Logger(label: "test"))
         let (id, creation) = Self.creation(5, sequence: 1)
         writer.enqueue(creation, for: id)
         writer.close()
@@ -97,9 +102,9 @@ struct GroupCommitWriterTests {
         await store.close()
     }
 
-    @Test("a failed batch fails its waiters and poisons its invocations until they are recovered")
-    func failurePoisons() async throws {
-        try await withWriter { writer, store in
+    @Test("a failed batch fails its waiters and poisons its invocations until they are recovered", arguments: [true, false])
+    func failurePoisons(blocking: Bool) async throws {
+        try await withWriter(blocking: blocking) { writer, store in
             let (id, creation) = Self.creation(7, sequence: 1)
             try await writer.commit(creation, for: id)
             // The same invocation again: the primary key refuses it, and the whole batch rolls back.
@@ -116,4 +121,25 @@ struct GroupCommitWriterTests {
             #expect(try await store.invocation(bystander) != nil)
         }
     }
+}
+
+/// A store that only writes asynchronously (not a `BlockingStore`), over SQLite: the writer then writes from its
+/// task, as it would for a network database.
+struct AsyncOnlyStore: Store {
+    let base: SQLiteStore
+
+    func apply(_ operations: [StoreOperation]) async throws { try await base.apply(operations) }
+    func unfinishedInvocations() async throws -> [InvocationRecord] { try await base.unfinishedInvocations() }
+    func invocation(_ id: InvocationID) async throws -> InvocationRecord? { try await base.invocation(id) }
+    func storedJournal(of id: InvocationID) async throws -> StoredJournal { try await base.storedJournal(of: id) }
+    func suspendedWithNewEntries() async throws -> Set<InvocationID> { try await base.suspendedWithNewEntries() }
+    func timers() async throws -> [TimerRecord] { try await base.timers() }
+    func subscriptions() async throws -> [Subscription] { try await base.subscriptions() }
+    func promise(_ object: ObjectAddress, name: String) async throws -> InvocationResult? { try await base.promise(object, name: name) }
+    func state(of object: ObjectAddress) async throws -> [StateEntry] { try await base.state(of: object) }
+    func maxSequence() async throws -> Int64 { try await base.maxSequence() }
+    func purgeExpired(now: Int64) async throws -> Int { try await base.purgeExpired(now: now) }
+    func saveDeployment(_ deployment: DeploymentRecord) async throws { try await base.saveDeployment(deployment) }
+    func deployments() async throws -> [DeploymentRecord] { try await base.deployments() }
+    func close() async { await base.close() }
 }

@@ -69,9 +69,9 @@ final class GroupCommitWriter: Sendable {
     }
 
     /// Hands in changes without waiting for them to be durable. Nobody waits for them, so they do not start a
-    /// write of their own: they ride with the next `commit`, or are written after `lazyDelay`. Returns the index given to the last journal
-    /// entry among them (0 when there is none), or nil when the changes were refused (an owner is poisoned,
-    /// or the writer is closed).
+    /// write of their own: they ride with the next `commit`, or are written after `lazyDelay`. Returns the
+    /// index given to the last journal entry among them (0 when there is none), or nil when the changes were
+    /// refused (an owner is poisoned, or the writer is closed).
     @discardableResult
     func enqueue(_ operations: [StoreOperation], for owner: InvocationID) -> Int64? {
         enqueue(operations, for: [owner])
@@ -81,23 +81,30 @@ final class GroupCommitWriter: Sendable {
     /// callee): they commit together or not at all, and a failure poisons every owner.
     @discardableResult
     func enqueue(_ operations: [StoreOperation], for owners: [InvocationID]) -> Int64? {
-        let (lastIndex, wakeThread) = state.withLock { state -> (Int64?, Bool) in
-            guard !state.isClosed, !owners.contains(where: state.poisoned.contains) else { return (nil, false) }
-            var operations = operations
-            let lastIndex = assignIndexes(&operations)
-            state.submissions.append(Submission(owners: owners, operations: operations))
-            return (lastIndex, state.submitted(lazy: true))
-        }
-        if lastIndex != nil { wake(thread: wakeThread) }
-        return lastIndex
+        try? submit(Submission(owners: owners, operations: operations), lazy: true).get()
     }
 
-    private func wake(thread: Bool) {
-        if thread {
-            wakeThread.signal()
-        } else {
-            wakeTask.yield()
+    /// Queues a submission unless the writer is closed or an owner is poisoned, and wakes whoever writes when
+    /// it is due. Returns the index given to its last journal entry.
+    private func submit(_ submission: Submission, lazy: Bool) -> Result<Int64, StoreError> {
+        var submission = submission
+        let (outcome, wakeThread) = state.withLock { state -> (Result<Int64, StoreError>, Bool) in
+            if state.isClosed { return (.failure(StoreError(.closed, "the engine is shutting down")), false) }
+            if let poisoned = submission.owners.first(where: state.poisoned.contains) {
+                return (.failure(Self.poisonError(poisoned)), false)
+            }
+            let lastIndex = assignIndexes(&submission.operations)
+            state.submissions.append(submission)
+            return (.success(lastIndex), state.submitted(lazy: lazy))
         }
+        if case .success = outcome {
+            if wakeThread {
+                self.wakeThread.signal()
+            } else {
+                wakeTask.yield()
+            }
+        }
+        return outcome
     }
 
     /// Gives each journal append the next global index (called with the lock held).
@@ -119,18 +126,9 @@ final class GroupCommitWriter: Sendable {
     func commit(_ operations: [StoreOperation], for owner: InvocationID?, lazy: Bool = false) async throws {
         do {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let (refusal, wakeThread) = state.withLock { state -> (StoreError?, Bool) in
-                    if state.isClosed { return (StoreError(.closed, "the engine is shutting down"), false) }
-                    if let owner, state.poisoned.contains(owner) { return (Self.poisonError(owner), false) }
-                    var operations = operations
-                    _ = assignIndexes(&operations)
-                    state.submissions.append(Submission(owners: owner.map { [$0] } ?? [], operations: operations, waiter: continuation))
-                    return (nil, state.submitted(lazy: lazy))
-                }
-                if let refusal {
+                let submission = Submission(owners: owner.map { [$0] } ?? [], operations: operations, waiter: continuation)
+                if case .failure(let refusal) = submit(submission, lazy: lazy) {
                     continuation.resume(throwing: refusal)
-                } else {
-                    wake(thread: wakeThread)
                 }
             }
         } catch let error as StoreError {
@@ -145,18 +143,8 @@ final class GroupCommitWriter: Sendable {
     /// `then` runs on the writing thread, in submission order and before the batch's waiters are resumed:
     /// keep it short and non-blocking (hand a frame on, spawn a job). A refusal calls it before this returns.
     func commit(_ operations: [StoreOperation], for owner: InvocationID, then: @escaping @Sendable (StoreError?) -> Void) {
-        let (refusal, wakeThread) = state.withLock { state -> (StoreError?, Bool) in
-            if state.isClosed { return (StoreError(.closed, "the engine is shutting down"), false) }
-            if state.poisoned.contains(owner) { return (Self.poisonError(owner), false) }
-            var operations = operations
-            _ = assignIndexes(&operations)
-            state.submissions.append(Submission(owners: [owner], operations: operations, then: then))
-            return (nil, state.submitted(lazy: false))
-        }
-        if let refusal {
+        if case .failure(let refusal) = submit(Submission(owners: [owner], operations: operations, then: then), lazy: false) {
             then(refusal)
-        } else {
-            wake(thread: wakeThread)
         }
     }
 
@@ -180,10 +168,14 @@ final class GroupCommitWriter: Sendable {
                     await finish(batch, applying: { try await self.store.apply($0) })
                 }
             }
+            while let batch = takeBatch() {
+                await finish(batch, applying: { try await self.store.apply($0) })
+            }
             return
         }
         await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
             let thread = Thread { [self] in
+                Thread.current.name = "keel-commit"
                 while let batch = nextBatchBlocking() {
                     let started = ContinuousClock.now
                     let failure: (any Error)?
@@ -197,7 +189,6 @@ final class GroupCommitWriter: Sendable {
                 }
                 finished.resume()
             }
-            thread.name = "keel-group-commit"
             thread.start()
         }
     }
