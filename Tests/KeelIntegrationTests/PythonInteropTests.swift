@@ -246,8 +246,9 @@ struct PythonInteropTests {
             for answers in all {
                 #expect(answers == (1...8).map(String.init), "\(answers)")
             }
-            // Streams the endpoint refused after its GOAWAY fail their attempt, which is retried with backoff
-            // (nothing of them had run); every call still answers exactly once, in order per key.
+            // Streams the endpoint refused after its GOAWAY are opened again at once on a new connection, and
+            // streams it cut after answering fail their attempt, which is retried at once; every call still
+            // answers exactly once, in order per key.
             #expect(ContinuousClock.now - started < .seconds(30), "calls stalled across GOAWAYs")
         }
     }

@@ -24,7 +24,7 @@ enum IngressRoute: Equatable, Sendable {
     /// The registry decides whether the segment after the service name is a key.
     static func parse(path: String, registry: ServiceRegistry) throws(EngineError) -> IngressRoute {
         let segments = path.split(separator: "/", omittingEmptySubsequences: true).map { segment in
-            String(segment).removingPercentEncoding ?? String(segment)
+            segment.contains("%") ? String(segment).removingPercentEncoding ?? String(segment) : String(segment)
         }
         guard let first = segments.first else {
             throw EngineError(.notFound, "no service in the path: call /{service}/{handler} or /{object}/{key}/{handler}")

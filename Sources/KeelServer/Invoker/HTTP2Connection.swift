@@ -26,14 +26,16 @@ actor HTTP2Connection {
     /// `host:port`, sent as the `host` header that NIO turns into `:authority`.
     nonisolated var authority: String { "\(host):\(port)" }
 
-    func openStream() async throws -> Stream {
-        let multiplexer = try await connected()
-        return try await multiplexer.openStream { channel in
+    /// Also returns the flag that tells whether the stream's connection has received GOAWAY since.
+    func openStream() async throws -> (stream: Stream, goAway: GoAwayFlag) {
+        let (multiplexer, goAway) = try await connected()
+        let stream = try await multiplexer.openStream { channel in
             channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ClientCodec(httpProtocol: .http))
                 return try Stream(wrappingChannelSynchronously: channel)
             }
         }
+        return (stream, goAway)
     }
 
     func close() async {
@@ -41,8 +43,8 @@ actor HTTP2Connection {
         connection = nil
     }
 
-    private func connected() async throws -> Multiplexer {
-        if let connection, connection.channel.isActive, !connection.goAway.isSet { return connection.multiplexer }
+    private func connected() async throws -> (Multiplexer, GoAwayFlag) {
+        if let connection, connection.channel.isActive, !connection.goAway.isSet { return (connection.multiplexer, connection.goAway) }
         // A connection that got GOAWAY is dropped here; its open streams go on, and the endpoint closes it once
         // they are done.
         let goAway = GoAwayFlag()
@@ -60,7 +62,7 @@ actor HTTP2Connection {
                 }
             }
         connection = (channel, multiplexer, goAway)
-        return multiplexer
+        return (multiplexer, goAway)
     }
 }
 
@@ -92,7 +94,7 @@ final class GoAwayWatcher: ChannelInboundHandler, RemovableChannelHandler {
 extension HTTP2Connection {
     /// A whole request/response exchange on one stream, for small requests such as discovery.
     func exchange(_ head: HTTPRequestHead, body: ByteBuffer?, limit: Int) async throws -> (HTTPResponseHead, ByteBuffer) {
-        let stream = try await openStream()
+        let (stream, _) = try await openStream()
         return try await stream.executeThenClose { inbound, outbound in
             try await outbound.write(.head(head))
             if let body { try await outbound.write(.body(.byteBuffer(body))) }
