@@ -108,7 +108,7 @@ let package = Package(
         .testTarget(
             name: "KeelIntegrationTests",
             dependencies: [
-                "keel", "Keel", "KeelProtocol", "KeelServer",
+                "keel", "Keel", "KeelProtocol",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -60,8 +60,26 @@ struct AttemptInputTests {
         let frames = input.frames()
         input.yield(Self.frame(2))
         input.finish()
-        var received: [UInt8] = []
-        for await frame in frames { received.append(frame.payload.first ?? 0) }
-        #expect(received == [1, 2])
+        #expect(await Self.numbers(frames) == [1, 2])
+    }
+
+    @Test("a new stream starts again from the first frame and ends the one before (a reopened HTTP/2 stream)")
+    func streamStartsOver() async {
+        let input = AttemptInput()
+        input.yield(Self.frame(1))
+        let first = input.frames()
+        input.yield(Self.frame(2))
+        let second = input.frames()
+        #expect(await Self.numbers(first) == [1, 2])
+        input.yield(Self.frame(3))
+        input.finish()
+        #expect(await Self.numbers(second) == [1, 2, 3])
+        #expect(await Self.numbers(input.frames()) == [1, 2, 3])
+    }
+
+    private static func numbers(_ stream: AsyncStream<Frame>) async -> [UInt8] {
+        var numbers: [UInt8] = []
+        for await frame in stream { numbers.append(frame.payload.first ?? 0) }
+        return numbers
     }
 }

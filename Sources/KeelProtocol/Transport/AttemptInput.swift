@@ -3,11 +3,12 @@ import Synchronization
 /// The runtime's frames for one attempt (`StartMessage`, the replayed journal, then live notifications), in
 /// the order they were handed in.
 ///
-/// The runtime writes with `yield` and `finish`. A transport reads in one of two ways, once: as an
-/// `AsyncStream` (`frames()`), or synchronously as each frame is handed in (`deliver(to:onEnd:)`). The second
-/// is for handlers in the same process: a frame reaches the SDK on the runtime's own thread, without a reader
-/// task in between and the wake-up it costs per frame. Frames handed in before the reader attached are kept
-/// and passed on when it does.
+/// The runtime writes with `yield` and `finish`. A transport reads in one of two ways: as an `AsyncStream`
+/// (`frames()`), or synchronously as each frame is handed in (`deliver(to:onEnd:)`, once). The second is for
+/// handlers in the same process: a frame reaches the SDK on the runtime's own thread, without a reader task in
+/// between and the wake-up it costs per frame. Frames handed in before the reader attached are kept and passed
+/// on when it does; a stream reader may start over (`frames()` again), for a transport that must open its
+/// request again.
 public final class AttemptInput: Sendable {
     public typealias Receiver = @Sendable (Frame) -> Void
 
@@ -20,7 +21,8 @@ public final class AttemptInput: Sendable {
     }
 
     private struct State {
-        var pending: [Frame] = []
+        /// Frames handed in while nobody or a stream reads: a new stream replays them all.
+        var kept: [Frame] = []
         var isFinished = false
         var reader: Reader = .none
     }
@@ -37,8 +39,10 @@ public final class AttemptInput: Sendable {
         state.withLock { state in
             guard !state.isFinished else { return }
             switch state.reader {
-            case .none: state.pending.append(frame)
-            case .stream(let continuation): continuation.yield(frame)
+            case .none: state.kept.append(frame)
+            case .stream(let continuation):
+                state.kept.append(frame)
+                continuation.yield(frame)
             case .receiver(let receive, _): receive(frame)
             case .detached: break
             }
@@ -58,12 +62,13 @@ public final class AttemptInput: Sendable {
         }
     }
 
-    /// The frames as a stream, which ends after `finish()`. Call it once.
+    /// Every frame from the first as a stream, which ends after `finish()`. Calling it again starts a new
+    /// stream from the first frame and ends the one before.
     public func frames() -> AsyncStream<Frame> {
         let (stream, continuation) = AsyncStream.makeStream(of: Frame.self)
         state.withLock { state in
-            for frame in state.pending { continuation.yield(frame) }
-            state.pending.removeAll()
+            if case .stream(let previous) = state.reader { previous.finish() }
+            for frame in state.kept { continuation.yield(frame) }
             if state.isFinished {
                 continuation.finish()
             } else {
@@ -77,8 +82,8 @@ public final class AttemptInput: Sendable {
     /// `onEnd` after `finish()`. Call it once.
     public func deliver(to receive: @escaping Receiver, onEnd: @escaping @Sendable () -> Void) {
         state.withLock { state in
-            for frame in state.pending { receive(frame) }
-            state.pending.removeAll()
+            for frame in state.kept { receive(frame) }
+            state.kept.removeAll()
             if state.isFinished {
                 onEnd()
             } else {
@@ -92,7 +97,7 @@ public final class AttemptInput: Sendable {
         state.withLock { state in
             if case .stream(let continuation) = state.reader { continuation.finish() }
             state.reader = .detached
-            state.pending.removeAll()
+            state.kept.removeAll()
         }
     }
 }

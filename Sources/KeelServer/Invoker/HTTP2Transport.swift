@@ -35,7 +35,6 @@ struct HTTP2Transport: AttemptTransport {
     static let refusedStreamAttempts = 3
 
     func handle(_ head: AttemptHead, input: AttemptInput, output: AsyncStream<Frame>.Continuation) async {
-        let frames = ReplayableFrames.reading(input)
         defer { input.detach() }
         let version = ServiceProtocolVersion(rawValue: head.protocolVersion)
         var headers = HTTPHeaders()
@@ -66,7 +65,7 @@ struct HTTP2Transport: AttemptTransport {
                     return try await Self.exchange(
                         inbound: inbound,
                         outbound: outbound,
-                        input: frames.stream(),
+                        input: input.frames(),
                         closeAfterReplay: requestResponse,
                         output: output,
                         version: version
