@@ -13,14 +13,13 @@ struct StorageFailureTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-engine-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try SQLiteStore(directory: directory)
-        // Every run completion (0x8011) is refused until the trigger is dropped: its whole batch rolls back.
-        try await store.execute(sql: """
-            CREATE TRIGGER refuse_run_completions BEFORE INSERT ON journal WHEN NEW.type = 32785
-            BEGIN SELECT RAISE(ABORT, 'injected: the disk refused the write'); END
-            """)
         let probe = Probe()
+        // The step waits until the test has installed the refusal, so the invocation itself is stored first.
         let service = Service("Steps").handler("one") { (ctx: Context, _: String?) in
-            try await ctx.run("step") { probe.hit("step") }
+            try await ctx.run("step") {
+                while probe.count("go") == 0 { try await Task.sleep(for: .milliseconds(1)) }
+                return probe.hit("step")
+            }
         }
         let engine = Engine(
             store: store,
@@ -32,6 +31,12 @@ struct StorageFailureTests {
             group.addTask { try await engine.run() }
             defer { group.cancelAll() }
             let id = try await engine.send(Engine.Request(target: InvocationTarget(service: "Steps", handler: "one"), body: Data())).id
+            // Every run completion (0x8011) is refused until the trigger is dropped: its whole batch rolls back.
+            try await store.execute(sql: """
+                CREATE TRIGGER refuse_run_completions BEFORE INSERT ON journal WHEN NEW.type = 32785
+                BEGIN SELECT RAISE(ABORT, 'injected: the disk refused the write'); END
+                """)
+            probe.hit("go")
             // Wait until an attempt failed on the refused write, then let the disk recover.
             let deadline = ContinuousClock.now + .seconds(20)
             while try await engine.describe(id)?.lastFailure?.contains("injected") != true {
