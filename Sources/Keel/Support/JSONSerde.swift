@@ -2,15 +2,22 @@ import Foundation
 
 /// JSON, the default encoding of handler inputs, outputs, step results and state, as in Restate's SDKs.
 enum JSONSerde {
-    static func encode<T: Encodable>(_ value: T) throws -> Data {
+    /// Shared: configured once, never changed, and safe to use from several tasks at once. Every handler
+    /// input, step result and output goes through them, so they are not built per value.
+    private static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(value)
+        return encoder
+    }()
+    private static let decoder = JSONDecoder()
+
+    static func encode<T: Encodable>(_ value: T) throws -> Data {
+        try encoder.encode(value)
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
         // An empty body stands for JSON `null`, so optional inputs may be left out.
-        try JSONDecoder().decode(type, from: data.isEmpty ? Data("null".utf8) : data)
+        try decoder.decode(type, from: data.isEmpty ? Data("null".utf8) : data)
     }
 
     /// Decodes a handler input, turning a malformed body into a 400 that ends the invocation.
