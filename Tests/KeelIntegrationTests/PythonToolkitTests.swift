@@ -165,16 +165,23 @@ struct PythonToolkitTests {
         }
     }
 
+    /// Sends `PyCaller/callPatient` (a parent calling a child that sleeps) and waits until the parent is
+    /// suspended on the child. Returns the compensation log, the parent's and the child's ids.
+    private static func parentWaitingOnSleepingChild(_ interop: PythonInterop, name: String) async throws -> (log: String, parent: String, child: String) {
+        let log = interop.python.file("\(name).log")
+        let children = interop.python.file("\(name)-children.log")
+        let sent = try await interop.call("/PyCaller/callPatient/send", #"{"log": "\#(log)", "children": "\#(children)"}"#)
+        let parent = try #require(try sent.json()["invocationId"] as? String, "\(sent.status) \(sent.text)")
+        try await interop.waitForLines(children, atLeast: 1)
+        let child = try #require(interop.python.lines(children).first)
+        try await interop.waitForStatus(parent, "suspended")
+        return (log, parent, child)
+    }
+
     @Test("Kill is recursive: killing a parent that waits for a sleeping child kills the child, without compensations", arguments: PythonTransport.allCases)
     func recursiveKill(_ transport: PythonTransport) async throws {
         try await withPythonInterop(transport) { interop in
-            let log = interop.python.file("recursive-kill.log")
-            let children = interop.python.file("children.log")
-            let sent = try await interop.call("/PyCaller/callPatient/send", #"{"log": "\#(log)", "children": "\#(children)"}"#)
-            let parent = try #require(try sent.json()["invocationId"] as? String, "\(sent.status) \(sent.text)")
-            try await interop.waitForLines(children, atLeast: 1)
-            let child = try #require(interop.python.lines(children).first)
-            try await interop.waitForStatus(parent, "suspended")
+            let (log, parent, child) = try await Self.parentWaitingOnSleepingChild(interop, name: "recursive-kill")
             let killed = try await interop.operate("kill", parent)
             #expect(killed.status == 200, "\(killed.status) \(killed.text)")
             let parentResult = try await interop.get("/restate/invocation/\(parent)/attach")
@@ -188,13 +195,7 @@ struct PythonToolkitTests {
     @Test("Cancel propagates: cancelling a parent that waits for a sleeping child cancels the child, which compensates", arguments: PythonTransport.allCases)
     func cancelPropagates(_ transport: PythonTransport) async throws {
         try await withPythonInterop(transport) { interop in
-            let log = interop.python.file("propagate.log")
-            let children = interop.python.file("propagate-children.log")
-            let sent = try await interop.call("/PyCaller/callPatient/send", #"{"log": "\#(log)", "children": "\#(children)"}"#)
-            let parent = try #require(try sent.json()["invocationId"] as? String, "\(sent.status) \(sent.text)")
-            try await interop.waitForLines(children, atLeast: 1)
-            let child = try #require(interop.python.lines(children).first)
-            try await interop.waitForStatus(parent, "suspended")
+            let (log, parent, child) = try await Self.parentWaitingOnSleepingChild(interop, name: "propagate")
             let cancelled = try await interop.operate("cancel", parent)
             #expect(cancelled.status == 202, "\(cancelled.status) \(cancelled.text)")
             let parentResult = try await interop.get("/restate/invocation/\(parent)/attach")

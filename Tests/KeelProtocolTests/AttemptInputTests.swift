@@ -9,22 +9,35 @@ struct AttemptInputTests {
         Frame(type: 0x8000, payload: Data([number]))
     }
 
+    /// What a receiver got: the frames' numbers, and how many times it was told of the end.
+    private final class Received: Sendable {
+        private let state = Mutex<(numbers: [UInt8], ends: Int)>(([], 0))
+
+        init(from input: AttemptInput) {
+            input.deliver(
+                to: { [self] frame in state.withLock { $0.numbers.append(frame.payload.first ?? 0) } },
+                onEnd: { [self] in state.withLock { $0.ends += 1 } }
+            )
+        }
+
+        var numbers: [UInt8] { state.withLock { $0.numbers } }
+        var ends: Int { state.withLock { $0.ends } }
+    }
+
     @Test("a receiver gets the frames handed in before it attached, then each new one at once, then the end")
     func receiverInOrder() {
         let input = AttemptInput()
         input.yield(Self.frame(1))
         input.yield(Self.frame(2))
-        let received = Mutex<[UInt8]>([])
-        let ended = Mutex(false)
-        input.deliver(to: { frame in received.withLock { $0.append(frame.payload.first ?? 0) } }, onEnd: { ended.withLock { $0 = true } })
-        #expect(received.withLock { $0 } == [1, 2])
+        let received = Received(from: input)
+        #expect(received.numbers == [1, 2])
         input.yield(Self.frame(3))
-        #expect(received.withLock { $0 } == [1, 2, 3])
-        #expect(!ended.withLock { $0 })
+        #expect(received.numbers == [1, 2, 3])
+        #expect(received.ends == 0)
         input.finish()
         input.yield(Self.frame(4))
-        #expect(ended.withLock { $0 })
-        #expect(received.withLock { $0 } == [1, 2, 3])
+        #expect(received.ends == 1)
+        #expect(received.numbers == [1, 2, 3])
     }
 
     @Test("a receiver that attaches after the end gets the kept frames and the end")
@@ -32,25 +45,21 @@ struct AttemptInputTests {
         let input = AttemptInput()
         input.yield(Self.frame(1))
         input.finish()
-        let received = Mutex<[UInt8]>([])
-        let ends = Mutex(0)
-        input.deliver(to: { frame in received.withLock { $0.append(frame.payload.first ?? 0) } }, onEnd: { ends.withLock { $0 += 1 } })
+        let received = Received(from: input)
         input.finish()
-        #expect(received.withLock { $0 } == [1])
-        #expect(ends.withLock { $0 } == 1)
+        #expect(received.numbers == [1])
+        #expect(received.ends == 1)
     }
 
     @Test("after detach, frames and the end are dropped")
     func detachDrops() {
         let input = AttemptInput()
-        let received = Mutex<[UInt8]>([])
-        let ended = Mutex(false)
-        input.deliver(to: { frame in received.withLock { $0.append(frame.payload.first ?? 0) } }, onEnd: { ended.withLock { $0 = true } })
+        let received = Received(from: input)
         input.detach()
         input.yield(Self.frame(1))
         input.finish()
-        #expect(received.withLock { $0 }.isEmpty)
-        #expect(!ended.withLock { $0 })
+        #expect(received.numbers.isEmpty)
+        #expect(received.ends == 0)
     }
 
     @Test("as a stream, the frames come in order and the stream ends after finish")

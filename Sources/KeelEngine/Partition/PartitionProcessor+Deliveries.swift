@@ -101,10 +101,7 @@ extension PartitionProcessor {
                 guard !attempt.isAborted, now - closedAt >= abortAfter else { continue }
                 active[id]?.attempt?.isAborted = true
                 let message = "the attempt did not end within the abort timeout (\(configuration.abortTimeout)) after the inactivity timeout closed its input; it is aborted and retried"
-                var error = PBErrorMessage()
-                error.code = 504
-                error.message = message
-                if let frame = try? Frame(type: .error, message: error) { attempt.output.yield(frame) }
+                attempt.output.yield(.error(code: 504, message: message))
                 attempt.output.finish()
                 logger.warning("aborting a stuck attempt", metadata: ["invocation": "\(id)", "target": "\(invocation.record.target)"])
             } else if now - attempt.lastActivity >= timeout {

@@ -86,3 +86,15 @@ public struct Frame: Hashable, Sendable {
         data.append(payload)
     }
 }
+
+extension Frame {
+    /// An `ErrorMessage` frame failing an attempt with `code` and `message`; `nextRetryDelay` (ms) asks the
+    /// runtime for a retry delay of its own (0: at once).
+    public static func error(code: UInt16, message: String, nextRetryDelay: UInt64? = nil) -> Frame {
+        var error = PBErrorMessage()
+        error.code = UInt32(code)
+        error.message = message
+        if let nextRetryDelay { error.nextRetryDelay = nextRetryDelay }
+        return (try? Frame(type: .error, message: error)) ?? Frame(type: MessageType.error.rawValue, payload: Data())
+    }
+}

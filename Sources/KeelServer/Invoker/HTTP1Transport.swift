@@ -68,13 +68,9 @@ struct HTTP1Transport: AttemptTransport {
     }
 
     /// An `ErrorMessage` frame standing for a failure of the transport itself.
-    /// An `ErrorMessage` frame failing the attempt; `retryAt once` asks the engine to skip the backoff.
+    /// An `ErrorMessage` frame failing the attempt; `retryAtOnce` asks the engine to skip the backoff.
     static func failure(code: UInt16, _ message: String, retryAtOnce: Bool = false) -> Frame {
-        var error = PBErrorMessage()
-        error.code = UInt32(code)
-        error.message = message
-        if retryAtOnce { error.nextRetryDelay = 0 }
-        return (try? Frame(type: .error, message: error)) ?? Frame(type: MessageType.error.rawValue, payload: Data())
+        .error(code: code, message: message, nextRetryDelay: retryAtOnce ? 0 : nil)
     }
 
     /// `/invoke/{service}/{handler}`, each name percent-encoded as one path segment.

@@ -55,20 +55,12 @@ struct AttemptExchange: Sendable {
                 )
             }
         } catch let error as ProtocolError {
-            output.yield(errorFrame(code: ProtocolError.Code.protocolViolation.rawValue, message: error.message))
+            output.yield(.error(code: ProtocolError.Code.protocolViolation.rawValue, message: error.message))
             output.finish()
         } catch {
             // The request was reset or this task cancelled: nothing more will arrive.
         }
         input.finish()
-    }
-
-    /// An `ErrorMessage` frame failing the attempt.
-    static func errorFrame(code: UInt16, message: String) -> Frame {
-        var error = PBErrorMessage()
-        error.code = UInt32(code)
-        error.message = message
-        return (try? Frame(type: .error, message: error)) ?? Frame(type: MessageType.error.rawValue, payload: Data())
     }
 }
 
