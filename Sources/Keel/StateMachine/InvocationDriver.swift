@@ -36,6 +36,7 @@ public final class InvocationDriver: Sendable {
     }
 
     private struct Waiter {
+        var id: UInt64
         var keys: [NotificationKey]
         var cancellable: Bool
         var continuation: CheckedContinuation<NotificationQueue.Resolution, any Error>
@@ -43,7 +44,8 @@ public final class InvocationDriver: Sendable {
 
     private struct State {
         var machine: InvocationStateMachine
-        var waiters: [UInt64: Waiter] = [:]
+        /// In the order they started waiting (ascending `id`): they are settled in that order.
+        var waiters: [Waiter] = []
         var nextWaiterID: UInt64 = 0
         var ready: CheckedContinuation<Void, any Error>?
         var random: DeterministicRandom?
@@ -227,14 +229,17 @@ public final class InvocationDriver: Sendable {
                     } else if Task.isCancelled {
                         state.deferred.append(.settle(continuation, .failure(CancellationError())))
                     } else {
-                        state.waiters[id] = Waiter(keys: keys, cancellable: cancellable, continuation: continuation)
+                        let waiter = Waiter(id: id, keys: keys, cancellable: cancellable, continuation: continuation)
+                        let position = state.waiters.lastIndex { $0.id < id }.map { $0 + 1 } ?? 0
+                        state.waiters.insert(waiter, at: position)
                         progress(&state)
                     }
                 }
             }
         } onCancel: {
             withState { state in
-                if let waiter = state.waiters.removeValue(forKey: id) {
+                if let position = state.waiters.firstIndex(where: { $0.id == id }) {
+                    let waiter = state.waiters.remove(at: position)
                     state.deferred.append(.settle(waiter.continuation, .failure(CancellationError())))
                 }
             }
@@ -273,17 +278,20 @@ public final class InvocationDriver: Sendable {
     private func progress(_ state: inout State) {
         guard state.machine.isReadyToExecute else { return }
         while !state.waiters.isEmpty {
-            for id in state.waiters.keys.sorted() {
-                guard let waiter = state.waiters[id],
-                    let resolution = state.machine.resolve(waiter.keys, cancellable: waiter.cancellable)
-                else { continue }
-                state.waiters[id] = nil
+            var position = 0
+            while position < state.waiters.count {
+                let waiter = state.waiters[position]
+                guard let resolution = state.machine.resolve(waiter.keys, cancellable: waiter.cancellable) else {
+                    position += 1
+                    continue
+                }
+                state.waiters.remove(at: position)
                 state.deferred.append(.settle(waiter.continuation, .success(resolution)))
             }
             if state.waiters.isEmpty || !state.machine.revealNextNotification() { break }
         }
         guard !state.waiters.isEmpty, state.machine.isInputClosed, state.runningSteps == 0 else { return }
-        let keys = state.waiters.keys.sorted().flatMap { state.waiters[$0]?.keys ?? [] }
+        let keys = state.waiters.flatMap(\.keys)
         do throws(ProtocolError) {
             try state.machine.suspend(waitingOn: keys)
             flush(&state)
@@ -322,7 +330,7 @@ public final class InvocationDriver: Sendable {
     }
 
     private func resumeAllWaiters(_ state: inout State, throwing error: AttemptEnded) {
-        let waiters = state.waiters.values
+        let waiters = state.waiters
         state.waiters.removeAll()
         for waiter in waiters { state.deferred.append(.settle(waiter.continuation, .failure(error))) }
     }

@@ -73,21 +73,22 @@ final class GroupCommitWriter: Sendable {
     /// index given to the last journal entry among them (0 when there is none), or nil when the changes were
     /// refused (an owner is poisoned, or the writer is closed).
     @discardableResult
-    func enqueue(_ operations: [StoreOperation], for owner: InvocationID) -> Int64? {
-        enqueue(operations, for: [owner])
+    func enqueue(_ operations: consuming [StoreOperation], for owner: InvocationID) -> Int64? {
+        enqueue(consume operations, for: [owner])
     }
 
     /// Hands in changes that touch several invocations (a call writes the caller's journal and creates the
     /// callee): they commit together or not at all, and a failure poisons every owner.
     @discardableResult
-    func enqueue(_ operations: [StoreOperation], for owners: [InvocationID]) -> Int64? {
-        try? submit(Submission(owners: owners, operations: operations), lazy: true).get()
+    func enqueue(_ operations: consuming [StoreOperation], for owners: [InvocationID]) -> Int64? {
+        try? submit(Submission(owners: owners, operations: consume operations), lazy: true).get()
     }
 
     /// Queues a submission unless the writer is closed or an owner is poisoned, and wakes whoever writes when
-    /// it is due. Returns the index given to its last journal entry.
-    private func submit(_ submission: Submission, lazy: Bool) -> Result<Int64, StoreError> {
-        var submission = submission
+    /// it is due. Returns the index given to its last journal entry. The submission is consumed so that its
+    /// operations are uniquely owned here and get their indexes without a copy of the array.
+    private func submit(_ submission: consuming Submission, lazy: Bool) -> Result<Int64, StoreError> {
+        var submission = consume submission
         let (outcome, wakeThread) = state.withLock { state -> (Result<Int64, StoreError>, Bool) in
             if state.isClosed { return (.failure(StoreError(.closed, "the engine is shutting down")), false) }
             if let poisoned = submission.owners.first(where: state.poisoned.contains) {
@@ -142,8 +143,8 @@ final class GroupCommitWriter: Sendable {
     ///
     /// `then` runs on the writing thread, in submission order and before the batch's waiters are resumed:
     /// keep it short and non-blocking (hand a frame on, spawn a job). A refusal calls it before this returns.
-    func commit(_ operations: [StoreOperation], for owner: InvocationID, then: @escaping @Sendable (StoreError?) -> Void) {
-        if case .failure(let refusal) = submit(Submission(owners: [owner], operations: operations, then: then), lazy: false) {
+    func commit(_ operations: consuming [StoreOperation], for owner: InvocationID, then: @escaping @Sendable (StoreError?) -> Void) {
+        if case .failure(let refusal) = submit(Submission(owners: [owner], operations: consume operations, then: then), lazy: false) {
             then(refusal)
         }
     }

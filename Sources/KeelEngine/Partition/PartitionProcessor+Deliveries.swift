@@ -63,10 +63,9 @@ extension PartitionProcessor {
 
     /// Wakes a suspended invocation: a new attempt replays its journal.
     func resume(_ id: InvocationID) {
-        guard var invocation = active[id], invocation.record.status == .suspended || invocation.record.status == .paused else { return }
+        guard let invocation = active[id], invocation.record.status == .suspended || invocation.record.status == .paused else { return }
         invocation.record.status = .invoked
         invocation.waitingFor = nil
-        active[id] = invocation
         let record = invocation.record
         writer.enqueue([.updateStatus(id, status: .invoked, retryCount: record.retryCount, lastFailure: record.lastFailure, modifiedAt: EngineClock.nowMilliseconds())], for: id)
         startAttempt(id)
@@ -141,7 +140,7 @@ extension PartitionProcessor {
 
     /// A scheduled invocation is due: it runs now, or waits in its object's inbox.
     private func wakeScheduled(_ id: InvocationID) {
-        guard var invocation = active[id], invocation.record.status == .scheduled else { return }
+        guard let invocation = active[id], invocation.record.status == .scheduled else { return }
         invocation.record.status = .invoked
         if let object = invocation.lockedObject {
             if locks[object] == nil {
@@ -151,7 +150,6 @@ extension PartitionProcessor {
                 inboxes[object, default: []].append(id)
             }
         }
-        active[id] = invocation
         let record = invocation.record
         writer.enqueue([.updateStatus(id, status: record.status, retryCount: record.retryCount, lastFailure: record.lastFailure, modifiedAt: EngineClock.nowMilliseconds())], for: id)
         if record.status == .invoked { startAttempt(id) }

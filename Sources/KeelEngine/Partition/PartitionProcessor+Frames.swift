@@ -9,12 +9,9 @@ extension PartitionProcessor {
     /// and completes, parks or fails the invocation on the attempt's terminal frame.
     func handle(_ frame: Frame, from id: InvocationID, generation: UInt64) async -> FrameVerdict {
         let now = EngineClock.nowMilliseconds()
-        let isCurrent = active[id]?.inPlace { invocation in
-            guard invocation.generation == generation, invocation.attempt?.generation == generation else { return false }
-            invocation.attempt?.lastActivity = now
-            return true
-        }
-        guard isCurrent == true else { return .finished }
+        guard let invocation = active[id], invocation.generation == generation,
+              invocation.attempt?.generation == generation else { return .finished }
+        invocation.attempt?.lastActivity = now
         guard let type = frame.messageType else {
             if MessageType.isCustomEntry(frame.type) {
                 append(JournalEntry(type: frame.type, payload: frame.payload), to: id)
@@ -101,15 +98,26 @@ extension PartitionProcessor {
         return .proceed
     }
 
-    /// Adds an entry to the journal (memory and store, not waited for) together with its effects.
-    func append(_ entry: JournalEntry, to id: InvocationID, effects: [StoreOperation] = []) {
-        let appended = active[id]?.inPlace { invocation in
-            guard invocation.journal != nil else { return false }
-            invocation.journal?.append(entry)
-            return true
+    /// Adds an entry to the journal (memory and store) together with its effects. Nobody waits for it unless
+    /// `then` is given: then the write starts at once and `then` runs on the commit thread once it is durable.
+    func append(
+        _ entry: JournalEntry,
+        to id: InvocationID,
+        effects: [StoreOperation] = [],
+        then: (@Sendable (StoreError?) -> Void)? = nil
+    ) {
+        guard let invocation = active[id], invocation.journal != nil else {
+            if let then { writer.commit([], for: id, then: then) }
+            return
         }
-        guard appended == true else { return }
-        writer.enqueue([.appendJournal(id, index: 0, entry: entry)] + effects, for: id)
+        invocation.journal?.append(entry)
+        var operations: [StoreOperation] = [.appendJournal(id, index: 0, entry: entry)]
+        if !effects.isEmpty { operations += effects }
+        if let then {
+            writer.commit(operations, for: id, then: then)
+        } else {
+            writer.enqueue(operations, for: id)
+        }
         journalGrew(id)
     }
 
@@ -118,13 +126,11 @@ extension PartitionProcessor {
     /// restart does not resurrect the old count.
     func journalGrew(_ id: InvocationID) {
         let now = EngineClock.nowMilliseconds()
-        let reset = active[id]?.inPlace { invocation -> InvocationRecord? in
-            invocation.lastStoredAt = now
-            guard invocation.record.retryCount != 0 else { return nil }
-            invocation.record.retryCount = 0
-            return invocation.record
-        }
-        guard let record = reset ?? nil else { return }
+        guard let invocation = active[id] else { return }
+        invocation.lastStoredAt = now
+        guard invocation.record.retryCount != 0 else { return }
+        invocation.record.retryCount = 0
+        let record = invocation.record
         writer.enqueue([.updateStatus(id, status: record.status, retryCount: 0, lastFailure: record.lastFailure, modifiedAt: now)], for: id)
     }
 
@@ -179,12 +185,10 @@ extension PartitionProcessor {
         } catch {
             return .failed("cannot encode \(type): \(error)", nextRetryDelay: nil)
         }
-        guard let (input, generation) = active[id]?.inPlace({ $0.attempt.map { ($0.input, $0.generation) } }) ?? nil else {
-            return .finished
-        }
-        append(JournalEntry(type: frame.type, payload: frame.payload), to: id)
+        guard let attempt = active[id]?.attempt else { return .finished }
+        let (input, generation) = (attempt.input, attempt.generation)
         let spawn = self.spawn
-        writer.commit([], for: id) { [weak self] failure in
+        append(JournalEntry(type: frame.type, payload: frame.payload), to: id) { [weak self] failure in
             guard let failure else {
                 input.yield(frame)
                 return
@@ -207,7 +211,7 @@ extension PartitionProcessor {
     /// Parks the invocation until one of the notifications it waits for is stored, or resumes it at once if
     /// one already is (it may have arrived while the SDK was deciding to suspend).
     private func suspend(_ id: InvocationID, _ frame: Frame) async -> FrameVerdict {
-        guard var invocation = active[id] else { return .finished }
+        guard let invocation = active[id] else { return .finished }
         let waiting: PBSuspensionMessageV6
         do {
             waiting = try frame.decode(PBSuspensionMessageV6.self)
@@ -231,7 +235,6 @@ extension PartitionProcessor {
             || waiting.waitingSignals.contains { stored.contains(.signal($0)) }
             || waiting.waitingNamedSignals.contains { stored.contains(.named($0)) }
         if satisfied {
-            active[id] = invocation
             startAttempt(id)
             return .finished
         }
@@ -245,7 +248,6 @@ extension PartitionProcessor {
         // attempt reloads it, and notifications stored meanwhile wait in `arrivals`.
         invocation.journal = nil
         invocation.loadedThrough = 0
-        active[id] = invocation
         writer.enqueue([.suspend(id, knownEntries: journal.count, modifiedAt: EngineClock.nowMilliseconds())], for: id)
         return .finished
     }

@@ -120,7 +120,7 @@ actor PartitionProcessor {
             executeAt: executeAt,
             deploymentID: request.resolved.deploymentID
         )
-        var invocation = ActiveInvocation(record: record, journal: [request.input])
+        let invocation = ActiveInvocation(record: record, journal: [request.input])
         if let executeAt, executeAt > now {
             record.status = .scheduled
         } else if let object = invocation.lockedObject {
@@ -202,7 +202,7 @@ actor PartitionProcessor {
     /// Rebuilds locks and inboxes from the store's unfinished invocations and restarts what was running.
     func recover(_ records: [InvocationRecord], resuming: Set<InvocationID>) async {
         for record in records {
-            var invocation = ActiveInvocation(record: record, journal: nil)
+            let invocation = ActiveInvocation(record: record, journal: nil)
             invocation.failedAttempts = record.retryCount
             active[record.id] = invocation
             if record.status == .scheduled {
@@ -238,11 +238,10 @@ actor PartitionProcessor {
     // MARK: - Attempts
 
     func startAttempt(_ id: InvocationID) {
-        guard var invocation = active[id] else { return }
+        guard let invocation = active[id] else { return }
         invocation.generation += 1
         if invocation.record.status == .suspended { invocation.record.status = .invoked }
         let generation = invocation.generation
-        active[id] = invocation
         let invoker = Invoker(processor: self)
         spawn { await invoker.run(id, generation: generation) }
     }
@@ -281,7 +280,7 @@ actor PartitionProcessor {
             await attemptEnded(id, generation: generation, failure: ("storage: \(StoreError(wrapping: error).message)", nil))
             return nil
         }
-        guard var invocation = active[id], invocation.generation == generation else { return nil }
+        guard let invocation = active[id], invocation.generation == generation else { return nil }
         if let loaded {
             var entries = loaded.entries
             for arrival in invocation.arrivals where arrival.index > loaded.lastIndex { entries.append(arrival.entry) }
@@ -315,7 +314,6 @@ actor PartitionProcessor {
         }
         for entry in journal { input.yield(Frame(type: entry.type, payload: entry.payload)) }
         invocation.attempt = ActiveInvocation.Attempt(generation: generation, input: input, output: output, replayed: journal.count, lastActivity: EngineClock.nowMilliseconds())
-        active[id] = invocation
         startInactivitySweeper()
 
         var headers = ["x-restate-invocation-id": id.description]
@@ -334,13 +332,10 @@ actor PartitionProcessor {
     /// Records how an attempt ended. A failure is retried with backoff, or pauses/kills the invocation when
     /// the retry policy runs out.
     func attemptEnded(_ id: InvocationID, generation: UInt64, failure: (message: String, nextRetryDelay: Duration?)?) async {
-        guard var invocation = active[id], invocation.generation == generation else { return }
+        guard let invocation = active[id], invocation.generation == generation else { return }
         invocation.attempt?.input.finish()
         invocation.attempt = nil
-        guard let failure else {
-            active[id] = invocation
-            return
-        }
+        guard let failure else { return }
         invocation.failedAttempts += 1
         invocation.record.retryCount += 1
         invocation.record.lastFailure = failure.message
@@ -349,10 +344,9 @@ actor PartitionProcessor {
             "invocation": "\(id)", "target": "\(invocation.record.target)",
             "attempt": "\(invocation.failedAttempts)", "error": "\(failure.message)",
         ])
-        let settings = settings(of: &invocation)
+        let settings = settings(of: invocation)
         switch settings.retryPolicy.decision(afterFailedAttempt: invocation.failedAttempts) {
         case .retry(let delay):
-            active[id] = invocation
             writer.enqueue([.updateStatus(id, status: .invoked, retryCount: invocation.record.retryCount, lastFailure: failure.message, modifiedAt: now)], for: id)
             let wait = failure.nextRetryDelay ?? delay
             spawn { [weak self] in
@@ -362,13 +356,11 @@ actor PartitionProcessor {
             }
         case .giveUp(.pause):
             invocation.record.status = .paused
-            active[id] = invocation
             logger.error("invocation paused: its retry policy ran out; resume it once the cause is fixed", metadata: [
                 "invocation": "\(id)", "error": "\(failure.message)",
             ])
             writer.enqueue([.updateStatus(id, status: .paused, retryCount: invocation.record.retryCount, lastFailure: failure.message, modifiedAt: now)], for: id)
         case .giveUp(.kill):
-            active[id] = invocation
             _ = await complete(id, with: .failure(Failure(code: 500, message: failure.message)))
         }
     }
@@ -383,10 +375,9 @@ actor PartitionProcessor {
 
     /// Stores the result, releases the object's lock to the next in its inbox, and answers the waiters.
     func complete(_ id: InvocationID, with result: InvocationResult) async -> Bool {
-        guard var invocation = active[id], !invocation.isCompleting else { return false }
-        let retention = settings(of: &invocation).completionRetention.nanoseconds / 1_000_000
+        guard let invocation = active[id], !invocation.isCompleting else { return false }
+        let retention = settings(of: invocation).completionRetention.nanoseconds / 1_000_000
         invocation.completingWith = result
-        active[id] = invocation
         let now = EngineClock.nowMilliseconds()
         var batch: [StoreOperation] = [.completeInvocation(id, result: result, completedAt: now, expiresAt: now + retention)]
         let object = invocation.lockedObject.flatMap { locks[$0] == id ? $0 : nil }
@@ -447,7 +438,7 @@ actor PartitionProcessor {
     }
 
     /// The invocation's handler settings, resolved once from its deployment's manifest.
-    func settings(of invocation: inout ActiveInvocation) -> HandlerSettings {
+    func settings(of invocation: ActiveInvocation) -> HandlerSettings {
         if let settings = invocation.settings { return settings }
         let record = invocation.record
         let summary = InvocationRecordSummary(
@@ -469,10 +460,9 @@ actor PartitionProcessor {
         }
         let next = queue.removeFirst()
         inboxes[object] = queue.isEmpty ? nil : queue
-        guard var invocation = active[next] else { return promoteNext(in: object) }
+        guard let invocation = active[next] else { return promoteNext(in: object) }
         locks[object] = next
         invocation.record.status = .invoked
-        active[next] = invocation
         let record = invocation.record
         return (next, .updateStatus(next, status: .invoked, retryCount: record.retryCount, lastFailure: record.lastFailure, modifiedAt: EngineClock.nowMilliseconds()))
     }
