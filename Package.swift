@@ -35,7 +35,11 @@ let package = Package(
         .target(name: "KeelStore", dependencies: ["KeelCore"]),
         .target(
             name: "KeelSQLite",
-            dependencies: ["KeelStore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "KeelStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]
         ),
         .target(
             name: "KeelEngine",

@@ -103,10 +103,14 @@ extension SQLiteStore {
             SELECT \(InvocationRow.columns) FROM invocation WHERE status <> '\(completed)' ORDER BY sequence
             """
         static let invocation = "SELECT \(InvocationRow.columns) FROM invocation WHERE id = ?"
-        static let journal = "SELECT type, payload, idx FROM journal WHERE invocation_id = ? ORDER BY idx"
+        static let journal = """
+            SELECT type, payload, idx FROM journal \
+            WHERE invocation_sequence = (SELECT sequence FROM invocation WHERE id = ?) ORDER BY idx
+            """
         static let suspendedWithNewEntries = """
             SELECT id FROM invocation WHERE status = 'suspended' AND \
-            (SELECT count(*) FROM journal WHERE journal.invocation_id = invocation.id) > coalesce(suspended_entries, -1)
+            (SELECT count(*) FROM journal WHERE journal.invocation_sequence = invocation.sequence) \
+            > coalesce(suspended_entries, -1)
             """
         static let timers = "SELECT invocation_id, completion_id, due_at FROM timer ORDER BY due_at"
         static let subscriptions = """

@@ -18,6 +18,9 @@ extension SQLiteStore {
         migrator.registerMigration("v3") { db in
             try db.execute(sql: "ALTER TABLE invocation ADD COLUMN suspended_entries INTEGER")
         }
+        migrator.registerMigration("v4") { db in
+            try db.execute(sql: schemaV4)
+        }
         return migrator
     }()
 
@@ -133,5 +136,24 @@ extension SQLiteStore {
             PRIMARY KEY (service, key, name)
         ) WITHOUT ROWID;
         UPDATE meta SET value = max(value, (SELECT coalesce(max(idx), 0) FROM journal)) WHERE name = 'max_sequence';
+        """
+
+    /// The journal is keyed by its invocation's `sequence` instead of its id. Ids begin with a hashed partition
+    /// key, so appends for concurrent invocations landed on as many B-tree leaves as there were invocations in a
+    /// group commit, and each leaf costs a page write in the WAL. Sequences grow with time, so live journals sit
+    /// together at the end of the tree. Entries whose invocation is gone are dropped.
+    private static let schemaV4 = """
+        CREATE TABLE journal_by_sequence (
+            invocation_sequence INTEGER NOT NULL,
+            idx INTEGER NOT NULL,
+            type INTEGER NOT NULL,
+            payload BLOB NOT NULL,
+            PRIMARY KEY (invocation_sequence, idx)
+        ) WITHOUT ROWID;
+        INSERT INTO journal_by_sequence (invocation_sequence, idx, type, payload)
+            SELECT invocation.sequence, journal.idx, journal.type, journal.payload
+            FROM journal JOIN invocation ON invocation.id = journal.invocation_id;
+        DROP TABLE journal;
+        ALTER TABLE journal_by_sequence RENAME TO journal;
         """
 }

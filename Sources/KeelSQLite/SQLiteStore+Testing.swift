@@ -24,4 +24,19 @@ extension SQLiteStore {
     func execute(sql: String) async throws(StoreError) {
         try await write { db in try db.execute(sql: sql) }
     }
+
+    /// Creates a database at `directory` migrated only up to `migration` and runs `sql` in it: a file as an
+    /// older Keel left it, for migration tests.
+    static func createMigrated(
+        upTo migration: String,
+        at directory: URL,
+        fileName: String = "keel.sqlite",
+        then sql: String
+    ) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let queue = try DatabaseQueue(path: directory.appendingPathComponent(fileName).path)
+        try migrator.migrate(queue, upTo: migration)
+        try queue.write { db in try db.execute(sql: sql) }
+        try queue.close()
+    }
 }

@@ -28,6 +28,7 @@ extension SQLiteStore {
     }
 
     private static func applyBatch(_ operations: [StoreOperation], in db: Database) throws {
+        var direct = DirectStatements(db)
         var maxInserted: Int64?
         for operation in operations {
             switch operation {
@@ -38,10 +39,12 @@ extension SQLiteStore {
             default:
                 break
             }
-            try apply(operation, in: db)
+            try apply(operation, in: db, &direct)
         }
         if let maxInserted {
-            try db.cachedStatement(sql: WriteSQL.raiseMaxSequence).execute(arguments: [maxInserted])
+            try direct.prepare(WriteSQL.raiseMaxSequence)
+            direct.bind(maxInserted)
+            try direct.step()
         }
     }
 
@@ -55,16 +58,26 @@ extension SQLiteStore {
         }
     }
 
-    private static func apply(_ operation: StoreOperation, in db: Database) throws {
+    /// The statements every invocation runs go through `direct`; the rarer ones through GRDB's arguments.
+    private static func apply(_ operation: StoreOperation, in db: Database, _ direct: inout DirectStatements) throws {
         switch operation {
         case .insertInvocation(let record):
-            try db.cachedStatement(sql: WriteSQL.insertInvocation).execute(arguments: try insertArguments(record))
+            try insert(record, &direct)
         case .appendJournal(let id, let index, let entry):
-            try db.cachedStatement(sql: WriteSQL.appendJournal)
-                .execute(arguments: [id.description, index, Int(entry.type), entry.payload])
+            try direct.prepare(WriteSQL.appendJournal)
+            direct.bind(index)
+            direct.bind(Int64(entry.type))
+            direct.bind(entry.payload)
+            direct.bind(id)
+            try direct.step()
         case .updateStatus(let id, let status, let retryCount, let lastFailure, let modifiedAt):
-            try db.cachedStatement(sql: WriteSQL.updateStatus)
-                .execute(arguments: [status.rawValue, retryCount, lastFailure, modifiedAt, id.description])
+            try direct.prepare(WriteSQL.updateStatus)
+            direct.bind(status.rawValue)
+            direct.bind(retryCount)
+            direct.bind(lastFailure)
+            direct.bind(modifiedAt)
+            direct.bind(id)
+            try direct.step()
         case .setState(let object, let name, let value):
             try db.cachedStatement(sql: WriteSQL.setState).execute(arguments: [object.service, object.key, name, value])
         case .clearState(let object, let name):
@@ -73,18 +86,29 @@ extension SQLiteStore {
             try db.cachedStatement(sql: WriteSQL.clearAllState).execute(arguments: [object.service, object.key])
         case .completeInvocation(let id, let result, let completedAt, let expiresAt):
             let columns = try ResultColumns(result)
-            try db.cachedStatement(sql: WriteSQL.completeInvocation).execute(arguments: [
-                columns.kind, columns.output, columns.failureCode, columns.failureMessage, columns.failureMetadata,
-                completedAt, completedAt, expiresAt, id.description,
-            ])
-            try forgetWaits(of: id, in: db)
+            try direct.prepare(WriteSQL.completeInvocation)
+            direct.bind(columns.kind)
+            direct.bind(columns.output)
+            direct.bind(columns.failureCode)
+            direct.bind(columns.failureMessage)
+            direct.bind(columns.failureMetadata)
+            direct.bind(completedAt)
+            direct.bind(completedAt)
+            direct.bind(expiresAt)
+            direct.bind(id)
+            try direct.step()
+            try forgetWaits(of: id, &direct)
         case .deleteInvocation(let id):
-            try forgetWaits(of: id, in: db)
+            try forgetWaits(of: id, &direct)
             try db.cachedStatement(sql: WriteSQL.deleteWorkflowState).execute(arguments: [id.description])
             try db.cachedStatement(sql: WriteSQL.deleteWorkflowPromises).execute(arguments: [id.description])
             try db.cachedStatement(sql: WriteSQL.deleteInvocation).execute(arguments: [id.description])
         case .suspend(let id, let knownEntries, let modifiedAt):
-            try db.cachedStatement(sql: WriteSQL.suspend).execute(arguments: [knownEntries, modifiedAt, id.description])
+            try direct.prepare(WriteSQL.suspend)
+            direct.bind(knownEntries)
+            direct.bind(modifiedAt)
+            direct.bind(id)
+            try direct.step()
         case .updateDeployment(let id, let deploymentID):
             try db.cachedStatement(sql: WriteSQL.updateDeployment).execute(arguments: [deploymentID, id.description])
         case .insertTimer(let timer):
@@ -109,24 +133,45 @@ extension SQLiteStore {
     }
 
     /// Drops what an invocation that ends leaves behind: its journal, its timers, what it subscribed to.
-    private static func forgetWaits(of id: InvocationID, in db: Database) throws {
-        let argument: StatementArguments = [id.description]
-        try db.cachedStatement(sql: WriteSQL.deleteJournal).execute(arguments: argument)
-        try db.cachedStatement(sql: WriteSQL.deleteTimers).execute(arguments: argument)
-        try db.cachedStatement(sql: WriteSQL.deleteSubscriberSubscriptions).execute(arguments: argument)
+    private static func forgetWaits(of id: InvocationID, _ direct: inout DirectStatements) throws {
+        try direct.prepare(WriteSQL.deleteJournal)
+        direct.bind(id)
+        try direct.step()
+        try direct.prepare(WriteSQL.deleteTimers)
+        direct.bind(id)
+        try direct.step()
+        try direct.prepare(WriteSQL.deleteSubscriberSubscriptions)
+        direct.bind(id)
+        try direct.step()
     }
 
-    private static func insertArguments(_ record: InvocationRecord) throws -> StatementArguments {
+    /// Binds in the order of `WriteSQL.insertInvocation`'s columns.
+    private static func insert(_ record: InvocationRecord, _ direct: inout DirectStatements) throws {
         let result = try record.result.map(ResultColumns.init)
-        let values: [(any DatabaseValueConvertible)?] = [
-            record.id.description, Int64(bitPattern: record.id.partitionKey),
-            record.target.service, record.target.handler, record.target.key, record.handlerKind?.rawValue,
-            record.status.rawValue, record.sequence, record.idempotencyKey,
-            record.createdAt, record.modifiedAt, record.executeAt, record.retryCount, record.lastFailure,
-            result?.kind, result?.output, result?.failureCode, result?.failureMessage, result?.failureMetadata,
-            record.completedAt, record.expiresAt, record.deploymentID,
-        ]
-        return StatementArguments(values)
+        try direct.prepare(WriteSQL.insertInvocation)
+        direct.bind(record.id)
+        direct.bind(Int64(bitPattern: record.id.partitionKey))
+        direct.bind(record.target.service)
+        direct.bind(record.target.handler)
+        direct.bind(record.target.key)
+        direct.bind(record.handlerKind?.rawValue)
+        direct.bind(record.status.rawValue)
+        direct.bind(record.sequence)
+        direct.bind(record.idempotencyKey)
+        direct.bind(record.createdAt)
+        direct.bind(record.modifiedAt)
+        direct.bind(record.executeAt)
+        direct.bind(record.retryCount)
+        direct.bind(record.lastFailure)
+        direct.bind(result?.kind)
+        direct.bind(result?.output)
+        direct.bind(result?.failureCode)
+        direct.bind(result?.failureMessage)
+        direct.bind(result?.failureMetadata)
+        direct.bind(record.completedAt)
+        direct.bind(record.expiresAt)
+        direct.bind(record.deploymentID)
+        try direct.step()
     }
 
     /// The write statements, prepared once per connection through GRDB's statement cache.
@@ -137,7 +182,11 @@ extension SQLiteStore {
             failure_code, failure_message, failure_metadata, completed_at, expires_at, deployment_id) \
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """
-        static let appendJournal = "INSERT INTO journal (invocation_id, idx, type, payload) VALUES (?, ?, ?, ?)"
+        /// The journal is keyed by the invocation's sequence (see `schemaV4`); an unknown invocation gets nothing.
+        static let appendJournal = """
+            INSERT INTO journal (invocation_sequence, idx, type, payload) \
+            SELECT sequence, ?, ?, ? FROM invocation WHERE id = ?
+            """
         static let updateStatus = """
             UPDATE invocation SET status = ?, retry_count = ?, last_failure = ?, modified_at = ? WHERE id = ?
             """
@@ -151,7 +200,9 @@ extension SQLiteStore {
             UPDATE invocation SET status = '\(completed)', result_kind = ?, output = ?, failure_code = ?, \
             failure_message = ?, failure_metadata = ?, completed_at = ?, modified_at = ?, expires_at = ? WHERE id = ?
             """
-        static let deleteJournal = "DELETE FROM journal WHERE invocation_id = ?"
+        static let deleteJournal = """
+            DELETE FROM journal WHERE invocation_sequence = (SELECT sequence FROM invocation WHERE id = ?)
+            """
         static let suspend = """
             UPDATE invocation SET status = 'suspended', suspended_entries = ?, modified_at = ? \
             WHERE id = ? AND status <> '\(completed)'
@@ -176,8 +227,8 @@ extension SQLiteStore {
         static let deleteInvocation = "DELETE FROM invocation WHERE id = ?"
         static let raiseMaxSequence = "UPDATE meta SET value = max(value, ?) WHERE name = 'max_sequence'"
         static let purgeExpiredJournals = """
-            DELETE FROM journal WHERE invocation_id IN \
-            (SELECT id FROM invocation WHERE status = '\(completed)' AND expires_at < ?)
+            DELETE FROM journal WHERE invocation_sequence IN \
+            (SELECT sequence FROM invocation WHERE status = '\(completed)' AND expires_at < ?)
             """
         static let purgeExpired = "DELETE FROM invocation WHERE status = '\(completed)' AND expires_at < ?"
         /// A workflow's state and promises live as long as its run's result.

@@ -86,6 +86,74 @@ final class SQLiteStoreTests {
         await reopened.close()
     }
 
+    @Test("journals written before they were keyed by sequence are kept by the migration; orphans are dropped")
+    func journalKeyMigration() async throws {
+        let database = directory.newSubdirectory()
+        let kept = StoreConformance.id(1)
+        let orphan = StoreConformance.id(2)
+        try SQLiteStore.createMigrated(upTo: "v3", at: database, then: """
+            INSERT INTO invocation (id, partition_key, service, handler, key, handler_kind, status, sequence, \
+            created_at, modified_at, retry_count) \
+            VALUES ('\(kept)', 7, 'Counter', 'add', 'a', 'exclusive', 'invoked', 5, 1005, 1005, 0);
+            INSERT INTO journal (invocation_id, idx, type, payload) VALUES
+                ('\(kept)', 6, 1, x'6f6e65'), ('\(kept)', 9, 2, x'74776f'), ('\(orphan)', 7, 1, x'6c6f7374');
+            UPDATE meta SET value = 9 WHERE name = 'max_sequence';
+            """)
+
+        let store = try SQLiteStore(directory: database)
+        #expect(try await store.journal(of: kept) == [StoreConformance.entry(1, "one"), StoreConformance.entry(2, "two")])
+        #expect(try await store.storedJournal(of: kept).lastIndex == 9)
+        #expect(try await store.journal(of: orphan).isEmpty)
+        #expect(try await store.scalar("SELECT count(*) FROM journal") == "2")
+        #expect(try await store.maxSequence() == 9)
+        try await store.apply([.appendJournal(kept, index: 10, entry: StoreConformance.entry(3, "three"))])
+        #expect(try await store.journal(of: kept).count == 3)
+        await store.close()
+    }
+
+    @Test("values bound straight to SQLite read back whole: empty, large, non-ASCII and missing ones")
+    func directBindingRoundTrip() async throws {
+        let store = try SQLiteStore(directory: directory.newSubdirectory())
+        let id = StoreConformance.id(1, partition: UInt64.max)
+        var record = StoreConformance.record(id, sequence: 1, key: "clé/🔑")
+        record.idempotencyKey = ""
+        record.lastFailure = "échec: délai dépassé"
+        record.executeAt = 42
+        record.deploymentID = "dp_1"
+        let empty = JournalEntry(type: 1, payload: Data())
+        // Larger than the 16 KiB buffer the binder copies into: SQLite copies this one itself.
+        let large = JournalEntry(type: 2, payload: Data((0..<100_000).map { UInt8(truncatingIfNeeded: $0) }))
+        let small = StoreConformance.entry(3, "three")
+        try await store.apply([
+            .insertInvocation(record),
+            .appendJournal(id, index: 2, entry: empty),
+            .appendJournal(id, index: 3, entry: large),
+            .appendJournal(id, index: 4, entry: small),
+        ])
+        #expect(try await store.invocation(id) == record)
+        #expect(try await store.journal(of: id) == [empty, large, small])
+        #expect(try await store.scalar("SELECT typeof(payload) FROM journal WHERE idx = 2") == "blob")
+
+        try await store.apply([
+            .updateStatus(id, status: .suspended, retryCount: 3, lastFailure: nil, modifiedAt: 77),
+        ])
+        var updated = record
+        updated.status = .suspended
+        updated.retryCount = 3
+        updated.lastFailure = nil
+        updated.modifiedAt = 77
+        #expect(try await store.invocation(id) == updated)
+
+        let failure = Failure(code: 409, message: "taken ✗", metadata: ["sku": "42"])
+        try await store.apply([.completeInvocation(id, result: .failure(failure), completedAt: 90, expiresAt: 100)])
+        let completed = try await store.invocation(id)
+        #expect(completed?.status == .completed)
+        #expect(completed?.result == .failure(failure))
+        #expect(completed?.expiresAt == 100)
+        #expect(try await store.journal(of: id).isEmpty)
+        await store.close()
+    }
+
     @Test("a database migrated by a newer Keel is refused with .schema")
     func schemaTooNew() async throws {
         let database = directory.newSubdirectory()

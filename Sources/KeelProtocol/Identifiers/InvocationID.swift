@@ -56,17 +56,23 @@ public struct InvocationID: Hashable, Sendable, Comparable, CustomStringConverti
     }
 
     public var description: String {
-        // Written in place: every stored change of an invocation is keyed by this string.
-        String(unsafeUninitializedCapacity: Self.stringLength) { buffer in
-            let head: StaticString = "inv_1"
-            let headCount = head.utf8CodeUnitCount
-            for offset in 0..<headCount { buffer[offset] = head.utf8Start[offset] }
-            let key = UnsafeMutableBufferPointer(rebasing: buffer[headCount..<headCount + 11])
-            Base62.write(UInt128(partitionKey.byteSwapped), into: key)
-            let uuidDigits = UnsafeMutableBufferPointer(rebasing: buffer[headCount + 11..<headCount + 33])
-            Base62.write(uuid.byteSwapped, into: uuidDigits)
-            return headCount + 33
-        }
+        String(unsafeUninitializedCapacity: Self.stringLength) { writeDescription(into: $0) }
+    }
+
+    /// Writes the `inv_1…` string form as UTF-8 into the first `stringLength` bytes of `buffer` and returns
+    /// that count, or writes nothing and returns 0 when `buffer` is shorter. Every stored change of an
+    /// invocation is keyed by this text: the store writes it straight into the memory it binds to SQLite.
+    @discardableResult
+    public func writeDescription(into buffer: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        guard buffer.count >= Self.stringLength else { return 0 }
+        let head: StaticString = "inv_1"
+        let headCount = head.utf8CodeUnitCount
+        for offset in 0..<headCount { buffer[offset] = head.utf8Start[offset] }
+        let key = UnsafeMutableBufferPointer(rebasing: buffer[headCount..<headCount + 11])
+        Base62.write(UInt128(partitionKey.byteSwapped), into: key)
+        let uuidDigits = UnsafeMutableBufferPointer(rebasing: buffer[headCount + 11..<headCount + 33])
+        Base62.write(uuid.byteSwapped, into: uuidDigits)
+        return headCount + 33
     }
 
     /// Parses the `inv_1…` string form; nil when the string is not a valid invocation id.
