@@ -118,6 +118,16 @@ struct DirectStatements: ~Copyable {
         record(sqlite3_bind_text(statement, index, start.assumingMemoryBound(to: CChar.self), Int32(count), nil))
     }
 
+    /// Binds the id's `lookupKey`, written straight into the buffer.
+    mutating func bind(lookup id: InvocationID) {
+        guard buffer.count - used >= 24, let base = buffer.baseAddress else { return bind(id.lookupKey) }
+        index += 1
+        let start = base + used
+        id.writeLookupKey(into: UnsafeMutableRawBufferPointer(start: start, count: 24))
+        used += 24
+        record(sqlite3_bind_blob(statement, index, start, 24, nil))
+    }
+
     /// Copies `bytes` into the buffer and binds them from there, or lets SQLite copy them when they do not fit.
     private mutating func bindBytes(
         _ bytes: UnsafeRawBufferPointer,

@@ -13,7 +13,7 @@ extension SQLiteStore {
 
     public func invocation(_ id: InvocationID) async throws(StoreError) -> InvocationRecord? {
         try await read { db in
-            try Row.fetchOne(db.cachedStatement(sql: ReadSQL.invocation), arguments: [id.description])
+            try Row.fetchOne(db.cachedStatement(sql: ReadSQL.invocation), arguments: [id.lookupKey])
                 .map(InvocationRow.record)
         }
     }
@@ -21,7 +21,7 @@ extension SQLiteStore {
     public func storedJournal(of id: InvocationID) async throws(StoreError) -> StoredJournal {
         try await read { db in
             var lastIndex: Int64 = 0
-            let entries = try Row.fetchAll(db.cachedStatement(sql: ReadSQL.journal), arguments: [id.description]).map { row in
+            let entries = try Row.fetchAll(db.cachedStatement(sql: ReadSQL.journal), arguments: [id.lookupKey]).map { row in
                 let type: Int64 = try row.decode(atIndex: 0)
                 guard let code = UInt16(exactly: type) else {
                     throw InvocationRow.corrupt("journal entry of \(id) has message type \(type)")
@@ -102,10 +102,10 @@ extension SQLiteStore {
         static let unfinished = """
             SELECT \(InvocationRow.columns) FROM invocation WHERE status <> '\(completed)' ORDER BY sequence
             """
-        static let invocation = "SELECT \(InvocationRow.columns) FROM invocation WHERE id = ?"
+        static let invocation = "SELECT \(InvocationRow.columns) FROM invocation WHERE lookup = ?"
         static let journal = """
             SELECT type, payload, idx FROM journal \
-            WHERE invocation_sequence = (SELECT sequence FROM invocation WHERE id = ?) ORDER BY idx
+            WHERE invocation_sequence = (SELECT sequence FROM invocation WHERE lookup = ?) ORDER BY idx
             """
         static let suspendedWithNewEntries = """
             SELECT id FROM invocation WHERE status = 'suspended' AND \

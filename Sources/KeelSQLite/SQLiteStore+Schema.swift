@@ -1,5 +1,7 @@
+import Foundation
 import GRDB
 import KeelCore
+import KeelProtocol
 import KeelStore
 
 extension SQLiteStore {
@@ -20,6 +22,11 @@ extension SQLiteStore {
         }
         migrator.registerMigration("v4") { db in
             try db.execute(sql: schemaV4)
+        }
+        migrator.registerMigration("v5") { db in
+            db.add(function: lookupFunction)
+            try db.execute(sql: schemaV5)
+            db.remove(function: lookupFunction)
         }
         return migrator
     }()
@@ -156,4 +163,75 @@ extension SQLiteStore {
         DROP TABLE journal;
         ALTER TABLE journal_by_sequence RENAME TO journal;
         """
+
+    /// Invocations are found by `lookup`, their id's bytes reordered to start with the UUID's time
+    /// (`InvocationID.lookupKey`), instead of by the text id. The text begins with a hashed partition key, so
+    /// the unique index on it took every new invocation on a random leaf: 13 of the 21 pages a group commit
+    /// wrote at 64 callers. The text stays in `id` for people reading the file.
+    private static let schemaV5 = """
+        CREATE TABLE invocation_v5 (
+            lookup BLOB NOT NULL,
+            id TEXT NOT NULL,
+            partition_key INTEGER NOT NULL,
+            service TEXT NOT NULL,
+            handler TEXT NOT NULL,
+            key TEXT,
+            handler_kind TEXT,
+            status TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            idempotency_key TEXT,
+            created_at INTEGER NOT NULL,
+            modified_at INTEGER NOT NULL,
+            execute_at INTEGER,
+            retry_count INTEGER NOT NULL,
+            last_failure TEXT,
+            result_kind TEXT CHECK (result_kind IN ('success', 'failure')),
+            output BLOB,
+            failure_code INTEGER,
+            failure_message TEXT,
+            failure_metadata TEXT,
+            completed_at INTEGER,
+            expires_at INTEGER,
+            deployment_id TEXT,
+            suspended_entries INTEGER
+        );
+        INSERT INTO invocation_v5 (lookup, id, partition_key, service, handler, key, handler_kind, status, sequence,
+            idempotency_key, created_at, modified_at, execute_at, retry_count, last_failure, result_kind, output,
+            failure_code, failure_message, failure_metadata, completed_at, expires_at, deployment_id, suspended_entries)
+            SELECT keel_invocation_lookup(id), id, partition_key, service, handler, key, handler_kind, status,
+            sequence, idempotency_key, created_at, modified_at, execute_at, retry_count, last_failure, result_kind,
+            output, failure_code, failure_message, failure_metadata, completed_at, expires_at, deployment_id,
+            suspended_entries
+            FROM invocation ORDER BY sequence;
+        DROP TABLE invocation;
+        ALTER TABLE invocation_v5 RENAME TO invocation;
+        CREATE UNIQUE INDEX invocation_lookup ON invocation (lookup);
+        CREATE INDEX invocation_unfinished ON invocation (sequence) WHERE status <> '\(completed)';
+        CREATE INDEX invocation_expiry ON invocation (expires_at) WHERE status = '\(completed)';
+        """
+
+    /// `keel_invocation_lookup(id)`: the lookup key of an id's text, or the text's bytes when it does not parse
+    /// (still unique, so the migration keeps such a row rather than failing).
+    private static let lookupFunction = DatabaseFunction("keel_invocation_lookup", argumentCount: 1, pure: true) { values in
+        guard let text = String.fromDatabaseValue(values[0]) else { return nil }
+        return InvocationID(text)?.lookupKey ?? Data(text.utf8)
+    }
+}
+
+extension InvocationID {
+    /// The invocation's key in the store: its UUID (whose first 48 bits are the creation time in milliseconds)
+    /// then its partition key, both big-endian. Invocations created together sort together.
+    var lookupKey: Data {
+        var bytes = Data(count: 24)
+        bytes.withUnsafeMutableBytes { writeLookupKey(into: $0) }
+        return bytes
+    }
+
+    /// Writes `lookupKey`'s 24 bytes to the start of `buffer`, which must have room for them.
+    func writeLookupKey(into buffer: UnsafeMutableRawBufferPointer) {
+        let uuid = uuid
+        buffer.storeBytes(of: UInt64(truncatingIfNeeded: uuid >> 64).bigEndian, toByteOffset: 0, as: UInt64.self)
+        buffer.storeBytes(of: UInt64(truncatingIfNeeded: uuid).bigEndian, toByteOffset: 8, as: UInt64.self)
+        buffer.storeBytes(of: partitionKey.bigEndian, toByteOffset: 16, as: UInt64.self)
+    }
 }

@@ -68,7 +68,7 @@ extension SQLiteStore {
             direct.bind(index)
             direct.bind(Int64(entry.type))
             direct.bind(entry.payload)
-            direct.bind(id)
+            direct.bind(lookup: id)
             try direct.step()
         case .updateStatus(let id, let status, let retryCount, let lastFailure, let modifiedAt):
             try direct.prepare(WriteSQL.updateStatus)
@@ -76,7 +76,7 @@ extension SQLiteStore {
             direct.bind(retryCount)
             direct.bind(lastFailure)
             direct.bind(modifiedAt)
-            direct.bind(id)
+            direct.bind(lookup: id)
             try direct.step()
         case .setState(let object, let name, let value):
             try db.cachedStatement(sql: WriteSQL.setState).execute(arguments: [object.service, object.key, name, value])
@@ -95,22 +95,22 @@ extension SQLiteStore {
             direct.bind(completedAt)
             direct.bind(completedAt)
             direct.bind(expiresAt)
-            direct.bind(id)
+            direct.bind(lookup: id)
             try direct.step()
             try forgetWaits(of: id, &direct)
         case .deleteInvocation(let id):
             try forgetWaits(of: id, &direct)
-            try db.cachedStatement(sql: WriteSQL.deleteWorkflowState).execute(arguments: [id.description])
-            try db.cachedStatement(sql: WriteSQL.deleteWorkflowPromises).execute(arguments: [id.description])
-            try db.cachedStatement(sql: WriteSQL.deleteInvocation).execute(arguments: [id.description])
+            try db.cachedStatement(sql: WriteSQL.deleteWorkflowState).execute(arguments: [id.lookupKey])
+            try db.cachedStatement(sql: WriteSQL.deleteWorkflowPromises).execute(arguments: [id.lookupKey])
+            try db.cachedStatement(sql: WriteSQL.deleteInvocation).execute(arguments: [id.lookupKey])
         case .suspend(let id, let knownEntries, let modifiedAt):
             try direct.prepare(WriteSQL.suspend)
             direct.bind(knownEntries)
             direct.bind(modifiedAt)
-            direct.bind(id)
+            direct.bind(lookup: id)
             try direct.step()
         case .updateDeployment(let id, let deploymentID):
-            try db.cachedStatement(sql: WriteSQL.updateDeployment).execute(arguments: [deploymentID, id.description])
+            try db.cachedStatement(sql: WriteSQL.updateDeployment).execute(arguments: [deploymentID, id.lookupKey])
         case .insertTimer(let timer):
             try db.cachedStatement(sql: WriteSQL.insertTimer)
                 .execute(arguments: [timer.invocationID.description, Int64(timer.completionID), timer.dueAt])
@@ -135,7 +135,7 @@ extension SQLiteStore {
     /// Drops what an invocation that ends leaves behind: its journal, its timers, what it subscribed to.
     private static func forgetWaits(of id: InvocationID, _ direct: inout DirectStatements) throws {
         try direct.prepare(WriteSQL.deleteJournal)
-        direct.bind(id)
+        direct.bind(lookup: id)
         try direct.step()
         try direct.prepare(WriteSQL.deleteTimers)
         direct.bind(id)
@@ -149,6 +149,7 @@ extension SQLiteStore {
     private static func insert(_ record: InvocationRecord, _ direct: inout DirectStatements) throws {
         let result = try record.result.map(ResultColumns.init)
         try direct.prepare(WriteSQL.insertInvocation)
+        direct.bind(lookup: record.id)
         direct.bind(record.id)
         direct.bind(Int64(bitPattern: record.id.partitionKey))
         direct.bind(record.target.service)
@@ -177,18 +178,18 @@ extension SQLiteStore {
     /// The write statements, prepared once per connection through GRDB's statement cache.
     enum WriteSQL {
         static let insertInvocation = """
-            INSERT INTO invocation (id, partition_key, service, handler, key, handler_kind, status, sequence, \
+            INSERT INTO invocation (lookup, id, partition_key, service, handler, key, handler_kind, status, sequence, \
             idempotency_key, created_at, modified_at, execute_at, retry_count, last_failure, result_kind, output, \
             failure_code, failure_message, failure_metadata, completed_at, expires_at, deployment_id) \
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """
         /// The journal is keyed by the invocation's sequence (see `schemaV4`); an unknown invocation gets nothing.
         static let appendJournal = """
             INSERT INTO journal (invocation_sequence, idx, type, payload) \
-            SELECT sequence, ?, ?, ? FROM invocation WHERE id = ?
+            SELECT sequence, ?, ?, ? FROM invocation WHERE lookup = ?
             """
         static let updateStatus = """
-            UPDATE invocation SET status = ?, retry_count = ?, last_failure = ?, modified_at = ? WHERE id = ?
+            UPDATE invocation SET status = ?, retry_count = ?, last_failure = ?, modified_at = ? WHERE lookup = ?
             """
         static let setState = """
             INSERT INTO state (service, key, name, value) VALUES (?, ?, ?, ?) \
@@ -198,16 +199,16 @@ extension SQLiteStore {
         static let clearAllState = "DELETE FROM state WHERE service = ? AND key = ?"
         static let completeInvocation = """
             UPDATE invocation SET status = '\(completed)', result_kind = ?, output = ?, failure_code = ?, \
-            failure_message = ?, failure_metadata = ?, completed_at = ?, modified_at = ?, expires_at = ? WHERE id = ?
+            failure_message = ?, failure_metadata = ?, completed_at = ?, modified_at = ?, expires_at = ? WHERE lookup = ?
             """
         static let deleteJournal = """
-            DELETE FROM journal WHERE invocation_sequence = (SELECT sequence FROM invocation WHERE id = ?)
+            DELETE FROM journal WHERE invocation_sequence = (SELECT sequence FROM invocation WHERE lookup = ?)
             """
         static let suspend = """
             UPDATE invocation SET status = 'suspended', suspended_entries = ?, modified_at = ? \
-            WHERE id = ? AND status <> '\(completed)'
+            WHERE lookup = ? AND status <> '\(completed)'
             """
-        static let updateDeployment = "UPDATE invocation SET deployment_id = ? WHERE id = ?"
+        static let updateDeployment = "UPDATE invocation SET deployment_id = ? WHERE lookup = ?"
         static let insertTimer = """
             INSERT INTO timer (invocation_id, completion_id, due_at) VALUES (?, ?, ?) \
             ON CONFLICT (invocation_id, completion_id) DO UPDATE SET due_at = excluded.due_at
@@ -224,7 +225,7 @@ extension SQLiteStore {
             INSERT OR IGNORE INTO promise (service, key, name, result_kind, output, failure_code, failure_message, \
             failure_metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """
-        static let deleteInvocation = "DELETE FROM invocation WHERE id = ?"
+        static let deleteInvocation = "DELETE FROM invocation WHERE lookup = ?"
         static let raiseMaxSequence = "UPDATE meta SET value = max(value, ?) WHERE name = 'max_sequence'"
         static let purgeExpiredJournals = """
             DELETE FROM journal WHERE invocation_sequence IN \
@@ -242,10 +243,10 @@ extension SQLiteStore {
             (SELECT service, key FROM invocation WHERE status = '\(completed)' AND expires_at < ? AND \(workflowRun))
             """
         static let deleteWorkflowState = """
-            DELETE FROM state WHERE (service, key) IN (SELECT service, key FROM invocation WHERE id = ? AND \(workflowRun))
+            DELETE FROM state WHERE (service, key) IN (SELECT service, key FROM invocation WHERE lookup = ? AND \(workflowRun))
             """
         static let deleteWorkflowPromises = """
-            DELETE FROM promise WHERE (service, key) IN (SELECT service, key FROM invocation WHERE id = ? AND \(workflowRun))
+            DELETE FROM promise WHERE (service, key) IN (SELECT service, key FROM invocation WHERE lookup = ? AND \(workflowRun))
             """
     }
 }

@@ -47,6 +47,8 @@ final class SQLiteStoreTests {
         #expect(try await store.queryPlan(SQLiteStore.ReadSQL.unfinished).contains("invocation_unfinished"))
         #expect(try await store.queryPlan(SQLiteStore.WriteSQL.purgeExpired).contains("invocation_expiry"))
         #expect(try await store.queryPlan(SQLiteStore.ReadSQL.journal).contains("PRIMARY KEY"))
+        #expect(try await store.queryPlan(SQLiteStore.ReadSQL.invocation).contains("invocation_lookup"))
+        #expect(try await store.queryPlan(SQLiteStore.WriteSQL.appendJournal).contains("invocation_lookup"))
         #expect(try await store.queryPlan(SQLiteStore.ReadSQL.state).contains("PRIMARY KEY"))
         await store.close()
     }
@@ -86,7 +88,16 @@ final class SQLiteStoreTests {
         await reopened.close()
     }
 
-    @Test("journals written before they were keyed by sequence are kept by the migration; orphans are dropped")
+    @Test("invocations created later have greater lookup keys, whatever their partition")
+    func lookupKeysFollowTime() {
+        let earlier = InvocationID.generate(partitionKey: .max, nowMilliseconds: 1_000)
+        let later = InvocationID.generate(partitionKey: 0, nowMilliseconds: 1_001)
+        #expect(earlier.lookupKey.lexicographicallyPrecedes(later.lookupKey))
+        #expect(earlier.lookupKey.count == 24)
+        #expect(Array(later.lookupKey.suffix(8)) == Array(repeating: 0, count: 8))
+    }
+
+    @Test("rows written before invocations were looked up by time and journals keyed by sequence survive the migrations")
     func journalKeyMigration() async throws {
         let database = directory.newSubdirectory()
         let kept = StoreConformance.id(1)
@@ -94,13 +105,15 @@ final class SQLiteStoreTests {
         try SQLiteStore.createMigrated(upTo: "v3", at: database, then: """
             INSERT INTO invocation (id, partition_key, service, handler, key, handler_kind, status, sequence, \
             created_at, modified_at, retry_count) \
-            VALUES ('\(kept)', 7, 'Counter', 'add', 'a', 'exclusive', 'invoked', 5, 1005, 1005, 0);
+            VALUES ('\(kept)', 7, 'Counter', 'add', 'a', 'EXCLUSIVE', 'invoked', 5, 1005, 1005, 0);
             INSERT INTO journal (invocation_id, idx, type, payload) VALUES
                 ('\(kept)', 6, 1, x'6f6e65'), ('\(kept)', 9, 2, x'74776f'), ('\(orphan)', 7, 1, x'6c6f7374');
             UPDATE meta SET value = 9 WHERE name = 'max_sequence';
             """)
 
         let store = try SQLiteStore(directory: database)
+        #expect(try await store.invocation(kept) == StoreConformance.record(kept, sequence: 5))
+        #expect(try await store.unfinishedInvocations().map(\.id) == [kept])
         #expect(try await store.journal(of: kept) == [StoreConformance.entry(1, "one"), StoreConformance.entry(2, "two")])
         #expect(try await store.storedJournal(of: kept).lastIndex == 9)
         #expect(try await store.journal(of: orphan).isEmpty)
