@@ -6,7 +6,8 @@ import KeelSQLite
 import KeelStore
 import Synchronization
 
-/// `SQLiteStore.apply` of one batch of journal appends: one transaction and, with `synchronous=FULL`, one fsync.
+/// `SQLiteStore.apply` of one batch of journal appends to an invocation created in the same batch: one
+/// transaction and, with `synchronous=FULL`, one fsync. (The store drops appends to an unknown invocation.)
 func storeBenchmarks() {
     for size in [100, 1_000] {
         let fixture = StoreFixture()
@@ -69,9 +70,18 @@ final class StoreFixture: Sendable {
             state.invocations += 1
             return state.invocations
         }
-        let id = InvocationID(partitionKey: invocation, uuid: UInt128(invocation))
+        let id = InvocationID.generate(partitionKey: invocation, nowMilliseconds: invocation)
+        let record = InvocationRecord(
+            id: id,
+            target: InvocationTarget(service: "Bench", handler: "run", key: nil),
+            handlerKind: nil,
+            status: .invoked,
+            sequence: Int64(invocation) * 10_000,
+            createdAt: 0
+        )
         let entry = JournalEntry(type: MessageType.runCompletion.rawValue, payload: payload)
-        return (0..<size).map { StoreOperation.appendJournal(id, index: Int64($0), entry: entry) }
+        return [.insertInvocation(record)]
+            + (0..<size).map { StoreOperation.appendJournal(id, index: Int64(invocation) * 10_000 + Int64($0) + 1, entry: entry) }
     }
 
     func tearDown() async {
