@@ -7,7 +7,8 @@ import KeelStore
 extension SQLiteStore {
     /// Applies the whole batch in one transaction: an operation that throws rolls back those before it too.
     ///
-    /// Updating or completing an unknown invocation changes nothing: an earlier operation may have deleted it.
+    /// Appending to, updating or completing an unknown invocation changes nothing: an earlier operation may
+    /// have deleted it.
     /// Cancelling the calling task before the commit rolls the batch back and throws `.io`.
     public func apply(_ operations: [StoreOperation]) async throws(StoreError) {
         guard !operations.isEmpty else {

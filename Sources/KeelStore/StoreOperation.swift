@@ -8,7 +8,8 @@ public enum StoreOperation: Hashable, Sendable {
     /// A new invocation; its input is journal entry 0, appended separately.
     indirect case insertInvocation(InvocationRecord)
     /// `index` orders the invocation's journal; indexes only grow (the engine's writer hands out one global
-    /// sequence, so an index also tells which of two entries was written first).
+    /// sequence, so an index also tells which of two entries was written first). An append to an invocation
+    /// that is not stored (not inserted yet, or deleted) stores nothing.
     case appendJournal(InvocationID, index: Int64, entry: JournalEntry)
     /// Moves an unfinished invocation to `status`, recording its retry bookkeeping.
     case updateStatus(InvocationID, status: InvocationStatus, retryCount: Int, lastFailure: String?, modifiedAt: Int64)

@@ -88,6 +88,22 @@ final class SQLiteStoreTests {
         await reopened.close()
     }
 
+    @Test("an append to an invocation that is not stored stores nothing and fails nothing else in its batch")
+    func appendToUnknownInvocation() async throws {
+        let store = try SQLiteStore(directory: directory.newSubdirectory())
+        let known = StoreConformance.id(1)
+        let unknown = StoreConformance.id(2)
+        try await store.apply([
+            .appendJournal(unknown, index: 1, entry: StoreConformance.entry(1, "lost")),
+            .insertInvocation(StoreConformance.record(known, sequence: 2)),
+            .appendJournal(known, index: 3, entry: StoreConformance.entry(1, "kept")),
+        ])
+        #expect(try await store.journal(of: known) == [StoreConformance.entry(1, "kept")])
+        #expect(try await store.journal(of: unknown).isEmpty)
+        #expect(try await store.scalar("SELECT count(*) FROM journal") == "1")
+        await store.close()
+    }
+
     @Test("invocations created later have greater lookup keys, whatever their partition")
     func lookupKeysFollowTime() {
         let earlier = InvocationID.generate(partitionKey: .max, nowMilliseconds: 1_000)
