@@ -120,12 +120,13 @@ struct DirectStatements: ~Copyable {
 
     /// Binds the id's `lookupKey`, written straight into the buffer.
     mutating func bind(lookup id: InvocationID) {
-        guard buffer.count - used >= 24, let base = buffer.baseAddress else { return bind(id.lookupKey) }
+        let count = InvocationID.lookupKeyCount
+        guard buffer.count - used >= count, let base = buffer.baseAddress else { return bind(id.lookupKey) }
         index += 1
         let start = base + used
-        id.writeLookupKey(into: UnsafeMutableRawBufferPointer(start: start, count: 24))
-        used += 24
-        record(sqlite3_bind_blob(statement, index, start, 24, nil))
+        id.writeLookupKey(into: UnsafeMutableRawBufferPointer(start: start, count: count))
+        used += count
+        record(sqlite3_bind_blob(statement, index, start, Int32(count), nil))
     }
 
     /// Copies `bytes` into the buffer and binds them from there, or lets SQLite copy them when they do not fit.

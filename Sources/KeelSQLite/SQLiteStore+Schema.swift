@@ -221,13 +221,15 @@ extension SQLiteStore {
 extension InvocationID {
     /// The invocation's key in the store: its UUID (whose first 48 bits are the creation time in milliseconds)
     /// then its partition key, both big-endian. Invocations created together sort together.
+    static let lookupKeyCount = 24
+
     var lookupKey: Data {
-        var bytes = Data(count: 24)
+        var bytes = Data(count: Self.lookupKeyCount)
         bytes.withUnsafeMutableBytes { writeLookupKey(into: $0) }
         return bytes
     }
 
-    /// Writes `lookupKey`'s 24 bytes to the start of `buffer`, which must have room for them.
+    /// Writes `lookupKey`'s `lookupKeyCount` bytes to the start of `buffer`, which must have room for them.
     func writeLookupKey(into buffer: UnsafeMutableRawBufferPointer) {
         let uuid = uuid
         buffer.storeBytes(of: UInt64(truncatingIfNeeded: uuid >> 64).bigEndian, toByteOffset: 0, as: UInt64.self)

@@ -214,14 +214,6 @@ fi
 log "load: DURATION=${DURATION}s WARMUP=${WARMUP}s ROUNDS=$ROUNDS CALLERS=\"$CALLERS\" SYSTEMS=\"$SYSTEMS\""
 log "results: $RESULTS"
 
-disk_check() { # 1,000 synchronous 4 KiB writes on the data directory's disk
-    local file="$WORK/dd-probe" start end
-    start=$(date +%s.%N)
-    dd if=/dev/zero of="$file" bs=4k count=1000 oflag=dsync status=none 2>/dev/null
-    end=$(date +%s.%N)
-    rm -f "$file"
-    awk -v s="$start" -v e="$end" 'BEGIN { printf "%.2f", e - s }'
-}
 
 # --- measurements ---------------------------------------------------------------------------------------------------
 
@@ -375,7 +367,7 @@ read -r -a CALLER_LIST <<<"$CALLERS"
 DISK_LINES=()
 STARTED_AT=$(date +%s)
 for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
-    seconds=$(disk_check)
+    seconds=$("$ROOT/scripts/bench/disk-check.sh" "$WORK")
     DISK_LINES+=("round $ROUND: 1,000 synchronous 4 KiB writes (dd oflag=dsync) took $seconds s")
     log
     log "== round $ROUND of $ROUNDS (${DISK_LINES[-1]#round $ROUND: }; load average $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -85,17 +85,6 @@ start_server() {
     return 1
 }
 
-# disk_check: seconds for 1,000 synchronous 4 KiB writes in the data directory. The VM's disk drifts; this
-# says how fast it was when the figures below it were taken.
-disk_check() {
-    local file="$DATA_DIR/dd-probe" start end
-    start=$(date +%s.%N)
-    dd if=/dev/zero of="$file" bs=4k count=1000 oflag=dsync status=none 2>/dev/null
-    end=$(date +%s.%N)
-    rm -f "$file"
-    awk -v s="$start" -v e="$end" 'BEGIN { printf "%.2f", e - s }'
-}
-
 # scenario NAME CONCURRENCY BODY [keel-load arguments...]
 scenario() {
     local name=$1 concurrency=$2 body=$3
@@ -103,7 +92,7 @@ scenario() {
     echo
     echo "== ($name) $concurrency caller(s), $body"
     start_server
-    echo "disk:      1,000 synchronous 4 KiB writes (dd oflag=dsync) in the data directory took $(disk_check) s"
+    echo "disk:      1,000 synchronous 4 KiB writes (dd oflag=dsync) in the data directory took $("$ROOT/scripts/bench/disk-check.sh" "$DATA_DIR") s"
     local filesystem
     filesystem=$(findmnt -n -o FSTYPE -T "$DATA_DIR" 2>/dev/null || stat -f -c %T "$DATA_DIR" 2>/dev/null || echo unknown)
     local load=("$BIN/keel-load" --url "http://127.0.0.1:$INGRESS_PORT/Bench/run" --body "$body"
