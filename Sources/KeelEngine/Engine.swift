@@ -159,12 +159,13 @@ public final class Engine: Service {
 
     /// Accepts a request once it is durable, without waiting for its result.
     public func send(_ request: Request) async throws -> Receipt {
-        try await accept(request, awaitingResult: false)
+        try await accept(request, awaitingResult: false).receipt
     }
 
     /// Accepts a request once it is durable. When the caller goes on to wait for the result, the invocation's
-    /// creation may share its fsync with the first step (see `GroupCommitWriter.commit(_:for:lazy:)`).
-    private func accept(_ request: Request, awaitingResult: Bool) async throws -> Receipt {
+    /// creation shares its fsync with the first step (see `GroupCommitWriter.commit(_:for:lazy:)`), and the
+    /// caller runs the first attempt itself when it can start at once (`Acceptance.runHere`).
+    private func accept(_ request: Request, awaitingResult: Bool) async throws -> (receipt: Receipt, acceptance: PartitionProcessor.Acceptance) {
         let resolved = try registry.resolve(request.target)
         if let key = request.idempotencyKey {
             guard !key.isEmpty else { throw EngineError(.badRequest, "the idempotency-key header is empty") }
@@ -191,9 +192,13 @@ public final class Engine: Service {
         let acceptance = try await partition(for: id).accept(
             .init(id: id, resolved: resolved, input: entry, idempotencyKey: request.idempotencyKey),
             executeAt: executeAt,
-            lazily: awaitingResult
+            lazily: awaitingResult,
+            runHere: awaitingResult
         )
-        return Receipt(id: id, previouslyAccepted: acceptance == .duplicate, executeAt: executeAt, isWorkflowRun: resolved.handlerKind == .workflow)
+        var duplicate = false
+        if case .duplicate = acceptance { duplicate = true }
+        let receipt = Receipt(id: id, previouslyAccepted: duplicate, executeAt: executeAt, isWorkflowRun: resolved.handlerKind == .workflow)
+        return (receipt, acceptance)
     }
 
     /// Accepts a request and waits for its result.
@@ -201,9 +206,19 @@ public final class Engine: Service {
         guard request.delay == nil else {
             throw EngineError(.badRequest, "a delay is only allowed on sends: use /send?delay=…")
         }
-        let receipt = try await accept(request, awaitingResult: true)
+        let (receipt, acceptance) = try await accept(request, awaitingResult: true)
         if receipt.previouslyAccepted, receipt.isWorkflowRun {
             return (receipt.id, .failure(PartitionProcessor.workflowAlreadyInvoked))
+        }
+        if case .runHere(let generation, let stored) = acceptance {
+            // The first attempt runs in this task: on the caller's thread, with no job queued for it.
+            let partition = partition(for: receipt.id)
+            let result = await Invoker(processor: partition).run(receipt.id, generation: generation)
+            if let failure = await stored.outcome() {
+                await partition.creationFailed(receipt.id, failure)
+                throw EngineError.storage(failure)
+            }
+            if let result { return (receipt.id, result) }
         }
         return (receipt.id, try await attach(receipt.id))
     }

@@ -92,13 +92,13 @@ struct HTTPEndpointTests {
             continuation.finish()
         })
         let input = AttemptInput()
-        let (output, outputSink) = AsyncStream.makeStream(of: Frame.self)
+        let outputSink = AttemptOutput()
         await AttemptExchange.readFrames(from: body, into: input, failures: outputSink)
         outputSink.finish()
         var received: [Frame] = []
         for await frame in input.frames() { received.append(frame) }
         var written: [Frame] = []
-        for await frame in output { written.append(frame) }
+        for await frame in outputSink { written.append(frame) }
         return (received, written)
     }
 }

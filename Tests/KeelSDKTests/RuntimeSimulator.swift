@@ -31,7 +31,7 @@ struct RuntimeSimulator {
     /// Runs one attempt with `input` as the handler's input and `journal` replayed after it.
     func attempt(input: String, journal: [Frame] = []) async throws -> [Frame] {
         let inputSink = AttemptInput()
-        let (outputStream, outputSink) = AsyncStream.makeStream(of: Frame.self)
+        let outputSink = AttemptOutput()
         var start = PBStartMessage()
         start.id = Data(Self.id.bytes)
         start.debugID = Self.id.description
@@ -60,7 +60,7 @@ struct RuntimeSimulator {
             outputSink.finish()
         }()
         var sent: [Frame] = []
-        for await frame in outputStream {
+        for await frame in outputSink {
             sent.append(frame)
             if frame.messageType == .proposeRunCompletion, answerRunProposals, !closeInputAfterReplay {
                 let proposal = try frame.decode(PBProposeRunCompletionMessage.self)

@@ -16,7 +16,7 @@ struct RuntimeHarness: Sendable {
     /// Runs one attempt to its end and returns the types of the frames the SDK sent.
     func attempt() async throws -> [MessageType?] {
         let inputSink = AttemptInput()
-        let (outputStream, outputSink) = AsyncStream.makeStream(of: Frame.self)
+        let outputSink = AttemptOutput()
         for frame in replayed { inputSink.yield(frame) }
         if closeInputAfterReplay { inputSink.finish() }
 
@@ -27,7 +27,7 @@ struct RuntimeHarness: Sendable {
             outputSink.finish()
         }()
         var sent: [MessageType?] = []
-        for await frame in outputStream {
+        for await frame in outputSink {
             sent.append(frame.messageType)
             if frame.messageType == .proposeRunCompletion, !closeInputAfterReplay {
                 let proposal = try frame.decode(PBProposeRunCompletionMessage.self)

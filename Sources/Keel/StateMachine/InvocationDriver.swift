@@ -57,9 +57,9 @@ public final class InvocationDriver: Sendable {
     }
 
     private let state: Mutex<State>
-    private let output: AsyncStream<Frame>.Continuation
+    private let output: AttemptOutput
 
-    init(protocolVersion: Int, output: AsyncStream<Frame>.Continuation) {
+    init(protocolVersion: Int, output: AttemptOutput) {
         self.state = Mutex(State(machine: InvocationStateMachine(protocolVersion: protocolVersion)))
         self.output = output
     }

@@ -139,12 +139,18 @@ final class GroupCommitWriter: Sendable {
         }
     }
 
-    /// Hands in changes and starts a write; `then` is called once they are durable (with nil) or failed.
+    /// Hands in changes and starts a write (or, when `lazy`, lets them ride with the next one); `then` is
+    /// called once they are durable (with nil) or failed.
     ///
     /// `then` runs on the writing thread, in submission order and before the batch's waiters are resumed:
     /// keep it short and non-blocking (hand a frame on, spawn a job). A refusal calls it before this returns.
-    func commit(_ operations: consuming [StoreOperation], for owner: InvocationID, then: @escaping @Sendable (StoreError?) -> Void) {
-        if case .failure(let refusal) = submit(Submission(owners: [owner], operations: consume operations, then: then), lazy: false) {
+    func commit(
+        _ operations: consuming [StoreOperation],
+        for owner: InvocationID,
+        lazy: Bool = false,
+        then: @escaping @Sendable (StoreError?) -> Void
+    ) {
+        if case .failure(let refusal) = submit(Submission(owners: [owner], operations: consume operations, then: then), lazy: lazy) {
             then(refusal)
         }
     }

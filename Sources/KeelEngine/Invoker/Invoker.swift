@@ -1,3 +1,4 @@
+import KeelCore
 import KeelProtocol
 
 /// Runs one attempt of an invocation against its endpoint and relays the SDK's frames to the partition.
@@ -8,44 +9,58 @@ struct Invoker: Sendable {
         self.processor = processor
     }
 
-    func run(_ id: InvocationID, generation: UInt64) async {
-        let (frames, output) = AsyncStream.makeStream(of: Frame.self)
-        guard let plan = await processor.prepareAttempt(id, generation: generation, output: output) else { return }
-        let failure = await relay(plan, frames: frames, output: output, id: id, generation: generation)
-        await processor.attemptEnded(id, generation: generation, failure: failure.map { (message: $0.message, nextRetryDelay: $0.nextRetryDelay) })
+    /// Runs the attempt to its end. Returns the invocation's result when this attempt completed it.
+    @discardableResult
+    func run(_ id: InvocationID, generation: UInt64) async -> InvocationResult? {
+        let output = AttemptOutput()
+        guard let plan = await processor.prepareAttempt(id, generation: generation, output: output) else { return nil }
+        let outcome = await relay(plan, output: output, id: id, generation: generation)
+        var failure: (message: String, nextRetryDelay: Duration?)?
+        if case .failed(let reason) = outcome { failure = (reason.message, reason.nextRetryDelay) }
+        await processor.attemptEnded(id, generation: generation, failure: failure)
+        if case .completed(let result) = outcome { return result }
+        return nil
+    }
+
+    /// How an attempt ended.
+    private enum Outcome {
+        /// Suspended, superseded, or ended by the engine.
+        case ended
+        /// The invocation completed with this (stored) result.
+        case completed(InvocationResult)
+        case failed(AttemptFailure)
     }
 
     /// Runs the endpoint beside the relay; leaving this scope cancels the endpoint if it is still running.
     ///
     /// (`async let` rather than a task group: with Swift 6.3 on Linux a task group here crashed at run time.)
-    private func relay(
-        _ plan: AttemptPlan,
-        frames: AsyncStream<Frame>,
-        output: AsyncStream<Frame>.Continuation,
-        id: InvocationID,
-        generation: UInt64
-    ) async -> AttemptFailure? {
+    private func relay(_ plan: AttemptPlan, output: AttemptOutput, id: InvocationID, generation: UInt64) async -> Outcome {
         async let _: Void = {
             await plan.endpoint.handle(plan.head, input: plan.input, output: output)
             output.finish()
         }()
-        return await relay(frames, id: id, generation: generation)
+        return await relay(output, id: id, generation: generation)
     }
 
-    /// Hands each SDK frame to the partition until the attempt finishes; returns why it failed, if it did.
-    private func relay(_ frames: AsyncStream<Frame>, id: InvocationID, generation: UInt64) async -> AttemptFailure? {
-        for await frame in frames {
-            switch await processor.handle(frame, from: id, generation: generation) {
+    /// Hands the SDK's frames to the partition until the attempt finishes.
+    /// Frames written together go over in one batch: one wake-up and one hop to the partition for all.
+    private func relay(_ output: AttemptOutput, id: InvocationID, generation: UInt64) async -> Outcome {
+        while true {
+            let frames = await output.nextBatch()
+            if frames.isEmpty { break }
+            switch await processor.handle(frames, from: id, generation: generation) {
             case .proceed:
                 continue
             case .finished:
-                return nil
+                return .ended
+            case .completed(let result):
+                return .completed(result)
             case .failed(let message, let delay):
-                return AttemptFailure(message: message, nextRetryDelay: delay)
+                return .failed(AttemptFailure(message: message, nextRetryDelay: delay))
             }
         }
-        if Task.isCancelled { return AttemptFailure(message: "the engine is shutting down", nextRetryDelay: nil) }
-        return AttemptFailure(message: "the endpoint closed the attempt without End, Suspension or Error", nextRetryDelay: nil)
+        if Task.isCancelled { return .failed(AttemptFailure(message: "the engine is shutting down", nextRetryDelay: nil)) }
+        return .failed(AttemptFailure(message: "the endpoint closed the attempt without End, Suspension or Error", nextRetryDelay: nil))
     }
 }
 

@@ -14,7 +14,7 @@ final class ActiveInvocation {
         var generation: UInt64
         var input: AttemptInput
         /// The SDK's frames as the relay reads them: finishing it ends the attempt (the abort timeout).
-        var output: AsyncStream<Frame>.Continuation
+        var output: AttemptOutput
         /// How many journal entries the attempt was started with.
         var replayed: Int
         /// When a frame last went either way (ms), for the inactivity timeout.
@@ -72,6 +72,8 @@ enum FrameVerdict: Sendable {
     case proceed
     /// The attempt ended and its outcome is recorded.
     case finished
+    /// The attempt ended the invocation with this result, which is stored.
+    case completed(InvocationResult)
     /// The attempt failed; retry with backoff (or `nextRetryDelay` when the SDK asked for one).
     case failed(String, nextRetryDelay: Duration?)
 }

@@ -5,6 +5,15 @@ import KeelStore
 import SwiftProtobuf
 
 extension PartitionProcessor {
+    /// Applies the SDK's frames in order, up to the first that finishes or fails the attempt.
+    func handle(_ frames: [Frame], from id: InvocationID, generation: UInt64) async -> FrameVerdict {
+        for frame in frames {
+            let verdict = await handle(frame, from: id, generation: generation)
+            guard case .proceed = verdict else { return verdict }
+        }
+        return .proceed
+    }
+
     /// Applies one frame the SDK sent during an attempt: stores commands, answers run proposals once durable,
     /// and completes, parks or fails the invocation on the attempt's terminal frame.
     func handle(_ frame: Frame, from id: InvocationID, generation: UInt64) async -> FrameVerdict {
@@ -177,7 +186,7 @@ extension PartitionProcessor {
     /// The commit thread hands the notification over as soon as its batch is durable, before it answers
     /// anybody else of that batch (so the SDK sees notifications in journal order); the relay does not wait
     /// for it, which saves a wake-up and a return to this actor per step. If the write fails, the attempt
-    /// ends with the failure and is retried from the store.
+    /// ends with the failure (an `Error` frame handed to its relay) and is retried from the store.
     private func appendNotification(_ type: MessageType, _ message: some SwiftProtobuf.Message, to id: InvocationID) -> FrameVerdict {
         let frame: Frame
         do {
@@ -186,14 +195,15 @@ extension PartitionProcessor {
             return .failed("cannot encode \(type): \(error)", nextRetryDelay: nil)
         }
         guard let attempt = active[id]?.attempt else { return .finished }
-        let (input, generation) = (attempt.input, attempt.generation)
-        let spawn = self.spawn
-        append(JournalEntry(type: frame.type, payload: frame.payload), to: id) { [weak self] failure in
+        let (input, output) = (attempt.input, attempt.output)
+        append(JournalEntry(type: frame.type, payload: frame.payload), to: id) { failure in
             guard let failure else {
                 input.yield(frame)
                 return
             }
-            spawn { [weak self] in await self?.attemptEnded(id, generation: generation, failure: ("storage: \(failure.message)", nil)) }
+            // Ends the attempt through its relay, like an Error from the SDK: it is retried from the store.
+            output.yield(.error(code: 500, message: "storage: \(failure.message)"))
+            output.finish()
         }
         return .proceed
     }
@@ -205,7 +215,7 @@ extension PartitionProcessor {
         guard await complete(id, with: output) else {
             return .failed("storing the completion failed", nextRetryDelay: nil)
         }
-        return .finished
+        return .completed(output)
     }
 
     /// Parks the invocation until one of the notifications it waits for is stored, or resumes it at once if

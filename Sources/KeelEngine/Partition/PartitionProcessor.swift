@@ -32,6 +32,8 @@ actor PartitionProcessor {
     /// Promise reads in flight, per promise; a completed promise stays in `promises` while any runs.
     var promiseReads: [PromiseKey: Int] = [:]
     var isSweeping = false
+    /// The engine is stopping: result waiters are answered with 503 instead of kept.
+    var isShuttingDown = false
 
     init(
         index: Int,
@@ -68,11 +70,17 @@ actor PartitionProcessor {
         case accepted
         /// An invocation with this id exists already (an idempotent duplicate).
         case duplicate
+        /// The caller runs the first attempt itself (`Invoker.run` with this generation) while the creation is
+        /// being stored; `stored` tells whether it became durable. Nothing the attempt does is acknowledged
+        /// before a later commit, which carries the creation with it.
+        case runHere(generation: UInt64, stored: CommitReceipt)
     }
 
     /// Stores a new invocation and starts it (or queues it behind its object's lock, or schedules it).
     /// Returns once durable; `lazily` lets the creation wait for the first step's commit to share its fsync.
-    func accept(_ request: NewInvocation, executeAt: Int64? = nil, lazily: Bool = false) async throws -> Acceptance {
+    /// With `runHere`, an invocation that may start at once is not started: the caller runs its first attempt
+    /// (see `Acceptance.runHere`), and this returns without waiting for the creation's commit.
+    func accept(_ request: NewInvocation, executeAt: Int64? = nil, lazily: Bool = false, runHere: Bool = false) async throws -> Acceptance {
         if active[request.id] != nil { return .duplicate }
         let record = admit(request, executeAt: executeAt)
 
@@ -91,10 +99,14 @@ actor PartitionProcessor {
         // The first attempt starts while the invocation is being stored: everything it writes is ordered
         // after the invocation in the group-commit queue, and nothing it does is acknowledged (a step's
         // result, the response) before a later commit, so this saves one fsync of latency per invocation.
-        writer.enqueue(
-            [.insertInvocation(record), .appendJournal(request.id, index: 0, entry: request.input)],
-            for: request.id
-        )
+        let creation: [StoreOperation] = [.insertInvocation(record), .appendJournal(request.id, index: 0, entry: request.input)]
+        if runHere, record.status == .invoked, let invocation = active[request.id] {
+            let stored = CommitReceipt()
+            writer.commit(creation, for: request.id, lazy: true) { stored.settle($0) }
+            invocation.generation += 1
+            return .runHere(generation: invocation.generation, stored: stored)
+        }
+        writer.enqueue(creation, for: request.id)
         launch(record)
         do {
             try await writer.commit([], for: request.id, lazy: lazily)
@@ -145,6 +157,11 @@ actor PartitionProcessor {
         }
     }
 
+    /// Drops an invocation whose creation could not be stored, answering its waiters with 503.
+    func creationFailed(_ id: InvocationID, _ error: StoreError) {
+        forget(id, result: .failure(Failure(code: 503, message: "not stored: \(error.message)")))
+    }
+
     /// Drops an invocation that never became durable (or turned out to exist in the store already).
     func forget(_ id: InvocationID, result: InvocationResult?) {
         guard let invocation = active.removeValue(forKey: id) else { return }
@@ -168,6 +185,7 @@ actor PartitionProcessor {
     /// Waits for an unfinished invocation's result; nil when this partition does not hold it.
     func awaitResult(_ id: InvocationID) async -> InvocationResult? {
         guard active[id] != nil else { return nil }
+        if isShuttingDown { return .failure(Self.shutdownFailure(id)) }
         return await withCheckedContinuation { continuation in
             resultWaiters[id, default: []].append(continuation)
         }
@@ -184,13 +202,25 @@ actor PartitionProcessor {
 
     /// Answers every caller still waiting: the engine is stopping. The invocations stay stored and resume at
     /// the next start; callers can attach again by id.
+    /// Callers that come later (a call whose attempt ran in its own task, an attach) get the same answer at once.
+    /// Running attempts end (an `Error` frame to their relays), including those that run in a caller's task,
+    /// outside the engine's task group; no new attempt starts.
     func releaseWaitersForShutdown() {
+        isShuttingDown = true
         let waiting = resultWaiters
         resultWaiters.removeAll()
         for (id, waiters) in waiting {
-            let failure = Failure(code: 503, message: "the server is shutting down; invocation \(id) is stored and resumes after the restart, attach to it again")
-            for waiter in waiters { waiter.resume(returning: .failure(failure)) }
+            for waiter in waiters { waiter.resume(returning: .failure(Self.shutdownFailure(id))) }
         }
+        for invocation in active.values {
+            guard let attempt = invocation.attempt else { continue }
+            attempt.output.yield(.error(code: 503, message: "the engine is shutting down"))
+            attempt.output.finish()
+        }
+    }
+
+    private static func shutdownFailure(_ id: InvocationID) -> Failure {
+        Failure(code: 503, message: "the server is shutting down; invocation \(id) is stored and resumes after the restart, attach to it again")
     }
 
     func resolveWaiters(_ id: InvocationID, with result: InvocationResult) {
@@ -247,8 +277,8 @@ actor PartitionProcessor {
     }
 
     /// Loads what the attempt needs and opens its input stream with `Start` and the journal.
-    func prepareAttempt(_ id: InvocationID, generation: UInt64, output: AsyncStream<Frame>.Continuation) async -> AttemptPlan? {
-        guard let current = active[id], current.generation == generation, current.record.status == .invoked else { return nil }
+    func prepareAttempt(_ id: InvocationID, generation: UInt64, output: AttemptOutput) async -> AttemptPlan? {
+        guard !isShuttingDown, let current = active[id], current.generation == generation, current.record.status == .invoked else { return nil }
         let deploymentID: String
         do {
             deploymentID = try current.record.deploymentID ?? registry.resolve(current.record.target).deploymentID

@@ -25,7 +25,7 @@ public protocol AttemptTransport: Sendable {
     /// (as a stream, or synchronously as they come: see `AttemptInput`) and writes the SDK's frames to `output`, returning after the terminal frame (`End`, `Suspension` or
     /// `Error`) was written. A finished `input` means the runtime will send nothing more (request/response
     /// mode): the SDK then suspends instead of waiting. Cancelling the calling task aborts the attempt.
-    func handle(_ head: AttemptHead, input: AttemptInput, output: AsyncStream<Frame>.Continuation) async
+    func handle(_ head: AttemptHead, input: AttemptInput, output: AttemptOutput) async
 }
 
 /// Services that run in the same process as the engine.

@@ -18,7 +18,7 @@ struct HTTP1Transport: AttemptTransport {
     /// How long one attempt may take before it is aborted and retried.
     let abortTimeout: TimeAmount
 
-    func handle(_ head: AttemptHead, input: AttemptInput, output: AsyncStream<Frame>.Continuation) async {
+    func handle(_ head: AttemptHead, input: AttemptInput, output: AttemptOutput) async {
         let frames = await Self.replay(from: input.frames())
         let version = ServiceProtocolVersion(rawValue: head.protocolVersion)
         var request = HTTPClientRequest(url: baseURI + Self.invokePath(head))

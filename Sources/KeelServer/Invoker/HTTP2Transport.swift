@@ -34,7 +34,7 @@ struct HTTP2Transport: AttemptTransport {
     /// How many times a stream that the endpoint closed before answering is opened again at once.
     static let refusedStreamAttempts = 3
 
-    func handle(_ head: AttemptHead, input: AttemptInput, output: AsyncStream<Frame>.Continuation) async {
+    func handle(_ head: AttemptHead, input: AttemptInput, output: AttemptOutput) async {
         defer { input.detach() }
         let version = ServiceProtocolVersion(rawValue: head.protocolVersion)
         var headers = HTTPHeaders()
@@ -116,7 +116,7 @@ struct HTTP2Transport: AttemptTransport {
         outbound: NIOAsyncChannelOutboundWriter<HTTPClientRequestPart>,
         input: AsyncStream<Frame>,
         closeAfterReplay: Bool,
-        output: AsyncStream<Frame>.Continuation,
+        output: AttemptOutput,
         version: ServiceProtocolVersion
     ) async throws -> ExchangeOutcome {
         async let _: Void = {
@@ -145,7 +145,7 @@ struct HTTP2Transport: AttemptTransport {
     private static func handle(
         _ part: HTTPClientResponsePart,
         decoder: inout FrameDecoder,
-        output: AsyncStream<Frame>.Continuation,
+        output: AttemptOutput,
         version: ServiceProtocolVersion
     ) throws -> Bool {
         switch part {

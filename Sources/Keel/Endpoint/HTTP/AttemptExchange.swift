@@ -16,16 +16,16 @@ struct AttemptExchange: Sendable {
     /// Streams the attempt into `writer` and finishes the response after the terminal frame.
     func run(requestBody: RequestBody, writer: inout any ResponseBodyWriter) async throws {
         let input = AttemptInput()
-        let (output, outputSink) = AsyncStream.makeStream(of: Frame.self)
+        let output = AttemptOutput()
         let endpoint = self.endpoint
         let head = self.head
         // Both children end when this scope is left: after the terminal frame, or when the client went away.
         // `async let`, not a task group: see docs/architecture.md ("Departures from the design").
         async let _: Void = {
-            await endpoint.handle(head, input: input, output: outputSink)
-            outputSink.finish()
+            await endpoint.handle(head, input: input, output: output)
+            output.finish()
         }()
-        async let _: Void = Self.readFrames(from: requestBody, into: input, failures: outputSink)
+        async let _: Void = Self.readFrames(from: requestBody, into: input, failures: output)
         for await frame in output {
             try await writer.write(ByteBuffer(data: frame.encoded()))
             if frame.endsAttempt { break }
@@ -40,7 +40,7 @@ struct AttemptExchange: Sendable {
     static func readFrames(
         from body: RequestBody,
         into input: AttemptInput,
-        failures output: AsyncStream<Frame>.Continuation
+        failures output: AttemptOutput
     ) async {
         var decoder = FrameDecoder()
         do {
