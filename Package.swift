@@ -112,12 +112,13 @@ let package = Package(
         .testTarget(
             name: "KeelIntegrationTests",
             dependencies: [
-                "keel", "Keel", "KeelProtocol",
+                "keel", "Keel", "KeelProtocol", "KeelServer",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
     ],

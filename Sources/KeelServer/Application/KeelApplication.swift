@@ -45,6 +45,7 @@ public struct KeelApplication: Sendable {
         ])
         let ingress = Application(
             responder: IngressResponder(engine: engine, maxBodySize: configuration.maxBodySize),
+            server: .eventLoopBoundHTTP1(),
             configuration: .init(address: .hostname(configuration.ingress.host, port: configuration.ingress.port), serverName: "keel"),
             logger: logger
         )
