@@ -214,6 +214,8 @@ public final class Engine: Service {
             // The first attempt runs in this task: on the caller's thread, with no job queued for it.
             let partition = partition(for: receipt.id)
             let result = await Invoker(processor: partition).run(receipt.id, generation: generation)
+            // The creation was handed in quietly: if no commit of the attempt carried it, one does now.
+            if !stored.isSettled { try? await writer.commit([], for: nil) }
             if let failure = await stored.outcome() {
                 await partition.creationFailed(receipt.id, failure)
                 throw EngineError.storage(failure)

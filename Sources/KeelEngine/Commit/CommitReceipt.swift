@@ -21,6 +21,12 @@ final class CommitReceipt: Sendable {
         waiter?.resume(returning: failure)
     }
 
+    /// Whether the outcome is known.
+    var isSettled: Bool {
+        if case .settled = state.withLock({ $0 }) { return true }
+        return false
+    }
+
     /// Nil once the submission is durable, or why it failed. One reader.
     func outcome() async -> StoreError? {
         if case .settled(let failure) = state.withLock({ $0 }) { return failure }

@@ -87,7 +87,7 @@ final class GroupCommitWriter: Sendable {
     /// Queues a submission unless the writer is closed or an owner is poisoned, and wakes whoever writes when
     /// it is due. Returns the index given to its last journal entry. The submission is consumed so that its
     /// operations are uniquely owned here and get their indexes without a copy of the array.
-    private func submit(_ submission: consuming Submission, lazy: Bool) -> Result<Int64, StoreError> {
+    private func submit(_ submission: consuming Submission, lazy: Bool, quiet: Bool = false) -> Result<Int64, StoreError> {
         var submission = consume submission
         let (outcome, wakeThread) = state.withLock { state -> (Result<Int64, StoreError>, Bool) in
             if state.isClosed { return (.failure(StoreError(.closed, "the engine is shutting down")), false) }
@@ -96,7 +96,7 @@ final class GroupCommitWriter: Sendable {
             }
             let lastIndex = assignIndexes(&submission.operations)
             state.submissions.append(submission)
-            return (.success(lastIndex), state.submitted(lazy: lazy))
+            return (.success(lastIndex), state.submitted(lazy: lazy, quiet: quiet))
         }
         if case .success = outcome {
             if wakeThread {
@@ -140,7 +140,9 @@ final class GroupCommitWriter: Sendable {
     }
 
     /// Hands in changes and starts a write (or, when `lazy`, lets them ride with the next one); `then` is
-    /// called once they are durable (with nil) or failed.
+    /// called once they are durable (with nil) or failed. A `quiet` lazy submission does not even wake an
+    /// idle commit thread to set its deadline: the submitter promises a commit of its own soon after (a call
+    /// that runs its first attempt: the attempt's first commit, or an empty one, carries the creation).
     ///
     /// `then` runs on the writing thread, in submission order and before the batch's waiters are resumed:
     /// keep it short and non-blocking (hand a frame on, spawn a job). A refusal calls it before this returns.
@@ -148,9 +150,10 @@ final class GroupCommitWriter: Sendable {
         _ operations: consuming [StoreOperation],
         for owner: InvocationID,
         lazy: Bool = false,
+        quiet: Bool = false,
         then: @escaping @Sendable (StoreError?) -> Void
     ) {
-        if case .failure(let refusal) = submit(Submission(owners: [owner], operations: consume operations, then: then), lazy: lazy) {
+        if case .failure(let refusal) = submit(Submission(owners: [owner], operations: consume operations, then: then), lazy: lazy, quiet: quiet) {
             then(refusal)
         }
     }
@@ -316,14 +319,15 @@ extension GroupCommitWriter.State {
     }
 
     /// Notes a new submission; returns whether the commit thread must be signalled.
-    mutating func submitted(lazy: Bool) -> Bool {
+    mutating func submitted(lazy: Bool, quiet: Bool = false) -> Bool {
         guard lazy else {
             hasEager = true
             return takeThreadWakeUp()
         }
         if lazySince == nil { lazySince = .now }
-        // A thread asleep without a deadline must wake once to set one.
-        return !isSleepTimed && takeThreadWakeUp()
+        // A thread asleep without a deadline must wake once to set one, unless the submitter sees to it that
+        // a later commit carries the submission.
+        return !quiet && !isSleepTimed && takeThreadWakeUp()
     }
 
     mutating func takeThreadWakeUp() -> Bool {

@@ -102,7 +102,7 @@ actor PartitionProcessor {
         let creation: [StoreOperation] = [.insertInvocation(record), .appendJournal(request.id, index: 0, entry: request.input)]
         if runHere, record.status == .invoked, let invocation = active[request.id] {
             let stored = CommitReceipt()
-            writer.commit(creation, for: request.id, lazy: true) { stored.settle($0) }
+            writer.commit(creation, for: request.id, lazy: true, quiet: true) { stored.settle($0) }
             invocation.generation += 1
             return .runHere(generation: invocation.generation, stored: stored)
         }
