@@ -14,5 +14,5 @@ let benchmarks: @Sendable () -> Void = {
     replayBenchmarks()
     storeBenchmarks()
     handoffBenchmarks()
-    // Ingress path parsing (`IngressRoute.parse`) is internal to KeelServer, so it has no benchmark here.
+    ingressBenchmarks()
 }

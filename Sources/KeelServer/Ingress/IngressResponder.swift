@@ -94,7 +94,18 @@ struct IngressResponder: HTTPResponder {
     }
 
     private func engineRequest(_ target: InvocationTarget, _ request: Request) async throws -> Engine.Request {
-        if engine.registry.isIngressPrivate(target) {
+        try await Self.engineRequest(target, request, registry: engine.registry, maxBodySize: maxBodySize)
+    }
+
+    /// What a call or send to `target` asks the engine for: the body (checked to be JSON when its
+    /// content-type says so), the headers to forward, the idempotency key.
+    static func engineRequest(
+        _ target: InvocationTarget,
+        _ request: Request,
+        registry: ServiceRegistry,
+        maxBodySize: Int
+    ) async throws -> Engine.Request {
+        if registry.isIngressPrivate(target) {
             throw EngineError(.badRequest, "\(target.service)/\(target.handler) is private (ingressPrivate): only other services can call it")
         }
         let buffer = try await request.body.collect(upTo: maxBodySize)
@@ -149,4 +160,34 @@ private struct SendBody: Encodable {
     var invocationId: String
     var status: String
     var executionTime: String?
+}
+
+/// The ingress's parsing of a call or send, alone, for the micro-benchmarks (`Benchmarks/`).
+@_spi(Benchmarks)
+public struct IngressParsing: Sendable {
+    let registry: ServiceRegistry
+    let maxBodySize: Int
+
+    public init(endpoints: [any EmbeddedEndpoint], maxBodySize: Int = 10 << 20) {
+        self.registry = ServiceRegistry(embedded: endpoints)
+        self.maxBodySize = maxBodySize
+    }
+
+    /// Builds the request Hummingbird would hand the ingress, routes it and builds the engine's request, as
+    /// `IngressResponder` does for `/{service}/…` calls and sends; throws for any other route. Returns the
+    /// request's handler, to be checked and kept alive.
+    public func invocation(path: String, headers: [(String, String)], body: Data) async throws -> String {
+        var fields = HTTPFields()
+        for (name, value) in headers {
+            if let name = HTTPField.Name(name) { fields.append(HTTPField(name: name, value: value)) }
+        }
+        let head = HTTPRequest(method: .post, scheme: "http", authority: "127.0.0.1", path: path, headerFields: fields)
+        let request = Request(head: head, body: RequestBody(buffer: ByteBuffer(bytes: body)))
+        switch try IngressRoute.parse(path: request.uri.path, registry: registry) {
+        case .call(let target), .send(let target):
+            return try await IngressResponder.engineRequest(target, request, registry: registry, maxBodySize: maxBodySize).target.handler
+        default:
+            throw EngineError(.badRequest, "not a call or a send: \(path)")
+        }
+    }
 }
