@@ -192,8 +192,7 @@ public final class Engine: Service {
         let acceptance = try await partition(for: id).accept(
             .init(id: id, resolved: resolved, input: entry, idempotencyKey: request.idempotencyKey),
             executeAt: executeAt,
-            lazily: awaitingResult,
-            runHere: awaitingResult
+            awaitingResult: awaitingResult
         )
         var duplicate = false
         if case .duplicate = acceptance { duplicate = true }

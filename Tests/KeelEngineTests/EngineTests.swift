@@ -156,6 +156,7 @@ struct EngineTests {
             }
             .handler("hold") { (ctx: ObjectContext, _: NoInput) in
                 try ctx.set("value", 99)
+                gate.hit("held")
                 while gate.count("release") == 0 { try await Task.sleep(for: .milliseconds(5)) }
                 return 0
             }
@@ -163,8 +164,16 @@ struct EngineTests {
         try await withEngine([object]) { engine in
             #expect(try await engine.call("Box/put", key: "k", "1") == json("1"))
             let holding = try await engine.send("Box/hold", key: "k")
-            try await Task.sleep(for: .milliseconds(50))
-            #expect(try await engine.call("Box/peek", key: "k") == json("99"))
+            // The exclusive handler has written; its SetState is stored with the next commit (at most
+            // `lazyDelay` later). Each peek returns at once: one that waited for the lock would never return.
+            let deadline = ContinuousClock.now + .seconds(10)
+            while gate.count("held") == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+            var peeked = try await engine.call("Box/peek", key: "k")
+            while peeked != json("99"), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+                peeked = try await engine.call("Box/peek", key: "k")
+            }
+            #expect(peeked == json("99"))
             #expect(try await engine.output(holding) == nil, "the exclusive handler still holds the lock")
             gate.hit("release")
             _ = try await engine.attach(holding)

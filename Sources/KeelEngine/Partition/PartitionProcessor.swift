@@ -76,11 +76,13 @@ actor PartitionProcessor {
         case runHere(generation: UInt64, stored: CommitReceipt)
     }
 
-    /// Stores a new invocation and starts it (or queues it behind its object's lock, or schedules it).
-    /// Returns once durable; `lazily` lets the creation wait for the first step's commit to share its fsync.
-    /// With `runHere`, an invocation that may start at once is not started: the caller runs its first attempt
-    /// (see `Acceptance.runHere`), and this returns without waiting for the creation's commit.
-    func accept(_ request: NewInvocation, executeAt: Int64? = nil, lazily: Bool = false, runHere: Bool = false) async throws -> Acceptance {
+    /// Stores a new invocation and starts it (or queues it behind its object's lock, or schedules it), and
+    /// returns once it is durable.
+    ///
+    /// For a caller that waits for the result (`awaitingResult`), the creation's commit is lazy: it shares the
+    /// fsync of the first step. And an invocation that may start at once is not started: the caller runs its
+    /// first attempt (see `Acceptance.runHere`), and this returns without waiting for the creation's commit.
+    func accept(_ request: NewInvocation, executeAt: Int64? = nil, awaitingResult: Bool = false) async throws -> Acceptance {
         if active[request.id] != nil { return .duplicate }
         let record = admit(request, executeAt: executeAt)
 
@@ -100,7 +102,7 @@ actor PartitionProcessor {
         // after the invocation in the group-commit queue, and nothing it does is acknowledged (a step's
         // result, the response) before a later commit, so this saves one fsync of latency per invocation.
         let creation: [StoreOperation] = [.insertInvocation(record), .appendJournal(request.id, index: 0, entry: request.input)]
-        if runHere, record.status == .invoked, let invocation = active[request.id] {
+        if awaitingResult, record.status == .invoked, let invocation = active[request.id] {
             let stored = CommitReceipt()
             writer.commit(creation, for: request.id, lazy: true, quiet: true) { stored.settle($0) }
             invocation.generation += 1
@@ -109,9 +111,9 @@ actor PartitionProcessor {
         writer.enqueue(creation, for: request.id)
         launch(record)
         do {
-            try await writer.commit([], for: request.id, lazy: lazily)
+            try await writer.commit([], for: request.id, lazy: awaitingResult)
         } catch {
-            forget(request.id, result: .failure(Failure(code: 503, message: "not stored: \(StoreError(wrapping: error).message)")))
+            creationFailed(request.id, StoreError(wrapping: error))
             throw EngineError.storage(error)
         }
         return .accepted
