@@ -52,12 +52,21 @@ extension KeelContext {
     ) async throws -> T {
         let (id, execute, index) = try _driver.perform { try $0.run(name: name) }
         if execute {
+            try await _driver.awaitStoredStepResults()
             _driver.inlineStepStarted()
-            let failure = await StepExecution.execute(
-                driver: _driver, name: name, completionID: id, commandIndex: index, retry: retry, body: body
+            let outcome = await StepExecution.execute(
+                driver: _driver, name: name, completionID: id, commandIndex: index, retry: retry, mayGoOn: true, body: body
             )
             _driver.inlineStepFinished()
-            if let failure { throw failure }
+            switch outcome {
+            case .ended(let error):
+                throw error
+            case .proposed(early: let result?):
+                // Embedded: the engine stores the result with the attempt's next commit (see AttemptHead).
+                return try NotificationDecoding.value(T.self, result, "run '\(name)'")
+            case .proposed(early: nil):
+                break
+            }
         }
         return try NotificationDecoding.value(T.self, try await _driver.awaitNotification(.completion(id)), "run '\(name)'")
     }
@@ -85,8 +94,10 @@ extension KeelContext {
         let (id, execute, index) = try driver.perform { try $0.run(name: name) }
         if execute {
             driver.spawnStep {
+                // A future's result is awaited like any other notification: it is never used before it is stored.
+                guard (try? await driver.awaitStoredStepResults()) != nil else { return }
                 _ = await StepExecution.execute(
-                    driver: driver, name: name, completionID: id, commandIndex: index, retry: retry, body: body
+                    driver: driver, name: name, completionID: id, commandIndex: index, retry: retry, mayGoOn: false, body: body
                 )
             }
         }

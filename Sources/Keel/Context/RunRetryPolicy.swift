@@ -73,17 +73,26 @@ public struct RunRetryPolicy: Hashable, Sendable {
 
 /// Runs a step body and hands its outcome to the runtime.
 enum StepExecution {
+    enum Outcome {
+        /// The result was proposed; `early` is the result itself when the handler may go on with it before
+        /// it is stored (see ``InvocationDriver/proposeStepResult(_:_:mayGoOn:)``).
+        case proposed(early: NotificationResult?)
+        /// The attempt cannot go on: the error the handler should see.
+        case ended(any Error)
+    }
+
     /// Executes `body`, then proposes its result (or its terminal failure). A retryable failure fails the
     /// attempt instead (with a delay from `retry`), unless `retry` is exhausted, which proposes a terminal
-    /// failure. Returns the error the handler should see when the attempt cannot go on, nil otherwise.
+    /// failure. Call ``InvocationDriver/awaitStoredStepResults()`` first.
     static func execute<T: Encodable & Sendable>(
         driver: InvocationDriver,
         name: String,
         completionID: UInt32,
         commandIndex: Int,
         retry: RunRetryPolicy?,
+        mayGoOn: Bool,
         body: @escaping @Sendable () async throws -> T
-    ) async -> (any Error)? {
+    ) async -> Outcome {
         let clock = ContinuousClock()
         let started = clock.now
         let result: Result<Data, TerminalError>
@@ -92,24 +101,24 @@ enum StepExecution {
         } catch let terminal as TerminalError {
             result = .failure(terminal)
         } catch let ended as AttemptEnded {
-            return ended
+            return .ended(ended)
         } catch {
             let related = (index: commandIndex, name: name, type: MessageType.run)
             let message = "ctx.run '\(name)' failed: \(error)"
             guard let retry else {
                 driver.failAttempt(code: 500, message: message, relatedCommand: related)
-                return error
+                return .ended(error)
             }
             let info: (attempts: UInt32, elapsed: Duration)
             do {
                 let elapsed = clock.now - started
                 info = try driver.perform { $0.retryInfo(attemptDuration: elapsed) }
             } catch {
-                return error
+                return .ended(error)
             }
             if let delay = retry.nextDelay(attempts: info.attempts, elapsed: info.elapsed) {
                 driver.failAttempt(code: 500, message: message, nextRetryDelay: delay, relatedCommand: related)
-                return error
+                return .ended(error)
             }
             result = .failure(TerminalError(
                 "ctx.run '\(name)' failed after \(info.attempts) attempt(s): \(error)",
@@ -117,10 +126,9 @@ enum StepExecution {
             ))
         }
         do {
-            try driver.perform { try $0.proposeRunCompletion(completionID, result) }
+            return .proposed(early: try driver.proposeStepResult(completionID, result, mayGoOn: mayGoOn))
         } catch {
-            return error
+            return .ended(error)
         }
-        return nil
     }
 }

@@ -54,14 +54,19 @@ public final class InvocationDriver: Sendable {
         var stepTasks: [UInt64: Task<Void, Never>] = [:]
         var nextStepID: UInt64 = 0
         var deferred: [Deferred] = []
+        /// Step results the handler went on with before the runtime stored them (completion ids).
+        var unstoredSteps: [UInt32] = []
     }
 
     private let state: Mutex<State>
     private let output: AttemptOutput
+    /// The runtime stores step results with the attempt's next commit (``AttemptHead/speculativeSteps``).
+    private let speculativeSteps: Bool
 
-    init(protocolVersion: Int, output: AttemptOutput) {
+    init(protocolVersion: Int, output: AttemptOutput, speculativeSteps: Bool = false) {
         self.state = Mutex(State(machine: InvocationStateMachine(protocolVersion: protocolVersion)))
         self.output = output
+        self.speculativeSteps = speculativeSteps
     }
 
     /// Runs `body` under the lock, then the resumptions it deferred.
@@ -139,10 +144,42 @@ public final class InvocationDriver: Sendable {
 
     /// Applies one operation to the machine and sends what it emitted. A protocol error fails the attempt.
     func perform<T>(_ operation: (inout InvocationStateMachine) throws -> T) throws(AttemptEnded) -> T {
+        try performOnState { try operation(&$0.machine) }
+    }
+
+    /// Proposes a `ctx.run` result. Returns the result itself when the handler may go on with it before it is
+    /// stored (`mayGoOn`, and the runtime stores it with its next commit); nil when the handler must await the
+    /// stored notification.
+    ///
+    /// Not while a CANCEL is there that no await raised yet: a replay could find it before this result in the
+    /// journal, and would raise it at this step's await, so this attempt awaits as well.
+    func proposeStepResult(_ id: UInt32, _ result: Result<Data, TerminalError>, mayGoOn: Bool) throws(AttemptEnded) -> NotificationResult? {
+        try performOnState { state in
+            let speculative = mayGoOn && speculativeSteps && !state.machine.hasUnraisedCancel
+            try state.machine.proposeRunCompletion(id, result, speculative: speculative)
+            guard speculative else { return nil }
+            state.unstoredSteps.append(id)
+            switch result {
+            case .success(let value): return .value(value)
+            case .failure(let failure): return .failure(code: failure.code, message: failure.message)
+            }
+        }
+    }
+
+    /// Waits until the runtime stored every step result the handler went on with: a step body acts on the
+    /// world, so none runs on a result a crash could still take back.
+    func awaitStoredStepResults() async throws {
+        let unstored = state.withLock { $0.unstoredSteps }
+        guard !unstored.isEmpty else { return }
+        for id in unstored { _ = try await wait([.completion(id)], cancellable: false) }
+        state.withLock { state in state.unstoredSteps.removeAll { unstored.contains($0) } }
+    }
+
+    private func performOnState<T>(_ operation: (inout State) throws -> T) throws(AttemptEnded) -> T {
         let outcome: Result<T, AttemptEnded> = withState { state in
             guard !state.machine.isClosed else { return .failure(AttemptEnded(reason: "the attempt is closed")) }
             do {
-                let value = try operation(&state.machine)
+                let value = try operation(&state)
                 flush(&state)
                 return .success(value)
             } catch {

@@ -169,8 +169,9 @@ struct InvocationStateMachine: Sendable {
         return (id, !notifications.contains(.completion(id)), index)
     }
 
-    /// Proposes a `ctx.run` result; the runtime stores it and answers with the notification.
-    mutating func proposeRunCompletion(_ id: UInt32, _ result: Result<Data, TerminalError>) throws(ProtocolError) {
+    /// Proposes a `ctx.run` result; the runtime stores it and answers with the notification. A `speculative`
+    /// proposal tells an embedded runtime that the handler goes on with the result before it is stored.
+    mutating func proposeRunCompletion(_ id: UInt32, _ result: Result<Data, TerminalError>, speculative: Bool = false) throws(ProtocolError) {
         try ensureOpen()
         var message = PBProposeRunCompletionMessage()
         message.resultCompletionID = id
@@ -178,7 +179,9 @@ struct InvocationStateMachine: Sendable {
         case .success(let value): message.value = value
         case .failure(let failure): message.failure = failure.protocolFailure
         }
-        outbox.append(try encode(.proposeRunCompletion, message))
+        var frame = try encode(.proposeRunCompletion, message)
+        if speculative { frame.flags |= Frame.speculativeFlag }
+        outbox.append(frame)
     }
 
     enum StateRead: Hashable, Sendable {
@@ -330,6 +333,9 @@ struct InvocationStateMachine: Sendable {
     }
 
     // MARK: - Notifications
+
+    /// Whether a CANCEL signal arrived that no await has raised yet (visible or not).
+    var hasUnraisedCancel: Bool { notifications.hasUnraisedCancel }
 
     /// Whether the notification of `key` arrived, whether or not it was made visible yet.
     func hasNotification(_ key: NotificationKey) -> Bool {

@@ -82,6 +82,9 @@ struct NotificationQueue: Sendable {
         nextArrival += 1
     }
 
+    /// Whether a CANCEL arrived that no await raised yet.
+    var hasUnraisedCancel: Bool { pendingCancels > 0 || hiddenKeys[Self.cancelKey, default: 0] > 0 }
+
     func contains(_ key: NotificationKey) -> Bool {
         visible[key] != nil || hiddenKeys[key, default: 0] > 0
     }

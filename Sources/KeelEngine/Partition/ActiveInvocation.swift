@@ -23,6 +23,20 @@ final class ActiveInvocation {
         var inputClosedAt: Int64?
         /// The abort timeout ended the attempt.
         var isAborted = false
+        /// The SDK may go on with step results before they are stored (an embedded endpoint).
+        var speculative = false
+        /// Where the step results the SDK went on with stand.
+        var speculation = Speculation.none
+    }
+
+    /// The step results an attempt's handler went on with before they were stored (`Frame.speculativeFlag`).
+    enum Speculation {
+        /// None, or they are durable.
+        case none
+        /// Handed to the writer lazily: no write started, no deadline set.
+        case lazy
+        /// A write that carries them started, or their deadline is set; they may not be durable yet.
+        case started
     }
 
     var record: InvocationRecord

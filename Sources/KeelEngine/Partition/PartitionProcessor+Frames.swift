@@ -11,7 +11,35 @@ extension PartitionProcessor {
             let verdict = await handle(frame, from: id, generation: generation)
             guard case .proceed = verdict else { return verdict }
         }
+        // The handler went on past a step result and sent nothing yet that needs it stored: it is written
+        // within the writer's lazy delay, with company if any comes.
+        if let attempt = active[id]?.attempt, attempt.generation == generation, attempt.speculation == .lazy {
+            active[id]?.attempt?.speculation = .started
+            writer.commit([], for: id, lazy: true) { _ in }
+        }
         return .proceed
+    }
+
+    /// What a frame needs of the step results its handler went on with before they were stored.
+    private enum SpeculationFence {
+        /// Nothing: its effects are stored after them, in the same commit or a later one.
+        case none
+        /// A write must start: the SDK waits for a stored result before its next step body.
+        case startWrite
+        /// They must be durable first: the frame reaches other invocations, timers or readers at once.
+        case durable
+    }
+
+    private static func fence(for type: MessageType) -> SpeculationFence {
+        switch type {
+        case .output, .end, .setState, .clearState, .clearAllState, .getEagerState, .getEagerStateKeys,
+             .getLazyState, .getLazyStateKeys, .proposeRunCompletion, .awaitingOn:
+            return .none
+        case .run, .sleep:
+            return .startWrite
+        default:
+            return .durable
+        }
     }
 
     /// Applies one frame the SDK sent during an attempt: stores commands, answers run proposals once durable,
@@ -28,6 +56,27 @@ extension PartitionProcessor {
             }
             return .failed("protocol violation: unknown message type 0x\(String(frame.type, radix: 16))", nextRetryDelay: nil)
         }
+        if let speculation = invocation.attempt?.speculation, speculation != .none {
+            switch Self.fence(for: type) {
+            case .none:
+                break
+            case .startWrite:
+                if speculation == .lazy {
+                    invocation.attempt?.speculation = .started
+                    // A failure reaches the attempt through the step result's own write.
+                    writer.commit([], for: id) { _ in }
+                }
+            case .durable:
+                invocation.attempt?.speculation = .none
+                do {
+                    try await writer.commit([], for: id)
+                } catch {
+                    return .failed("storage: \(StoreError(wrapping: error).message)", nextRetryDelay: nil)
+                }
+                guard let current = active[id], current.generation == generation,
+                      current.attempt?.generation == generation else { return .finished }
+            }
+        }
         do {
             switch type {
             case .end:
@@ -38,7 +87,22 @@ extension PartitionProcessor {
                 let message = try frame.decode(PBErrorMessage.self)
                 return .failed(describe(message), nextRetryDelay: message.hasNextRetryDelay ? .milliseconds(message.nextRetryDelay) : nil)
             case .proposeRunCompletion:
-                return completeRun(id, try frame.decode(PBProposeRunCompletionMessage.self))
+                let proposal = try frame.decode(PBProposeRunCompletionMessage.self)
+                guard frame.isSpeculative, invocation.attempt?.speculative == true else {
+                    invocation.attempt?.speculation = .none
+                    return completeRun(id, proposal, lazily: false)
+                }
+                if cancelJournaledDuringAttempt(invocation) {
+                    // The handler went on without seeing that CANCEL, while a replay would raise it at this
+                    // step's await: store the result, then replay so the handler meets the journal's order.
+                    let verdict = completeRun(id, proposal, lazily: false)
+                    guard case .proceed = verdict else { return verdict }
+                    invocation.attempt?.input.finish()
+                    invocation.attempt = nil
+                    startAttempt(id)
+                    return .finished
+                }
+                return completeRun(id, proposal, lazily: true)
             case .awaitingOn:
                 return .proceed
             default:
@@ -113,6 +177,7 @@ extension PartitionProcessor {
         _ entry: JournalEntry,
         to id: InvocationID,
         effects: [StoreOperation] = [],
+        lazily: Bool = false,
         then: (@Sendable (StoreError?) -> Void)? = nil
     ) {
         guard let invocation = active[id], invocation.journal != nil else {
@@ -123,7 +188,7 @@ extension PartitionProcessor {
         var operations: [StoreOperation] = [.appendJournal(id, index: 0, entry: entry)]
         if !effects.isEmpty { operations += effects }
         if let then {
-            writer.commit(operations, for: id, then: then)
+            writer.commit(operations, for: id, lazy: lazily, quiet: lazily, then: then)
         } else {
             writer.enqueue(operations, for: id)
         }
@@ -143,8 +208,18 @@ extension PartitionProcessor {
         writer.enqueue([.updateStatus(id, status: record.status, retryCount: 0, lastFailure: record.lastFailure, modifiedAt: now)], for: id)
     }
 
-    /// Stores a run's result as its notification and, once durable, sends it back to the SDK.
-    private func completeRun(_ id: InvocationID, _ proposal: PBProposeRunCompletionMessage) -> FrameVerdict {
+    /// Whether a CANCEL was journaled since the attempt started (the handler may not have seen it yet).
+    private func cancelJournaledDuringAttempt(_ invocation: ActiveInvocation) -> Bool {
+        guard let journal = invocation.journal, let replayed = invocation.attempt?.replayed else { return true }
+        return journal[min(replayed, journal.count)...].contains {
+            $0.type == MessageType.signal.rawValue && NotificationAddress($0) == .signal(1)
+        }
+    }
+
+    /// Stores a run's result as its notification and, once durable, sends it back to the SDK. `lazily`: the
+    /// handler went on with the result already, so it rides with the attempt's next commit (see
+    /// `SpeculationFence`).
+    private func completeRun(_ id: InvocationID, _ proposal: PBProposeRunCompletionMessage, lazily: Bool) -> FrameVerdict {
         var notification = PBRunCompletionNotificationMessage()
         notification.completionID = proposal.resultCompletionID
         switch proposal.result {
@@ -152,7 +227,7 @@ extension PartitionProcessor {
         case .failure(let failure): notification.failure = failure
         case nil: notification.value = PBValue()
         }
-        return appendNotification(.runCompletion, notification, to: id)
+        return appendNotification(.runCompletion, notification, to: id, lazily: lazily)
     }
 
     private func answerLazyState(_ type: MessageType, _ frame: Frame, object: ObjectAddress, id: InvocationID) async -> FrameVerdict {
@@ -187,7 +262,12 @@ extension PartitionProcessor {
     /// anybody else of that batch (so the SDK sees notifications in journal order); the relay does not wait
     /// for it, which saves a wake-up and a return to this actor per step. If the write fails, the attempt
     /// ends with the failure (an `Error` frame handed to its relay) and is retried from the store.
-    private func appendNotification(_ type: MessageType, _ message: some SwiftProtobuf.Message, to id: InvocationID) -> FrameVerdict {
+    private func appendNotification(
+        _ type: MessageType,
+        _ message: some SwiftProtobuf.Message,
+        to id: InvocationID,
+        lazily: Bool = false
+    ) -> FrameVerdict {
         let frame: Frame
         do {
             frame = try Frame(type: type, message: message)
@@ -196,7 +276,8 @@ extension PartitionProcessor {
         }
         guard let attempt = active[id]?.attempt else { return .finished }
         let (input, output) = (attempt.input, attempt.output)
-        append(JournalEntry(type: frame.type, payload: frame.payload), to: id) { failure in
+        if lazily { active[id]?.attempt?.speculation = .lazy }
+        append(JournalEntry(type: frame.type, payload: frame.payload), to: id, lazily: lazily) { failure in
             guard let failure else {
                 input.yield(frame)
                 return
@@ -212,8 +293,8 @@ extension PartitionProcessor {
         guard let output = active[id]?.output else {
             return .failed("protocol violation: End without an Output command", nextRetryDelay: nil)
         }
-        guard await complete(id, with: output) else {
-            return .failed("storing the completion failed", nextRetryDelay: nil)
+        if let failure = await complete(id, with: output) {
+            return .failed("storing the completion failed: \(failure.message)", nextRetryDelay: nil)
         }
         return .completed(output)
     }

@@ -24,8 +24,8 @@ extension PartitionProcessor {
         switch invocation.record.status {
         case .inboxed, .scheduled:
             if !operations.isEmpty { writer.enqueue(operations, for: owners) }
-            guard await complete(id, with: .failure(Failure(code: 409, message: "canceled"))) else {
-                throw EngineError(.unavailable, "storing the cancellation of \(id) failed; try again")
+            if let failure = await complete(id, with: .failure(Failure(code: 409, message: "canceled"))) {
+                throw EngineError(.unavailable, "storing the cancellation of \(id) failed (\(failure.message)); try again")
             }
             return .cancelled
         default:
@@ -55,8 +55,8 @@ extension PartitionProcessor {
             else { return nil }
             return InvocationID(text)
         }
-        guard await complete(id, with: .failure(Failure(code: 409, message: "killed"))) else {
-            throw EngineError(.unavailable, "storing the kill of \(id) failed; try again")
+        if let failure = await complete(id, with: .failure(Failure(code: 409, message: "killed"))) {
+            throw EngineError(.unavailable, "storing the kill of \(id) failed (\(failure.message)); try again")
         }
         let router = self.router
         spawn {

@@ -345,7 +345,12 @@ actor PartitionProcessor {
             return nil
         }
         for entry in journal { input.yield(Frame(type: entry.type, payload: entry.payload)) }
-        invocation.attempt = ActiveInvocation.Attempt(generation: generation, input: input, output: output, replayed: journal.count, lastActivity: EngineClock.nowMilliseconds())
+        // Only our own SDK, in this process, goes on with a step result before it is stored.
+        let speculative = transport is any EmbeddedEndpoint
+        invocation.attempt = ActiveInvocation.Attempt(
+            generation: generation, input: input, output: output, replayed: journal.count,
+            lastActivity: EngineClock.nowMilliseconds(), speculative: speculative
+        )
         startInactivitySweeper()
 
         var headers = ["x-restate-invocation-id": id.description]
@@ -356,7 +361,8 @@ actor PartitionProcessor {
             service: invocation.record.target.service,
             handler: invocation.record.target.handler,
             protocolVersion: version,
-            headers: headers
+            headers: headers,
+            speculativeSteps: speculative
         )
         return AttemptPlan(generation: generation, head: head, endpoint: transport, input: input)
     }
@@ -393,7 +399,7 @@ actor PartitionProcessor {
             ])
             writer.enqueue([.updateStatus(id, status: .paused, retryCount: invocation.record.retryCount, lastFailure: failure.message, modifiedAt: now)], for: id)
         case .giveUp(.kill):
-            _ = await complete(id, with: .failure(Failure(code: 500, message: failure.message)))
+            await complete(id, with: .failure(Failure(code: 500, message: failure.message)))
         }
     }
 
@@ -406,8 +412,12 @@ actor PartitionProcessor {
     // MARK: - Completion
 
     /// Stores the result, releases the object's lock to the next in its inbox, and answers the waiters.
-    func complete(_ id: InvocationID, with result: InvocationResult) async -> Bool {
-        guard let invocation = active[id], !invocation.isCompleting else { return false }
+    /// Returns why the completion was not stored, nil once it is.
+    @discardableResult
+    func complete(_ id: InvocationID, with result: InvocationResult) async -> StoreError? {
+        guard let invocation = active[id], !invocation.isCompleting else {
+            return StoreError(.constraint, "invocation \(id) is completing already")
+        }
         let retention = settings(of: invocation).completionRetention.nanoseconds / 1_000_000
         invocation.completingWith = result
         let now = EngineClock.nowMilliseconds()
@@ -431,7 +441,7 @@ actor PartitionProcessor {
         } catch {
             active[id]?.completingWith = nil
             logger.error("could not store an invocation's completion; it is retried", metadata: ["invocation": "\(id)", "error": "\(error)"])
-            return false
+            return StoreError(wrapping: error)
         }
         subscribers[topic] = nil
         active[id]?.attempt?.input.finish()
@@ -445,7 +455,7 @@ actor PartitionProcessor {
         }
         resolveWaiters(id, with: result)
         if let lastIndex { announce(notices, lastIndex: lastIndex) }
-        return true
+        return nil
     }
 
     /// Hands journal entries that are durable now (the last `notices.count` appends of a batch whose last

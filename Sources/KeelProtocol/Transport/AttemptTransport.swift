@@ -6,12 +6,21 @@ public struct AttemptHead: Hashable, Sendable {
     public var protocolVersion: Int
     /// Extra request headers, as an HTTP transport would carry them.
     public var headers: [String: String]
+    /// The handler may go on with a `ctx.run` result before it is stored (embedded attempts only).
+    ///
+    /// The SDK then marks the proposal with ``Frame/speculativeFlag`` and continues at once; the engine writes
+    /// the result with the attempt's next commit, so a 1-step invocation takes one fsync, not two. Nothing
+    /// leaves the engine before it is durable: the SDK runs no further step body until every such result is
+    /// stored, and the engine stores pending results before any command that reaches another invocation, a
+    /// timer or the caller.
+    public var speculativeSteps: Bool
 
-    public init(service: String, handler: String, protocolVersion: Int, headers: [String: String] = [:]) {
+    public init(service: String, handler: String, protocolVersion: Int, headers: [String: String] = [:], speculativeSteps: Bool = false) {
         self.service = service
         self.handler = handler
         self.protocolVersion = protocolVersion
         self.headers = headers
+        self.speculativeSteps = speculativeSteps
     }
 }
 

@@ -1,0 +1,207 @@
+import Foundation
+import Keel
+import KeelCore
+import KeelEngine
+import KeelProtocol
+@testable import KeelSQLite
+import Testing
+
+/// Runs `body` against an engine on a real SQLite store the test can also reach.
+private func withStoreAndEngine<T: Sendable>(
+    _ endpoints: [any EmbeddedEndpoint],
+    _ body: @escaping @Sendable (Engine, SQLiteStore) async throws -> T
+) async throws -> T {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-engine-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let store = try SQLiteStore(directory: directory)
+    let engine = Engine(
+        store: store,
+        endpoints: endpoints,
+        configuration: EngineConfiguration(retryPolicy: RetryPolicy(initialInterval: .milliseconds(5), maxInterval: .milliseconds(50), maxAttempts: 5))
+    )
+    try await engine.recover()
+    return try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask {
+            try await engine.run()
+            return nil
+        }
+        group.addTask { try await body(engine, store) }
+        defer { group.cancelAll() }
+        while let result = try await group.next() {
+            if let result { return result }
+        }
+        throw CancellationError()
+    }
+}
+
+/// Whether the store holds the result of `ctx.run` number `completion` of invocation `id`.
+private func storedStepResult(_ store: SQLiteStore, _ id: String, completion: UInt32) async throws -> Bool {
+    guard let invocation = InvocationID(id) else { return false }
+    return try await store.storedJournal(of: invocation).entries.contains { entry in
+        guard entry.type == MessageType.runCompletion.rawValue,
+              let notification = try? PBRunCompletionNotificationMessage(serializedBytes: entry.payload) else { return false }
+        return notification.completionID == completion
+    }
+}
+
+/// An embedded endpoint that plays a scripted SDK, frame by frame.
+private struct ScriptedEndpoint: EmbeddedEndpoint {
+    let manifest = Endpoint(Service("Scripted").handler("go") { (_: Context, _: NoInput) in "" }).manifest
+    let script: @Sendable (AttemptHead, [Frame], AsyncStream<Frame>.Iterator, AttemptOutput) async throws -> Void
+
+    func handle(_ head: AttemptHead, input: AttemptInput, output: AttemptOutput) async {
+        var frames = input.frames().makeAsyncIterator()
+        var replayed: [Frame] = []
+        do {
+            guard let start = await frames.next() else { return }
+            let known = try start.decode(PBStartMessage.self).knownEntries
+            while replayed.count < known, let frame = await frames.next() { replayed.append(frame) }
+            try await script(head, replayed, frames, output)
+        } catch {
+            output.yield(.error(code: 500, message: "script: \(error)"))
+        }
+    }
+}
+
+@Suite("Step results the handler goes on with before they are stored (embedded attempts)")
+struct SpeculativeStepTests {
+    @Test("1-step calls take one transaction each, not two: the step's result rides with the completion")
+    func oneCommitPerOneStepCall() async throws {
+        let service = Service("Steps").handler("one") { (ctx: Context, _: NoInput) -> Int in
+            try await ctx.run("step") { 1 }
+        }
+        let commits = try await withStoreAndEngine([Endpoint(service)]) { engine, store in
+            _ = try await engine.call("Steps/one")
+            // Every transaction that inserts rows raises the stored sequence once.
+            try await store.execute(sql: """
+                CREATE TABLE commit_count(n INTEGER NOT NULL);
+                INSERT INTO commit_count VALUES (0);
+                CREATE TRIGGER count_commits AFTER UPDATE ON meta WHEN NEW.name = 'max_sequence'
+                BEGIN UPDATE commit_count SET n = n + 1; END
+                """)
+            for _ in 0..<20 { #expect(try await engine.call("Steps/one") == json("1")) }
+            return Int(try await store.scalar("SELECT n FROM commit_count") ?? "") ?? -1
+        }
+        // Storing each result before the handler goes on takes 40; a loaded machine may split a few.
+        #expect(commits >= 20 && commits <= 26, "\(commits) transactions for 20 calls")
+    }
+
+    @Test("a step body runs only once the result the handler went on with before it is stored")
+    func nextStepWaitsForStoredResult() async throws {
+        let box = StoreBox()
+        let service = Service("Steps").handler("two") { (ctx: Context, _: NoInput) -> [Bool] in
+            let id = ctx.invocationID
+            let first = try await ctx.run("first") { 41 }
+            let seen = try await ctx.run("second") { () -> Bool in
+                guard let store = box.store else { return false }
+                return try await storedStepResult(store, id, completion: 1)
+            }
+            return [first == 41, seen]
+        }
+        let result = try await withStoreAndEngine([Endpoint(service)]) { engine, store in
+            box.store = store
+            var results: [InvocationResult] = []
+            for _ in 0..<10 { results.append(try await engine.call("Steps/two")) }
+            return results
+        }
+        for outcome in result { #expect(outcome == json("[true,true]")) }
+    }
+
+    @Test("a call made after a step reaches its callee only once the step's result is stored")
+    func callWaitsForStoredResult() async throws {
+        let box = StoreBox()
+        let callee = Service("Callee").handler("check") { (_: Context, caller: String) -> Bool in
+            guard let store = box.store else { return false }
+            return try await storedStepResult(store, caller, completion: 1)
+        }
+        let caller = Service("Caller").handler("go") { (ctx: Context, _: NoInput) -> Bool in
+            try await ctx.run("step") { 1 }
+            return try await ctx.call(service: "Callee", handler: "check", input: ctx.invocationID, as: Bool.self).value
+        }
+        let results = try await withStoreAndEngine([Endpoint([callee, caller])]) { engine, store in
+            box.store = store
+            var results: [InvocationResult] = []
+            for _ in 0..<10 { results.append(try await engine.call("Caller/go")) }
+            return results
+        }
+        for outcome in results { #expect(outcome == json("true")) }
+    }
+
+    @Test("a CANCEL that arrived during a step is raised at the step's await, as a replay would")
+    func cancelDuringStepIsRaisedAtTheStep() async throws {
+        let box = EngineBox()
+        let service = Service("Steps").handler("cancelled") { (ctx: Context, _: NoInput) -> String in
+            let id = ctx.invocationID
+            try await ctx.run("step") {
+                // Stored and handed to the SDK before cancel returns.
+                guard let engine = box.engine, let invocation = InvocationID(id) else { return }
+                _ = try await engine.cancel(invocation)
+            }
+            return "went on"
+        }
+        let result = try await withStoreAndEngine([Endpoint(service)]) { engine, _ in
+            box.engine = engine
+            return try await engine.call("Steps/cancelled")
+        }
+        #expect(result == .failure(Failure(code: 409, message: "cancelled")))
+    }
+
+    @Test("a speculative result after a CANCEL the SDK did not see is stored, then the attempt replays in journal order")
+    func engineReplaysWhenCancelPrecedesSpeculativeResult() async throws {
+        let box = EngineBox()
+        let attempts = Probe()
+        let endpoint = ScriptedEndpoint { head, replayed, _, output in
+            let attempt = attempts.hit("attempt")
+            guard attempt == 1 else {
+                // The replay: report the journal's order as the output.
+                let names = replayed.map { frame in frame.messageType.map { "\($0)" } ?? "custom" }
+                let text = "\"" + names.joined(separator: ",") + "\""
+                output.yield(try Frame(type: .output, message: PBOutputCommandMessage.with { $0.value = PBValue.with { $0.content = Data(text.utf8) } }))
+                output.yield(try Frame(type: .end, message: PBEndMessage()))
+                return
+            }
+            output.yield(try Frame(type: .run, message: PBRunCommandMessage.with {
+                $0.resultCompletionID = 1
+                $0.name = "step"
+            }))
+            // An SDK that goes on without having seen the CANCEL stored meanwhile.
+            if let engine = box.engine, let text = head.headers["x-restate-invocation-id"], let id = InvocationID(text) {
+                _ = try await engine.cancel(id)
+            }
+            var proposal = try Frame(type: .proposeRunCompletion, message: PBProposeRunCompletionMessage.with {
+                $0.resultCompletionID = 1
+                $0.value = Data("1".utf8)
+            })
+            proposal.flags |= Frame.speculativeFlag
+            output.yield(proposal)
+            output.yield(try Frame(type: .output, message: PBOutputCommandMessage.with { $0.value = PBValue.with { $0.content = Data("\"went on\"".utf8) } }))
+            output.yield(try Frame(type: .end, message: PBEndMessage()))
+        }
+        let result = try await withStoreAndEngine([endpoint]) { engine, _ in
+            box.engine = engine
+            return try await engine.call("Scripted/go")
+        }
+        #expect(result == json("\"input,run,signal,runCompletion\""))
+        #expect(attempts.count("attempt") == 2)
+    }
+}
+
+/// Hands the store to handlers defined before it exists.
+private final class StoreBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: SQLiteStore?
+    var store: SQLiteStore? {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
+    }
+}
+
+/// Hands the engine to handlers defined before it exists.
+private final class EngineBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Engine?
+    var engine: Engine? {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
+    }
+}
