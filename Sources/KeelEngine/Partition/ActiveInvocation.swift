@@ -35,8 +35,10 @@ final class ActiveInvocation {
         case none
         /// Handed to the writer lazily: no write started, no deadline set.
         case lazy
-        /// A write that carries them started, or their deadline is set; they may not be durable yet.
-        case started
+        /// The writer writes them within its lazy delay.
+        case deadline
+        /// A write that carries them started; they may not be durable yet.
+        case writing
     }
 
     var record: InvocationRecord

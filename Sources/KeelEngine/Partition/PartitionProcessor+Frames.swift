@@ -14,7 +14,7 @@ extension PartitionProcessor {
         // The handler went on past a step result and sent nothing yet that needs it stored: it is written
         // within the writer's lazy delay, with company if any comes.
         if let attempt = active[id]?.attempt, attempt.generation == generation, attempt.speculation == .lazy {
-            active[id]?.attempt?.speculation = .started
+            active[id]?.attempt?.speculation = .deadline
             writer.commit([], for: id, lazy: true) { _ in }
         }
         return .proceed
@@ -61,8 +61,8 @@ extension PartitionProcessor {
             case .none:
                 break
             case .startWrite:
-                if speculation == .lazy {
-                    invocation.attempt?.speculation = .started
+                if speculation != .writing {
+                    invocation.attempt?.speculation = .writing
                     // A failure reaches the attempt through the step result's own write.
                     writer.commit([], for: id) { _ in }
                 }
@@ -89,7 +89,8 @@ extension PartitionProcessor {
             case .proposeRunCompletion:
                 let proposal = try frame.decode(PBProposeRunCompletionMessage.self)
                 guard frame.isSpeculative, invocation.attempt?.speculative == true else {
-                    invocation.attempt?.speculation = .none
+                    // Its write starts now and carries the results handed in before it.
+                    if let speculation = invocation.attempt?.speculation, speculation != .none { invocation.attempt?.speculation = .writing }
                     return completeRun(id, proposal, lazily: false)
                 }
                 if cancelJournaledDuringAttempt(invocation) {
