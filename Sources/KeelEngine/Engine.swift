@@ -209,10 +209,13 @@ public final class Engine: Service {
         if receipt.previouslyAccepted, receipt.isWorkflowRun {
             return (receipt.id, .failure(PartitionProcessor.workflowAlreadyInvoked))
         }
-        if case .runHere(let generation, let stored) = acceptance {
+        if case .runHere(let attempt, let stored) = acceptance {
             // The first attempt runs in this task: on the caller's thread, with no job queued for it.
             let partition = partition(for: receipt.id)
-            let result = await Invoker(processor: partition).run(receipt.id, generation: generation)
+            var result: InvocationResult?
+            if let attempt {
+                result = await Invoker(processor: partition).run(attempt.plan, output: attempt.output, id: receipt.id)
+            }
             // The creation was handed in quietly: if no commit of the attempt carried it, one does now.
             if !stored.isSettled { try? await writer.commit([], for: nil) }
             if let failure = await stored.outcome() {

@@ -14,11 +14,23 @@ struct Invoker: Sendable {
     func run(_ id: InvocationID, generation: UInt64) async -> InvocationResult? {
         let output = AttemptOutput()
         guard let plan = await processor.prepareAttempt(id, generation: generation, output: output) else { return nil }
-        let outcome = await relay(plan, output: output, id: id, generation: generation)
-        var failure: (message: String, nextRetryDelay: Duration?)?
-        if case .failed(let reason) = outcome { failure = (reason.message, reason.nextRetryDelay) }
-        await processor.attemptEnded(id, generation: generation, failure: failure)
-        if case .completed(let result) = outcome { return result }
+        return await run(plan, output: output, id: id)
+    }
+
+    /// Runs an attempt the partition prepared (`prepareAttempt`) to its end.
+    func run(_ plan: AttemptPlan, output: AttemptOutput, id: InvocationID) async -> InvocationResult? {
+        let outcome = await relay(plan, output: output, id: id, generation: plan.generation)
+        let failure: (message: String, nextRetryDelay: Duration?)?
+        switch outcome {
+        case .completed(let result):
+            // Completing removed the invocation from its partition: nothing is left to record.
+            return result
+        case .failed(let reason):
+            failure = (reason.message, reason.nextRetryDelay)
+        case .ended:
+            failure = nil
+        }
+        await processor.attemptEnded(id, generation: plan.generation, failure: failure)
         return nil
     }
 

@@ -70,10 +70,11 @@ actor PartitionProcessor {
         case accepted
         /// An invocation with this id exists already (an idempotent duplicate).
         case duplicate
-        /// The caller runs the first attempt itself (`Invoker.run` with this generation) while the creation is
-        /// being stored; `stored` tells whether it became durable. Nothing the attempt does is acknowledged
-        /// before a later commit, which carries the creation with it.
-        case runHere(generation: UInt64, stored: CommitReceipt)
+        /// The caller runs the first attempt itself (`Invoker.run(_:output:id:)` with this plan, prepared
+        /// here to save a hop; nil when it could not be prepared and was retried) while the creation is being
+        /// stored; `stored` tells whether it became durable. Nothing the attempt does is acknowledged before a
+        /// later commit, which carries the creation with it.
+        case runHere(attempt: (plan: AttemptPlan, output: AttemptOutput)?, stored: CommitReceipt)
     }
 
     /// Stores a new invocation and starts it (or queues it behind its object's lock, or schedules it), and
@@ -106,7 +107,9 @@ actor PartitionProcessor {
             let stored = CommitReceipt()
             writer.commit(creation, for: request.id, lazy: true, quiet: true) { stored.settle($0) }
             invocation.generation += 1
-            return .runHere(generation: invocation.generation, stored: stored)
+            let output = AttemptOutput()
+            let plan = await prepareAttempt(request.id, generation: invocation.generation, output: output)
+            return .runHere(attempt: plan.map { ($0, output) }, stored: stored)
         }
         writer.enqueue(creation, for: request.id)
         launch(record)
