@@ -127,6 +127,38 @@ struct SpeculativeStepTests {
         for outcome in results { #expect(outcome == json("true")) }
     }
 
+    @Test("a result the handler went on with is stored within the writer's lazy delay while the handler is busy elsewhere")
+    func resultStoredWhileHandlerBusy() async throws {
+        let box = StoreBox()
+        let probe = Probe()
+        let service = Service("Steps").handler("busy") { (ctx: Context, _: NoInput) -> Bool in
+            let id = ctx.invocationID
+            // Longer than the lazy delay: the step's command is written before its result comes.
+            try await ctx.run("first") { () -> Int in
+                try await Task.sleep(for: .milliseconds(20))
+                return 1
+            }
+            // Not a durable wait: the engine sees nothing of it.
+            let deadline = ContinuousClock.now + .seconds(5)
+            var stored = false
+            while !stored, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(2))
+                if let store = box.store { stored = try await storedStepResult(store, id, completion: 1) }
+            }
+            probe.log("stored after the step: \(stored)")
+            return stored
+        }
+        let warmUp = Service("Warm").handler("up") { (_: Context, _: NoInput) in 0 }
+        let result = try await withStoreAndEngine([Endpoint([service, warmUp])]) { engine, store in
+            box.store = store
+            // Let the commit thread go to sleep with nothing due, as on an idle server.
+            _ = try await engine.call("Warm/up")
+            try await Task.sleep(for: .milliseconds(50))
+            return try await engine.call("Steps/busy")
+        }
+        #expect(result == json("true"), "\(probe.log)")
+    }
+
     @Test("a CANCEL that arrived during a step is raised at the step's await, as a replay would")
     func cancelDuringStepIsRaisedAtTheStep() async throws {
         let box = EngineBox()
