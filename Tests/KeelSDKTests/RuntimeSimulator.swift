@@ -23,6 +23,8 @@ struct RuntimeSimulator {
     var live: [Frame] = []
     /// Answers each frame the SDK sends with notifications (bidi only), as the runtime would.
     var respond: (@Sendable (Frame) throws -> [Frame])?
+    /// Run the attempt as the engine runs embedded ones (`AttemptHead.speculativeSteps`).
+    var speculativeSteps = false
     var retryCount: UInt32 = 0
     var durationSinceLastStoredEntryMs: UInt64 = 0
 
@@ -53,7 +55,7 @@ struct RuntimeSimulator {
         for frame in live { inputSink.yield(frame) }
         if closeInputAfterReplay { inputSink.finish() }
 
-        let head = AttemptHead(service: service, handler: handler, protocolVersion: 6)
+        let head = AttemptHead(service: service, handler: handler, protocolVersion: 6, speculativeSteps: speculativeSteps)
         let endpoint = self.endpoint
         async let finished: Void = {
             await endpoint.handle(head, input: inputSink, output: outputSink)

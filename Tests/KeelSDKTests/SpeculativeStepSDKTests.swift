@@ -1,0 +1,72 @@
+import Foundation
+import KeelProtocol
+import Testing
+
+@testable import Keel
+
+@Suite("The SDK going on with step results before they are stored (embedded attempts)")
+struct SpeculativeStepSDKTests {
+    @Test("a 1-step handler ends without waiting for its step's notification; the proposal is flagged")
+    func oneStepNeedsNoNotification() async throws {
+        let counter = StepCounter()
+        var runtime = RuntimeSimulator(endpoint: Endpoint(SDKStateMachineTests.steps(counter)), service: "Steps", handler: "run")
+        runtime.speculativeSteps = true
+        runtime.answerRunProposals = false
+        let sent = try await runtime.attempt(input: "1")
+        #expect(sent.types == [.run, .proposeRunCompletion, .output, .end])
+        #expect(sent[1].isSpeculative)
+        let output = try sent[2].decode(PBOutputCommandMessage.self)
+        #expect(String(decoding: output.value.content, as: UTF8.self) == "1")
+    }
+
+    @Test("the next step's body waits until the earlier result is stored: with the input closed, the SDK suspends on it")
+    func nextBodyWaitsForStoredResult() async throws {
+        let counter = StepCounter()
+        var runtime = RuntimeSimulator(endpoint: Endpoint(SDKStateMachineTests.steps(counter)), service: "Steps", handler: "run")
+        runtime.speculativeSteps = true
+        runtime.closeInputAfterReplay = true
+        let sent = try await runtime.attempt(input: "2")
+        #expect(sent.types == [.run, .proposeRunCompletion, .run, .suspension])
+        let suspension = try sent[3].decode(PBSuspensionMessageV6.self)
+        #expect(suspension.waitingCompletions == [1])
+        #expect(counter.count("step-0") == 1 && counter.count("step-1") == 0)
+    }
+
+    @Test("with each result stored in turn, a 2-step handler runs both bodies and the results it went on with")
+    func storedInTurn() async throws {
+        let counter = StepCounter()
+        var runtime = RuntimeSimulator(endpoint: Endpoint(SDKStateMachineTests.steps(counter)), service: "Steps", handler: "run")
+        runtime.speculativeSteps = true
+        let sent = try await runtime.attempt(input: "2")
+        #expect(sent.types == [.run, .proposeRunCompletion, .run, .proposeRunCompletion, .output, .end])
+        #expect(sent[1].isSpeculative && sent[3].isSpeculative)
+        let output = try sent[4].decode(PBOutputCommandMessage.self)
+        #expect(String(decoding: output.value.content, as: UTF8.self) == "3")
+    }
+
+    @Test("with a CANCEL not raised yet, the step's result is awaited and the CANCEL raised there, as a replay would")
+    func pendingCancelIsRaisedAtTheStep() async throws {
+        let counter = StepCounter()
+        var runtime = RuntimeSimulator(endpoint: Endpoint(SDKStateMachineTests.steps(counter)), service: "Steps", handler: "run")
+        runtime.speculativeSteps = true
+        runtime.live = [Frame.cancel]
+        let sent = try await runtime.attempt(input: "1")
+        #expect(sent.types == [.run, .proposeRunCompletion, .output, .end])
+        #expect(!sent[1].isSpeculative)
+        let output = try sent[2].decode(PBOutputCommandMessage.self)
+        #expect(output.failure.code == 409)
+    }
+
+    @Test("a future's result is never used before it is stored, even in an embedded attempt")
+    func futuresAreNotSpeculative() async throws {
+        let service = Service("Futures").handler("run") { (ctx: Context, _: Int) in
+            try await ctx.runFuture("a") { 1 }.value
+        }
+        var runtime = RuntimeSimulator(endpoint: Endpoint(service), service: "Futures", handler: "run")
+        runtime.speculativeSteps = true
+        runtime.closeInputAfterReplay = true
+        let sent = try await runtime.attempt(input: "0")
+        #expect(sent.types == [.run, .proposeRunCompletion, .suspension])
+        #expect(!sent[1].isSpeculative)
+    }
+}
