@@ -53,6 +53,9 @@ final class ActiveInvocation {
     /// notification.
     var waitingFor: Set<NotificationAddress>?
     var attempt: Attempt?
+    /// For an exclusive object handler: the state its current attempt started with, plus the writes it
+    /// made since (see `ObjectStateCache`). Nil for every other kind.
+    var attemptState: ObjectStateCache.State?
     /// Failed attempts since the invocation started, for the retry policy.
     var failedAttempts = 0
     /// When the journal last grew (ms), for `duration_since_last_stored_entry`.

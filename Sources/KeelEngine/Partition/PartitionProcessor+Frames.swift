@@ -136,14 +136,19 @@ extension PartitionProcessor {
             guard let object = active[id]?.record.target.object, active[id]?.record.handlerKind?.takesLock == true else {
                 return .failed("\(active[id]?.record.target.description ?? id.description) may not write state: only exclusive handlers of virtual objects and workflows can", nextRetryDelay: nil)
             }
+            let invocation = active[id]
             switch type {
             case .setState:
                 let message = try frame.decode(PBSetStateCommandMessage.self)
                 effects.append(.setState(object, name: message.key, value: message.value.content))
+                invocation?.attemptState?[message.key] = message.value.content
             case .clearState:
-                effects.append(.clearState(object, name: try frame.decode(PBClearStateCommandMessage.self).key))
+                let name = try frame.decode(PBClearStateCommandMessage.self).key
+                effects.append(.clearState(object, name: name))
+                invocation?.attemptState?[name] = nil
             default:
                 effects.append(.clearAllState(object))
+                if invocation?.attemptState != nil { invocation?.attemptState = [:] }
             }
         case .getLazyState, .getLazyStateKeys:
             guard let object = active[id]?.record.target.object else {
@@ -291,10 +296,10 @@ extension PartitionProcessor {
     }
 
     private func end(_ id: InvocationID) async -> FrameVerdict {
-        guard let output = active[id]?.output else {
+        guard let invocation = active[id], let output = invocation.output else {
             return .failed("protocol violation: End without an Output command", nextRetryDelay: nil)
         }
-        if let failure = await complete(id, with: output) {
+        if let failure = await complete(id, with: output, leavingState: invocation.attemptState) {
             return .failed("storing the completion failed: \(failure.message)", nextRetryDelay: nil)
         }
         return .completed(output)

@@ -31,6 +31,8 @@ actor PartitionProcessor {
     var promises: [PromiseKey: InvocationResult] = [:]
     /// Promise reads in flight, per promise; a completed promise stays in `promises` while any runs.
     var promiseReads: [PromiseKey: Int] = [:]
+    /// Object state as the last exclusive invocation left it, for the next one (see `ObjectStateCache`).
+    var stateCache = ObjectStateCache()
     var isSweeping = false
     /// The engine is stopping: result waiters are answered with 503 instead of kept.
     var isShuttingDown = false
@@ -309,13 +311,21 @@ actor PartitionProcessor {
                 loaded = try await store.storedJournal(of: id)
                 writer.recover(id)
             }
-            if let object = current.record.target.object { state = try await store.state(of: object) }
+            if let object = current.record.target.object {
+                if current.record.handlerKind == .exclusive, let cached = stateCache.take(object) {
+                    state = ObjectStateCache.entries(cached)
+                } else {
+                    state = try await store.state(of: object)
+                }
+            }
         } catch {
             logger.error("could not load an invocation for its next attempt", metadata: ["invocation": "\(id)", "error": "\(error)"])
             await attemptEnded(id, generation: generation, failure: ("storage: \(StoreError(wrapping: error).message)", nil))
             return nil
         }
         guard let invocation = active[id], invocation.generation == generation else { return nil }
+        // An exclusive handler's writes are mirrored here, so its completion can leave the state to the next.
+        invocation.attemptState = invocation.record.handlerKind == .exclusive ? ObjectStateCache.state(state) : nil
         if let loaded {
             var entries = loaded.entries
             for arrival in invocation.arrivals where arrival.index > loaded.lastIndex { entries.append(arrival.entry) }
@@ -415,9 +425,10 @@ actor PartitionProcessor {
     // MARK: - Completion
 
     /// Stores the result, releases the object's lock to the next in its inbox, and answers the waiters.
-    /// Returns why the completion was not stored, nil once it is.
+    /// Returns why the completion was not stored, nil once it is. `leavingState`: the object's state as the
+    /// completing exclusive handler left it, kept for the next exclusive invocation once durable.
     @discardableResult
-    func complete(_ id: InvocationID, with result: InvocationResult) async -> StoreError? {
+    func complete(_ id: InvocationID, with result: InvocationResult, leavingState: ObjectStateCache.State? = nil) async -> StoreError? {
         guard let invocation = active[id], !invocation.isCompleting else {
             return StoreError(.constraint, "invocation \(id) is completing already")
         }
@@ -449,6 +460,9 @@ actor PartitionProcessor {
         subscribers[topic] = nil
         active[id]?.attempt?.input.finish()
         active[id] = nil
+        if let leavingState, let stateObject = invocation.record.target.object {
+            stateCache.put(leavingState, for: stateObject)
+        }
         if let object {
             locks[object] = nil
             if let (promoted, operation) = promoteNext(in: object) {
