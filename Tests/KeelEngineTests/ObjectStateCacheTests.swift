@@ -42,7 +42,7 @@ struct ObjectStateCacheTests {
         #expect(cache.count == 2)
     }
 
-    @Test("exclusive calls see each other's state; a killed invocation's committed writes are seen by the next, not the older kept state")
+    @Test("exclusive and shared calls see the committed state; a killed invocation's committed writes are seen by the next calls, not the older kept state")
     func killedWritesAreNotHidden() async throws {
         let probe = Probe()
         let counter = VirtualObject("Counter")
@@ -50,6 +50,9 @@ struct ObjectStateCacheTests {
                 let total = (try await ctx.get("count", as: Int.self) ?? 0) + delta
                 try ctx.set("count", total)
                 return total
+            }
+            .shared("get") { (ctx: ObjectSharedContext) in
+                try await ctx.get("count", as: Int.self) ?? 0
             }
             .handler("setThenHang") { (ctx: ObjectContext, value: Int) in
                 try ctx.set("count", value)
@@ -68,9 +71,16 @@ struct ObjectStateCacheTests {
                 try #require(ContinuousClock.now < deadline)
                 try await Task.sleep(for: .milliseconds(2))
             }
+            // The hanging handler's write commits within the writer's lazy delay; a shared read sees it then.
+            while try await engine.call("Counter/get", key: "k") != json("42") {
+                try #require(ContinuousClock.now < deadline, "a shared read while the lock is held never saw the committed write")
+                try await Task.sleep(for: .milliseconds(2))
+            }
             try await engine.kill(id)
+            #expect(try await engine.call("Counter/get", key: "k") == json("42"))
             #expect(try await engine.call("Counter/add", key: "k", "1") == json("43"))
             #expect(try await engine.call("Counter/add", key: "k", "1") == json("44"))
+            #expect(try await engine.call("Counter/get", key: "k") == json("44"))
         }
     }
 }

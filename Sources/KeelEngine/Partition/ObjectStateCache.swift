@@ -8,7 +8,9 @@ import KeelStore
 /// Only exclusive handlers write an object's state, one at a time under its lock, so the state a completed
 /// exclusive invocation committed is the state the next one starts from. An entry is put when such an
 /// invocation's completion is durable and taken (removed) by the next exclusive attempt on the object: any
-/// other path (a kill, a failed attempt, a restart, a workflow) finds no entry and reads the store. Bounded in
+/// other path (a kill, a failed attempt, a restart, a workflow) finds no entry and reads the store. Since
+/// only a started exclusive attempt writes, and starting takes the entry, an entry is always the committed
+/// state: shared handlers read it too (``peek(_:)``). Bounded in
 /// objects and in bytes per object; when full, the oldest entry goes.
 struct ObjectStateCache {
     /// A state map, by name, as an attempt sees it and changes it.
@@ -31,6 +33,11 @@ struct ObjectStateCache {
     /// Removes and returns the state kept for `object`.
     mutating func take(_ object: ObjectAddress) -> State? {
         entries.removeValue(forKey: object)
+    }
+
+    /// The state kept for `object`, left in place (for shared handlers).
+    func peek(_ object: ObjectAddress) -> State? {
+        entries[object]
     }
 
     /// Keeps `state` for `object`, unless it is larger than the per-object bound (then any older entry goes).

@@ -314,6 +314,9 @@ actor PartitionProcessor {
             if let object = current.record.target.object {
                 if current.record.handlerKind == .exclusive, let cached = stateCache.take(object) {
                     state = ObjectStateCache.entries(cached)
+                } else if current.record.handlerKind == .shared, let cached = stateCache.peek(object) {
+                    // An entry lives only until the next exclusive attempt starts, and nothing else writes.
+                    state = ObjectStateCache.entries(cached)
                 } else {
                     state = try await store.state(of: object)
                 }
