@@ -13,22 +13,40 @@ func withEngine<T: Sendable>(
     configuration: EngineConfiguration = EngineConfiguration(retryPolicy: RetryPolicy(initialInterval: .milliseconds(5), maxInterval: .milliseconds(50), maxAttempts: 5)),
     _ body: @escaping @Sendable (Engine) async throws -> T
 ) async throws -> T {
+    try await withStoreAndEngine([Endpoint(services)], configuration: configuration) { engine, _ in try await body(engine) }
+}
+
+/// `withEngine` for any embedded endpoints, with the store handed to `body` too (to inspect or sabotage it).
+func withStoreAndEngine<T: Sendable>(
+    _ endpoints: [any EmbeddedEndpoint],
+    configuration: EngineConfiguration = EngineConfiguration(retryPolicy: RetryPolicy(initialInterval: .milliseconds(5), maxInterval: .milliseconds(50), maxAttempts: 5)),
+    _ body: @escaping @Sendable (Engine, SQLiteStore) async throws -> T
+) async throws -> T {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-engine-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: directory) }
     let store = try SQLiteStore(directory: directory)
-    let engine = Engine(store: store, endpoints: [Endpoint(services)], configuration: configuration)
+    let engine = Engine(store: store, endpoints: endpoints, configuration: configuration)
     try await engine.recover()
     return try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask {
             try await engine.run()
             return nil
         }
-        group.addTask { try await body(engine) }
+        group.addTask { try await body(engine, store) }
         defer { group.cancelAll() }
         while let result = try await group.next() {
             if let result { return result }
         }
         throw CancellationError()
+    }
+}
+
+/// Hands a value to handlers defined before it exists.
+final class Box<Value: Sendable>: Sendable {
+    private let storage = Mutex<Value?>(nil)
+    var value: Value? {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
     }
 }
 

@@ -6,34 +6,6 @@ import KeelProtocol
 @testable import KeelSQLite
 import Testing
 
-/// Runs `body` against an engine on a real SQLite store the test can also reach.
-private func withStoreAndEngine<T: Sendable>(
-    _ endpoints: [any EmbeddedEndpoint],
-    _ body: @escaping @Sendable (Engine, SQLiteStore) async throws -> T
-) async throws -> T {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-engine-\(UUID().uuidString)")
-    defer { try? FileManager.default.removeItem(at: directory) }
-    let store = try SQLiteStore(directory: directory)
-    let engine = Engine(
-        store: store,
-        endpoints: endpoints,
-        configuration: EngineConfiguration(retryPolicy: RetryPolicy(initialInterval: .milliseconds(5), maxInterval: .milliseconds(50), maxAttempts: 5))
-    )
-    try await engine.recover()
-    return try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask {
-            try await engine.run()
-            return nil
-        }
-        group.addTask { try await body(engine, store) }
-        defer { group.cancelAll() }
-        while let result = try await group.next() {
-            if let result { return result }
-        }
-        throw CancellationError()
-    }
-}
-
 /// Whether the store holds the result of `ctx.run` number `completion` of invocation `id`.
 private func storedStepResult(_ store: SQLiteStore, _ id: String, completion: UInt32) async throws -> Bool {
     guard let invocation = InvocationID(id) else { return false }
@@ -88,18 +60,18 @@ struct SpeculativeStepTests {
 
     @Test("a step body runs only once the result the handler went on with before it is stored")
     func nextStepWaitsForStoredResult() async throws {
-        let box = StoreBox()
+        let box = Box<SQLiteStore>()
         let service = Service("Steps").handler("two") { (ctx: Context, _: NoInput) -> [Bool] in
             let id = ctx.invocationID
             let first = try await ctx.run("first") { 41 }
             let seen = try await ctx.run("second") { () -> Bool in
-                guard let store = box.store else { return false }
+                guard let store = box.value else { return false }
                 return try await storedStepResult(store, id, completion: 1)
             }
             return [first == 41, seen]
         }
         let result = try await withStoreAndEngine([Endpoint(service)]) { engine, store in
-            box.store = store
+            box.value = store
             var results: [InvocationResult] = []
             for _ in 0..<10 { results.append(try await engine.call("Steps/two")) }
             return results
@@ -109,9 +81,9 @@ struct SpeculativeStepTests {
 
     @Test("a call made after a step reaches its callee only once the step's result is stored")
     func callWaitsForStoredResult() async throws {
-        let box = StoreBox()
+        let box = Box<SQLiteStore>()
         let callee = Service("Callee").handler("check") { (_: Context, caller: String) -> Bool in
-            guard let store = box.store else { return false }
+            guard let store = box.value else { return false }
             return try await storedStepResult(store, caller, completion: 1)
         }
         let caller = Service("Caller").handler("go") { (ctx: Context, _: NoInput) -> Bool in
@@ -119,7 +91,7 @@ struct SpeculativeStepTests {
             return try await ctx.call(service: "Callee", handler: "check", input: ctx.invocationID, as: Bool.self).value
         }
         let results = try await withStoreAndEngine([Endpoint([callee, caller])]) { engine, store in
-            box.store = store
+            box.value = store
             var results: [InvocationResult] = []
             for _ in 0..<10 { results.append(try await engine.call("Caller/go")) }
             return results
@@ -129,7 +101,7 @@ struct SpeculativeStepTests {
 
     @Test("a result the handler went on with is stored within the writer's lazy delay while the handler is busy elsewhere")
     func resultStoredWhileHandlerBusy() async throws {
-        let box = StoreBox()
+        let box = Box<SQLiteStore>()
         let probe = Probe()
         let service = Service("Steps").handler("busy") { (ctx: Context, _: NoInput) -> Bool in
             let id = ctx.invocationID
@@ -143,14 +115,14 @@ struct SpeculativeStepTests {
             var stored = false
             while !stored, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(2))
-                if let store = box.store { stored = try await storedStepResult(store, id, completion: 1) }
+                if let store = box.value { stored = try await storedStepResult(store, id, completion: 1) }
             }
             probe.log("stored after the step: \(stored)")
             return stored
         }
         let warmUp = Service("Warm").handler("up") { (_: Context, _: NoInput) in 0 }
         let result = try await withStoreAndEngine([Endpoint([service, warmUp])]) { engine, store in
-            box.store = store
+            box.value = store
             // Let the commit thread go to sleep with nothing due, as on an idle server.
             _ = try await engine.call("Warm/up")
             try await Task.sleep(for: .milliseconds(50))
@@ -161,18 +133,18 @@ struct SpeculativeStepTests {
 
     @Test("a CANCEL that arrived during a step is raised at the step's await, as a replay would")
     func cancelDuringStepIsRaisedAtTheStep() async throws {
-        let box = EngineBox()
+        let box = Box<Engine>()
         let service = Service("Steps").handler("cancelled") { (ctx: Context, _: NoInput) -> String in
             let id = ctx.invocationID
             try await ctx.run("step") {
                 // Stored and handed to the SDK before cancel returns.
-                guard let engine = box.engine, let invocation = InvocationID(id) else { return }
+                guard let engine = box.value, let invocation = InvocationID(id) else { return }
                 _ = try await engine.cancel(invocation)
             }
             return "went on"
         }
         let result = try await withStoreAndEngine([Endpoint(service)]) { engine, _ in
-            box.engine = engine
+            box.value = engine
             return try await engine.call("Steps/cancelled")
         }
         #expect(result == .failure(Failure(code: 409, message: "cancelled")))
@@ -180,7 +152,7 @@ struct SpeculativeStepTests {
 
     @Test("a speculative result after a CANCEL the SDK did not see is stored, then the attempt replays in journal order")
     func engineReplaysWhenCancelPrecedesSpeculativeResult() async throws {
-        let box = EngineBox()
+        let box = Box<Engine>()
         let attempts = Probe()
         let endpoint = ScriptedEndpoint { head, replayed, _, output in
             let attempt = attempts.hit("attempt")
@@ -197,7 +169,7 @@ struct SpeculativeStepTests {
                 $0.name = "step"
             }))
             // An SDK that goes on without having seen the CANCEL stored meanwhile.
-            if let engine = box.engine, let text = head.headers["x-restate-invocation-id"], let id = InvocationID(text) {
+            if let engine = box.value, let text = head.headers["x-restate-invocation-id"], let id = InvocationID(text) {
                 _ = try await engine.cancel(id)
             }
             var proposal = try Frame(type: .proposeRunCompletion, message: PBProposeRunCompletionMessage.with {
@@ -210,30 +182,10 @@ struct SpeculativeStepTests {
             output.yield(try Frame(type: .end, message: PBEndMessage()))
         }
         let result = try await withStoreAndEngine([endpoint]) { engine, _ in
-            box.engine = engine
+            box.value = engine
             return try await engine.call("Scripted/go")
         }
         #expect(result == json("\"input,run,signal,runCompletion\""))
         #expect(attempts.count("attempt") == 2)
-    }
-}
-
-/// Hands the store to handlers defined before it exists.
-private final class StoreBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: SQLiteStore?
-    var store: SQLiteStore? {
-        get { lock.withLock { value } }
-        set { lock.withLock { value = newValue } }
-    }
-}
-
-/// Hands the engine to handlers defined before it exists.
-private final class EngineBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Engine?
-    var engine: Engine? {
-        get { lock.withLock { value } }
-        set { lock.withLock { value = newValue } }
     }
 }
