@@ -5,7 +5,7 @@ import Keel
 enum DemoServices {
     static func endpoint(dataDirectory: String) -> Endpoint {
         let log = SideEffectLog(path: dataDirectory + "/demo-side-effects.log")
-        return Endpoint([greeter, counter, cart, bench, recorder(log: log)] + toolkit(log: log))
+        return Endpoint([greeter, counter, cart, bench, recorder(log: log)] + toolkit(log: log) + chaos)
     }
 
     static let greeter = Service("Greeter")
