@@ -48,7 +48,8 @@ public struct RetryPolicy: Hashable, Sendable, Codable {
     public func delay(afterFailedAttempt attempt: Int) -> Duration {
         let exponent = Double(max(attempt - 1, 0))
         let seconds = initialInterval.seconds * pow(factor, exponent)
-        guard seconds.isFinite, seconds < maxInterval.seconds else { return maxInterval }
+        // Bounded by the cap and by Int64 milliseconds, whatever a manifest declared.
+        guard seconds.isFinite, seconds < maxInterval.seconds, seconds < 9e15 else { return maxInterval }
         return .milliseconds(Int64((seconds * 1000).rounded()))
     }
 }

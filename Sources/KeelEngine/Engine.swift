@@ -21,14 +21,19 @@ public final class Engine: Service {
     private let sequence = SequenceCounter()
     private let jobs: AsyncStream<PartitionProcessor.Job>
     private let jobSink: AsyncStream<PartitionProcessor.Job>.Continuation
+    private let quarantine: Quarantine?
 
+    /// `quarantine`: watches embedded attempts so that a handler that crashes the process is found and
+    /// recovered paused (see `QuarantineRules`); nil runs without that watch.
     public init(
         store: any Store,
         endpoints: [any EmbeddedEndpoint],
         configuration: EngineConfiguration = EngineConfiguration(),
+        quarantine: Quarantine? = nil,
         logger: Logger = Logger(label: "keel.engine")
     ) {
         self.store = store
+        self.quarantine = quarantine
         self.registry = ServiceRegistry(embedded: endpoints)
         self.configuration = configuration
         self.logger = logger
@@ -50,6 +55,7 @@ public final class Engine: Service {
                 logger: logger,
                 router: router,
                 nextSequence: { sequence.next() },
+                quarantine: quarantine,
                 spawn: { job in jobSink.yield(job) }
             )
         }
@@ -62,8 +68,9 @@ public final class Engine: Service {
     @discardableResult
     public func recover() async throws -> Int {
         sequence.reset(to: try await store.maxSequence())
-        let records = try await store.unfinishedInvocations()
+        var records = try await store.unfinishedInvocations()
         let resuming = try await store.suspendedWithNewEntries()
+        if let quarantine { quarantineAfterCrash(&records, resuming: resuming, quarantine: quarantine) }
         var byPartition: [[InvocationRecord]] = Array(repeating: [], count: partitions.count)
         for record in records { byPartition[partitionIndex(record.id)].append(record) }
         for (index, partition) in partitions.enumerated() where !byPartition[index].isEmpty {
@@ -91,6 +98,26 @@ public final class Engine: Service {
             logger.info("recovered unfinished invocations", metadata: ["count": "\(records.count)"])
         }
         return records.count
+    }
+
+    /// Pauses the invocations the previous process's crashes are blamed on, and has the suspects that are
+    /// about to run go first, alone.
+    private func quarantineAfterCrash(_ records: inout [InvocationRecord], resuming: Set<InvocationID>, quarantine: Quarantine) {
+        let verdict = QuarantineRules.verdict(after: quarantine.watch.previousRun)
+        var starting = Set<InvocationID>()
+        let now = EngineClock.nowMilliseconds()
+        for index in records.indices {
+            let record = records[index]
+            if let reason = verdict.culprits[record.id], record.status != .paused {
+                logger.error("invocation paused: its handler crashed the process", metadata: ["invocation": "\(record.id)", "target": "\(record.target)"])
+                records[index].status = .paused
+                records[index].lastFailure = reason
+                writer.enqueue([.updateStatus(record.id, status: .paused, retryCount: record.retryCount, lastFailure: reason, modifiedAt: now)], for: record.id)
+            } else if record.status == .invoked || (record.status == .suspended && resuming.contains(record.id)) {
+                starting.insert(record.id)
+            }
+        }
+        quarantine.startProbing(verdict.suspects.filter(starting.contains))
     }
 
     public func run() async throws {
@@ -188,7 +215,7 @@ public final class Engine: Service {
         } catch {
             throw EngineError(.badRequest, "cannot encode the request: \(error)")
         }
-        let executeAt = request.delay.map { EngineClock.nowMilliseconds() + max(0, $0.nanoseconds / 1_000_000) }
+        let executeAt = request.delay.map { EngineClock.nowMilliseconds().saturatingAdding(max(0, $0.saturatingMilliseconds)) }
         let acceptance = try await partition(for: id).accept(
             .init(id: id, resolved: resolved, input: entry, idempotencyKey: request.idempotencyKey),
             executeAt: executeAt,
@@ -257,6 +284,7 @@ public final class Engine: Service {
     public func workflowInvocationID(service: String, key: String) throws -> InvocationID {
         guard let found = registry.services[service] else { throw EngineError(.notFound, "workflow '\(service)' not found") }
         guard found.kind == .workflow else { throw EngineError(.badRequest, "'\(service)' is a \(found.kind.rawValue), not a workflow") }
+        if let problem = InputRules.keyProblem(key) { throw EngineError(.badRequest, problem) }
         return IdentityDerivation.workflowID(service: service, key: key)
     }
 

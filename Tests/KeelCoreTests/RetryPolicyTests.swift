@@ -48,3 +48,24 @@ struct InvocationTargetTests {
         #expect(!HandlerKind.shared.takesLock)
     }
 }
+
+@Suite("Time arithmetic on outside numbers")
+struct SaturatingTimeTests {
+    @Test("durations beyond Int64 nanoseconds or milliseconds saturate instead of trapping")
+    func saturation() {
+        #expect(Duration.seconds(1).saturatingMilliseconds == 1_000)
+        #expect(Duration.milliseconds(1_500).saturatingNanoseconds == 1_500_000_000)
+        #expect(Duration.milliseconds(3_650_000 * 86_400_000).saturatingNanoseconds == .max)
+        #expect(Duration.milliseconds(Int64.max).saturatingMilliseconds == .max)
+        #expect(Duration.seconds(-Int64.max).saturatingNanoseconds == .min)
+        #expect(Int64.max.saturatingAdding(1) == .max)
+        #expect(Int64.min.saturatingAdding(-1) == .min)
+        #expect(Int64(5).saturatingAdding(-7) == -2)
+    }
+
+    @Test("a retry policy with an absurd interval from a manifest caps its delay without trapping")
+    func absurdPolicy() {
+        let policy = RetryPolicy(initialInterval: .milliseconds(Int64.max / 2), factor: 1e300, maxInterval: .milliseconds(Int64.max), maxAttempts: nil)
+        #expect(policy.delay(afterFailedAttempt: 3) == .milliseconds(Int64.max))
+    }
+}

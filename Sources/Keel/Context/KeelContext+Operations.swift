@@ -4,7 +4,7 @@ import KeelProtocol
 extension InvocationDriver {
     /// Journals a `SleepCommand` waking up `duration` from now (a negative duration means now).
     func timer(for duration: Duration, name: String) throws(AttemptEnded) -> DurableFuture<Void> {
-        let wakeUpTime = Self.nowMilliseconds() &+ duration.wholeMilliseconds
+        let wakeUpTime = Self.nowMilliseconds().saturatingAdding(duration.wholeMilliseconds)
         let id = try perform { try $0.sleep(wakeUpTime: wakeUpTime, name: name) }
         return DurableFuture(driver: self, key: .completion(id)) { try NotificationDecoding.void($0) }
     }
@@ -38,7 +38,7 @@ extension InvocationDriver {
 
     /// Journals a one-way call (run after `delay`, if any) and returns the future of the callee's invocation id.
     func send(_ request: CallRequest, delay: Duration?) throws(AttemptEnded) -> DurableFuture<String> {
-        let invokeTime: UInt64 = delay.map { Self.nowMilliseconds() &+ $0.wholeMilliseconds } ?? 0
+        let invokeTime: UInt64 = delay.map { Self.nowMilliseconds().saturatingAdding($0.wholeMilliseconds) } ?? 0
         let id = try perform { try $0.send(request, invokeTime: invokeTime) }
         return DurableFuture(driver: self, key: .completion(id)) { try NotificationDecoding.invocationID($0) }
     }

@@ -44,10 +44,20 @@ enum JSONSerde {
 }
 
 extension Duration {
-    /// Whole milliseconds, 0 for negative durations.
+    /// Whole milliseconds, 0 for negative durations, `UInt64.max` for ones too long to count.
     var wholeMilliseconds: UInt64 {
         let (seconds, attoseconds) = components
         guard seconds >= 0, !(seconds == 0 && attoseconds < 0) else { return 0 }
-        return UInt64(seconds) &* 1000 &+ UInt64(max(attoseconds, 0) / 1_000_000_000_000_000)
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1000)
+        guard !overflow else { return .max }
+        return whole.saturatingAdding(UInt64(max(attoseconds, 0) / 1_000_000_000_000_000))
+    }
+}
+
+extension UInt64 {
+    /// `self + other`, `UInt64.max` when it would overflow: a due time past the end of time stays there.
+    func saturatingAdding(_ other: UInt64) -> UInt64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? .max : sum
     }
 }

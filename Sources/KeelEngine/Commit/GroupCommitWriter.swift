@@ -253,7 +253,7 @@ final class GroupCommitWriter: Sendable {
             case .sleep(until: nil):
                 wakeThread.wait()
             case .sleep(until: let deadline?):
-                let remaining = max(.zero, deadline - .now).nanoseconds
+                let remaining = max(.zero, deadline - .now).saturatingNanoseconds
                 _ = wakeThread.wait(timeout: .now() + .nanoseconds(Int(remaining)))
             }
         }
@@ -273,7 +273,7 @@ final class GroupCommitWriter: Sendable {
     private func settle(_ batch: [Submission], started: ContinuousClock.Instant, failure: (any Error)?) {
         guard let failure else {
             batchSize.record(batch.reduce(0) { $0 + $1.operations.count })
-            commitDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+            commitDuration.recordNanoseconds((ContinuousClock.now - started).saturatingNanoseconds)
             for submission in batch {
                 submission.then?(nil)
                 submission.waiter?.resume()
@@ -334,12 +334,5 @@ extension GroupCommitWriter.State {
         guard isThreadAsleep else { return false }
         isThreadAsleep = false
         return true
-    }
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

@@ -13,12 +13,28 @@ struct Invoker: Sendable {
     @discardableResult
     func run(_ id: InvocationID, generation: UInt64) async -> InvocationResult? {
         let output = AttemptOutput()
-        guard let plan = await processor.prepareAttempt(id, generation: generation, output: output) else { return nil }
+        guard let plan = await processor.prepareAttempt(id, generation: generation, output: output) else {
+            processor.quarantine?.attemptEnded(id)
+            return nil
+        }
         return await run(plan, output: output, id: id)
     }
 
-    /// Runs an attempt the partition prepared (`prepareAttempt`) to its end.
+    /// Runs an attempt the partition prepared (`prepareAttempt`) to its end. An embedded one is marked running
+    /// in the crash watch, and waits while a suspect of a crash runs alone.
     func run(_ plan: AttemptPlan, output: AttemptOutput, id: InvocationID) async -> InvocationResult? {
+        let quarantine = plan.isEmbedded ? processor.quarantine : nil
+        var slot: Int?
+        if let quarantine {
+            await quarantine.admit(id)
+            slot = quarantine.watch.enter(id)
+        }
+        defer {
+            if let quarantine {
+                if let slot { quarantine.watch.leave(slot) }
+                quarantine.attemptEnded(id)
+            }
+        }
         let outcome = await relay(plan, output: output, id: id, generation: plan.generation)
         let failure: (message: String, nextRetryDelay: Duration?)?
         switch outcome {

@@ -58,6 +58,8 @@ final class ActiveInvocation {
     var attemptState: ObjectStateCache.State?
     /// Failed attempts since the invocation started, for the retry policy.
     var failedAttempts = 0
+    /// Attempts in a row that suspended on notifications already stored without adding to the journal.
+    var resumptionsWithoutProgress = 0
     /// When the journal last grew (ms), for `duration_since_last_stored_entry`.
     var lastStoredAt: Int64
     /// The result stored by the `Output` command, applied at `End`.
@@ -103,4 +105,6 @@ struct AttemptPlan: Sendable {
     var head: AttemptHead
     var endpoint: any AttemptTransport
     var input: AttemptInput
+    /// The endpoint runs in this process (its traps are this process's crashes).
+    var isEmbedded: Bool
 }

@@ -287,6 +287,9 @@ extension PartitionProcessor {
             guard let awakeable = AwakeableID(message.awakeableID), let waiting = awakeable.invocationID else {
                 return .failed("command precondition: '\(message.awakeableID)' is not an awakeable id (sign_1…)", nextRetryDelay: nil)
             }
+            guard awakeable.signalIndex >= InputRules.firstAwakeableSignal else {
+                return .failed("command precondition: '\(message.awakeableID)' names signal \(awakeable.signalIndex), which is reserved for the runtime", nextRetryDelay: nil)
+            }
             let result: InvocationResult
             switch message.result {
             case .failure(let failure): result = .failure(Failure(failure))

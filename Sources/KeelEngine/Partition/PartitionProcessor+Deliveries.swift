@@ -79,7 +79,7 @@ extension PartitionProcessor {
     func startInactivitySweeper() {
         guard !isSweeping else { return }
         isSweeping = true
-        let timeout = max(configuration.inactivityTimeout.nanoseconds / 1_000_000, 1)
+        let timeout = max(configuration.inactivityTimeout.saturatingMilliseconds, 1)
         let interval = min(max(timeout / 4, 10), 1_000)
         spawn { [weak self] in
             while !Task.isCancelled {
@@ -92,7 +92,7 @@ extension PartitionProcessor {
 
     private func closeIdleAttempts(olderThan timeout: Int64) {
         let now = EngineClock.nowMilliseconds()
-        let abortAfter = max(configuration.abortTimeout.nanoseconds / 1_000_000, 1)
+        let abortAfter = max(configuration.abortTimeout.saturatingMilliseconds, 1)
         for (id, invocation) in active {
             guard let attempt = invocation.attempt else { continue }
             if let closedAt = attempt.inputClosedAt {
@@ -171,7 +171,8 @@ extension PartitionProcessor {
     }
 
     /// Takes back the subscriptions to topics this partition owns. One whose topic completed already (it
-    /// should not happen; the completion drops its subscriptions in the same transaction) is answered now.
+    /// should not happen; the completion drops its subscriptions in the same transaction) is answered by a
+    /// job: recovery runs before the group-commit writer, so it must not wait for a commit.
     func restoreSubscriptions(_ restored: [Subscription]) async {
         for subscription in restored {
             switch subscription.topic {
@@ -186,11 +187,11 @@ extension PartitionProcessor {
                     logger.error("could not read a called invocation's result during recovery", metadata: ["invocation": "\(callee)", "error": "\(error)"])
                     continue
                 }
-                await answer(subscription, with: result)
+                spawn { [weak self] in await self?.answer(subscription, with: result) }
             case .promise(let object, let name):
                 let key = PromiseKey(object: object, name: name)
                 if let result = try? await promiseResult(key) {
-                    await answer(subscription, with: result)
+                    spawn { [weak self] in await self?.answer(subscription, with: result) }
                 } else {
                     subscribers[subscription.topic, default: []].append(subscription)
                 }

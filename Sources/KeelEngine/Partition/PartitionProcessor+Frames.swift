@@ -332,7 +332,14 @@ extension PartitionProcessor {
             || waiting.waitingSignals.contains { stored.contains(.signal($0)) }
             || waiting.waitingNamedSignals.contains { stored.contains(.named($0)) }
         if satisfied {
-            startAttempt(id)
+            switch AttemptRules.resumption(previous: invocation.resumptionsWithoutProgress, progressed: journal.count > replayed) {
+            case .resume(let count):
+                invocation.resumptionsWithoutProgress = count
+                startAttempt(id)
+            case .pause(let reason):
+                logger.error("invocation paused: its endpoint loops without progress", metadata: ["invocation": "\(id)", "target": "\(invocation.record.target)"])
+                pause(invocation, lastFailure: reason)
+            }
             return .finished
         }
         invocation.record.status = .suspended

@@ -119,6 +119,14 @@ extension PartitionProcessor {
                 throw EngineError.storage(error)
             }
         }
+        switch InputRules.awakeableRefusal(index: awakeable.signalIndex, journalEntries: journal.count) {
+        case .reserved:
+            throw EngineError(.badRequest, "'\(awakeable)' is not an awakeable id: signal \(awakeable.signalIndex) is reserved for the runtime (awakeables start at \(InputRules.firstAwakeableSignal))")
+        case .notCreated:
+            throw EngineError(.notFound, "awakeable \(awakeable) not found: invocation \(id) has not created it")
+        case nil:
+            break
+        }
         if journal.contains(where: { NotificationAddress($0) == .signal(awakeable.signalIndex) }) {
             throw EngineError(.conflict, "awakeable \(awakeable) was already completed")
         }

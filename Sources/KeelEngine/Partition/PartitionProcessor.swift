@@ -18,6 +18,8 @@ actor PartitionProcessor {
     let router: PartitionRouter
     let spawn: @Sendable (@escaping Job) -> Void
     let nextSequence: @Sendable () -> Int64
+    /// Holds embedded attempts while a suspect of a crash runs alone; nil when not watching for traps.
+    let quarantine: Quarantine?
 
     var active: [InvocationID: ActiveInvocation] = [:]
     var locks: [ObjectAddress: InvocationID] = [:]
@@ -46,8 +48,10 @@ actor PartitionProcessor {
         logger: Logger,
         router: PartitionRouter,
         nextSequence: @escaping @Sendable () -> Int64,
+        quarantine: Quarantine? = nil,
         spawn: @escaping @Sendable (@escaping Job) -> Void
     ) {
+        self.quarantine = quarantine
         self.index = index
         self.store = store
         self.writer = writer
@@ -237,7 +241,7 @@ actor PartitionProcessor {
     // MARK: - Recovery
 
     /// Rebuilds locks and inboxes from the store's unfinished invocations and restarts what was running.
-    func recover(_ records: [InvocationRecord], resuming: Set<InvocationID>) async {
+    func recover(_ records: [InvocationRecord], resuming: Set<InvocationID>) {
         for record in records {
             let invocation = ActiveInvocation(record: record, journal: nil)
             invocation.failedAttempts = record.retryCount
@@ -253,16 +257,10 @@ actor PartitionProcessor {
                 locks[object] = record.id
             }
         }
-        var promotions: [StoreOperation] = []
+        // The promotions ride with the writer's first batch: recovery runs before the writer does, so waiting
+        // for their commit here would wait for ever. A crash before they are stored redoes them at the next start.
         for object in Array(inboxes.keys) where locks[object] == nil {
-            if let (_, operation) = promoteNext(in: object) { promotions.append(operation) }
-        }
-        if !promotions.isEmpty {
-            do {
-                try await writer.commit(promotions, for: nil)
-            } catch {
-                logger.error("could not store inbox promotions during recovery; they are redone at the next start", metadata: ["error": "\(error)"])
-            }
+            if let (promoted, operation) = promoteNext(in: object) { writer.enqueue([operation], for: promoted) }
         }
         // A suspended invocation stays parked (it resumes on its next notification) unless its journal grew
         // after it suspended: something it may wait for arrived just before the crash.
@@ -380,7 +378,7 @@ actor PartitionProcessor {
             headers: headers,
             speculativeSteps: speculative
         )
-        return AttemptPlan(generation: generation, head: head, endpoint: transport, input: input)
+        return AttemptPlan(generation: generation, head: head, endpoint: transport, input: input, isEmbedded: speculative)
     }
 
     /// Records how an attempt ended. A failure is retried with backoff, or pauses/kills the invocation when
@@ -402,21 +400,28 @@ actor PartitionProcessor {
         switch settings.retryPolicy.decision(afterFailedAttempt: invocation.failedAttempts) {
         case .retry(let delay):
             writer.enqueue([.updateStatus(id, status: .invoked, retryCount: invocation.record.retryCount, lastFailure: failure.message, modifiedAt: now)], for: id)
-            let wait = failure.nextRetryDelay ?? delay
+            let wait = AttemptRules.retryDelay(requested: failure.nextRetryDelay, policy: delay, floor: configuration.minimumRetryDelay)
             spawn { [weak self] in
                 try? await Task.sleep(for: wait)
                 guard !Task.isCancelled else { return }
                 await self?.retry(id, afterGeneration: generation)
             }
         case .giveUp(.pause):
-            invocation.record.status = .paused
             logger.error("invocation paused: its retry policy ran out; resume it once the cause is fixed", metadata: [
                 "invocation": "\(id)", "error": "\(failure.message)",
             ])
-            writer.enqueue([.updateStatus(id, status: .paused, retryCount: invocation.record.retryCount, lastFailure: failure.message, modifiedAt: now)], for: id)
+            pause(invocation, lastFailure: failure.message)
         case .giveUp(.kill):
             await complete(id, with: .failure(Failure(code: 500, message: failure.message)))
         }
+    }
+
+    /// Parks an invocation until an operator resumes or kills it; it keeps its object's lock meanwhile.
+    func pause(_ invocation: ActiveInvocation, lastFailure: String) {
+        invocation.record.status = .paused
+        invocation.record.lastFailure = lastFailure
+        let record = invocation.record
+        writer.enqueue([.updateStatus(record.id, status: .paused, retryCount: record.retryCount, lastFailure: lastFailure, modifiedAt: EngineClock.nowMilliseconds())], for: record.id)
     }
 
     private func retry(_ id: InvocationID, afterGeneration generation: UInt64) {
@@ -435,10 +440,10 @@ actor PartitionProcessor {
         guard let invocation = active[id], !invocation.isCompleting else {
             return StoreError(.constraint, "invocation \(id) is completing already")
         }
-        let retention = settings(of: invocation).completionRetention.nanoseconds / 1_000_000
+        let retention = settings(of: invocation).completionRetention.saturatingMilliseconds
         invocation.completingWith = result
         let now = EngineClock.nowMilliseconds()
-        var batch: [StoreOperation] = [.completeInvocation(id, result: result, completedAt: now, expiresAt: now + retention)]
+        var batch: [StoreOperation] = [.completeInvocation(id, result: result, completedAt: now, expiresAt: now.saturatingAdding(retention))]
         let object = invocation.lockedObject.flatMap { locks[$0] == id ? $0 : nil }
         let next = object.flatMap { inboxes[$0]?.first }
         if let next, let nextRecord = active[next]?.record {

@@ -184,6 +184,9 @@ public final class ServiceRegistry: Sendable {
         if !service.kind.isKeyed, target.key != nil {
             throw EngineError(.badRequest, "'\(target.service)' is a service and takes no key: /\(target.service)/\(target.handler)")
         }
+        if let key = target.key, let problem = InputRules.keyProblem(key) {
+            throw EngineError(.badRequest, problem)
+        }
         return Resolved(target: target, handlerKind: handlerKind, deploymentID: service.deploymentID)
     }
 }

@@ -16,6 +16,8 @@ public struct EngineConfiguration: Sendable {
     /// An attempt whose input the inactivity timeout closed, and that still has not ended (End, Suspension or
     /// Error) this long after, is aborted and retried: its endpoint is stuck (Restate's default: 60 s).
     public var abortTimeout: Duration
+    /// The shortest wait before a failed attempt is retried, even when the endpoint asks for less.
+    public var minimumRetryDelay: Duration
 
     public init(
         partitions: Int = 4,
@@ -23,8 +25,10 @@ public struct EngineConfiguration: Sendable {
         completionRetention: Duration = .seconds(24 * 3600),
         purgeInterval: Duration = .seconds(60),
         inactivityTimeout: Duration = .seconds(60),
-        abortTimeout: Duration = .seconds(60)
+        abortTimeout: Duration = .seconds(60),
+        minimumRetryDelay: Duration = AttemptRules.defaultMinimumRetryDelay
     ) {
+        self.minimumRetryDelay = max(minimumRetryDelay, .zero)
         self.inactivityTimeout = inactivityTimeout
         self.abortTimeout = abortTimeout
         self.partitions = max(partitions, 1)

@@ -5,7 +5,16 @@ import Keel
 enum DemoServices {
     static func endpoint(dataDirectory: String) -> Endpoint {
         let log = SideEffectLog(path: dataDirectory + "/demo-side-effects.log")
-        return Endpoint([greeter, counter, cart, bench, recorder(log: log)] + toolkit(log: log) + chaos)
+        // `Trap` crashes the process on purpose: bound only when asked for, to show (and test) the quarantine.
+        let traps: [any ServiceDefinitionConvertible] = ProcessInfo.processInfo.environment["KEEL_DEMO_TRAPS"] == "1" ? [trap(log: log)] : []
+        return Endpoint([greeter, counter, cart, bench, recorder(log: log)] + toolkit(log: log) + chaos + traps)
+    }
+
+    /// Adds with a terminal 400 on overflow: input must never trap a handler.
+    static func checkedAdd(_ total: Int, _ delta: Int) throws -> Int {
+        let (sum, overflow) = total.addingReportingOverflow(delta)
+        guard !overflow else { throw TerminalError("adding \(delta) to \(total) overflows", code: 400) }
+        return sum
     }
 
     static let greeter = Service("Greeter")
@@ -17,7 +26,7 @@ enum DemoServices {
 
     static let counter = VirtualObject("Counter")
         .handler("add") { (ctx: ObjectContext, delta: Int) in
-            let total = (try await ctx.get(count) ?? 0) + delta
+            let total = try checkedAdd(try await ctx.get(count) ?? 0, delta)
             try ctx.set(count, total)
             return total
         }
@@ -83,7 +92,7 @@ enum DemoServices {
                         try log.append("\(key) \(input.label) \(step)")
                         if let delay = input.delayMs, delay > 0 { try await Task.sleep(for: .milliseconds(delay)) }
                     }
-                    try ctx.set(recorded, (try await ctx.get(recorded) ?? 0) + 1)
+                    try ctx.set(recorded, try checkedAdd(try await ctx.get(recorded) ?? 0, 1))
                 }
                 return try await ctx.get(recorded) ?? 0
             }
@@ -110,4 +119,21 @@ struct SideEffectLog: Sendable {
 struct SideEffectLogError: Error, CustomStringConvertible {
     var path: String
     var description: String { "short write to \(path)" }
+}
+
+extension DemoServices {
+    struct TrapInput: Codable, Sendable {
+        var label: String
+        /// Added to Int.max without a check: any value above 0 traps the process.
+        var overflowBy: Int
+    }
+
+    /// `Trap/run`: logs `trap {label}` as a side effect, then adds unchecked, which traps for `overflowBy` > 0
+    /// (the kind of bug the quarantine is for). Bound with `KEEL_DEMO_TRAPS=1`.
+    static func trap(log: SideEffectLog) -> Service {
+        Service("Trap").handler("run") { (ctx: Context, input: TrapInput) in
+            try await ctx.run("log") { try log.append("trap \(input.label)") }
+            return Int.max + input.overflowBy
+        }
+    }
 }

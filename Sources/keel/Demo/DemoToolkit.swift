@@ -74,7 +74,7 @@ extension DemoServices {
             .handler("first") { (ctx: Context, input: Labelled) in
                 let ms = input.ms ?? 100
                 let short = try ctx.timer(for: .milliseconds(ms)).map { "short" }
-                let long = try ctx.timer(for: .milliseconds(2 * ms)).map { "long" }
+                let long = try ctx.timer(for: .milliseconds(try DemoServices.checkedAdd(ms, ms))).map { "long" }
                 return try await ctx.race(long, short)
             }
     }

@@ -1,0 +1,28 @@
+/// Conversions of durations and sums of timestamps that saturate at `Int64`'s bounds instead of trapping:
+/// durations come from requests, manifests and frames, and an absurd one must not take the process down.
+extension Duration {
+    /// Whole milliseconds (rounded towards zero), clamped to `Int64`.
+    public var saturatingMilliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        return whole.saturatingAdding(attoseconds / 1_000_000_000_000_000)
+    }
+
+    /// Whole nanoseconds (rounded towards zero), clamped to `Int64`.
+    public var saturatingNanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        return whole.saturatingAdding(attoseconds / 1_000_000_000)
+    }
+}
+
+extension Int64 {
+    /// `self + other`, clamped to `Int64`'s bounds.
+    public func saturatingAdding(_ other: Int64) -> Int64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        if overflow { return other > 0 ? .max : .min }
+        return sum
+    }
+}
