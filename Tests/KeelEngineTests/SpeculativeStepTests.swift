@@ -17,7 +17,7 @@ private func storedStepResult(_ store: SQLiteStore, _ id: String, completion: UI
 }
 
 /// An embedded endpoint that plays a scripted SDK, frame by frame.
-private struct ScriptedEndpoint: EmbeddedEndpoint {
+struct ScriptedEndpoint: EmbeddedEndpoint {
     let manifest = Endpoint(Service("Scripted").handler("go") { (_: Context, _: NoInput) in "" }).manifest
     let script: @Sendable (AttemptHead, [Frame], AsyncStream<Frame>.Iterator, AttemptOutput) async throws -> Void
 
