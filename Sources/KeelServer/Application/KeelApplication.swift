@@ -29,11 +29,17 @@ public struct KeelApplication: Sendable {
     }
 
     public func run() async throws {
+        for endpoint in endpoints {
+            for service in endpoint.manifest.services {
+                if let clash = ReservedNames.clash(serviceName: service.name) { throw KeelApplicationError(clash) }
+            }
+        }
         let lock = try DataDirectoryLock(directory: configuration.dataDirectory)
         let store = try SQLiteStore(directory: URL(fileURLWithPath: configuration.dataDirectory))
         let engine = Engine(store: store, endpoints: endpoints, configuration: configuration.engine, logger: logger)
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let deployments = DeploymentManager(registry: engine.registry, store: store, client: client)
+        var deployments = DeploymentManager(registry: engine.registry, store: store, client: client)
+        deployments.discoveryTimeout = configuration.discoveryTimeout
         try await deployments.restore()
         let recovered = try await engine.recover()
         logger.info("keel is ready", metadata: [

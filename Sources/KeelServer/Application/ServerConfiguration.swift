@@ -29,6 +29,8 @@ public struct ServerConfiguration: Sendable {
     public var admin: Bind
     /// The largest request body the ingress accepts (bytes).
     public var maxBodySize: Int
+    /// How long discovery of a deployment may take, the manifest's body included.
+    public var discoveryTimeout: Duration
     public var engine: EngineConfiguration
 
     public init(
@@ -36,12 +38,14 @@ public struct ServerConfiguration: Sendable {
         ingress: Bind = Bind(host: "127.0.0.1", port: 8080),
         admin: Bind = Bind(host: "127.0.0.1", port: 9070),
         maxBodySize: Int = 10 * 1024 * 1024,
+        discoveryTimeout: Duration = .seconds(10),
         engine: EngineConfiguration = EngineConfiguration()
     ) {
         self.dataDirectory = dataDirectory
         self.ingress = ingress
         self.admin = admin
         self.maxBodySize = maxBodySize
+        self.discoveryTimeout = discoveryTimeout
         self.engine = engine
     }
 }

@@ -12,6 +12,8 @@ struct DeploymentManager: Sendable {
     let client: HTTPClient
     /// How long one attempt may run on a remote deployment before it is aborted and retried.
     var abortTimeout: TimeAmount = .seconds(600)
+    /// How long discovery may take, the manifest's body included.
+    var discoveryTimeout: Duration = .seconds(10)
 
     struct Registration: Sendable {
         var deployment: ServiceRegistry.Deployment
@@ -20,11 +22,13 @@ struct DeploymentManager: Sendable {
     }
 
     func register(_ body: AdminBody.RegisterDeployment) async throws -> Registration {
-        let uri = try Self.normalize(body.uri)
+        let parsed = try DeploymentURI.parse(body.uri)
+        let uri = parsed.normalized
         let headers = body.additional_headers ?? [:]
         let discovered: DiscoveryClient.Discovered
         do {
-            discovered = try await DiscoveryClient(client: client).discover(uri: uri, additionalHeaders: headers, useHTTP11: body.use_http_11 ?? false)
+            discovered = try await DiscoveryClient(client: client, timeout: discoveryTimeout)
+                .discover(uri: parsed, additionalHeaders: headers, useHTTP11: body.use_http_11 ?? false)
         } catch {
             throw EngineError(.badRequest, error.description)
         }
@@ -44,7 +48,7 @@ struct DeploymentManager: Sendable {
             protocolVersion: discovered.protocolVersion.rawValue,
             additionalHeaders: headers,
             useHTTP11: useHTTP11,
-            transport: try transport(uri: uri, headers: headers, useHTTP11: useHTTP11, manifest: discovered.manifest)
+            transport: transport(uri: parsed, headers: headers, useHTTP11: useHTTP11, manifest: discovered.manifest)
         )
         if body.dry_run == true { return Registration(deployment: deployment, created: true) }
         try await store.saveDeployment(Self.record(deployment))
@@ -79,7 +83,7 @@ struct DeploymentManager: Sendable {
                 additionalHeaders: record.additionalHeaders,
                 useHTTP11: record.useHTTP11,
                 createdAt: Date(timeIntervalSince1970: Double(record.createdAt) / 1000),
-                transport: try transport(uri: record.uri, headers: record.additionalHeaders, useHTTP11: record.useHTTP11, manifest: manifest)
+                transport: storedTransport(uri: record.uri, headers: record.additionalHeaders, useHTTP11: record.useHTTP11, manifest: manifest)
             )
             if record.retiredAt == nil {
                 try registry.register(deployment, force: true)
@@ -89,11 +93,22 @@ struct DeploymentManager: Sendable {
         }
     }
 
-    private func transport(uri: String, headers: [String: String], useHTTP11: Bool, manifest: EndpointManifest) throws -> any AttemptTransport {
+    private func transport(uri: DeploymentURI, headers: [String: String], useHTTP11: Bool, manifest: EndpointManifest) -> any AttemptTransport {
         if useHTTP11 {
-            return HTTP1Transport(client: client, baseURI: uri, additionalHeaders: headers, abortTimeout: abortTimeout)
+            return HTTP1Transport(client: client, baseURI: uri.normalized, additionalHeaders: headers, abortTimeout: abortTimeout)
         }
-        return try HTTP2Transport(baseURI: uri, additionalHeaders: headers, requestResponse: manifest.protocolMode != .bidiStream)
+        return HTTP2Transport(uri: uri, additionalHeaders: headers, requestResponse: manifest.protocolMode != .bidiStream)
+    }
+
+    /// The transport of a stored deployment. One stored before URIs were checked (a port above 65535, say)
+    /// still starts: its attempts fail with the reason, so its invocations can be seen, killed or resumed
+    /// on another deployment, instead of the server refusing to start.
+    private func storedTransport(uri: String, headers: [String: String], useHTTP11: Bool, manifest: EndpointManifest) -> any AttemptTransport {
+        do {
+            return transport(uri: try DeploymentURI.parse(uri), headers: headers, useHTTP11: useHTTP11, manifest: manifest)
+        } catch {
+            return UnreachableTransport(reason: error.message)
+        }
     }
 
     private static func record(_ deployment: ServiceRegistry.Deployment) -> DeploymentRecord {
@@ -109,17 +124,13 @@ struct DeploymentManager: Sendable {
             createdAt: Int64(deployment.createdAt.timeIntervalSince1970 * 1000)
         )
     }
+}
 
-    /// `http://host:port/path` without a trailing slash; anything else is refused with the reason.
-    static func normalize(_ uri: String) throws(EngineError) -> String {
-        guard let url = URL(string: uri), let scheme = url.scheme?.lowercased(), url.host != nil else {
-            throw EngineError(.badRequest, "'\(uri)' is not an absolute URI such as http://localhost:9080")
-        }
-        guard scheme == "http" else {
-            throw EngineError(.badRequest, "'\(uri)': Keel reaches deployments over http:// (https is not supported yet)")
-        }
-        var text = uri
-        while text.hasSuffix("/") { text.removeLast() }
-        return text
+/// The transport of a deployment whose stored URI cannot be used: every attempt fails with the reason.
+struct UnreachableTransport: AttemptTransport {
+    let reason: String
+
+    func handle(_ head: AttemptHead, input: AttemptInput, output: AttemptOutput) async {
+        output.yield(HTTP1Transport.failure(code: 503, "the deployment's URI cannot be used: \(reason)"))
     }
 }

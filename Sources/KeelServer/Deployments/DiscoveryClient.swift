@@ -8,11 +8,15 @@ import NIOHTTP1
 /// Asks a deployment which services it serves (`GET {uri}/discover`) and checks the answer.
 struct DiscoveryClient: Sendable {
     let client: HTTPClient
-    /// Registration fails within this time when the endpoint does not answer.
-    var timeout: TimeAmount = .seconds(10)
+    /// Registration fails within this time when the endpoint does not answer in full: connecting, the
+    /// response head and the whole manifest body all count against it.
+    var timeout: Duration = .seconds(10)
 
     /// Manifest versions Keel reads, newest last.
     static let manifestVersions = 1...4
+
+    /// The largest manifest Keel reads.
+    static let manifestLimit = 16 * 1024 * 1024
 
     struct Discovered: Sendable {
         var manifest: EndpointManifest
@@ -20,45 +24,52 @@ struct DiscoveryClient: Sendable {
         var protocolVersion: ServiceProtocolVersion
     }
 
-    func discover(uri: String, additionalHeaders: [String: String], useHTTP11: Bool) async throws(DiscoveryError) -> Discovered {
+    /// The raw answer of `/discover`.
+    private struct Answer: Sendable {
+        var status: UInt
+        var contentType: String
+        var body: ByteBuffer
+    }
+
+    func discover(uri: DeploymentURI, additionalHeaders: [String: String], useHTTP11: Bool) async throws(DiscoveryError) -> Discovered {
         let accept = Self.manifestVersions.map { EndpointManifest.contentType(version: $0) }.joined(separator: ", ")
-        let status: UInt
-        let contentType: String
-        let body: ByteBuffer
+        let answer: Answer
+        let base = uri.normalized
         do {
             if useHTTP11 {
-                var request = HTTPClientRequest(url: uri + "/discover")
+                var request = HTTPClientRequest(url: base + "/discover")
                 request.method = .GET
                 request.headers.add(name: "accept", value: accept)
                 for (name, value) in additionalHeaders { request.headers.add(name: name, value: value) }
-                let response = try await client.execute(request, timeout: timeout)
-                status = response.status.code
-                contentType = response.headers.first(name: "content-type") ?? ""
-                body = try await response.body.collect(upTo: 16 * 1024 * 1024)
+                let client = self.client
+                let prepared = request
+                answer = try await withDeadline(timeout) {
+                    let response = try await client.execute(prepared, timeout: .seconds(3600))
+                    let body = try await response.body.collect(upTo: Self.manifestLimit)
+                    return Answer(status: response.status.code, contentType: response.headers.first(name: "content-type") ?? "", body: body)
+                }
             } else {
-                guard let url = URL(string: uri), let host = url.host else { throw DiscoveryError("'\(uri)' has no host") }
-                let connection = HTTP2Connection(host: host, port: url.port ?? 80)
+                let connection = HTTP2Connection(host: uri.host, port: uri.port)
                 var headers = HTTPHeaders([("host", connection.authority), ("accept", accept)])
                 for (name, value) in additionalHeaders { headers.add(name: name, value: value) }
-                let path = (url.path.hasSuffix("/") ? String(url.path.dropLast()) : url.path) + "/discover"
-                let exchange = Task { try await connection.exchange(HTTPRequestHead(version: .http2, method: .GET, uri: path, headers: headers), body: nil, limit: 16 * 1024 * 1024) }
-                let timer = Task {
-                    try await Task.sleep(for: .seconds(10))
-                    exchange.cancel()
-                    await connection.close()
+                let head = HTTPRequestHead(version: .http2, method: .GET, uri: uri.path + "/discover", headers: headers)
+                defer { Task { await connection.close() } }
+                answer = try await withDeadline(timeout, onExpiry: { await connection.close() }) {
+                    let (response, bytes) = try await connection.exchange(head, body: nil, limit: Self.manifestLimit)
+                    return Answer(status: response.status.code, contentType: response.headers.first(name: "content-type") ?? "", body: bytes)
                 }
-                defer { timer.cancel() }
-                let (head, bytes) = try await exchange.value
-                await connection.close()
-                status = head.status.code
-                contentType = head.headers.first(name: "content-type") ?? ""
-                body = bytes
             }
-        } catch let error as DiscoveryError {
-            throw error
+        } catch let error as DeadlineExceeded {
+            throw DiscoveryError("\(base)/discover did not answer in full within \(timeout) (the discovery deadline, --discovery-timeout): \(error)")
+        } catch is CancellationError {
+            throw DiscoveryError("the discovery of \(base) was cancelled (the registration request went away, or the server is shutting down)")
         } catch {
-            throw DiscoveryError("cannot reach \(uri)/discover\(useHTTP11 ? "" : " over HTTP/2 (h2c); set \"use_http_11\": true for HTTP/1.1-only endpoints"): \(error)")
+            throw DiscoveryError("cannot reach \(base)/discover\(useHTTP11 ? "" : " over HTTP/2 (h2c); set \"use_http_11\": true for HTTP/1.1-only endpoints"): \(error)")
         }
+        let status = answer.status
+        let contentType = answer.contentType
+        let body = answer.body
+        let uri = base
         guard status == 200 else {
             let hint = status == 404 ? " (check the path: Keel calls {uri}/discover)" : ""
             throw DiscoveryError("\(uri)/discover answered HTTP \(status)\(hint): \(String(buffer: body).prefix(300))")
@@ -90,6 +101,9 @@ struct DiscoveryClient: Sendable {
         for service in manifest.services {
             guard isValidName(service.name) else {
                 throw DiscoveryError("services[\(service.name)].name is not a valid service name (letters, digits, '.', '_', '-'; starting with a letter)")
+            }
+            if let clash = ReservedNames.clash(serviceName: service.name) {
+                throw DiscoveryError("services[\(service.name)]: \(clash)")
             }
             guard seen.insert(service.name).inserted else {
                 throw DiscoveryError("services: '\(service.name)' appears twice")

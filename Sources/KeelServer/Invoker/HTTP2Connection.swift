@@ -24,7 +24,7 @@ actor HTTP2Connection {
 
     /// Opens a new stream speaking HTTP/1-style parts (HTTP/2 frames are translated by NIO).
     /// `host:port`, sent as the `host` header that NIO turns into `:authority`.
-    nonisolated var authority: String { "\(host):\(port)" }
+    nonisolated var authority: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     /// Also returns the flag that tells whether the stream's connection has received GOAWAY since.
     func openStream() async throws -> (stream: Stream, goAway: GoAwayFlag) {

@@ -20,13 +20,10 @@ struct HTTP2Transport: AttemptTransport {
 
     /// A stuck attempt is ended by the engine (inactivity, then abort timeout), which cancels `handle`: the
     /// stream is then reset.
-    init(baseURI: String, additionalHeaders: [String: String], requestResponse: Bool) throws {
-        guard let url = URL(string: baseURI), let host = url.host else {
-            throw HTTP2ExchangeError.noResponse
-        }
-        self.connection = HTTP2Connection(host: host, port: url.port ?? 80)
-        self.baseURI = baseURI
-        self.basePath = url.path.hasSuffix("/") ? String(url.path.dropLast()) : url.path
+    init(uri: DeploymentURI, additionalHeaders: [String: String], requestResponse: Bool) {
+        self.connection = HTTP2Connection(host: uri.host, port: uri.port)
+        self.baseURI = uri.normalized
+        self.basePath = uri.path
         self.additionalHeaders = additionalHeaders
         self.requestResponse = requestResponse
     }

@@ -41,6 +41,12 @@ struct Serve: AsyncParsableCommand {
     )
     var abortTimeout = "60s"
 
+    @Option(
+        name: .customLong("discovery-timeout"),
+        help: "How long registering a deployment may wait for its /discover answer, body included (e.g. 10s)."
+    )
+    var discoveryTimeout = "10s"
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -58,6 +64,7 @@ struct Serve: AsyncParsableCommand {
         guard let abort = DurationParser.parse(abortTimeout), abort > .zero else {
             throw ValidationError("--abort-timeout '\(abortTimeout)' is not a positive duration: use \(DurationParser.formats)")
         }
+        try Self.positiveDuration(discoveryTimeout, flag: "--discovery-timeout")
     }
 
     func run() async throws {
@@ -71,10 +78,19 @@ struct Serve: AsyncParsableCommand {
                 abortTimeout: DurationParser.parse(abortTimeout) ?? .seconds(60)
             )
         )
+        configuration.discoveryTimeout = DurationParser.parse(discoveryTimeout) ?? .seconds(10)
         if let ingress = ServerConfiguration.Bind(ingressBind) { configuration.ingress = ingress }
         if let admin = ServerConfiguration.Bind(adminBind) { configuration.admin = admin }
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         let endpoints = demo ? [DemoServices.endpoint(dataDirectory: dataDirectory)] : []
         try await KeelApplication(configuration: configuration, endpoints: endpoints).run()
+    }
+
+    @discardableResult
+    private static func positiveDuration(_ text: String, flag: String) throws -> Duration {
+        guard let duration = DurationParser.parse(text), duration > .zero else {
+            throw ValidationError("\(flag) '\(text)' is not a positive duration: use \(DurationParser.formats)")
+        }
+        return duration
     }
 }

@@ -98,6 +98,23 @@ final class KeelProcess: @unchecked Sendable {
         self.process = nil
     }
 
+    /// SIGTERM without waiting (see `waitForExit`).
+    func sendTerminate() {
+        process?.terminate()
+    }
+
+    /// Waits up to `timeout` for the server to exit; its exit status, or nil if it is still running.
+    func waitForExit(timeout: Duration) -> Int32? {
+        guard let process else { return nil }
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning, ContinuousClock.now < deadline {
+            usleep(20_000)
+        }
+        guard !process.isRunning else { return nil }
+        self.process = nil
+        return process.terminationStatus
+    }
+
     var serverLog: String {
         (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
     }

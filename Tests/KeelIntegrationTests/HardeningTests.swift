@@ -1,0 +1,105 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Regression tests for the hostile-input and resource defects of issue 13, over real HTTP against
+/// `keel serve --demo`.
+@Suite("Hardening of keel serve (issue 13)", .serialized)
+struct HardeningTests {
+    // MARK: 4: ports above 65535
+
+    @Test("a deployment URI with a port outside 1–65535 is refused with 400, over HTTP/1.1 and HTTP/2 (issue 13, defect 4)")
+    func deploymentPortOutOfRange() async throws {
+        try await withKeel(arguments: []) { keel, client in
+            for body in [
+                #"{"uri": "http://127.0.0.1:88538/ok", "use_http_11": true}"#,
+                #"{"uri": "http://127.0.0.1:88538/ok"}"#,
+                #"{"uri": "http://127.0.0.1:65536"}"#,
+                #"{"uri": "http://127.0.0.1:0", "use_http_11": true}"#,
+            ] {
+                let response = try await client.post("\(keel.admin)/deployments", body)
+                #expect(response.status == 400, "\(body)")
+                let message = try response.json()["message"] as? String ?? ""
+                #expect(message.contains("outside 1–65535"), "\(message)")
+            }
+            for uri in ["http://:9080", "http://127.0.0.1:-1", "http://127.0.0.1:80a", "http://u@h:1", "http://h/a b"] {
+                let response = try await client.post("\(keel.admin)/deployments", #"{"uri": "\#(uri)", "use_http_11": true}"#)
+                #expect(response.status == 400, "\(uri)")
+                #expect((try response.json()["message"] as? String)?.contains("not a deployment URI") == true, "\(uri)")
+            }
+            #expect(try await client.get("\(keel.admin)/health").status == 200)
+            #expect(try await client.post("\(keel.ingress)/Greeter/greet", #""x""#).status == 200)
+        }
+    }
+
+    // MARK: 12: reserved names
+
+    @Test("a deployment with a service named restate, api or v0 is refused with a message naming the clash (issue 13, defect 12)")
+    func reservedServiceNames() async throws {
+        try await withKeel(arguments: []) { keel, client in
+            for name in ["restate", "api", "V0"] {
+                let endpoint = try await RawEndpoint(RawEndpoint.manifest(Self.manifest(service: name, handlers: #"[{"name": "h"}]"#)))
+                defer { Task { await endpoint.close() } }
+                let response = try await client.post("\(keel.admin)/deployments", #"{"uri": "\#(endpoint.uri)", "use_http_11": true}"#)
+                #expect(response.status == 400, "\(name)")
+                let message = try response.json()["message"] as? String ?? ""
+                #expect(message.contains("'\(name)' is reserved") && message.contains("/\(name.lowercased())/"), "\(message)")
+                let services = try await client.get("\(keel.admin)/services").json()["services"] as? [[String: Any]] ?? []
+                #expect(!services.contains { ($0["name"] as? String) == name })
+            }
+        }
+    }
+
+    // MARK: 9: discovery deadline covers the body
+
+    @Test("discovery of an endpoint that stalls after its headers, or never answers, fails at the deadline (issue 13, defect 9)")
+    func discoveryDeadlineCoversTheBody() async throws {
+        try await withKeel(arguments: ["--discovery-timeout", "1s"]) { keel, client in
+            let stalling = try await RawEndpoint(.answer(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/vnd.restate.endpointmanifest.v3+json\r\ncontent-length: 100000\r\n\r\n{"
+            ))
+            let silent = try await RawEndpoint(.silent)
+            defer { Task { await stalling.close(); await silent.close() } }
+            for (uri, http11) in [(stalling.uri, true), (silent.uri, true), (silent.uri, false)] {
+                let started = ContinuousClock.now
+                let response = try await client.post("\(keel.admin)/deployments", #"{"uri": "\#(uri)", "use_http_11": \#(http11)}"#)
+                let elapsed = ContinuousClock.now - started
+                #expect(response.status == 400, "\(uri) http11=\(http11)")
+                #expect(elapsed < .seconds(5), "\(uri) http11=\(http11) took \(elapsed)")
+                let message = try response.json()["message"] as? String ?? ""
+                #expect(message.contains("did not answer in full within"), "\(message)")
+            }
+            #expect(try await client.get("\(keel.admin)/health").status == 200)
+        }
+    }
+
+    // MARK: Helpers
+
+    /// A manifest with one service, in the request/response mode an HTTP/1.1 endpoint uses.
+    static func manifest(service: String, handlers: String) -> String {
+        #"{"protocolMode": "REQUEST_RESPONSE", "minProtocolVersion": 5, "maxProtocolVersion": 6, "services": [{"name": "\#(service)", "ty": "SERVICE", "handlers": \#(handlers)}]}"#
+    }
+}
+
+/// Runs `body` with a server started with `arguments` added to `keel serve --demo`, and cleans up.
+func withKeel<T>(arguments: [String], _ body: (KeelProcess, HTTPClient) async throws -> T) async throws -> T {
+    let client = HTTPClient(eventLoopGroupProvider: .singleton)
+    let keel = try KeelProcess(serveArguments: arguments)
+    do {
+        try await keel.start(client: client)
+        let result = try await body(keel, client)
+        keel.cleanUp()
+        try await client.shutdown()
+        return result
+    } catch {
+        Issue.record("server log:\n\(keel.serverLog)")
+        keel.cleanUp()
+        try? await client.shutdown()
+        throw error
+    }
+}
