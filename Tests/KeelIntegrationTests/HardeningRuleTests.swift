@@ -70,4 +70,99 @@ struct HardeningRuleTests {
             #expect(ReservedNames.clash(serviceName: name) == nil, "\(name)")
         }
     }
+
+    // MARK: Input validation
+
+    typealias Input = EndpointManifest.InputPayload
+    private static let json = Input(contentType: "application/json", jsonSchema: .object([:]))
+    private static let requiredJSON = Input(required: true, contentType: "application/json", jsonSchema: .object([:]))
+    private static let text = Input(contentType: "text/*")
+    private static let any = Input(contentType: "*/*")
+    private static let none = Input()
+
+    /// (declared input, content type, body empty, accepted, failure)
+    static let inputCases: [(Input?, String?, Bool, InputValidation.Failure?)] = [
+        // No declared input: anything goes.
+        (nil, nil, true, nil),
+        (nil, "text/plain", false, nil),
+        (nil, nil, false, nil),
+        // JSON input, not required.
+        (json, "application/json", false, nil),
+        (json, "application/json; charset=utf-8", false, nil),
+        (json, "Application/JSON", false, nil),
+        (json, nil, true, nil),
+        (json, "text/plain", false, .contentTypeNotMatching("text/plain", expected: "application/json")),
+        (json, "application/jsonx", false, .contentTypeNotMatching("application/jsonx", expected: "application/json")),
+        (json, "json", false, .contentTypeNotMatching("json", expected: "application/json")),
+        (json, nil, false, .emptyContentType),
+        (json, "application/json", true, .emptyValue),
+        (json, "  ", true, nil),
+        // JSON input, required.
+        (requiredJSON, nil, true, .emptyContentType),
+        (requiredJSON, "application/json", false, nil),
+        (requiredJSON, "application/json", true, .emptyValue),
+        // Patterns.
+        (text, "text/plain", false, nil),
+        (text, "text/csv", true, nil),
+        (text, "application/json", false, .contentTypeNotMatching("application/json", expected: "text/*")),
+        (any, "anything/at-all", false, nil),
+        (any, nil, false, .emptyContentType),
+        // `{}`: no input at all.
+        (none, nil, true, nil),
+        (none, nil, false, .nonEmptyInput(contentType: nil)),
+        (none, "application/json", false, .nonEmptyInput(contentType: "application/json")),
+        (none, "application/json", true, .nonEmptyInput(contentType: "application/json")),
+        // Broken declarations never accept a body.
+        (Input(contentType: "*/json"), "a/json", false, .badConfiguration("'*/json' is not a content type pattern (type/subtype, type/* or */*)")),
+        (Input(required: true), nil, true, .badConfiguration("no input rule")),
+    ]
+
+    @Test("input validation follows Restate's rules", arguments: inputCases.indices)
+    func inputValidation(index: Int) {
+        let (input, contentType, bodyIsEmpty, expected) = Self.inputCases[index]
+        let failure = InputValidation.check(contentType: contentType, bodyIsEmpty: bodyIsEmpty, input: input)
+        #expect(failure == expected, "case \(index): \(String(describing: input)) \(contentType ?? "-") empty=\(bodyIsEmpty)")
+    }
+
+    @Test("content type patterns", arguments: [
+        ("*/*", "x/y", true), ("text/*", "TEXT/Plain", true), ("text/plain", "text/plain;q=1", true),
+        ("text/plain", "text/html", false), ("text/*", "textx/plain", false), ("a/b", "a/b/c", false),
+    ])
+    func patterns(pattern: String, contentType: String, matches: Bool) throws {
+        let parsed = try #require(InputValidation.Pattern(pattern))
+        #expect(parsed.matches(contentType) == matches)
+    }
+
+    // MARK: JSON syntax
+
+    @Test("the in-place JSON check accepts what JSON is", arguments: [
+        "1", "-0", "0.5", "-1.5e+10", "2E-3", "\"\"", "\"a\\\"b\\\\c\\/\\b\\f\\n\\r\\t\\u00e9\"", "true", "false", "null",
+        "[]", "{}", " [ 1 , 2 ] ", "{\"a\":{\"b\":[null,{}]}}", "\"héllo ✓ 🎉\"", "\n\t[\r]\n",
+    ])
+    func validJSON(text: String) {
+        #expect(JSONSyntax.problem(in: Array(text.utf8)) == nil, "\(text)")
+    }
+
+    @Test("the in-place JSON check refuses what JSON is not", arguments: [
+        "", " ", "{not json", "[1,]", "[1 2]", "{\"a\" 1}", "{\"a\":1,}", "{1:2}", "01", "1.", ".5", "-", "1e", "+1",
+        "tru", "nul", "\"abc", "\"\\x\"", "\"\\u12G4\"", "\"\u{01}\"", "[", "]", "{", "1 2", "\"a\" x", "[}", "{]",
+        "NaN", "Infinity", "'a'",
+    ])
+    func invalidJSON(text: String) {
+        #expect(JSONSyntax.problem(in: Array(text.utf8)) != nil, "\(text)")
+    }
+
+    @Test("the in-place JSON check refuses invalid UTF-8 and runaway nesting, without recursion")
+    func jsonEdges() {
+        for bytes: [UInt8] in [[0x22, 0xFF, 0x22], [0x22, 0xC0, 0xAF, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22], [0x22, 0xE2, 0x82, 0x22], [0x22, 0xF4, 0x90, 0x80, 0x80, 0x22]] {
+            #expect(JSONSyntax.problem(in: bytes) != nil, "\(bytes)")
+        }
+        #expect(JSONSyntax.problem(in: [0x22, 0xE2, 0x82, 0xAC, 0x22]) == nil)
+        let deep = String(repeating: "[", count: 512) + String(repeating: "]", count: 512)
+        #expect(JSONSyntax.problem(in: Array(deep.utf8)) == nil)
+        let tooDeep = String(repeating: "[", count: 100_000)
+        #expect(JSONSyntax.problem(in: Array(tooDeep.utf8))?.contains("nested deeper") == true)
+        let big = "\"" + String(repeating: "a", count: 5_000_000) + "\""
+        #expect(JSONSyntax.problem(in: Array(big.utf8)) == nil)
+    }
 }

@@ -78,6 +78,59 @@ struct HardeningTests {
         }
     }
 
+    // MARK: Restate's ingress input validation
+
+    @Test("the ingress checks bodies against the handler's declared input, and refuses a delay on a call")
+    func inputValidation() async throws {
+        let handlers = """
+        [{"name": "json", "input": {"contentType": "application/json", "jsonSchema": {"type": "number"}}},
+         {"name": "none", "input": {}},
+         {"name": "text", "input": {"required": true, "contentType": "text/*"}},
+         {"name": "anything"}]
+        """
+        let endpoint = try await RawEndpoint(RawEndpoint.manifest(Self.manifest(service: "Typed", handlers: handlers)))
+        defer { Task { await endpoint.close() } }
+        try await withKeel(arguments: []) { keel, client in
+            let registered = try await client.post("\(keel.admin)/deployments", #"{"uri": "\#(endpoint.uri)", "use_http_11": true}"#)
+            #expect(registered.status == 201, "\(registered.text)")
+
+            func expectRefused(_ path: String, _ body: String?, contentType: String?, saying reason: String) async throws {
+                let response = try await client.post("\(keel.ingress)\(path)", body, headers: contentType.map { [("content-type", $0)] } ?? [])
+                #expect(response.status == 400, "\(path) \(contentType ?? "-")")
+                let json = try response.json()
+                #expect(json["code"] as? Int == 400)
+                #expect(json["source"] as? String == "ingress")
+                let message = json["message"] as? String ?? ""
+                #expect(message.hasPrefix("input validation error") && message.contains(reason), "\(message)")
+            }
+            try await expectRefused("/Typed/json", "hi", contentType: "text/plain", saying: "'text/plain' does not match 'application/json'")
+            try await expectRefused("/Typed/json/send", "hi", contentType: "text/plain", saying: "does not match")
+            try await expectRefused("/Typed/json", "1", contentType: nil, saying: "no content-type")
+            try await expectRefused("/Typed/json", "", contentType: "application/json", saying: "body is empty")
+            try await expectRefused("/Typed/none", "1", contentType: "application/json", saying: "takes no input")
+            try await expectRefused("/Typed/none/send", "x", contentType: "text/plain", saying: "takes no input")
+            try await expectRefused("/Typed/text", "{}", contentType: "application/json", saying: "does not match 'text/*'")
+            try await expectRefused("/Typed/text", nil, contentType: nil, saying: "no content-type")
+
+            // What fits is accepted (sent, so that the fake endpoint never has to answer).
+            for (path, body, contentType) in [
+                ("/Typed/json/send", "1", "application/json"),
+                ("/Typed/none/send", nil, nil),
+                ("/Typed/text/send", "hello", "text/plain; charset=utf-8"),
+                ("/Typed/anything/send", "x", "application/octet-stream"),
+            ] as [(String, String?, String?)] {
+                let response = try await client.post("\(keel.ingress)\(path)", body, headers: contentType.map { [("content-type", $0)] } ?? [])
+                #expect(response.status == 202, "\(path): \(response.text)")
+            }
+
+            // A delay belongs to sends only.
+            let delayed = try await client.post("\(keel.ingress)/Greeter/greet?delay=1s", #""x""#)
+            #expect(delayed.status == 400)
+            #expect((try delayed.json()["message"] as? String)?.contains("/Greeter/greet/send?delay=") == true)
+            #expect(try await client.post("\(keel.ingress)/Greeter/greet/send?delay=1s", #""x""#).status == 202)
+        }
+    }
+
     // MARK: Helpers
 
     /// A manifest with one service, in the request/response mode an HTTP/1.1 endpoint uses.

@@ -32,6 +32,9 @@ struct IngressResponder: HTTPResponder {
             return json(HealthBody(services: engine.registry.services.keys.sorted()))
         case .call(let target):
             try allow(request, [.get, .post])
+            if request.uri.queryParameters["delay"] != nil {
+                throw EngineError(.badRequest, "a delay is only for one-way sends: use /\(target.service)/\(target.key.map { "\($0)/" } ?? "")\(target.handler)/send?delay=…, or call without it")
+            }
             let (id, result) = try await engine.call(try await engineRequest(target, request))
             return respond(result, id: id)
         case .send(let target):
@@ -105,16 +108,19 @@ struct IngressResponder: HTTPResponder {
         registry: ServiceRegistry,
         maxBodySize: Int
     ) async throws -> Engine.Request {
-        if registry.isIngressPrivate(target) {
+        let declared = Self.manifestEntry(target, registry: registry)
+        if let declared, declared.handler.ingressPrivate ?? declared.service.ingressPrivate ?? false {
             throw EngineError(.badRequest, "\(target.service)/\(target.handler) is private (ingressPrivate): only other services can call it")
         }
         let buffer = try await request.body.collect(upTo: maxBodySize)
         let body = Data(buffer: buffer)
+        if let declared, let failure = InputValidation.check(contentType: request.headers[.contentType], bodyIsEmpty: body.isEmpty, input: declared.handler.input) {
+            throw EngineError(.badRequest, "input validation error: \(failure)")
+        }
         if !body.isEmpty, request.headers[.contentType]?.contains("json") == true {
-            do {
-                _ = try JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])
-            } catch {
-                throw EngineError(.badRequest, "the request body is not valid JSON although its content-type says so: \(Self.reason(error))")
+            // Checked in place: parsing it into objects cost several times the body's size in memory.
+            if let problem = buffer.withUnsafeReadableBytes({ JSONSyntax.problem(in: $0) }) {
+                throw EngineError(.badRequest, "the request body is not valid JSON although its content-type says so: \(problem)")
             }
         }
         var headers: [(String, String)] = []
@@ -122,6 +128,15 @@ struct IngressResponder: HTTPResponder {
             headers.append((field.name.canonicalName, field.value))
         }
         return Engine.Request(target: target, body: body, headers: headers, idempotencyKey: request.headers.value(HeaderName.idempotencyKey))
+    }
+
+    /// The manifest entries of the target's service and handler on the deployment new invocations go to.
+    private static func manifestEntry(_ target: InvocationTarget, registry: ServiceRegistry) -> (service: EndpointManifest.Service, handler: EndpointManifest.Handler)? {
+        guard let deploymentID = registry.services[target.service]?.deploymentID,
+              let service = registry.deployment(deploymentID)?.manifest.services.first(where: { $0.name == target.service }),
+              let handler = service.handlers.first(where: { $0.name == target.handler })
+        else { return nil }
+        return (service, handler)
     }
 
     private func allow(_ request: Request, _ methods: [HTTPRequest.Method]) throws {
@@ -147,9 +162,6 @@ struct IngressResponder: HTTPResponder {
         return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
     }
 
-    private static func reason(_ error: any Error) -> String {
-        (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? error.localizedDescription
-    }
 }
 
 private struct HealthBody: Encodable {
