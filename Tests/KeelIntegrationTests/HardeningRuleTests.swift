@@ -133,6 +133,100 @@ struct HardeningRuleTests {
         #expect(parsed.matches(contentType) == matches)
     }
 
+    // MARK: Connection deadlines
+
+    private static let second: Int64 = 1_000_000_000
+
+    @Test("a connection's deadline follows its phase: idle, headers, body, none while answering")
+    func connectionDeadlines() {
+        let s = Self.second
+        var deadlines = ConnectionDeadlines(timeouts: ConnectionTimeouts(idle: .seconds(60), header: .seconds(30), body: .seconds(45)), openedAt: 0)
+        #expect(deadlines.deadline == 60 * s)
+        deadlines.bytesRead(at: 10 * s)
+        #expect(deadlines.deadline == 40 * s, "headers are due 30 s after the first byte")
+        deadlines.bytesRead(at: 20 * s)
+        #expect(deadlines.deadline == 40 * s, "more header bytes do not extend it")
+        deadlines.headRead(at: 25 * s)
+        #expect(deadlines.deadline == 70 * s, "the body is due 45 s after the headers")
+        deadlines.bytesRead(at: 60 * s)
+        #expect(deadlines.deadline == 70 * s, "body bytes do not extend it")
+        deadlines.requestRead(at: 61 * s)
+        #expect(deadlines.deadline == nil, "no deadline while Keel answers")
+        deadlines.bytesRead(at: 62 * s)
+        #expect(deadlines.deadline == nil, "pipelined bytes while answering")
+        deadlines.responseWritten(at: 100 * s)
+        #expect(deadlines.deadline == 160 * s, "idle again after the response")
+        #expect(deadlines.reason == "idle timeout")
+    }
+
+    @Test("pipelined requests: idle only once every response is written; an early response keeps the body deadline")
+    func pipelinedDeadlines() {
+        let s = Self.second
+        var deadlines = ConnectionDeadlines(timeouts: ConnectionTimeouts(idle: .seconds(60), header: .seconds(30), body: .seconds(45)), openedAt: 0)
+        deadlines.bytesRead(at: 1 * s)
+        deadlines.headRead(at: 1 * s)
+        deadlines.requestRead(at: 1 * s)
+        deadlines.headRead(at: 2 * s)
+        #expect(deadlines.deadline == 47 * s)
+        deadlines.responseWritten(at: 3 * s)
+        #expect(deadlines.deadline == 47 * s, "the second body is still due")
+        deadlines.requestRead(at: 4 * s)
+        #expect(deadlines.deadline == nil)
+        deadlines.responseWritten(at: 5 * s)
+        #expect(deadlines.deadline == 65 * s)
+        // A response written before its request's body was read (a 413, say) keeps the body deadline.
+        deadlines.bytesRead(at: 70 * s)
+        deadlines.headRead(at: 70 * s)
+        deadlines.responseWritten(at: 71 * s)
+        #expect(deadlines.deadline == 115 * s)
+        #expect(deadlines.reason.hasPrefix("body timeout"))
+    }
+
+    @Test("deadline arithmetic saturates instead of trapping")
+    func deadlinesSaturate() {
+        let huge = ConnectionTimeouts(idle: .seconds(Int64.max), header: .seconds(-5), body: .seconds(1))
+        var deadlines = ConnectionDeadlines(timeouts: huge, openedAt: .max - 1)
+        #expect(deadlines.idle == .max)
+        #expect(deadlines.header == 0)
+        #expect(deadlines.deadline == .max)
+        deadlines.bytesRead(at: .max)
+        #expect(deadlines.deadline == .max)
+        #expect(ConnectionDeadlines.nanoseconds(.milliseconds(1500)) == 1_500_000_000)
+    }
+
+    @Test("the ingress connection cap stays below the descriptor limit, with room for the admin API and the store", arguments: [
+        (nil as Int?, 1024, 704), (nil, 20_000, 17_436), (nil, 64, 16), (5000, 20_000, 5000),
+        (50_000, 20_000, 17_436), (0, 1024, 1), (nil, 1 << 20, (1 << 20) - (1 << 17) - 64),
+    ])
+    func connectionLimits(requested: Int?, descriptorLimit: Int, expected: Int) {
+        #expect(ConnectionLimits.ingress(requested: requested, descriptorLimit: descriptorLimit) == expected)
+    }
+
+    // MARK: Body budget
+
+    @Test("the body budget reserves what fits, refuses the rest, and gets everything back")
+    func bodyBudget() throws {
+        let budget = BodyBudget(limit: 100)
+        let first = BodyReservation(budget)
+        try first.grow(to: 60)
+        try first.grow(to: 40)
+        #expect(budget.inUse == 60, "shrinking is not a thing")
+        let second = BodyReservation(budget)
+        #expect(throws: EngineError.self) { try second.grow(to: 41) }
+        #expect(budget.inUse == 60)
+        try second.grow(to: 40)
+        #expect(budget.inUse == 100)
+        #expect(!budget.reserve(1))
+        #expect(!budget.reserve(-1))
+        first.release()
+        first.release()
+        #expect(budget.inUse == 40)
+        second.release()
+        #expect(budget.inUse == 0)
+        let unbounded = BodyReservation(nil)
+        try unbounded.grow(to: .max)
+    }
+
     // MARK: JSON syntax
 
     @Test("the in-place JSON check accepts what JSON is", arguments: [

@@ -131,6 +131,150 @@ struct HardeningTests {
         }
     }
 
+    // MARK: 7: connection timeouts and caps
+
+    @Test("idle connections, half-sent headers and unfinished bodies are closed at their deadlines (issue 13, defect 7)")
+    func connectionTimeouts() async throws {
+        try await withKeel(arguments: ["--idle-timeout", "1s", "--header-timeout", "1s", "--body-timeout", "1s"]) { keel, client in
+            let silent = try RawSocket(port: keel.ingressPort)
+            let halfHeaders = try RawSocket(port: keel.ingressPort)
+            halfHeaders.send("POST /Greeter/greet HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n")
+            let halfBody = try RawSocket(port: keel.ingressPort)
+            halfBody.send("POST /Greeter/greet HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n\"abc")
+            let chunked = try RawSocket(port: keel.ingressPort)
+            chunked.send("POST /Greeter/greet HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n4\r\n\"abc\r\n")
+            let keptAlive = try RawSocket(port: keel.ingressPort)
+            keptAlive.send("GET /restate/health HTTP/1.1\r\nhost: x\r\n\r\n")
+            let adminSilent = try RawSocket(port: keel.adminPort)
+            for (name, socket) in [("silent", silent), ("half headers", halfHeaders), ("half body", halfBody), ("chunked", chunked), ("kept alive", keptAlive), ("admin", adminSilent)] {
+                let started = ContinuousClock.now
+                let (text, closed) = socket.readUntilClosed(timeout: .seconds(6))
+                #expect(closed, "\(name) was not closed")
+                #expect(ContinuousClock.now - started < .seconds(5), "\(name)")
+                if name == "kept alive" { #expect(text.hasPrefix("HTTP/1.1 200")) }
+                socket.close()
+            }
+            // A request that keeps to the deadlines is answered as always.
+            #expect(try await client.post("\(keel.ingress)/Greeter/greet", #""x""#).status == 200)
+        }
+    }
+
+    @Test("past --max-connections the ingress answers 503 and closes, while the admin API stays reachable (issue 13, defect 7)")
+    func connectionCap() async throws {
+        try await withKeel(arguments: ["--max-connections", "20", "--idle-timeout", "60s"]) { keel, client in
+            // Let the health checks of the start close their connections, then fill the ingress.
+            try await Task.sleep(for: .milliseconds(300))
+            var holders: [RawSocket] = []
+            for _ in 0..<40 {
+                holders.append(try RawSocket(port: keel.ingressPort))
+            }
+            var refused = 0
+            for socket in holders {
+                let (text, closed) = socket.readUntilClosed(timeout: .milliseconds(200))
+                if closed, text.hasPrefix("HTTP/1.1 503") {
+                    refused += 1
+                    #expect(text.contains("too many open connections"))
+                    #expect(text.lowercased().contains("retry-after: 1"))
+                }
+            }
+            #expect(refused >= 20, "\(refused) of 40 refused with a cap of 20")
+            #expect(try await client.get("\(keel.admin)/health").status == 200)
+            #expect(try await client.get("\(keel.admin)/services").status == 200)
+            for socket in holders { socket.close() }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await client.post("\(keel.ingress)/Greeter/greet", #""x""#).status == 200)
+        }
+    }
+
+    // MARK: 8: shutdown has a deadline
+
+    @Test("SIGTERM: health answers 503 at once, and the process exits after the grace period despite an unfinished body and a stalled registration (issue 13, defect 8)")
+    func shutdownGracePeriod() async throws {
+        let stalled = try await RawEndpoint(.silent)
+        defer { Task { await stalled.close() } }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let keel = try KeelProcess(serveArguments: ["--shutdown-grace", "1s", "--discovery-timeout", "60s", "--body-timeout", "60s"])
+        defer { keel.cleanUp() }
+        try await keel.start(client: client)
+        let holder = try RawSocket(port: keel.ingressPort)
+        holder.send("POST /Greeter/greet HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n4\r\n\"abc\r\n")
+        let registration = try RawSocket(port: keel.adminPort)
+        let body = #"{"uri": "\#(stalled.uri)", "use_http_11": true}"#
+        registration.send("POST /deployments HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\n\r\n\(body)")
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(stalled.openConnections == 1, "the registration reached the endpoint")
+
+        keel.sendTerminate()
+        try await Task.sleep(for: .milliseconds(200))
+        // The admin API waits for the registration in flight, so the ingress, which stops last, still listens:
+        // its health says the server is going away.
+        let ingressHealth = try? await client.get("\(keel.ingress)/restate/health")
+        #expect(ingressHealth?.status == 503, "ingress health during shutdown: \(ingressHealth.map { "\($0.status) \($0.text)" } ?? "no answer")")
+        #expect(ingressHealth?.headers.first(name: "retry-after") == "1")
+        // The admin listener is closed by now (it stops accepting once it is told to drain), or answers 503.
+        let adminHealth = try? await client.get("\(keel.admin)/health")
+        #expect(adminHealth == nil || adminHealth?.status == 503, "admin health during shutdown: \(adminHealth?.status ?? 0)")
+        let started = ContinuousClock.now
+        let status = keel.waitForExit(timeout: .seconds(14))
+        #expect(status == 0, "keel still runs 14 s after SIGTERM with a 1 s grace period, or exited with \(status.map(String.init) ?? "-")")
+        #expect(ContinuousClock.now - started < .seconds(8), "exit took \(ContinuousClock.now - started)")
+        if status == nil { Issue.record("server log:\n\(keel.serverLog)") }
+        try await client.shutdown()
+    }
+
+    @Test("a registration whose client goes away stops its discovery (issue 13, defect 8)")
+    func registrationCancelledWithItsClient() async throws {
+        let stalled = try await RawEndpoint(.silent)
+        defer { Task { await stalled.close() } }
+        try await withKeel(arguments: ["--discovery-timeout", "60s"]) { keel, client in
+            let registration = try RawSocket(port: keel.adminPort)
+            let body = #"{"uri": "\#(stalled.uri)", "use_http_11": true}"#
+            registration.send("POST /deployments HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\n\r\n\(body)")
+            var deadline = ContinuousClock.now + .seconds(5)
+            while stalled.openConnections == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(stalled.openConnections == 1, "the registration reached the endpoint")
+            registration.close()
+            deadline = ContinuousClock.now + .seconds(5)
+            while stalled.openConnections > 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(stalled.openConnections == 0, "discovery still runs after its client left")
+            #expect(try await client.get("\(keel.admin)/health").status == 200)
+        }
+    }
+
+    // MARK: 10: bytes in flight are bounded
+
+    @Test("request bodies past --max-inflight-bytes get 503 with retry-after; the server stays healthy (issue 13, defect 10)")
+    func bodyBudget() async throws {
+        try await withKeel(arguments: ["--max-body-size", "1000000", "--max-inflight-bytes", "2000000"]) { keel, client in
+            let size = 900_000
+            let head = "POST /Greeter/greet HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: \(size)\r\n\r\n"
+            // Two bodies that are still arriving hold 1.8 MB of the 2 MB.
+            let first = try RawSocket(port: keel.ingressPort)
+            first.send(head + "\"" + String(repeating: "a", count: 1000))
+            let second = try RawSocket(port: keel.ingressPort)
+            second.send(head + "\"" + String(repeating: "b", count: 1000))
+            try await Task.sleep(for: .milliseconds(300))
+            // A third is refused at once, before its body is read.
+            let third = try RawSocket(port: keel.ingressPort)
+            third.send(head)
+            let refused = third.read(timeout: .seconds(5), until: "}")
+            #expect(refused.hasPrefix("HTTP/1.1 503"), "\(refused)")
+            #expect(refused.lowercased().contains("retry-after: 1"))
+            #expect(refused.contains("--max-inflight-bytes"))
+            // Small requests still fit, and health answers.
+            #expect(try await client.post("\(keel.ingress)/Greeter/greet", #""x""#).status == 200)
+            #expect(try await client.get("\(keel.ingress)/restate/health").status == 200)
+            // Once the held bodies are gone, a large one is accepted again.
+            first.close()
+            second.close()
+            third.close()
+            try await Task.sleep(for: .milliseconds(300))
+            let large = "\"" + String(repeating: "c", count: size - 2) + "\""
+            let accepted = try await client.post("\(keel.ingress)/Greeter/greet", large)
+            #expect(accepted.status == 200)
+        }
+    }
+
     // MARK: Helpers
 
     /// A manifest with one service, in the request/response mode an HTTP/1.1 endpoint uses.

@@ -11,6 +11,7 @@ struct AdminResponder: HTTPResponder {
     let engine: Engine
     let deployments: DeploymentManager
     let ingressAddress: String
+    var shutdown: ShutdownState?
 
     func respond(to request: Request, context: Context) async throws -> Response {
         do {
@@ -28,6 +29,9 @@ struct AdminResponder: HTTPResponder {
         let registry = engine.registry
         switch (request.method, segments.first, segments.count) {
         case (.get, "health", 1):
+            if shutdown?.isShuttingDown == true {
+                return json(AdminBody.Error(message: "the server is shutting down"), status: .serviceUnavailable)
+            }
             return Response(status: .ok)
         case (.get, "version", 1):
             return json(AdminBody.Version(version: KeelVersion.current, min_admin_api_version: 2, max_admin_api_version: 4, ingress_endpoint: ingressAddress))
@@ -39,7 +43,9 @@ struct AdminResponder: HTTPResponder {
             } catch {
                 throw EngineError(.badRequest, "the body must be JSON like {\"uri\": \"http://localhost:9080\"}: \(error)")
             }
-            let registration = try await deployments.register(body)
+            // A registration waits on the endpoint; if the client goes away, discovery is cancelled with it.
+            let deployments = self.deployments
+            let registration = try await cancellingWhenClientLeaves { try await deployments.register(body) }
             let services = registration.deployment.manifest.services.compactMap { registry.services[$0.name] }.map(AdminBody.ServiceMetadata.init)
             var response = json(
                 AdminBody.RegisterResponse(
@@ -90,19 +96,21 @@ struct AdminResponder: HTTPResponder {
         }
     }
 
-    /// `cancel` (202 when signalled, 200 when it had not started), `kill`, `purge`, `resume`.
+    /// `cancel` (202 when signalled, 200 when it had not started), `kill`, `pause`, `purge`, `resume`.
     private func operate(_ operation: String, on id: InvocationID, _ request: Request) async throws -> Response {
         switch operation {
         case "cancel":
             return Response(status: try await engine.cancel(id) == .signalled ? .accepted : .ok)
         case "kill":
             try await engine.kill(id)
+        case "pause":
+            try await engine.pause(id)
         case "purge":
             try await engine.purge(id)
         case "resume":
             try await engine.resume(id, deploymentID: request.uri.queryParameters["deployment"].map(String.init))
         default:
-            throw EngineError(.notFound, "unknown invocation operation '\(operation)': use cancel, kill, purge or resume")
+            throw EngineError(.notFound, "unknown invocation operation '\(operation)': use cancel, kill, pause, purge or resume")
         }
         return Response(status: .ok)
     }

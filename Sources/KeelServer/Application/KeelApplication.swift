@@ -6,6 +6,7 @@ import KeelProtocol
 import KeelSQLite
 import KeelStore
 import Logging
+import NIOPosix
 import ServiceLifecycle
 
 /// A whole Keel server: the store, the engine, the ingress and the admin API, run until SIGTERM or SIGINT.
@@ -49,38 +50,67 @@ public struct KeelApplication: Sendable {
             "services": "\(engine.registry.services.keys.sorted().joined(separator: ","))",
             "recovered": "\(recovered)",
         ])
+        let descriptorLimit = ProcessLimits.openFiles()
+        let ingressConnections = ConnectionTracker(
+            name: "ingress",
+            limit: ConnectionLimits.ingress(requested: configuration.maxConnections, descriptorLimit: descriptorLimit)
+        )
+        if let requested = configuration.maxConnections, requested > ingressConnections.limit {
+            logger.warning("--max-connections lowered to stay below the open-file limit", metadata: [
+                "requested": "\(requested)", "limit": "\(ingressConnections.limit)", "RLIMIT_NOFILE": "\(descriptorLimit)",
+            ])
+        }
+        let adminConnections = ConnectionTracker(name: "admin API", limit: ConnectionLimits.admin)
+        let shutdown = ShutdownState()
+        let budget = BodyBudget(limit: configuration.effectiveMaxInFlightBodyBytes)
         let ingress = Application(
-            responder: IngressResponder(engine: engine, maxBodySize: configuration.maxBodySize),
-            server: .eventLoopBoundHTTP1(),
+            responder: IngressResponder(engine: engine, maxBodySize: configuration.maxBodySize, budget: budget, shutdown: shutdown),
+            server: .guardedHTTP1(tracker: ingressConnections, timeouts: configuration.connections, bindToEventLoop: true),
             configuration: .init(address: .hostname(configuration.ingress.host, port: configuration.ingress.port), serverName: "keel"),
             logger: logger
         )
+        // The admin API has its own event loop and connection share: handlers busy on the ingress's loops, or
+        // a flood of ingress connections, do not keep the operator out.
+        let adminLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let admin = Application(
-            responder: AdminResponder(engine: engine, deployments: deployments, ingressAddress: "http://\(configuration.ingress)"),
+            responder: AdminResponder(engine: engine, deployments: deployments, ingressAddress: "http://\(configuration.ingress)", shutdown: shutdown),
+            server: .guardedHTTP1(tracker: adminConnections, timeouts: configuration.connections, bindToEventLoop: false),
             configuration: .init(address: .hostname(configuration.admin.host, port: configuration.admin.port), serverName: "keel-admin"),
+            eventLoopGroupProvider: .shared(adminLoop),
             logger: logger
         )
-        let group = ServiceGroup(
-            configuration: .init(
-                // Shut down in reverse order: the engine first, so that callers waiting for a result are
-                // answered (503, the invocation stays stored) and the HTTP servers can drain.
-                services: [
-                    .init(service: ingress),
-                    .init(service: admin),
-                    .init(service: engine),
-                ],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
-            )
+        let watcher = ShutdownWatcher(
+            state: shutdown,
+            gracePeriod: configuration.shutdownGracePeriod,
+            connections: [ingressConnections, adminConnections],
+            logger: logger
         )
+        var groupConfiguration = ServiceGroupConfiguration(
+            // Shut down in reverse order: the watcher first (health answers 503 from then on, and the grace
+            // period starts), then the engine, so that callers waiting for a result are answered (503, the
+            // invocation stays stored) and the HTTP servers can drain.
+            services: [
+                .init(service: ingress),
+                .init(service: admin),
+                .init(service: engine),
+                .init(service: watcher),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGracePeriod + .seconds(2)
+        let group = ServiceGroup(configuration: groupConfiguration)
+        defer { watcher.disarm() }
         do {
             try await group.run()
         } catch {
             try? await client.shutdown()
+            try? await adminLoop.shutdownGracefully()
             await store.close()
             throw error
         }
         try await client.shutdown()
+        try? await adminLoop.shutdownGracefully()
         await store.close()
         withExtendedLifetime(lock) {}
     }

@@ -29,8 +29,17 @@ public struct ServerConfiguration: Sendable {
     public var admin: Bind
     /// The largest request body the ingress accepts (bytes).
     public var maxBodySize: Int
+    /// The request bodies all ingress requests together may hold in memory (bytes); a request that would go
+    /// past it is answered 503 with `retry-after`. Nil: `max(256 MiB, 4 × maxBodySize)`.
+    public var maxInFlightBodyBytes: Int?
     /// How long discovery of a deployment may take, the manifest's body included.
     public var discoveryTimeout: Duration
+    /// Deadlines of the HTTP connections (ingress and admin).
+    public var connections: ConnectionTimeouts
+    /// Open ingress connections at most; nil: below the process's descriptor limit (see `ConnectionLimits`).
+    public var maxConnections: Int?
+    /// How long SIGTERM waits for requests in flight before it closes their connections and stops.
+    public var shutdownGracePeriod: Duration
     public var engine: EngineConfiguration
 
     public init(
@@ -38,14 +47,43 @@ public struct ServerConfiguration: Sendable {
         ingress: Bind = Bind(host: "127.0.0.1", port: 8080),
         admin: Bind = Bind(host: "127.0.0.1", port: 9070),
         maxBodySize: Int = 10 * 1024 * 1024,
+        maxInFlightBodyBytes: Int? = nil,
         discoveryTimeout: Duration = .seconds(10),
+        connections: ConnectionTimeouts = ConnectionTimeouts(),
+        maxConnections: Int? = nil,
+        shutdownGracePeriod: Duration = .seconds(10),
         engine: EngineConfiguration = EngineConfiguration()
     ) {
         self.dataDirectory = dataDirectory
         self.ingress = ingress
         self.admin = admin
         self.maxBodySize = maxBodySize
+        self.maxInFlightBodyBytes = maxInFlightBodyBytes
         self.discoveryTimeout = discoveryTimeout
+        self.connections = connections
+        self.maxConnections = maxConnections
+        self.shutdownGracePeriod = shutdownGracePeriod
         self.engine = engine
+    }
+
+    /// The in-flight body budget in effect.
+    var effectiveMaxInFlightBodyBytes: Int {
+        maxInFlightBodyBytes ?? max(256 * 1024 * 1024, maxBodySize.multipliedReportingOverflow(by: 4).overflow ? Int.max : maxBodySize * 4)
+    }
+}
+
+/// How long an HTTP connection may wait on its client before Keel closes it.
+public struct ConnectionTimeouts: Hashable, Sendable {
+    /// A connection with no request in progress (keep-alive between requests, or one that never sent a byte).
+    public var idle: Duration
+    /// From a request's first byte to the end of its headers.
+    public var header: Duration
+    /// From the end of a request's headers to the end of its body.
+    public var body: Duration
+
+    public init(idle: Duration = .seconds(60), header: Duration = .seconds(30), body: Duration = .seconds(60)) {
+        self.idle = idle
+        self.header = header
+        self.body = body
     }
 }

@@ -22,28 +22,3 @@ final class EventLoopTaskExecutor: TaskExecutor {
         loop.execute { job.runSynchronously(on: executor) }
     }
 }
-
-/// An HTTP/1.1 server channel whose connections each run on their channel's event loop.
-struct EventLoopBoundHTTP1Channel: ServerChildChannel {
-    typealias Value = HTTP1Channel.Value
-    let inner: HTTP1Channel
-
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        inner.setup(channel: channel, logger: logger)
-    }
-
-    func handle(value: Value, logger: Logger) async {
-        await withTaskExecutorPreference(EventLoopTaskExecutor(value.channel.eventLoop)) {
-            await inner.handle(value: value, logger: logger)
-        }
-    }
-}
-
-extension HTTPServerBuilder {
-    /// HTTP/1.1 with every connection's work on its own event loop (see `EventLoopTaskExecutor`).
-    static func eventLoopBoundHTTP1() -> HTTPServerBuilder {
-        HTTPServerBuilder { responder in
-            EventLoopBoundHTTP1Channel(inner: HTTP1Channel(responder: responder))
-        }
-    }
-}

@@ -12,34 +12,45 @@ struct IngressResponder: HTTPResponder {
 
     let engine: Engine
     let maxBodySize: Int
+    /// The request bodies all requests together may hold in memory.
+    var budget: BodyBudget?
+    var shutdown: ShutdownState?
 
     /// Request headers that describe the transport, not the call: never forwarded to the handler.
     private static let hopHeaders: Set<String> = ["connection", "host", "content-length", "idempotency-key", "transfer-encoding", "keep-alive"]
 
     func respond(to request: Request, context: Context) async throws -> Response {
+        let reservation = BodyReservation(budget)
+        defer { reservation.release() }
         do {
-            return try await route(request)
+            return try await route(request, reservation: reservation)
         } catch let error as EngineError {
-            return IngressErrorBody(error).response()
+            var response = IngressErrorBody(error).response()
+            // Overload (the body budget) and storage failures: nothing was accepted; the client may retry.
+            if error.kind == .unavailable { response.headers[.retryAfter] = "1" }
+            return response
         } catch is NIOTooManyBytesError {
             return IngressErrorBody(EngineError(.payloadTooLarge, "the request body is larger than the limit of \(maxBodySize) bytes (--max-body-size)")).response()
         }
     }
 
-    private func route(_ request: Request) async throws -> Response {
+    private func route(_ request: Request, reservation: BodyReservation) async throws -> Response {
         switch try IngressRoute.parse(path: request.uri.path, registry: engine.registry) {
         case .health:
+            if shutdown?.isShuttingDown == true {
+                throw EngineError(.unavailable, "the server is shutting down")
+            }
             return json(HealthBody(services: engine.registry.services.keys.sorted()))
         case .call(let target):
             try allow(request, [.get, .post])
             if request.uri.queryParameters["delay"] != nil {
                 throw EngineError(.badRequest, "a delay is only for one-way sends: use /\(target.service)/\(target.key.map { "\($0)/" } ?? "")\(target.handler)/send?delay=…, or call without it")
             }
-            let (id, result) = try await engine.call(try await engineRequest(target, request))
+            let (id, result) = try await engine.call(try await engineRequest(target, request, reservation))
             return respond(result, id: id)
         case .send(let target):
             try allow(request, [.get, .post])
-            var engineRequest = try await engineRequest(target, request)
+            var engineRequest = try await engineRequest(target, request, reservation)
             if let delay = request.uri.queryParameters["delay"] {
                 guard let parsed = DurationParser.parse(String(delay)) else {
                     throw EngineError(.badRequest, "cannot parse the delay '\(delay)': use \(DurationParser.formats)")
@@ -67,12 +78,12 @@ struct IngressResponder: HTTPResponder {
             return respond(result, id: id)
         case .resolveAwakeable(let awakeable):
             try allow(request, [.post])
-            let body = Data(buffer: try await request.body.collect(upTo: maxBodySize))
+            let body = Data(buffer: try await request.collectBody(upTo: maxBodySize, reservation: reservation))
             try await engine.completeAwakeable(awakeable, with: .success(body))
             return Response(status: .accepted)
         case .rejectAwakeable(let awakeable):
             try allow(request, [.post])
-            let body = Data(buffer: try await request.body.collect(upTo: maxBodySize))
+            let body = Data(buffer: try await request.collectBody(upTo: maxBodySize, reservation: reservation))
             let reason = String(decoding: body, as: UTF8.self)
             try await engine.completeAwakeable(awakeable, with: .failure(Failure(code: 500, message: reason.isEmpty ? "rejected" : reason)))
             return Response(status: .accepted)
@@ -96,8 +107,8 @@ struct IngressResponder: HTTPResponder {
         return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
     }
 
-    private func engineRequest(_ target: InvocationTarget, _ request: Request) async throws -> Engine.Request {
-        try await Self.engineRequest(target, request, registry: engine.registry, maxBodySize: maxBodySize)
+    private func engineRequest(_ target: InvocationTarget, _ request: Request, _ reservation: BodyReservation) async throws -> Engine.Request {
+        try await Self.engineRequest(target, request, registry: engine.registry, maxBodySize: maxBodySize, reservation: reservation)
     }
 
     /// What a call or send to `target` asks the engine for: the body (checked to be JSON when its
@@ -106,13 +117,14 @@ struct IngressResponder: HTTPResponder {
         _ target: InvocationTarget,
         _ request: Request,
         registry: ServiceRegistry,
-        maxBodySize: Int
+        maxBodySize: Int,
+        reservation: BodyReservation
     ) async throws -> Engine.Request {
         let declared = Self.manifestEntry(target, registry: registry)
         if let declared, declared.handler.ingressPrivate ?? declared.service.ingressPrivate ?? false {
             throw EngineError(.badRequest, "\(target.service)/\(target.handler) is private (ingressPrivate): only other services can call it")
         }
-        let buffer = try await request.body.collect(upTo: maxBodySize)
+        let buffer = try await request.collectBody(upTo: maxBodySize, reservation: reservation)
         let body = Data(buffer: buffer)
         if let declared, let failure = InputValidation.check(contentType: request.headers[.contentType], bodyIsEmpty: body.isEmpty, input: declared.handler.input) {
             throw EngineError(.badRequest, "input validation error: \(failure)")
@@ -197,7 +209,7 @@ public struct IngressParsing: Sendable {
         let request = Request(head: head, body: RequestBody(buffer: ByteBuffer(bytes: body)))
         switch try IngressRoute.parse(path: request.uri.path, registry: registry) {
         case .call(let target), .send(let target):
-            return try await IngressResponder.engineRequest(target, request, registry: registry, maxBodySize: maxBodySize).target.handler
+            return try await IngressResponder.engineRequest(target, request, registry: registry, maxBodySize: maxBodySize, reservation: BodyReservation(nil)).target.handler
         default:
             throw EngineError(.badRequest, "not a call or a send: \(path)")
         }

@@ -47,6 +47,33 @@ struct Serve: AsyncParsableCommand {
     )
     var discoveryTimeout = "10s"
 
+    @Option(name: .customLong("idle-timeout"), help: "Close a connection with no request in progress after this long (e.g. 60s).")
+    var idleTimeout = "60s"
+
+    @Option(name: .customLong("header-timeout"), help: "Close a connection whose request headers are not complete this long after its first byte (e.g. 30s).")
+    var headerTimeout = "30s"
+
+    @Option(name: .customLong("body-timeout"), help: "Close a connection whose request body is not complete this long after its headers (e.g. 60s).")
+    var bodyTimeout = "60s"
+
+    @Option(
+        name: .customLong("max-connections"),
+        help: "Open ingress connections at most; past it a connection is answered 503 and closed (default: below the open-file limit, RLIMIT_NOFILE)."
+    )
+    var maxConnections: Int?
+
+    @Option(
+        name: .customLong("max-inflight-bytes"),
+        help: "Request body bytes all ingress requests together may hold in memory; past it a request is answered 503 (default: the larger of 256 MiB and 4 × --max-body-size)."
+    )
+    var maxInFlightBytes: Int?
+
+    @Option(
+        name: .customLong("shutdown-grace"),
+        help: "After SIGTERM, how long requests in flight may finish before their connections are closed (e.g. 10s)."
+    )
+    var shutdownGrace = "10s"
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -65,6 +92,14 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--abort-timeout '\(abortTimeout)' is not a positive duration: use \(DurationParser.formats)")
         }
         try Self.positiveDuration(discoveryTimeout, flag: "--discovery-timeout")
+        try Self.positiveDuration(idleTimeout, flag: "--idle-timeout")
+        try Self.positiveDuration(headerTimeout, flag: "--header-timeout")
+        try Self.positiveDuration(bodyTimeout, flag: "--body-timeout")
+        try Self.positiveDuration(shutdownGrace, flag: "--shutdown-grace")
+        if let maxConnections, maxConnections <= 0 { throw ValidationError("--max-connections must be positive") }
+        if let maxInFlightBytes, maxInFlightBytes < maxBodySize {
+            throw ValidationError("--max-inflight-bytes must be at least --max-body-size (\(maxBodySize))")
+        }
     }
 
     func run() async throws {
@@ -79,6 +114,14 @@ struct Serve: AsyncParsableCommand {
             )
         )
         configuration.discoveryTimeout = DurationParser.parse(discoveryTimeout) ?? .seconds(10)
+        configuration.connections = ConnectionTimeouts(
+            idle: DurationParser.parse(idleTimeout) ?? .seconds(60),
+            header: DurationParser.parse(headerTimeout) ?? .seconds(30),
+            body: DurationParser.parse(bodyTimeout) ?? .seconds(60)
+        )
+        configuration.maxConnections = maxConnections
+        configuration.maxInFlightBodyBytes = maxInFlightBytes
+        configuration.shutdownGracePeriod = DurationParser.parse(shutdownGrace) ?? .seconds(10)
         if let ingress = ServerConfiguration.Bind(ingressBind) { configuration.ingress = ingress }
         if let admin = ServerConfiguration.Bind(adminBind) { configuration.admin = admin }
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)

@@ -1,0 +1,93 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Set once SIGTERM (or SIGINT) started the shutdown: health checks answer 503 from then on, so that a load
+/// balancer stops sending before the listeners close.
+final class ShutdownState: Sendable {
+    private let started = Atomic<Bool>(false)
+
+    var isShuttingDown: Bool { started.load(ordering: .acquiring) }
+
+    func begin() { started.store(true, ordering: .releasing) }
+}
+
+/// The first service to hear of a graceful shutdown: marks it, and gives the requests in flight a grace
+/// period. When it is over, every connection still open is closed (a client holding an unfinished body, or
+/// waiting on a stalled registration, cannot keep the process alive); should the process still be running
+/// 10 s after that, it exits with status 1, as a `kill -9` would (the store is crash-safe).
+final class ShutdownWatcher: Service, Sendable {
+    let state: ShutdownState
+    let gracePeriod: Duration
+    let connections: [ConnectionTracker]
+    let logger: Logger
+    private let watchdog = Mutex<Task<Void, Never>?>(nil)
+
+    /// How long after the grace period the process exits if it has not stopped by itself.
+    static let exitDelay: Duration = .seconds(10)
+
+    init(state: ShutdownState, gracePeriod: Duration, connections: [ConnectionTracker], logger: Logger) {
+        self.state = state
+        self.gracePeriod = gracePeriod
+        self.connections = connections
+        self.logger = logger
+    }
+
+    func run() async throws {
+        do {
+            try await gracefulShutdown()
+        } catch {
+            return
+        }
+        state.begin()
+        logger.info("shutting down: health answers 503; requests in flight have the grace period", metadata: ["grace": "\(gracePeriod)"])
+        let (gracePeriod, connections, logger) = (self.gracePeriod, self.connections, self.logger)
+        let task = Task.detached {
+            do {
+                try await Task.sleep(for: gracePeriod)
+            } catch {
+                return
+            }
+            for tracker in connections where tracker.count > 0 {
+                logger.warning("grace period over: closing the connections still open", metadata: ["listener": "\(tracker.name)", "connections": "\(tracker.count)"])
+                tracker.closeAll()
+            }
+            do {
+                try await Task.sleep(for: Self.exitDelay)
+            } catch {
+                return
+            }
+            logger.error("the server did not stop within the grace period and \(Self.exitDelay) after it; exiting")
+            _exit(1)
+        }
+        watchdog.withLock { $0 = task }
+    }
+
+    /// The server stopped by itself: no forced exit.
+    func disarm() {
+        watchdog.withLock { $0?.cancel() }
+    }
+}
+
+/// Limits the operating system sets for this process.
+enum ProcessLimits {
+    /// The soft limit on open file descriptors (`RLIMIT_NOFILE`), clamped to 1…1,048,576; 1,024 when it
+    /// cannot be read.
+    static func openFiles() -> Int {
+        var limit = rlimit()
+        #if canImport(Glibc)
+        let status = getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        #else
+        let status = getrlimit(RLIMIT_NOFILE, &limit)
+        #endif
+        guard status == 0 else { return 1024 }
+        return Int(clamping: min(limit.rlim_cur, 1 << 20))
+    }
+}
