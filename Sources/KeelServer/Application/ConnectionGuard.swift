@@ -12,6 +12,8 @@ final class ConnectionTracker: Sendable {
     let name: String
     let limit: Int
     private let open = Mutex<[ObjectIdentifier: any Channel]>([:])
+    /// Refused connections not logged yet, and when the last warning went out (uptime nanoseconds).
+    private let refusals = Mutex<(unlogged: Int, lastWarning: UInt64?)>((0, nil))
 
     init(name: String, limit: Int) {
         self.name = name
@@ -34,6 +36,17 @@ final class ConnectionTracker: Sendable {
             }
         }
         return admitted
+    }
+
+    /// Counts a refused connection; returns how many to report when a warning is due (at most one a second,
+    /// so that a flood of connections does not flood the log too).
+    func refused(now: UInt64) -> Int? {
+        refusals.withLock { state -> Int? in
+            state.unlogged += 1
+            if let last = state.lastWarning, now >= last, now - last < 1_000_000_000 { return nil }
+            defer { state = (0, now) }
+            return state.unlogged
+        }
     }
 
     /// Closes every open connection (the end of the shutdown grace period).
@@ -250,7 +263,9 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let watch = PeerWatch()
         guard tracker.admit(channel) else {
-            logger.warning("refusing a connection: the listener is full", metadata: ["listener": "\(tracker.name)", "limit": "\(tracker.limit)"])
+            if let count = tracker.refused(now: NIODeadline.now().uptimeNanoseconds) {
+                logger.warning("refusing connections: the listener is full", metadata: ["listener": "\(tracker.name)", "limit": "\(tracker.limit)", "refused": "\(count)"])
+            }
             let body = #"{"code":503,"message":"too many open connections to the \#(tracker.name) (limit \#(tracker.limit)); retry later","source":"ingress"}"#
             let response = "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: \(body.utf8.count)\r\n\r\n\(body)"
             channel.writeAndFlush(ByteBuffer(string: response)).whenComplete { _ in channel.close(promise: nil) }
