@@ -22,6 +22,8 @@ public final class Engine: Service {
     private let jobs: AsyncStream<PartitionProcessor.Job>
     private let jobSink: AsyncStream<PartitionProcessor.Job>.Continuation
     private let quarantine: Quarantine?
+    /// Opened by `releaseAttempts()` (or at once, unless the configuration holds attempts).
+    private let attemptsReleased = Latch()
 
     /// `quarantine`: watches embedded attempts so that a handler that crashes the process is found and
     /// recovered paused (see `QuarantineRules`); nil runs without that watch.
@@ -34,6 +36,7 @@ public final class Engine: Service {
     ) {
         self.store = store
         self.quarantine = quarantine
+        if !configuration.holdAttemptsUntilReleased { attemptsReleased.open() }
         self.registry = ServiceRegistry(embedded: endpoints)
         self.configuration = configuration
         self.logger = logger
@@ -128,6 +131,7 @@ public final class Engine: Service {
                 group.addTask { await writer.run() }
                 await withDiscardingTaskGroup { attempts in
                     attempts.addTask { await self.purgeExpiredPeriodically() }
+                    await self.attemptsReleased.wait()
                     for await job in jobs { attempts.addTask { await job() } }
                     attempts.cancelAll()
                 }
@@ -135,9 +139,16 @@ public final class Engine: Service {
             }
         } onGracefulShutdown: {
             self.jobSink.finish()
+            self.attemptsReleased.open()
             let partitions = self.partitions
             Task { for partition in partitions { await partition.releaseWaitersForShutdown() } }
         }
+    }
+
+    /// Lets recovered attempts, timers and retries run (with `holdAttemptsUntilReleased`): a server calls it
+    /// once its admin API and health answer, so an operator can get in before any handler runs.
+    public func releaseAttempts() {
+        attemptsReleased.open()
     }
 
     private func purgeExpiredPeriodically() async {
@@ -301,6 +312,11 @@ public final class Engine: Service {
     /// Ends an invocation at once with 409 "killed", and the invocations it called, recursively.
     public func kill(_ id: InvocationID) async throws {
         try await partition(for: id).kill(id)
+    }
+
+    /// Parks a running or suspended invocation until `resume` or `kill`; its current attempt is abandoned.
+    public func pause(_ id: InvocationID) async throws {
+        try await partition(for: id).pauseByOperator(id)
     }
 
     /// Forgets a completed invocation.

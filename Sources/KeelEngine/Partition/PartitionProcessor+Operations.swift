@@ -66,6 +66,31 @@ extension PartitionProcessor {
         }
     }
 
+    /// Parks a running or suspended invocation until it is resumed or killed. A running attempt is abandoned:
+    /// its frames are no longer taken, so nothing it does after this is stored (an embedded handler that never
+    /// yields keeps its thread, but the store says paused and the next start does not run it).
+    func pauseByOperator(_ id: InvocationID) async throws {
+        guard let invocation = active[id], !invocation.isCompleting else { throw try await finishedOrUnknown(id, verb: "pause") }
+        switch invocation.record.status {
+        case .paused:
+            return
+        case .invoked, .suspended:
+            break
+        default:
+            throw EngineError(.conflict, "invocation \(id) is \(invocation.record.status.rawValue) and has not started; cancel or kill it instead")
+        }
+        invocation.generation += 1
+        invocation.attempt?.input.finish()
+        invocation.attempt = nil
+        invocation.waitingFor = nil
+        pause(invocation, lastFailure: "paused by an operator")
+        do {
+            try await writer.commit([], for: id)
+        } catch {
+            throw EngineError.storage(error)
+        }
+    }
+
     /// Forgets a completed invocation: its output can no longer be attached to, and its idempotency key or
     /// workflow key can be used again.
     func purge(_ id: InvocationID) async throws {
@@ -101,6 +126,7 @@ extension PartitionProcessor {
             writer.enqueue([.updateDeployment(id, deploymentID: deploymentID)], for: id)
         }
         active[id]?.failedAttempts = 0
+        active[id]?.resumptionsWithoutProgress = 0
         resume(id)
     }
 

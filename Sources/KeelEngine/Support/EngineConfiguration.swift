@@ -18,6 +18,9 @@ public struct EngineConfiguration: Sendable {
     public var abortTimeout: Duration
     /// The shortest wait before a failed attempt is retried, even when the endpoint asks for less.
     public var minimumRetryDelay: Duration
+    /// Recovered attempts, timers and retries wait for `Engine.releaseAttempts()` (calls that run their
+    /// first attempt in the caller's task do not wait).
+    public var holdAttemptsUntilReleased = false
 
     public init(
         partitions: Int = 4,

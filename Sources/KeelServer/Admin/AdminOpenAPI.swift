@@ -49,6 +49,11 @@ enum AdminOpenAPI {
               "patch": {"summary": "End at once with 409 killed, and the invocations it called, recursively",
                         "responses": {"200": {"description": "killed"}, "404": {"description": "unknown"}, "409": {"description": "completed already"}}}
             },
+            "/invocations/{id}/pause": {
+              "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+              "patch": {"summary": "Park a running or suspended invocation until it is resumed or killed; a running attempt is abandoned",
+                        "responses": {"200": {"description": "paused"}, "404": {"description": "unknown"}, "409": {"description": "completed or not started"}}}
+            },
             "/invocations/{id}/purge": {
               "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
               "patch": {"summary": "Forget a completed invocation",

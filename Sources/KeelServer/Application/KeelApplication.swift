@@ -8,6 +8,7 @@ import KeelStore
 import Logging
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// A whole Keel server: the store, the engine, the ingress and the admin API, run until SIGTERM or SIGINT.
 ///
@@ -37,7 +38,15 @@ public struct KeelApplication: Sendable {
         }
         let lock = try DataDirectoryLock(directory: configuration.dataDirectory)
         let store = try SQLiteStore(directory: URL(fileURLWithPath: configuration.dataDirectory))
-        let engine = Engine(store: store, endpoints: endpoints, configuration: configuration.engine, logger: logger)
+        // Blames a crash on the embedded handler that caused it, so that it is recovered paused, not re-run.
+        let crashWatch = try CrashWatch(directory: configuration.dataDirectory)
+        crashWatch.installTrapHandler()
+        let quarantine = Quarantine(watch: crashWatch, logger: logger)
+        // Recovered invocations run once both listeners answer: an operator can always get in first.
+        var engineConfiguration = configuration.engine
+        engineConfiguration.holdAttemptsUntilReleased = true
+        let engine = Engine(store: store, endpoints: endpoints, configuration: engineConfiguration, quarantine: quarantine, logger: logger)
+        let listening = Countdown(2) { engine.releaseAttempts() }
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         var deployments = DeploymentManager(registry: engine.registry, store: store, client: client)
         deployments.discoveryTimeout = configuration.discoveryTimeout
@@ -67,6 +76,7 @@ public struct KeelApplication: Sendable {
             responder: IngressResponder(engine: engine, maxBodySize: configuration.maxBodySize, budget: budget, shutdown: shutdown),
             server: .guardedHTTP1(tracker: ingressConnections, timeouts: configuration.connections, bindToEventLoop: true),
             configuration: .init(address: .hostname(configuration.ingress.host, port: configuration.ingress.port), serverName: "keel"),
+            onServerRunning: { _ in listening.tick() },
             logger: logger
         )
         // The admin API has its own event loop and connection share: handlers busy on the ingress's loops, or
@@ -76,6 +86,7 @@ public struct KeelApplication: Sendable {
             responder: AdminResponder(engine: engine, deployments: deployments, ingressAddress: "http://\(configuration.ingress)", shutdown: shutdown),
             server: .guardedHTTP1(tracker: adminConnections, timeouts: configuration.connections, bindToEventLoop: false),
             configuration: .init(address: .hostname(configuration.admin.host, port: configuration.admin.port), serverName: "keel-admin"),
+            onServerRunning: { _ in listening.tick() },
             eventLoopGroupProvider: .shared(adminLoop),
             logger: logger
         )
@@ -113,5 +124,24 @@ public struct KeelApplication: Sendable {
         try? await adminLoop.shutdownGracefully()
         await store.close()
         withExtendedLifetime(lock) {}
+    }
+}
+
+/// Calls `action` once `tick` was called `count` times.
+private final class Countdown: Sendable {
+    private let remaining: Mutex<Int>
+    private let action: @Sendable () -> Void
+
+    init(_ count: Int, action: @escaping @Sendable () -> Void) {
+        remaining = Mutex(count)
+        self.action = action
+    }
+
+    func tick() {
+        let done = remaining.withLock { remaining in
+            remaining -= 1
+            return remaining == 0
+        }
+        if done { action() }
     }
 }

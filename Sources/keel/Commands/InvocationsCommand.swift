@@ -4,8 +4,8 @@ import NIOHTTP1
 
 struct Invocations: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Inspect, cancel, kill, purge and resume invocations.",
-        subcommands: [Describe.self, Cancel.self, Kill.self, Purge.self, Resume.self]
+        abstract: "Inspect, cancel, kill, pause, purge and resume invocations.",
+        subcommands: [Describe.self, Cancel.self, Kill.self, Pause.self, Purge.self, Resume.self]
     )
 
     struct Describe: AsyncParsableCommand {
@@ -41,6 +41,19 @@ struct Invocations: AsyncParsableCommand {
         func run() async throws {
             _ = try await admin.client.send(.PATCH, "/invocations/\(id)/kill")
             print("killed \(id)")
+        }
+    }
+
+    struct Pause: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Park a running or suspended invocation until it is resumed or killed (its current attempt is abandoned)."
+        )
+        @OptionGroup var admin: AdminOptions
+        @Argument(help: "The invocation id, inv_1…") var id: String
+
+        func run() async throws {
+            _ = try await admin.client.send(.PATCH, "/invocations/\(id)/pause")
+            print("paused \(id)")
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Keel
+import Synchronization
 
 /// The example services `keel serve --demo` binds.
 enum DemoServices {
@@ -121,6 +122,9 @@ struct SideEffectLogError: Error, CustomStringConvertible {
     var description: String { "short write to \(path)" }
 }
 
+/// Never set: `Trap/spin` reads it so that its loop cannot be optimised away.
+private let spinStop = Atomic<Bool>(false)
+
 extension DemoServices {
     struct TrapInput: Codable, Sendable {
         var label: String
@@ -129,11 +133,19 @@ extension DemoServices {
     }
 
     /// `Trap/run`: logs `trap {label}` as a side effect, then adds unchecked, which traps for `overflowBy` > 0
-    /// (the kind of bug the quarantine is for). Bound with `KEEL_DEMO_TRAPS=1`.
+    /// (the kind of bug the quarantine is for). `Trap/spin`: logs `spin {label}`, then loops for ever without
+    /// yielding (what no embedded handler can be stopped from doing). Bound with `KEEL_DEMO_TRAPS=1`.
     static func trap(log: SideEffectLog) -> Service {
-        Service("Trap").handler("run") { (ctx: Context, input: TrapInput) in
-            try await ctx.run("log") { try log.append("trap \(input.label)") }
-            return Int.max + input.overflowBy
-        }
+        Service("Trap")
+            .handler("run") { (ctx: Context, input: TrapInput) in
+                try await ctx.run("log") { try log.append("trap \(input.label)") }
+                return Int.max + input.overflowBy
+            }
+            .handler("spin") { (ctx: Context, input: TrapInput) in
+                try await ctx.run("log") { try log.append("spin \(input.label)") }
+                var spins = 0
+                while !spinStop.load(ordering: .relaxed) { spins &+= 1 }
+                return spins
+            }
     }
 }

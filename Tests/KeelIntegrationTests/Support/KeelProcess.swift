@@ -17,6 +17,8 @@ final class KeelProcess: @unchecked Sendable {
     let adminPort: Int
     /// Arguments every start passes, restarts included.
     let serveArguments: [String]
+    /// Variables added to the server's environment (which is otherwise this process's).
+    let environment: [String: String]
     private var process: Process?
     private let logURL: URL
 
@@ -24,8 +26,9 @@ final class KeelProcess: @unchecked Sendable {
     var admin: String { "http://127.0.0.1:\(adminPort)" }
     var sideEffectLog: URL { dataDirectory.appendingPathComponent("demo-side-effects.log") }
 
-    init(dataDirectory: URL? = nil, serveArguments: [String] = []) throws {
+    init(dataDirectory: URL? = nil, serveArguments: [String] = [], environment: [String: String] = [:]) throws {
         self.serveArguments = serveArguments
+        self.environment = environment
         let directory = dataDirectory ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("keel-it-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -55,6 +58,9 @@ final class KeelProcess: @unchecked Sendable {
             "--admin-bind", "127.0.0.1:\(adminPort)",
             "--log-level", "warning",
         ] + serveArguments + extraArguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         if !FileManager.default.fileExists(atPath: logURL.path) {
             FileManager.default.createFile(atPath: logURL.path, contents: nil)
         }
@@ -113,6 +119,20 @@ final class KeelProcess: @unchecked Sendable {
         guard !process.isRunning else { return nil }
         self.process = nil
         return process.terminationStatus
+    }
+
+    /// Whether the server process is alive (false before a start, after a stop, and once it crashed).
+    var isRunning: Bool { process?.isRunning ?? false }
+
+    /// CPU time (user and system) the server process used so far, from /proc; nil when it is not running.
+    var cpuSeconds: Double? {
+        guard let process, process.isRunning,
+              let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        // Fields after the command name: state is field 3, utime 14 and stime 15 (clock ticks).
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     var serverLog: String {
