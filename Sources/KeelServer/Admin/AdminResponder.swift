@@ -30,7 +30,9 @@ struct AdminResponder: HTTPResponder {
         switch (request.method, segments.first, segments.count) {
         case (.get, "health", 1):
             if shutdown?.isShuttingDown == true {
-                return json(AdminBody.Error(message: "the server is shutting down"), status: .serviceUnavailable)
+                var response = json(AdminBody.Error(message: "the server is shutting down"), status: .serviceUnavailable)
+                response.headers[.retryAfter] = "1"
+                return response
             }
             return Response(status: .ok)
         case (.get, "version", 1):
