@@ -1,3 +1,5 @@
+import Foundation
+import Keel
 import KeelEngine
 import KeelProtocol
 @testable import KeelServer
@@ -69,6 +71,20 @@ struct HardeningRuleTests {
         for name in ["Greeter", "restates", "restate2", "apis", "v1", "my.restate", "Counter"] {
             #expect(ReservedNames.clash(serviceName: name) == nil, "\(name)")
         }
+    }
+
+    @Test("an embedded service with a reserved name stops the server at start, naming the clash")
+    func embeddedReservedName() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-reserved-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let service = Keel.Service("Restate").handler("h") { (ctx: Context, value: Int) in value }
+        let application = KeelApplication(configuration: ServerConfiguration(dataDirectory: directory.path), endpoints: [Endpoint(service)])
+        await #expect {
+            try await application.run()
+        } throws: { error in
+            "\(error)".contains("'Restate' is reserved")
+        }
+        #expect(!FileManager.default.fileExists(atPath: directory.path), "nothing was opened")
     }
 
     // MARK: Input validation
