@@ -201,7 +201,8 @@ struct HardeningTests {
         let registration = try RawSocket(port: keel.adminPort)
         let body = #"{"uri": "\#(stalled.uri)", "use_http_11": true}"#
         registration.send("POST /deployments HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\n\r\n\(body)")
-        try await Task.sleep(for: .milliseconds(500))
+        let reached = ContinuousClock.now + .seconds(5)
+        while stalled.openConnections == 0, ContinuousClock.now < reached { try await Task.sleep(for: .milliseconds(50)) }
         #expect(stalled.openConnections == 1, "the registration reached the endpoint")
 
         keel.sendTerminate()
