@@ -423,10 +423,11 @@ struct ChaosRun: Sendable {
             figures.kills += 1
 
             if figures.kills < configuration.kills, random.unit() < 0.3 {
-                // Kill again while the restarted server recovers: before or just after it answers health.
+                // Kill again while the restarted server recovers: before it answers health, or soon after, while
+                // it still runs the invocations it recovered.
                 try server.spawn()
                 let typical = chaosQuantile(figures.restarts, 0.5) ?? .milliseconds(300)
-                let killAt = ContinuousClock.now + typical * (1.5 * random.unit())
+                let killAt = ContinuousClock.now + (typical * 2 + .milliseconds(300)) * random.unit()
                 var healthy = false
                 while ContinuousClock.now < killAt {
                     if !healthy, let answer = try? await client.chaosRequest(.GET, "\(server.ingress)/restate/health", timeout: .seconds(1)) {
