@@ -105,12 +105,19 @@ extension PartitionProcessor {
         if active[calleeID] != nil { return joinExisting(request) }
         if request.isDeterministic {
             let stored: InvocationRecord?
+            idChecks.begin(calleeID)
             do {
                 stored = try await store.invocation(calleeID)
             } catch {
+                _ = idChecks.end(calleeID)
                 return .failed("storage: \(StoreError(wrapping: error).message)")
             }
+            let raced = idChecks.end(calleeID)
             if active[calleeID] != nil { return joinExisting(request) }
+            if raced {
+                // Created, and completed already, while the store was read: the stored record has it now.
+                return .failed("invocation \(calleeID) was created concurrently; the retry finds it")
+            }
             if let stored {
                 guard writer.enqueue(request.callerOperations, for: [request.caller]) != nil else {
                     return .failed("an earlier write of \(request.caller) failed")

@@ -35,6 +35,8 @@ actor PartitionProcessor {
     var promiseReads: [PromiseKey: Int] = [:]
     /// Object state as the last exclusive invocation left it, for the next one (see `ObjectStateCache`).
     var stateCache = ObjectStateCache()
+    /// Store reads in flight that decide whether an idempotent or deterministic id exists already.
+    var idChecks = ExistenceChecks()
     var isSweeping = false
     /// The engine is stopping: result waiters are answered with 503 instead of kept.
     var isShuttingDown = false
@@ -91,19 +93,16 @@ actor PartitionProcessor {
     /// first attempt (see `Acceptance.runHere`), and this returns without waiting for the creation's commit.
     func accept(_ request: NewInvocation, executeAt: Int64? = nil, awaitingResult: Bool = false) async throws -> Acceptance {
         if active[request.id] != nil { return .duplicate }
-        let record = admit(request, executeAt: executeAt)
-
         if request.idempotencyKey != nil || request.resolved.handlerKind == .workflow {
-            do {
-                if let stored = try await store.invocation(request.id) {
-                    forget(request.id, result: stored.result)
-                    return .duplicate
-                }
-            } catch {
-                forget(request.id, result: nil)
-                throw EngineError.storage(error)
+            // Nothing of the invocation is in memory while the store is read: admitted before the read, it
+            // could be promoted from its object's inbox and run before its creation was handed to the writer.
+            switch await storedOrRaced(request.id) {
+            case .success(true): return .duplicate
+            case .success(false): break
+            case .failure(let error): throw EngineError.storage(error)
             }
         }
+        let record = admit(request, executeAt: executeAt)
 
         // The first attempt starts while the invocation is being stored: everything it writes is ordered
         // after the invocation in the group-commit queue, and nothing it does is acknowledged (a step's
@@ -128,9 +127,26 @@ actor PartitionProcessor {
         return .accepted
     }
 
+    /// Whether invocation `id` exists already: stored, or admitted by another request while the store was read
+    /// (which may even have completed by then). A caller that gets false admits it before its next await.
+    func storedOrRaced(_ id: InvocationID) async -> Result<Bool, StoreError> {
+        idChecks.begin(id)
+        let stored: InvocationRecord?
+        do {
+            stored = try await store.invocation(id)
+        } catch {
+            _ = idChecks.end(id)
+            return .failure(StoreError(wrapping: error))
+        }
+        let raced = idChecks.end(id)
+        return .success(stored != nil || raced || active[id] != nil)
+    }
+
     /// Registers a new invocation in memory: it takes its object's lock, waits in the inbox, or waits for
-    /// `executeAt`. Returns the record to store.
+    /// `executeAt`. Returns the record to store. The caller hands the record to the writer before it awaits
+    /// anything: from here on the invocation can be promoted and run.
     func admit(_ request: NewInvocation, executeAt: Int64?) -> InvocationRecord {
+        idChecks.admitted(request.id)
         let now = EngineClock.nowMilliseconds()
         var record = InvocationRecord(
             id: request.id,
