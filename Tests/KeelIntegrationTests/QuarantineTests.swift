@@ -111,6 +111,45 @@ struct QuarantineTests {
         try await client.shutdown()
     }
 
+    @Test("a spinning handler is paused offline in the data directory while the server is down, and the next start does not run it")
+    func offlinePause() async throws {
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let keel = try KeelProcess(environment: ["KEEL_DEMO_TRAPS": "1"])
+        defer { keel.cleanUp() }
+        do {
+            try await keel.start(client: client)
+            let sent = try await client.post("\(keel.ingress)/Trap/spin/send", #"{"label":"o","overflowBy":0}"#)
+            let id = try #require(try sent.json()["invocationId"] as? String)
+            let deadline = ContinuousClock.now + .seconds(10)
+            while !keel.sideEffects().contains("spin o"), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            keel.kill()
+
+            let pause = Process()
+            pause.executableURL = KeelProcess.binary
+            pause.arguments = ["invocations", "pause", id, "--data-dir", keel.dataDirectory.path]
+            let output = Pipe()
+            pause.standardOutput = output
+            pause.standardError = output
+            try pause.run()
+            pause.waitUntilExit()
+            let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(pause.terminationStatus == 0, "keel invocations pause --data-dir: \(said)")
+
+            try await keel.start(client: client)
+            let before = try #require(keel.cpuSeconds)
+            try await Task.sleep(for: .seconds(2))
+            let used = try #require(keel.cpuSeconds) - before
+            #expect(used < 1.0, "the restarted server used \(used) s of CPU in 2 s: the paused handler runs again")
+            let status = try await status(of: id, keel, client)
+            #expect(status["status"] as? String == "paused", "\(status)")
+        } catch {
+            Issue.record("server log:\n\(keel.serverLog)")
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+
     @Test("input that would overflow a demo handler gets a terminal 400 and the server stays up")
     func overflowIsRefused() async throws {
         try await withKeel { keel, client in

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import KeelProtocol
+import KeelServer
 import NIOHTTP1
 
 struct Invocations: AsyncParsableCommand {
@@ -50,8 +52,16 @@ struct Invocations: AsyncParsableCommand {
         )
         @OptionGroup var admin: AdminOptions
         @Argument(help: "The invocation id, inv_1…") var id: String
+        @Option(help: "Pause it in this data directory while no server runs on it (when handlers keep the server too busy to answer).")
+        var dataDir: String?
 
         func run() async throws {
+            if let dataDir {
+                guard let invocation = InvocationID(id) else { throw ValidationError("'\(id)' is not an invocation id (inv_1…)") }
+                try await OfflineOperations.pause(invocation, dataDirectory: dataDir)
+                print("paused \(id) in \(dataDir); the next start does not run it")
+                return
+            }
             _ = try await admin.client.send(.PATCH, "/invocations/\(id)/pause")
             print("paused \(id)")
         }
