@@ -31,7 +31,9 @@ struct QuarantineTests {
     @Test("a trapping handler among innocent ones: the innocents complete, the culprit is recovered paused, and kill ends it")
     func trapIsQuarantined() async throws {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let keel = try KeelProcess(environment: ["KEEL_DEMO_TRAPS": "1"])
+        // Swift's backtracer still runs (the trap handler hands over to it), without symbolicating: that takes
+        // seconds per crash on a debug build.
+        let keel = try KeelProcess(environment: ["KEEL_DEMO_TRAPS": "1", "SWIFT_BACKTRACE": "enable=yes,symbolicate=off"])
         defer { keel.cleanUp() }
         do {
             try await keel.start(client: client)

@@ -50,7 +50,12 @@ struct ShutdownUnderLoadTests {
                         }
                     }
                 }
-                try await Task.sleep(for: .milliseconds(800))
+                // SIGTERM once the load is well under way (a loaded machine takes longer to get there).
+                let loadDeadline = ContinuousClock.now + .seconds(15)
+                while ledger.acknowledged.count < 40, ContinuousClock.now < loadDeadline {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                try await Task.sleep(for: .milliseconds(100))
                 keel.sendTerminate()
                 #expect(keel.waitForExit(timeout: .seconds(20)) != nil, "keel did not exit within 20 s of SIGTERM")
                 ledger.stopped.store(true, ordering: .relaxed)
@@ -58,7 +63,7 @@ struct ShutdownUnderLoadTests {
             }
             try await load.shutdown()
             let acknowledged = ledger.acknowledged
-            try #require(acknowledged.count > 50, "only \(acknowledged.count) sends were acknowledged before SIGTERM")
+            try #require(acknowledged.count >= 40, "only \(acknowledged.count) sends were acknowledged before SIGTERM")
 
             try await keel.start(client: client)
             for (key, id) in acknowledged {
