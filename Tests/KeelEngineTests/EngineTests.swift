@@ -4,6 +4,7 @@ import KeelCore
 import KeelEngine
 import KeelProtocol
 import KeelSQLite
+import KeelStore
 import Synchronization
 import Testing
 
@@ -17,16 +18,20 @@ func withEngine<T: Sendable>(
 }
 
 /// `withEngine` for any embedded endpoints, with the store handed to `body` too (to inspect or sabotage it).
+/// `crashedWith` is written to the store first, as a crash would have left it. Recovery that has not returned
+/// after 10 s fails the test (`RecoveryHung`) instead of stalling the suite.
 func withStoreAndEngine<T: Sendable>(
     _ endpoints: [any EmbeddedEndpoint],
     configuration: EngineConfiguration = EngineConfiguration(retryPolicy: RetryPolicy(initialInterval: .milliseconds(5), maxInterval: .milliseconds(50), maxAttempts: 5)),
+    crashedWith operations: [StoreOperation] = [],
     _ body: @escaping @Sendable (Engine, SQLiteStore) async throws -> T
 ) async throws -> T {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-engine-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: directory) }
     let store = try SQLiteStore(directory: directory)
+    if !operations.isEmpty { try await store.apply(operations) }
     let engine = Engine(store: store, endpoints: endpoints, configuration: configuration)
-    try await engine.recover()
+    try await withinTenSeconds { try await engine.recover() }
     return try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask {
             try await engine.run()

@@ -33,73 +33,12 @@ struct RecoveryTests {
         return [.insertInvocation(record), .appendJournal(id, index: sequence, entry: entry)]
     }
 
-    /// Fills a fresh store with `operations`, then runs an engine on it: `recover()` must return within 10 s.
-    func withRecoveredEngine<T: Sendable>(
-        after operations: [StoreOperation],
-        _ services: [any ServiceDefinitionConvertible],
-        _ body: @escaping @Sendable (Engine, SQLiteStore) async throws -> T
-    ) async throws -> T {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-recovery-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let crashed = try SQLiteStore(directory: directory)
-        try await crashed.apply(operations)
-        await crashed.close()
-
-        let store = try SQLiteStore(directory: directory)
-        let engine = Engine(store: store, endpoints: [Endpoint(services)])
-        try await Self.withinTenSeconds { try await engine.recover() }
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await engine.run()
-                return nil
-            }
-            group.addTask { try await body(engine, store) }
-            defer { group.cancelAll() }
-            while let result = try await group.next() {
-                if let result { return result }
-            }
-            throw CancellationError()
-        }
-    }
-
-    /// Runs `work` in a task of its own and throws `RecoveryHung` if it has not returned after 10 s (the
-    /// task is left behind: a hang must fail the test, not stall the suite).
-    static func withinTenSeconds(_ work: @escaping @Sendable () async throws -> Void) async throws {
-        let first = FirstOutcome()
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            first.waiter.withLock { $0 = continuation }
-            Task {
-                do {
-                    try await work()
-                    first.finish(.success(()))
-                } catch {
-                    first.finish(.failure(error))
-                }
-            }
-            Task {
-                try? await Task.sleep(for: .seconds(10))
-                first.finish(.failure(RecoveryHung()))
-            }
-        }
-    }
-
-    /// Resumes its waiter with the first outcome it is given.
-    final class FirstOutcome: Sendable {
-        let waiter = Mutex<CheckedContinuation<Void, any Error>?>(nil)
-
-        func finish(_ outcome: Result<Void, any Error>) {
-            waiter.withLock { $0.take() }?.resume(with: outcome)
-        }
-    }
-
-    struct RecoveryHung: Error {}
-
     @Test("a key whose lock is free and whose inbox is not (a kill between a completion and the promotion) recovers and drains its inbox in order")
     func recoversQueueBehindFreeLock() async throws {
         let operations = try Self.stored(1, key: "k", delta: 1, status: .inboxed, sequence: 1)
             + Self.stored(2, key: "k", delta: 10, status: .inboxed, sequence: 2)
             + Self.stored(3, key: "k", delta: 100, status: .inboxed, sequence: 3)
-        try await withRecoveredEngine(after: operations, [Self.counter]) { engine, _ in
+        try await withStoreAndEngine([Endpoint(Self.counter)], crashedWith: operations) { engine, _ in
             let first = try await engine.attach(InvocationID(partitionKey: 7, uuid: 1))
             let last = try await engine.attach(InvocationID(partitionKey: 7, uuid: 3))
             #expect(first == json("1"))
@@ -134,5 +73,37 @@ struct CrashWatchTests {
 
         let third = try CrashWatch(directory: directory.path)
         #expect(third.previousRun == QuarantineRules.PreviousRun())
+    }
+}
+
+struct RecoveryHung: Error {}
+
+/// Runs `work` in a task of its own and throws `RecoveryHung` if it has not returned after 10 s (the task is
+/// left behind: a hang must fail the test, not stall the suite).
+func withinTenSeconds(_ work: @escaping @Sendable () async throws -> Void) async throws {
+    let first = FirstOutcome()
+    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        first.waiter.withLock { $0 = continuation }
+        Task {
+            do {
+                try await work()
+                first.finish(.success(()))
+            } catch {
+                first.finish(.failure(error))
+            }
+        }
+        Task {
+            try? await Task.sleep(for: .seconds(10))
+            first.finish(.failure(RecoveryHung()))
+        }
+    }
+}
+
+/// Resumes its waiter with the first outcome it is given.
+private final class FirstOutcome: Sendable {
+    let waiter = Mutex<CheckedContinuation<Void, any Error>?>(nil)
+
+    func finish(_ outcome: Result<Void, any Error>) {
+        waiter.withLock { $0.take() }?.resume(with: outcome)
     }
 }

@@ -7,11 +7,7 @@ import Testing
 struct CrashSafetyRegressionTests {
     @Test("defect 1: kill -9 while 200 sends queue on 8 keys; the restart is healthy and every add counts once")
     func restartWithQueuedExclusiveCalls() async throws {
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let keel = try KeelProcess()
-        defer { keel.cleanUp() }
-        do {
-            try await keel.start(client: client)
+        try await withKeel { keel, client in
             let load = HTTPClient(eventLoopGroupProvider: .singleton)
             await withTaskGroup(of: Void.self) { group in
                 for index in 0..<200 {
@@ -38,12 +34,7 @@ struct CrashSafetyRegressionTests {
             var total = 0
             for key in 0..<8 { total += Int(try await client.get("\(keel.ingress)/Counter/d1k\(key)/get").text) ?? -1_000 }
             #expect(total == 200)
-        } catch {
-            Issue.record("server log:\n\(keel.serverLog)")
-            try? await client.shutdown()
-            throw error
         }
-        try await client.shutdown()
     }
 
     @Test("defects 3, 5 and 6: absurd delays, NUL keys and forged awakeable ids get clear answers and the server stays up")

@@ -288,20 +288,3 @@ struct HardeningTests {
     }
 }
 
-/// Runs `body` with a server started with `arguments` added to `keel serve --demo`, and cleans up.
-func withKeel<T>(arguments: [String], _ body: (KeelProcess, HTTPClient) async throws -> T) async throws -> T {
-    let client = HTTPClient(eventLoopGroupProvider: .singleton)
-    let keel = try KeelProcess(serveArguments: arguments)
-    do {
-        try await keel.start(client: client)
-        let result = try await body(keel, client)
-        keel.cleanUp()
-        try await client.shutdown()
-        return result
-    } catch {
-        Issue.record("server log:\n\(keel.serverLog)")
-        keel.cleanUp()
-        try? await client.shutdown()
-        throw error
-    }
-}

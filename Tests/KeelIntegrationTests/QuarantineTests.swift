@@ -30,13 +30,9 @@ struct QuarantineTests {
 
     @Test("a trapping handler among innocent ones: the innocents complete, the culprit is recovered paused, and kill ends it")
     func trapIsQuarantined() async throws {
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
         // Swift's backtracer still runs (the trap handler hands over to it), without symbolicating: that takes
         // seconds per crash on a debug build.
-        let keel = try KeelProcess(environment: ["KEEL_DEMO_TRAPS": "1", "SWIFT_BACKTRACE": "enable=yes,symbolicate=off"])
-        defer { keel.cleanUp() }
-        do {
-            try await keel.start(client: client)
+        try await withKeel(environment: ["KEEL_DEMO_TRAPS": "1", "SWIFT_BACKTRACE": "enable=yes,symbolicate=off"]) { keel, client in
             var innocents: [String] = []
             for key in ["q1", "q2"] {
                 let sent = try await client.post("\(keel.ingress)/Recorder/\(key)/record/send", #"{"label":"i","steps":3,"delayMs":300}"#)
@@ -67,21 +63,12 @@ struct QuarantineTests {
             let killed = try await client.request(.PATCH, "\(keel.admin)/invocations/\(culprit)/kill")
             #expect(killed.status < 300, "kill: \(killed.status) \(killed.text)")
             #expect(try await status(of: culprit, keel, client)["status"] as? String == "completed")
-        } catch {
-            Issue.record("server log:\n\(keel.serverLog)")
-            try? await client.shutdown()
-            throw error
         }
-        try await client.shutdown()
     }
 
     @Test("a handler that never yields can be paused and killed from the admin API, and no later start runs it")
     func endlessLoopIsStoppedAtTheStore() async throws {
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let keel = try KeelProcess(environment: ["KEEL_DEMO_TRAPS": "1"])
-        defer { keel.cleanUp() }
-        do {
-            try await keel.start(client: client)
+        try await withKeel(environment: ["KEEL_DEMO_TRAPS": "1"]) { keel, client in
             let sent = try await client.post("\(keel.ingress)/Trap/spin/send", #"{"label":"s","overflowBy":0}"#)
             let id = try #require(try sent.json()["invocationId"] as? String)
             let deadline = ContinuousClock.now + .seconds(10)
@@ -105,21 +92,12 @@ struct QuarantineTests {
             let killed = try await client.request(.PATCH, "\(keel.admin)/invocations/\(id)/kill")
             #expect(killed.status == 200, "kill: \(killed.status) \(killed.text)")
             #expect(try await status(of: id, keel, client)["status"] as? String == "completed")
-        } catch {
-            Issue.record("server log:\n\(keel.serverLog)")
-            try? await client.shutdown()
-            throw error
         }
-        try await client.shutdown()
     }
 
     @Test("a spinning handler is paused offline in the data directory while the server is down, and the next start does not run it")
     func offlinePause() async throws {
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let keel = try KeelProcess(environment: ["KEEL_DEMO_TRAPS": "1"])
-        defer { keel.cleanUp() }
-        do {
-            try await keel.start(client: client)
+        try await withKeel(environment: ["KEEL_DEMO_TRAPS": "1"]) { keel, client in
             let sent = try await client.post("\(keel.ingress)/Trap/spin/send", #"{"label":"o","overflowBy":0}"#)
             let id = try #require(try sent.json()["invocationId"] as? String)
             let deadline = ContinuousClock.now + .seconds(10)
@@ -144,12 +122,7 @@ struct QuarantineTests {
             #expect(used < 1.0, "the restarted server used \(used) s of CPU in 2 s: the paused handler runs again")
             let status = try await status(of: id, keel, client)
             #expect(status["status"] as? String == "paused", "\(status)")
-        } catch {
-            Issue.record("server log:\n\(keel.serverLog)")
-            try? await client.shutdown()
-            throw error
         }
-        try await client.shutdown()
     }
 
     @Test("input that would overflow a demo handler gets a terminal 400 and the server stays up")

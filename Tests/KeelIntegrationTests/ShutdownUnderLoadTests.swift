@@ -19,13 +19,9 @@ struct ShutdownUnderLoadTests {
 
     @Test("32 clients sending while SIGTERM arrives: every acknowledged send completes after the restart, and resending the rest counts each once")
     func sigtermUnderLoad() async throws {
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let keel = try KeelProcess()
-        defer { keel.cleanUp() }
         let ledger = Ledger()
         let objects = 8
-        do {
-            try await keel.start(client: client)
+        try await withKeel { keel, client in
             // The load has a client of its own: its pool backs off after the server is gone, which must not
             // slow the checks after the restart.
             let load = HTTPClient(eventLoopGroupProvider: .singleton)
@@ -85,11 +81,6 @@ struct ShutdownUnderLoadTests {
                 total += Int(try await client.get("\(keel.ingress)/Counter/term\(object)/get").text) ?? -1_000_000
             }
             #expect(total == submitted.count, "counters hold \(total) adds for \(submitted.count) distinct sends (\(acknowledged.count) acknowledged)")
-        } catch {
-            Issue.record("server log:\n\(keel.serverLog)")
-            try? await client.shutdown()
-            throw error
         }
-        try await client.shutdown()
     }
 }

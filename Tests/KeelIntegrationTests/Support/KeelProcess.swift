@@ -193,10 +193,15 @@ extension HTTPClient {
     }
 }
 
-/// Runs `body` with a started server and a client, and cleans both up.
-func withKeel<T>(_ body: (KeelProcess, HTTPClient) async throws -> T) async throws -> T {
+/// Runs `body` with a started server (`arguments` added to `keel serve --demo`, `environment` to its
+/// environment) and a client, and cleans both up; a failure records the server's log.
+func withKeel<T>(
+    arguments: [String] = [],
+    environment: [String: String] = [:],
+    _ body: (KeelProcess, HTTPClient) async throws -> T
+) async throws -> T {
     let client = HTTPClient(eventLoopGroupProvider: .singleton)
-    let keel = try KeelProcess()
+    let keel = try KeelProcess(serveArguments: arguments, environment: environment)
     do {
         try await keel.start(client: client)
         let result = try await body(keel, client)
