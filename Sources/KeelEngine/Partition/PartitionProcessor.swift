@@ -256,34 +256,31 @@ actor PartitionProcessor {
 
     // MARK: - Recovery
 
-    /// Rebuilds locks and inboxes from the store's unfinished invocations and restarts what was running.
+    /// Rebuilds locks and inboxes from the store's unfinished invocations (`RecoveryRules`) and restarts what
+    /// was running. Status changes ride with the writer's first batch: recovery runs before the writer does,
+    /// so it must not wait for a commit. A crash before they are stored redoes them at the next start.
     func recover(_ records: [InvocationRecord], resuming: Set<InvocationID>) {
+        var unfinished: [RecoveryRules.Unfinished] = []
         for record in records {
             let invocation = ActiveInvocation(record: record, journal: nil)
             invocation.failedAttempts = record.retryCount
             active[record.id] = invocation
-            if record.status == .scheduled {
-                armScheduled(record.id, at: record.executeAt ?? 0)
-                continue
+            unfinished.append(.init(id: record.id, status: record.status, lockedObject: invocation.lockedObject))
+        }
+        let plan = RecoveryRules.plan(unfinished, resuming: resuming)
+        locks = plan.locks
+        inboxes = plan.inboxes
+        let now = EngineClock.nowMilliseconds()
+        for (ids, status) in [(plan.demoted, InvocationStatus.inboxed), (plan.promoted, .invoked)] {
+            for id in ids {
+                guard let invocation = active[id] else { continue }
+                invocation.record.status = status
+                let record = invocation.record
+                writer.enqueue([.updateStatus(id, status: status, retryCount: record.retryCount, lastFailure: record.lastFailure, modifiedAt: now)], for: id)
             }
-            guard let object = invocation.lockedObject else { continue }
-            if record.status == .inboxed {
-                inboxes[object, default: []].append(record.id)
-            } else {
-                locks[object] = record.id
-            }
         }
-        // The promotions ride with the writer's first batch: recovery runs before the writer does, so waiting
-        // for their commit here would wait for ever. A crash before they are stored redoes them at the next start.
-        for object in Array(inboxes.keys) where locks[object] == nil {
-            if let (promoted, operation) = promoteNext(in: object) { writer.enqueue([operation], for: promoted) }
-        }
-        // A suspended invocation stays parked (it resumes on its next notification) unless its journal grew
-        // after it suspended: something it may wait for arrived just before the crash.
-        for (id, invocation) in active where invocation.record.status == .invoked
-            || (invocation.record.status == .suspended && resuming.contains(id)) {
-            startAttempt(id)
-        }
+        for id in plan.scheduled { armScheduled(id, at: active[id]?.record.executeAt ?? 0) }
+        for id in plan.start { startAttempt(id) }
     }
 
     // MARK: - Attempts
