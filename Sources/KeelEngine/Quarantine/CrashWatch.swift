@@ -5,6 +5,8 @@ import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 /// A small file in the data directory, mapped into memory, that says which embedded invocations are running
@@ -158,7 +160,11 @@ private enum TrapHandler {
             previous = saved
             for signal in signals {
                 var action = sigaction()
+                #if canImport(Glibc)
                 action.__sigaction_handler.sa_sigaction = handle
+                #else
+                action.__sigaction_u.__sa_sigaction = handle
+                #endif
                 action.sa_flags = SA_SIGINFO | SA_ONSTACK
                 sigemptyset(&action.sa_mask)
                 _ = sigaction(signal, &action, saved + Int(signal))
@@ -168,9 +174,13 @@ private enum TrapHandler {
 
     static let handle: @convention(c) (Int32, UnsafeMutablePointer<siginfo_t>?, UnsafeMutableRawPointer?) -> Void = { signal, info, context in
         TrapHandler.signalWord?.pointee = signal
-        if signal > 0, signal < 32, let saved = TrapHandler.previous?[Int(signal)],
-           saved.sa_flags & SA_SIGINFO != 0, let chained = saved.__sigaction_handler.sa_sigaction {
-            chained(signal, info, context)
+        if signal > 0, signal < 32, let saved = TrapHandler.previous?[Int(signal)], saved.sa_flags & SA_SIGINFO != 0 {
+            #if canImport(Glibc)
+            let chained = saved.__sigaction_handler.sa_sigaction
+            #else
+            let chained = saved.__sigaction_u.__sa_sigaction
+            #endif
+            chained?(signal, info, context)
         }
         // The default action ends the process (with a core dump where enabled).
         var fallback = sigaction()
