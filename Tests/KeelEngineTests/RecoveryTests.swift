@@ -33,6 +33,31 @@ struct RecoveryTests {
         return [.insertInvocation(record), .appendJournal(id, index: sequence, entry: entry)]
     }
 
+    @Test("a kill after the Output command was stored and before the completion: the replay completes with it")
+    func replayAfterStoredOutput() async throws {
+        let greeter = Service("Greeter").handler("greet") { (_: Context, name: String) in "Hello, \(name)!" }
+        let id = InvocationID(partitionKey: 3, uuid: 9)
+        let record = InvocationRecord(
+            id: id, target: InvocationTarget(service: "Greeter", handler: "greet"), handlerKind: nil, status: .invoked, sequence: 1, createdAt: 1
+        )
+        let input = PBInputCommandMessage.with { $0.value = PBValue.with { $0.content = Data("\"Ada\"".utf8) } }
+        let output = PBOutputCommandMessage.with { $0.value = PBValue.with { $0.content = Data("\"Hello, Ada!\"".utf8) } }
+        let operations: [StoreOperation] = [
+            .insertInvocation(record),
+            .appendJournal(id, index: 1, entry: JournalEntry(type: MessageType.input.rawValue, payload: try input.serializedData())),
+            .appendJournal(id, index: 2, entry: JournalEntry(type: MessageType.output.rawValue, payload: try output.serializedData())),
+        ]
+        let result: InvocationResult? = try await withStoreAndEngine([Endpoint(greeter)], crashedWith: operations) { engine, _ in
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                if let result = try await engine.output(id) { return result }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            return nil
+        }
+        #expect(result == json("\"Hello, Ada!\""))
+    }
+
     @Test("a key whose lock is free and whose inbox is not (a kill between a completion and the promotion) recovers and drains its inbox in order")
     func recoversQueueBehindFreeLock() async throws {
         let operations = try Self.stored(1, key: "k", delta: 1, status: .inboxed, sequence: 1)

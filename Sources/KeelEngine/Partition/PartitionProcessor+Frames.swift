@@ -296,13 +296,25 @@ extension PartitionProcessor {
     }
 
     private func end(_ id: InvocationID) async -> FrameVerdict {
-        guard let invocation = active[id], let output = invocation.output else {
+        // A replay does not send a journaled Output command again: take it from the journal.
+        guard let invocation = active[id], let output = invocation.output ?? Self.journaledOutput(invocation.journal) else {
             return .failed("protocol violation: End without an Output command", nextRetryDelay: nil)
         }
         if let failure = await complete(id, with: output, leavingState: invocation.attemptState) {
             return .failed("storing the completion failed: \(failure.message)", nextRetryDelay: nil)
         }
         return .completed(output)
+    }
+
+    /// The result of the last Output command in `journal`, if any.
+    static func journaledOutput(_ journal: [JournalEntry]?) -> InvocationResult? {
+        guard let entry = journal?.last(where: { $0.type == MessageType.output.rawValue }),
+              let message = try? PBOutputCommandMessage(serializedBytes: entry.payload) else { return nil }
+        switch message.result {
+        case .failure(let failure): return .failure(Failure(failure))
+        case .value(let value): return .success(value.content)
+        case nil: return .success(Data())
+        }
     }
 
     /// Parks the invocation until one of the notifications it waits for is stored, or resumes it at once if
