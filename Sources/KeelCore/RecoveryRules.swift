@@ -72,7 +72,8 @@ public enum RecoveryRules {
         return plan
     }
 
-    private static func startsNow(_ invocation: Unfinished, resuming: Set<InvocationID>) -> Bool {
+    /// Whether a recovered invocation's next attempt starts at once.
+    public static func startsNow(_ invocation: Unfinished, resuming: Set<InvocationID>) -> Bool {
         invocation.status == .invoked || (invocation.status == .suspended && resuming.contains(invocation.id))
     }
 }

@@ -116,7 +116,7 @@ public final class Engine: Service {
                 records[index].status = .paused
                 records[index].lastFailure = reason
                 writer.enqueue([.updateStatus(record.id, status: .paused, retryCount: record.retryCount, lastFailure: reason, modifiedAt: now)], for: record.id)
-            } else if record.status == .invoked || (record.status == .suspended && resuming.contains(record.id)) {
+            } else if RecoveryRules.startsNow(.init(id: record.id, status: record.status, lockedObject: nil), resuming: resuming) {
                 starting.insert(record.id)
             }
         }

@@ -105,14 +105,11 @@ extension PartitionProcessor {
         if active[calleeID] != nil { return joinExisting(request) }
         if request.isDeterministic {
             let stored: InvocationRecord?
-            idChecks.begin(calleeID)
-            do {
-                stored = try await store.invocation(calleeID)
-            } catch {
-                _ = idChecks.end(calleeID)
-                return .failed("storage: \(StoreError(wrapping: error).message)")
+            let raced: Bool
+            switch await existing(calleeID) {
+            case .success(let found): (stored, raced) = found
+            case .failure(let error): return .failed("storage: \(error.message)")
             }
-            let raced = idChecks.end(calleeID)
             if active[calleeID] != nil { return joinExisting(request) }
             if raced {
                 // Created, and completed already, while the store was read: the stored record has it now.

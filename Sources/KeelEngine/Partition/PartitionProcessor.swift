@@ -96,9 +96,9 @@ actor PartitionProcessor {
         if request.idempotencyKey != nil || request.resolved.handlerKind == .workflow {
             // Nothing of the invocation is in memory while the store is read: admitted before the read, it
             // could be promoted from its object's inbox and run before its creation was handed to the writer.
-            switch await storedOrRaced(request.id) {
-            case .success(true): return .duplicate
-            case .success(false): break
+            switch await existing(request.id) {
+            case .success(let found) where found.stored != nil || found.raced || active[request.id] != nil: return .duplicate
+            case .success: break
             case .failure(let error): throw EngineError.storage(error)
             }
         }
@@ -127,9 +127,10 @@ actor PartitionProcessor {
         return .accepted
     }
 
-    /// Whether invocation `id` exists already: stored, or admitted by another request while the store was read
-    /// (which may even have completed by then). A caller that gets false admits it before its next await.
-    func storedOrRaced(_ id: InvocationID) async -> Result<Bool, StoreError> {
+    /// Reads invocation `id` from the store, and tells whether another request admitted it while the store was
+    /// read (it may even have completed by then, which the read can miss). A caller that finds nothing admits
+    /// it before its next await.
+    func existing(_ id: InvocationID) async -> Result<(stored: InvocationRecord?, raced: Bool), StoreError> {
         idChecks.begin(id)
         let stored: InvocationRecord?
         do {
@@ -138,8 +139,7 @@ actor PartitionProcessor {
             _ = idChecks.end(id)
             return .failure(StoreError(wrapping: error))
         }
-        let raced = idChecks.end(id)
-        return .success(stored != nil || raced || active[id] != nil)
+        return .success((stored, idChecks.end(id)))
     }
 
     /// Registers a new invocation in memory: it takes its object's lock, waits in the inbox, or waits for

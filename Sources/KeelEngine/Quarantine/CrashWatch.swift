@@ -90,7 +90,9 @@ public final class CrashWatch: Sendable {
 
     private static func store(_ id: InvocationID, at address: UnsafeMutableRawPointer) {
         let bytes = id.bytes
-        bytes.withUnsafeBytes { address.copyMemory(from: $0.baseAddress.unsafelyUnwrapped, byteCount: min($0.count, idSize)) }
+        bytes.withUnsafeBytes { source in
+            if let start = source.baseAddress { address.copyMemory(from: start, byteCount: min(source.count, idSize)) }
+        }
     }
 
     /// Marks `id` running; returns its slot for `leave`, nil when every slot is taken.
