@@ -54,8 +54,10 @@ struct SpeculativeStepTests {
             for _ in 0..<20 { #expect(try await engine.call("Steps/one") == json("1")) }
             return Int(try await store.scalar("SELECT n FROM commit_count") ?? "") ?? -1
         }
-        // Storing each result before the handler goes on takes 40; a loaded machine may split a few.
-        #expect(commits >= 20 && commits <= 26, "\(commits) transactions for 20 calls")
+        // Storing each result before the handler goes on takes 40. A loaded machine splits some: the 2 ms lazy
+        // deadline can pass before a descheduled handler sends its completion (a fresh clone's full parallel suite,
+        // the chaos test among it, once went past 26), so the bound is what tells the mechanisms apart, not a timing.
+        #expect(commits >= 20 && commits < 40, "\(commits) transactions for 20 calls")
     }
 
     @Test("a step body runs only once the result the handler went on with before it is stored")
