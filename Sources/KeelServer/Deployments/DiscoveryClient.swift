@@ -35,6 +35,7 @@ struct DiscoveryClient: Sendable {
         let accept = Self.manifestVersions.map { EndpointManifest.contentType(version: $0) }.joined(separator: ", ")
         let answer: Answer
         let base = uri.normalized
+        let started = ContinuousClock.now
         do {
             if useHTTP11 {
                 var request = HTTPClientRequest(url: base + "/discover")
@@ -60,6 +61,9 @@ struct DiscoveryClient: Sendable {
                 }
             }
         } catch let error as DeadlineExceeded {
+            throw DiscoveryError("\(base)/discover did not answer in full within \(timeout) (the discovery deadline, --discovery-timeout): \(error)")
+        } catch where ContinuousClock.now - started >= timeout {
+            // The deadline closed the connection, and the exchange's own error ("the stream closed") came first.
             throw DiscoveryError("\(base)/discover did not answer in full within \(timeout) (the discovery deadline, --discovery-timeout): \(error)")
         } catch is CancellationError {
             throw DiscoveryError("the discovery of \(base) was cancelled (the registration request went away, or the server is shutting down)")
