@@ -91,12 +91,12 @@ extension DemoServices {
         }
 
     private static func interpretChaos(_ program: ChaosProgram, layer: Int, ctx: ObjectContext) async throws -> ChaosOutcome {
-        try ctx.set(chaosRuns, try checkedSum(try await ctx.get(chaosRuns) ?? 0, 1))
+        try ctx.set(chaosRuns, try checkedAdd(try await ctx.get(chaosRuns) ?? 0, 1))
         var counter = try await ctx.get(chaosCounter) ?? 0
         var outcome = ChaosOutcome(sum: 0, children: [])
         func add(_ value: Int) throws {
-            counter = try checkedSum(counter, value)
-            outcome.sum = try checkedSum(outcome.sum, value)
+            counter = try checkedAdd(counter, value)
+            outcome.sum = try checkedAdd(outcome.sum, value)
             try ctx.set(chaosCounter, counter)
         }
         for (index, command) in program.commands.enumerated() {
@@ -111,7 +111,7 @@ extension DemoServices {
                 )
                 outcome.children.append(try await call.invocationID)
                 let result = try await call.value
-                outcome.sum = try checkedSum(outcome.sum, result.sum)
+                outcome.sum = try checkedAdd(outcome.sum, result.sum)
             case .send(let key, let callee):
                 let sent = try ctx.send(service: try nextChaosLayer(after: layer), handler: "interpret", key: key, input: callee)
                 outcome.children.append(try await sent.value)
@@ -134,12 +134,6 @@ extension DemoServices {
             }
         }
         return outcome
-    }
-
-    private static func checkedSum(_ lhs: Int, _ rhs: Int) throws -> Int {
-        let (sum, overflow) = lhs.addingReportingOverflow(rhs)
-        guard !overflow else { throw TerminalError("\(lhs) + \(rhs) overflows", code: 400) }
-        return sum
     }
 
     private static func nextChaosLayer(after layer: Int) throws -> String {
