@@ -66,6 +66,7 @@ enum DemoServices {
     }
 
     /// `Bench/run {"steps": N}`: N journaled no-op steps, returns N. The unit of Keel's benchmarks.
+    /// `Bench/fanout {"calls": C, "sends": S}`: calls and sends to virtual objects (see ``fanout(ctx:input:)``).
     static let bench = Service("Bench")
         .handler("run") { (ctx: Context, input: BenchInput) in
             for step in 0..<max(input.steps, 0) {
@@ -73,6 +74,60 @@ enum DemoServices {
             }
             return input.steps
         }
+        .handler("fanout") { (ctx: Context, input: FanoutInput) in
+            try await fanout(ctx: ctx, input: input)
+        }
+
+    struct FanoutInput: Codable, Sendable {
+        var calls: Int
+        var sends: Int
+        /// How many `Counter` keys the calls and sends spread over; ``fanoutDefaultKeys`` when absent.
+        var keys: Int?
+    }
+
+    /// At most this many calls, and as many sends, per `Bench/fanout`: a benchmark's unit of work, not a way
+    /// for one request to flood the server.
+    static let fanoutMaxTargets = 64
+    static let fanoutMaxKeys = 1_000_000
+    /// 256 keys: 16 callers of `{"calls":2,"sends":2}` keep some 64 adds in flight (more while sends queue
+    /// up), so an add finds its key busy (locked, or with adds in its inbox) now and then, not most of the time.
+    static let fanoutDefaultKeys = 256
+
+    /// `Bench/fanout {"calls": C, "sends": S, "keys": K?}`: starts C request-response calls of `Counter/add 1`
+    /// at once, then S one-way sends of the same, each on its own key `bench-{n}`, and waits for the C
+    /// results; returns C + S. The C + S keys are consecutive (mod K) from a start drawn from `ctx.random`,
+    /// so they follow from the invocation (the same on replay) and spread over K keys. Calls and sends
+    /// share the keys: adds that sends queue up delay the calls behind them in the key's inbox, so the
+    /// closed-loop callers slow down with the backlog instead of letting it grow without bound.
+    static func fanout(ctx: Context, input: FanoutInput) async throws -> Int {
+        let range = 0...fanoutMaxTargets
+        guard range.contains(input.calls), range.contains(input.sends) else {
+            throw TerminalError(
+                "calls and sends must each be in \(range), got \(input.calls) and \(input.sends)", code: 400
+            )
+        }
+        // At most 2 × fanoutMaxTargets: no overflow.
+        let targets = input.calls + input.sends
+        let keys = input.keys ?? fanoutDefaultKeys
+        guard keys >= max(targets, 1), keys <= fanoutMaxKeys else {
+            throw TerminalError(
+                "keys must be in \(max(targets, 1))...\(fanoutMaxKeys) (at least calls + sends), got \(keys)",
+                code: 400
+            )
+        }
+        var random = ctx.random
+        let start = Int.random(in: 0..<keys, using: &random)
+        // start < keys ≤ fanoutMaxKeys and offset < targets: the sum cannot overflow.
+        let counters = (0..<targets).map { offset in
+            ctx.object(CounterContract.self, key: "bench-\((start + offset) % keys)")
+        }
+        let calls = try counters.prefix(input.calls).map { try $0.add.future(1).result }
+        for counter in counters.dropFirst(input.calls) {
+            try counter.add.send(1)
+        }
+        _ = try await ctx.all(calls)
+        return targets
+    }
 
     struct RecordInput: Codable, Sendable {
         var label: String
