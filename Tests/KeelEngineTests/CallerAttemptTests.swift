@@ -63,7 +63,7 @@ struct CallerAttemptTests {
                 _ = try await engine.call(request)
                 Issue.record("the call succeeded although its invocation was not stored")
             } catch let error as EngineError {
-                #expect(error.kind.status == 503, "\(error)")
+                #expect(error.code == .unavailable, "\(error)")
                 #expect(error.message.contains("injected"), "\(error)")
             }
             #expect(try await store.unfinishedInvocations().isEmpty)

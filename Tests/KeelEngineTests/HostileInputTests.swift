@@ -85,13 +85,16 @@ struct HostileInputTests {
         try await withEngine([waiter]) { engine in
             let id = try await engine.send("Waiter/wait")
             try await Task.sleep(for: .milliseconds(100))
-            for (index, expected) in [(UInt32(1), 400), (0, 400), (16, 400), (17 + 16 * 64, 404)] {
+            let forgeries: [(UInt32, EngineError.Code)] = [
+                (1, .badRequest), (0, .badRequest), (16, .badRequest), (17 + 16 * 64, .notFound),
+            ]
+            for (index, expected) in forgeries {
                 let forged = AwakeableID(invocationID: id, signalIndex: index).description
                 do {
                     try await engine.completeAwakeable(forged, with: json("\"x\""))
                     Issue.record("signal \(index) was accepted")
                 } catch let error as EngineError {
-                    #expect(error.kind.status == expected, "signal \(index): \(error)")
+                    #expect(error.code == expected, "signal \(index): \(error)")
                 }
             }
             #expect(try await engine.output(id) == nil, "the forged completions reached the invocation")

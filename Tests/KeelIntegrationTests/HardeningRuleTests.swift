@@ -55,7 +55,7 @@ struct HardeningRuleTests {
             try DeploymentURI.parse(text)
         } throws: { error in
             guard let error = error as? EngineError else { return false }
-            return error.kind.status == 400 && error.message.contains(reason) && error.message.contains(text)
+            return error.code == .badRequest && error.message.contains(reason) && error.message.contains(text)
         }
     }
 

@@ -17,9 +17,13 @@ struct AdminResponder: HTTPResponder {
         do {
             return try await route(request)
         } catch let error as EngineError {
-            return json(AdminBody.Error(message: error.message), status: HTTPResponse.Status(code: error.kind.status))
+            return json(AdminBody.Error(message: error.message), status: HTTPStatusMapping.status(for: error.code))
+        } catch let refusal as HTTPRefusal {
+            let status = HTTPStatusMapping.status(for: refusal.reason)
+            return json(AdminBody.Error(message: refusal.message), status: status)
         } catch is NIOTooManyBytesError {
-            return json(AdminBody.Error(message: "the request body is too large"), status: .contentTooLarge)
+            let status = HTTPStatusMapping.status(for: HTTPRefusal.Reason.payloadTooLarge)
+            return json(AdminBody.Error(message: "the request body is too large"), status: status)
         }
     }
 

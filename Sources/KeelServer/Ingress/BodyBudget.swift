@@ -67,7 +67,7 @@ extension Request {
     /// The whole body, at most `limit` bytes (413 above, without reading further when `content-length` says
     /// so), counted against `reservation` as it arrives, in one buffer sized from `content-length`.
     func collectBody(upTo limit: Int, reservation: BodyReservation) async throws -> ByteBuffer {
-        let tooLarge = EngineError(.payloadTooLarge, "the request body is larger than the limit of \(limit) bytes (--max-body-size)")
+        let tooLarge = HTTPRefusal.payloadTooLarge(limit: limit)
         let declared = headers[.contentLength].flatMap { Int($0) }
         if let declared {
             guard declared <= limit else { throw tooLarge }

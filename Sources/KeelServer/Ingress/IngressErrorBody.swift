@@ -16,9 +16,19 @@ struct IngressErrorBody: Encodable {
     var metadata: [String: String]?
     var source: Source
 
+    /// The engine refused the request: its code, mapped to the HTTP status that is also the body's `code`.
     init(_ error: EngineError) {
-        code = error.kind.status
-        message = error.message
+        self.init(ingress: HTTPStatusMapping.status(for: error.code), error.message)
+    }
+
+    /// The ingress refused the request before the engine saw it.
+    init(_ refusal: HTTPRefusal) {
+        self.init(ingress: HTTPStatusMapping.status(for: refusal.reason), refusal.message)
+    }
+
+    private init(ingress status: HTTPResponse.Status, _ message: String) {
+        code = status.code
+        self.message = message
         source = .ingress
     }
 

@@ -27,10 +27,12 @@ struct IngressResponder: HTTPResponder {
         } catch let error as EngineError {
             var response = IngressErrorBody(error).response()
             // Overload (the body budget) and storage failures: nothing was accepted; the client may retry.
-            if error.kind == .unavailable { response.headers[.retryAfter] = "1" }
+            if error.code == .unavailable { response.headers[.retryAfter] = "1" }
             return response
+        } catch let refusal as HTTPRefusal {
+            return IngressErrorBody(refusal).response()
         } catch is NIOTooManyBytesError {
-            return IngressErrorBody(EngineError(.payloadTooLarge, "the request body is larger than the limit of \(maxBodySize) bytes (--max-body-size)")).response()
+            return IngressErrorBody(HTTPRefusal.payloadTooLarge(limit: maxBodySize)).response()
         }
     }
 
@@ -153,7 +155,8 @@ struct IngressResponder: HTTPResponder {
 
     private func allow(_ request: Request, _ methods: [HTTPRequest.Method]) throws {
         guard methods.contains(request.method) else {
-            throw EngineError(.methodNotAllowed, "method \(request.method) is not allowed here; use \(methods.map(\.rawValue).joined(separator: " or "))")
+            let allowed = methods.map(\.rawValue).joined(separator: " or ")
+            throw HTTPRefusal(.methodNotAllowed, "method \(request.method) is not allowed here; use \(allowed)")
         }
     }
 
