@@ -25,4 +25,11 @@ extension Int64 {
         if overflow { return other > 0 ? .max : .min }
         return sum
     }
+
+    /// `self - other`, clamped to `Int64`'s bounds.
+    public func saturatingSubtracting(_ other: Int64) -> Int64 {
+        let (difference, overflow) = subtractingReportingOverflow(other)
+        if overflow { return other > 0 ? .min : .max }
+        return difference
+    }
 }

@@ -13,6 +13,8 @@ import Synchronization
 public final class Engine: Service {
     public let registry: ServiceRegistry
     public let configuration: EngineConfiguration
+    /// The engine's time (`SystemClock`, or a `ManualClock` in tests).
+    public let clock: any EngineClock
     private let store: any Store
     private let writer: GroupCommitWriter
     private let partitions: [PartitionProcessor]
@@ -32,9 +34,11 @@ public final class Engine: Service {
         endpoints: [any EmbeddedEndpoint],
         configuration: EngineConfiguration = EngineConfiguration(),
         quarantine: Quarantine? = nil,
+        clock: any EngineClock = SystemClock(),
         logger: Logger = Logger(label: "keel.engine")
     ) {
         self.store = store
+        self.clock = clock
         self.quarantine = quarantine
         if !configuration.holdAttemptsUntilReleased { attemptsReleased.open() }
         self.registry = ServiceRegistry(embedded: endpoints)
@@ -59,6 +63,7 @@ public final class Engine: Service {
                 router: router,
                 nextSequence: { sequence.next() },
                 quarantine: quarantine,
+                clock: clock,
                 spawn: { job in jobSink.yield(job) }
             )
         }
@@ -108,7 +113,7 @@ public final class Engine: Service {
     private func quarantineAfterCrash(_ records: inout [InvocationRecord], resuming: Set<InvocationID>, quarantine: Quarantine) {
         let verdict = QuarantineRules.verdict(after: quarantine.watch.previousRun)
         var starting = Set<InvocationID>()
-        let now = EngineClock.nowMilliseconds()
+        let now = clock.now()
         for index in records.indices {
             let record = records[index]
             if let reason = verdict.culprits[record.id], record.status != .paused {
@@ -151,11 +156,17 @@ public final class Engine: Service {
         attemptsReleased.open()
     }
 
+    /// When the engine will next act on invocation `id` by itself: its durable timers, its delayed start, its
+    /// next retry (epoch milliseconds, earliest first).
+    public func deadlines(of id: InvocationID) async -> [Int64] {
+        await partition(for: id).deadlines(of: id)
+    }
+
     private func purgeExpiredPeriodically() async {
         while !Task.isCancelled {
             do {
-                try await Task.sleep(for: configuration.purgeInterval)
-                let purged = try await store.purgeExpired(now: EngineClock.nowMilliseconds())
+                try await clock.sleepBetweenRounds(until: clock.now().saturatingAdding(configuration.purgeInterval.saturatingMilliseconds))
+                let purged = try await store.purgeExpired(now: clock.now())
                 if purged > 0 { logger.debug("purged expired completions", metadata: ["count": "\(purged)"]) }
             } catch is CancellationError {
                 return
@@ -226,7 +237,7 @@ public final class Engine: Service {
         } catch {
             throw EngineError(.badRequest, "cannot encode the request: \(error)")
         }
-        let executeAt = request.delay.map { EngineClock.nowMilliseconds().saturatingAdding(max(0, $0.saturatingMilliseconds)) }
+        let executeAt = request.delay.map { clock.now().saturatingAdding(max(0, $0.saturatingMilliseconds)) }
         let acceptance = try await partition(for: id).accept(
             .init(id: id, resolved: resolved, input: entry, idempotencyKey: request.idempotencyKey),
             executeAt: executeAt,

@@ -24,13 +24,14 @@ func withStoreAndEngine<T: Sendable>(
     _ endpoints: [any EmbeddedEndpoint],
     configuration: EngineConfiguration = EngineConfiguration(retryPolicy: RetryPolicy(initialInterval: .milliseconds(5), maxInterval: .milliseconds(50), maxAttempts: 5)),
     crashedWith operations: [StoreOperation] = [],
+    clock: any EngineClock = SystemClock(),
     _ body: @escaping @Sendable (Engine, SQLiteStore) async throws -> T
 ) async throws -> T {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-engine-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: directory) }
     let store = try SQLiteStore(directory: directory)
     if !operations.isEmpty { try await store.apply(operations) }
-    let engine = Engine(store: store, endpoints: endpoints, configuration: configuration)
+    let engine = Engine(store: store, endpoints: endpoints, configuration: configuration, clock: clock)
     try await withinTenSeconds { try await engine.recover() }
     return try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask {

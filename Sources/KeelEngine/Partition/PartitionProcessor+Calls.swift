@@ -354,7 +354,7 @@ extension PartitionProcessor {
             active[id]?.journal?.append(entry)
             active[id]?.attempt?.input.yield(Frame(type: entry.type, payload: entry.payload))
         }
-        if !notices.isEmpty { active[id]?.attempt?.lastActivity = EngineClock.nowMilliseconds() }
+        if !notices.isEmpty { active[id]?.attempt?.lastActivity = clock.now() }
         return .proceed
     }
 }

@@ -27,7 +27,7 @@ extension PartitionProcessor {
         case .invoked:
             if invocation.journal != nil, let attempt = invocation.attempt {
                 attempt.input.yield(Frame(type: entry.type, payload: entry.payload))
-                active[id]?.attempt?.lastActivity = EngineClock.nowMilliseconds()
+                active[id]?.attempt?.lastActivity = clock.now()
             }
         default:
             break
@@ -67,108 +67,11 @@ extension PartitionProcessor {
         invocation.record.status = .invoked
         invocation.waitingFor = nil
         let record = invocation.record
-        writer.enqueue([.updateStatus(id, status: .invoked, retryCount: record.retryCount, lastFailure: record.lastFailure, modifiedAt: EngineClock.nowMilliseconds())], for: id)
+        writer.enqueue([.updateStatus(id, status: .invoked, retryCount: record.retryCount, lastFailure: record.lastFailure, modifiedAt: clock.now())], for: id)
         startAttempt(id)
     }
 
-    // MARK: - Timers
-
-    /// Starts the partition's inactivity sweeper (once): an attempt idle for the inactivity timeout gets its
-    /// request stream closed, so the SDK suspends (or finishes what it is doing and suspends) and the
-    /// connection is freed while the invocation waits.
-    func startInactivitySweeper() {
-        guard !isSweeping else { return }
-        isSweeping = true
-        let timeout = max(configuration.inactivityTimeout.saturatingMilliseconds, 1)
-        let interval = min(max(timeout / 4, 10), 1_000)
-        spawn { [weak self] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(interval))
-                guard !Task.isCancelled, let self else { return }
-                await self.closeIdleAttempts(olderThan: timeout)
-            }
-        }
-    }
-
-    private func closeIdleAttempts(olderThan timeout: Int64) {
-        let now = EngineClock.nowMilliseconds()
-        let abortAfter = max(configuration.abortTimeout.saturatingMilliseconds, 1)
-        for (id, invocation) in active {
-            guard let attempt = invocation.attempt else { continue }
-            if let closedAt = attempt.inputClosedAt {
-                // Asked to suspend and still not ended: the endpoint is stuck (or ignores the end of its input).
-                guard !attempt.isAborted, now - closedAt >= abortAfter else { continue }
-                active[id]?.attempt?.isAborted = true
-                let message = "the attempt did not end within the abort timeout (\(configuration.abortTimeout)) after the inactivity timeout closed its input; it is aborted and retried"
-                attempt.output.yield(.error(code: 504, message: message))
-                attempt.output.finish()
-                logger.warning("aborting a stuck attempt", metadata: ["invocation": "\(id)", "target": "\(invocation.record.target)"])
-            } else if now - attempt.lastActivity >= timeout {
-                attempt.input.finish()
-                active[id]?.attempt?.inputClosedAt = now
-            }
-        }
-    }
-
-    /// Arms a stored timer; it fires once, at or after its due time (at once when that has passed).
-    func armTimer(_ timer: TimerRecord) {
-        let key = TimerKey(invocation: timer.invocationID, completionID: timer.completionID)
-        guard pendingTimers.insert(key).inserted else { return }
-        let delay = max(0, timer.dueAt - EngineClock.nowMilliseconds())
-        spawn { [weak self] in
-            if delay > 0 { try? await Task.sleep(for: .milliseconds(delay)) }
-            guard !Task.isCancelled else { return }
-            await self?.fireTimer(key)
-        }
-    }
-
-    private func fireTimer(_ key: TimerKey) async {
-        guard pendingTimers.remove(key) != nil else { return }
-        let entry = Notifications.void(.sleepCompletion, completionID: key.completionID)
-        await deliver(entry, to: key.invocation, with: [.deleteTimer(key.invocation, completionID: key.completionID)])
-    }
-
-    /// Arms the start of a scheduled (delayed) invocation.
-    func armScheduled(_ id: InvocationID, at executeAt: Int64) {
-        let delay = max(0, executeAt - EngineClock.nowMilliseconds())
-        spawn { [weak self] in
-            if delay > 0 { try? await Task.sleep(for: .milliseconds(delay)) }
-            guard !Task.isCancelled else { return }
-            await self?.wakeScheduled(id)
-        }
-    }
-
-    /// A scheduled invocation is due: it runs now, or waits in its object's inbox.
-    private func wakeScheduled(_ id: InvocationID) {
-        guard let invocation = active[id], invocation.record.status == .scheduled else { return }
-        invocation.record.status = .invoked
-        if let object = invocation.lockedObject {
-            if locks[object] == nil {
-                locks[object] = id
-            } else {
-                invocation.record.status = .inboxed
-                inboxes[object, default: []].append(id)
-            }
-        }
-        let record = invocation.record
-        writer.enqueue([.updateStatus(id, status: record.status, retryCount: record.retryCount, lastFailure: record.lastFailure, modifiedAt: EngineClock.nowMilliseconds())], for: id)
-        if record.status == .invoked { startAttempt(id) }
-    }
-
     // MARK: - Recovery of waits
-
-    /// Re-arms the stored timers of this partition's invocations; timers of finished ones are dropped.
-    func restoreTimers(_ timers: [TimerRecord]) {
-        var stale: [StoreOperation] = []
-        for timer in timers {
-            if active[timer.invocationID] != nil {
-                armTimer(timer)
-            } else {
-                stale.append(.deleteTimer(timer.invocationID, completionID: timer.completionID))
-            }
-        }
-        if !stale.isEmpty { writer.enqueue(stale, for: []) }
-    }
 
     /// Takes back the subscriptions to topics this partition owns. One whose topic completed already (it
     /// should not happen; the completion drops its subscriptions in the same transaction) is answered by a

@@ -45,7 +45,7 @@ extension PartitionProcessor {
     /// Applies one frame the SDK sent during an attempt: stores commands, answers run proposals once durable,
     /// and completes, parks or fails the invocation on the attempt's terminal frame.
     func handle(_ frame: Frame, from id: InvocationID, generation: UInt64) async -> FrameVerdict {
-        let now = EngineClock.nowMilliseconds()
+        let now = clock.now()
         guard let invocation = active[id], invocation.generation == generation,
               invocation.attempt?.generation == generation else { return .finished }
         invocation.attempt?.lastActivity = now
@@ -205,7 +205,7 @@ extension PartitionProcessor {
     /// `duration_since_last_stored_entry`): the journal just grew. A reset after failures is stored too, so a
     /// restart does not resurrect the old count.
     func journalGrew(_ id: InvocationID) {
-        let now = EngineClock.nowMilliseconds()
+        let now = clock.now()
         guard let invocation = active[id] else { return }
         invocation.lastStoredAt = now
         guard invocation.record.retryCount != 0 else { return }
@@ -364,7 +364,7 @@ extension PartitionProcessor {
         // attempt reloads it, and notifications stored meanwhile wait in `arrivals`.
         invocation.journal = nil
         invocation.loadedThrough = 0
-        writer.enqueue([.suspend(id, knownEntries: journal.count, modifiedAt: EngineClock.nowMilliseconds())], for: id)
+        writer.enqueue([.suspend(id, knownEntries: journal.count, modifiedAt: clock.now())], for: id)
         return .finished
     }
 

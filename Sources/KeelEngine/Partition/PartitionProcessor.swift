@@ -27,8 +27,12 @@ actor PartitionProcessor {
     var resultWaiters: [InvocationID: [CheckedContinuation<InvocationResult, Never>]] = [:]
     /// Invocations waiting for a topic this partition owns (its invocations' results, its workflows' promises).
     var subscribers: [SubscriptionTopic: [Subscription]] = [:]
-    /// Armed timers, so each fires once.
-    var pendingTimers: Set<TimerKey> = []
+    /// The engine's time: wall milliseconds, and sleeping until an instant (`ManualClock` in tests).
+    let clock: any EngineClock
+    /// Durable timers, delayed invocations, retries and the inactivity sweep, by due time.
+    var timers = TimerQueue<PartitionTimer>()
+    let timerWakeup = TimerWakeup()
+    var timerLoopStarted = false
     /// Promise results completed in this process whose store row a concurrent read might not see yet.
     var promises: [PromiseKey: InvocationResult] = [:]
     /// Promise reads in flight, per promise; a completed promise stays in `promises` while any runs.
@@ -37,7 +41,6 @@ actor PartitionProcessor {
     var stateCache = ObjectStateCache()
     /// Store reads in flight that decide whether an idempotent or deterministic id exists already.
     var idChecks = ExistenceChecks()
-    var isSweeping = false
     /// The engine is stopping: result waiters are answered with 503 instead of kept.
     var isShuttingDown = false
 
@@ -51,8 +54,10 @@ actor PartitionProcessor {
         router: PartitionRouter,
         nextSequence: @escaping @Sendable () -> Int64,
         quarantine: Quarantine? = nil,
+        clock: any EngineClock = SystemClock(),
         spawn: @escaping @Sendable (@escaping Job) -> Void
     ) {
+        self.clock = clock
         self.quarantine = quarantine
         self.index = index
         self.store = store
@@ -147,7 +152,7 @@ actor PartitionProcessor {
     /// anything: from here on the invocation can be promoted and run.
     func admit(_ request: NewInvocation, executeAt: Int64?) -> InvocationRecord {
         idChecks.admitted(request.id)
-        let now = EngineClock.nowMilliseconds()
+        let now = clock.now()
         var record = InvocationRecord(
             id: request.id,
             target: request.resolved.target,
@@ -270,7 +275,7 @@ actor PartitionProcessor {
         let plan = RecoveryRules.plan(unfinished, resuming: resuming)
         locks = plan.locks
         inboxes = plan.inboxes
-        let now = EngineClock.nowMilliseconds()
+        let now = clock.now()
         for (ids, status) in [(plan.demoted, InvocationStatus.inboxed), (plan.promoted, .invoked)] {
             for id in ids {
                 guard let invocation = active[id] else { continue }
@@ -362,7 +367,7 @@ actor PartitionProcessor {
             }
         }
         start.retryCountSinceLastStoredEntry = UInt32(clamping: invocation.record.retryCount)
-        start.durationSinceLastStoredEntry = UInt64(max(0, EngineClock.nowMilliseconds() - invocation.lastStoredAt))
+        start.durationSinceLastStoredEntry = UInt64(max(0, clock.now() - invocation.lastStoredAt))
         if version >= 6 { start.randomSeed = IdentityDerivation.randomSeed(for: id) }
 
         let input = AttemptInput()
@@ -376,7 +381,7 @@ actor PartitionProcessor {
         let speculative = transport is any EmbeddedEndpoint
         invocation.attempt = ActiveInvocation.Attempt(
             generation: generation, input: input, output: output, replayed: journal.count,
-            lastActivity: EngineClock.nowMilliseconds(), speculative: speculative
+            lastActivity: clock.now(), speculative: speculative
         )
         startInactivitySweeper()
 
@@ -404,7 +409,7 @@ actor PartitionProcessor {
         invocation.failedAttempts += 1
         invocation.record.retryCount += 1
         invocation.record.lastFailure = failure.message
-        let now = EngineClock.nowMilliseconds()
+        let now = clock.now()
         logger.warning("invocation attempt failed", metadata: [
             "invocation": "\(id)", "target": "\(invocation.record.target)",
             "attempt": "\(invocation.failedAttempts)", "error": "\(failure.message)",
@@ -414,11 +419,7 @@ actor PartitionProcessor {
         case .retry(let delay):
             writer.enqueue([.updateStatus(id, status: .invoked, retryCount: invocation.record.retryCount, lastFailure: failure.message, modifiedAt: now)], for: id)
             let wait = AttemptRules.retryDelay(requested: failure.nextRetryDelay, policy: delay, floor: configuration.minimumRetryDelay)
-            spawn { [weak self] in
-                try? await Task.sleep(for: wait)
-                guard !Task.isCancelled else { return }
-                await self?.retry(id, afterGeneration: generation)
-            }
+            schedule(.retry(id, generation: generation), at: now.saturatingAdding(wait.saturatingMilliseconds))
         case .giveUp(.pause):
             logger.error("invocation paused: its retry policy ran out; resume it once the cause is fixed", metadata: [
                 "invocation": "\(id)", "error": "\(failure.message)",
@@ -434,10 +435,10 @@ actor PartitionProcessor {
         invocation.record.status = .paused
         invocation.record.lastFailure = lastFailure
         let record = invocation.record
-        writer.enqueue([.updateStatus(record.id, status: .paused, retryCount: record.retryCount, lastFailure: lastFailure, modifiedAt: EngineClock.nowMilliseconds())], for: record.id)
+        writer.enqueue([.updateStatus(record.id, status: .paused, retryCount: record.retryCount, lastFailure: lastFailure, modifiedAt: clock.now())], for: record.id)
     }
 
-    private func retry(_ id: InvocationID, afterGeneration generation: UInt64) {
+    func retry(_ id: InvocationID, afterGeneration generation: UInt64) {
         guard let invocation = active[id], invocation.generation == generation, invocation.attempt == nil,
               invocation.record.status == .invoked else { return }
         startAttempt(id)
@@ -455,7 +456,7 @@ actor PartitionProcessor {
         }
         let retention = settings(of: invocation).completionRetention.saturatingMilliseconds
         invocation.completingWith = result
-        let now = EngineClock.nowMilliseconds()
+        let now = clock.now()
         var batch: [StoreOperation] = [.completeInvocation(id, result: result, completedAt: now, expiresAt: now.saturatingAdding(retention))]
         let object = invocation.lockedObject.flatMap { locks[$0] == id ? $0 : nil }
         let next = object.flatMap { inboxes[$0]?.first }
@@ -544,6 +545,6 @@ actor PartitionProcessor {
         locks[object] = next
         invocation.record.status = .invoked
         let record = invocation.record
-        return (next, .updateStatus(next, status: .invoked, retryCount: record.retryCount, lastFailure: record.lastFailure, modifiedAt: EngineClock.nowMilliseconds()))
+        return (next, .updateStatus(next, status: .invoked, retryCount: record.retryCount, lastFailure: record.lastFailure, modifiedAt: clock.now()))
     }
 }

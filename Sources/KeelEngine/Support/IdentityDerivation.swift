@@ -42,7 +42,7 @@ enum IdentityDerivation {
             return idempotentID(target: target, idempotencyKey: idempotencyKey)
         }
         let partitionKey = target.key.map(partitionKey(forObjectKey:)) ?? UInt64.random(in: .min ... .max)
-        return InvocationID.generate(partitionKey: partitionKey, nowMilliseconds: UInt64(EngineClock.nowMilliseconds()))
+        return InvocationID.generate(partitionKey: partitionKey, nowMilliseconds: UInt64(clamping: SystemClock().now()))
     }
 
     /// `StartMessage.random_seed`: the first 8 bytes of SHA-256 over the binary id, as V5 SDKs compute it too.

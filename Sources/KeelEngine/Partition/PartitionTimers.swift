@@ -1,0 +1,217 @@
+import KeelCore
+import KeelProtocol
+import KeelStore
+import Synchronization
+
+/// What a partition waits for on its clock.
+enum PartitionTimer: Hashable, Sendable {
+    /// A durable timer (`ctx.sleep`): its completion is stored when due.
+    case timer(TimerKey)
+    /// A delayed invocation starts (or joins its object's inbox).
+    case scheduled(InvocationID)
+    /// A failed attempt is retried, unless another attempt started since.
+    case retry(InvocationID, generation: UInt64)
+    /// Idle attempts get their input closed, stuck ones are aborted (the inactivity and abort timeouts).
+    case sweep
+}
+
+/// One loop per partition sleeps on the engine's clock until the partition's earliest deadline
+/// (`TimerQueue`), hands out what is due, and sleeps again. Scheduling an earlier deadline wakes it.
+extension PartitionProcessor {
+    /// The deadlines this partition holds for invocation `id` (durable timers, a delayed start, a retry).
+    func deadlines(of id: InvocationID) -> [Int64] {
+        timers.entries.compactMap { entry in
+            switch entry.key {
+            case .timer(let key) where key.invocation == id: entry.due
+            case .scheduled(id), .retry(id, _): entry.due
+            default: nil
+            }
+        }
+    }
+
+    /// Adds (or moves) a deadline, and wakes the loop if it sleeps past it.
+    func schedule(_ timer: PartitionTimer, at due: Int64) {
+        if timers.schedule(timer, at: due) { wakeTimerLoop() }
+    }
+
+    private func wakeTimerLoop() {
+        guard timerLoopStarted else {
+            timerLoopStarted = true
+            let wakeup = timerWakeup
+            let clock = self.clock
+            spawn { [weak self] in
+                while !Task.isCancelled {
+                    guard let deadline = await self?.fireDueTimers() else { return }
+                    await wakeup.wait(until: deadline, on: clock)
+                }
+            }
+            return
+        }
+        timerWakeup.wake()
+    }
+
+    /// Hands out every deadline that is due; returns when the next one is (`.max` when none is left).
+    private func fireDueTimers() -> Int64 {
+        let now = clock.now()
+        for timer in timers.popDue(now: now) {
+            switch timer {
+            case .timer(let key):
+                spawn { [weak self] in await self?.fireTimer(key) }
+            case .scheduled(let id):
+                wakeScheduled(id)
+            case .retry(let id, let generation):
+                retry(id, afterGeneration: generation)
+            case .sweep:
+                closeIdleAttempts(now: now)
+            }
+        }
+        return timers.nextDeadline ?? .max
+    }
+
+    // MARK: - Durable timers
+
+    /// Arms a stored timer; it fires once, at or after its due time (at once when that has passed).
+    func armTimer(_ timer: TimerRecord) {
+        let key = PartitionTimer.timer(TimerKey(invocation: timer.invocationID, completionID: timer.completionID))
+        guard !timers.contains(key) else { return }
+        schedule(key, at: timer.dueAt)
+    }
+
+    private func fireTimer(_ key: TimerKey) async {
+        let entry = Notifications.void(.sleepCompletion, completionID: key.completionID)
+        await deliver(entry, to: key.invocation, with: [.deleteTimer(key.invocation, completionID: key.completionID)])
+    }
+
+    /// Re-arms the stored timers of this partition's invocations; timers of finished ones are dropped.
+    func restoreTimers(_ restored: [TimerRecord]) {
+        var stale: [StoreOperation] = []
+        for timer in restored {
+            if active[timer.invocationID] != nil {
+                armTimer(timer)
+            } else {
+                stale.append(.deleteTimer(timer.invocationID, completionID: timer.completionID))
+            }
+        }
+        if !stale.isEmpty { writer.enqueue(stale, for: []) }
+    }
+
+    // MARK: - Delayed invocations
+
+    /// Arms the start of a scheduled (delayed) invocation.
+    func armScheduled(_ id: InvocationID, at executeAt: Int64) {
+        schedule(.scheduled(id), at: executeAt)
+    }
+
+    /// A scheduled invocation is due: it runs now, or waits in its object's inbox.
+    private func wakeScheduled(_ id: InvocationID) {
+        guard let invocation = active[id], invocation.record.status == .scheduled else { return }
+        invocation.record.status = .invoked
+        if let object = invocation.lockedObject {
+            if locks[object] == nil {
+                locks[object] = id
+            } else {
+                invocation.record.status = .inboxed
+                inboxes[object, default: []].append(id)
+            }
+        }
+        let record = invocation.record
+        writer.enqueue([.updateStatus(id, status: record.status, retryCount: record.retryCount, lastFailure: record.lastFailure, modifiedAt: clock.now())], for: id)
+        if record.status == .invoked { startAttempt(id) }
+    }
+
+    // MARK: - Inactivity and abort timeouts
+
+    /// Makes sure the sweep is scheduled while attempts run: an attempt idle for the inactivity timeout gets
+    /// its request stream closed, so the SDK suspends and the connection is freed while the invocation waits.
+    func startInactivitySweeper() {
+        guard !timers.contains(.sweep) else { return }
+        schedule(.sweep, at: clock.now().saturatingAdding(sweepInterval))
+    }
+
+    private var sweepInterval: Int64 {
+        let timeout = max(configuration.inactivityTimeout.saturatingMilliseconds, 1)
+        return min(max(timeout / 4, 10), 1_000)
+    }
+
+    private func closeIdleAttempts(now: Int64) {
+        let timeout = max(configuration.inactivityTimeout.saturatingMilliseconds, 1)
+        let abortAfter = max(configuration.abortTimeout.saturatingMilliseconds, 1)
+        var running = false
+        for (id, invocation) in active {
+            guard let attempt = invocation.attempt else { continue }
+            running = true
+            if let closedAt = attempt.inputClosedAt {
+                // Asked to suspend and still not ended: the endpoint is stuck (or ignores the end of its input).
+                guard !attempt.isAborted, now.saturatingSubtracting(closedAt) >= abortAfter else { continue }
+                active[id]?.attempt?.isAborted = true
+                let message = "the attempt did not end within the abort timeout (\(configuration.abortTimeout)) after the inactivity timeout closed its input; it is aborted and retried"
+                attempt.output.yield(.error(code: 504, message: message))
+                attempt.output.finish()
+                logger.warning("aborting a stuck attempt", metadata: ["invocation": "\(id)", "target": "\(invocation.record.target)"])
+            } else if now.saturatingSubtracting(attempt.lastActivity) >= timeout {
+                attempt.input.finish()
+                active[id]?.attempt?.inputClosedAt = now
+            }
+        }
+        if running { schedule(.sweep, at: now.saturatingAdding(sweepInterval)) }
+    }
+}
+
+/// Wakes a partition's timer loop early: when a deadline earlier than the one it sleeps until is scheduled.
+/// A wake-up that comes while the loop is busy is kept, so the loop never sleeps past a new deadline.
+final class TimerWakeup: Sendable {
+    private struct State {
+        var pending = false
+        var continuation: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    func wake() {
+        let continuation: CheckedContinuation<Void, Never>? = state.withLock { state in
+            guard let continuation = state.continuation else {
+                state.pending = true
+                return nil
+            }
+            state.continuation = nil
+            return continuation
+        }
+        continuation?.resume()
+    }
+
+    /// Returns at `deadline` on `clock`, on a wake-up, or when the task is cancelled, whichever comes first.
+    func wait(until deadline: Int64, on clock: any EngineClock) async {
+        if state.withLock({ state in
+            defer { state.pending = false }
+            return state.pending
+        }) { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await clock.sleepBetweenRounds(until: deadline) }
+            group.addTask { await self.woken() }
+            _ = await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func woken() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow: Bool = state.withLock { state in
+                    if state.pending || Task.isCancelled {
+                        state.pending = false
+                        return true
+                    }
+                    state.continuation = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let continuation: CheckedContinuation<Void, Never>? = state.withLock { state in
+                defer { state.continuation = nil }
+                return state.continuation
+            }
+            continuation?.resume()
+        }
+    }
+}
