@@ -11,6 +11,37 @@ public enum AttemptRules {
         max(requested ?? policy, floor)
     }
 
+    /// What follows a failed attempt.
+    public enum AfterFailure: Hashable, Sendable {
+        /// The next attempt starts at this instant (epoch ms).
+        case retry(at: Int64)
+        /// The policy ran out: the invocation waits for an operator (Restate's default).
+        case pause
+        /// The policy ran out: the invocation completes with the failure.
+        case kill
+    }
+
+    /// The decision after the `failedAttempts`-th failed attempt (1-based) at `now`: the policy's backoff (or
+    /// what the endpoint asked for, `requested`), never sooner than `floor`; or pause or kill when the policy
+    /// ran out.
+    public static func afterFailure(
+        failedAttempts: Int,
+        requested: Duration?,
+        policy: RetryPolicy,
+        floor: Duration,
+        now: Int64
+    ) -> AfterFailure {
+        switch policy.decision(afterFailedAttempt: failedAttempts) {
+        case .retry(let backoff):
+            let wait = retryDelay(requested: requested, policy: backoff, floor: floor)
+            return .retry(at: now.saturatingAdding(wait.saturatingMilliseconds))
+        case .giveUp(.pause):
+            return .pause
+        case .giveUp(.kill):
+            return .kill
+        }
+    }
+
     /// Consecutive suspensions on notifications the invocation already had, with nothing new in its journal,
     /// after which it is paused: the endpoint loops without progress.
     public static let maxResumptionsWithoutProgress = 10

@@ -17,11 +17,9 @@ public enum RecoveryRules {
         }
     }
 
-    public struct Plan: Hashable, Sendable {
-        /// Who holds each object's lock.
-        public var locks: [ObjectAddress: InvocationID] = [:]
-        /// Who waits for each object, in order.
-        public var inboxes: [ObjectAddress: [InvocationID]] = [:]
+    public struct Plan: Equatable, Sendable {
+        /// Who holds each object's lock, and who waits for it in order.
+        public var locks = ObjectLocks()
         /// Inbox heads of objects nobody holds (their predecessor completed just before the crash): they take
         /// the lock and run; their new status is to be stored.
         public var promoted: [InvocationID] = []
@@ -38,7 +36,6 @@ public enum RecoveryRules {
     /// suspended (what they wait for may have arrived just before the crash).
     public static func plan(_ unfinished: [Unfinished], resuming: Set<InvocationID>) -> Plan {
         var plan = Plan()
-        var holders: [ObjectAddress: InvocationID] = [:]
         var aheadOfInbox: [ObjectAddress: [InvocationID]] = [:]
         for invocation in unfinished {
             if invocation.status == .scheduled {
@@ -50,25 +47,17 @@ public enum RecoveryRules {
                 continue
             }
             if invocation.status == .inboxed {
-                plan.inboxes[object, default: []].append(invocation.id)
-            } else if holders[object] == nil {
-                holders[object] = invocation.id
+                plan.locks.rejoin(invocation.id, inboxOf: object)
+            } else if plan.locks.reclaim(invocation.id, of: object) {
                 if startsNow(invocation, resuming: resuming) { plan.start.append(invocation.id) }
             } else {
                 plan.demoted.append(invocation.id)
                 aheadOfInbox[object, default: []].append(invocation.id)
             }
         }
-        for (object, ahead) in aheadOfInbox { plan.inboxes[object] = ahead + (plan.inboxes[object] ?? []) }
-        for object in plan.inboxes.keys.sorted(by: { $0.description < $1.description }) where holders[object] == nil {
-            guard var queue = plan.inboxes[object], !queue.isEmpty else { continue }
-            let head = queue.removeFirst()
-            plan.inboxes[object] = queue.isEmpty ? nil : queue
-            holders[object] = head
-            plan.promoted.append(head)
-            plan.start.append(head)
-        }
-        plan.locks = holders
+        for (object, ahead) in aheadOfInbox { plan.locks.queueAhead(ahead, of: object) }
+        plan.promoted = plan.locks.promoteFreeObjects()
+        plan.start += plan.promoted
         return plan
     }
 

@@ -13,6 +13,36 @@ struct AttemptRulesTests {
         #expect(AttemptRules.retryDelay(requested: requested, policy: policy, floor: AttemptRules.defaultMinimumRetryDelay) == expected)
     }
 
+    /// Failed attempts, the endpoint's requested delay (ms, or nil), and the decision at t = 1,000 ms.
+    static let failures: [(Int, Int64?, AttemptRules.AfterFailure)] = [
+        (1, nil, .retry(at: 3_000)),
+        (2, nil, .retry(at: 7_000)),
+        (3, nil, .retry(at: 11_000)),
+        (1, 30_000, .retry(at: 31_000)),
+        (1, 0, .retry(at: 1_100)),
+        (4, nil, .pause),
+        (.max, nil, .pause),
+    ]
+
+    @Test("after a failure: exact retry instants from the policy's backoff, the floor, the endpoint's wish, or give up", arguments: failures)
+    func afterFailure(failed: Int, requestedMilliseconds: Int64?, expected: AttemptRules.AfterFailure) {
+        let policy = RetryPolicy(initialInterval: .seconds(2), factor: 3, maxInterval: .seconds(10), maxAttempts: 4)
+        let requested = requestedMilliseconds.map { Duration.milliseconds($0) }
+        let decision = AttemptRules.afterFailure(
+            failedAttempts: failed, requested: requested, policy: policy, floor: .milliseconds(100), now: 1_000
+        )
+        #expect(decision == expected)
+    }
+
+    @Test("a policy that kills completes the invocation; an instant at the end of time saturates instead of trapping")
+    func afterFailureEdges() {
+        let killing = RetryPolicy(maxAttempts: 1, onMaxAttempts: .kill)
+        #expect(AttemptRules.afterFailure(failedAttempts: 1, requested: nil, policy: killing, floor: .zero, now: 0) == .kill)
+        let patient = RetryPolicy(maxAttempts: nil)
+        let late = AttemptRules.afterFailure(failedAttempts: 1, requested: .seconds(Int64.max), policy: patient, floor: .zero, now: .max - 5)
+        #expect(late == .retry(at: .max))
+    }
+
     @Test("immediate resumptions without progress pause the invocation at the limit; progress resets the tally")
     func resumptionLoop() {
         var count = 0

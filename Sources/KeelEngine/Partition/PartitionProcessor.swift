@@ -22,8 +22,8 @@ actor PartitionProcessor {
     let quarantine: Quarantine?
 
     var active: [InvocationID: ActiveInvocation] = [:]
-    var locks: [ObjectAddress: InvocationID] = [:]
-    var inboxes: [ObjectAddress: [InvocationID]] = [:]
+    /// Object locks and inboxes (`ObjectLocks`, the virtual-object rule).
+    var objects = ObjectLocks()
     var resultWaiters: [InvocationID: [CheckedContinuation<InvocationResult, Never>]] = [:]
     /// Invocations waiting for a topic this partition owns (its invocations' results, its workflows' promises).
     var subscribers: [SubscriptionTopic: [Subscription]] = [:]
@@ -167,13 +167,8 @@ actor PartitionProcessor {
         let invocation = ActiveInvocation(record: record, journal: [request.input])
         if let executeAt, executeAt > now {
             record.status = .scheduled
-        } else if let object = invocation.lockedObject {
-            if locks[object] == nil {
-                locks[object] = request.id
-            } else {
-                record.status = .inboxed
-                inboxes[object, default: []].append(request.id)
-            }
+        } else if let object = invocation.lockedObject, objects.admit(request.id, to: object) == .waitsInInbox {
+            record.status = .inboxed
         }
         invocation.record = record
         active[request.id] = invocation
@@ -198,16 +193,9 @@ actor PartitionProcessor {
     func forget(_ id: InvocationID, result: InvocationResult?) {
         guard let invocation = active.removeValue(forKey: id) else { return }
         invocation.attempt?.input.finish()
-        if let object = invocation.lockedObject {
-            if locks[object] == id {
-                locks[object] = nil
-                if let (next, operation) = promoteNext(in: object) {
-                    writer.enqueue([operation], for: next)
-                    startAttempt(next)
-                }
-            } else {
-                inboxes[object]?.removeAll { $0 == id }
-            }
+        if let object = invocation.lockedObject, let (next, operation) = passLock(of: object, from: id) {
+            writer.enqueue([operation], for: next)
+            startAttempt(next)
         }
         if let result { resolveWaiters(id, with: result) }
     }
@@ -251,7 +239,7 @@ actor PartitionProcessor {
         }
     }
 
-    private static func shutdownFailure(_ id: InvocationID) -> Failure {
+    static func shutdownFailure(_ id: InvocationID) -> Failure {
         Failure(code: 503, message: "the server is shutting down; invocation \(id) is stored and resumes after the restart, attach to it again")
     }
 
@@ -273,8 +261,7 @@ actor PartitionProcessor {
             unfinished.append(.init(id: record.id, status: record.status, lockedObject: invocation.lockedObject))
         }
         let plan = RecoveryRules.plan(unfinished, resuming: resuming)
-        locks = plan.locks
-        inboxes = plan.inboxes
+        objects = plan.locks
         let now = clock.now()
         for (ids, status) in [(plan.demoted, InvocationStatus.inboxed), (plan.promoted, .invoked)] {
             for id in ids {
@@ -286,265 +273,5 @@ actor PartitionProcessor {
         }
         for id in plan.scheduled { armScheduled(id, at: active[id]?.record.executeAt ?? 0) }
         for id in plan.start { startAttempt(id) }
-    }
-
-    // MARK: - Attempts
-
-    func startAttempt(_ id: InvocationID) {
-        guard let invocation = active[id] else { return }
-        invocation.generation += 1
-        if invocation.record.status == .suspended { invocation.record.status = .invoked }
-        let generation = invocation.generation
-        let invoker = Invoker(processor: self)
-        spawn { await invoker.run(id, generation: generation) }
-    }
-
-    /// Loads what the attempt needs and opens its input stream with `Start` and the journal.
-    func prepareAttempt(_ id: InvocationID, generation: UInt64, output: AttemptOutput) async -> AttemptPlan? {
-        guard !isShuttingDown, let current = active[id], current.generation == generation, current.record.status == .invoked else { return nil }
-        let deploymentID: String
-        do {
-            deploymentID = try current.record.deploymentID ?? registry.resolve(current.record.target).deploymentID
-        } catch {
-            await attemptEnded(id, generation: generation, failure: (String(describing: error), nil))
-            return nil
-        }
-        guard let (transport, version) = registry.transport(for: deploymentID) else {
-            await attemptEnded(id, generation: generation, failure: ("deployment \(deploymentID) is not registered in this process", nil))
-            return nil
-        }
-        var loaded: StoredJournal?
-        var state: [StateEntry] = []
-        do {
-            if writer.isPoisoned(id) {
-                active[id]?.journal = nil
-            } else if generation > 1 {
-                // A resumption must not replay what is not durable yet: entries cached before their commit, or
-                // (when the cache was dropped at suspension) entries the store does not have yet.
-                try await writer.commit([], for: id)
-            }
-            if active[id]?.journal == nil {
-                loaded = try await store.storedJournal(of: id)
-                writer.recover(id)
-            }
-            if let object = current.record.target.object {
-                if current.record.handlerKind == .exclusive, let cached = stateCache.take(object) {
-                    state = ObjectStateCache.entries(cached)
-                } else if current.record.handlerKind == .shared, let cached = stateCache.peek(object) {
-                    // An entry lives only until the next exclusive attempt starts, and nothing else writes.
-                    state = ObjectStateCache.entries(cached)
-                } else {
-                    state = try await store.state(of: object)
-                }
-            }
-        } catch {
-            logger.error("could not load an invocation for its next attempt", metadata: ["invocation": "\(id)", "error": "\(error)"])
-            await attemptEnded(id, generation: generation, failure: ("storage: \(StoreError(wrapping: error).message)", nil))
-            return nil
-        }
-        guard let invocation = active[id], invocation.generation == generation else { return nil }
-        // An exclusive handler's writes are mirrored here, so its completion can leave the state to the next.
-        invocation.attemptState = invocation.record.handlerKind == .exclusive ? ObjectStateCache.state(state) : nil
-        if let loaded {
-            var entries = loaded.entries
-            for arrival in invocation.arrivals where arrival.index > loaded.lastIndex { entries.append(arrival.entry) }
-            invocation.arrivals.removeAll()
-            invocation.journal = entries
-            invocation.loadedThrough = loaded.lastIndex
-        }
-        guard let journal = invocation.journal, !journal.isEmpty else { return nil }
-
-        var start = PBStartMessage()
-        start.id = Data(id.bytes)
-        start.debugID = id.description
-        start.knownEntries = UInt32(journal.count)
-        start.key = invocation.record.target.key ?? ""
-        start.partialState = invocation.record.target.object == nil
-        start.stateMap = state.map { entry in
-            PBStartMessage.StateEntry.with {
-                $0.key = entry.name
-                $0.value = entry.value
-            }
-        }
-        start.retryCountSinceLastStoredEntry = UInt32(clamping: invocation.record.retryCount)
-        start.durationSinceLastStoredEntry = UInt64(max(0, clock.now() - invocation.lastStoredAt))
-        if version >= 6 { start.randomSeed = IdentityDerivation.randomSeed(for: id) }
-
-        let input = AttemptInput()
-        do {
-            input.yield(try Frame(type: .start, message: start))
-        } catch {
-            return nil
-        }
-        for entry in journal { input.yield(Frame(type: entry.type, payload: entry.payload)) }
-        // Only our own SDK, in this process, goes on with a step result before it is stored.
-        let speculative = transport is any EmbeddedEndpoint
-        invocation.attempt = ActiveInvocation.Attempt(
-            generation: generation, input: input, output: output, replayed: journal.count,
-            lastActivity: clock.now(), speculative: speculative
-        )
-        startInactivitySweeper()
-
-        var headers = ["x-restate-invocation-id": id.description]
-        if let key = invocation.record.target.key {
-            headers["x-restate-service-key"] = key.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? key
-        }
-        let head = AttemptHead(
-            service: invocation.record.target.service,
-            handler: invocation.record.target.handler,
-            protocolVersion: version,
-            headers: headers,
-            speculativeSteps: speculative
-        )
-        return AttemptPlan(generation: generation, head: head, endpoint: transport, input: input, isEmbedded: speculative)
-    }
-
-    /// Records how an attempt ended. A failure is retried with backoff, or pauses/kills the invocation when
-    /// the retry policy runs out.
-    func attemptEnded(_ id: InvocationID, generation: UInt64, failure: (message: String, nextRetryDelay: Duration?)?) async {
-        guard let invocation = active[id], invocation.generation == generation else { return }
-        invocation.attempt?.input.finish()
-        invocation.attempt = nil
-        guard let failure else { return }
-        invocation.failedAttempts += 1
-        invocation.record.retryCount += 1
-        invocation.record.lastFailure = failure.message
-        let now = clock.now()
-        logger.warning("invocation attempt failed", metadata: [
-            "invocation": "\(id)", "target": "\(invocation.record.target)",
-            "attempt": "\(invocation.failedAttempts)", "error": "\(failure.message)",
-        ])
-        let settings = settings(of: invocation)
-        switch settings.retryPolicy.decision(afterFailedAttempt: invocation.failedAttempts) {
-        case .retry(let delay):
-            writer.enqueue([.updateStatus(id, status: .invoked, retryCount: invocation.record.retryCount, lastFailure: failure.message, modifiedAt: now)], for: id)
-            let wait = AttemptRules.retryDelay(requested: failure.nextRetryDelay, policy: delay, floor: configuration.minimumRetryDelay)
-            schedule(.retry(id, generation: generation), at: now.saturatingAdding(wait.saturatingMilliseconds))
-        case .giveUp(.pause):
-            logger.error("invocation paused: its retry policy ran out; resume it once the cause is fixed", metadata: [
-                "invocation": "\(id)", "error": "\(failure.message)",
-            ])
-            pause(invocation, lastFailure: failure.message)
-        case .giveUp(.kill):
-            await complete(id, with: .failure(Failure(code: 500, message: failure.message)))
-        }
-    }
-
-    /// Parks an invocation until an operator resumes or kills it; it keeps its object's lock meanwhile.
-    func pause(_ invocation: ActiveInvocation, lastFailure: String) {
-        invocation.record.status = .paused
-        invocation.record.lastFailure = lastFailure
-        let record = invocation.record
-        writer.enqueue([.updateStatus(record.id, status: .paused, retryCount: record.retryCount, lastFailure: lastFailure, modifiedAt: clock.now())], for: record.id)
-    }
-
-    func retry(_ id: InvocationID, afterGeneration generation: UInt64) {
-        guard let invocation = active[id], invocation.generation == generation, invocation.attempt == nil,
-              invocation.record.status == .invoked else { return }
-        startAttempt(id)
-    }
-
-    // MARK: - Completion
-
-    /// Stores the result, releases the object's lock to the next in its inbox, and answers the waiters.
-    /// Returns why the completion was not stored, nil once it is. `leavingState`: the object's state as the
-    /// completing exclusive handler left it, kept for the next exclusive invocation once durable.
-    @discardableResult
-    func complete(_ id: InvocationID, with result: InvocationResult, leavingState: ObjectStateCache.State? = nil) async -> StoreError? {
-        guard let invocation = active[id], !invocation.isCompleting else {
-            return StoreError(.constraint, "invocation \(id) is completing already")
-        }
-        let retention = settings(of: invocation).completionRetention.saturatingMilliseconds
-        invocation.completingWith = result
-        let now = clock.now()
-        var batch: [StoreOperation] = [.completeInvocation(id, result: result, completedAt: now, expiresAt: now.saturatingAdding(retention))]
-        let object = invocation.lockedObject.flatMap { locks[$0] == id ? $0 : nil }
-        let next = object.flatMap { inboxes[$0]?.first }
-        if let next, let nextRecord = active[next]?.record {
-            batch.append(.updateStatus(next, status: .invoked, retryCount: nextRecord.retryCount, lastFailure: nextRecord.lastFailure, modifiedAt: now))
-        }
-        // Callers and attachers learn the result in the same transaction that stores it.
-        let topic = SubscriptionTopic.invocation(id)
-        let notices = (subscribers[topic] ?? []).map { ($0.subscriber, Notifications.entry($0.notificationType, completionID: $0.completionID, result: result)) }
-        if !notices.isEmpty {
-            batch += notices.map { StoreOperation.appendJournal($0.0, index: 0, entry: $0.1) }
-            batch.append(.deleteSubscriptions(topic))
-        }
-        let lastIndex = writer.enqueue(batch, for: id)
-        do {
-            guard lastIndex != nil else { throw StoreError(.io, "the writer refused the completion") }
-            try await writer.commit([], for: id)
-        } catch {
-            active[id]?.completingWith = nil
-            logger.error("could not store an invocation's completion; it is retried", metadata: ["invocation": "\(id)", "error": "\(error)"])
-            return StoreError(wrapping: error)
-        }
-        subscribers[topic] = nil
-        active[id]?.attempt?.input.finish()
-        active[id] = nil
-        if let leavingState, let stateObject = invocation.record.target.object {
-            stateCache.put(leavingState, for: stateObject)
-        }
-        if let object {
-            locks[object] = nil
-            if let (promoted, operation) = promoteNext(in: object) {
-                if promoted != next { writer.enqueue([operation], for: promoted) }
-                startAttempt(promoted)
-            }
-        }
-        resolveWaiters(id, with: result)
-        if let lastIndex { announce(notices, lastIndex: lastIndex) }
-        return nil
-    }
-
-    /// Hands journal entries that are durable now (the last `notices.count` appends of a batch whose last
-    /// index is `lastIndex`) to the partitions of their invocations.
-    func announce(_ notices: [(InvocationID, JournalEntry)], lastIndex: Int64) {
-        guard !notices.isEmpty else { return }
-        let router = self.router
-        var deliveries: [(InvocationID, JournalEntry, Int64)] = []
-        for (offset, notice) in notices.enumerated() {
-            deliveries.append((notice.0, notice.1, lastIndex - Int64(notices.count - 1 - offset)))
-        }
-        for (target, entry, index) in deliveries where router.partition(for: target) === self {
-            delivered(entry, index: index, to: target)
-        }
-        let remote = deliveries.filter { router.partition(for: $0.0) !== self }
-        guard !remote.isEmpty else { return }
-        spawn {
-            for (target, entry, index) in remote {
-                await router.partition(for: target)?.delivered(entry, index: index, to: target)
-            }
-        }
-    }
-
-    /// The invocation's handler settings, resolved once from its deployment's manifest.
-    func settings(of invocation: ActiveInvocation) -> HandlerSettings {
-        if let settings = invocation.settings { return settings }
-        let record = invocation.record
-        let summary = InvocationRecordSummary(
-            target: record.target,
-            handlerKind: record.handlerKind,
-            hasIdempotencyKey: record.idempotencyKey != nil,
-            deploymentID: record.deploymentID
-        )
-        let settings = registry.settings(for: summary, defaults: configuration)
-        invocation.settings = settings
-        return settings
-    }
-
-    /// Gives `object`'s lock to the head of its inbox; returns it with the status change to store.
-    private func promoteNext(in object: ObjectAddress) -> (InvocationID, StoreOperation)? {
-        guard var queue = inboxes[object], !queue.isEmpty else {
-            inboxes[object] = nil
-            return nil
-        }
-        let next = queue.removeFirst()
-        inboxes[object] = queue.isEmpty ? nil : queue
-        guard let invocation = active[next] else { return promoteNext(in: object) }
-        locks[object] = next
-        invocation.record.status = .invoked
-        let record = invocation.record
-        return (next, .updateStatus(next, status: .invoked, retryCount: record.retryCount, lastFailure: record.lastFailure, modifiedAt: clock.now()))
     }
 }

@@ -106,13 +106,8 @@ extension PartitionProcessor {
     private func wakeScheduled(_ id: InvocationID) {
         guard let invocation = active[id], invocation.record.status == .scheduled else { return }
         invocation.record.status = .invoked
-        if let object = invocation.lockedObject {
-            if locks[object] == nil {
-                locks[object] = id
-            } else {
-                invocation.record.status = .inboxed
-                inboxes[object, default: []].append(id)
-            }
+        if let object = invocation.lockedObject, objects.admit(id, to: object) == .waitsInInbox {
+            invocation.record.status = .inboxed
         }
         let record = invocation.record
         writer.enqueue([.updateStatus(id, status: record.status, retryCount: record.retryCount, lastFailure: record.lastFailure, modifiedAt: clock.now())], for: id)

@@ -1,0 +1,166 @@
+import Foundation
+import KeelCore
+import KeelProtocol
+import KeelStore
+
+/// Attempts: starting one (its journal, state and endpoint), and what follows its end (retry, pause, kill).
+extension PartitionProcessor {
+    func startAttempt(_ id: InvocationID) {
+        guard let invocation = active[id] else { return }
+        invocation.generation += 1
+        if invocation.record.status == .suspended { invocation.record.status = .invoked }
+        let generation = invocation.generation
+        let invoker = Invoker(processor: self)
+        spawn { await invoker.run(id, generation: generation) }
+    }
+
+    /// Loads what the attempt needs and opens its input stream with `Start` and the journal.
+    func prepareAttempt(_ id: InvocationID, generation: UInt64, output: AttemptOutput) async -> AttemptPlan? {
+        guard !isShuttingDown, let current = active[id], current.generation == generation, current.record.status == .invoked else { return nil }
+        let deploymentID: String
+        do {
+            deploymentID = try current.record.deploymentID ?? registry.resolve(current.record.target).deploymentID
+        } catch {
+            await attemptEnded(id, generation: generation, failure: (String(describing: error), nil))
+            return nil
+        }
+        guard let (transport, version) = registry.transport(for: deploymentID) else {
+            await attemptEnded(id, generation: generation, failure: ("deployment \(deploymentID) is not registered in this process", nil))
+            return nil
+        }
+        var loaded: StoredJournal?
+        var state: [StateEntry] = []
+        do {
+            if writer.isPoisoned(id) {
+                active[id]?.journal = nil
+            } else if generation > 1 {
+                // A resumption must not replay what is not durable yet: entries cached before their commit, or
+                // (when the cache was dropped at suspension) entries the store does not have yet.
+                try await writer.commit([], for: id)
+            }
+            if active[id]?.journal == nil {
+                loaded = try await store.storedJournal(of: id)
+                writer.recover(id)
+            }
+            if let object = current.record.target.object {
+                if current.record.handlerKind == .exclusive, let cached = stateCache.take(object) {
+                    state = ObjectStateCache.entries(cached)
+                } else if current.record.handlerKind == .shared, let cached = stateCache.peek(object) {
+                    // An entry lives only until the next exclusive attempt starts, and nothing else writes.
+                    state = ObjectStateCache.entries(cached)
+                } else {
+                    state = try await store.state(of: object)
+                }
+            }
+        } catch {
+            logger.error("could not load an invocation for its next attempt", metadata: ["invocation": "\(id)", "error": "\(error)"])
+            await attemptEnded(id, generation: generation, failure: ("storage: \(StoreError(wrapping: error).message)", nil))
+            return nil
+        }
+        guard let invocation = active[id], invocation.generation == generation else { return nil }
+        // An exclusive handler's writes are mirrored here, so its completion can leave the state to the next.
+        invocation.attemptState = invocation.record.handlerKind == .exclusive ? ObjectStateCache.state(state) : nil
+        if let loaded {
+            var entries = loaded.entries
+            for arrival in invocation.arrivals where arrival.index > loaded.lastIndex { entries.append(arrival.entry) }
+            invocation.arrivals.removeAll()
+            invocation.journal = entries
+            invocation.loadedThrough = loaded.lastIndex
+        }
+        guard let journal = invocation.journal, !journal.isEmpty else { return nil }
+
+        var start = PBStartMessage()
+        start.id = Data(id.bytes)
+        start.debugID = id.description
+        start.knownEntries = UInt32(journal.count)
+        start.key = invocation.record.target.key ?? ""
+        start.partialState = invocation.record.target.object == nil
+        start.stateMap = state.map { entry in
+            PBStartMessage.StateEntry.with {
+                $0.key = entry.name
+                $0.value = entry.value
+            }
+        }
+        start.retryCountSinceLastStoredEntry = UInt32(clamping: invocation.record.retryCount)
+        start.durationSinceLastStoredEntry = UInt64(max(0, clock.now() - invocation.lastStoredAt))
+        if version >= 6 { start.randomSeed = IdentityDerivation.randomSeed(for: id) }
+
+        let input = AttemptInput()
+        do {
+            input.yield(try Frame(type: .start, message: start))
+        } catch {
+            return nil
+        }
+        for entry in journal { input.yield(Frame(type: entry.type, payload: entry.payload)) }
+        // Only our own SDK, in this process, goes on with a step result before it is stored.
+        let speculative = transport is any EmbeddedEndpoint
+        invocation.attempt = ActiveInvocation.Attempt(
+            generation: generation, input: input, output: output, replayed: journal.count,
+            lastActivity: clock.now(), speculative: speculative
+        )
+        startInactivitySweeper()
+
+        var headers = ["x-restate-invocation-id": id.description]
+        if let key = invocation.record.target.key {
+            headers["x-restate-service-key"] = key.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? key
+        }
+        let head = AttemptHead(
+            service: invocation.record.target.service,
+            handler: invocation.record.target.handler,
+            protocolVersion: version,
+            headers: headers,
+            speculativeSteps: speculative
+        )
+        return AttemptPlan(generation: generation, head: head, endpoint: transport, input: input, isEmbedded: speculative)
+    }
+
+    /// Records how an attempt ended. A failure is retried with backoff, or pauses/kills the invocation when
+    /// the retry policy runs out.
+    func attemptEnded(_ id: InvocationID, generation: UInt64, failure: (message: String, nextRetryDelay: Duration?)?) async {
+        guard let invocation = active[id], invocation.generation == generation else { return }
+        invocation.attempt?.input.finish()
+        invocation.attempt = nil
+        guard let failure else { return }
+        invocation.failedAttempts += 1
+        invocation.record.retryCount += 1
+        invocation.record.lastFailure = failure.message
+        let now = clock.now()
+        logger.warning("invocation attempt failed", metadata: [
+            "invocation": "\(id)", "target": "\(invocation.record.target)",
+            "attempt": "\(invocation.failedAttempts)", "error": "\(failure.message)",
+        ])
+        let decision = AttemptRules.afterFailure(
+            failedAttempts: invocation.failedAttempts,
+            requested: failure.nextRetryDelay,
+            policy: settings(of: invocation).retryPolicy,
+            floor: configuration.minimumRetryDelay,
+            now: now
+        )
+        switch decision {
+        case .retry(let at):
+            writer.enqueue([.updateStatus(id, status: .invoked, retryCount: invocation.record.retryCount, lastFailure: failure.message, modifiedAt: now)], for: id)
+            schedule(.retry(id, generation: generation), at: at)
+        case .pause:
+            logger.error("invocation paused: its retry policy ran out; resume it once the cause is fixed", metadata: [
+                "invocation": "\(id)", "error": "\(failure.message)",
+            ])
+            pause(invocation, lastFailure: failure.message)
+        case .kill:
+            await complete(id, with: .failure(Failure(code: 500, message: failure.message)))
+        }
+    }
+
+    /// Parks an invocation until an operator resumes or kills it; it keeps its object's lock meanwhile.
+    func pause(_ invocation: ActiveInvocation, lastFailure: String) {
+        invocation.record.status = .paused
+        invocation.record.lastFailure = lastFailure
+        let record = invocation.record
+        writer.enqueue([.updateStatus(record.id, status: .paused, retryCount: record.retryCount, lastFailure: lastFailure, modifiedAt: clock.now())], for: record.id)
+    }
+
+    func retry(_ id: InvocationID, afterGeneration generation: UInt64) {
+        guard let invocation = active[id], invocation.generation == generation, invocation.attempt == nil,
+              invocation.record.status == .invoked else { return }
+        startAttempt(id)
+    }
+}

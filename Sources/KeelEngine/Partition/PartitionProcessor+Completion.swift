@@ -1,0 +1,107 @@
+import Foundation
+import KeelCore
+import KeelProtocol
+import KeelStore
+
+/// Completion: storing the result, passing the object's lock on, answering waiters and subscribers.
+extension PartitionProcessor {
+    /// Stores the result, releases the object's lock to the next in its inbox, and answers the waiters.
+    /// Returns why the completion was not stored, nil once it is. `leavingState`: the object's state as the
+    /// completing exclusive handler left it, kept for the next exclusive invocation once durable.
+    @discardableResult
+    func complete(_ id: InvocationID, with result: InvocationResult, leavingState: ObjectStateCache.State? = nil) async -> StoreError? {
+        guard let invocation = active[id], !invocation.isCompleting else {
+            return StoreError(.constraint, "invocation \(id) is completing already")
+        }
+        let retention = settings(of: invocation).completionRetention.saturatingMilliseconds
+        invocation.completingWith = result
+        let now = clock.now()
+        var batch: [StoreOperation] = [.completeInvocation(id, result: result, completedAt: now, expiresAt: now.saturatingAdding(retention))]
+        let object = invocation.lockedObject.flatMap { objects.holder(of: $0) == id ? $0 : nil }
+        let next = object.flatMap { objects.next(for: $0) }
+        if let next, let nextRecord = active[next]?.record {
+            batch.append(.updateStatus(next, status: .invoked, retryCount: nextRecord.retryCount, lastFailure: nextRecord.lastFailure, modifiedAt: now))
+        }
+        // Callers and attachers learn the result in the same transaction that stores it.
+        let topic = SubscriptionTopic.invocation(id)
+        let notices = (subscribers[topic] ?? []).map { ($0.subscriber, Notifications.entry($0.notificationType, completionID: $0.completionID, result: result)) }
+        if !notices.isEmpty {
+            batch += notices.map { StoreOperation.appendJournal($0.0, index: 0, entry: $0.1) }
+            batch.append(.deleteSubscriptions(topic))
+        }
+        let lastIndex = writer.enqueue(batch, for: id)
+        do {
+            guard lastIndex != nil else { throw StoreError(.io, "the writer refused the completion") }
+            try await writer.commit([], for: id)
+        } catch {
+            active[id]?.completingWith = nil
+            logger.error("could not store an invocation's completion; it is retried", metadata: ["invocation": "\(id)", "error": "\(error)"])
+            return StoreError(wrapping: error)
+        }
+        subscribers[topic] = nil
+        active[id]?.attempt?.input.finish()
+        active[id] = nil
+        if let leavingState, let stateObject = invocation.record.target.object {
+            stateCache.put(leavingState, for: stateObject)
+        }
+        if let object, let (promoted, operation) = passLock(of: object, from: id) {
+            if promoted != next { writer.enqueue([operation], for: promoted) }
+            startAttempt(promoted)
+        }
+        resolveWaiters(id, with: result)
+        if let lastIndex { announce(notices, lastIndex: lastIndex) }
+        return nil
+    }
+
+    /// Hands journal entries that are durable now (the last `notices.count` appends of a batch whose last
+    /// index is `lastIndex`) to the partitions of their invocations.
+    func announce(_ notices: [(InvocationID, JournalEntry)], lastIndex: Int64) {
+        guard !notices.isEmpty else { return }
+        let router = self.router
+        var deliveries: [(InvocationID, JournalEntry, Int64)] = []
+        for (offset, notice) in notices.enumerated() {
+            deliveries.append((notice.0, notice.1, lastIndex - Int64(notices.count - 1 - offset)))
+        }
+        for (target, entry, index) in deliveries where router.partition(for: target) === self {
+            delivered(entry, index: index, to: target)
+        }
+        let remote = deliveries.filter { router.partition(for: $0.0) !== self }
+        guard !remote.isEmpty else { return }
+        spawn {
+            for (target, entry, index) in remote {
+                await router.partition(for: target)?.delivered(entry, index: index, to: target)
+            }
+        }
+    }
+
+    /// The invocation's handler settings, resolved once from its deployment's manifest.
+    func settings(of invocation: ActiveInvocation) -> HandlerSettings {
+        if let settings = invocation.settings { return settings }
+        let record = invocation.record
+        let summary = InvocationRecordSummary(
+            target: record.target,
+            handlerKind: record.handlerKind,
+            hasIdempotencyKey: record.idempotencyKey != nil,
+            deploymentID: record.deploymentID
+        )
+        let settings = registry.settings(for: summary, defaults: configuration)
+        invocation.settings = settings
+        return settings
+    }
+
+    /// `id` leaves `object`: when it held the lock, the head of the inbox takes it and is marked running.
+    /// Returns that invocation with the status change to store.
+    func passLock(of object: ObjectAddress, from id: InvocationID) -> (InvocationID, StoreOperation)? {
+        var leaving = id
+        while let next = objects.release(leaving, of: object) {
+            guard let invocation = active[next] else {
+                leaving = next  // Not in memory (it should be): the lock passes on.
+                continue
+            }
+            invocation.record.status = .invoked
+            let record = invocation.record
+            return (next, .updateStatus(next, status: .invoked, retryCount: record.retryCount, lastFailure: record.lastFailure, modifiedAt: clock.now()))
+        }
+        return nil
+    }
+}
