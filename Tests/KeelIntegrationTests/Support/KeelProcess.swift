@@ -26,7 +26,9 @@ final class KeelProcess: @unchecked Sendable {
     var admin: String { "http://127.0.0.1:\(adminPort)" }
     var sideEffectLog: URL { dataDirectory.appendingPathComponent("demo-side-effects.log") }
 
-    init(dataDirectory: URL? = nil, serveArguments: [String] = [], environment: [String: String] = [:]) throws {
+    /// `logFile`: where the server's output goes (default: `server.log` in the data directory); a test that
+    /// fills the data directory's disk keeps it elsewhere, so the log survives.
+    init(dataDirectory: URL? = nil, logFile: URL? = nil, serveArguments: [String] = [], environment: [String: String] = [:]) throws {
         self.serveArguments = serveArguments
         self.environment = environment
         let directory = dataDirectory ?? FileManager.default.temporaryDirectory
@@ -35,7 +37,7 @@ final class KeelProcess: @unchecked Sendable {
         self.dataDirectory = directory
         self.ingressPort = try freeLoopbackPort()
         self.adminPort = try freeLoopbackPort()
-        self.logURL = directory.appendingPathComponent("server.log")
+        self.logURL = logFile ?? directory.appendingPathComponent("server.log")
     }
 
     /// The `keel` executable next to the test bundle (or `KEEL_BINARY`).
