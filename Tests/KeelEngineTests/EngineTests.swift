@@ -129,20 +129,30 @@ struct EngineTests {
     @Test("a handler that always fails is paused when its retry policy runs out, and keeps no waiter forever")
     func pausesAfterMaxAttempts() async throws {
         let probe = Probe()
+        let clock = ManualClock()
         let broken = Service("Broken").handler("run") { (_: Context, _: NoInput) -> String in
-            probe.hit("attempt")
+            probe.log("\(clock.now())")
             throw Flaky()
         }
-        try await withEngine([broken]) { engine in
+        let start = clock.now()
+        let configuration = EngineConfiguration(retryPolicy: RetryPolicy(initialInterval: .milliseconds(5), maxInterval: .milliseconds(50), maxAttempts: 5))
+        try await withStoreAndEngine([Endpoint([broken])], configuration: configuration, clock: clock) { engine, _ in
             let id = try await engine.send("Broken/run")
-            let deadline = ContinuousClock.now + .seconds(10)
-            while probe.count("attempt") < 5, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(10))
+            // The policy asks for 5, 10, 20, 40 ms; the engine's floor (100 ms) holds each retry back.
+            for retry in 1...4 {
+                let due = start + Int64(retry) * 100
+                #expect(await engine.waitForDeadline(of: id) { $0 == due }, "retry \(retry)")
+                await clock.advance(to: due)
             }
-            try await Task.sleep(for: .milliseconds(100))
-            #expect(probe.count("attempt") == 5)
+            let deadline = ContinuousClock.now + .seconds(10)
+            while try await engine.describe(id)?.status != .paused, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            #expect(try await engine.describe(id)?.status == .paused)
+            #expect(await engine.deadlines(of: id).isEmpty)
             #expect(try await engine.output(id) == nil)
         }
+        #expect(probe.log == (0..<5).map { "\(start + Int64($0) * 100)" })
     }
 
     @Test("exclusive calls on one key run one at a time in arrival order; other keys run in parallel")
