@@ -18,8 +18,18 @@ private func storedStepResult(_ store: SQLiteStore, _ id: String, completion: UI
 
 /// An embedded endpoint that plays a scripted SDK, frame by frame.
 struct ScriptedEndpoint: EmbeddedEndpoint {
+    typealias Script = @Sendable (AttemptHead, [Frame], AsyncStream<Frame>.Iterator, AttemptOutput) async throws -> Void
     let manifest = Endpoint(Service("Scripted").handler("go") { (_: Context, _: NoInput) in "" }).manifest
-    let script: @Sendable (AttemptHead, [Frame], AsyncStream<Frame>.Iterator, AttemptOutput) async throws -> Void
+    let script: Script
+
+    func handle(_ head: AttemptHead, input: AttemptInput, output: AttemptOutput) async {
+        await ScriptedTransport(script: script).handle(head, input: input, output: output)
+    }
+}
+
+/// A scripted SDK behind a transport that is not embedded, as an HTTP deployment is.
+struct ScriptedTransport: AttemptTransport {
+    let script: ScriptedEndpoint.Script
 
     func handle(_ head: AttemptHead, input: AttemptInput, output: AttemptOutput) async {
         var frames = input.frames().makeAsyncIterator()
@@ -152,11 +162,13 @@ struct SpeculativeStepTests {
         #expect(result == .failure(Failure(code: 409, message: "cancelled")))
     }
 
-    @Test("a speculative result after a CANCEL the SDK did not see is stored, then the attempt replays in journal order")
-    func engineReplaysWhenCancelPrecedesSpeculativeResult() async throws {
-        let box = Box<Engine>()
-        let attempts = Probe()
-        let endpoint = ScriptedEndpoint { head, replayed, _, output in
+    /// An SDK that goes on past its step without having seen a CANCEL stored meanwhile, and says so beside its
+    /// proposal; a later attempt reports the journal's order as its output.
+    private static func cancelBeforeSpeculativeResult(
+        _ box: Box<Engine>,
+        _ attempts: Probe
+    ) -> ScriptedEndpoint.Script {
+        { head, replayed, _, output in
             let attempt = attempts.hit("attempt")
             guard attempt == 1 else {
                 // The replay: report the journal's order as the output.
@@ -174,20 +186,48 @@ struct SpeculativeStepTests {
             if let engine = box.value, let text = head.headers["x-restate-invocation-id"], let id = InvocationID(text) {
                 _ = try await engine.cancel(id)
             }
-            var proposal = try Frame(type: .proposeRunCompletion, message: PBProposeRunCompletionMessage.with {
+            let proposal = try Frame(type: .proposeRunCompletion, message: PBProposeRunCompletionMessage.with {
                 $0.resultCompletionID = 1
                 $0.value = Data("1".utf8)
             })
-            proposal.flags |= Frame.speculativeFlag
-            output.yield(proposal)
+            output.yield(AttemptOutput.Entry(proposal, isSpeculative: true))
             output.yield(try Frame(type: .output, message: PBOutputCommandMessage.with { $0.value = PBValue.with { $0.content = Data("\"went on\"".utf8) } }))
             output.yield(try Frame(type: .end, message: PBEndMessage()))
         }
+    }
+
+    @Test("a speculative result after a CANCEL the SDK did not see is stored, then the attempt replays in order")
+    func engineReplaysWhenCancelPrecedesSpeculativeResult() async throws {
+        let box = Box<Engine>()
+        let attempts = Probe()
+        let endpoint = ScriptedEndpoint(script: Self.cancelBeforeSpeculativeResult(box, attempts))
         let result = try await withStoreAndEngine([endpoint]) { engine, _ in
             box.value = engine
             return try await engine.call("Scripted/go")
         }
         #expect(result == json("\"input,run,signal,runCompletion\""))
         #expect(attempts.count("attempt") == 2)
+    }
+
+    @Test("an endpoint that is not embedded cannot claim speculation: its marked proposal is stored like any other")
+    func remoteEndpointCannotSpeculate() async throws {
+        let box = Box<Engine>()
+        let attempts = Probe()
+        let transport = ScriptedTransport(script: Self.cancelBeforeSpeculativeResult(box, attempts))
+        let result = try await withStoreAndEngine([]) { engine, _ in
+            box.value = engine
+            let deployment = ServiceRegistry.Deployment(
+                id: "remote",
+                uri: "http://remote.invalid",
+                manifest: ScriptedEndpoint(script: transport.script).manifest,
+                protocolVersion: 6,
+                transport: transport
+            )
+            try engine.registry.register(deployment, force: true)
+            return try await engine.call("Scripted/go")
+        }
+        // Not taken speculatively: no replay for the CANCEL, and the SDK's own output stands.
+        #expect(result == json("\"went on\""))
+        #expect(attempts.count("attempt") == 1)
     }
 }

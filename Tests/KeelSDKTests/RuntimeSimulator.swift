@@ -32,6 +32,11 @@ struct RuntimeSimulator {
 
     /// Runs one attempt with `input` as the handler's input and `journal` replayed after it.
     func attempt(input: String, journal: [Frame] = []) async throws -> [Frame] {
+        try await attemptEntries(input: input, journal: journal).map(\.frame)
+    }
+
+    /// Runs one attempt like ``attempt(input:journal:)``, and returns what the SDK said beside each frame too.
+    func attemptEntries(input: String, journal: [Frame] = []) async throws -> [AttemptOutput.Entry] {
         let inputSink = AttemptInput()
         let outputSink = AttemptOutput()
         var start = PBStartMessage()
@@ -61,27 +66,32 @@ struct RuntimeSimulator {
             await endpoint.handle(head, input: inputSink, output: outputSink)
             outputSink.finish()
         }()
-        var sent: [Frame] = []
-        for await frame in outputSink {
-            sent.append(frame)
-            if frame.messageType == .proposeRunCompletion, answerRunProposals, !closeInputAfterReplay {
-                let proposal = try frame.decode(PBProposeRunCompletionMessage.self)
-                var notification = PBRunCompletionNotificationMessage()
-                notification.completionID = proposal.resultCompletionID
-                switch proposal.result {
-                case .value(let value): notification.value = PBValue.with { $0.content = value }
-                case .failure(let failure): notification.failure = failure
-                case nil: break
-                }
-                inputSink.yield(try Frame(type: .runCompletion, message: notification))
-            }
-            if let respond, !closeInputAfterReplay {
-                for answer in try respond(frame) { inputSink.yield(answer) }
-            }
+        var sent: [AttemptOutput.Entry] = []
+        while case let entries = await outputSink.nextEntries(), !entries.isEmpty {
+            sent += entries
+            for frame in entries.map(\.frame) { try answer(frame, on: inputSink) }
         }
         inputSink.finish()
         await finished
         return sent
+    }
+
+    /// Answers one frame the SDK sent, as the runtime would.
+    private func answer(_ frame: Frame, on inputSink: AttemptInput) throws {
+        if frame.messageType == .proposeRunCompletion, answerRunProposals, !closeInputAfterReplay {
+            let proposal = try frame.decode(PBProposeRunCompletionMessage.self)
+            var notification = PBRunCompletionNotificationMessage()
+            notification.completionID = proposal.resultCompletionID
+            switch proposal.result {
+            case .value(let value): notification.value = PBValue.with { $0.content = value }
+            case .failure(let failure): notification.failure = failure
+            case nil: break
+            }
+            inputSink.yield(try Frame(type: .runCompletion, message: notification))
+        }
+        if let respond, !closeInputAfterReplay {
+            for answer in try respond(frame) { inputSink.yield(answer) }
+        }
     }
 }
 
@@ -180,6 +190,10 @@ extension Frame {
     static let cancel: Frame = (try? Frame.signal(1)) ?? Frame(type: 0xFBFF, payload: Data())
 
     var types: MessageType? { messageType }
+}
+
+extension Array where Element == AttemptOutput.Entry {
+    var types: [MessageType?] { map(\.frame.messageType) }
 }
 
 extension Array where Element == Frame {

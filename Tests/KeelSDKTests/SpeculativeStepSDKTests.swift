@@ -12,10 +12,10 @@ struct SpeculativeStepSDKTests {
         var runtime = RuntimeSimulator(endpoint: Endpoint(SDKStateMachineTests.steps(counter)), service: "Steps", handler: "run")
         runtime.speculativeSteps = true
         runtime.answerRunProposals = false
-        let sent = try await runtime.attempt(input: "1")
+        let sent = try await runtime.attemptEntries(input: "1")
         #expect(sent.types == [.run, .proposeRunCompletion, .output, .end])
         #expect(sent[1].isSpeculative)
-        let output = try sent[2].decode(PBOutputCommandMessage.self)
+        let output = try sent[2].frame.decode(PBOutputCommandMessage.self)
         #expect(String(decoding: output.value.content, as: UTF8.self) == "1")
     }
 
@@ -25,9 +25,9 @@ struct SpeculativeStepSDKTests {
         var runtime = RuntimeSimulator(endpoint: Endpoint(SDKStateMachineTests.steps(counter)), service: "Steps", handler: "run")
         runtime.speculativeSteps = true
         runtime.closeInputAfterReplay = true
-        let sent = try await runtime.attempt(input: "2")
+        let sent = try await runtime.attemptEntries(input: "2")
         #expect(sent.types == [.run, .proposeRunCompletion, .run, .suspension])
-        let suspension = try sent[3].decode(PBSuspensionMessageV6.self)
+        let suspension = try sent[3].frame.decode(PBSuspensionMessageV6.self)
         #expect(suspension.waitingCompletions == [1])
         #expect(counter.count("step-0") == 1 && counter.count("step-1") == 0)
     }
@@ -37,10 +37,10 @@ struct SpeculativeStepSDKTests {
         let counter = StepCounter()
         var runtime = RuntimeSimulator(endpoint: Endpoint(SDKStateMachineTests.steps(counter)), service: "Steps", handler: "run")
         runtime.speculativeSteps = true
-        let sent = try await runtime.attempt(input: "2")
+        let sent = try await runtime.attemptEntries(input: "2")
         #expect(sent.types == [.run, .proposeRunCompletion, .run, .proposeRunCompletion, .output, .end])
         #expect(sent[1].isSpeculative && sent[3].isSpeculative)
-        let output = try sent[4].decode(PBOutputCommandMessage.self)
+        let output = try sent[4].frame.decode(PBOutputCommandMessage.self)
         #expect(String(decoding: output.value.content, as: UTF8.self) == "3")
     }
 
@@ -50,10 +50,10 @@ struct SpeculativeStepSDKTests {
         var runtime = RuntimeSimulator(endpoint: Endpoint(SDKStateMachineTests.steps(counter)), service: "Steps", handler: "run")
         runtime.speculativeSteps = true
         runtime.live = [Frame.cancel]
-        let sent = try await runtime.attempt(input: "1")
+        let sent = try await runtime.attemptEntries(input: "1")
         #expect(sent.types == [.run, .proposeRunCompletion, .output, .end])
         #expect(!sent[1].isSpeculative)
-        let output = try sent[2].decode(PBOutputCommandMessage.self)
+        let output = try sent[2].frame.decode(PBOutputCommandMessage.self)
         #expect(output.failure.code == 409)
     }
 
@@ -65,8 +65,43 @@ struct SpeculativeStepSDKTests {
         var runtime = RuntimeSimulator(endpoint: Endpoint(service), service: "Futures", handler: "run")
         runtime.speculativeSteps = true
         runtime.closeInputAfterReplay = true
-        let sent = try await runtime.attempt(input: "0")
+        let sent = try await runtime.attemptEntries(input: "0")
         #expect(sent.types == [.run, .proposeRunCompletion, .suspension])
         #expect(!sent[1].isSpeculative)
+    }
+}
+
+extension SpeculativeStepSDKTests {
+    @Test("without speculativeSteps (as over HTTP) no proposal is marked, and each step awaits its notification")
+    func notEnabledMarksNothing() async throws {
+        let counter = StepCounter()
+        var runtime = RuntimeSimulator(
+            endpoint: Endpoint(SDKStateMachineTests.steps(counter)),
+            service: "Steps",
+            handler: "run"
+        )
+        runtime.closeInputAfterReplay = true
+        let sent = try await runtime.attemptEntries(input: "1")
+        #expect(sent.types == [.run, .proposeRunCompletion, .suspension])
+        #expect(sent.allSatisfy { !$0.isSpeculative })
+    }
+
+    @Test("the mark travels beside the frame: the proposal's bytes are those of an unmarked one")
+    func markIsNotInTheFrame() async throws {
+        let counter = StepCounter()
+        var runtime = RuntimeSimulator(
+            endpoint: Endpoint(SDKStateMachineTests.steps(counter)),
+            service: "Steps",
+            handler: "run"
+        )
+        runtime.speculativeSteps = true
+        runtime.answerRunProposals = false
+        let marked = try await runtime.attemptEntries(input: "1")
+        runtime.speculativeSteps = false
+        runtime.answerRunProposals = true
+        let plain = try await runtime.attemptEntries(input: "1")
+        #expect(marked[1].isSpeculative && !plain[1].isSpeculative)
+        #expect(marked[1].frame.encoded() == plain[1].frame.encoded())
+        #expect(marked[1].frame.flags == 0)
     }
 }

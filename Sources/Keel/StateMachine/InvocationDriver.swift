@@ -54,19 +54,19 @@ public final class InvocationDriver: Sendable {
         var stepTasks: [UInt64: Task<Void, Never>] = [:]
         var nextStepID: UInt64 = 0
         var deferred: [Deferred] = []
-        /// Step results the handler went on with before the runtime stored them (completion ids).
-        var unstoredSteps: [UInt32] = []
+        /// Step results the handler went on with before the runtime stored them.
+        var steps: SpeculativeSteps
     }
 
     private let state: Mutex<State>
     private let output: AttemptOutput
-    /// The runtime stores step results with the attempt's next commit (``AttemptHead/speculativeSteps``).
-    private let speculativeSteps: Bool
 
+    /// `speculativeSteps`: the runtime stores step results with the attempt's next commit
+    /// (``AttemptHead/speculativeSteps``).
     init(protocolVersion: Int, output: AttemptOutput, speculativeSteps: Bool = false) {
-        self.state = Mutex(State(machine: InvocationStateMachine(protocolVersion: protocolVersion)))
+        let machine = InvocationStateMachine(protocolVersion: protocolVersion)
+        self.state = Mutex(State(machine: machine, steps: SpeculativeSteps(enabled: speculativeSteps)))
         self.output = output
-        self.speculativeSteps = speculativeSteps
     }
 
     /// Runs `body` under the lock, then the resumptions it deferred.
@@ -148,17 +148,19 @@ public final class InvocationDriver: Sendable {
     }
 
     /// Proposes a `ctx.run` result. Returns the result itself when the handler may go on with it before it is
-    /// stored (`mayGoOn`, and the runtime stores it with its next commit); nil when the handler must await the
-    /// stored notification.
-    ///
-    /// Not while a CANCEL is there that no await raised yet: a replay could find it before this result in the
-    /// journal, and would raise it at this step's await, so this attempt awaits as well.
-    func proposeStepResult(_ id: UInt32, _ result: Result<Data, TerminalError>, mayGoOn: Bool) throws(AttemptEnded) -> NotificationResult? {
+    /// stored (`mayGoOn`, and ``SpeculativeSteps`` allows it); nil when the handler must await the stored
+    /// notification.
+    func proposeStepResult(
+        _ id: UInt32,
+        _ result: Result<Data, TerminalError>,
+        mayGoOn: Bool
+    ) throws(AttemptEnded) -> NotificationResult? {
         try performOnState { state in
-            let speculative = mayGoOn && speculativeSteps && !state.machine.hasUnraisedCancel
-            try state.machine.proposeRunCompletion(id, result, speculative: speculative)
+            let proposal = try state.machine.runCompletionProposal(id, result)
+            let speculative = state.steps.propose(id, inline: mayGoOn, unraisedCancel: state.machine.hasUnraisedCancel)
+            flush(&state)
+            output.yield(AttemptOutput.Entry(proposal, isSpeculative: speculative))
             guard speculative else { return nil }
-            state.unstoredSteps.append(id)
             switch result {
             case .success(let value): return .value(value)
             case .failure(let failure): return .failure(code: failure.code, message: failure.message)
@@ -169,10 +171,10 @@ public final class InvocationDriver: Sendable {
     /// Waits until the runtime stored every step result the handler went on with: a step body acts on the
     /// world, so none runs on a result a crash could still take back.
     func awaitStoredStepResults() async throws {
-        let unstored = state.withLock { $0.unstoredSteps }
+        let unstored = state.withLock { $0.steps.awaitedBeforeNextBody }
         guard !unstored.isEmpty else { return }
         for id in unstored { _ = try await wait([.completion(id)], cancellable: false) }
-        state.withLock { state in state.unstoredSteps.removeAll { unstored.contains($0) } }
+        state.withLock { $0.steps.stored(unstored) }
     }
 
     private func performOnState<T>(_ operation: (inout State) throws -> T) throws(AttemptEnded) -> T {

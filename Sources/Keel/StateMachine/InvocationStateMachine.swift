@@ -169,9 +169,9 @@ struct InvocationStateMachine: Sendable {
         return (id, !notifications.contains(.completion(id)), index)
     }
 
-    /// Proposes a `ctx.run` result; the runtime stores it and answers with the notification. A `speculative`
-    /// proposal tells an embedded runtime that the handler goes on with the result before it is stored.
-    mutating func proposeRunCompletion(_ id: UInt32, _ result: Result<Data, TerminalError>, speculative: Bool = false) throws(ProtocolError) {
+    /// The proposal of a `ctx.run` result, which the runtime stores and answers with the notification. Not put
+    /// in `outbox`: the driver sends it, with what it says beside it to an embedded runtime (``SpeculativeSteps``).
+    func runCompletionProposal(_ id: UInt32, _ result: Result<Data, TerminalError>) throws(ProtocolError) -> Frame {
         try ensureOpen()
         var message = PBProposeRunCompletionMessage()
         message.resultCompletionID = id
@@ -179,9 +179,7 @@ struct InvocationStateMachine: Sendable {
         case .success(let value): message.value = value
         case .failure(let failure): message.failure = failure.protocolFailure
         }
-        var frame = try encode(.proposeRunCompletion, message)
-        if speculative { frame.flags |= Frame.speculativeFlag }
-        outbox.append(frame)
+        return try encode(.proposeRunCompletion, message)
     }
 
     enum StateRead: Hashable, Sendable {

@@ -70,13 +70,14 @@ struct Invoker: Sendable {
         return await relay(output, id: id, generation: generation)
     }
 
-    /// Hands the SDK's frames to the partition until the attempt finishes.
-    /// Frames written together go over in one batch: one wake-up and one hop to the partition for all.
+    /// Hands the SDK's frames to the partition until the attempt finishes, with what an embedded SDK said
+    /// beside them (`AttemptOutput.Entry`). Frames written together go over in one batch: one wake-up and one
+    /// hop to the partition for all.
     private func relay(_ output: AttemptOutput, id: InvocationID, generation: UInt64) async -> Outcome {
         while true {
-            let frames = await output.nextBatch()
-            if frames.isEmpty { break }
-            switch await processor.handle(frames, from: id, generation: generation) {
+            let entries = await output.nextEntries()
+            if entries.isEmpty { break }
+            switch await processor.handle(entries, from: id, generation: generation) {
             case .proceed:
                 continue
             case .finished:

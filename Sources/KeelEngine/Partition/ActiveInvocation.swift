@@ -23,22 +23,25 @@ final class ActiveInvocation {
         var inputClosedAt: Int64?
         /// The abort timeout ended the attempt.
         var isAborted = false
-        /// The SDK may go on with step results before they are stored (an embedded endpoint).
-        var speculative = false
-        /// Where the step results the SDK went on with stand.
-        var speculation = Speculation.none
-    }
+        /// The step results the handler went on with before they were stored, and what frames need of them.
+        var speculation: StepSpeculation
 
-    /// The step results an attempt's handler went on with before they were stored (`Frame.speculativeFlag`).
-    enum Speculation {
-        /// None, or they are durable.
-        case none
-        /// Handed to the writer lazily: no write started, no deadline set.
-        case lazy
-        /// The writer writes them within its lazy delay.
-        case deadline
-        /// A write that carries them started; they may not be durable yet.
-        case writing
+        /// `speculative`: the SDK may go on with step results before they are stored (an embedded endpoint).
+        init(
+            generation: UInt64,
+            input: AttemptInput,
+            output: AttemptOutput,
+            replayed: Int,
+            lastActivity: Int64,
+            speculative: Bool
+        ) {
+            self.generation = generation
+            self.input = input
+            self.output = output
+            self.replayed = replayed
+            self.lastActivity = lastActivity
+            self.speculation = StepSpeculation(allowed: speculative)
+        }
     }
 
     var record: InvocationRecord

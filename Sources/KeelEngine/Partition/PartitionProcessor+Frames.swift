@@ -6,45 +6,24 @@ import SwiftProtobuf
 
 extension PartitionProcessor {
     /// Applies the SDK's frames in order, up to the first that finishes or fails the attempt.
-    func handle(_ frames: [Frame], from id: InvocationID, generation: UInt64) async -> FrameVerdict {
-        for frame in frames {
-            let verdict = await handle(frame, from: id, generation: generation)
+    func handle(_ entries: [AttemptOutput.Entry], from id: InvocationID, generation: UInt64) async -> FrameVerdict {
+        for entry in entries {
+            let verdict = await handle(entry.frame, speculative: entry.isSpeculative, from: id, generation: generation)
             guard case .proceed = verdict else { return verdict }
         }
-        // The handler went on past a step result and sent nothing yet that needs it stored: it is written
-        // within the writer's lazy delay, with company if any comes.
-        if let attempt = active[id]?.attempt, attempt.generation == generation, attempt.speculation == .lazy {
-            active[id]?.attempt?.speculation = .deadline
+        // Results the handler went on with and nothing made the writer write yet are written within its lazy
+        // delay, with company if any comes.
+        if let invocation = active[id], invocation.attempt?.generation == generation,
+           invocation.attempt?.speculation.armsLazyDeadlineAtEndOfBatch() == true {
             writer.commit([], for: id, lazy: true) { _ in }
         }
         return .proceed
     }
 
-    /// What a frame needs of the step results its handler went on with before they were stored.
-    private enum SpeculationFence {
-        /// Nothing: its effects are stored after them, in the same commit or a later one.
-        case none
-        /// A write must start: the SDK waits for a stored result before its next step body.
-        case startWrite
-        /// They must be durable first: the frame reaches other invocations, timers or readers at once.
-        case durable
-    }
-
-    private static func fence(for type: MessageType) -> SpeculationFence {
-        switch type {
-        case .output, .end, .setState, .clearState, .clearAllState, .getEagerState, .getEagerStateKeys,
-             .getLazyState, .getLazyStateKeys, .proposeRunCompletion, .awaitingOn:
-            return .none
-        case .run, .sleep:
-            return .startWrite
-        default:
-            return .durable
-        }
-    }
-
     /// Applies one frame the SDK sent during an attempt: stores commands, answers run proposals once durable,
-    /// and completes, parks or fails the invocation on the attempt's terminal frame.
-    func handle(_ frame: Frame, from id: InvocationID, generation: UInt64) async -> FrameVerdict {
+    /// and completes, parks or fails the invocation on the attempt's terminal frame. `speculative`: the SDK
+    /// says the handler went on with this proposal's result already (see `StepSpeculation`).
+    func handle(_ frame: Frame, speculative: Bool, from id: InvocationID, generation: UInt64) async -> FrameVerdict {
         let now = clock.now()
         guard let invocation = active[id], invocation.generation == generation,
               invocation.attempt?.generation == generation else { return .finished }
@@ -56,26 +35,20 @@ extension PartitionProcessor {
             }
             return .failed("protocol violation: unknown message type 0x\(String(frame.type, radix: 16))", nextRetryDelay: nil)
         }
-        if let speculation = invocation.attempt?.speculation, speculation != .none {
-            switch Self.fence(for: type) {
-            case .none:
-                break
-            case .startWrite:
-                if speculation != .writing {
-                    invocation.attempt?.speculation = .writing
-                    // A failure reaches the attempt through the step result's own write.
-                    writer.commit([], for: id) { _ in }
-                }
-            case .durable:
-                invocation.attempt?.speculation = .none
-                do {
-                    try await writer.commit([], for: id)
-                } catch {
-                    return .failed("storage: \(StoreError(wrapping: error).message)", nextRetryDelay: nil)
-                }
-                guard let current = active[id], current.generation == generation,
-                      current.attempt?.generation == generation else { return .finished }
+        switch invocation.attempt?.speculation.action(before: type) ?? .proceed {
+        case .proceed:
+            break
+        case .startWrite:
+            // A failure reaches the attempt through the step result's own write.
+            writer.commit([], for: id) { _ in }
+        case .awaitDurable:
+            do {
+                try await writer.commit([], for: id)
+            } catch {
+                return .failed("storage: \(StoreError(wrapping: error).message)", nextRetryDelay: nil)
             }
+            guard let current = active[id], current.generation == generation,
+                  current.attempt?.generation == generation else { return .finished }
         }
         do {
             switch type {
@@ -88,12 +61,18 @@ extension PartitionProcessor {
                 return .failed(describe(message), nextRetryDelay: message.hasNextRetryDelay ? .milliseconds(message.nextRetryDelay) : nil)
             case .proposeRunCompletion:
                 let proposal = try frame.decode(PBProposeRunCompletionMessage.self)
-                guard frame.isSpeculative, invocation.attempt?.speculative == true else {
-                    // Its write starts now and carries the results handed in before it.
-                    if let speculation = invocation.attempt?.speculation, speculation != .none { invocation.attempt?.speculation = .writing }
+                // Read before `attempt` is modified: the journal is searched during that access.
+                let replayed = invocation.attempt?.replayed
+                let storage = invocation.attempt?.speculation.storage(
+                    ofProposal: speculative,
+                    cancelJournaledDuringAttempt: Self.cancelJournaled(in: invocation.journal, since: replayed)
+                )
+                switch storage ?? .now {
+                case .now:
                     return completeRun(id, proposal, lazily: false)
-                }
-                if cancelJournaledDuringAttempt(invocation) {
+                case .lazily:
+                    return completeRun(id, proposal, lazily: true)
+                case .nowThenReplay:
                     // The handler went on without seeing that CANCEL, while a replay would raise it at this
                     // step's await: store the result, then replay so the handler meets the journal's order.
                     let verdict = completeRun(id, proposal, lazily: false)
@@ -103,7 +82,6 @@ extension PartitionProcessor {
                     startAttempt(id)
                     return .finished
                 }
-                return completeRun(id, proposal, lazily: true)
             case .awaitingOn:
                 return .proceed
             default:
@@ -214,9 +192,10 @@ extension PartitionProcessor {
         writer.enqueue([.updateStatus(id, status: record.status, retryCount: 0, lastFailure: record.lastFailure, modifiedAt: now)], for: id)
     }
 
-    /// Whether a CANCEL was journaled since the attempt started (the handler may not have seen it yet).
-    private func cancelJournaledDuringAttempt(_ invocation: ActiveInvocation) -> Bool {
-        guard let journal = invocation.journal, let replayed = invocation.attempt?.replayed else { return true }
+    /// Whether a CANCEL was journaled since the attempt started with `replayed` entries (the handler may not have
+    /// seen it yet). Without the journal or the attempt, it may have been.
+    private static func cancelJournaled(in journal: [JournalEntry]?, since replayed: Int?) -> Bool {
+        guard let journal, let replayed else { return true }
         return journal[min(replayed, journal.count)...].contains {
             $0.type == MessageType.signal.rawValue && NotificationAddress($0) == .signal(1)
         }
@@ -224,7 +203,7 @@ extension PartitionProcessor {
 
     /// Stores a run's result as its notification and, once durable, sends it back to the SDK. `lazily`: the
     /// handler went on with the result already, so it rides with the attempt's next commit (see
-    /// `SpeculationFence`).
+    /// `StepSpeculation`).
     private func completeRun(_ id: InvocationID, _ proposal: PBProposeRunCompletionMessage, lazily: Bool) -> FrameVerdict {
         var notification = PBRunCompletionNotificationMessage()
         notification.completionID = proposal.resultCompletionID
@@ -282,7 +261,6 @@ extension PartitionProcessor {
         }
         guard let attempt = active[id]?.attempt else { return .finished }
         let (input, output) = (attempt.input, attempt.output)
-        if lazily { active[id]?.attempt?.speculation = .lazy }
         append(JournalEntry(type: frame.type, payload: frame.payload), to: id, lazily: lazily) { failure in
             guard let failure else {
                 input.yield(frame)

@@ -12,12 +12,6 @@ public struct Frame: Hashable, Sendable {
     /// The flag asking the runtime to acknowledge the message once it is stored (header bit 47).
     public static let requestedAckFlag: UInt16 = 0x8000
 
-    /// Keel's own flag, for frames that never leave the process (embedded attempts): on a
-    /// `ProposeRunCompletion`, the handler already went on with this result. The engine then writes it with
-    /// the attempt's next commit instead of one of its own (see ``AttemptHead/speculativeSteps``). Header
-    /// bit 46, which no protocol version uses; the engine ignores it from remote endpoints.
-    public static let speculativeFlag: UInt16 = 0x4000
-
     /// The raw type code; see ``messageType`` for the known ones.
     public var type: UInt16
     public var flags: UInt16
@@ -55,9 +49,6 @@ public struct Frame: Hashable, Sendable {
 
     /// Whether the sender asked for an acknowledgement.
     public var requestsAck: Bool { flags & Self.requestedAckFlag != 0 }
-
-    /// Whether the sender marked this step result as already used (``speculativeFlag``).
-    public var isSpeculative: Bool { flags & Self.speculativeFlag != 0 }
 
     /// Decodes the payload as a message of type `M`.
     public func decode<M: SwiftProtobuf.Message>(_: M.Type = M.self) throws(ProtocolError) -> M {

@@ -3,17 +3,34 @@ import Synchronization
 /// The SDK's frames for one attempt, on their way to the runtime: many writers, one reader.
 ///
 /// Writers call `yield` and `finish` synchronously (the SDK emits frames while it holds its own lock). The
-/// reader takes everything handed in since its last read at once (`nextBatch()`), so frames written together
+/// reader takes everything handed in since its last read at once (`nextEntries()`), so frames written together
 /// (a step's `Run` and its proposal, `Output` and `End`) cost the reader one wake-up and one hop to the
 /// partition, not one each. It is also an `AsyncSequence` of single frames, for readers that want one at a
 /// time.
+///
+/// An SDK in the engine's process may say something beside a frame, which never goes on the wire (``Entry``):
+/// the runtime reads entries (`nextEntries()`); other readers read frames.
 ///
 /// Not an `AsyncStream`: that is generic code the compiler cannot specialize across modules, and each frame
 /// paid for its type metadata lookups, its deque and its continuation. This type is not generic and hands
 /// frames over in arrays.
 public final class AttemptOutput: Sendable {
+    /// A frame as the SDK handed it in, with what it said beside it.
+    public struct Entry: Hashable, Sendable {
+        public var frame: Frame
+        /// On a `ProposeRunCompletion`: the handler already went on with this result, before the runtime stored
+        /// it (``AttemptHead/speculativeSteps``). Set only by an SDK in the engine's process, and not encoded with
+        /// the frame, so a remote SDK cannot claim it; the engine ignores it from any endpoint not embedded.
+        public var isSpeculative: Bool
+
+        public init(_ frame: Frame, isSpeculative: Bool = false) {
+            self.frame = frame
+            self.isSpeculative = isSpeculative
+        }
+    }
+
     private struct State {
-        var pending: [Frame] = []
+        var pending: [Entry] = []
         var isFinished = false
         /// The reader, waiting for the next frame.
         var reader: CheckedContinuation<Void, Never>?
@@ -25,9 +42,14 @@ public final class AttemptOutput: Sendable {
 
     /// Hands in a frame. Ignored after `finish()`.
     public func yield(_ frame: Frame) {
+        yield(Entry(frame))
+    }
+
+    /// Hands in a frame with what the SDK says beside it (see ``Entry``). Ignored after `finish()`.
+    public func yield(_ entry: Entry) {
         let reader = state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard !state.isFinished else { return nil }
-            state.pending.append(frame)
+            state.pending.append(entry)
             defer { state.reader = nil }
             return state.reader
         }
@@ -44,12 +66,18 @@ public final class AttemptOutput: Sendable {
         reader?.resume()
     }
 
-    /// Every frame handed in since the last call, in order; waits while there is none. An empty batch means
+    /// Every frame handed in since the last call, in order, without what was said beside them (see
+    /// ``nextEntries()``).
+    public func nextBatch() async -> [Frame] {
+        await nextEntries().map(\.frame)
+    }
+
+    /// Every entry handed in since the last call, in order; waits while there is none. An empty batch means
     /// the output is finished (or the reading task was cancelled). One reader at a time.
     ///
-    /// A writer only wakes the reader; the reader takes the frames when it runs, so whatever was written
+    /// A writer only wakes the reader; the reader takes the entries when it runs, so whatever was written
     /// between the wake-up and then comes in the same batch.
-    public func nextBatch() async -> [Frame] {
+    public func nextEntries() async -> [Entry] {
         while true {
             if let ready = takePending() { return ready }
             if Task.isCancelled { return [] }
@@ -72,9 +100,9 @@ public final class AttemptOutput: Sendable {
         }
     }
 
-    /// The pending frames, or an empty batch once finished; nil when the reader must wait.
-    private func takePending() -> [Frame]? {
-        state.withLock { state -> [Frame]? in
+    /// The pending entries, or an empty batch once finished; nil when the reader must wait.
+    private func takePending() -> [Entry]? {
+        state.withLock { state -> [Entry]? in
             guard !state.pending.isEmpty || state.isFinished else { return nil }
             defer { state.pending.removeAll() }
             return state.pending
@@ -88,17 +116,17 @@ extension AttemptOutput: AsyncSequence {
     /// Frames one at a time, until the output is finished.
     public struct AsyncIterator: AsyncIteratorProtocol {
         let output: AttemptOutput
-        var buffered: [Frame] = []
+        var buffered: [Entry] = []
         var position = 0
 
         public mutating func next() async -> Frame? {
             if position == buffered.count {
-                buffered = await output.nextBatch()
+                buffered = await output.nextEntries()
                 position = 0
                 if buffered.isEmpty { return nil }
             }
             defer { position += 1 }
-            return buffered[position]
+            return buffered[position].frame
         }
     }
 

@@ -8,11 +8,12 @@ public struct AttemptHead: Hashable, Sendable {
     public var headers: [String: String]
     /// The handler may go on with a `ctx.run` result before it is stored (embedded attempts only).
     ///
-    /// The SDK then marks the proposal with ``Frame/speculativeFlag`` and continues at once; the engine writes
-    /// the result with the attempt's next commit, so a 1-step invocation takes one fsync, not two. Nothing
-    /// leaves the engine before it is durable: the SDK runs no further step body until every such result is
-    /// stored, and the engine stores pending results before any command that reaches another invocation, a
-    /// timer or the caller.
+    /// The SDK then hands in the proposal marked ``AttemptOutput/Entry/isSpeculative`` (beside the frame, never
+    /// on the wire) and continues at once; the engine writes the result with the attempt's next commit, so a
+    /// 1-step invocation takes one fsync, not two. Nothing leaves the engine before it is durable: the SDK runs
+    /// no further step body until every such result is stored, and the engine stores pending results before
+    /// any command that reaches another invocation, a timer or the caller (`SpeculativeSteps` in the SDK,
+    /// `StepSpeculation` in the engine).
     public var speculativeSteps: Bool
 
     public init(service: String, handler: String, protocolVersion: Int, headers: [String: String] = [:], speculativeSteps: Bool = false) {
