@@ -81,6 +81,9 @@ struct AbortTimeoutTests {
         let result = try await withStoreAndEngine([Endpoint([stuck])], configuration: configuration, clock: clock) { engine, _ in
             let id = try await engine.send("Stuck/run")
             while probe.count("step") == 0 { try await Task.sleep(for: .milliseconds(1)) }
+            // The partition's timer loop sleeps until the first sweep (a quarter of the inactivity timeout):
+            // from then on, advancing the clock runs every sweep at its own instant.
+            #expect(await clock.waitUntil { $0.contains(start + 25) })
             // Idle from the start: its input is closed at 100 ms, it is aborted 200 ms later, and retried after
             // the engine's 100 ms floor, exactly.
             await clock.advance(to: start + 299)

@@ -8,7 +8,9 @@ import Synchronization
 /// once they have handled what woke them (`sleepBetweenRounds`). `advance` uses that: after waking the sleepers
 /// of one instant it waits until the loops among them sleep again before it moves on, so the work a deadline
 /// hands out has been handed out before the next deadline fires. What that work does next (an attempt, a
-/// commit) runs on its own: wait for its outcome (`Engine.attach`), not for time.
+/// commit) runs on its own: wait for its outcome (`Engine.attach`), not for time. A loop that is not asleep
+/// yet when `advance` runs (just started, or busy) wakes at the new time instead of at each deadline on the
+/// way: when those instants matter, wait until it sleeps first (`waitUntil { $0.contains(deadline) }`).
 public final class ManualClock: EngineClock {
     private struct Sleeper {
         var deadline: Int64
