@@ -21,8 +21,7 @@ extension PartitionProcessor {
         journalGrew(id)
         switch invocation.record.status {
         case .suspended:
-            let address = NotificationAddress(entry)
-            if let waiting = invocation.waitingFor, !(address.map(waiting.contains) ?? false) { return }
+            guard SuspensionRules.wakes(NotificationAddress(entry), waitingFor: invocation.waitingFor) else { return }
             resume(id)
         case .invoked:
             if invocation.journal != nil, let attempt = invocation.attempt {

@@ -197,7 +197,7 @@ extension PartitionProcessor {
     private static func cancelJournaled(in journal: [JournalEntry]?, since replayed: Int?) -> Bool {
         guard let journal, let replayed else { return true }
         return journal[min(replayed, journal.count)...].contains {
-            $0.type == MessageType.signal.rawValue && NotificationAddress($0) == .signal(1)
+            $0.type == MessageType.signal.rawValue && NotificationAddress($0) == .cancel
         }
     }
 
@@ -311,33 +311,30 @@ extension PartitionProcessor {
         let replayed = invocation.attempt?.replayed ?? 0
         invocation.attempt?.input.finish()
         invocation.attempt = nil
-        // CANCEL is listed in every suspension; one the attempt was replayed with has been handled already
-        // (the handler may catch the cancellation and wait for more), so only a newer one wakes it.
-        let journal = invocation.journal ?? []
-        var stored = Set(journal.compactMap(NotificationAddress.init))
-        if stored.contains(.signal(1)), !journal[min(replayed, journal.count)...].contains(where: { NotificationAddress($0) == .signal(1) }) {
-            stored.remove(.signal(1))
-        }
-        let satisfied = waiting.waitingCompletions.contains { stored.contains(.completion($0)) }
-            || waiting.waitingSignals.contains { stored.contains(.signal($0)) }
-            || waiting.waitingNamedSignals.contains { stored.contains(.named($0)) }
-        if satisfied {
-            switch AttemptRules.resumption(previous: invocation.resumptionsWithoutProgress, progressed: journal.count > replayed) {
-            case .resume(let count):
-                invocation.resumptionsWithoutProgress = count
-                startAttempt(id)
-            case .pause(let reason):
-                logger.error("invocation paused: its endpoint loops without progress", metadata: ["invocation": "\(id)", "target": "\(invocation.record.target)"])
-                pause(invocation, lastFailure: reason)
-            }
-            return .finished
-        }
-        invocation.record.status = .suspended
         var waitingFor = Set<NotificationAddress>()
         for id in waiting.waitingCompletions { waitingFor.insert(.completion(id)) }
         for id in waiting.waitingSignals { waitingFor.insert(.signal(id)) }
         for name in waiting.waitingNamedSignals { waitingFor.insert(.named(name)) }
-        invocation.waitingFor = waitingFor
+        let journal = invocation.journal ?? []
+        let decision = SuspensionRules.onSuspension(
+            waiting: waitingFor,
+            journal: journal.map(NotificationAddress.init),
+            replayed: replayed,
+            resumptionsWithoutProgress: invocation.resumptionsWithoutProgress
+        )
+        switch decision {
+        case .resume(let count):
+            invocation.resumptionsWithoutProgress = count
+            startAttempt(id)
+            return .finished
+        case .pause(let reason):
+            logger.error("invocation paused: its endpoint loops without progress", metadata: ["invocation": "\(id)", "target": "\(invocation.record.target)"])
+            pause(invocation, lastFailure: reason)
+            return .finished
+        case .park(let waitingFor):
+            invocation.record.status = .suspended
+            invocation.waitingFor = waitingFor
+        }
         // A parked invocation keeps no journal in memory (10,000 sleepers would hold all theirs); the resuming
         // attempt reloads it, and notifications stored meanwhile wait in `arrivals`.
         invocation.journal = nil
@@ -353,12 +350,8 @@ extension PartitionProcessor {
     }
 }
 
-/// The address of a stored notification, to match suspensions against.
-enum NotificationAddress: Hashable {
-    case completion(UInt32)
-    case signal(UInt32)
-    case named(String)
-
+extension NotificationAddress {
+    /// The address of a journal entry that is a notification; nil for commands and unreadable entries.
     init?(_ entry: JournalEntry) {
         guard MessageType(rawValue: entry.type)?.isNotification == true,
               let template = try? PBNotificationTemplate(serializedBytes: entry.payload) else { return nil }
