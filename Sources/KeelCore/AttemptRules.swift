@@ -59,7 +59,10 @@ public enum AttemptRules {
         if progressed { return .resume(count: 0) }
         let count = previous.saturatingIncrement()
         guard count < maxResumptionsWithoutProgress else {
-            return .pause(reason: "paused: the endpoint suspended \(count) times in a row waiting for notifications it had been given already, without adding to the journal; it loops without progress. Fix the service, then resume or kill the invocation")
+            return .pause(
+                reason:
+                    "paused: the endpoint suspended \(count) times in a row waiting for notifications it had been given already, without adding to the journal; it loops without progress. Fix the service, then resume or kill the invocation"
+            )
         }
         return .resume(count: count)
     }

@@ -4,13 +4,17 @@ import Foundation
 /// Java clients send a delay, and friendly forms (`60s`, `60 sec`, `1500ms`, `1h 30m`, `2days`).
 public enum DurationParser {
     /// The accepted formats, for error messages.
-    public static let formats = "ISO-8601 (PT1M30S, P1DT2H, PT0.5S) or friendly (500ms, 60s, 60 sec, 5min, 1h 30m, 2days)"
+    public static let formats =
+        "ISO-8601 (PT1M30S, P1DT2H, PT0.5S) or friendly (500ms, 60s, 60 sec, 5min, 1h 30m, 2days)"
 
     /// The duration `text` describes (millisecond precision), or nil when it is none of the formats.
     public static func parse(_ text: String) -> Duration? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        let parsed = trimmed.uppercased().hasPrefix("P") ? iso8601(trimmed.uppercased()) : friendly(trimmed.lowercased())
-        guard let milliseconds = parsed, milliseconds.isFinite, milliseconds >= 0, milliseconds < 1e15 else { return nil }
+        let parsed =
+            trimmed.uppercased().hasPrefix("P") ? iso8601(trimmed.uppercased()) : friendly(trimmed.lowercased())
+        guard let milliseconds = parsed, milliseconds.isFinite, milliseconds >= 0, milliseconds < 1e15 else {
+            return nil
+        }
         return .milliseconds(Int64(milliseconds.rounded()))
     }
 

@@ -18,7 +18,12 @@ public enum QuarantineRules {
         /// Suspects still waiting for their probe.
         public var suspects: [InvocationID]
 
-        public init(trapSignal: Int32 = 0, running: [InvocationID] = [], probe: InvocationID? = nil, suspects: [InvocationID] = []) {
+        public init(
+            trapSignal: Int32 = 0,
+            running: [InvocationID] = [],
+            probe: InvocationID? = nil,
+            suspects: [InvocationID] = []
+        ) {
             self.trapSignal = trapSignal
             self.running = running
             self.probe = probe
@@ -42,7 +47,10 @@ public enum QuarantineRules {
         var pending = (run.probe.map { [$0] } ?? []) + run.suspects
         guard run.trapSignal != 0 else { return Verdict(culprits: [:], suspects: unique(pending)) }
         if let probe = run.probe, run.running == [probe] {
-            return Verdict(culprits: [probe: crashMessage(signal: run.trapSignal)], suspects: unique(pending.filter { $0 != probe }))
+            return Verdict(
+                culprits: [probe: crashMessage(signal: run.trapSignal)],
+                suspects: unique(pending.filter { $0 != probe })
+            )
         }
         pending = run.running + pending
         return Verdict(culprits: [:], suspects: unique(pending))

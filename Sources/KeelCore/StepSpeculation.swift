@@ -76,7 +76,7 @@ public struct StepSpeculation: Hashable, Sendable {
     public static func fence(for type: MessageType) -> Fence {
         switch type {
         case .output, .end, .setState, .clearState, .clearAllState, .getEagerState, .getEagerStateKeys,
-             .getLazyState, .getLazyStateKeys, .proposeRunCompletion, .awaitingOn:
+            .getLazyState, .getLazyStateKeys, .proposeRunCompletion, .awaitingOn:
             return .none
         case .run, .sleep:
             return .startWrite

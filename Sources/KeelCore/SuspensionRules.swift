@@ -1,4 +1,3 @@
-
 /// The address of a stored notification, which a suspension lists to say what it waits for. (Reading it from
 /// a journal entry is the engine's: it decodes the protocol's messages.)
 public enum NotificationAddress: Hashable, Sendable {

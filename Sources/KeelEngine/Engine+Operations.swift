@@ -6,8 +6,12 @@ import KeelProtocol
 extension Engine {
     /// The id of a workflow's run, for attach and output by workflow key.
     public func workflowInvocationID(service: String, key: String) throws -> InvocationID {
-        guard let found = registry.services[service] else { throw EngineError(.notFound, "workflow '\(service)' not found") }
-        guard found.kind == .workflow else { throw EngineError(.badRequest, "'\(service)' is a \(found.kind.rawValue), not a workflow") }
+        guard let found = registry.services[service] else {
+            throw EngineError(.notFound, "workflow '\(service)' not found")
+        }
+        guard found.kind == .workflow else {
+            throw EngineError(.badRequest, "'\(service)' is a \(found.kind.rawValue), not a workflow")
+        }
         if let problem = InputRules.keyProblem(key) { throw EngineError(.badRequest, problem) }
         return IdentityDerivation.workflowID(service: service, key: key)
     }
@@ -46,7 +50,10 @@ extension Engine {
     /// invocation is not running, 409 when it was completed already.
     public func completeAwakeable(_ text: String, with result: InvocationResult) async throws {
         guard let awakeable = AwakeableID(text), let id = awakeable.invocationID else {
-            throw EngineError(.badRequest, "'\(text)' is not an awakeable id: expected sign_1 followed by 38 base64url characters")
+            throw EngineError(
+                .badRequest,
+                "'\(text)' is not an awakeable id: expected sign_1 followed by 38 base64url characters"
+            )
         }
         try await partition(for: id).completeAwakeable(awakeable, invocation: id, with: result)
     }

@@ -110,18 +110,39 @@ public final class Engine: Service {
 
     /// Pauses the invocations the previous process's crashes are blamed on, and has the suspects that are
     /// about to run go first, alone.
-    private func quarantineAfterCrash(_ records: inout [InvocationRecord], resuming: Set<InvocationID>, quarantine: Quarantine) {
+    private func quarantineAfterCrash(
+        _ records: inout [InvocationRecord],
+        resuming: Set<InvocationID>,
+        quarantine: Quarantine
+    ) {
         let verdict = QuarantineRules.verdict(after: quarantine.watch.previousRun)
         var starting = Set<InvocationID>()
         let now = clock.now()
         for index in records.indices {
             let record = records[index]
             if let reason = verdict.culprits[record.id], record.status != .paused {
-                logger.error("invocation paused: its handler crashed the process", metadata: ["invocation": "\(record.id)", "target": "\(record.target)"])
+                logger.error(
+                    "invocation paused: its handler crashed the process",
+                    metadata: ["invocation": "\(record.id)", "target": "\(record.target)"]
+                )
                 records[index].status = .paused
                 records[index].lastFailure = reason
-                writer.enqueue([.updateStatus(record.id, status: .paused, retryCount: record.retryCount, lastFailure: reason, modifiedAt: now)], for: record.id)
-            } else if RecoveryRules.startsNow(.init(id: record.id, status: record.status, lockedObject: nil), resuming: resuming) {
+                writer.enqueue(
+                    [
+                        .updateStatus(
+                            record.id,
+                            status: .paused,
+                            retryCount: record.retryCount,
+                            lastFailure: reason,
+                            modifiedAt: now
+                        )
+                    ],
+                    for: record.id
+                )
+            } else if RecoveryRules.startsNow(
+                .init(id: record.id, status: record.status, lockedObject: nil),
+                resuming: resuming
+            ) {
                 starting.insert(record.id)
             }
         }
@@ -165,7 +186,9 @@ public final class Engine: Service {
     private func purgeExpiredPeriodically() async {
         while !Task.isCancelled {
             do {
-                try await clock.sleepBetweenRounds(until: clock.now().saturatingAdding(configuration.purgeInterval.saturatingMilliseconds))
+                try await clock.sleepBetweenRounds(
+                    until: clock.now().saturatingAdding(configuration.purgeInterval.saturatingMilliseconds)
+                )
                 let purged = try await store.purgeExpired(now: clock.now())
                 if purged > 0 { logger.debug("purged expired completions", metadata: ["count": "\(purged)"]) }
             } catch is CancellationError {
@@ -187,7 +210,13 @@ public final class Engine: Service {
         /// Start no earlier than this from now (sends only).
         public var delay: Duration?
 
-        public init(target: InvocationTarget, body: Data, headers: [(String, String)] = [], idempotencyKey: String? = nil, delay: Duration? = nil) {
+        public init(
+            target: InvocationTarget,
+            body: Data,
+            headers: [(String, String)] = [],
+            idempotencyKey: String? = nil,
+            delay: Duration? = nil
+        ) {
             self.target = target
             self.body = body
             self.headers = headers
@@ -214,12 +243,18 @@ public final class Engine: Service {
     /// Accepts a request once it is durable. When the caller goes on to wait for the result, the invocation's
     /// creation shares its fsync with the first step (see `GroupCommitWriter.commit(_:for:lazy:)`), and the
     /// caller runs the first attempt itself when it can start at once (`Acceptance.runHere`).
-    private func accept(_ request: Request, awaitingResult: Bool) async throws -> (receipt: Receipt, acceptance: PartitionProcessor.Acceptance) {
+    private func accept(
+        _ request: Request,
+        awaitingResult: Bool
+    ) async throws -> (receipt: Receipt, acceptance: PartitionProcessor.Acceptance) {
         let resolved = try registry.resolve(request.target)
         if let key = request.idempotencyKey {
             guard !key.isEmpty else { throw EngineError(.badRequest, "the idempotency-key header is empty") }
             if resolved.handlerKind == .workflow {
-                throw EngineError(.badRequest, "a workflow's run takes no idempotency key: the workflow key makes it idempotent already")
+                throw EngineError(
+                    .badRequest,
+                    "a workflow's run takes no idempotency key: the workflow key makes it idempotent already"
+                )
             }
         }
         let id = IdentityDerivation.invocationID(for: resolved, idempotencyKey: request.idempotencyKey)
@@ -245,7 +280,12 @@ public final class Engine: Service {
         )
         var duplicate = false
         if case .duplicate = acceptance { duplicate = true }
-        let receipt = Receipt(id: id, previouslyAccepted: duplicate, executeAt: executeAt, isWorkflowRun: resolved.handlerKind == .workflow)
+        let receipt = Receipt(
+            id: id,
+            previouslyAccepted: duplicate,
+            executeAt: executeAt,
+            isWorkflowRun: resolved.handlerKind == .workflow
+        )
         return (receipt, acceptance)
     }
 

@@ -40,7 +40,13 @@ struct EventLoopClient: Sendable {
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
                         try channel.pipeline.syncOperations.addHandler(
-                            RequestLoopHandler(request: request, schedule: schedule, budget: budget, timeout: timeout, ended: ended)
+                            RequestLoopHandler(
+                                request: request,
+                                schedule: schedule,
+                                budget: budget,
+                                timeout: timeout,
+                                ended: ended
+                            )
                         )
                     }
                 }
@@ -52,7 +58,11 @@ struct EventLoopClient: Sendable {
                 ended.fail(error)
                 let now = ContinuousClock.now
                 if now >= schedule.measureStart {
-                    tally.record(.transportError("cannot connect to \(request.host):\(request.port): \(error)"), latency: .zero, finishedAt: now)
+                    tally.record(
+                        .transportError("cannot connect to \(request.host):\(request.port): \(error)"),
+                        latency: .zero,
+                        finishedAt: now
+                    )
                 }
                 try? await Task.sleep(for: .milliseconds(10))
                 continue
@@ -98,7 +108,13 @@ final class RequestLoopHandler: ChannelInboundHandler {
     private var timer: Scheduled<Void>?
     private var isDone = false
 
-    init(request: PlainRequest, schedule: LoadSchedule, budget: RequestBudget?, timeout: Duration, ended: EventLoopPromise<ConnectionEnd>) {
+    init(
+        request: PlainRequest,
+        schedule: LoadSchedule,
+        budget: RequestBudget?,
+        timeout: Duration,
+        ended: EventLoopPromise<ConnectionEnd>
+    ) {
         self.request = request
         self.schedule = schedule
         self.budget = budget
@@ -126,7 +142,8 @@ final class RequestLoopHandler: ChannelInboundHandler {
             self.started = nil
             let finished = ContinuousClock.now
             if measured {
-                let outcome: RequestOutcome = (200..<300).contains(status)
+                let outcome: RequestOutcome =
+                    (200..<300).contains(status)
                     ? .success
                     : .failedStatus("HTTP \(status): \(Self.oneLine(errorBody))")
                 tally.record(outcome, latency: finished - started, finishedAt: finished)

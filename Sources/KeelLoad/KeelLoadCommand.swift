@@ -54,7 +54,10 @@ struct KeelLoadCommand: AsyncParsableCommand {
     )
     var labels: [String] = []
 
-    @Option(name: .customLong("server-pid"), help: "The server's pid: sample its memory and CPU from /proc during the run.")
+    @Option(
+        name: .customLong("server-pid"),
+        help: "The server's pid: sample its memory and CPU from /proc during the run."
+    )
     var serverPID: Int32?
 
     @Flag(help: "Print one machine-readable JSON line instead of the text report.")

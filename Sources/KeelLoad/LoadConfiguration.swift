@@ -40,7 +40,9 @@ struct LoadConfiguration: Sendable {
             headers.append((name: "content-type", value: "application/json"))
         }
         guard (1...Self.maxConcurrency).contains(command.concurrency) else {
-            throw ValidationError("--concurrency must be between 1 and \(Self.maxConcurrency), got \(command.concurrency)")
+            throw ValidationError(
+                "--concurrency must be between 1 and \(Self.maxConcurrency), got \(command.concurrency)"
+            )
         }
         concurrency = command.concurrency
         if let requests = command.requests, requests < 1 {
@@ -49,7 +51,9 @@ struct LoadConfiguration: Sendable {
         requests = command.requests
         duration = command.duration?.duration ?? (command.requests == nil ? .seconds(10) : Self.countModeTimeCap)
         guard duration > .zero, duration <= Self.maxDuration else {
-            throw ValidationError("--duration must be more than 0 and at most 1h, got \(command.duration?.description ?? "")")
+            throw ValidationError(
+                "--duration must be more than 0 and at most 1h, got \(command.duration?.description ?? "")"
+            )
         }
         guard command.warmup.duration <= .seconds(600) else {
             throw ValidationError("--warmup must be at most 10m, got \(command.warmup)")

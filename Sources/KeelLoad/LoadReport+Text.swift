@@ -9,7 +9,9 @@ extension LoadReport {
                 + "\(Self.fixed(requests.perSecond, 1)) requests/s"
         )
         if let steps {
-            lines.append("steps:     \(steps.perRequest) per request = \(Self.fixed(steps.perSecond, 1)) durable steps/s")
+            lines.append(
+                "steps:     \(steps.perRequest) per request = \(Self.fixed(steps.perSecond, 1)) durable steps/s"
+            )
         }
         let latency = latencyMicroseconds
         lines.append(

@@ -21,7 +21,13 @@ struct LoadRun: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let request = plainRequest()
         let outcome = await measure { schedule, budget in
-            EventLoopClient(group: group, request: request, timeout: configuration.timeout, schedule: schedule, budget: budget).run
+            EventLoopClient(
+                group: group,
+                request: request,
+                timeout: configuration.timeout,
+                schedule: schedule,
+                budget: budget
+            ).run
         }
         try await group.shutdownGracefully()
         return outcome
@@ -32,7 +38,13 @@ struct LoadRun: Sendable {
         do {
             let request = try makeRequest()
             let outcome = await measure { schedule, budget in
-                LoadClient(http: http, request: request, timeout: configuration.timeout, schedule: schedule, budget: budget).run
+                LoadClient(
+                    http: http,
+                    request: request,
+                    timeout: configuration.timeout,
+                    schedule: schedule,
+                    budget: budget
+                ).run
             }
             try await http.shutdown()
             return outcome
@@ -76,7 +88,12 @@ struct LoadRun: Sendable {
         for header in configuration.headers { headers.add(name: header.name, value: header.value) }
         let body = configuration.body.isEmpty ? nil : ByteBuffer(string: configuration.body)
         headers.add(name: "content-length", value: String(body?.readableBytes ?? 0))
-        let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: configuration.method), uri: target.requestURI, headers: headers)
+        let head = HTTPRequestHead(
+            version: .http1_1,
+            method: HTTPMethod(rawValue: configuration.method),
+            uri: target.requestURI,
+            headers: headers
+        )
         return PlainRequest(host: target.host, port: target.port, head: head, body: body)
     }
 

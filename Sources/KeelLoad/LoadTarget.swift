@@ -41,7 +41,9 @@ struct LoadTarget: Sendable {
         let name = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         if name == "localhost" || name == "localhost." || name == "::1" || name == "0:0:0:0:0:0:0:1" { return true }
         let octets = name.split(separator: ".", omittingEmptySubsequences: false)
-        guard octets.count == 4, octets.allSatisfy({ $0.allSatisfy(\.isASCII) && UInt8($0) != nil }) else { return false }
+        guard octets.count == 4, octets.allSatisfy({ $0.allSatisfy(\.isASCII) && UInt8($0) != nil }) else {
+            return false
+        }
         return octets[0] == "127"
     }
 }

@@ -15,7 +15,8 @@ extension ReportContext {
             lines.append("labels:    " + labels.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
         }
         let body = configuration.body.isEmpty ? "no body" : "body \(configuration.body)"
-        let warmup = configuration.warmup > .zero ? " after \(LoadConfiguration.format(configuration.warmup)) warmup" : ""
+        let warmup =
+            configuration.warmup > .zero ? " after \(LoadConfiguration.format(configuration.warmup)) warmup" : ""
         lines.append(
             "load:      \(configuration.concurrency) \(configuration.concurrency == 1 ? "client" : "clients"), \(configuration.method) \(configuration.target.url), \(body), "
                 + "\(configuration.extent)\(warmup), timeout \(LoadConfiguration.format(configuration.timeout))"

@@ -55,7 +55,9 @@ struct ResourceSampler: Sendable {
             server.cpuSeconds = Self.difference(ProcFS.cpuSeconds(of: serverPID), serverCPUStart)
             server.peakResident = peak
             server.maxSampledResident = maxResident
-            if peak == nil { server.unavailable = "cannot read /proc/\(serverPID)/status (no such process, or not Linux)" }
+            if peak == nil {
+                server.unavailable = "cannot read /proc/\(serverPID)/status (no such process, or not Linux)"
+            }
             sample.server = server
         }
         return sample

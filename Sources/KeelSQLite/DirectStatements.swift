@@ -112,7 +112,10 @@ struct DirectStatements: ~Copyable {
         index += 1
         let start = base + used
         let count = id.writeDescription(
-            into: UnsafeMutableBufferPointer(start: start.assumingMemoryBound(to: UInt8.self), count: InvocationID.stringLength)
+            into: UnsafeMutableBufferPointer(
+                start: start.assumingMemoryBound(to: UInt8.self),
+                count: InvocationID.stringLength
+            )
         )
         used += count
         record(sqlite3_bind_text(statement, index, start.assumingMemoryBound(to: CChar.self), Int32(count), nil))
@@ -137,7 +140,9 @@ struct DirectStatements: ~Copyable {
         guard let count = Int32(exactly: bytes.count) else { return record(SQLITE_TOOBIG) }
         guard buffer.count - used >= bytes.count, let base = buffer.baseAddress, let source = bytes.baseAddress else {
             // An empty text has no base address: any non-nil pointer with a zero length binds ''.
-            return record(bind(statement, bytes.baseAddress ?? UnsafeRawPointer(buffer.baseAddress), count, Self.transient))
+            return record(
+                bind(statement, bytes.baseAddress ?? UnsafeRawPointer(buffer.baseAddress), count, Self.transient)
+            )
         }
         let start = base + used
         start.copyMemory(from: source, byteCount: bytes.count)

@@ -22,10 +22,13 @@ extension SQLiteStore {
 
     public func deployments() async throws -> [DeploymentRecord] {
         try await read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT id, uri, additional_headers, use_http_11, protocol_version, manifest, created_at, retired_at \
-                FROM deployment ORDER BY created_at, id
-                """).map(Self.deployment)
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, uri, additional_headers, use_http_11, protocol_version, manifest, created_at, retired_at \
+                    FROM deployment ORDER BY created_at, id
+                    """
+            ).map(Self.deployment)
         }
     }
 
@@ -35,8 +38,14 @@ extension SQLiteStore {
             throw StoreError(.corrupt, "deployment \(row[0] as String) has unreadable additional headers")
         }
         return DeploymentRecord(
-            id: row[0], uri: row[1], additionalHeaders: headers, useHTTP11: row[3], protocolVersion: row[4],
-            manifest: row[5], createdAt: row[6], retiredAt: row[7]
+            id: row[0],
+            uri: row[1],
+            additionalHeaders: headers,
+            useHTTP11: row[3],
+            protocolVersion: row[4],
+            manifest: row[5],
+            createdAt: row[6],
+            retiredAt: row[7]
         )
     }
 }

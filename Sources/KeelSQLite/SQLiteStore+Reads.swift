@@ -21,7 +21,8 @@ extension SQLiteStore {
     public func storedJournal(of id: InvocationID) async throws(StoreError) -> StoredJournal {
         try await read { db in
             var lastIndex: Int64 = 0
-            let entries = try Row.fetchAll(db.cachedStatement(sql: ReadSQL.journal), arguments: [id.lookupKey]).map { row in
+            let entries = try Row.fetchAll(db.cachedStatement(sql: ReadSQL.journal), arguments: [id.lookupKey]).map {
+                row in
                 let type: Int64 = try row.decode(atIndex: 0)
                 guard let code = UInt16(exactly: type) else {
                     throw InvocationRow.corrupt("journal entry of \(id) has message type \(type)")
@@ -72,7 +73,12 @@ extension SQLiteStore {
 
     public func promise(_ object: ObjectAddress, name: String) async throws(StoreError) -> InvocationResult? {
         try await read { db in
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: ReadSQL.promise), arguments: [object.service, object.key, name]) else {
+            guard
+                let row = try Row.fetchOne(
+                    db.cachedStatement(sql: ReadSQL.promise),
+                    arguments: [object.service, object.key, name]
+                )
+            else {
                 return nil
             }
             return try InvocationRow.result(row, at: 0, owner: "promise '\(name)' of \(object)")
@@ -81,7 +87,10 @@ extension SQLiteStore {
 
     public func state(of object: ObjectAddress) async throws(StoreError) -> [StateEntry] {
         try await read { db in
-            let rows = try Row.fetchAll(db.cachedStatement(sql: ReadSQL.state), arguments: [object.service, object.key])
+            let rows = try Row.fetchAll(
+                db.cachedStatement(sql: ReadSQL.state),
+                arguments: [object.service, object.key]
+            )
             return try rows.map { row in
                 StateEntry(
                     name: try row.decode(Data?.self, atIndex: 0) ?? Data(),

@@ -212,7 +212,8 @@ extension SQLiteStore {
 
     /// `keel_invocation_lookup(id)`: the lookup key of an id's text, or the text's bytes when it does not parse
     /// (still unique, so the migration keeps such a row rather than failing).
-    private static let lookupFunction = DatabaseFunction("keel_invocation_lookup", argumentCount: 1, pure: true) { values in
+    private static let lookupFunction = DatabaseFunction("keel_invocation_lookup", argumentCount: 1, pure: true) {
+        values in
         guard let text = String.fromDatabaseValue(values[0]) else { return nil }
         return InvocationID(text)?.lookupKey ?? Data(text.utf8)
     }

@@ -3,14 +3,23 @@ import Testing
 
 @Suite("Rules that keep a misbehaving endpoint from spinning the engine")
 struct AttemptRulesTests {
-    @Test("a retry waits at least the floor, whatever the endpoint or the policy asks", arguments: [
-        (requested: Duration?.some(.zero), policy: Duration.milliseconds(500), expected: Duration.milliseconds(100)),
-        (requested: nil, policy: .milliseconds(5), expected: .milliseconds(100)),
-        (requested: .seconds(3), policy: .milliseconds(500), expected: .seconds(3)),
-        (requested: nil, policy: .seconds(2), expected: .seconds(2)),
-    ])
+    @Test(
+        "a retry waits at least the floor, whatever the endpoint or the policy asks",
+        arguments: [
+            (
+                requested: Duration?.some(.zero), policy: Duration.milliseconds(500),
+                expected: Duration.milliseconds(100)
+            ),
+            (requested: nil, policy: .milliseconds(5), expected: .milliseconds(100)),
+            (requested: .seconds(3), policy: .milliseconds(500), expected: .seconds(3)),
+            (requested: nil, policy: .seconds(2), expected: .seconds(2)),
+        ]
+    )
     func retryFloor(requested: Duration?, policy: Duration, expected: Duration) {
-        #expect(AttemptRules.retryDelay(requested: requested, policy: policy, floor: AttemptRules.defaultMinimumRetryDelay) == expected)
+        #expect(
+            AttemptRules.retryDelay(requested: requested, policy: policy, floor: AttemptRules.defaultMinimumRetryDelay)
+                == expected
+        )
     }
 
     /// Failed attempts, the endpoint's requested delay (ms, or nil), and the decision at t = 1,000 ms.
@@ -24,12 +33,19 @@ struct AttemptRulesTests {
         (.max, nil, .pause),
     ]
 
-    @Test("after a failure: exact retry instants from the policy's backoff, the floor, the endpoint's wish, or give up", arguments: failures)
+    @Test(
+        "after a failure: exact retry instants from the policy's backoff, the floor, the endpoint's wish, or give up",
+        arguments: failures
+    )
     func afterFailure(failed: Int, requestedMilliseconds: Int64?, expected: AttemptRules.AfterFailure) {
         let policy = RetryPolicy(initialInterval: .seconds(2), factor: 3, maxInterval: .seconds(10), maxAttempts: 4)
         let requested = requestedMilliseconds.map { Duration.milliseconds($0) }
         let decision = AttemptRules.afterFailure(
-            failedAttempts: failed, requested: requested, policy: policy, floor: .milliseconds(100), now: 1_000
+            failedAttempts: failed,
+            requested: requested,
+            policy: policy,
+            floor: .milliseconds(100),
+            now: 1_000
         )
         #expect(decision == expected)
     }
@@ -37,9 +53,17 @@ struct AttemptRulesTests {
     @Test("a policy that kills completes the invocation; an instant at the end of time saturates instead of trapping")
     func afterFailureEdges() {
         let killing = RetryPolicy(maxAttempts: 1, onMaxAttempts: .kill)
-        #expect(AttemptRules.afterFailure(failedAttempts: 1, requested: nil, policy: killing, floor: .zero, now: 0) == .kill)
+        #expect(
+            AttemptRules.afterFailure(failedAttempts: 1, requested: nil, policy: killing, floor: .zero, now: 0) == .kill
+        )
         let patient = RetryPolicy(maxAttempts: nil)
-        let late = AttemptRules.afterFailure(failedAttempts: 1, requested: .seconds(Int64.max), policy: patient, floor: .zero, now: .max - 5)
+        let late = AttemptRules.afterFailure(
+            failedAttempts: 1,
+            requested: .seconds(Int64.max),
+            policy: patient,
+            floor: .zero,
+            now: .max - 5
+        )
         #expect(late == .retry(at: .max))
     }
 
@@ -66,9 +90,13 @@ struct AttemptRulesTests {
 
 @Suite("Input rules")
 struct InputRulesTests {
-    @Test("keys with a NUL anywhere are refused; every other key is accepted", arguments: [
-        ("k", true), ("", true), ("ünïcødé/with spaces", true), ("k\u{0}", false), ("k\u{0}x", false), ("\u{0}", false),
-    ])
+    @Test(
+        "keys with a NUL anywhere are refused; every other key is accepted",
+        arguments: [
+            ("k", true), ("", true), ("ünïcødé/with spaces", true), ("k\u{0}", false), ("k\u{0}x", false),
+            ("\u{0}", false),
+        ]
+    )
     func keys(key: String, valid: Bool) {
         #expect((InputRules.keyProblem(key) == nil) == valid)
     }
@@ -89,7 +117,10 @@ struct AwakeableRulesTests {
         (UInt32.max, Int.max, nil),
     ]
 
-    @Test("reserved signals are refused, indices beyond what the journal could have handed out are unknown", arguments: cases)
+    @Test(
+        "reserved signals are refused, indices beyond what the journal could have handed out are unknown",
+        arguments: cases
+    )
     func indices(index: UInt32, entries: Int, refusal: InputRules.AwakeableRefusal?) {
         #expect(InputRules.awakeableRefusal(index: index, journalEntries: entries) == refusal)
     }

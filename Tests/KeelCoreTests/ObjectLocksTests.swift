@@ -14,19 +14,34 @@ struct ObjectLocksTests {
         case leave(UInt8, ObjectAddress, promotes: UInt8?)
     }
 
-    @Test("arrivals take a free lock or queue; a leaving holder hands the lock to the inbox's head", arguments: [
-        // One object: first holds, the others queue in order, each completion promotes the next.
-        [Step.arrive(1, a, .holdsLock), .arrive(2, a, .waitsInInbox), .arrive(3, a, .waitsInInbox),
-         .leave(1, a, promotes: 2), .leave(2, a, promotes: 3), .leave(3, a, promotes: nil), .arrive(4, a, .holdsLock)],
-        // Two objects do not wait for each other.
-        [.arrive(1, a, .holdsLock), .arrive(2, b, .holdsLock), .arrive(3, a, .waitsInInbox), .leave(2, b, promotes: nil),
-         .leave(1, a, promotes: 3)],
-        // A waiting invocation that leaves (cancelled, never stored) leaves the inbox; the holder keeps the lock.
-        [.arrive(1, a, .holdsLock), .arrive(2, a, .waitsInInbox), .arrive(3, a, .waitsInInbox), .leave(2, a, promotes: nil),
-         .leave(1, a, promotes: 3), .leave(3, a, promotes: nil)],
-        // Leaving an object one never entered changes nothing.
-        [.arrive(1, a, .holdsLock), .leave(9, a, promotes: nil), .leave(9, b, promotes: nil), .arrive(2, a, .waitsInInbox)],
-    ])
+    @Test(
+        "arrivals take a free lock or queue; a leaving holder hands the lock to the inbox's head",
+        arguments: [
+            // One object: first holds, the others queue in order, each completion promotes the next.
+            [
+                Step.arrive(1, a, .holdsLock), .arrive(2, a, .waitsInInbox), .arrive(3, a, .waitsInInbox),
+                .leave(1, a, promotes: 2), .leave(2, a, promotes: 3), .leave(3, a, promotes: nil),
+                .arrive(4, a, .holdsLock),
+            ],
+            // Two objects do not wait for each other.
+            [
+                .arrive(1, a, .holdsLock), .arrive(2, b, .holdsLock), .arrive(3, a, .waitsInInbox),
+                .leave(2, b, promotes: nil),
+                .leave(1, a, promotes: 3),
+            ],
+            // A waiting invocation that leaves (cancelled, never stored) leaves the inbox; the holder keeps the lock.
+            [
+                .arrive(1, a, .holdsLock), .arrive(2, a, .waitsInInbox), .arrive(3, a, .waitsInInbox),
+                .leave(2, a, promotes: nil),
+                .leave(1, a, promotes: 3), .leave(3, a, promotes: nil),
+            ],
+            // Leaving an object one never entered changes nothing.
+            [
+                .arrive(1, a, .holdsLock), .leave(9, a, promotes: nil), .leave(9, b, promotes: nil),
+                .arrive(2, a, .waitsInInbox),
+            ],
+        ]
+    )
     func table(steps: [Step]) {
         var locks = ObjectLocks()
         for step in steps {

@@ -18,14 +18,19 @@ struct QuarantineRulesTests {
 
     @Test("a first trap makes every running invocation a suspect, even a lone one: nobody is paused yet")
     func firstTrap() {
-        #expect(QuarantineRules.verdict(after: .init(trapSignal: Self.sigill, running: [Self.a])) == .init(culprits: [:], suspects: [Self.a]))
+        #expect(
+            QuarantineRules.verdict(after: .init(trapSignal: Self.sigill, running: [Self.a]))
+                == .init(culprits: [:], suspects: [Self.a])
+        )
         let several = QuarantineRules.verdict(after: .init(trapSignal: Self.sigill, running: [Self.a, Self.b, Self.c]))
         #expect(several == .init(culprits: [:], suspects: [Self.a, Self.b, Self.c]))
     }
 
     @Test("a suspect that traps while running alone is the culprit; the other suspects still run alone")
     func culpritFound() {
-        let verdict = QuarantineRules.verdict(after: .init(trapSignal: Self.sigill, running: [Self.b], probe: Self.b, suspects: [Self.c]))
+        let verdict = QuarantineRules.verdict(
+            after: .init(trapSignal: Self.sigill, running: [Self.b], probe: Self.b, suspects: [Self.c])
+        )
         #expect(verdict.suspects == [Self.c])
         #expect(verdict.culprits.keys.sorted() == [Self.b])
         #expect(verdict.culprits[Self.b]?.contains("SIGILL") == true)
@@ -33,13 +38,22 @@ struct QuarantineRulesTests {
 
     @Test("a trap while the probe ran with others (after its timeout) blames nobody: all become suspects, once each")
     func probeNotAlone() {
-        let verdict = QuarantineRules.verdict(after: .init(trapSignal: Self.sigill, running: [Self.a, Self.b], probe: Self.a, suspects: [Self.b, Self.c]))
+        let verdict = QuarantineRules.verdict(
+            after: .init(
+                trapSignal: Self.sigill,
+                running: [Self.a, Self.b],
+                probe: Self.a,
+                suspects: [Self.b, Self.c]
+            )
+        )
         #expect(verdict == .init(culprits: [:], suspects: [Self.a, Self.b, Self.c]))
     }
 
     @Test("a trap with no embedded handler running (a bug outside handlers) blames nobody and keeps the suspects")
     func trapOutsideHandlers() {
-        let verdict = QuarantineRules.verdict(after: .init(trapSignal: Self.sigill, running: [], probe: Self.a, suspects: [Self.b]))
+        let verdict = QuarantineRules.verdict(
+            after: .init(trapSignal: Self.sigill, running: [], probe: Self.a, suspects: [Self.b])
+        )
         #expect(verdict == .init(culprits: [:], suspects: [Self.a, Self.b]))
     }
 }

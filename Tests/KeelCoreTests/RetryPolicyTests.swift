@@ -36,7 +36,10 @@ struct RetryPolicyTests {
 struct InvocationTargetTests {
     @Test("keyed targets name their object, services do not")
     func objects() {
-        #expect(InvocationTarget(service: "Counter", handler: "add", key: "k").object == ObjectAddress(service: "Counter", key: "k"))
+        #expect(
+            InvocationTarget(service: "Counter", handler: "add", key: "k").object
+                == ObjectAddress(service: "Counter", key: "k")
+        )
         #expect(InvocationTarget(service: "Greeter", handler: "greet").object == nil)
         #expect(InvocationTarget(service: "Counter", handler: "add", key: "k").description == "Counter/k/add")
     }
@@ -65,7 +68,12 @@ struct SaturatingTimeTests {
 
     @Test("a retry policy with an absurd interval from a manifest caps its delay without trapping")
     func absurdPolicy() {
-        let policy = RetryPolicy(initialInterval: .milliseconds(Int64.max / 2), factor: 1e300, maxInterval: .milliseconds(Int64.max), maxAttempts: nil)
+        let policy = RetryPolicy(
+            initialInterval: .milliseconds(Int64.max / 2),
+            factor: 1e300,
+            maxInterval: .milliseconds(Int64.max),
+            maxAttempts: nil
+        )
         #expect(policy.delay(afterFailedAttempt: 3) == .milliseconds(Int64.max))
     }
 }

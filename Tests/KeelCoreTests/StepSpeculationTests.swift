@@ -107,12 +107,15 @@ struct StepSpeculationTests {
         }
     }
 
-    @Test("at the end of a batch only results nothing made the writer write arm the lazy deadline", arguments: [
-        (Stage.none, false, Stage.none),
-        (.lazy, true, .deadline),
-        (.deadline, false, .deadline),
-        (.writing, false, .writing),
-    ])
+    @Test(
+        "at the end of a batch only results nothing made the writer write arm the lazy deadline",
+        arguments: [
+            (Stage.none, false, Stage.none),
+            (.lazy, true, .deadline),
+            (.deadline, false, .deadline),
+            (.writing, false, .writing),
+        ]
+    )
     func endOfBatch(stage: Stage, arms: Bool, after: Stage) {
         var speculation = StepSpeculation(allowed: true, stage: stage)
         let armed = speculation.armsLazyDeadlineAtEndOfBatch()
@@ -147,13 +150,15 @@ struct StepSpeculationTests {
         let outcomes = Self.play([
             .frame(.run), .frame(.proposeRunCompletion), .proposal(marked: true), .frame(.output), .frame(.end),
         ])
-        #expect(outcomes == [
-            "run: proceed -> none",
-            "proposeRunCompletion: proceed -> none",
-            "proposal: lazily -> lazy",
-            "output: proceed -> lazy",
-            "end: proceed -> lazy",
-        ])
+        #expect(
+            outcomes == [
+                "run: proceed -> none",
+                "proposeRunCompletion: proceed -> none",
+                "proposal: lazily -> lazy",
+                "output: proceed -> lazy",
+                "end: proceed -> lazy",
+            ]
+        )
     }
 
     @Test("steps in separate batches: the lazy deadline once, the next Run starts one write, a call waits")
@@ -162,39 +167,45 @@ struct StepSpeculationTests {
             .frame(.run), .proposal(marked: true), .endOfBatch, .endOfBatch,
             .frame(.run), .frame(.sleep), .proposal(marked: true), .frame(.setState), .frame(.call), .frame(.call),
         ])
-        #expect(outcomes == [
-            "run: proceed -> none",
-            "proposal: lazily -> lazy",
-            "end of batch: true -> deadline",
-            "end of batch: false -> deadline",
-            "run: startWrite -> writing",
-            "sleep: proceed -> writing",
-            "proposal: lazily -> lazy",
-            "setState: proceed -> lazy",
-            "call: awaitDurable -> none",
-            "call: proceed -> none",
-        ])
+        #expect(
+            outcomes == [
+                "run: proceed -> none",
+                "proposal: lazily -> lazy",
+                "end of batch: true -> deadline",
+                "end of batch: false -> deadline",
+                "run: startWrite -> writing",
+                "sleep: proceed -> writing",
+                "proposal: lazily -> lazy",
+                "setState: proceed -> lazy",
+                "call: awaitDurable -> none",
+                "call: proceed -> none",
+            ]
+        )
     }
 
     @Test("a proposal that is not speculative starts the write that carries the results before it")
     func plainProposalAfterSpeculative() {
         let outcomes = Self.play([.proposal(marked: true), .proposal(marked: false), .frame(.run), .endOfBatch])
-        #expect(outcomes == [
-            "proposal: lazily -> lazy",
-            "proposal: now -> writing",
-            "run: proceed -> writing",
-            "end of batch: false -> writing",
-        ])
+        #expect(
+            outcomes == [
+                "proposal: lazily -> lazy",
+                "proposal: now -> writing",
+                "run: proceed -> writing",
+                "end of batch: false -> writing",
+            ]
+        )
     }
 
     @Test("an attempt that may not speculate never leaves anything with the writer")
     func notAllowed() {
         let outcomes = Self.play([.frame(.run), .proposal(marked: true), .endOfBatch, .frame(.call)], allowed: false)
-        #expect(outcomes == [
-            "run: proceed -> none",
-            "proposal: now -> none",
-            "end of batch: false -> none",
-            "call: proceed -> none",
-        ])
+        #expect(
+            outcomes == [
+                "run: proceed -> none",
+                "proposal: now -> none",
+                "end of batch: false -> none",
+                "call: proceed -> none",
+            ]
+        )
     }
 }

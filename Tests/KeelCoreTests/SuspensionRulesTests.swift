@@ -29,8 +29,19 @@ struct SuspensionRulesTests {
     ]
 
     @Test("a suspension resumes at once, pauses a loop, or parks", arguments: cases)
-    func onSuspension(waiting: Set<Address>, journal: [Address?], replayed: Int, previous: Int, expected: SuspensionRules.Decision) {
-        let decision = SuspensionRules.onSuspension(waiting: waiting, journal: journal, replayed: replayed, resumptionsWithoutProgress: previous)
+    func onSuspension(
+        waiting: Set<Address>,
+        journal: [Address?],
+        replayed: Int,
+        previous: Int,
+        expected: SuspensionRules.Decision
+    ) {
+        let decision = SuspensionRules.onSuspension(
+            waiting: waiting,
+            journal: journal,
+            replayed: replayed,
+            resumptionsWithoutProgress: previous
+        )
         if case .pause = expected {
             guard case .pause(let reason) = decision else {
                 Issue.record("expected a pause, got \(decision)")
@@ -51,7 +62,10 @@ struct SuspensionRulesTests {
         (nil, nil, true),
     ]
 
-    @Test("a stored notification wakes a parked invocation when it is one it waits for, or when that is unknown", arguments: wakeCases)
+    @Test(
+        "a stored notification wakes a parked invocation when it is one it waits for, or when that is unknown",
+        arguments: wakeCases
+    )
     func wakes(address: Address?, waitingFor: Set<Address>?, expected: Bool) {
         #expect(SuspensionRules.wakes(address, waitingFor: waitingFor) == expected)
     }

@@ -34,12 +34,15 @@ struct TimerQueueTests {
         #expect(queue.popDue(now: .max).isEmpty)
     }
 
-    @Test("schedule tells whether the sleeper must wake earlier", arguments: [
-        (existing: [Int64](), new: Int64(50), earlier: true),
-        (existing: [100], new: 50, earlier: true),
-        (existing: [10], new: 50, earlier: false),
-        (existing: [50], new: 50, earlier: false),
-    ])
+    @Test(
+        "schedule tells whether the sleeper must wake earlier",
+        arguments: [
+            (existing: [Int64](), new: Int64(50), earlier: true),
+            (existing: [100], new: 50, earlier: true),
+            (existing: [10], new: 50, earlier: false),
+            (existing: [50], new: 50, earlier: false),
+        ]
+    )
     func wakesEarlier(existing: [Int64], new: Int64, earlier: Bool) {
         var queue = TimerQueue<Int>()
         for (index, due) in existing.enumerated() { queue.schedule(index, at: due) }

@@ -3,8 +3,9 @@ import Keel
 import KeelCore
 import KeelEngine
 import KeelProtocol
-@testable import KeelSQLite
 import Testing
+
+@testable import KeelSQLite
 
 /// Marks the task a handler runs in.
 enum CallerMark {
@@ -36,7 +37,10 @@ struct CallerAttemptTests {
             try await ctx.sleep(for: .milliseconds(300))
             return CallerMark.value ?? "engine"
         }
-        let result = try await withEngine([sleeper], configuration: EngineConfiguration(inactivityTimeout: .milliseconds(20))) { engine in
+        let result = try await withEngine(
+            [sleeper],
+            configuration: EngineConfiguration(inactivityTimeout: .milliseconds(20))
+        ) { engine in
             try await CallerMark.$value.withValue("caller") { try await engine.call("Sleeper/nap") }
         }
         #expect(result == json("\"engine\""))
@@ -45,7 +49,9 @@ struct CallerAttemptTests {
 
     @Test("a call whose creation cannot be stored gets 503 and leaves nothing behind; the next call works")
     func creationNotStored() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-engine-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "keel-engine-\(UUID().uuidString)"
+        )
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try SQLiteStore(directory: directory)
         let greeter = Service("Greeter").handler("greet") { (_: Context, name: String) in "Hello, \(name)!" }
@@ -54,11 +60,16 @@ struct CallerAttemptTests {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await engine.run() }
             defer { group.cancelAll() }
-            try await store.execute(sql: """
-                CREATE TRIGGER refuse_invocations BEFORE INSERT ON invocation
-                BEGIN SELECT RAISE(ABORT, 'injected: the disk refused the write'); END
-                """)
-            let request = Engine.Request(target: InvocationTarget(service: "Greeter", handler: "greet"), body: Data("\"World\"".utf8))
+            try await store.execute(
+                sql: """
+                    CREATE TRIGGER refuse_invocations BEFORE INSERT ON invocation
+                    BEGIN SELECT RAISE(ABORT, 'injected: the disk refused the write'); END
+                    """
+            )
+            let request = Engine.Request(
+                target: InvocationTarget(service: "Greeter", handler: "greet"),
+                body: Data("\"World\"".utf8)
+            )
             do {
                 _ = try await engine.call(request)
                 Issue.record("the call succeeded although its invocation was not stored")

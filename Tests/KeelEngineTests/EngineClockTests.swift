@@ -84,10 +84,16 @@ struct EngineClockTests {
         let start = clock.now()
         // Purging once a day rather than once a minute: 1,440 store reads fewer on the way.
         let configuration = EngineConfiguration(purgeInterval: .seconds(86_400))
-        let result = try await withStoreAndEngine([Endpoint([marker])], configuration: configuration, clock: clock) { engine, _ in
-            let receipt = try await engine.send(Engine.Request(
-                target: InvocationTarget(service: "Marker", handler: "mark"), body: Data(), delay: .seconds(86_400)
-            ))
+        let result = try await withStoreAndEngine([Endpoint([marker])], configuration: configuration, clock: clock) {
+            engine,
+            _ in
+            let receipt = try await engine.send(
+                Engine.Request(
+                    target: InvocationTarget(service: "Marker", handler: "mark"),
+                    body: Data(),
+                    delay: .seconds(86_400)
+                )
+            )
             #expect(await engine.waitForDeadline(of: receipt.id) { $0 == start + 86_400_000 })
             await clock.advance(by: .milliseconds(86_399_999))
             #expect(probe.log.isEmpty)
@@ -111,7 +117,9 @@ struct EngineClockTests {
         let policy = RetryPolicy(initialInterval: .seconds(2), factor: 3, maxInterval: .seconds(60), maxAttempts: 10)
         let start = clock.now()
         let result = try await withStoreAndEngine(
-            [Endpoint([flaky])], configuration: EngineConfiguration(retryPolicy: policy), clock: clock
+            [Endpoint([flaky])],
+            configuration: EngineConfiguration(retryPolicy: policy),
+            clock: clock
         ) { engine, _ in
             let id = try await engine.send("Flaky/run")
             #expect(await engine.waitForDeadline(of: id) { $0 == start + 2_000 })
@@ -123,7 +131,9 @@ struct EngineClockTests {
             return try await engine.attachWithinTenSeconds(id)
         }
         #expect(result == json("\"done\""))
-        #expect(probe.log == ["attempt 1 at \(start)", "attempt 2 at \(start + 2_000)", "attempt 3 at \(start + 8_000)"])
+        #expect(
+            probe.log == ["attempt 1 at \(start)", "attempt 2 at \(start + 2_000)", "attempt 3 at \(start + 8_000)"]
+        )
     }
 
     @Test("an endpoint that asks to be retried at once (next_retry_delay 0) is retried no sooner than the floor")

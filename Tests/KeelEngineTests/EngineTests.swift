@@ -11,10 +11,14 @@ import Testing
 /// An engine on a real SQLite file in a temporary directory, running until `body` returns.
 func withEngine<T: Sendable>(
     _ services: [any ServiceDefinitionConvertible],
-    configuration: EngineConfiguration = EngineConfiguration(retryPolicy: RetryPolicy(initialInterval: .milliseconds(5), maxInterval: .milliseconds(50), maxAttempts: 5)),
+    configuration: EngineConfiguration = EngineConfiguration(
+        retryPolicy: RetryPolicy(initialInterval: .milliseconds(5), maxInterval: .milliseconds(50), maxAttempts: 5)
+    ),
     _ body: @escaping @Sendable (Engine) async throws -> T
 ) async throws -> T {
-    try await withStoreAndEngine([Endpoint(services)], configuration: configuration) { engine, _ in try await body(engine) }
+    try await withStoreAndEngine([Endpoint(services)], configuration: configuration) { engine, _ in
+        try await body(engine)
+    }
 }
 
 /// `withEngine` for any embedded endpoints, with the store handed to `body` too (to inspect or sabotage it).
@@ -22,7 +26,9 @@ func withEngine<T: Sendable>(
 /// after 10 s fails the test (`RecoveryHung`) instead of stalling the suite.
 func withStoreAndEngine<T: Sendable>(
     _ endpoints: [any EmbeddedEndpoint],
-    configuration: EngineConfiguration = EngineConfiguration(retryPolicy: RetryPolicy(initialInterval: .milliseconds(5), maxInterval: .milliseconds(50), maxAttempts: 5)),
+    configuration: EngineConfiguration = EngineConfiguration(
+        retryPolicy: RetryPolicy(initialInterval: .milliseconds(5), maxInterval: .milliseconds(50), maxAttempts: 5)
+    ),
     crashedWith operations: [StoreOperation] = [],
     clock: any EngineClock = SystemClock(),
     _ body: @escaping @Sendable (Engine, SQLiteStore) async throws -> T
@@ -79,13 +85,18 @@ struct Flaky: Error {}
 extension Engine {
     func call(_ target: String, key: String? = nil, _ body: String = "") async throws -> InvocationResult {
         let parts = target.split(separator: "/").map(String.init)
-        let request = Request(target: InvocationTarget(service: parts[0], handler: parts[1], key: key), body: Data(body.utf8))
+        let request = Request(
+            target: InvocationTarget(service: parts[0], handler: parts[1], key: key),
+            body: Data(body.utf8)
+        )
         return try await call(request).result
     }
 
     func send(_ target: String, key: String? = nil, _ body: String = "") async throws -> InvocationID {
         let parts = target.split(separator: "/").map(String.init)
-        return try await send(Request(target: InvocationTarget(service: parts[0], handler: parts[1], key: key), body: Data(body.utf8))).id
+        return try await send(
+            Request(target: InvocationTarget(service: parts[0], handler: parts[1], key: key), body: Data(body.utf8))
+        ).id
     }
 }
 
@@ -135,7 +146,9 @@ struct EngineTests {
             throw Flaky()
         }
         let start = clock.now()
-        let configuration = EngineConfiguration(retryPolicy: RetryPolicy(initialInterval: .milliseconds(5), maxInterval: .milliseconds(50), maxAttempts: 5))
+        let configuration = EngineConfiguration(
+            retryPolicy: RetryPolicy(initialInterval: .milliseconds(5), maxInterval: .milliseconds(50), maxAttempts: 5)
+        )
         try await withStoreAndEngine([Endpoint([broken])], configuration: configuration, clock: clock) { engine, _ in
             let id = try await engine.send("Broken/run")
             // The policy asks for 5, 10, 20, 40 ms; the engine's floor (100 ms) holds each retry back.
@@ -201,7 +214,9 @@ struct EngineTests {
             // The exclusive handler has written; its SetState is stored with the next commit (at most
             // `lazyDelay` later). Each peek returns at once: one that waited for the lock would never return.
             let deadline = ContinuousClock.now + .seconds(10)
-            while gate.count("held") == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+            while gate.count("held") == 0, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+            }
             var peeked = try await engine.call("Box/peek", key: "k")
             while peeked != json("99"), ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(5))

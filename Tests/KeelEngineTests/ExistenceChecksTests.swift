@@ -1,6 +1,7 @@
-@testable import KeelEngine
 import KeelProtocol
 import Testing
+
+@testable import KeelEngine
 
 @Suite("Whether an id was created while the store was read")
 struct ExistenceChecksTests {

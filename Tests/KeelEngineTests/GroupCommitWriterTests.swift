@@ -1,11 +1,12 @@
 import Foundation
 import KeelCore
-@testable import KeelEngine
 import KeelProtocol
 import KeelSQLite
 import KeelStore
 import Logging
 import Testing
+
+@testable import KeelEngine
 
 /// The group-commit writer on a real SQLite file: with its own commit thread (SQLite is a `BlockingStore`),
 /// and from its task, as for a store that only writes asynchronously.
@@ -16,7 +17,9 @@ struct GroupCommitWriterTests {
         blocking: Bool,
         _ body: @escaping @Sendable (GroupCommitWriter, SQLiteStore) async throws -> Void
     ) async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-writer-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "keel-writer-\(UUID().uuidString)"
+        )
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try SQLiteStore(directory: directory)
         let written: any Store = blocking ? store : AsyncOnlyStore(base: store)
@@ -45,10 +48,19 @@ struct GroupCommitWriterTests {
             sequence: sequence,
             createdAt: 1
         )
-        return (id, [.insertInvocation(record), .appendJournal(id, index: 0, entry: JournalEntry(type: 0x0400, payload: Data("in".utf8)))])
+        return (
+            id,
+            [
+                .insertInvocation(record),
+                .appendJournal(id, index: 0, entry: JournalEntry(type: 0x0400, payload: Data("in".utf8))),
+            ]
+        )
     }
 
-    @Test("a waiting commit writes what was enqueued before it, in the same transaction, and returns once it is stored", arguments: [true, false])
+    @Test(
+        "a waiting commit writes what was enqueued before it, in the same transaction, and returns once it is stored",
+        arguments: [true, false]
+    )
     func commitCarriesEnqueued(blocking: Bool) async throws {
         try await withWriter(blocking: blocking) { writer, store in
             let (first, creation) = Self.creation(1, sequence: 1)
@@ -87,10 +99,16 @@ struct GroupCommitWriterTests {
 
     @Test("closing writes what is pending, then refuses new changes", arguments: [true, false])
     func closeDrains(blocking: Bool) async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-writer-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "keel-writer-\(UUID().uuidString)"
+        )
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try SQLiteStore(directory: directory)
-        let writer = GroupCommitWriter(store: blocking ? store : AsyncOnlyStore(base: store), sequence: SequenceCounter(), logger: Logger(label: "test"))
+        let writer = GroupCommitWriter(
+            store: blocking ? store : AsyncOnlyStore(base: store),
+            sequence: SequenceCounter(),
+            logger: Logger(label: "test")
+        )
         let (id, creation) = Self.creation(5, sequence: 1)
         writer.enqueue(creation, for: id)
         writer.close()
@@ -102,7 +120,10 @@ struct GroupCommitWriterTests {
         await store.close()
     }
 
-    @Test("a failed batch fails its waiters and poisons its invocations until they are recovered", arguments: [true, false])
+    @Test(
+        "a failed batch fails its waiters and poisons its invocations until they are recovered",
+        arguments: [true, false]
+    )
     func failurePoisons(blocking: Bool) async throws {
         try await withWriter(blocking: blocking) { writer, store in
             let (id, creation) = Self.creation(7, sequence: 1)
@@ -114,7 +135,12 @@ struct GroupCommitWriterTests {
             #expect(try await store.invocation(bystander) == nil)
             #expect(writer.isPoisoned(id))
             #expect(writer.isPoisoned(bystander))
-            #expect(writer.enqueue([.appendJournal(id, index: 0, entry: JournalEntry(type: 0x0400, payload: Data()))], for: id) == nil)
+            #expect(
+                writer.enqueue(
+                    [.appendJournal(id, index: 0, entry: JournalEntry(type: 0x0400, payload: Data()))],
+                    for: id
+                ) == nil
+            )
             writer.recover(id)
             writer.recover(bystander)
             try await writer.commit(other, for: bystander)
@@ -135,7 +161,9 @@ struct AsyncOnlyStore: Store {
     func suspendedWithNewEntries() async throws -> Set<InvocationID> { try await base.suspendedWithNewEntries() }
     func timers() async throws -> [TimerRecord] { try await base.timers() }
     func subscriptions() async throws -> [Subscription] { try await base.subscriptions() }
-    func promise(_ object: ObjectAddress, name: String) async throws -> InvocationResult? { try await base.promise(object, name: name) }
+    func promise(_ object: ObjectAddress, name: String) async throws -> InvocationResult? {
+        try await base.promise(object, name: name)
+    }
     func state(of object: ObjectAddress) async throws -> [StateEntry] { try await base.state(of: object) }
     func maxSequence() async throws -> Int64 { try await base.maxSequence() }
     func purgeExpired(now: Int64) async throws -> Int { try await base.purgeExpired(now: now) }

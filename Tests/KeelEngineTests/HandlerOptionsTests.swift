@@ -19,8 +19,19 @@ struct HandlerOptionsTests {
                 probe.hit("sturdy")
                 throw Flaky()
             }
-            .options(DurabilityOptions(retryPolicy: InvocationRetryPolicy(initialInterval: .milliseconds(5), maxAttempts: 3, onMaxAttempts: .pause)))
-            .options(DurabilityOptions(retryPolicy: InvocationRetryPolicy(maxAttempts: 2, onMaxAttempts: .kill)), forHandler: "fragile")
+            .options(
+                DurabilityOptions(
+                    retryPolicy: InvocationRetryPolicy(
+                        initialInterval: .milliseconds(5),
+                        maxAttempts: 3,
+                        onMaxAttempts: .pause
+                    )
+                )
+            )
+            .options(
+                DurabilityOptions(retryPolicy: InvocationRetryPolicy(maxAttempts: 2, onMaxAttempts: .kill)),
+                forHandler: "fragile"
+            )
         try await withEngine([service]) { engine in
             let result = try await engine.call("Options/fragile")
             guard case .failure(let failure) = result else {
@@ -30,7 +41,9 @@ struct HandlerOptionsTests {
             #expect(failure.code == 500)
             #expect(probe.count("fragile") == 2)
 
-            let receipt = try await engine.send(Engine.Request(target: InvocationTarget(service: "Options", handler: "sturdy"), body: Data()))
+            let receipt = try await engine.send(
+                Engine.Request(target: InvocationTarget(service: "Options", handler: "sturdy"), body: Data())
+            )
             let deadline = ContinuousClock.now + .seconds(10)
             while try await engine.describe(receipt.id)?.status != .paused {
                 guard ContinuousClock.now < deadline else { throw CancellationError() }
@@ -45,7 +58,19 @@ struct HandlerOptionsTests {
         let workflow = Workflow("Signup")
             .run { (_: WorkflowContext) in "done" }
             .options(DurabilityOptions(idempotencyRetention: .seconds(60), ingressPrivate: false))
-            .options(DurabilityOptions(retryPolicy: InvocationRetryPolicy(initialInterval: .milliseconds(250), factor: 1.5, maxInterval: .seconds(5), maxAttempts: 4, onMaxAttempts: .kill), workflowRetention: .seconds(7200)), forHandler: "run")
+            .options(
+                DurabilityOptions(
+                    retryPolicy: InvocationRetryPolicy(
+                        initialInterval: .milliseconds(250),
+                        factor: 1.5,
+                        maxInterval: .seconds(5),
+                        maxAttempts: 4,
+                        onMaxAttempts: .kill
+                    ),
+                    workflowRetention: .seconds(7200)
+                ),
+                forHandler: "run"
+            )
         let service = try #require(Endpoint(workflow).manifest.services.first)
         #expect(service.idempotencyRetention == 60_000)
         #expect(service.ingressPrivate == false)
@@ -61,7 +86,10 @@ struct HandlerOptionsTests {
 
 @Suite("Stuck attempts")
 struct AbortTimeoutTests {
-    @Test("an attempt that does not end after the inactivity timeout closed its input is aborted after the abort timeout and retried", .timeLimit(.minutes(1)))
+    @Test(
+        "an attempt that does not end after the inactivity timeout closed its input is aborted after the abort timeout and retried",
+        .timeLimit(.minutes(1))
+    )
     func stuckAttemptIsAborted() async throws {
         let probe = Probe()
         // The first attempt's step hangs (as an endpoint that stopped answering would); later ones return at once.
@@ -78,7 +106,9 @@ struct AbortTimeoutTests {
         )
         let clock = ManualClock()
         let start = clock.now()
-        let result = try await withStoreAndEngine([Endpoint([stuck])], configuration: configuration, clock: clock) { engine, _ in
+        let result = try await withStoreAndEngine([Endpoint([stuck])], configuration: configuration, clock: clock) {
+            engine,
+            _ in
             let id = try await engine.send("Stuck/run")
             while probe.count("step") == 0 { try await Task.sleep(for: .milliseconds(1)) }
             // The partition's timer loop sleeps until the first sweep (a quarter of the inactivity timeout):

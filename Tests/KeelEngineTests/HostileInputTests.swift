@@ -10,7 +10,9 @@ import Testing
 /// spins or traps.
 @Suite("Hostile input and misbehaving endpoints")
 struct HostileInputTests {
-    static let patient = EngineConfiguration(retryPolicy: RetryPolicy(initialInterval: .milliseconds(5), maxInterval: .milliseconds(5), maxAttempts: 1_000))
+    static let patient = EngineConfiguration(
+        retryPolicy: RetryPolicy(initialInterval: .milliseconds(5), maxInterval: .milliseconds(5), maxAttempts: 1_000)
+    )
 
     @Test("an endpoint that re-suspends at once on a notification it has, without progress, is paused with a reason")
     func resuspensionLoopPauses() async throws {
@@ -18,14 +20,23 @@ struct HostileInputTests {
         let endpoint = ScriptedEndpoint { _, replayed, _, output in
             attempts.hit("attempt")
             if replayed.count == 1 {
-                output.yield(try Frame(type: .sleep, message: PBSleepCommandMessage.with {
-                    $0.resultCompletionID = 1
-                    $0.wakeUpTime = 0
-                }))
+                output.yield(
+                    try Frame(
+                        type: .sleep,
+                        message: PBSleepCommandMessage.with {
+                            $0.resultCompletionID = 1
+                            $0.wakeUpTime = 0
+                        }
+                    )
+                )
             }
-            output.yield(try Frame(type: .suspension, message: PBSuspensionMessageV6.with { $0.waitingCompletions = [1] }))
+            output.yield(
+                try Frame(type: .suspension, message: PBSuspensionMessageV6.with { $0.waitingCompletions = [1] })
+            )
         }
-        let record: InvocationRecord? = try await withStoreAndEngine([endpoint], configuration: Self.patient) { engine, _ in
+        let record: InvocationRecord? = try await withStoreAndEngine([endpoint], configuration: Self.patient) {
+            engine,
+            _ in
             let id = try await engine.send("Scripted/go")
             let deadline = ContinuousClock.now + .seconds(10)
             while ContinuousClock.now < deadline {
@@ -35,7 +46,10 @@ struct HostileInputTests {
             return try await engine.describe(id)
         }
         #expect(record?.status == .paused)
-        #expect(record?.lastFailure?.contains("loops without progress") == true, "\(record?.lastFailure ?? "no failure")")
+        #expect(
+            record?.lastFailure?.contains("loops without progress") == true,
+            "\(record?.lastFailure ?? "no failure")"
+        )
         #expect(attempts.count("attempt") <= AttemptRules.maxResumptionsWithoutProgress + 3)
     }
 
@@ -83,7 +97,10 @@ struct HostileInputTests {
                 }
             }
             #expect(try await engine.output(id) == nil, "the forged completions reached the invocation")
-            try await engine.completeAwakeable(AwakeableID(invocationID: id, signalIndex: 17).description, with: json("\"real\""))
+            try await engine.completeAwakeable(
+                AwakeableID(invocationID: id, signalIndex: 17).description,
+                with: json("\"real\"")
+            )
             #expect(try await engine.attach(id) == json("\"real\""))
         }
     }

@@ -1,11 +1,12 @@
 import Foundation
 import Keel
 import KeelCore
-@testable import KeelEngine
 import KeelProtocol
 import KeelStore
-@testable import KeelSQLite
 import Testing
+
+@testable import KeelEngine
+@testable import KeelSQLite
 
 @Suite("Object state kept from one exclusive invocation for the next")
 struct ObjectStateCacheTests {
@@ -23,7 +24,10 @@ struct ObjectStateCacheTests {
         let taken = cache.take(Self.object("k"))
         #expect(taken == Self.state(["a": "1", "b": "2"]))
         #expect(cache.take(Self.object("k")) == nil)
-        #expect(ObjectStateCache.entries(Self.state(["b": "2", "a": "1"])).map { String(decoding: $0.name, as: UTF8.self) } == ["a", "b"])
+        #expect(
+            ObjectStateCache.entries(Self.state(["b": "2", "a": "1"])).map { String(decoding: $0.name, as: UTF8.self) }
+                == ["a", "b"]
+        )
     }
 
     @Test("the oldest entry goes when the cache is full, and a state over the size bound is not kept")
@@ -37,12 +41,17 @@ struct ObjectStateCacheTests {
         #expect(cache.take(Self.object("3")) == Self.state(["a": "3"]))
         cache.put(Self.state(["a": "3"]), for: Self.object("3"))
         cache.put(Self.state(["name": "too long"]), for: Self.object("3"))
-        #expect(cache.take(Self.object("3")) == nil, "a state over the bound replaces nothing and drops the older entry")
+        #expect(
+            cache.take(Self.object("3")) == nil,
+            "a state over the bound replaces nothing and drops the older entry"
+        )
         for round in 0..<500 { cache.put(Self.state(["a": "\(round % 10)"]), for: Self.object("\(round)")) }
         #expect(cache.count == 2)
     }
 
-    @Test("exclusive and shared calls see the committed state; a killed invocation's committed writes are seen by the next calls, not the older kept state")
+    @Test(
+        "exclusive and shared calls see the committed state; a killed invocation's committed writes are seen by the next calls, not the older kept state"
+    )
     func killedWritesAreNotHidden() async throws {
         let probe = Probe()
         let counter = VirtualObject("Counter")
@@ -65,7 +74,12 @@ struct ObjectStateCacheTests {
         try await withEngine([counter]) { (engine: Engine) async throws in
             #expect(try await engine.call("Counter/add", key: "k", "5") == json("5"))
             #expect(try await engine.call("Counter/add", key: "k", "1") == json("6"))
-            let id = try await engine.send(Engine.Request(target: InvocationTarget(service: "Counter", handler: "setThenHang", key: "k"), body: Data("42".utf8))).id
+            let id = try await engine.send(
+                Engine.Request(
+                    target: InvocationTarget(service: "Counter", handler: "setThenHang", key: "k"),
+                    body: Data("42".utf8)
+                )
+            ).id
             let deadline = ContinuousClock.now + .seconds(10)
             while probe.count("hanging") == 0 {
                 try #require(ContinuousClock.now < deadline)
@@ -73,7 +87,10 @@ struct ObjectStateCacheTests {
             }
             // The hanging handler's write commits within the writer's lazy delay; a shared read sees it then.
             while try await engine.call("Counter/get", key: "k") != json("42") {
-                try #require(ContinuousClock.now < deadline, "a shared read while the lock is held never saw the committed write")
+                try #require(
+                    ContinuousClock.now < deadline,
+                    "a shared read while the lock is held never saw the committed write"
+                )
                 try await Task.sleep(for: .milliseconds(2))
             }
             try await engine.kill(id)

@@ -1,12 +1,13 @@
 import Foundation
 import Keel
 import KeelCore
-@testable import KeelEngine
 import KeelProtocol
 import KeelSQLite
 import KeelStore
 import Synchronization
 import Testing
+
+@testable import KeelEngine
 
 /// Recovery from what a crash leaves in the store, on a real SQLite file.
 @Suite("Recovery after a crash")
@@ -18,7 +19,13 @@ struct RecoveryTests {
     }
 
     /// An unfinished invocation of `Counter/{key}/add` with `delta` as it stands in the store.
-    static func stored(_ number: UInt128, key: String, delta: Int, status: InvocationStatus, sequence: Int64) throws -> [StoreOperation] {
+    static func stored(
+        _ number: UInt128,
+        key: String,
+        delta: Int,
+        status: InvocationStatus,
+        sequence: Int64
+    ) throws -> [StoreOperation] {
         let id = InvocationID(partitionKey: 7, uuid: number)
         let record = InvocationRecord(
             id: id,
@@ -38,16 +45,33 @@ struct RecoveryTests {
         let greeter = Service("Greeter").handler("greet") { (_: Context, name: String) in "Hello, \(name)!" }
         let id = InvocationID(partitionKey: 3, uuid: 9)
         let record = InvocationRecord(
-            id: id, target: InvocationTarget(service: "Greeter", handler: "greet"), handlerKind: nil, status: .invoked, sequence: 1, createdAt: 1
+            id: id,
+            target: InvocationTarget(service: "Greeter", handler: "greet"),
+            handlerKind: nil,
+            status: .invoked,
+            sequence: 1,
+            createdAt: 1
         )
         let input = PBInputCommandMessage.with { $0.value = PBValue.with { $0.content = Data("\"Ada\"".utf8) } }
-        let output = PBOutputCommandMessage.with { $0.value = PBValue.with { $0.content = Data("\"Hello, Ada!\"".utf8) } }
+        let output = PBOutputCommandMessage.with {
+            $0.value = PBValue.with { $0.content = Data("\"Hello, Ada!\"".utf8) }
+        }
         let operations: [StoreOperation] = [
             .insertInvocation(record),
-            .appendJournal(id, index: 1, entry: JournalEntry(type: MessageType.input.rawValue, payload: try input.serializedData())),
-            .appendJournal(id, index: 2, entry: JournalEntry(type: MessageType.output.rawValue, payload: try output.serializedData())),
+            .appendJournal(
+                id,
+                index: 1,
+                entry: JournalEntry(type: MessageType.input.rawValue, payload: try input.serializedData())
+            ),
+            .appendJournal(
+                id,
+                index: 2,
+                entry: JournalEntry(type: MessageType.output.rawValue, payload: try output.serializedData())
+            ),
         ]
-        let result: InvocationResult? = try await withStoreAndEngine([Endpoint(greeter)], crashedWith: operations) { engine, _ in
+        let result: InvocationResult? = try await withStoreAndEngine([Endpoint(greeter)], crashedWith: operations) {
+            engine,
+            _ in
             let deadline = ContinuousClock.now + .seconds(10)
             while ContinuousClock.now < deadline {
                 if let result = try await engine.output(id) { return result }
@@ -58,9 +82,12 @@ struct RecoveryTests {
         #expect(result == json("\"Hello, Ada!\""))
     }
 
-    @Test("a key whose lock is free and whose inbox is not (a kill between a completion and the promotion) recovers and drains its inbox in order")
+    @Test(
+        "a key whose lock is free and whose inbox is not (a kill between a completion and the promotion) recovers and drains its inbox in order"
+    )
     func recoversQueueBehindFreeLock() async throws {
-        let operations = try Self.stored(1, key: "k", delta: 1, status: .inboxed, sequence: 1)
+        let operations =
+            try Self.stored(1, key: "k", delta: 1, status: .inboxed, sequence: 1)
             + Self.stored(2, key: "k", delta: 10, status: .inboxed, sequence: 2)
             + Self.stored(3, key: "k", delta: 100, status: .inboxed, sequence: 3)
         try await withStoreAndEngine([Endpoint(Self.counter)], crashedWith: operations) { engine, _ in
@@ -79,7 +106,10 @@ struct CrashWatchTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-watch-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let (a, b, c, d) = (InvocationID(partitionKey: 1, uuid: 1), InvocationID(partitionKey: 2, uuid: 2), InvocationID(partitionKey: 3, uuid: 3), InvocationID(partitionKey: 4, uuid: 4))
+        let (a, b, c, d) = (
+            InvocationID(partitionKey: 1, uuid: 1), InvocationID(partitionKey: 2, uuid: 2),
+            InvocationID(partitionKey: 3, uuid: 3), InvocationID(partitionKey: 4, uuid: 4)
+        )
 
         let first = try CrashWatch(directory: directory.path)
         #expect(first.previousRun == QuarantineRules.PreviousRun())

@@ -3,15 +3,17 @@ import Keel
 import KeelCore
 import KeelEngine
 import KeelProtocol
-@testable import KeelSQLite
 import Testing
+
+@testable import KeelSQLite
 
 /// Whether the store holds the result of `ctx.run` number `completion` of invocation `id`.
 private func storedStepResult(_ store: SQLiteStore, _ id: String, completion: UInt32) async throws -> Bool {
     guard let invocation = InvocationID(id) else { return false }
     return try await store.storedJournal(of: invocation).entries.contains { entry in
         guard entry.type == MessageType.runCompletion.rawValue,
-              let notification = try? PBRunCompletionNotificationMessage(serializedBytes: entry.payload) else { return false }
+            let notification = try? PBRunCompletionNotificationMessage(serializedBytes: entry.payload)
+        else { return false }
         return notification.completionID == completion
     }
 }
@@ -55,12 +57,14 @@ struct SpeculativeStepTests {
         let commits = try await withStoreAndEngine([Endpoint(service)]) { engine, store in
             _ = try await engine.call("Steps/one")
             // Every transaction that inserts rows raises the stored sequence once.
-            try await store.execute(sql: """
-                CREATE TABLE commit_count(n INTEGER NOT NULL);
-                INSERT INTO commit_count VALUES (0);
-                CREATE TRIGGER count_commits AFTER UPDATE ON meta WHEN NEW.name = 'max_sequence'
-                BEGIN UPDATE commit_count SET n = n + 1; END
-                """)
+            try await store.execute(
+                sql: """
+                    CREATE TABLE commit_count(n INTEGER NOT NULL);
+                    INSERT INTO commit_count VALUES (0);
+                    CREATE TRIGGER count_commits AFTER UPDATE ON meta WHEN NEW.name = 'max_sequence'
+                    BEGIN UPDATE commit_count SET n = n + 1; END
+                    """
+            )
             for _ in 0..<20 { #expect(try await engine.call("Steps/one") == json("1")) }
             return Int(try await store.scalar("SELECT n FROM commit_count") ?? "") ?? -1
         }
@@ -111,7 +115,9 @@ struct SpeculativeStepTests {
         for outcome in results { #expect(outcome == json("true")) }
     }
 
-    @Test("a result the handler went on with is stored within the writer's lazy delay while the handler is busy elsewhere")
+    @Test(
+        "a result the handler went on with is stored within the writer's lazy delay while the handler is busy elsewhere"
+    )
     func resultStoredWhileHandlerBusy() async throws {
         let box = Box<SQLiteStore>()
         let probe = Probe()
@@ -174,24 +180,46 @@ struct SpeculativeStepTests {
                 // The replay: report the journal's order as the output.
                 let names = replayed.map { frame in frame.messageType.map { "\($0)" } ?? "custom" }
                 let text = "\"" + names.joined(separator: ",") + "\""
-                output.yield(try Frame(type: .output, message: PBOutputCommandMessage.with { $0.value = PBValue.with { $0.content = Data(text.utf8) } }))
+                output.yield(
+                    try Frame(
+                        type: .output,
+                        message: PBOutputCommandMessage.with {
+                            $0.value = PBValue.with { $0.content = Data(text.utf8) }
+                        }
+                    )
+                )
                 output.yield(try Frame(type: .end, message: PBEndMessage()))
                 return
             }
-            output.yield(try Frame(type: .run, message: PBRunCommandMessage.with {
-                $0.resultCompletionID = 1
-                $0.name = "step"
-            }))
+            output.yield(
+                try Frame(
+                    type: .run,
+                    message: PBRunCommandMessage.with {
+                        $0.resultCompletionID = 1
+                        $0.name = "step"
+                    }
+                )
+            )
             // An SDK that goes on without having seen the CANCEL stored meanwhile.
             if let engine = box.value, let text = head.headers["x-restate-invocation-id"], let id = InvocationID(text) {
                 _ = try await engine.cancel(id)
             }
-            let proposal = try Frame(type: .proposeRunCompletion, message: PBProposeRunCompletionMessage.with {
-                $0.resultCompletionID = 1
-                $0.value = Data("1".utf8)
-            })
+            let proposal = try Frame(
+                type: .proposeRunCompletion,
+                message: PBProposeRunCompletionMessage.with {
+                    $0.resultCompletionID = 1
+                    $0.value = Data("1".utf8)
+                }
+            )
             output.yield(AttemptOutput.Entry(proposal, isSpeculative: true))
-            output.yield(try Frame(type: .output, message: PBOutputCommandMessage.with { $0.value = PBValue.with { $0.content = Data("\"went on\"".utf8) } }))
+            output.yield(
+                try Frame(
+                    type: .output,
+                    message: PBOutputCommandMessage.with {
+                        $0.value = PBValue.with { $0.content = Data("\"went on\"".utf8) }
+                    }
+                )
+            )
             output.yield(try Frame(type: .end, message: PBEndMessage()))
         }
     }

@@ -3,14 +3,19 @@ import Keel
 import KeelCore
 import KeelEngine
 import KeelProtocol
-@testable import KeelSQLite
 import Testing
+
+@testable import KeelSQLite
 
 @Suite("Storage failures during an attempt")
 struct StorageFailureTests {
-    @Test("a step result that cannot be stored fails the attempt; the retry runs the step again and the invocation completes")
+    @Test(
+        "a step result that cannot be stored fails the attempt; the retry runs the step again and the invocation completes"
+    )
     func stepResultNotStored() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-engine-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "keel-engine-\(UUID().uuidString)"
+        )
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try SQLiteStore(directory: directory)
         let probe = Probe()
@@ -24,18 +29,28 @@ struct StorageFailureTests {
         let engine = Engine(
             store: store,
             endpoints: [Endpoint(service)],
-            configuration: EngineConfiguration(retryPolicy: RetryPolicy(initialInterval: .milliseconds(20), maxInterval: .milliseconds(50), maxAttempts: 1000))
+            configuration: EngineConfiguration(
+                retryPolicy: RetryPolicy(
+                    initialInterval: .milliseconds(20),
+                    maxInterval: .milliseconds(50),
+                    maxAttempts: 1000
+                )
+            )
         )
         try await engine.recover()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await engine.run() }
             defer { group.cancelAll() }
-            let id = try await engine.send(Engine.Request(target: InvocationTarget(service: "Steps", handler: "one"), body: Data())).id
+            let id = try await engine.send(
+                Engine.Request(target: InvocationTarget(service: "Steps", handler: "one"), body: Data())
+            ).id
             // Every run completion (0x8011) is refused until the trigger is dropped: its whole batch rolls back.
-            try await store.execute(sql: """
-                CREATE TRIGGER refuse_run_completions BEFORE INSERT ON journal WHEN NEW.type = 32785
-                BEGIN SELECT RAISE(ABORT, 'injected: the disk refused the write'); END
-                """)
+            try await store.execute(
+                sql: """
+                    CREATE TRIGGER refuse_run_completions BEFORE INSERT ON journal WHEN NEW.type = 32785
+                    BEGIN SELECT RAISE(ABORT, 'injected: the disk refused the write'); END
+                    """
+            )
             probe.hit("go")
             // Wait until an attempt failed on the refused write, then let the disk recover.
             let deadline = ContinuousClock.now + .seconds(20)

@@ -11,7 +11,7 @@ struct AdminTests {
             let version = try await client.get("\(keel.admin)/version").json()
             #expect(version["max_admin_api_version"] as? Int == 4)
             let services = try await client.get("\(keel.admin)/services").json()["services"] as? [[String: Any]] ?? []
-            #expect(services.map { $0["name"] as? String } .contains("Counter"))
+            #expect(services.map { $0["name"] as? String }.contains("Counter"))
             let counter = try await client.get("\(keel.admin)/services/Counter").json()
             #expect(counter["ty"] as? String == "VirtualObject")
             let openapi = try await client.get("\(keel.admin)/openapi").json()
@@ -45,7 +45,10 @@ struct AdminTests {
             #expect(status["status"] as? String == "completed")
             #expect(status["completion_result"] as? String == "success")
             #expect(status["target"] as? String == "Counter/status/add")
-            #expect(try await client.get("\(keel.admin)/invocations/inv_100000000000\(String(repeating: "1", count: 22))").status == 404)
+            #expect(
+                try await client.get("\(keel.admin)/invocations/inv_100000000000\(String(repeating: "1", count: 22))")
+                    .status == 404
+            )
         }
     }
 
@@ -54,7 +57,10 @@ struct AdminTests {
         try await withKeel { keel, client in
             let second = Process()
             second.executableURL = KeelProcess.binary
-            second.arguments = ["serve", "--data-dir", keel.dataDirectory.path, "--ingress-bind", "127.0.0.1:0", "--admin-bind", "127.0.0.1:0"]
+            second.arguments = [
+                "serve", "--data-dir", keel.dataDirectory.path, "--ingress-bind", "127.0.0.1:0", "--admin-bind",
+                "127.0.0.1:0",
+            ]
             let errors = Pipe()
             second.standardError = errors
             second.standardOutput = FileHandle.nullDevice

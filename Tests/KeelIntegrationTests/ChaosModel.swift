@@ -166,7 +166,11 @@ struct ChaosGenerator: Sendable {
         case 0..<25: return .increment(by: random.int(in: -3...9))
         case 25..<40: return .step(value: random.int(in: 1...9))
         case 40..<53: return .sleep(ms: random.int(in: 1...20))
-        case 53..<63: return .awakeable(value: random.int(in: 1...9), resolverSleepMs: random.int(in: 0...1) == 0 ? 0 : random.int(in: 1...10))
+        case 53..<63:
+            return .awakeable(
+                value: random.int(in: 1...9),
+                resolverSleepMs: random.int(in: 0...1) == 0 ? 0 : random.int(in: 1...10)
+            )
         case 63..<75: return .call(key: key(), program: program(layer: layer + 1))
         case 75..<87: return .send(key: key(), program: program(layer: layer + 1))
         default: return .delayedSend(key: key(), delayMs: random.int(in: 5...250), program: program(layer: layer + 1))

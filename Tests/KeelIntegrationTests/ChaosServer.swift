@@ -37,13 +37,14 @@ final class ChaosServer: @unchecked Sendable {
         try appendToLog("=== chaos: start \(starts) at \(Date()) ===\n")
         let process = Process()
         process.executableURL = KeelProcess.binary
-        process.arguments = [
-            "serve", "--demo",
-            "--data-dir", base.dataDirectory.path,
-            "--ingress-bind", "127.0.0.1:\(base.ingressPort)",
-            "--admin-bind", "127.0.0.1:\(base.adminPort)",
-            "--log-level", "warning",
-        ] + Self.extraArguments
+        process.arguments =
+            [
+                "serve", "--demo",
+                "--data-dir", base.dataDirectory.path,
+                "--ingress-bind", "127.0.0.1:\(base.ingressPort)",
+                "--admin-bind", "127.0.0.1:\(base.adminPort)",
+                "--log-level", "warning",
+            ] + Self.extraArguments
         let log = try FileHandle(forWritingTo: logURL)
         try log.seekToEnd()
         process.standardOutput = log
@@ -66,7 +67,9 @@ final class ChaosServer: @unchecked Sendable {
                 return ContinuousClock.now - spawnedAt
             }
             guard process.isRunning else {
-                throw KeelProcessError(message: "keel exited with status \(process.terminationStatus) before it was healthy")
+                throw KeelProcessError(
+                    message: "keel exited with status \(process.terminationStatus) before it was healthy"
+                )
             }
             try await Task.sleep(for: .milliseconds(10))
         }
@@ -132,7 +135,10 @@ extension HTTPClient {
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
-        let response = try await execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000))
+        let response = try await execute(
+            request,
+            timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000)
+        )
         let bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)
         return HTTPResult(status: Int(response.status.code), headers: response.headers, body: Data(buffer: bytes))
     }

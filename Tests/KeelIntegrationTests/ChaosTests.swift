@@ -17,10 +17,14 @@ import Testing
 /// (default random; always printed), `CHAOS_CLIENTS` (default 4), `CHAOS_KEEP_DATA=1` (keep the data directory).
 @Suite("Randomized crash test with kill -9 (chaos)", .serialized)
 struct ChaosTests {
-    @Test("random programs over three layers of objects while keel is killed at random: counters match the model, every acknowledged invocation completes exactly once")
+    @Test(
+        "random programs over three layers of objects while keel is killed at random: counters match the model, every acknowledged invocation completes exactly once"
+    )
     func chaos() async throws {
         let configuration = ChaosConfiguration.fromEnvironment()
-        print("chaos: seed \(configuration.seed) (replay with CHAOS_SEED=\(configuration.seed)), \(configuration.seconds) s, \(configuration.kills) kills, \(configuration.clients) clients")
+        print(
+            "chaos: seed \(configuration.seed) (replay with CHAOS_SEED=\(configuration.seed)), \(configuration.seconds) s, \(configuration.kills) kills, \(configuration.clients) clients"
+        )
         let client = HTTPClient.chaosClient()
         let server = try ChaosServer()
         var failed = true
@@ -30,14 +34,16 @@ struct ChaosTests {
             print(report.figures.line)
             failed = !report.problems.isEmpty
             if failed {
-                Issue.record("""
+                Issue.record(
+                    """
                     chaos run with CHAOS_SEED=\(configuration.seed) found \(report.problems.count) problem(s):
                     \(report.problems.prefix(30).joined(separator: "\n"))
                     figures: \(report.figures.line)
                     data directory: \(server.base.dataDirectory.path)
                     server log (tail):
                     \(server.logTail())
-                    """)
+                    """
+                )
             }
             #expect(report.figures.lost == 0)
             #expect(report.figures.duplicated == 0)
@@ -45,12 +51,14 @@ struct ChaosTests {
             #expect(report.figures.completed == report.figures.acknowledged)
             #expect(report.figures.kills == configuration.kills)
         } catch {
-            Issue.record("""
+            Issue.record(
+                """
                 chaos run with CHAOS_SEED=\(configuration.seed) failed: \(error)
                 data directory: \(server.base.dataDirectory.path)
                 server log (tail):
                 \(server.logTail())
-                """)
+                """
+            )
         }
         try await client.shutdown()
     }
@@ -65,10 +73,13 @@ struct ChaosModelTests {
         let program = ChaosProgram(commands: [
             .increment(by: 5),
             .step(value: 3),
-            .call(key: "k1", program: ChaosProgram(commands: [
-                .increment(by: 2),
-                .send(key: "k2", program: ChaosProgram(commands: [.increment(by: 1), .sleep(ms: 3)])),
-            ])),
+            .call(
+                key: "k1",
+                program: ChaosProgram(commands: [
+                    .increment(by: 2),
+                    .send(key: "k2", program: ChaosProgram(commands: [.increment(by: 1), .sleep(ms: 3)])),
+                ])
+            ),
             .awakeable(value: 4, resolverSleepMs: 0),
             .delayedSend(key: "k0", delayMs: 10, program: ChaosProgram(commands: [.step(value: 7)])),
             .increment(by: -1),
@@ -76,7 +87,9 @@ struct ChaosModelTests {
         var model = ChaosModel()
         model.submit(program, to: k0)
         model.submit(ChaosProgram(commands: [.sleep(ms: 1)]), to: k0)
-        let l1k1 = ChaosObject(layer: 1, key: "k1"), l1k0 = ChaosObject(layer: 1, key: "k0"), l2k2 = ChaosObject(layer: 2, key: "k2")
+        let l1k1 = ChaosObject(layer: 1, key: "k1")
+        let l1k0 = ChaosObject(layer: 1, key: "k0")
+        let l2k2 = ChaosObject(layer: 2, key: "k2")
         #expect(model.counters == [k0: 11, l1k1: 2, l2k2: 1, l1k0: 7])
         #expect(model.runs == [k0: 2, l1k1: 1, l2k2: 1, l1k0: 1])
         #expect(model.objects == [k0, l1k0, l1k1, l2k2])
@@ -87,7 +100,9 @@ struct ChaosModelTests {
 
     @Test("a seed gives the same programs; the last layer never calls or sends; every command kind appears")
     func generatorIsSeeded() {
-        var first = ChaosGenerator(seed: 42), second = ChaosGenerator(seed: 42), other = ChaosGenerator(seed: 43)
+        var first = ChaosGenerator(seed: 42)
+        var second = ChaosGenerator(seed: 42)
+        var other = ChaosGenerator(seed: 43)
         let programs = (0..<500).map { _ in first.program(layer: 0) }
         #expect(programs == (0..<500).map { _ in second.program(layer: 0) })
         #expect(programs != (0..<500).map { _ in other.program(layer: 0) })
@@ -97,7 +112,8 @@ struct ChaosModelTests {
             for command in program.commands {
                 kinds.insert(command.kind)
                 switch command {
-                case .call(_, let callee), .send(_, let callee), .delayedSend(_, _, let callee): visit(callee, layer: layer + 1)
+                case .call(_, let callee), .send(_, let callee), .delayedSend(_, _, let callee):
+                    visit(callee, layer: layer + 1)
                 default: break
                 }
             }
@@ -108,11 +124,16 @@ struct ChaosModelTests {
 
     @Test("the wire format is the demo's: one key per command, named fields")
     func wireFormat() throws {
-        let program = ChaosProgram(commands: [.increment(by: 3), .delayedSend(key: "k1", delayMs: 5, program: ChaosProgram(commands: [.sleep(ms: 2)]))])
+        let program = ChaosProgram(commands: [
+            .increment(by: 3), .delayedSend(key: "k1", delayMs: 5, program: ChaosProgram(commands: [.sleep(ms: 2)])),
+        ])
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let json = String(decoding: try encoder.encode(program), as: UTF8.self)
-        #expect(json == #"{"commands":[{"increment":{"by":3}},{"delayedSend":{"delayMs":5,"key":"k1","program":{"commands":[{"sleep":{"ms":2}}]}}}]}"#)
+        #expect(
+            json
+                == #"{"commands":[{"increment":{"by":3}},{"delayedSend":{"delayMs":5,"key":"k1","program":{"commands":[{"sleep":{"ms":2}}]}}}]}"#
+        )
         #expect(try JSONDecoder().decode(ChaosProgram.self, from: Data(json.utf8)) == program)
     }
 
@@ -192,9 +213,13 @@ struct ChaosFigures: Sendable {
     var line: String {
         func seconds(_ duration: Duration?) -> String {
             guard let duration else { return "-" }
-            return String(format: "%.3fs", Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+            return String(
+                format: "%.3fs",
+                Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+            )
         }
-        return "chaos figures: seed=\(seed) kills=\(kills) recovery-kills=\(recoveryKills) (after health \(recoveryKillsAfterHealth))"
+        return
+            "chaos figures: seed=\(seed) kills=\(kills) recovery-kills=\(recoveryKills) (after health \(recoveryKillsAfterHealth))"
             + " acknowledged=\(acknowledged) completed=\(completed) invocations=\(invocationsCompleted)/\(invocations)"
             + " lost=\(lost) duplicated=\(duplicated) wrong-objects=\(wrongObjects)"
             + " retried-submissions=\(retriedSubmissions) previously-accepted=\(previouslyAccepted) server-errors=\(serverErrors)"
@@ -274,7 +299,9 @@ struct ChaosRun: Sendable {
         let started = ContinuousClock.now
         let driverResult: Result<ChaosFigures, any Error> = await withTaskGroup(of: Void.self) { group in
             for (index, seed) in clientSeeds.enumerated() {
-                group.addTask { await submitPrograms(client: index, seed: seed, stop: stop, abort: abort, ledger: ledger) }
+                group.addTask {
+                    await submitPrograms(client: index, seed: seed, stop: stop, abort: abort, ledger: ledger)
+                }
             }
             let result: Result<ChaosFigures, any Error>
             do {
@@ -311,16 +338,24 @@ struct ChaosRun: Sendable {
         figures.lost = attached.expected - attached.completed
         problems += attached.problems
 
-        let objects = Set(model.objects).union((0..<3).flatMap { layer in (0..<keysPerLayer).map { ChaosObject(layer: layer, key: "k\($0)") } })
+        let objects = Set(model.objects).union(
+            (0..<3).flatMap { layer in (0..<keysPerLayer).map { ChaosObject(layer: layer, key: "k\($0)") } }
+        )
         for object in objects.sorted() {
             let expected = ChaosCounter(counter: model.counters[object] ?? 0, runs: model.runs[object] ?? 0)
             do {
-                let answer = try await client.chaosRequest(.GET, "\(server.ingress)/\(object.service)/\(object.key)/get", timeout: .seconds(30))
+                let answer = try await client.chaosRequest(
+                    .GET,
+                    "\(server.ingress)/\(object.service)/\(object.key)/get",
+                    timeout: .seconds(30)
+                )
                 let counter = try JSONDecoder().decode(ChaosCounter.self, from: answer.body)
                 if counter.runs > expected.runs { figures.duplicated += counter.runs - expected.runs }
                 if counter != expected {
                     figures.wrongObjects += 1
-                    problems.append("\(object): counter \(counter.counter) runs \(counter.runs), the model says counter \(expected.counter) runs \(expected.runs)")
+                    problems.append(
+                        "\(object): counter \(counter.counter) runs \(counter.runs), the model says counter \(expected.counter) runs \(expected.runs)"
+                    )
                 }
             } catch {
                 figures.wrongObjects += 1
@@ -336,7 +371,13 @@ struct ChaosRun: Sendable {
     /// One client: submits random programs to layer 0 until `stop`, each with its own idempotency key, one at a
     /// time with short pauses, and now and then a burst of 8–24 at once (so that kills find exclusive calls
     /// queued on every key).
-    private func submitPrograms(client index: Int, seed: UInt64, stop: ChaosFlag, abort: ChaosFlag, ledger: ChaosLedger) async {
+    private func submitPrograms(
+        client index: Int,
+        seed: UInt64,
+        stop: ChaosFlag,
+        abort: ChaosFlag,
+        ledger: ChaosLedger
+    ) async {
         var generator = ChaosGenerator(seed: seed, keysPerLayer: keysPerLayer)
         var pauses = ChaosRandom(seed: seed ^ 0x5DEE_CE66_D1CE_4E5B)
         var number = 0
@@ -353,7 +394,14 @@ struct ChaosRun: Sendable {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for item in batch {
                         group.addTask {
-                            try await submit(item.program, to: item.object, idempotencyKey: item.idempotencyKey, jitter: item.jitter, abort: abort, ledger: ledger)
+                            try await submit(
+                                item.program,
+                                to: item.object,
+                                idempotencyKey: item.idempotencyKey,
+                                jitter: item.jitter,
+                                abort: abort,
+                                ledger: ledger
+                            )
                         }
                     }
                     try await group.waitForAll()
@@ -368,7 +416,12 @@ struct ChaosRun: Sendable {
 
     /// Submits one program until it is acknowledged (202), retrying after connection errors and 5xx answers.
     private func submit(
-        _ program: ChaosProgram, to object: ChaosObject, idempotencyKey: String, jitter: UInt64, abort: ChaosFlag, ledger: ChaosLedger
+        _ program: ChaosProgram,
+        to object: ChaosObject,
+        idempotencyKey: String,
+        jitter: UInt64,
+        abort: ChaosFlag,
+        ledger: ChaosLedger
     ) async throws {
         var pauses = ChaosRandom(seed: jitter)
         let body = String(decoding: try JSONEncoder().encode(program), as: UTF8.self)
@@ -379,18 +432,32 @@ struct ChaosRun: Sendable {
         var attempts = 0
         while true {
             attempts += 1
-            if let answer = try? await client.chaosRequest(.POST, url, body: body, headers: headers, timeout: .seconds(20)) {
+            if let answer = try? await client.chaosRequest(
+                .POST,
+                url,
+                body: body,
+                headers: headers,
+                timeout: .seconds(20)
+            ) {
                 if answer.status == 202 {
                     let json = try answer.json()
                     guard let id = json["invocationId"] as? String else {
-                        throw ChaosFailure("submission \(idempotencyKey) answered 202 without an invocation id: \(answer.text)")
+                        throw ChaosFailure(
+                            "submission \(idempotencyKey) answered 202 without an invocation id: \(answer.text)"
+                        )
                     }
                     let submission = ChaosLedger.Submission(id: id, object: object, program: program)
-                    await ledger.acknowledged(submission, attempts: attempts, previously: json["status"] as? String == "PreviouslyAccepted")
+                    await ledger.acknowledged(
+                        submission,
+                        attempts: attempts,
+                        previously: json["status"] as? String == "PreviouslyAccepted"
+                    )
                     return
                 }
                 guard answer.status >= 500 else {
-                    throw ChaosFailure("submission \(idempotencyKey) to \(object) answered \(answer.status) \(answer.text)")
+                    throw ChaosFailure(
+                        "submission \(idempotencyKey) to \(object) answered \(answer.status) \(answer.text)"
+                    )
                 }
                 await ledger.serverError("\(answer.status) \(answer.text)")
             }
@@ -430,13 +497,24 @@ struct ChaosRun: Sendable {
                 let killAt = ContinuousClock.now + (typical * 2 + .milliseconds(300)) * random.unit()
                 var healthy = false
                 while ContinuousClock.now < killAt {
-                    if !healthy, let answer = try? await client.chaosRequest(.GET, "\(server.ingress)/restate/health", timeout: .seconds(1)) {
+                    if !healthy,
+                        let answer = try? await client.chaosRequest(
+                            .GET,
+                            "\(server.ingress)/restate/health",
+                            timeout: .seconds(1)
+                        )
+                    {
                         healthy = answer.status == 200
                     }
-                    try await Task.sleep(until: min(killAt, ContinuousClock.now + .milliseconds(10)), clock: .continuous)
+                    try await Task.sleep(
+                        until: min(killAt, ContinuousClock.now + .milliseconds(10)),
+                        clock: .continuous
+                    )
                 }
                 if let status = server.exitedByItself {
-                    throw ChaosFailure("keel exited by itself with status \(status) while recovering (after \(figures.kills) kills)")
+                    throw ChaosFailure(
+                        "keel exited by itself with status \(status) while recovering (after \(figures.kills) kills)"
+                    )
                 }
                 server.kill()
                 figures.kills += 1
@@ -452,7 +530,10 @@ struct ChaosRun: Sendable {
             }
         }
         // The last restart serves load for a while, and the run lasts at least `seconds`.
-        try await Task.sleep(until: max(started + .seconds(configuration.seconds), ContinuousClock.now + .seconds(2)), clock: .continuous)
+        try await Task.sleep(
+            until: max(started + .seconds(configuration.seconds), ContinuousClock.now + .seconds(2)),
+            clock: .continuous
+        )
         return figures
     }
 
@@ -508,7 +589,11 @@ struct ChaosRun: Sendable {
         var answer: HTTPResult?
         while answer == nil {
             guard ContinuousClock.now < deadline else {
-                return .failure(ChaosFailure("\(item.id) (\(item.expectation.label)) did not complete before the verification deadline"))
+                return .failure(
+                    ChaosFailure(
+                        "\(item.id) (\(item.expectation.label)) did not complete before the verification deadline"
+                    )
+                )
             }
             do {
                 answer = try await client.chaosRequest(.GET, url, timeout: .seconds(60))
@@ -517,7 +602,11 @@ struct ChaosRun: Sendable {
             }
         }
         guard let answer, answer.status == 200 else {
-            return .failure(ChaosFailure("attach \(item.id) (\(item.expectation.label)) answered \(answer?.status ?? 0) \(answer?.text ?? "")"))
+            return .failure(
+                ChaosFailure(
+                    "attach \(item.id) (\(item.expectation.label)) answered \(answer?.status ?? 0) \(answer?.text ?? "")"
+                )
+            )
         }
         switch item.expectation {
         case .resolve(let value):
@@ -532,7 +621,11 @@ struct ChaosRun: Sendable {
             let expectedSum = ChaosModel.sum(of: program)
             let children = ChaosModel.children(of: program, on: object)
             guard outcome.sum == expectedSum, outcome.children.count == children.count else {
-                return .failure(ChaosFailure("\(item.id) (\(object)) answered \(answer.text); the model says sum \(expectedSum), \(children.count) children"))
+                return .failure(
+                    ChaosFailure(
+                        "\(item.id) (\(object)) answered \(answer.text); the model says sum \(expectedSum), \(children.count) children"
+                    )
+                )
             }
             return .success(zip(outcome.children, children).map { Pending(id: $0, expectation: $1, topLevel: false) })
         }

@@ -9,7 +9,9 @@ struct CrashRecoveryTests {
         let deadline = ContinuousClock.now + .seconds(30)
         while keel.sideEffects().count < count {
             guard ContinuousClock.now < deadline else {
-                throw KeelProcessError(message: "only \(keel.sideEffects().count) side effects after 30 s; log:\n\(keel.serverLog)")
+                throw KeelProcessError(
+                    message: "only \(keel.sideEffects().count) side effects after 30 s; log:\n\(keel.serverLog)"
+                )
             }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -30,7 +32,10 @@ struct CrashRecoveryTests {
         defer { keel.cleanUp() }
         do {
             try await keel.start(client: client)
-            let sent = try await client.post("\(keel.ingress)/Recorder/crash/record/send", #"{"label":"run","steps":6,"delayMs":250}"#)
+            let sent = try await client.post(
+                "\(keel.ingress)/Recorder/crash/record/send",
+                #"{"label":"run","steps":6,"delayMs":250}"#
+            )
             #expect(sent.status == 202)
             let id = try #require(try sent.json()["invocationId"] as? String)
             try await waitForSideEffects(keel, atLeast: 3)
@@ -61,7 +66,10 @@ struct CrashRecoveryTests {
             try await keel.start(client: client)
             var ids: [String] = []
             for call in 0..<5 {
-                let sent = try await client.post("\(keel.ingress)/Recorder/queue/record/send", #"{"label":"c\#(call)","steps":2,"delayMs":150}"#)
+                let sent = try await client.post(
+                    "\(keel.ingress)/Recorder/queue/record/send",
+                    #"{"label":"c\#(call)","steps":2,"delayMs":150}"#
+                )
                 ids.append(try #require(try sent.json()["invocationId"] as? String))
             }
             try await waitForSideEffects(keel, atLeast: 3)
@@ -98,7 +106,10 @@ struct CrashRecoveryTests {
         defer { keel.cleanUp() }
         do {
             try await keel.start(client: client)
-            async let waiting = client.post("\(keel.ingress)/Recorder/term/record", #"{"label":"t","steps":3,"delayMs":400}"#)
+            async let waiting = client.post(
+                "\(keel.ingress)/Recorder/term/record",
+                #"{"label":"t","steps":3,"delayMs":400}"#
+            )
             try await waitForSideEffects(keel, atLeast: 1)
             let started = ContinuousClock.now
             keel.stop()

@@ -13,7 +13,8 @@ struct CrashSafetyRegressionTests {
                 for index in 0..<200 {
                     group.addTask {
                         _ = try? await load.post(
-                            "\(keel.ingress)/Counter/d1k\(index % 8)/add/send", "1",
+                            "\(keel.ingress)/Counter/d1k\(index % 8)/add/send",
+                            "1",
                             headers: [("content-type", "application/json"), ("idempotency-key", "d1-\(index)")]
                         )
                     }
@@ -26,18 +27,23 @@ struct CrashSafetyRegressionTests {
             try await keel.start(client: client)
             for index in 0..<200 {
                 let sent = try await client.post(
-                    "\(keel.ingress)/Counter/d1k\(index % 8)/add", "1",
+                    "\(keel.ingress)/Counter/d1k\(index % 8)/add",
+                    "1",
                     headers: [("content-type", "application/json"), ("idempotency-key", "d1-\(index)")]
                 )
                 #expect(sent.status == 200, "add d1-\(index): \(sent.status) \(sent.text)")
             }
             var total = 0
-            for key in 0..<8 { total += Int(try await client.get("\(keel.ingress)/Counter/d1k\(key)/get").text) ?? -1_000 }
+            for key in 0..<8 {
+                total += Int(try await client.get("\(keel.ingress)/Counter/d1k\(key)/get").text) ?? -1_000
+            }
             #expect(total == 200)
         }
     }
 
-    @Test("defects 3, 5 and 6: absurd delays, NUL keys and forged awakeable ids get clear answers and the server stays up")
+    @Test(
+        "defects 3, 5 and 6: absurd delays, NUL keys and forged awakeable ids get clear answers and the server stays up"
+    )
     func hostileRequests() async throws {
         try await withKeel { keel, client in
             for delay in ["P3650000D", "2600000h"] {
@@ -64,8 +70,13 @@ struct CrashSafetyRegressionTests {
                 #expect(answer.status == expected, "signal \(index): \(answer.status) \(answer.text)")
             }
             let output = try await client.get("\(keel.ingress)/restate/invocation/\(text)/output")
-            #expect(output.status == 470, "the forged completions reached the invocation: \(output.status) \(output.text)")
-            #expect(try await client.post("\(keel.ingress)/restate/awakeables/\(real)/resolve", "\"yes\"").status == 202)
+            #expect(
+                output.status == 470,
+                "the forged completions reached the invocation: \(output.status) \(output.text)"
+            )
+            #expect(
+                try await client.post("\(keel.ingress)/restate/awakeables/\(real)/resolve", "\"yes\"").status == 202
+            )
             #expect(try await client.get("\(keel.ingress)/restate/invocation/\(text)/attach").text == "\"yes\"")
         }
     }
@@ -78,7 +89,10 @@ struct CrashSafetyRegressionTests {
         guard var bytes = Data(base64Encoded: base64).map(Array.init), bytes.count == 28 else { return nil }
         for offset in 0..<4 { bytes[24 + offset] = UInt8(truncatingIfNeeded: signal >> (24 - 8 * offset)) }
         let text = Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(
+                of: "=",
+                with: ""
+            )
         return "sign_1" + text
     }
 }

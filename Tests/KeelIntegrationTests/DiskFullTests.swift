@@ -38,12 +38,16 @@ private struct SmallDisk {
 
 @Suite("A full disk", .serialized, .enabled(if: SmallDisk.canMount, "mounting a tmpfs needs root"))
 struct DiskFullTests {
-    @Test("new work gets a clear 503, nothing unstored is acknowledged, and space freed is used again without a restart")
+    @Test(
+        "new work gets a clear 503, nothing unstored is acknowledged, and space freed is used again without a restart"
+    )
     func diskFull() async throws {
         let disk = try SmallDisk(megabytes: 24)
         defer { disk.unmount() }
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("keel-disk-full-\(UUID().uuidString).log")
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "keel-disk-full-\(UUID().uuidString).log"
+        )
         defer { try? FileManager.default.removeItem(at: log) }
         let keel = try KeelProcess(dataDirectory: disk.path.appendingPathComponent("data"), logFile: log)
         do {

@@ -1,8 +1,9 @@
 import Foundation
-@testable import KeelServer
 import NIOCore
 import NIOPosix
 import Testing
+
+@testable import KeelServer
 
 /// A default actor, as the engine's partitions are.
 private actor Counter {

@@ -1,8 +1,9 @@
 import Foundation
 import HTTPTypes
 import KeelEngine
-@testable import KeelServer
 import Testing
+
+@testable import KeelServer
 
 /// The engine speaks domain codes; KeelServer's `HTTPStatusMapping` alone turns them into HTTP statuses.
 @Suite("HTTP status mapping")

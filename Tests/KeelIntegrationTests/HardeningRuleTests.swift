@@ -2,24 +2,28 @@ import Foundation
 import Keel
 import KeelEngine
 import KeelProtocol
-@testable import KeelServer
 import Testing
+
+@testable import KeelServer
 
 /// The rules behind the server's hardening (issue 13), as pure functions.
 @Suite("Hardening rules")
 struct HardeningRuleTests {
     // MARK: Deployment URIs
 
-    @Test("deployment URIs: host, port 1–65535 and path, or a 400 saying why", arguments: [
-        ("http://localhost:9080", "localhost", 9080, ""),
-        ("http://localhost:9080/", "localhost", 9080, ""),
-        ("HTTP://127.0.0.1:9080/base/path//", "127.0.0.1", 9080, "/base/path"),
-        ("http://example.com", "example.com", 80, ""),
-        ("http://[::1]:9080/x", "::1", 9080, "/x"),
-        ("http://h:65535", "h", 65535, ""),
-        ("http://h:1", "h", 1, ""),
-        ("http://h:00080", "h", 80, ""),
-    ])
+    @Test(
+        "deployment URIs: host, port 1–65535 and path, or a 400 saying why",
+        arguments: [
+            ("http://localhost:9080", "localhost", 9080, ""),
+            ("http://localhost:9080/", "localhost", 9080, ""),
+            ("HTTP://127.0.0.1:9080/base/path//", "127.0.0.1", 9080, "/base/path"),
+            ("http://example.com", "example.com", 80, ""),
+            ("http://[::1]:9080/x", "::1", 9080, "/x"),
+            ("http://h:65535", "h", 65535, ""),
+            ("http://h:1", "h", 1, ""),
+            ("http://h:00080", "h", 80, ""),
+        ]
+    )
     func validURIs(text: String, host: String, port: Int, path: String) throws {
         let uri = try DeploymentURI.parse(text)
         #expect(uri.host == host)
@@ -28,28 +32,31 @@ struct HardeningRuleTests {
         #expect(!uri.normalized.hasSuffix("/"))
     }
 
-    @Test("malformed deployment URIs are refused, ports outside 1–65535 included", arguments: [
-        ("http://127.0.0.1:88538/ok", "outside 1–65535"),
-        ("http://127.0.0.1:65536", "outside 1–65535"),
-        ("http://127.0.0.1:0", "outside 1–65535"),
-        ("http://127.0.0.1:99999999999999999999999", "outside 1–65535"),
-        ("http://127.0.0.1:-1", "not a number"),
-        ("http://127.0.0.1:+80", "not a number"),
-        ("http://127.0.0.1:8a", "not a number"),
-        ("http://127.0.0.1:", "empty"),
-        ("http://:9080", "no host"),
-        ("http://", "no host"),
-        ("http://[::1", "closing"),
-        ("http://[::1]x", "unexpected"),
-        ("http://user:pw@h:9080", "credentials"),
-        ("http://h:9080/x?y=1", "query"),
-        ("http://h:9080/a b", "spaces"),
-        ("http://hé:9080", "non-ASCII"),
-        ("http://h%41:9080", "host"),
-        ("localhost:9080", "scheme"),
-        ("ftp://h", "http"),
-        ("https://h", "https is not supported"),
-    ])
+    @Test(
+        "malformed deployment URIs are refused, ports outside 1–65535 included",
+        arguments: [
+            ("http://127.0.0.1:88538/ok", "outside 1–65535"),
+            ("http://127.0.0.1:65536", "outside 1–65535"),
+            ("http://127.0.0.1:0", "outside 1–65535"),
+            ("http://127.0.0.1:99999999999999999999999", "outside 1–65535"),
+            ("http://127.0.0.1:-1", "not a number"),
+            ("http://127.0.0.1:+80", "not a number"),
+            ("http://127.0.0.1:8a", "not a number"),
+            ("http://127.0.0.1:", "empty"),
+            ("http://:9080", "no host"),
+            ("http://", "no host"),
+            ("http://[::1", "closing"),
+            ("http://[::1]x", "unexpected"),
+            ("http://user:pw@h:9080", "credentials"),
+            ("http://h:9080/x?y=1", "query"),
+            ("http://h:9080/a b", "spaces"),
+            ("http://hé:9080", "non-ASCII"),
+            ("http://h%41:9080", "host"),
+            ("localhost:9080", "scheme"),
+            ("ftp://h", "http"),
+            ("https://h", "https is not supported"),
+        ]
+    )
     func invalidURIs(text: String, reason: String) {
         #expect {
             try DeploymentURI.parse(text)
@@ -75,10 +82,15 @@ struct HardeningRuleTests {
 
     @Test("an embedded service with a reserved name stops the server at start, naming the clash")
     func embeddedReservedName() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-reserved-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "keel-reserved-\(UUID().uuidString)"
+        )
         defer { try? FileManager.default.removeItem(at: directory) }
         let service = Keel.Service("Restate").handler("h") { (ctx: Context, value: Int) in value }
-        let application = KeelApplication(configuration: ServerConfiguration(dataDirectory: directory.path), endpoints: [Endpoint(service)])
+        let application = KeelApplication(
+            configuration: ServerConfiguration(dataDirectory: directory.path),
+            endpoints: [Endpoint(service)]
+        )
         await #expect {
             try await application.run()
         } throws: { error in
@@ -129,7 +141,10 @@ struct HardeningRuleTests {
         (none, "application/json", false, .nonEmptyInput(contentType: "application/json")),
         (none, "application/json", true, .nonEmptyInput(contentType: "application/json")),
         // Broken declarations never accept a body.
-        (Input(contentType: "*/json"), "a/json", false, .badConfiguration("'*/json' is not a content type pattern (type/subtype, type/* or */*)")),
+        (
+            Input(contentType: "*/json"), "a/json", false,
+            .badConfiguration("'*/json' is not a content type pattern (type/subtype, type/* or */*)")
+        ),
         (Input(required: true), nil, true, .badConfiguration("no input rule")),
     ]
 
@@ -137,13 +152,19 @@ struct HardeningRuleTests {
     func inputValidation(index: Int) {
         let (input, contentType, bodyIsEmpty, expected) = Self.inputCases[index]
         let failure = InputValidation.check(contentType: contentType, bodyIsEmpty: bodyIsEmpty, input: input)
-        #expect(failure == expected, "case \(index): \(String(describing: input)) \(contentType ?? "-") empty=\(bodyIsEmpty)")
+        #expect(
+            failure == expected,
+            "case \(index): \(String(describing: input)) \(contentType ?? "-") empty=\(bodyIsEmpty)"
+        )
     }
 
-    @Test("content type patterns", arguments: [
-        ("*/*", "x/y", true), ("text/*", "TEXT/Plain", true), ("text/plain", "text/plain;q=1", true),
-        ("text/plain", "text/html", false), ("text/*", "textx/plain", false), ("a/b", "a/b/c", false),
-    ])
+    @Test(
+        "content type patterns",
+        arguments: [
+            ("*/*", "x/y", true), ("text/*", "TEXT/Plain", true), ("text/plain", "text/plain;q=1", true),
+            ("text/plain", "text/html", false), ("text/*", "textx/plain", false), ("a/b", "a/b/c", false),
+        ]
+    )
     func patterns(pattern: String, contentType: String, matches: Bool) throws {
         let parsed = try #require(InputValidation.Pattern(pattern))
         #expect(parsed.matches(contentType) == matches)
@@ -156,7 +177,10 @@ struct HardeningRuleTests {
     @Test("a connection's deadline follows its phase: idle, headers, body, none while answering")
     func connectionDeadlines() {
         let s = Self.second
-        var deadlines = ConnectionDeadlines(timeouts: ConnectionTimeouts(idle: .seconds(60), header: .seconds(30), body: .seconds(45)), openedAt: 0)
+        var deadlines = ConnectionDeadlines(
+            timeouts: ConnectionTimeouts(idle: .seconds(60), header: .seconds(30), body: .seconds(45)),
+            openedAt: 0
+        )
         #expect(deadlines.deadline == 60 * s)
         deadlines.bytesRead(at: 10 * s)
         #expect(deadlines.deadline == 40 * s, "headers are due 30 s after the first byte")
@@ -178,7 +202,10 @@ struct HardeningRuleTests {
     @Test("pipelined requests: idle only once every response is written; an early response keeps the body deadline")
     func pipelinedDeadlines() {
         let s = Self.second
-        var deadlines = ConnectionDeadlines(timeouts: ConnectionTimeouts(idle: .seconds(60), header: .seconds(30), body: .seconds(45)), openedAt: 0)
+        var deadlines = ConnectionDeadlines(
+            timeouts: ConnectionTimeouts(idle: .seconds(60), header: .seconds(30), body: .seconds(45)),
+            openedAt: 0
+        )
         deadlines.bytesRead(at: 1 * s)
         deadlines.headRead(at: 1 * s)
         deadlines.requestRead(at: 1 * s)
@@ -210,10 +237,13 @@ struct HardeningRuleTests {
         #expect(ConnectionDeadlines.nanoseconds(.milliseconds(1500)) == 1_500_000_000)
     }
 
-    @Test("the ingress connection cap stays below the descriptor limit, with room for the admin API and the store", arguments: [
-        (nil as Int?, 1024, 704), (nil, 20_000, 17_436), (nil, 64, 16), (5000, 20_000, 5000),
-        (50_000, 20_000, 17_436), (0, 1024, 1), (nil, 1 << 20, (1 << 20) - (1 << 17) - 64),
-    ])
+    @Test(
+        "the ingress connection cap stays below the descriptor limit, with room for the admin API and the store",
+        arguments: [
+            (nil as Int?, 1024, 704), (nil, 20_000, 17_436), (nil, 64, 16), (5000, 20_000, 5000),
+            (50_000, 20_000, 17_436), (0, 1024, 1), (nil, 1 << 20, (1 << 20) - (1 << 17) - 64),
+        ]
+    )
     func connectionLimits(requested: Int?, descriptorLimit: Int, expected: Int) {
         #expect(ConnectionLimits.ingress(requested: requested, descriptorLimit: descriptorLimit) == expected)
     }
@@ -245,26 +275,37 @@ struct HardeningRuleTests {
 
     // MARK: JSON syntax
 
-    @Test("the in-place JSON check accepts what JSON is", arguments: [
-        "1", "-0", "0.5", "-1.5e+10", "2E-3", "\"\"", "\"a\\\"b\\\\c\\/\\b\\f\\n\\r\\t\\u00e9\"", "true", "false", "null",
-        "[]", "{}", " [ 1 , 2 ] ", "{\"a\":{\"b\":[null,{}]}}", "\"héllo ✓ 🎉\"", "\n\t[\r]\n",
-    ])
+    @Test(
+        "the in-place JSON check accepts what JSON is",
+        arguments: [
+            "1", "-0", "0.5", "-1.5e+10", "2E-3", "\"\"", "\"a\\\"b\\\\c\\/\\b\\f\\n\\r\\t\\u00e9\"", "true", "false",
+            "null",
+            "[]", "{}", " [ 1 , 2 ] ", "{\"a\":{\"b\":[null,{}]}}", "\"héllo ✓ 🎉\"", "\n\t[\r]\n",
+        ]
+    )
     func validJSON(text: String) {
         #expect(JSONSyntax.problem(in: Array(text.utf8)) == nil, "\(text)")
     }
 
-    @Test("the in-place JSON check refuses what JSON is not", arguments: [
-        "", " ", "{not json", "[1,]", "[1 2]", "{\"a\" 1}", "{\"a\":1,}", "{1:2}", "01", "1.", ".5", "-", "1e", "+1",
-        "tru", "nul", "\"abc", "\"\\x\"", "\"\\u12G4\"", "\"\u{01}\"", "[", "]", "{", "1 2", "\"a\" x", "[}", "{]",
-        "NaN", "Infinity", "'a'",
-    ])
+    @Test(
+        "the in-place JSON check refuses what JSON is not",
+        arguments: [
+            "", " ", "{not json", "[1,]", "[1 2]", "{\"a\" 1}", "{\"a\":1,}", "{1:2}", "01", "1.", ".5", "-", "1e",
+            "+1",
+            "tru", "nul", "\"abc", "\"\\x\"", "\"\\u12G4\"", "\"\u{01}\"", "[", "]", "{", "1 2", "\"a\" x", "[}", "{]",
+            "NaN", "Infinity", "'a'",
+        ]
+    )
     func invalidJSON(text: String) {
         #expect(JSONSyntax.problem(in: Array(text.utf8)) != nil, "\(text)")
     }
 
     @Test("the in-place JSON check refuses invalid UTF-8 and runaway nesting, without recursion")
     func jsonEdges() {
-        for bytes: [UInt8] in [[0x22, 0xFF, 0x22], [0x22, 0xC0, 0xAF, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22], [0x22, 0xE2, 0x82, 0x22], [0x22, 0xF4, 0x90, 0x80, 0x80, 0x22]] {
+        for bytes: [UInt8] in [
+            [0x22, 0xFF, 0x22], [0x22, 0xC0, 0xAF, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22], [0x22, 0xE2, 0x82, 0x22],
+            [0x22, 0xF4, 0x90, 0x80, 0x80, 0x22],
+        ] {
             #expect(JSONSyntax.problem(in: bytes) != nil, "\(bytes)")
         }
         #expect(JSONSyntax.problem(in: [0x22, 0xE2, 0x82, 0xAC, 0x22]) == nil)

@@ -13,7 +13,9 @@ import Glibc
 struct HardeningTests {
     // MARK: 4: ports above 65535
 
-    @Test("a deployment URI with a port outside 1–65535 is refused with 400, over HTTP/1.1 and HTTP/2 (issue 13, defect 4)")
+    @Test(
+        "a deployment URI with a port outside 1–65535 is refused with 400, over HTTP/1.1 and HTTP/2 (issue 13, defect 4)"
+    )
     func deploymentPortOutOfRange() async throws {
         try await withKeel(arguments: []) { keel, client in
             for body in [
@@ -28,7 +30,10 @@ struct HardeningTests {
                 #expect(message.contains("outside 1–65535"), "\(message)")
             }
             for uri in ["http://:9080", "http://127.0.0.1:-1", "http://127.0.0.1:80a", "http://u@h:1", "http://h/a b"] {
-                let response = try await client.post("\(keel.admin)/deployments", #"{"uri": "\#(uri)", "use_http_11": true}"#)
+                let response = try await client.post(
+                    "\(keel.admin)/deployments",
+                    #"{"uri": "\#(uri)", "use_http_11": true}"#
+                )
                 #expect(response.status == 400, "\(uri)")
                 #expect((try response.json()["message"] as? String)?.contains("not a deployment URI") == true, "\(uri)")
             }
@@ -39,17 +44,28 @@ struct HardeningTests {
 
     // MARK: 12: reserved names
 
-    @Test("a deployment with a service named restate, api or v0 is refused with a message naming the clash (issue 13, defect 12)")
+    @Test(
+        "a deployment with a service named restate, api or v0 is refused with a message naming the clash (issue 13, defect 12)"
+    )
     func reservedServiceNames() async throws {
         try await withKeel(arguments: []) { keel, client in
             for name in ["restate", "api", "V0"] {
-                let endpoint = try await RawEndpoint(RawEndpoint.manifest(Self.manifest(service: name, handlers: #"[{"name": "h"}]"#)))
+                let endpoint = try await RawEndpoint(
+                    RawEndpoint.manifest(Self.manifest(service: name, handlers: #"[{"name": "h"}]"#))
+                )
                 defer { Task { await endpoint.close() } }
-                let response = try await client.post("\(keel.admin)/deployments", #"{"uri": "\#(endpoint.uri)", "use_http_11": true}"#)
+                let response = try await client.post(
+                    "\(keel.admin)/deployments",
+                    #"{"uri": "\#(endpoint.uri)", "use_http_11": true}"#
+                )
                 #expect(response.status == 400, "\(name)")
                 let message = try response.json()["message"] as? String ?? ""
-                #expect(message.contains("'\(name)' is reserved") && message.contains("/\(name.lowercased())/"), "\(message)")
-                let services = try await client.get("\(keel.admin)/services").json()["services"] as? [[String: Any]] ?? []
+                #expect(
+                    message.contains("'\(name)' is reserved") && message.contains("/\(name.lowercased())/"),
+                    "\(message)"
+                )
+                let services =
+                    try await client.get("\(keel.admin)/services").json()["services"] as? [[String: Any]] ?? []
                 #expect(!services.contains { ($0["name"] as? String) == name })
             }
         }
@@ -57,17 +73,29 @@ struct HardeningTests {
 
     // MARK: 9: discovery deadline covers the body
 
-    @Test("discovery of an endpoint that stalls after its headers, or never answers, fails at the deadline (issue 13, defect 9)")
+    @Test(
+        "discovery of an endpoint that stalls after its headers, or never answers, fails at the deadline (issue 13, defect 9)"
+    )
     func discoveryDeadlineCoversTheBody() async throws {
         try await withKeel(arguments: ["--discovery-timeout", "1s"]) { keel, client in
-            let stalling = try await RawEndpoint(.answer(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/vnd.restate.endpointmanifest.v3+json\r\ncontent-length: 100000\r\n\r\n{"
-            ))
+            let stalling = try await RawEndpoint(
+                .answer(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/vnd.restate.endpointmanifest.v3+json\r\ncontent-length: 100000\r\n\r\n{"
+                )
+            )
             let silent = try await RawEndpoint(.silent)
-            defer { Task { await stalling.close(); await silent.close() } }
+            defer {
+                Task {
+                    await stalling.close()
+                    await silent.close()
+                }
+            }
             for (uri, http11) in [(stalling.uri, true), (silent.uri, true), (silent.uri, false)] {
                 let started = ContinuousClock.now
-                let response = try await client.post("\(keel.admin)/deployments", #"{"uri": "\#(uri)", "use_http_11": \#(http11)}"#)
+                let response = try await client.post(
+                    "\(keel.admin)/deployments",
+                    #"{"uri": "\#(uri)", "use_http_11": \#(http11)}"#
+                )
                 let elapsed = ContinuousClock.now - started
                 #expect(response.status == 400, "\(uri) http11=\(http11)")
                 #expect(elapsed < .seconds(5), "\(uri) http11=\(http11) took \(elapsed)")
@@ -83,19 +111,31 @@ struct HardeningTests {
     @Test("the ingress checks bodies against the handler's declared input, and refuses a delay on a call")
     func inputValidation() async throws {
         let handlers = """
-        [{"name": "json", "input": {"contentType": "application/json", "jsonSchema": {"type": "number"}}},
-         {"name": "none", "input": {}},
-         {"name": "text", "input": {"required": true, "contentType": "text/*"}},
-         {"name": "anything"}]
-        """
+            [{"name": "json", "input": {"contentType": "application/json", "jsonSchema": {"type": "number"}}},
+             {"name": "none", "input": {}},
+             {"name": "text", "input": {"required": true, "contentType": "text/*"}},
+             {"name": "anything"}]
+            """
         let endpoint = try await RawEndpoint(RawEndpoint.manifest(Self.manifest(service: "Typed", handlers: handlers)))
         defer { Task { await endpoint.close() } }
         try await withKeel(arguments: []) { keel, client in
-            let registered = try await client.post("\(keel.admin)/deployments", #"{"uri": "\#(endpoint.uri)", "use_http_11": true}"#)
+            let registered = try await client.post(
+                "\(keel.admin)/deployments",
+                #"{"uri": "\#(endpoint.uri)", "use_http_11": true}"#
+            )
             #expect(registered.status == 201, "\(registered.text)")
 
-            func expectRefused(_ path: String, _ body: String?, contentType: String?, saying reason: String) async throws {
-                let response = try await client.post("\(keel.ingress)\(path)", body, headers: contentType.map { [("content-type", $0)] } ?? [])
+            func expectRefused(
+                _ path: String,
+                _ body: String?,
+                contentType: String?,
+                saying reason: String
+            ) async throws {
+                let response = try await client.post(
+                    "\(keel.ingress)\(path)",
+                    body,
+                    headers: contentType.map { [("content-type", $0)] } ?? []
+                )
                 #expect(response.status == 400, "\(path) \(contentType ?? "-")")
                 let json = try response.json()
                 #expect(json["code"] as? Int == 400)
@@ -103,13 +143,23 @@ struct HardeningTests {
                 let message = json["message"] as? String ?? ""
                 #expect(message.hasPrefix("input validation error") && message.contains(reason), "\(message)")
             }
-            try await expectRefused("/Typed/json", "hi", contentType: "text/plain", saying: "'text/plain' does not match 'application/json'")
+            try await expectRefused(
+                "/Typed/json",
+                "hi",
+                contentType: "text/plain",
+                saying: "'text/plain' does not match 'application/json'"
+            )
             try await expectRefused("/Typed/json/send", "hi", contentType: "text/plain", saying: "does not match")
             try await expectRefused("/Typed/json", "1", contentType: nil, saying: "no content-type")
             try await expectRefused("/Typed/json", "", contentType: "application/json", saying: "body is empty")
             try await expectRefused("/Typed/none", "1", contentType: "application/json", saying: "takes no input")
             try await expectRefused("/Typed/none/send", "x", contentType: "text/plain", saying: "takes no input")
-            try await expectRefused("/Typed/text", "{}", contentType: "application/json", saying: "does not match 'text/*'")
+            try await expectRefused(
+                "/Typed/text",
+                "{}",
+                contentType: "application/json",
+                saying: "does not match 'text/*'"
+            )
             try await expectRefused("/Typed/text", nil, contentType: nil, saying: "no content-type")
 
             // What fits is accepted (sent, so that the fake endpoint never has to answer).
@@ -119,7 +169,11 @@ struct HardeningTests {
                 ("/Typed/text/send", "hello", "text/plain; charset=utf-8"),
                 ("/Typed/anything/send", "x", "application/octet-stream"),
             ] as [(String, String?, String?)] {
-                let response = try await client.post("\(keel.ingress)\(path)", body, headers: contentType.map { [("content-type", $0)] } ?? [])
+                let response = try await client.post(
+                    "\(keel.ingress)\(path)",
+                    body,
+                    headers: contentType.map { [("content-type", $0)] } ?? []
+                )
                 #expect(response.status == 202, "\(path): \(response.text)")
             }
 
@@ -133,20 +187,31 @@ struct HardeningTests {
 
     // MARK: 7: connection timeouts and caps
 
-    @Test("idle connections, half-sent headers and unfinished bodies are closed at their deadlines (issue 13, defect 7)")
+    @Test(
+        "idle connections, half-sent headers and unfinished bodies are closed at their deadlines (issue 13, defect 7)"
+    )
     func connectionTimeouts() async throws {
-        try await withKeel(arguments: ["--idle-timeout", "1s", "--header-timeout", "1s", "--body-timeout", "1s"]) { keel, client in
+        try await withKeel(arguments: ["--idle-timeout", "1s", "--header-timeout", "1s", "--body-timeout", "1s"]) {
+            keel,
+            client in
             let silent = try RawSocket(port: keel.ingressPort)
             let halfHeaders = try RawSocket(port: keel.ingressPort)
             halfHeaders.send("POST /Greeter/greet HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n")
             let halfBody = try RawSocket(port: keel.ingressPort)
-            halfBody.send("POST /Greeter/greet HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n\"abc")
+            halfBody.send(
+                "POST /Greeter/greet HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n\"abc"
+            )
             let chunked = try RawSocket(port: keel.ingressPort)
-            chunked.send("POST /Greeter/greet HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n4\r\n\"abc\r\n")
+            chunked.send(
+                "POST /Greeter/greet HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n4\r\n\"abc\r\n"
+            )
             let keptAlive = try RawSocket(port: keel.ingressPort)
             keptAlive.send("GET /restate/health HTTP/1.1\r\nhost: x\r\n\r\n")
             let adminSilent = try RawSocket(port: keel.adminPort)
-            for (name, socket) in [("silent", silent), ("half headers", halfHeaders), ("half body", halfBody), ("chunked", chunked), ("kept alive", keptAlive), ("admin", adminSilent)] {
+            for (name, socket) in [
+                ("silent", silent), ("half headers", halfHeaders), ("half body", halfBody), ("chunked", chunked),
+                ("kept alive", keptAlive), ("admin", adminSilent),
+            ] {
                 let started = ContinuousClock.now
                 let (text, closed) = socket.readUntilClosed(timeout: .seconds(6))
                 #expect(closed, "\(name) was not closed")
@@ -159,7 +224,9 @@ struct HardeningTests {
         }
     }
 
-    @Test("past --max-connections the ingress answers 503 and closes, while the admin API stays reachable (issue 13, defect 7)")
+    @Test(
+        "past --max-connections the ingress answers 503 and closes, while the admin API stays reachable (issue 13, defect 7)"
+    )
     func connectionCap() async throws {
         try await withKeel(arguments: ["--max-connections", "20", "--idle-timeout", "60s"]) { keel, client in
             // Let the health checks of the start close their connections, then fill the ingress.
@@ -188,21 +255,31 @@ struct HardeningTests {
 
     // MARK: 8: shutdown has a deadline
 
-    @Test("SIGTERM: health answers 503 at once, and the process exits after the grace period despite an unfinished body and a stalled registration (issue 13, defect 8)")
+    @Test(
+        "SIGTERM: health answers 503 at once, and the process exits after the grace period despite an unfinished body and a stalled registration (issue 13, defect 8)"
+    )
     func shutdownGracePeriod() async throws {
         let stalled = try await RawEndpoint(.silent)
         defer { Task { await stalled.close() } }
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let keel = try KeelProcess(serveArguments: ["--shutdown-grace", "1s", "--discovery-timeout", "60s", "--body-timeout", "60s"])
+        let keel = try KeelProcess(serveArguments: [
+            "--shutdown-grace", "1s", "--discovery-timeout", "60s", "--body-timeout", "60s",
+        ])
         defer { keel.cleanUp() }
         try await keel.start(client: client)
         let holder = try RawSocket(port: keel.ingressPort)
-        holder.send("POST /Greeter/greet HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n4\r\n\"abc\r\n")
+        holder.send(
+            "POST /Greeter/greet HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n4\r\n\"abc\r\n"
+        )
         let registration = try RawSocket(port: keel.adminPort)
         let body = #"{"uri": "\#(stalled.uri)", "use_http_11": true}"#
-        registration.send("POST /deployments HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\n\r\n\(body)")
+        registration.send(
+            "POST /deployments HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\n\r\n\(body)"
+        )
         let reached = ContinuousClock.now + .seconds(5)
-        while stalled.openConnections == 0, ContinuousClock.now < reached { try await Task.sleep(for: .milliseconds(50)) }
+        while stalled.openConnections == 0, ContinuousClock.now < reached {
+            try await Task.sleep(for: .milliseconds(50))
+        }
         #expect(stalled.openConnections == 1, "the registration reached the endpoint")
 
         keel.sendTerminate()
@@ -210,7 +287,10 @@ struct HardeningTests {
         // The admin API waits for the registration in flight, so the ingress, which stops last, still listens:
         // its health says the server is going away.
         let ingressHealth = try? await client.get("\(keel.ingress)/restate/health")
-        #expect(ingressHealth?.status == 503, "ingress health during shutdown: \(ingressHealth.map { "\($0.status) \($0.text)" } ?? "no answer")")
+        #expect(
+            ingressHealth?.status == 503,
+            "ingress health during shutdown: \(ingressHealth.map { "\($0.status) \($0.text)" } ?? "no answer")"
+        )
         #expect(ingressHealth?.headers.first(name: "retry-after") == "1")
         // The admin listener is closed by now (it stops accepting once it is told to drain), or answers 503.
         // (A raw socket: the HTTP client would retry a refused connection for its whole connect timeout.)
@@ -221,7 +301,10 @@ struct HardeningTests {
         }
         let started = ContinuousClock.now
         let status = keel.waitForExit(timeout: .seconds(14))
-        #expect(status == 0, "keel still runs 14 s after SIGTERM with a 1 s grace period, or exited with \(status.map(String.init) ?? "-")")
+        #expect(
+            status == 0,
+            "keel still runs 14 s after SIGTERM with a 1 s grace period, or exited with \(status.map(String.init) ?? "-")"
+        )
         #expect(ContinuousClock.now - started < .seconds(8), "exit took \(ContinuousClock.now - started)")
         if status == nil { Issue.record("server log:\n\(keel.serverLog)") }
         try await client.shutdown()
@@ -234,13 +317,19 @@ struct HardeningTests {
         try await withKeel(arguments: ["--discovery-timeout", "60s"]) { keel, client in
             let registration = try RawSocket(port: keel.adminPort)
             let body = #"{"uri": "\#(stalled.uri)", "use_http_11": true}"#
-            registration.send("POST /deployments HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\n\r\n\(body)")
+            registration.send(
+                "POST /deployments HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\n\r\n\(body)"
+            )
             var deadline = ContinuousClock.now + .seconds(5)
-            while stalled.openConnections == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            while stalled.openConnections == 0, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
             #expect(stalled.openConnections == 1, "the registration reached the endpoint")
             registration.close()
             deadline = ContinuousClock.now + .seconds(5)
-            while stalled.openConnections > 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            while stalled.openConnections > 0, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
             #expect(stalled.openConnections == 0, "discovery still runs after its client left")
             #expect(try await client.get("\(keel.admin)/health").status == 200)
         }
@@ -248,11 +337,16 @@ struct HardeningTests {
 
     // MARK: 10: bytes in flight are bounded
 
-    @Test("request bodies past --max-inflight-bytes get 503 with retry-after; the server stays healthy (issue 13, defect 10)")
+    @Test(
+        "request bodies past --max-inflight-bytes get 503 with retry-after; the server stays healthy (issue 13, defect 10)"
+    )
     func bodyBudget() async throws {
-        try await withKeel(arguments: ["--max-body-size", "1000000", "--max-inflight-bytes", "2000000"]) { keel, client in
+        try await withKeel(arguments: ["--max-body-size", "1000000", "--max-inflight-bytes", "2000000"]) {
+            keel,
+            client in
             let size = 900_000
-            let head = "POST /Greeter/greet HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: \(size)\r\n\r\n"
+            let head =
+                "POST /Greeter/greet HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: \(size)\r\n\r\n"
             // Two bodies that are still arriving hold 1.8 MB of the 2 MB.
             let first = try RawSocket(port: keel.ingressPort)
             first.send(head + "\"" + String(repeating: "a", count: 1000))
@@ -287,4 +381,3 @@ struct HardeningTests {
         #"{"protocolMode": "REQUEST_RESPONSE", "minProtocolVersion": 5, "maxProtocolVersion": 6, "services": [{"name": "\#(service)", "ty": "SERVICE", "handlers": \#(handlers)}]}"#
     }
 }
-

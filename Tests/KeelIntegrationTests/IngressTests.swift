@@ -26,7 +26,10 @@ struct IngressTests {
             #expect(attached.text == "11")
             #expect(try await client.get("\(keel.ingress)/restate/invocation/\(id)/output").text == "11")
 
-            #expect(try await client.post("\(keel.ingress)/Cart/u1/addItem", #"{"productId":"p1","quantity":2}"#).text == "1")
+            #expect(
+                try await client.post("\(keel.ingress)/Cart/u1/addItem", #"{"productId":"p1","quantity":2}"#).text
+                    == "1"
+            )
             let items = try await client.get("\(keel.ingress)/Cart/u1/getItems")
             #expect(items.text.contains("\"productId\":\"p1\""))
 
@@ -99,7 +102,10 @@ struct IngressTests {
     @Test("output of a running invocation answers 470, then the result")
     func outputNotReady() async throws {
         try await withKeel { keel, client in
-            let sent = try await client.post("\(keel.ingress)/Recorder/slow/record/send", #"{"label":"s","steps":2,"delayMs":400}"#)
+            let sent = try await client.post(
+                "\(keel.ingress)/Recorder/slow/record/send",
+                #"{"label":"s","steps":2,"delayMs":400}"#
+            )
             let id = try #require(try sent.json()["invocationId"] as? String)
             let early = try await client.get("\(keel.ingress)/restate/invocation/\(id)/output")
             #expect(early.status == 470)

@@ -22,7 +22,9 @@ enum PythonTransport: String, CaseIterable, Sendable, CustomTestStringConvertibl
 
 /// A running `keel serve` with the Python endpoint registered, and a client.
 struct PythonInterop: Sendable {
-    static let serviceNames: Set = ["PySteps", "PyCounter", "PyFlaky", "PyTerminal", "PyCaller", "PyToolkit", "PyApproval"]
+    static let serviceNames: Set = [
+        "PySteps", "PyCounter", "PyFlaky", "PyTerminal", "PyCaller", "PyToolkit", "PyApproval",
+    ]
 
     let keel: KeelProcess
     let python: PythonEndpoint
@@ -51,7 +53,10 @@ struct PythonInterop: Sendable {
             let response = try await get(path)
             if response.text == expected { return }
             guard ContinuousClock.now < deadline else {
-                throw PythonEndpointError(message: "GET \(path) still answers \(response.status) \(response.text) after \(limit), expected \(expected)")
+                throw PythonEndpointError(
+                    message:
+                        "GET \(path) still answers \(response.status) \(response.text) after \(limit), expected \(expected)"
+                )
             }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -64,7 +69,9 @@ struct PythonInterop: Sendable {
             let response = try await client.get("\(keel.admin)/invocations/\(id)")
             if (try? response.json()["status"] as? String) == status { return }
             guard ContinuousClock.now < deadline else {
-                throw PythonEndpointError(message: "invocation \(id) is not \(status) after \(limit): \(response.status) \(response.text)")
+                throw PythonEndpointError(
+                    message: "invocation \(id) is not \(status) after \(limit): \(response.status) \(response.text)"
+                )
             }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -75,7 +82,9 @@ struct PythonInterop: Sendable {
         let deadline = ContinuousClock.now + limit
         while python.lines(path).count < count {
             guard ContinuousClock.now < deadline else {
-                throw PythonEndpointError(message: "only \(python.lines(path).count) of \(count) lines in \(path) after \(limit)")
+                throw PythonEndpointError(
+                    message: "only \(python.lines(path).count) of \(count) lines in \(path) after \(limit)"
+                )
             }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -160,7 +169,10 @@ private func expectDiscovered(
     .serialized
 )
 struct PythonInteropTests {
-    @Test("PySteps: 3 journaled ctx.run steps return 3 and each side effect ran exactly once", arguments: PythonTransport.allCases)
+    @Test(
+        "PySteps: 3 journaled ctx.run steps return 3 and each side effect ran exactly once",
+        arguments: PythonTransport.allCases
+    )
     func steps(_ transport: PythonTransport) async throws {
         try await withPythonInterop(transport) { interop in
             let log = interop.python.file("steps.log")
@@ -183,7 +195,10 @@ struct PythonInteropTests {
         }
     }
 
-    @Test("PyFlaky: a handler that raises twice is retried and returns \"ok\" on the third attempt", arguments: PythonTransport.allCases)
+    @Test(
+        "PyFlaky: a handler that raises twice is retried and returns \"ok\" on the third attempt",
+        arguments: PythonTransport.allCases
+    )
     func flaky(_ transport: PythonTransport) async throws {
         try await withPythonInterop(transport) { interop in
             let attempts = interop.python.file("flaky-attempts.log")
@@ -194,7 +209,10 @@ struct PythonInteropTests {
         }
     }
 
-    @Test("PyTerminal: TerminalError(\"card declined\", status_code=402) reaches the caller as 402 with Restate's error JSON", arguments: PythonTransport.allCases)
+    @Test(
+        "PyTerminal: TerminalError(\"card declined\", status_code=402) reaches the caller as 402 with Restate's error JSON",
+        arguments: PythonTransport.allCases
+    )
     func terminal(_ transport: PythonTransport) async throws {
         try await withPythonInterop(transport) { interop in
             let response = try await interop.call("/PyTerminal/run", "{}")
@@ -219,15 +237,25 @@ struct PythonInteropTests {
             #expect(generic.status == 200, "\(generic.status) \(generic.text)")
             #expect(generic.text == "10")
             #expect(try await interop.client.get("\(interop.keel.ingress)/PyCounter/c1/get").text == "10")
-            let twice = try await interop.call("/PyCaller/callTwice", #"{"key": "c2", "value": 4, "idempotencyKey": "once"}"#)
-            #expect(twice.status == 200 && twice.text.replacingOccurrences(of: " ", with: "") == "[4,4]", "two calls with one idempotency key: \(twice.status) \(twice.text)")
+            let twice = try await interop.call(
+                "/PyCaller/callTwice",
+                #"{"key": "c2", "value": 4, "idempotencyKey": "once"}"#
+            )
+            #expect(
+                twice.status == 200 && twice.text.replacingOccurrences(of: " ", with: "") == "[4,4]",
+                "two calls with one idempotency key: \(twice.status) \(twice.text)"
+            )
             #expect(try await interop.client.get("\(interop.keel.ingress)/PyCounter/c2/get").text == "4")
         }
     }
 
-    @Test("HTTP/2: across the endpoint's GOAWAYs (hypercorn keep_alive_max_requests = 3) every call answers once, in order")
+    @Test(
+        "HTTP/2: across the endpoint's GOAWAYs (hypercorn keep_alive_max_requests = 3) every call answers once, in order"
+    )
     func goAway() async throws {
-        let config = FileManager.default.temporaryDirectory.appendingPathComponent("hypercorn-goaway-\(UUID().uuidString).toml")
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "hypercorn-goaway-\(UUID().uuidString).toml"
+        )
         try Data("keep_alive_max_requests = 3\n".utf8).write(to: config)
         defer { try? FileManager.default.removeItem(at: config) }
         try await withPythonInterop(.http2, hypercornArguments: ["--config", config.path]) { interop in
@@ -253,7 +281,11 @@ struct PythonInteropTests {
         }
     }
 
-    @Test("an attempt stuck in the endpoint (no frame, no suspension) is aborted after the inactivity and abort timeouts, then retried", .timeLimit(.minutes(2)), arguments: PythonTransport.allCases)
+    @Test(
+        "an attempt stuck in the endpoint (no frame, no suspension) is aborted after the inactivity and abort timeouts, then retried",
+        .timeLimit(.minutes(2)),
+        arguments: PythonTransport.allCases
+    )
     func stuckAttempt(_ transport: PythonTransport) async throws {
         try await withPythonInterop(transport) { interop in
             let marker = interop.python.file("stuck-\(transport).log")
@@ -266,7 +298,10 @@ struct PythonInteropTests {
         }
     }
 
-    @Test("kill -9 of keel mid-invocation: after restart the Python handler resumes without re-running completed steps", arguments: PythonTransport.allCases)
+    @Test(
+        "kill -9 of keel mid-invocation: after restart the Python handler resumes without re-running completed steps",
+        arguments: PythonTransport.allCases
+    )
     func crash(_ transport: PythonTransport) async throws {
         try await withPythonInterop(transport) { interop in
             let (keel, python, client) = (interop.keel, interop.python, interop.client)
@@ -288,8 +323,13 @@ struct PythonInteropTests {
             // Restate, registrations are durable), without registering it again.
             try await keel.start(client: client)
             let listed = try await client.get("\(keel.admin)/deployments")
-            let uris = ((try? listed.json()["deployments"] as? [[String: Any]]) ?? []).compactMap { $0["uri"] as? String }
-            try #require(uris.contains { $0.hasPrefix(python.url) }, "the Python deployment is gone after the restart: GET /deployments \(listed.status) \(listed.text)")
+            let uris = ((try? listed.json()["deployments"] as? [[String: Any]]) ?? []).compactMap {
+                $0["uri"] as? String
+            }
+            try #require(
+                uris.contains { $0.hasPrefix(python.url) },
+                "the Python deployment is gone after the restart: GET /deployments \(listed.status) \(listed.text)"
+            )
             let result = try await client.get("\(keel.ingress)/restate/invocation/\(id)/attach")
             #expect(result.status == 200, "attach answered \(result.status) \(result.text)")
             #expect(result.text == "5")
@@ -299,7 +339,10 @@ struct PythonInteropTests {
             // Only the last line before the kill may repeat: that step may have run without its result being stored.
             let completedBeforeKill = Set(beforeKill.dropLast())
             let repeated = afterKill.filter(completedBeforeKill.contains)
-            #expect(repeated.isEmpty, "steps completed before the kill ran again: \(repeated); before \(beforeKill), after \(afterKill)")
+            #expect(
+                repeated.isEmpty,
+                "steps completed before the kill ran again: \(repeated); before \(beforeKill), after \(afterKill)"
+            )
             #expect(Set(all) == Set((0..<5).map { "\(id) \($0)" }), "log: \(all)")
         }
     }

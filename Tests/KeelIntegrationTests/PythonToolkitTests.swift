@@ -6,7 +6,10 @@ import Testing
 /// (notifications stream into the live attempt).
 @Suite("Durable toolkit with Restate's Python SDK", .serialized)
 struct PythonToolkitTests {
-    @Test("ctx.sleep: the handler sleeps durably and each step around the sleep runs once", arguments: PythonTransport.allCases)
+    @Test(
+        "ctx.sleep: the handler sleeps durably and each step around the sleep runs once",
+        arguments: PythonTransport.allCases
+    )
     func sleep(_ transport: PythonTransport) async throws {
         try await withPythonInterop(transport) { interop in
             let log = interop.python.file("sleep.log")
@@ -18,11 +21,17 @@ struct PythonToolkitTests {
             #expect(interop.python.lines(log) == ["before", "after"])
 
             let raced = try await interop.call("/PyToolkit/awakeOrGiveUp", #"{"ms": 400}"#)
-            #expect(raced.status == 200 && raced.text == #""gave up""#, "restate.select of an awakeable and a sleep: \(raced.status) \(raced.text)")
+            #expect(
+                raced.status == 200 && raced.text == #""gave up""#,
+                "restate.select of an awakeable and a sleep: \(raced.status) \(raced.text)"
+            )
         }
     }
 
-    @Test("ctx.sleep across kill -9: the timer survives the restart and fires once", arguments: PythonTransport.allCases)
+    @Test(
+        "ctx.sleep across kill -9: the timer survives the restart and fires once",
+        arguments: PythonTransport.allCases
+    )
     func sleepAcrossCrash(_ transport: PythonTransport) async throws {
         try await withPythonInterop(transport) { interop in
             let log = interop.python.file("sleep-crash.log")
@@ -40,7 +49,10 @@ struct PythonToolkitTests {
         }
     }
 
-    @Test("Sends: a delayed send from Python and a delayed ingress send run after their delay", arguments: PythonTransport.allCases)
+    @Test(
+        "Sends: a delayed send from Python and a delayed ingress send run after their delay",
+        arguments: PythonTransport.allCases
+    )
     func delayedSends(_ transport: PythonTransport) async throws {
         try await withPythonInterop(transport) { interop in
             let started = ContinuousClock.now
@@ -61,7 +73,10 @@ struct PythonToolkitTests {
         }
     }
 
-    @Test("Awakeables: resolved over HTTP once (a second resolve is 409) and from another Python handler", arguments: PythonTransport.allCases)
+    @Test(
+        "Awakeables: resolved over HTTP once (a second resolve is 409) and from another Python handler",
+        arguments: PythonTransport.allCases
+    )
     func awakeables(_ transport: PythonTransport) async throws {
         try await withPythonInterop(transport) { interop in
             let log = interop.python.file("awake.log")
@@ -84,14 +99,20 @@ struct PythonToolkitTests {
             let secondID = try #require(try second.json()["invocationId"] as? String)
             try await interop.waitForLines(log2, atLeast: 1)
             let other = try #require(interop.python.lines(log2).first)
-            let byHandler = try await interop.call("/PyToolkit/resolver", #"{"id": "\#(other)", "value": "from python"}"#)
+            let byHandler = try await interop.call(
+                "/PyToolkit/resolver",
+                #"{"id": "\#(other)", "value": "from python"}"#
+            )
             #expect(byHandler.status == 200, "\(byHandler.status) \(byHandler.text)")
             let secondResult = try await interop.get("/restate/invocation/\(secondID)/attach")
             #expect(secondResult.text == #""from python""#, "\(secondResult.status) \(secondResult.text)")
         }
     }
 
-    @Test("Workflow: run waits for a promise a shared handler resolves; run is once per key", arguments: PythonTransport.allCases)
+    @Test(
+        "Workflow: run waits for a promise a shared handler resolves; run is once per key",
+        arguments: PythonTransport.allCases
+    )
     func workflow(_ transport: PythonTransport) async throws {
         try await withPythonInterop(transport) { interop in
             let sent = try await interop.call("/PyApproval/w1/run/send", "{}")
@@ -120,7 +141,10 @@ struct PythonToolkitTests {
         }
     }
 
-    @Test("Workflow across kill -9: the promise is resolved after a restart and the run completes", arguments: PythonTransport.allCases)
+    @Test(
+        "Workflow across kill -9: the promise is resolved after a restart and the run completes",
+        arguments: PythonTransport.allCases
+    )
     func workflowAcrossCrash(_ transport: PythonTransport) async throws {
         try await withPythonInterop(transport) { interop in
             let sent = try await interop.call("/PyApproval/w2/run/send", "{}")
@@ -135,7 +159,10 @@ struct PythonToolkitTests {
         }
     }
 
-    @Test("Cancel reaches a sleeping handler as 409 and its compensation runs; kill ends one without it", arguments: PythonTransport.allCases)
+    @Test(
+        "Cancel reaches a sleeping handler as 409 and its compensation runs; kill ends one without it",
+        arguments: PythonTransport.allCases
+    )
     func cancelAndKill(_ transport: PythonTransport) async throws {
         try await withPythonInterop(transport) { interop in
             let log = interop.python.file("cancel.log")
@@ -157,7 +184,10 @@ struct PythonToolkitTests {
             let killed = try await interop.operate("kill", victimID)
             #expect(killed.status == 200, "\(killed.status) \(killed.text)")
             let killedResult = try await interop.get("/restate/invocation/\(victimID)/attach")
-            #expect(killedResult.status == 409 && killedResult.text.contains("killed"), "\(killedResult.status) \(killedResult.text)")
+            #expect(
+                killedResult.status == 409 && killedResult.text.contains("killed"),
+                "\(killedResult.status) \(killedResult.text)"
+            )
             #expect(interop.python.lines(killLog).isEmpty)
             let purged = try await interop.operate("purge", victimID)
             #expect(purged.status == 200, "\(purged.status) \(purged.text)")
@@ -167,10 +197,16 @@ struct PythonToolkitTests {
 
     /// Sends `PyCaller/callPatient` (a parent calling a child that sleeps) and waits until the parent is
     /// suspended on the child. Returns the compensation log, the parent's and the child's ids.
-    private static func parentWaitingOnSleepingChild(_ interop: PythonInterop, name: String) async throws -> (log: String, parent: String, child: String) {
+    private static func parentWaitingOnSleepingChild(
+        _ interop: PythonInterop,
+        name: String
+    ) async throws -> (log: String, parent: String, child: String) {
         let log = interop.python.file("\(name).log")
         let children = interop.python.file("\(name)-children.log")
-        let sent = try await interop.call("/PyCaller/callPatient/send", #"{"log": "\#(log)", "children": "\#(children)"}"#)
+        let sent = try await interop.call(
+            "/PyCaller/callPatient/send",
+            #"{"log": "\#(log)", "children": "\#(children)"}"#
+        )
         let parent = try #require(try sent.json()["invocationId"] as? String, "\(sent.status) \(sent.text)")
         try await interop.waitForLines(children, atLeast: 1)
         let child = try #require(interop.python.lines(children).first)
@@ -178,21 +214,36 @@ struct PythonToolkitTests {
         return (log, parent, child)
     }
 
-    @Test("Kill is recursive: killing a parent that waits for a sleeping child kills the child, without compensations", arguments: PythonTransport.allCases)
+    @Test(
+        "Kill is recursive: killing a parent that waits for a sleeping child kills the child, without compensations",
+        arguments: PythonTransport.allCases
+    )
     func recursiveKill(_ transport: PythonTransport) async throws {
         try await withPythonInterop(transport) { interop in
             let (log, parent, child) = try await Self.parentWaitingOnSleepingChild(interop, name: "recursive-kill")
             let killed = try await interop.operate("kill", parent)
             #expect(killed.status == 200, "\(killed.status) \(killed.text)")
             let parentResult = try await interop.get("/restate/invocation/\(parent)/attach")
-            #expect(parentResult.status == 409 && parentResult.text.contains("killed"), "\(parentResult.status) \(parentResult.text)")
+            #expect(
+                parentResult.status == 409 && parentResult.text.contains("killed"),
+                "\(parentResult.status) \(parentResult.text)"
+            )
             let childResult = try await interop.get("/restate/invocation/\(child)/attach")
-            #expect(childResult.status == 409 && childResult.text.contains("killed"), "the child: \(childResult.status) \(childResult.text)")
-            #expect(interop.python.lines(log).isEmpty, "a killed child ran its compensation: \(interop.python.lines(log))")
+            #expect(
+                childResult.status == 409 && childResult.text.contains("killed"),
+                "the child: \(childResult.status) \(childResult.text)"
+            )
+            #expect(
+                interop.python.lines(log).isEmpty,
+                "a killed child ran its compensation: \(interop.python.lines(log))"
+            )
         }
     }
 
-    @Test("Cancel propagates: cancelling a parent that waits for a sleeping child cancels the child, which compensates", arguments: PythonTransport.allCases)
+    @Test(
+        "Cancel propagates: cancelling a parent that waits for a sleeping child cancels the child, which compensates",
+        arguments: PythonTransport.allCases
+    )
     func cancelPropagates(_ transport: PythonTransport) async throws {
         try await withPythonInterop(transport) { interop in
             let (log, parent, child) = try await Self.parentWaitingOnSleepingChild(interop, name: "propagate")
@@ -206,7 +257,10 @@ struct PythonToolkitTests {
         }
     }
 
-    @Test("Saga: step 3 fails terminally; the compensations registered before each step run in reverse, once", arguments: PythonTransport.allCases)
+    @Test(
+        "Saga: step 3 fails terminally; the compensations registered before each step run in reverse, once",
+        arguments: PythonTransport.allCases
+    )
     func saga(_ transport: PythonTransport) async throws {
         try await withPythonInterop(transport) { interop in
             let log = interop.python.file("saga.log")
@@ -218,7 +272,10 @@ struct PythonToolkitTests {
 }
 
 extension PythonToolkitTests {
-    @Test("Retry policies from the manifest: one handler is killed after 3 attempts, another pauses after 2 and resumes once fixed", arguments: PythonTransport.allCases)
+    @Test(
+        "Retry policies from the manifest: one handler is killed after 3 attempts, another pauses after 2 and resumes once fixed",
+        arguments: PythonTransport.allCases
+    )
     func retryPolicies(_ transport: PythonTransport) async throws {
         try await withPythonInterop(transport) { interop in
             let log = interop.python.file("give-up.log")

@@ -7,7 +7,12 @@ import Testing
 struct QuarantineTests {
     /// Starts the server again and again (each start may die while a suspect runs alone) until `culprit` is
     /// paused with the server up. Returns how many starts it took.
-    private func startUntilPaused(_ culprit: String, _ keel: KeelProcess, client: HTTPClient, maxStarts: Int = 6) async throws -> Int {
+    private func startUntilPaused(
+        _ culprit: String,
+        _ keel: KeelProcess,
+        client: HTTPClient,
+        maxStarts: Int = 6
+    ) async throws -> Int {
         for start in 1...maxStarts {
             _ = keel.waitForExit(timeout: .seconds(60))
             do {
@@ -17,29 +22,43 @@ struct QuarantineTests {
             }
             let deadline = ContinuousClock.now + .seconds(60)
             while keel.isRunning, ContinuousClock.now < deadline {
-                if let status = try? await status(of: culprit, keel, client), status["status"] as? String == "paused" { return start }
+                if let status = try? await status(of: culprit, keel, client), status["status"] as? String == "paused" {
+                    return start
+                }
                 try await Task.sleep(for: .milliseconds(200))
             }
         }
-        throw KeelProcessError(message: "\(culprit) was not paused after \(maxStarts) starts; the log:\n\(keel.serverLog)")
+        throw KeelProcessError(
+            message: "\(culprit) was not paused after \(maxStarts) starts; the log:\n\(keel.serverLog)"
+        )
     }
 
     private func status(of id: String, _ keel: KeelProcess, _ client: HTTPClient) async throws -> [String: Any] {
         try await client.get("\(keel.admin)/invocations/\(id)").json()
     }
 
-    @Test("a trapping handler among innocent ones: the innocents complete, the culprit is recovered paused, and kill ends it")
+    @Test(
+        "a trapping handler among innocent ones: the innocents complete, the culprit is recovered paused, and kill ends it"
+    )
     func trapIsQuarantined() async throws {
         // Swift's backtracer still runs (the trap handler hands over to it), without symbolicating: that takes
         // seconds per crash on a debug build.
-        try await withKeel(environment: ["KEEL_DEMO_TRAPS": "1", "SWIFT_BACKTRACE": "enable=yes,symbolicate=off"]) { keel, client in
+        try await withKeel(environment: ["KEEL_DEMO_TRAPS": "1", "SWIFT_BACKTRACE": "enable=yes,symbolicate=off"]) {
+            keel,
+            client in
             var innocents: [String] = []
             for key in ["q1", "q2"] {
-                let sent = try await client.post("\(keel.ingress)/Recorder/\(key)/record/send", #"{"label":"i","steps":3,"delayMs":300}"#)
+                let sent = try await client.post(
+                    "\(keel.ingress)/Recorder/\(key)/record/send",
+                    #"{"label":"i","steps":3,"delayMs":300}"#
+                )
                 innocents.append(try #require(try sent.json()["invocationId"] as? String))
             }
             try await Task.sleep(for: .milliseconds(200))
-            let sent = try await client.post("\(keel.ingress)/Trap/run/send?delay=300ms", #"{"label":"t","overflowBy":1}"#)
+            let sent = try await client.post(
+                "\(keel.ingress)/Trap/run/send?delay=300ms",
+                #"{"label":"t","overflowBy":1}"#
+            )
             let culprit = try #require(try sent.json()["invocationId"] as? String)
             #expect(keel.waitForExit(timeout: .seconds(30)) != nil, "the trap did not end the process")
 
@@ -72,7 +91,9 @@ struct QuarantineTests {
             let sent = try await client.post("\(keel.ingress)/Trap/spin/send", #"{"label":"s","overflowBy":0}"#)
             let id = try #require(try sent.json()["invocationId"] as? String)
             let deadline = ContinuousClock.now + .seconds(10)
-            while !keel.sideEffects().contains("spin s"), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            while !keel.sideEffects().contains("spin s"), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
 
             // The operator gets in while the handler spins, and the pause reaches the store.
             let paused = try await client.request(.PATCH, "\(keel.admin)/invocations/\(id)/pause")
@@ -95,13 +116,17 @@ struct QuarantineTests {
         }
     }
 
-    @Test("a spinning handler is paused offline in the data directory while the server is down, and the next start does not run it")
+    @Test(
+        "a spinning handler is paused offline in the data directory while the server is down, and the next start does not run it"
+    )
     func offlinePause() async throws {
         try await withKeel(environment: ["KEEL_DEMO_TRAPS": "1"]) { keel, client in
             let sent = try await client.post("\(keel.ingress)/Trap/spin/send", #"{"label":"o","overflowBy":0}"#)
             let id = try #require(try sent.json()["invocationId"] as? String)
             let deadline = ContinuousClock.now + .seconds(10)
-            while !keel.sideEffects().contains("spin o"), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            while !keel.sideEffects().contains("spin o"), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
             keel.kill()
 
             let pause = Process()

@@ -17,7 +17,9 @@ struct ShutdownUnderLoadTests {
         var submitted: [String: Int] { entries.withLock { $0.submitted } }
     }
 
-    @Test("32 clients sending while SIGTERM arrives: every acknowledged send completes after the restart, and resending the rest counts each once")
+    @Test(
+        "32 clients sending while SIGTERM arrives: every acknowledged send completes after the restart, and resending the rest counts each once"
+    )
     func sigtermUnderLoad() async throws {
         let ledger = Ledger()
         let objects = 8
@@ -34,10 +36,13 @@ struct ShutdownUnderLoadTests {
                             let object = (clientIndex + number) % objects
                             number += 1
                             ledger.submitted(key, object: object)
-                            guard let sent = try? await load.post(
-                                "\(keel.ingress)/Counter/term\(object)/add/send", "1",
-                                headers: [("content-type", "application/json"), ("idempotency-key", key)]
-                            ) else { return }
+                            guard
+                                let sent = try? await load.post(
+                                    "\(keel.ingress)/Counter/term\(object)/add/send",
+                                    "1",
+                                    headers: [("content-type", "application/json"), ("idempotency-key", key)]
+                                )
+                            else { return }
                             if sent.status == 202, let id = try? sent.json()["invocationId"] as? String {
                                 ledger.acknowledged(key, id: id)
                             } else if sent.status >= 500 {
@@ -80,7 +85,10 @@ struct ShutdownUnderLoadTests {
             for object in 0..<objects {
                 total += Int(try await client.get("\(keel.ingress)/Counter/term\(object)/get").text) ?? -1_000_000
             }
-            #expect(total == submitted.count, "counters hold \(total) adds for \(submitted.count) distinct sends (\(acknowledged.count) acknowledged)")
+            #expect(
+                total == submitted.count,
+                "counters hold \(total) adds for \(submitted.count) distinct sends (\(acknowledged.count) acknowledged)"
+            )
         }
     }
 }

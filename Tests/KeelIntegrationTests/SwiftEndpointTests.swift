@@ -30,7 +30,11 @@ struct SwiftEndpointTests {
     @Test("discover answers the newest manifest version offered (v4) with REQUEST_RESPONSE over HTTP/1.1")
     func discoverNewestVersion() async throws {
         try await withServedEndpoint { base, client in
-            let response = try await client.request(.GET, "\(base)/discover", headers: [("accept", Self.manifestAccept)])
+            let response = try await client.request(
+                .GET,
+                "\(base)/discover",
+                headers: [("accept", Self.manifestAccept)]
+            )
             #expect(response.status == 200, "\(response.text)")
             #expect(response.headers.first(name: "content-type") == "application/vnd.restate.endpointmanifest.v4+json")
             #expect(response.headers.first(name: "x-restate-server") == "keel-swift-sdk/\(Endpoint.sdkVersion)")
@@ -48,7 +52,11 @@ struct SwiftEndpointTests {
             #expect(plain.status == 200)
             #expect(plain.headers.first(name: "content-type") == "application/vnd.restate.endpointmanifest.v2+json")
 
-            let v1 = try await client.request(.GET, "\(base)/discover", headers: [("accept", EndpointManifest.contentType(version: 1))])
+            let v1 = try await client.request(
+                .GET,
+                "\(base)/discover",
+                headers: [("accept", EndpointManifest.contentType(version: 1))]
+            )
             #expect(v1.status == 415)
             #expect(v1.text.contains("v2+json") && v1.text.contains("v4+json"), "\(v1.text)")
         }
@@ -69,9 +77,12 @@ struct SwiftEndpointTests {
     @Test("over HTTP/1.1 a step's result is proposed, then the attempt suspends because the request body ended")
     func requestResponseSuspends() async throws {
         try await withServedEndpoint { base, client in
-            let response = try await client.invoke("\(base)/invoke/Steps/greet", frames: [
-                try Self.start(knownEntries: 1), try Self.input(#""World""#),
-            ])
+            let response = try await client.invoke(
+                "\(base)/invoke/Steps/greet",
+                frames: [
+                    try Self.start(knownEntries: 1), try Self.input(#""World""#),
+                ]
+            )
             #expect(response.status == 200)
             #expect(response.headers.first(name: "content-type") == Self.v6)
             #expect(response.headers.first(name: "x-restate-server") == "keel-swift-sdk/\(Endpoint.sdkVersion)")
@@ -87,17 +98,26 @@ struct SwiftEndpointTests {
     @Test("with the stored step in the journal, the next attempt answers Output then End")
     func replayCompletes() async throws {
         try await withServedEndpoint { base, client in
-            let run = try Frame(type: .run, message: PBRunCommandMessage.with {
-                $0.name = "greet"
-                $0.resultCompletionID = 1
-            })
-            let completion = try Frame(type: .runCompletion, message: PBRunCompletionNotificationMessage.with {
-                $0.completionID = 1
-                $0.value = PBValue.with { $0.content = Data(#""Hello, World!""#.utf8) }
-            })
-            let response = try await client.invoke("\(base)/invoke/Steps/greet", frames: [
-                try Self.start(knownEntries: 3), try Self.input(#""World""#), run, completion,
-            ])
+            let run = try Frame(
+                type: .run,
+                message: PBRunCommandMessage.with {
+                    $0.name = "greet"
+                    $0.resultCompletionID = 1
+                }
+            )
+            let completion = try Frame(
+                type: .runCompletion,
+                message: PBRunCompletionNotificationMessage.with {
+                    $0.completionID = 1
+                    $0.value = PBValue.with { $0.content = Data(#""Hello, World!""#.utf8) }
+                }
+            )
+            let response = try await client.invoke(
+                "\(base)/invoke/Steps/greet",
+                frames: [
+                    try Self.start(knownEntries: 3), try Self.input(#""World""#), run, completion,
+                ]
+            )
             #expect(response.status == 200)
             let frames = try response.frames()
             #expect(frames.map(\.messageType) == [.output, .end])
@@ -109,10 +129,18 @@ struct SwiftEndpointTests {
     func refusals() async throws {
         try await withServedEndpoint { base, client in
             let body = Frame.encode([try Self.start(knownEntries: 1), try Self.input(#""World""#)])
-            let json = try await client.invoke("\(base)/invoke/Steps/greet", body: body, contentType: "application/json")
+            let json = try await client.invoke(
+                "\(base)/invoke/Steps/greet",
+                body: body,
+                contentType: "application/json"
+            )
             #expect(json.status == 415)
             #expect(json.text.contains("invocation.v5"), "\(json.text)")
-            let v4 = try await client.invoke("\(base)/invoke/Steps/greet", body: body, contentType: "application/vnd.restate.invocation.v4")
+            let v4 = try await client.invoke(
+                "\(base)/invoke/Steps/greet",
+                body: body,
+                contentType: "application/vnd.restate.invocation.v4"
+            )
             #expect(v4.status == 415)
             #expect(try await client.invoke("\(base)/invoke/Steps/nope", body: body).status == 404)
             #expect(try await client.invoke("\(base)/invoke/Nope/greet", body: body).status == 404)
@@ -132,13 +160,16 @@ struct SwiftEndpointTests {
 
     static func start(knownEntries: UInt32) throws -> Frame {
         let id = InvocationID(partitionKey: 7, uuid: 0x0123_4567_89AB_CDEF_0011_2233_4455_6677)
-        return try Frame(type: .start, message: PBStartMessage.with {
-            $0.id = Data(id.bytes)
-            $0.debugID = id.description
-            $0.knownEntries = knownEntries
-            $0.partialState = true
-            $0.randomSeed = 42
-        })
+        return try Frame(
+            type: .start,
+            message: PBStartMessage.with {
+                $0.id = Data(id.bytes)
+                $0.debugID = id.description
+                $0.knownEntries = knownEntries
+                $0.partialState = true
+                $0.randomSeed = 42
+            }
+        )
     }
 
     static func input(_ json: String) throws -> Frame {
@@ -238,7 +269,9 @@ final class EndpointProcess: @unchecked Sendable {
     var sideEffectLog: URL { dataDirectory.appendingPathComponent("demo-side-effects.log") }
 
     init(transport: EndpointTransport) throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-endpoint-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "keel-endpoint-\(UUID().uuidString)"
+        )
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         self.dataDirectory = directory
         self.logURL = directory.appendingPathComponent("endpoint.log")
@@ -251,7 +284,8 @@ final class EndpointProcess: @unchecked Sendable {
     func start(client: HTTPClient) async throws {
         let process = Process()
         process.executableURL = KeelProcess.binary
-        process.arguments = ["endpoint", "--demo", "--port", "\(port)", "--data-dir", dataDirectory.path, "--log-level", "info"]
+        process.arguments =
+            ["endpoint", "--demo", "--port", "\(port)", "--data-dir", dataDirectory.path, "--log-level", "info"]
             + (transport.useHTTP11 ? ["--http1"] : [])
         _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let log = try FileHandle(forWritingTo: logURL)
@@ -326,7 +360,10 @@ func withRegisteredEndpoint(
 
 @Suite("keel endpoint --demo registered with keel serve", .serialized)
 struct SwiftEndpointThroughServerTests {
-    @Test("the server discovers the endpoint with the protocol mode of its transport", arguments: EndpointTransport.allCases)
+    @Test(
+        "the server discovers the endpoint with the protocol mode of its transport",
+        arguments: EndpointTransport.allCases
+    )
     func registration(_ transport: EndpointTransport) async throws {
         try await withRegisteredEndpoint(transport) { keel, endpoint, client in
             let listed = try await client.get("\(keel.admin)/deployments")
@@ -363,7 +400,10 @@ struct SwiftEndpointThroughServerTests {
 }
 
 extension SwiftEndpointThroughServerTests {
-    @Test("the durable toolkit through a remote Swift endpoint: sleep, a call, a workflow's promise, a saga", arguments: EndpointTransport.allCases)
+    @Test(
+        "the durable toolkit through a remote Swift endpoint: sleep, a call, a workflow's promise, a saga",
+        arguments: EndpointTransport.allCases
+    )
     func toolkit(_ transport: EndpointTransport) async throws {
         try await withRegisteredEndpoint(transport) { keel, endpoint, client in
             let slept = try await client.post("\(keel.ingress)/Reminder/remind", #"{"label": "remote", "ms": 300}"#)
@@ -375,7 +415,9 @@ extension SwiftEndpointThroughServerTests {
             #expect(sent.status == 202, "\(sent.status) \(sent.text)")
             let deadline = ContinuousClock.now + .seconds(30)
             while try await client.get("\(keel.ingress)/Approval/r1/status").text != #""waiting""# {
-                guard ContinuousClock.now < deadline else { throw KeelProcessError(message: "the workflow never reached its promise") }
+                guard ContinuousClock.now < deadline else {
+                    throw KeelProcessError(message: "the workflow never reached its promise")
+                }
                 try await Task.sleep(for: .milliseconds(20))
             }
             let decided = try await client.post("\(keel.ingress)/Approval/r1/decide", #""yes""#)
@@ -388,7 +430,11 @@ extension SwiftEndpointThroughServerTests {
             let lines = endpoint.sideEffects()
             #expect(lines.filter { $0.hasPrefix("remote ") } == ["remote before", "remote after"])
             #expect(lines.filter { $0.hasPrefix("flow ") } == ["flow reserve", "flow decided yes"])
-            #expect(lines.filter { $0.hasPrefix("trip ") } == ["trip book flight", "trip cancel hotel", "trip cancel flight"])
+            #expect(
+                lines.filter { $0.hasPrefix("trip ") } == [
+                    "trip book flight", "trip cancel hotel", "trip cancel flight",
+                ]
+            )
         }
     }
 }

@@ -49,7 +49,10 @@ struct SwiftToolkitTests {
             while true {
                 if let line = keel.sideEffects().first(where: { $0.hasPrefix(prefix) }) { return line }
                 guard ContinuousClock.now < deadline else {
-                    throw KeelProcessError(message: "no side effect '\(prefix)…' after 30 s: \(keel.sideEffects()); log:\n\(keel.serverLog)")
+                    throw KeelProcessError(
+                        message:
+                            "no side effect '\(prefix)…' after 30 s: \(keel.sideEffects()); log:\n\(keel.serverLog)"
+                    )
                 }
                 try await Task.sleep(for: .milliseconds(20))
             }
@@ -99,7 +102,9 @@ struct SwiftToolkitTests {
         }
     }
 
-    @Test("Workflow: it sleeps across a restart, then waits for a promise resolved while the server was down and up again")
+    @Test(
+        "Workflow: it sleeps across a restart, then waits for a promise resolved while the server was down and up again"
+    )
     func workflowAcrossCrashes() async throws {
         try await Server.start().run { server in
             let sent = try await server.post("/Approval/a1/run/send", #"{"label": "wf", "ms": 1500}"#)
@@ -107,15 +112,17 @@ struct SwiftToolkitTests {
             let id = try server.id(of: sent)
             _ = try await server.waitForSideEffect("wf reserve")
             try await server.waitForStatus(id, "suspended")
-            server.keel.kill()                                   // killed while sleeping
+            server.keel.kill()  // killed while sleeping
             try await server.keel.start(client: server.client)
             let deadline = ContinuousClock.now + .seconds(30)
             while try await server.get("/Approval/a1/status").text != #""waiting""# {
-                guard ContinuousClock.now < deadline else { throw KeelProcessError(message: "the workflow never reached its promise") }
+                guard ContinuousClock.now < deadline else {
+                    throw KeelProcessError(message: "the workflow never reached its promise")
+                }
                 try await Task.sleep(for: .milliseconds(20))
             }
             try await server.waitForStatus(id, "suspended")
-            server.keel.kill()                                   // killed while waiting for the promise
+            server.keel.kill()  // killed while waiting for the promise
             try await server.keel.start(client: server.client)
             let decided = try await server.post("/Approval/a1/decide", #""go""#)
             #expect(decided.status == 200 && decided.text == #""ok""#, "\(decided.status) \(decided.text)")
@@ -145,7 +152,9 @@ struct SwiftToolkitTests {
         }
     }
 
-    @Test("Futures: a timeout gives up on an awakeable nobody resolves, a race is won by the earlier timer, a negative sleep fires at once")
+    @Test(
+        "Futures: a timeout gives up on an awakeable nobody resolves, a race is won by the earlier timer, a negative sleep fires at once"
+    )
     func futures() async throws {
         try await Server.start().run { server in
             let started = ContinuousClock.now
@@ -165,10 +174,15 @@ struct SwiftToolkitTests {
     func saga() async throws {
         try await Server.start().run { server in
             let response = try await server.post("/Trip/book", #"{"label": "trip", "failAt": 3}"#)
-            #expect(response.status == 400 && response.text.contains("no car available"), "\(response.status) \(response.text)")
-            #expect(server.lines("trip") == [
-                "trip book flight", "trip book hotel", "trip cancel car", "trip cancel hotel", "trip cancel flight",
-            ])
+            #expect(
+                response.status == 400 && response.text.contains("no car available"),
+                "\(response.status) \(response.text)"
+            )
+            #expect(
+                server.lines("trip") == [
+                    "trip book flight", "trip book hotel", "trip cancel car", "trip cancel hotel", "trip cancel flight",
+                ]
+            )
             let fine = try await server.post("/Trip/book", #"{"label": "ok", "failAt": 0}"#)
             #expect(fine.text == #""booked""#, "\(fine.status) \(fine.text)")
         }
@@ -180,12 +194,19 @@ struct SwiftToolkitTests {
             let quick = try await server.post("/Parent/run", #"{"label": "quick", "ms": 10}"#)
             #expect(quick.status == 200 && quick.text == #""parent: child woke""#, "\(quick.status) \(quick.text)")
             let direct = try await server.post("/Child/nap", #"{"label": "direct", "ms": 1}"#)
-            #expect(direct.status == 400 && direct.text.contains("private"), "an ingressPrivate service: \(direct.status) \(direct.text)")
+            #expect(
+                direct.status == 400 && direct.text.contains("private"),
+                "an ingressPrivate service: \(direct.status) \(direct.text)"
+            )
 
             let sent = try await server.post("/Parent/run/send", #"{"label": "long", "ms": 3600000}"#)
             let id = try server.id(of: sent)
             try await server.waitForStatus(id, "suspended")
-            let cancelled = try await server.client.request(.PATCH, "\(server.keel.admin)/invocations/\(id)/cancel", headers: [])
+            let cancelled = try await server.client.request(
+                .PATCH,
+                "\(server.keel.admin)/invocations/\(id)/cancel",
+                headers: []
+            )
             #expect(cancelled.status == 202, "\(cancelled.status) \(cancelled.text)")
             let result = try await server.get("/restate/invocation/\(id)/attach")
             #expect(result.status == 409, "\(result.status) \(result.text)")
@@ -198,12 +219,20 @@ struct SwiftToolkitTests {
     func delayedSends() async throws {
         try await Server.start().run { server in
             let started = ContinuousClock.now
-            let scheduled = try await server.post("/Scheduler/schedule", #"{"key": "later", "value": 5, "delayMs": 800}"#)
-            #expect(scheduled.status == 200 && scheduled.text.hasPrefix(#""inv_1"#), "\(scheduled.status) \(scheduled.text)")
+            let scheduled = try await server.post(
+                "/Scheduler/schedule",
+                #"{"key": "later", "value": 5, "delayMs": 800}"#
+            )
+            #expect(
+                scheduled.status == 200 && scheduled.text.hasPrefix(#""inv_1"#),
+                "\(scheduled.status) \(scheduled.text)"
+            )
             #expect(try await server.get("/Counter/later/get").text == "0")
             let deadline = ContinuousClock.now + .seconds(30)
             while try await server.get("/Counter/later/get").text != "5" {
-                guard ContinuousClock.now < deadline else { throw KeelProcessError(message: "the delayed send never ran") }
+                guard ContinuousClock.now < deadline else {
+                    throw KeelProcessError(message: "the delayed send never ran")
+                }
                 try await Task.sleep(for: .milliseconds(20))
             }
             #expect(ContinuousClock.now - started >= .milliseconds(750))

@@ -14,11 +14,13 @@ struct AttemptOutputEntryTests {
         sink.yield(Self.output)
         sink.yield(AttemptOutput.Entry(Self.proposal))
         let entries = await sink.nextEntries()
-        #expect(entries == [
-            AttemptOutput.Entry(Self.proposal, isSpeculative: true),
-            AttemptOutput.Entry(Self.output, isSpeculative: false),
-            AttemptOutput.Entry(Self.proposal, isSpeculative: false),
-        ])
+        #expect(
+            entries == [
+                AttemptOutput.Entry(Self.proposal, isSpeculative: true),
+                AttemptOutput.Entry(Self.output, isSpeculative: false),
+                AttemptOutput.Entry(Self.proposal, isSpeculative: false),
+            ]
+        )
     }
 
     @Test("readers of frames get the frames unchanged: the mark is not in them")

@@ -35,19 +35,22 @@ struct AwakeableIDTests {
         #expect(AwakeableID(id.description) == id)
     }
 
-    @Test("strings that are not awakeable ids are rejected", arguments: [
-        "",
-        "sign_1",
-        "sign_2STxC7Rw88bwBjlJXuZgAfbf08_R-gJWEAAAAEQ",  // unknown scheme version
-        "prom_1STxC7Rw88bwBjlJXuZgAfbf08_R-gJWEAAAAEQ",  // the V1-V3 form
-        "sign_1STxC7Rw88bwBjlJXuZgAfbf08_R-gJWEAAAAE",  // too short
-        "sign_1STxC7Rw88bwBjlJXuZgAfbf08_R-gJWEAAAAEQAA",  // too long
-        "sign_1STxC7Rw88bwBjlJXuZgAfbf08/R+gJWEAAAAEQ",  // standard, not URL-safe, alphabet
-        "sign_1STxC7Rw88bwBjlJXuZgAfbf08_R-gJWEAAAAEQ===",  // too much padding
-        "sign_1STxC7Rw88bwBjlJXuZgAfbf08_R-gJWEAAAAEQ=",  // too little padding
-        "sign_1STxC7Rw88bwBjlJXuZgAfbf08_R-gJWEAAAAER",  // stray bits after the last byte
-        "sign_1STxC7Rw88bwBjlJXuZgAf=f08_R-gJWEAAAAEQ",  // padding inside
-    ])
+    @Test(
+        "strings that are not awakeable ids are rejected",
+        arguments: [
+            "",
+            "sign_1",
+            "sign_2STxC7Rw88bwBjlJXuZgAfbf08_R-gJWEAAAAEQ",  // unknown scheme version
+            "prom_1STxC7Rw88bwBjlJXuZgAfbf08_R-gJWEAAAAEQ",  // the V1-V3 form
+            "sign_1STxC7Rw88bwBjlJXuZgAfbf08_R-gJWEAAAAE",  // too short
+            "sign_1STxC7Rw88bwBjlJXuZgAfbf08_R-gJWEAAAAEQAA",  // too long
+            "sign_1STxC7Rw88bwBjlJXuZgAfbf08/R+gJWEAAAAEQ",  // standard, not URL-safe, alphabet
+            "sign_1STxC7Rw88bwBjlJXuZgAfbf08_R-gJWEAAAAEQ===",  // too much padding
+            "sign_1STxC7Rw88bwBjlJXuZgAfbf08_R-gJWEAAAAEQ=",  // too little padding
+            "sign_1STxC7Rw88bwBjlJXuZgAfbf08_R-gJWEAAAAER",  // stray bits after the last byte
+            "sign_1STxC7Rw88bwBjlJXuZgAf=f08_R-gJWEAAAAEQ",  // padding inside
+        ]
+    )
     func invalidStrings(string: String) {
         #expect(AwakeableID(string) == nil)
     }

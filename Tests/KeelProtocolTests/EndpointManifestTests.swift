@@ -33,7 +33,9 @@ struct EndpointManifestTests {
         let counter = manifest.services[0]
         #expect(counter.handlers.map(\.ty) == [.exclusive, .shared])
         let addInput = EndpointManifest.InputPayload(
-            required: false, contentType: "application/json", jsonSchema: ["type": "integer"]
+            required: false,
+            contentType: "application/json",
+            jsonSchema: ["type": "integer"]
         )
         #expect(counter.handlers[0].input == addInput)
         #expect(counter.handlers[1].input == .init())
@@ -102,10 +104,13 @@ struct JSONValueTests {
 
         let value = try JSONDecoder().decode(JSONValue.self, from: Data(json.utf8))
 
-        #expect(value == .object([
-            "a": .bool(true), "b": .number(1), "c": .number(1.5), "d": .string("x"), "e": .null,
-            "f": .array([.bool(false), .number(0)]),
-        ]))
+        #expect(
+            value
+                == .object([
+                    "a": .bool(true), "b": .number(1), "c": .number(1.5), "d": .string("x"), "e": .null,
+                    "f": .array([.bool(false), .number(0)]),
+                ])
+        )
         #expect(try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(value)) == value)
     }
 }

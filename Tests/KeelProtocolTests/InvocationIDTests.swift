@@ -17,13 +17,16 @@ struct InvocationIDTests {
         #expect(id.description == "inv_1gdJBtdVEcM942bjcDmb1c1khoaJe11Hbz")
     }
 
-    @Test("the string form reads back to the same id", arguments: [
-        InvocationIDTests.example,
-        InvocationID(partitionKey: 0, uuid: 0),
-        InvocationID(partitionKey: .max, uuid: .max),
-        InvocationID(partitionKey: 1, uuid: 1 << 127),
-        InvocationID.generate(partitionKey: 42, nowMilliseconds: 1_763_000_000_000),
-    ])
+    @Test(
+        "the string form reads back to the same id",
+        arguments: [
+            InvocationIDTests.example,
+            InvocationID(partitionKey: 0, uuid: 0),
+            InvocationID(partitionKey: .max, uuid: .max),
+            InvocationID(partitionKey: 1, uuid: 1 << 127),
+            InvocationID.generate(partitionKey: 42, nowMilliseconds: 1_763_000_000_000),
+        ]
+    )
     func stringRoundTrip(id: InvocationID) {
         let string = id.description
 
@@ -45,24 +48,32 @@ struct InvocationIDTests {
         }
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<1_000 {
-            let id = InvocationID(partitionKey: generator.next(), uuid: UInt128(generator.next() as UInt64) << 64 | UInt128(generator.next() as UInt64))
-            let expected = "inv_1" + reference(UInt128(id.partitionKey.byteSwapped), width: 11) + reference(id.uuid.byteSwapped, width: 22)
+            let id = InvocationID(
+                partitionKey: generator.next(),
+                uuid: UInt128(generator.next() as UInt64) << 64 | UInt128(generator.next() as UInt64)
+            )
+            let expected =
+                "inv_1" + reference(UInt128(id.partitionKey.byteSwapped), width: 11)
+                + reference(id.uuid.byteSwapped, width: 22)
             #expect(id.description == expected)
             #expect(InvocationID(id.description) == id)
         }
     }
 
-    @Test("strings that are not invocation ids are rejected", arguments: [
-        "",
-        "inv_1",
-        "inv_1gdJBtdVEcM942bjcDmb1c1khoaJe11Hb",  // one character short
-        "inv_1gdJBtdVEcM942bjcDmb1c1khoaJe11Hbzz",  // one character long
-        "inv_2gdJBtdVEcM942bjcDmb1c1khoaJe11Hbz",  // unknown scheme version
-        "dp__1gdJBtdVEcM942bjcDmb1c1khoaJe11Hbz",  // another resource type
-        "inv_1gdJBtdVEcM942bjcDmb1c1khoaJe11Hb-",  // outside the alphabet
-        "inv_1ZZZZZZZZZZZ0000000000000000000000",  // partition key wider than 64 bits
-        "inv_100000000000ZZZZZZZZZZZZZZZZZZZZZZ",  // uuid wider than 128 bits
-    ])
+    @Test(
+        "strings that are not invocation ids are rejected",
+        arguments: [
+            "",
+            "inv_1",
+            "inv_1gdJBtdVEcM942bjcDmb1c1khoaJe11Hb",  // one character short
+            "inv_1gdJBtdVEcM942bjcDmb1c1khoaJe11Hbzz",  // one character long
+            "inv_2gdJBtdVEcM942bjcDmb1c1khoaJe11Hbz",  // unknown scheme version
+            "dp__1gdJBtdVEcM942bjcDmb1c1khoaJe11Hbz",  // another resource type
+            "inv_1gdJBtdVEcM942bjcDmb1c1khoaJe11Hb-",  // outside the alphabet
+            "inv_1ZZZZZZZZZZZ0000000000000000000000",  // partition key wider than 64 bits
+            "inv_100000000000ZZZZZZZZZZZZZZZZZZZZZZ",  // uuid wider than 128 bits
+        ]
+    )
     func invalidStrings(string: String) {
         #expect(InvocationID(string) == nil)
     }

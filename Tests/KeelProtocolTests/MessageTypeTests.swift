@@ -24,9 +24,12 @@ struct MessageTypeTests {
         #expect(MessageType(rawValue: 0x040F) == nil)
     }
 
-    @Test("custom entries are the codes from 0xFC00 up", arguments: [
-        (UInt16(0xFC00), true), (0xFFFF, true), (0xFD12, true), (0xFBFF, false), (0x0400, false), (0x8000, false),
-    ])
+    @Test(
+        "custom entries are the codes from 0xFC00 up",
+        arguments: [
+            (UInt16(0xFC00), true), (0xFFFF, true), (0xFD12, true), (0xFBFF, false), (0x0400, false), (0x8000, false),
+        ]
+    )
     func customEntries(raw: UInt16, isCustom: Bool) {
         #expect(MessageType.isCustomEntry(raw) == isCustom)
     }

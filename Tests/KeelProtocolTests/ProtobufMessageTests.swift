@@ -12,8 +12,14 @@ struct ProtobufMessageTests {
         start.debugID = InvocationID(partitionKey: 9, uuid: 12345).description
         start.knownEntries = 2
         start.stateMap = [
-            .with { $0.key = Data("counter".utf8); $0.value = Data("1".utf8) },
-            .with { $0.key = Data("empty".utf8); $0.value = Data() },
+            .with {
+                $0.key = Data("counter".utf8)
+                $0.value = Data("1".utf8)
+            },
+            .with {
+                $0.key = Data("empty".utf8)
+                $0.value = Data()
+            },
         ]
         start.partialState = false
         start.key = "my-key"
@@ -66,8 +72,11 @@ struct ProtobufMessageTests {
     @Test("every notification reads as a NotificationTemplate")
     func notificationTemplate() throws {
         let sleep = try PBNotificationTemplate(
-            serializedBytes: PBSleepCompletionNotificationMessage.with { $0.completionID = 1; $0.void = PBVoid() }
-                .serializedBytes() as [UInt8]
+            serializedBytes: PBSleepCompletionNotificationMessage.with {
+                $0.completionID = 1
+                $0.void = PBVoid()
+            }
+            .serializedBytes() as [UInt8]
         )
         #expect(sleep.id == .completionID(1))
         #expect(sleep.result == .void(PBVoid()))
@@ -91,7 +100,10 @@ struct ProtobufMessageTests {
         let signal = try PBNotificationTemplate(
             serializedBytes: PBSignalNotificationMessage.with {
                 $0.name = "approved"
-                $0.failure = .with { $0.code = 409; $0.message = "no" }
+                $0.failure = .with {
+                    $0.code = 409
+                    $0.message = "no"
+                }
             }.serializedBytes() as [UInt8]
         )
         #expect(signal.id == .signalName("approved"))
@@ -107,7 +119,10 @@ struct ProtobufMessageTests {
         let eagerVoid = PBGetEagerStateCommandMessage.with { $0.void = PBVoid() }
         #expect(try bytes(eagerVoid) == [13 << 3 | 2, 0])
 
-        let run = PBProposeRunCompletionMessage.with { $0.resultCompletionID = 2; $0.value = Data([7]) }
+        let run = PBProposeRunCompletionMessage.with {
+            $0.resultCompletionID = 2
+            $0.value = Data([7])
+        }
         #expect(try bytes(run) == [1 << 3, 2, 14 << 3 | 2, 1, 7])
 
         let keys = PBGetLazyStateKeysCompletionNotificationMessage.with {
@@ -122,7 +137,10 @@ struct ProtobufMessageTests {
         }
         #expect(try bytes(callID) == [1 << 3, 1, 0x82, 0x01, 1, 0x69])
 
-        let signal = PBSignalNotificationMessage.with { $0.idx = 17; $0.void = PBVoid() }
+        let signal = PBSignalNotificationMessage.with {
+            $0.idx = 17
+            $0.void = PBVoid()
+        }
         #expect(try bytes(signal) == [2 << 3, 17, 4 << 3 | 2, 0])
 
         let call = PBCallCommandMessage.with {
@@ -132,7 +150,10 @@ struct ProtobufMessageTests {
         }
         #expect(try bytes(call) == [10 << 3, 1, 11 << 3, 2, 12 << 3 | 2, 1, 0x6E])
 
-        let error = PBErrorMessage.with { $0.nextRetryDelay = 0; $0.behavior = .pause }
+        let error = PBErrorMessage.with {
+            $0.nextRetryDelay = 0
+            $0.behavior = .pause
+        }
         #expect(try bytes(error) == [8 << 3, 0, 9 << 3, 1])
     }
 

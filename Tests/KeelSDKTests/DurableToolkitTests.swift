@@ -53,7 +53,10 @@ struct TimerTests {
     func sleepReplays() async throws {
         var runtime = RuntimeSimulator(endpoint: Endpoint(Self.sleeper), service: "Sleeper", handler: "nap")
         runtime.closeInputAfterReplay = true
-        let sent = try await runtime.attempt(input: "60", journal: [try .sleep(id: 1, wakeUpTime: 123), try .sleepCompletion(1)])
+        let sent = try await runtime.attempt(
+            input: "60",
+            journal: [try .sleep(id: 1, wakeUpTime: 123), try .sleepCompletion(1)]
+        )
         #expect(sent.types == [.output, .end])
         #expect(sent.outputJSON == "\"rested\"")
     }
@@ -79,11 +82,19 @@ struct CallTests {
             return "\(id):\(value)"
         }
         .handler("send") { (ctx: Context, delayed: Bool) in
-            try ctx.send(service: "Mailer", handler: "mail", key: "bob", input: "hi", delay: delayed ? .seconds(30) : nil)
+            try ctx.send(
+                service: "Mailer",
+                handler: "mail",
+                key: "bob",
+                input: "hi",
+                delay: delayed ? .seconds(30) : nil
+            )
             return "sent"
         }
 
-    static func answeringCalls(with answer: @escaping @Sendable (PBCallCommandMessage) throws -> Frame) -> @Sendable (Frame) throws -> [Frame] {
+    static func answeringCalls(
+        with answer: @escaping @Sendable (PBCallCommandMessage) throws -> Frame
+    ) -> @Sendable (Frame) throws -> [Frame] {
         { frame in
             guard frame.messageType == .call else { return [] }
             let call = try frame.decode(PBCallCommandMessage.self)
@@ -91,7 +102,9 @@ struct CallTests {
         }
     }
 
-    @Test("call emits CallCommand with the invocation-id completion first, then the result completion, and decodes the result")
+    @Test(
+        "call emits CallCommand with the invocation-id completion first, then the result completion, and decodes the result"
+    )
     func call() async throws {
         var runtime = RuntimeSimulator(endpoint: Endpoint(Self.caller), service: "Caller", handler: "go")
         runtime.respond = Self.answeringCalls { try .callCompletion($0.resultCompletionID, json: "42") }
@@ -108,7 +121,9 @@ struct CallTests {
     @Test("a terminal failure of the callee is thrown as a TerminalError")
     func callFailure() async throws {
         var runtime = RuntimeSimulator(endpoint: Endpoint(Self.caller), service: "Caller", handler: "go")
-        runtime.respond = Self.answeringCalls { try .callFailure($0.resultCompletionID, code: 402, message: "declined") }
+        runtime.respond = Self.answeringCalls {
+            try .callFailure($0.resultCompletionID, code: 402, message: "declined")
+        }
         let sent = try await runtime.attempt(input: "21")
         #expect(sent.types == [.call, .output, .end])
         #expect(sent.outputFailure?.code == 402)
@@ -146,7 +161,10 @@ struct CallTests {
     @Test("a replayed call to another target fails with 570 journal mismatch")
     func callMismatch() async throws {
         let runtime = RuntimeSimulator(endpoint: Endpoint(Self.caller), service: "Caller", handler: "go")
-        let sent = try await runtime.attempt(input: "21", journal: [try .call("Tripler", "triple", json: "21", ids: (1, 2))])
+        let sent = try await runtime.attempt(
+            input: "21",
+            journal: [try .call("Tripler", "triple", json: "21", ids: (1, 2))]
+        )
         #expect(sent.types == [.error])
         let error = try sent[0].decode(PBErrorMessage.self)
         #expect(error.code == 570)
@@ -156,7 +174,10 @@ struct CallTests {
     @Test("a replayed call with another input fails with 570")
     func callInputMismatch() async throws {
         let runtime = RuntimeSimulator(endpoint: Endpoint(Self.caller), service: "Caller", handler: "go")
-        let sent = try await runtime.attempt(input: "21", journal: [try .call("Doubler", "double", json: "20", ids: (1, 2))])
+        let sent = try await runtime.attempt(
+            input: "21",
+            journal: [try .call("Doubler", "double", json: "20", ids: (1, 2))]
+        )
         #expect(try sent.last?.decode(PBErrorMessage.self).code == 570)
     }
 
@@ -180,7 +201,14 @@ struct CallTests {
     @Test("idempotency keys and headers go on the call and are compared on replay")
     func callOptions() async throws {
         let service = Service("Caller").handler("go") { (ctx: Context, _: NoInput) in
-            try await ctx.call(service: "S", handler: "h", input: 1, as: Int.self, idempotencyKey: "once", headers: ["b": "2", "a": "1"]).value
+            try await ctx.call(
+                service: "S",
+                handler: "h",
+                input: 1,
+                as: Int.self,
+                idempotencyKey: "once",
+                headers: ["b": "2", "a": "1"]
+            ).value
         }
         var runtime = RuntimeSimulator(endpoint: Endpoint(service), service: "Caller", handler: "go")
         runtime.respond = Self.answeringCalls { try .callCompletion($0.resultCompletionID, json: "1") }
@@ -239,7 +267,10 @@ struct TypedClientTests {
             case .call:
                 let call = try frame.decode(PBCallCommandMessage.self)
                 let answer = call.serviceName == "Payments" ? #"{"charged":true,"orderID":"o1"}"# : "true"
-                return [try .callInvocationID(call.invocationIDNotificationIdx, "inv_x"), try .callCompletion(call.resultCompletionID, json: answer)]
+                return [
+                    try .callInvocationID(call.invocationIDNotificationIdx, "inv_x"),
+                    try .callCompletion(call.resultCompletionID, json: answer),
+                ]
             case .oneWayCall:
                 let send = try frame.decode(PBOneWayCallCommandMessage.self)
                 return [try .callInvocationID(send.invocationIDNotificationIdx, "inv_y")]
@@ -334,12 +365,22 @@ struct AwakeableTests {
         let resolved = try sent[0].decode(PBCompleteAwakeableCommandMessage.self)
         #expect(resolved.awakeableID == "sign_1abc" && resolved.value.content == Data("5".utf8))
         let rejected = try sent[1].decode(PBCompleteAwakeableCommandMessage.self)
-        #expect(rejected.awakeableID == "sign_1def" && rejected.failure.code == 400 && rejected.failure.message == "nope")
+        #expect(
+            rejected.awakeableID == "sign_1def" && rejected.failure.code == 400 && rejected.failure.message == "nope"
+        )
 
-        let replay = try await runtime.attempt(input: "", journal: [try Frame(type: .completeAwakeable, message: PBCompleteAwakeableCommandMessage.with {
-            $0.awakeableID = "sign_1abc"
-            $0.value = PBValue.with { $0.content = Data("6".utf8) }
-        })])
+        let replay = try await runtime.attempt(
+            input: "",
+            journal: [
+                try Frame(
+                    type: .completeAwakeable,
+                    message: PBCompleteAwakeableCommandMessage.with {
+                        $0.awakeableID = "sign_1abc"
+                        $0.value = PBValue.with { $0.content = Data("6".utf8) }
+                    }
+                )
+            ]
+        )
         #expect(try replay.last?.decode(PBErrorMessage.self).code == 570)
     }
 
@@ -350,14 +391,21 @@ struct AwakeableTests {
             return try await ctx.signal("ready", as: Int.self).value
         }
         let runtime = RuntimeSimulator(endpoint: Endpoint(service), service: "Signals", handler: "go")
-        let journal = [try Frame(type: .signal, message: PBSignalNotificationMessage.with {
-            $0.name = "ready"
-            $0.value = PBValue.with { $0.content = Data("3".utf8) }
-        })]
+        let journal = [
+            try Frame(
+                type: .signal,
+                message: PBSignalNotificationMessage.with {
+                    $0.name = "ready"
+                    $0.value = PBValue.with { $0.content = Data("3".utf8) }
+                }
+            )
+        ]
         let sent = try await runtime.attempt(input: "", journal: journal)
         #expect(sent.types == [.sendSignal, .output, .end])
         let signal = try sent[0].decode(PBSendSignalCommandMessage.self)
-        #expect(signal.targetInvocationID == "inv_other" && signal.name == "go" && signal.value.content == Data("true".utf8))
+        #expect(
+            signal.targetInvocationID == "inv_other" && signal.name == "go" && signal.value.content == Data("true".utf8)
+        )
         #expect(sent.outputJSON == "3")
     }
 }
@@ -373,7 +421,10 @@ extension AwakeableTests {
         let sent = try await runtime.attempt(input: "")
         #expect(sent.types == [.suspension])
         let suspension = try sent[0].decode(PBSuspensionMessageV6.self)
-        #expect(suspension.waitingNamedSignals == ["ready"] && suspension.waitingSignals == [1] && suspension.waitingCompletions.isEmpty)
+        #expect(
+            suspension.waitingNamedSignals == ["ready"] && suspension.waitingSignals == [1]
+                && suspension.waitingCompletions.isEmpty
+        )
     }
 }
 
@@ -397,7 +448,12 @@ struct PromiseTests {
             return "denied"
         }
 
-    static func notification(_ type: MessageType, _ id: UInt32, json: String? = nil, failure: (UInt32, String)? = nil) throws -> Frame {
+    static func notification(
+        _ type: MessageType,
+        _ id: UInt32,
+        json: String? = nil,
+        failure: (UInt32, String)? = nil
+    ) throws -> Frame {
         var template = PBNotificationTemplate()
         template.completionID = id
         if let json {
@@ -442,10 +498,13 @@ struct PromiseTests {
         runtime.key = "wf-1"
         runtime.closeInputAfterReplay = true
         let journal = [
-            try Frame(type: .peekPromise, message: PBPeekPromiseCommandMessage.with {
-                $0.key = "approval"
-                $0.resultCompletionID = 1
-            }),
+            try Frame(
+                type: .peekPromise,
+                message: PBPeekPromiseCommandMessage.with {
+                    $0.key = "approval"
+                    $0.resultCompletionID = 1
+                }
+            ),
             try Self.notification(.peekPromiseCompletion, 1, json: "false"),
         ]
         let sent = try await runtime.attempt(input: "", journal: journal)
@@ -459,7 +518,12 @@ struct PromiseTests {
         runtime.key = "wf-1"
         runtime.respond = { frame in
             guard frame.messageType == .completePromise else { return [] }
-            return [try Self.notification(.completePromiseCompletion, try frame.decode(PBCompletePromiseCommandMessage.self).resultCompletionID)]
+            return [
+                try Self.notification(
+                    .completePromiseCompletion,
+                    try frame.decode(PBCompletePromiseCommandMessage.self).resultCompletionID
+                )
+            ]
         }
         let sent = try await runtime.attempt(input: "true")
         #expect(sent.types == [.completePromise, .output, .end])
@@ -470,7 +534,9 @@ struct PromiseTests {
         runtime.respond = { frame in
             guard frame.messageType == .completePromise else { return [] }
             let id = try frame.decode(PBCompletePromiseCommandMessage.self).resultCompletionID
-            return [try Self.notification(.completePromiseCompletion, id, failure: (409, "promise was already completed"))]
+            return [
+                try Self.notification(.completePromiseCompletion, id, failure: (409, "promise was already completed"))
+            ]
         }
         let again = try await runtime.attempt(input: "true")
         #expect(again.outputFailure?.code == 409)
@@ -511,9 +577,15 @@ struct CombinatorTests {
     func raceOnReplay() async throws {
         var runtime = RuntimeSimulator(endpoint: Endpoint(Self.racer), service: "Racer", handler: "timers")
         runtime.closeInputAfterReplay = true
-        let bFirst = try await runtime.attempt(input: "", journal: Self.timers + [try .sleepCompletion(2), try .sleepCompletion(1)])
+        let bFirst = try await runtime.attempt(
+            input: "",
+            journal: Self.timers + [try .sleepCompletion(2), try .sleepCompletion(1)]
+        )
         #expect(bFirst.outputJSON == "\"b\"")
-        let aFirst = try await runtime.attempt(input: "", journal: Self.timers + [try .sleepCompletion(1), try .sleepCompletion(2)])
+        let aFirst = try await runtime.attempt(
+            input: "",
+            journal: Self.timers + [try .sleepCompletion(1), try .sleepCompletion(2)]
+        )
         #expect(aFirst.outputJSON == "\"a\"")
     }
 
@@ -521,7 +593,11 @@ struct CombinatorTests {
     func raceAfterBothVisible() async throws {
         var runtime = RuntimeSimulator(endpoint: Endpoint(Self.racer), service: "Racer", handler: "afterStep")
         runtime.closeInputAfterReplay = true
-        let journal = Self.timers + [try .run("step", id: 3), try .sleepCompletion(2), try .sleepCompletion(1), try .runCompletion(3, json: "1")]
+        let journal =
+            Self.timers + [
+                try .run("step", id: 3), try .sleepCompletion(2), try .sleepCompletion(1),
+                try .runCompletion(3, json: "1"),
+            ]
         let sent = try await runtime.attempt(input: "", journal: journal)
         #expect(sent.outputJSON == "\"1 b\"")
     }
@@ -559,7 +635,10 @@ struct CombinatorTests {
     func all() async throws {
         var runtime = RuntimeSimulator(endpoint: Endpoint(Self.collector), service: "Collector", handler: "all")
         runtime.closeInputAfterReplay = true
-        let sent = try await runtime.attempt(input: "", journal: [try .signal(18, json: "2"), try .signal(17, json: "1")])
+        let sent = try await runtime.attempt(
+            input: "",
+            journal: [try .signal(18, json: "2"), try .signal(17, json: "1")]
+        )
         #expect(sent.outputJSON == "[1,2]")
     }
 
@@ -585,7 +664,10 @@ struct CombinatorTests {
     func heterogeneousAll() async throws {
         var runtime = RuntimeSimulator(endpoint: Endpoint(Self.collector), service: "Collector", handler: "pair")
         runtime.closeInputAfterReplay = true
-        let sent = try await runtime.attempt(input: "", journal: [try .signal(18, json: "\"x\""), try .signal(17, json: "4")])
+        let sent = try await runtime.attempt(
+            input: "",
+            journal: [try .signal(18, json: "\"x\""), try .signal(17, json: "4")]
+        )
         #expect(sent.outputJSON == "\"4 x\"")
     }
 
@@ -593,9 +675,15 @@ struct CombinatorTests {
     func any() async throws {
         var runtime = RuntimeSimulator(endpoint: Endpoint(Self.collector), service: "Collector", handler: "any")
         runtime.closeInputAfterReplay = true
-        let sent = try await runtime.attempt(input: "", journal: [try .signalFailure(17, code: 500, message: "x"), try .signal(18, json: "9")])
+        let sent = try await runtime.attempt(
+            input: "",
+            journal: [try .signalFailure(17, code: 500, message: "x"), try .signal(18, json: "9")]
+        )
         #expect(sent.outputJSON == "9")
-        let allFailed = try await runtime.attempt(input: "", journal: [try .signalFailure(17, code: 501, message: "x"), try .signalFailure(18, code: 502, message: "y")])
+        let allFailed = try await runtime.attempt(
+            input: "",
+            journal: [try .signalFailure(17, code: 501, message: "x"), try .signalFailure(18, code: 502, message: "y")]
+        )
         #expect(allFailed.outputFailure?.code == 502)
     }
 
@@ -612,7 +700,10 @@ struct CombinatorTests {
     func timeout() async throws {
         var runtime = RuntimeSimulator(endpoint: Endpoint(Self.patient), service: "Patient", handler: "wait")
         runtime.closeInputAfterReplay = true
-        let fired = try await runtime.attempt(input: "", journal: [try .sleep(id: 1, name: "timeout"), try .sleepCompletion(1)])
+        let fired = try await runtime.attempt(
+            input: "",
+            journal: [try .sleep(id: 1, name: "timeout"), try .sleepCompletion(1)]
+        )
         #expect(fired.outputJSON == "\"timed out\"")
 
         let before = nowMilliseconds()
@@ -631,8 +722,14 @@ struct CombinatorTests {
     func runFutures() async throws {
         let counter = StepCounter()
         let service = Service("Parallel").handler("go") { (ctx: Context, _: NoInput) in
-            let a = try ctx.runFuture("a") { counter.hit("a"); return 1 }
-            let b = try ctx.runFuture("b") { counter.hit("b"); return 2 }
+            let a = try ctx.runFuture("a") {
+                counter.hit("a")
+                return 1
+            }
+            let b = try ctx.runFuture("b") {
+                counter.hit("b")
+                return 2
+            }
             let values = try await ctx.all([a, b])
             return values.reduce(0, +)
         }
@@ -667,7 +764,10 @@ struct CombinatorTests {
             Int64(try await ctx.now().timeIntervalSince1970)
         }
         let runtime = RuntimeSimulator(endpoint: Endpoint(service), service: "Clock", handler: "now")
-        let sent = try await runtime.attempt(input: "", journal: [try .run("now", id: 1), try .runCompletion(1, json: "1700000000000")])
+        let sent = try await runtime.attempt(
+            input: "",
+            journal: [try .run("now", id: 1), try .runCompletion(1, json: "1700000000000")]
+        )
         #expect(sent.outputJSON == "1700000000")
     }
 }
@@ -694,12 +794,15 @@ struct CancellationTests {
 
     static let childJournal = [
         (try? Frame.call("Child", "work", json: "1", ids: (1, 2))),
-        (try? Frame(type: .oneWayCall, message: PBOneWayCallCommandMessage.with {
-            $0.serviceName = "Child"
-            $0.handlerName = "log"
-            $0.parameter = Data("2".utf8)
-            $0.invocationIDNotificationIdx = 3
-        })),
+        (try? Frame(
+            type: .oneWayCall,
+            message: PBOneWayCallCommandMessage.with {
+                $0.serviceName = "Child"
+                $0.handlerName = "log"
+                $0.parameter = Data("2".utf8)
+                $0.invocationIDNotificationIdx = 3
+            }
+        )),
         (try? Frame.callInvocationID(1, "inv_child")),
         (try? Frame.callInvocationID(3, "inv_logger")),
     ].compactMap { $0 }
@@ -722,11 +825,14 @@ struct CancellationTests {
     func cancelReplays() async throws {
         var runtime = RuntimeSimulator(endpoint: Endpoint(Self.parent), service: "Parent", handler: "go")
         runtime.closeInputAfterReplay = true
-        let stored = try Frame(type: .sendSignal, message: PBSendSignalCommandMessage.with {
-            $0.targetInvocationID = "inv_child"
-            $0.idx = 1
-            $0.void = PBVoid()
-        })
+        let stored = try Frame(
+            type: .sendSignal,
+            message: PBSendSignalCommandMessage.with {
+                $0.targetInvocationID = "inv_child"
+                $0.idx = 1
+                $0.void = PBVoid()
+            }
+        )
         let sent = try await runtime.attempt(input: "", journal: Self.childJournal + [Frame.cancel, stored])
         #expect(sent.types == [.output, .end])
         #expect(sent.outputFailure?.code == 409)
@@ -764,7 +870,10 @@ struct CancellationTests {
         }
         var runtime = RuntimeSimulator(endpoint: Endpoint(service), service: "Ordered", handler: "go")
         runtime.closeInputAfterReplay = true
-        let sent = try await runtime.attempt(input: "", journal: [try .run("step", id: 1), try .runCompletion(1, json: "1"), Frame.cancel])
+        let sent = try await runtime.attempt(
+            input: "",
+            journal: [try .run("step", id: 1), try .runCompletion(1, json: "1"), Frame.cancel]
+        )
         #expect(sent.types == [.sleep, .output, .end])
         #expect(sent.outputJSON == "\"cancelled after 1\"")
     }
@@ -775,7 +884,9 @@ struct CancellationTests {
             try ctx.cancel(invocationID: id)
             return "ok"
         }
-        let sent = try await RuntimeSimulator(endpoint: Endpoint(service), service: "Canceller", handler: "go").attempt(input: "\"inv_target\"")
+        let sent = try await RuntimeSimulator(endpoint: Endpoint(service), service: "Canceller", handler: "go").attempt(
+            input: "\"inv_target\""
+        )
         let signal = try sent[0].decode(PBSendSignalCommandMessage.self)
         #expect(signal.targetInvocationID == "inv_target" && signal.idx == 1)
     }
@@ -851,7 +962,10 @@ struct SagaTests {
         let counter = StepCounter()
         var runtime = RuntimeSimulator(endpoint: Endpoint(Self.trip(counter)), service: "Trip", handler: "wait")
         runtime.closeInputAfterReplay = true
-        let sent = try await runtime.attempt(input: "", journal: [try Frame.run("do", id: 1), try .runCompletion(1, json: "{}")])
+        let sent = try await runtime.attempt(
+            input: "",
+            journal: [try Frame.run("do", id: 1), try .runCompletion(1, json: "{}")]
+        )
         #expect(sent.types == [.sleep, .suspension])
         #expect(counter.count("undo") == 0)
     }
@@ -869,7 +983,11 @@ struct RunRetryTests {
 
     @Test("a retryable failure fails the attempt with the policy's delay and the step's command index")
     func retries() async throws {
-        let runtime = RuntimeSimulator(endpoint: Endpoint(Self.flaky(.exponential(maxAttempts: 3, initialDelay: .milliseconds(100)))), service: "Flaky", handler: "go")
+        let runtime = RuntimeSimulator(
+            endpoint: Endpoint(Self.flaky(.exponential(maxAttempts: 3, initialDelay: .milliseconds(100)))),
+            service: "Flaky",
+            handler: "go"
+        )
         let sent = try await runtime.attempt(input: "")
         #expect(sent.types == [.run, .error])
         let error = try sent[1].decode(PBErrorMessage.self)
@@ -881,7 +999,11 @@ struct RunRetryTests {
 
     @Test("later tries back off by the factor, using the runtime's retry count for the stored step")
     func backsOff() async throws {
-        var runtime = RuntimeSimulator(endpoint: Endpoint(Self.flaky(.exponential(maxAttempts: 5, initialDelay: .milliseconds(100), factor: 2))), service: "Flaky", handler: "go")
+        var runtime = RuntimeSimulator(
+            endpoint: Endpoint(Self.flaky(.exponential(maxAttempts: 5, initialDelay: .milliseconds(100), factor: 2))),
+            service: "Flaky",
+            handler: "go"
+        )
         runtime.retryCount = 2
         let sent = try await runtime.attempt(input: "", journal: [try .run("flaky-step", id: 1)])
         #expect(sent.types == [.error])
@@ -890,7 +1012,11 @@ struct RunRetryTests {
 
     @Test("once the attempts are exhausted the step is journaled as a terminal failure naming the step and error")
     func exhausted() async throws {
-        var runtime = RuntimeSimulator(endpoint: Endpoint(Self.flaky(RunRetryPolicy(maxAttempts: 3))), service: "Flaky", handler: "go")
+        var runtime = RuntimeSimulator(
+            endpoint: Endpoint(Self.flaky(RunRetryPolicy(maxAttempts: 3))),
+            service: "Flaky",
+            handler: "go"
+        )
         runtime.retryCount = 2
         let sent = try await runtime.attempt(input: "", journal: [try .run("flaky-step", id: 1)])
         #expect(sent.types == [.proposeRunCompletion, .output, .end])
@@ -902,7 +1028,11 @@ struct RunRetryTests {
 
     @Test("maxDuration also exhausts the policy")
     func durationExhausted() async throws {
-        var runtime = RuntimeSimulator(endpoint: Endpoint(Self.flaky(RunRetryPolicy(maxDuration: .seconds(5)))), service: "Flaky", handler: "go")
+        var runtime = RuntimeSimulator(
+            endpoint: Endpoint(Self.flaky(RunRetryPolicy(maxDuration: .seconds(5)))),
+            service: "Flaky",
+            handler: "go"
+        )
         runtime.retryCount = 1
         runtime.durationSinceLastStoredEntryMs = 10_000
         let sent = try await runtime.attempt(input: "", journal: [try .run("flaky-step", id: 1)])
@@ -911,7 +1041,11 @@ struct RunRetryTests {
 
     @Test("a step written in this attempt starts counting at one, whatever the StartMessage says")
     func newStepCountsFromOne() async throws {
-        var runtime = RuntimeSimulator(endpoint: Endpoint(Self.flaky(RunRetryPolicy(maxAttempts: 2))), service: "Flaky", handler: "go")
+        var runtime = RuntimeSimulator(
+            endpoint: Endpoint(Self.flaky(RunRetryPolicy(maxAttempts: 2))),
+            service: "Flaky",
+            handler: "go"
+        )
         runtime.retryCount = 5
         let sent = try await runtime.attempt(input: "")
         #expect(sent.types == [.run, .error])
@@ -953,17 +1087,26 @@ struct AttachTests {
         var runtime = RuntimeSimulator(endpoint: Endpoint(Self.watcher), service: "Watcher", handler: "attach")
         runtime.respond = { frame in
             guard frame.messageType == .attachInvocation else { return [] }
-            return [try Self.completion(.attachInvocationCompletion, try frame.decode(PBAttachInvocationCommandMessage.self).resultCompletionID, json: "11")]
+            return [
+                try Self.completion(
+                    .attachInvocationCompletion,
+                    try frame.decode(PBAttachInvocationCommandMessage.self).resultCompletionID,
+                    json: "11"
+                )
+            ]
         }
         let sent = try await runtime.attempt(input: "\"inv_target\"")
         #expect(sent.types == [.attachInvocation, .output, .end])
         #expect(try sent[0].decode(PBAttachInvocationCommandMessage.self).invocationID == "inv_target")
         #expect(sent.outputJSON == "11")
 
-        let stored = try Frame(type: .attachInvocation, message: PBAttachInvocationCommandMessage.with {
-            $0.invocationID = "inv_other"
-            $0.resultCompletionID = 1
-        })
+        let stored = try Frame(
+            type: .attachInvocation,
+            message: PBAttachInvocationCommandMessage.with {
+                $0.invocationID = "inv_other"
+                $0.resultCompletionID = 1
+            }
+        )
         let mismatch = try await runtime.attempt(input: "\"inv_target\"", journal: [stored])
         #expect(try mismatch.last?.decode(PBErrorMessage.self).code == 570)
     }
@@ -973,7 +1116,13 @@ struct AttachTests {
         var runtime = RuntimeSimulator(endpoint: Endpoint(Self.watcher), service: "Watcher", handler: "output")
         runtime.respond = { frame in
             guard frame.messageType == .getInvocationOutput else { return [] }
-            return [try Self.completion(.getInvocationOutputCompletion, try frame.decode(PBGetInvocationOutputCommandMessage.self).resultCompletionID, json: nil)]
+            return [
+                try Self.completion(
+                    .getInvocationOutputCompletion,
+                    try frame.decode(PBGetInvocationOutputCommandMessage.self).resultCompletionID,
+                    json: nil
+                )
+            ]
         }
         let sent = try await runtime.attempt(input: "")
         #expect(sent.types == [.getInvocationOutput, .output, .end])
@@ -983,7 +1132,13 @@ struct AttachTests {
 
         runtime.respond = { frame in
             guard frame.messageType == .getInvocationOutput else { return [] }
-            return [try Self.completion(.getInvocationOutputCompletion, try frame.decode(PBGetInvocationOutputCommandMessage.self).resultCompletionID, json: "4")]
+            return [
+                try Self.completion(
+                    .getInvocationOutputCompletion,
+                    try frame.decode(PBGetInvocationOutputCommandMessage.self).resultCompletionID,
+                    json: "4"
+                )
+            ]
         }
         #expect(try await runtime.attempt(input: "").outputJSON == "\"done 4\"")
     }
@@ -1012,7 +1167,10 @@ struct DocumentedFormsTests {
             let call = try ctx.call(service: "S", handler: "h", input: 1, as: Int.self)
             let calleeID = try await call.invocationID
             try ctx.cancel(invocationID: calleeID)
-            let output = try await ctx.invocationOutput(.idempotentRequest(service: "S", key: nil, handler: "h", idempotencyKey: "i"), as: Int.self).value
+            let output = try await ctx.invocationOutput(
+                .idempotentRequest(service: "S", key: nil, handler: "h", idempotencyKey: "i"),
+                as: Int.self
+            ).value
             return "\(receipt.orderID) \(pong) \(settled.count) \(doubled) \(output ?? 0)"
         }
         let workflow = Workflow("DocsFlow").run { (ctx: WorkflowContext) in

@@ -10,20 +10,26 @@ import Testing
 /// The same behaviour over real HTTP is covered in KeelIntegrationTests (`SwiftEndpointTests`).
 @Suite("The endpoint's HTTP front")
 struct HTTPEndpointTests {
-    @Test("routes are matched on the end of the path, so any mount prefix works", arguments: [
-        ("/discover", EndpointRoute.discover),
-        ("/restate/v1/discover", .discover),
-        ("/health", .health),
-        ("/mounted/here/health?probe=1", .health),
-        ("/invoke/Greeter/greet", .invoke(service: "Greeter", handler: "greet")),
-        ("/prefix/invoke/Counter/add", .invoke(service: "Counter", handler: "add")),
-        ("/invoke/My%2DService/run", .invoke(service: "My-Service", handler: "run")),
-    ])
+    @Test(
+        "routes are matched on the end of the path, so any mount prefix works",
+        arguments: [
+            ("/discover", EndpointRoute.discover),
+            ("/restate/v1/discover", .discover),
+            ("/health", .health),
+            ("/mounted/here/health?probe=1", .health),
+            ("/invoke/Greeter/greet", .invoke(service: "Greeter", handler: "greet")),
+            ("/prefix/invoke/Counter/add", .invoke(service: "Counter", handler: "add")),
+            ("/invoke/My%2DService/run", .invoke(service: "My-Service", handler: "run")),
+        ]
+    )
     func routes(_ path: String, _ route: EndpointRoute) {
         #expect(EndpointRoute(path: path) == route)
     }
 
-    @Test("paths that name no route are refused", arguments: ["/", "/invoke", "/invoke/Greeter", "/Greeter/greet", "/discover/more"])
+    @Test(
+        "paths that name no route are refused",
+        arguments: ["/", "/invoke", "/invoke/Greeter", "/Greeter/greet", "/discover/more"]
+    )
     func unknownRoutes(_ path: String) {
         #expect(EndpointRoute(path: path) == nil)
     }
@@ -33,8 +39,14 @@ struct HTTPEndpointTests {
         let restate = (1...4).map { EndpointManifest.contentType(version: $0) }.joined(separator: ", ")
         #expect(ManifestNegotiation.version(accept: [restate]) == 4)
         #expect(ManifestNegotiation.version(accept: [EndpointManifest.contentType(version: 3)]) == 3)
-        #expect(ManifestNegotiation.version(accept: ["application/vnd.restate.endpointmanifest.v2+json", "text/plain"]) == 2)
-        #expect(ManifestNegotiation.version(accept: ["application/vnd.restate.endpointmanifest.v9+json, application/vnd.restate.endpointmanifest.v3+json"]) == 3)
+        #expect(
+            ManifestNegotiation.version(accept: ["application/vnd.restate.endpointmanifest.v2+json", "text/plain"]) == 2
+        )
+        #expect(
+            ManifestNegotiation.version(accept: [
+                "application/vnd.restate.endpointmanifest.v9+json, application/vnd.restate.endpointmanifest.v3+json"
+            ]) == 3
+        )
     }
 
     @Test("without accept the manifest is v2; an accept without v2…v4 gets none (415)")
@@ -82,15 +94,20 @@ struct HTTPEndpointTests {
 
     /// Runs the request-body reader over `bytes` cut into chunks; returns what it fed the endpoint and what it
     /// wrote to the response itself.
-    private static func readFrames(from bytes: Data, chunkSize: Int = 1 << 20) async -> (input: [Frame], output: [Frame]) {
+    private static func readFrames(
+        from bytes: Data,
+        chunkSize: Int = 1 << 20
+    ) async -> (input: [Frame], output: [Frame]) {
         let all = [UInt8](bytes)
         let chunks = stride(from: 0, to: all.count, by: chunkSize).map { offset in
             ByteBuffer(bytes: all[offset..<min(offset + chunkSize, all.count)])
         }
-        let body = RequestBody(asyncSequence: AsyncStream { continuation in
-            for chunk in chunks { continuation.yield(chunk) }
-            continuation.finish()
-        })
+        let body = RequestBody(
+            asyncSequence: AsyncStream { continuation in
+                for chunk in chunks { continuation.yield(chunk) }
+                continuation.finish()
+            }
+        )
         let input = AttemptInput()
         let outputSink = AttemptOutput()
         await AttemptExchange.readFrames(from: body, into: input, failures: outputSink)

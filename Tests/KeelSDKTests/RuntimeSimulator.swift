@@ -55,12 +55,19 @@ struct RuntimeSimulator {
             }
         }
         inputSink.yield(try Frame(type: .start, message: start))
-        inputSink.yield(try Frame(type: .input, message: PBInputCommandMessage.with { $0.value.content = Data(input.utf8) }))
+        inputSink.yield(
+            try Frame(type: .input, message: PBInputCommandMessage.with { $0.value.content = Data(input.utf8) })
+        )
         for frame in journal { inputSink.yield(frame) }
         for frame in live { inputSink.yield(frame) }
         if closeInputAfterReplay { inputSink.finish() }
 
-        let head = AttemptHead(service: service, handler: handler, protocolVersion: 6, speculativeSteps: speculativeSteps)
+        let head = AttemptHead(
+            service: service,
+            handler: handler,
+            protocolVersion: 6,
+            speculativeSteps: speculativeSteps
+        )
         let endpoint = self.endpoint
         async let finished: Void = {
             await endpoint.handle(head, input: inputSink, output: outputSink)
@@ -97,94 +104,133 @@ struct RuntimeSimulator {
 
 extension Frame {
     static func run(_ name: String, id: UInt32) throws -> Frame {
-        try Frame(type: .run, message: PBRunCommandMessage.with {
-            $0.name = name
-            $0.resultCompletionID = id
-        })
+        try Frame(
+            type: .run,
+            message: PBRunCommandMessage.with {
+                $0.name = name
+                $0.resultCompletionID = id
+            }
+        )
     }
 
     static func runCompletion(_ id: UInt32, json: String) throws -> Frame {
-        try Frame(type: .runCompletion, message: PBRunCompletionNotificationMessage.with {
-            $0.completionID = id
-            $0.value = PBValue.with { $0.content = Data(json.utf8) }
-        })
+        try Frame(
+            type: .runCompletion,
+            message: PBRunCompletionNotificationMessage.with {
+                $0.completionID = id
+                $0.value = PBValue.with { $0.content = Data(json.utf8) }
+            }
+        )
     }
 
     static func runFailure(_ id: UInt32, code: UInt32, message: String) throws -> Frame {
-        try Frame(type: .runCompletion, message: PBRunCompletionNotificationMessage.with {
-            $0.completionID = id
-            $0.failure = PBFailure.with {
-                $0.code = code
-                $0.message = message
+        try Frame(
+            type: .runCompletion,
+            message: PBRunCompletionNotificationMessage.with {
+                $0.completionID = id
+                $0.failure = PBFailure.with {
+                    $0.code = code
+                    $0.message = message
+                }
             }
-        })
+        )
     }
 
     static func sleep(id: UInt32, name: String = "", wakeUpTime: UInt64 = 1) throws -> Frame {
-        try Frame(type: .sleep, message: PBSleepCommandMessage.with {
-            $0.resultCompletionID = id
-            $0.name = name
-            $0.wakeUpTime = wakeUpTime
-        })
+        try Frame(
+            type: .sleep,
+            message: PBSleepCommandMessage.with {
+                $0.resultCompletionID = id
+                $0.name = name
+                $0.wakeUpTime = wakeUpTime
+            }
+        )
     }
 
     static func sleepCompletion(_ id: UInt32) throws -> Frame {
-        try Frame(type: .sleepCompletion, message: PBSleepCompletionNotificationMessage.with {
-            $0.completionID = id
-            $0.void = PBVoid()
-        })
+        try Frame(
+            type: .sleepCompletion,
+            message: PBSleepCompletionNotificationMessage.with {
+                $0.completionID = id
+                $0.void = PBVoid()
+            }
+        )
     }
 
-    static func call(_ service: String, _ handler: String, key: String = "", json: String, ids: (UInt32, UInt32)) throws -> Frame {
-        try Frame(type: .call, message: PBCallCommandMessage.with {
-            $0.serviceName = service
-            $0.handlerName = handler
-            $0.key = key
-            $0.parameter = Data(json.utf8)
-            $0.invocationIDNotificationIdx = ids.0
-            $0.resultCompletionID = ids.1
-        })
+    static func call(
+        _ service: String,
+        _ handler: String,
+        key: String = "",
+        json: String,
+        ids: (UInt32, UInt32)
+    ) throws -> Frame {
+        try Frame(
+            type: .call,
+            message: PBCallCommandMessage.with {
+                $0.serviceName = service
+                $0.handlerName = handler
+                $0.key = key
+                $0.parameter = Data(json.utf8)
+                $0.invocationIDNotificationIdx = ids.0
+                $0.resultCompletionID = ids.1
+            }
+        )
     }
 
     static func callInvocationID(_ id: UInt32, _ invocationID: String) throws -> Frame {
-        try Frame(type: .callInvocationIdCompletion, message: PBCallInvocationIdCompletionNotificationMessage.with {
-            $0.completionID = id
-            $0.invocationID = invocationID
-        })
+        try Frame(
+            type: .callInvocationIdCompletion,
+            message: PBCallInvocationIdCompletionNotificationMessage.with {
+                $0.completionID = id
+                $0.invocationID = invocationID
+            }
+        )
     }
 
     static func callCompletion(_ id: UInt32, json: String) throws -> Frame {
-        try Frame(type: .callCompletion, message: PBCallCompletionNotificationMessage.with {
-            $0.completionID = id
-            $0.value = PBValue.with { $0.content = Data(json.utf8) }
-        })
+        try Frame(
+            type: .callCompletion,
+            message: PBCallCompletionNotificationMessage.with {
+                $0.completionID = id
+                $0.value = PBValue.with { $0.content = Data(json.utf8) }
+            }
+        )
     }
 
     static func callFailure(_ id: UInt32, code: UInt32, message: String) throws -> Frame {
-        try Frame(type: .callCompletion, message: PBCallCompletionNotificationMessage.with {
-            $0.completionID = id
-            $0.failure = PBFailure.with {
-                $0.code = code
-                $0.message = message
+        try Frame(
+            type: .callCompletion,
+            message: PBCallCompletionNotificationMessage.with {
+                $0.completionID = id
+                $0.failure = PBFailure.with {
+                    $0.code = code
+                    $0.message = message
+                }
             }
-        })
+        )
     }
 
     static func signal(_ index: UInt32, json: String? = nil) throws -> Frame {
-        try Frame(type: .signal, message: PBSignalNotificationMessage.with {
-            $0.idx = index
-            if let json { $0.value = PBValue.with { $0.content = Data(json.utf8) } } else { $0.void = PBVoid() }
-        })
+        try Frame(
+            type: .signal,
+            message: PBSignalNotificationMessage.with {
+                $0.idx = index
+                if let json { $0.value = PBValue.with { $0.content = Data(json.utf8) } } else { $0.void = PBVoid() }
+            }
+        )
     }
 
     static func signalFailure(_ index: UInt32, code: UInt32, message: String) throws -> Frame {
-        try Frame(type: .signal, message: PBSignalNotificationMessage.with {
-            $0.idx = index
-            $0.failure = PBFailure.with {
-                $0.code = code
-                $0.message = message
+        try Frame(
+            type: .signal,
+            message: PBSignalNotificationMessage.with {
+                $0.idx = index
+                $0.failure = PBFailure.with {
+                    $0.code = code
+                    $0.message = message
+                }
             }
-        })
+        )
     }
 
     static let cancel: Frame = (try? Frame.signal(1)) ?? Frame(type: 0xFBFF, payload: Data())

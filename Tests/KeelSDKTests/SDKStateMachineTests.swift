@@ -92,7 +92,9 @@ struct SDKStateMachineTests {
     func shorterHandlerFails() async throws {
         let counter = StepCounter()
         let runtime = RuntimeSimulator(endpoint: Endpoint(Self.steps(counter)), service: "Steps", handler: "run")
-        let journal = [try Frame.run("step-0", id: 1), try Frame.runCompletion(1, json: "1"), try Frame.run("step-1", id: 2)]
+        let journal = [
+            try Frame.run("step-0", id: 1), try Frame.runCompletion(1, json: "1"), try Frame.run("step-1", id: 2),
+        ]
         let sent = try await runtime.attempt(input: "1", journal: journal)
         #expect(try sent.last?.decode(PBErrorMessage.self).code == 570)
     }
@@ -114,12 +116,17 @@ struct SDKStateMachineTests {
         let service = Service("Failing")
             .handler("terminal") { (_: Context, _: NoInput) -> Int in throw TerminalError("card declined", code: 402) }
             .handler("transient") { (_: Context, _: NoInput) -> Int in throw URLError(.timedOut) }
-        let terminal = try await RuntimeSimulator(endpoint: Endpoint(service), service: "Failing", handler: "terminal").attempt(input: "")
+        let terminal = try await RuntimeSimulator(endpoint: Endpoint(service), service: "Failing", handler: "terminal")
+            .attempt(input: "")
         #expect(terminal.types == [.output, .end])
         let failure = try terminal[0].decode(PBOutputCommandMessage.self).failure
         #expect(failure.code == 402 && failure.message == "card declined")
 
-        let transient = try await RuntimeSimulator(endpoint: Endpoint(service), service: "Failing", handler: "transient").attempt(input: "")
+        let transient = try await RuntimeSimulator(
+            endpoint: Endpoint(service),
+            service: "Failing",
+            handler: "transient"
+        ).attempt(input: "")
         #expect(transient.types == [.error])
         #expect(try transient[0].decode(PBErrorMessage.self).code == 500)
     }
@@ -127,7 +134,8 @@ struct SDKStateMachineTests {
     @Test("a malformed input ends the invocation with a 400 failure")
     func malformedInput() async throws {
         let counter = StepCounter()
-        let sent = try await RuntimeSimulator(endpoint: Endpoint(Self.steps(counter)), service: "Steps", handler: "run").attempt(input: "\"not a number\"")
+        let sent = try await RuntimeSimulator(endpoint: Endpoint(Self.steps(counter)), service: "Steps", handler: "run")
+            .attempt(input: "\"not a number\"")
         #expect(sent.types == [.output, .end])
         #expect(try sent[0].decode(PBOutputCommandMessage.self).failure.code == 400)
     }

@@ -9,7 +9,11 @@ struct SpeculativeStepSDKTests {
     @Test("a 1-step handler ends without waiting for its step's notification; the proposal is flagged")
     func oneStepNeedsNoNotification() async throws {
         let counter = StepCounter()
-        var runtime = RuntimeSimulator(endpoint: Endpoint(SDKStateMachineTests.steps(counter)), service: "Steps", handler: "run")
+        var runtime = RuntimeSimulator(
+            endpoint: Endpoint(SDKStateMachineTests.steps(counter)),
+            service: "Steps",
+            handler: "run"
+        )
         runtime.speculativeSteps = true
         runtime.answerRunProposals = false
         let sent = try await runtime.attemptEntries(input: "1")
@@ -19,10 +23,16 @@ struct SpeculativeStepSDKTests {
         #expect(String(decoding: output.value.content, as: UTF8.self) == "1")
     }
 
-    @Test("the next step's body waits until the earlier result is stored: with the input closed, the SDK suspends on it")
+    @Test(
+        "the next step's body waits until the earlier result is stored: with the input closed, the SDK suspends on it"
+    )
     func nextBodyWaitsForStoredResult() async throws {
         let counter = StepCounter()
-        var runtime = RuntimeSimulator(endpoint: Endpoint(SDKStateMachineTests.steps(counter)), service: "Steps", handler: "run")
+        var runtime = RuntimeSimulator(
+            endpoint: Endpoint(SDKStateMachineTests.steps(counter)),
+            service: "Steps",
+            handler: "run"
+        )
         runtime.speculativeSteps = true
         runtime.closeInputAfterReplay = true
         let sent = try await runtime.attemptEntries(input: "2")
@@ -35,7 +45,11 @@ struct SpeculativeStepSDKTests {
     @Test("with each result stored in turn, a 2-step handler runs both bodies and the results it went on with")
     func storedInTurn() async throws {
         let counter = StepCounter()
-        var runtime = RuntimeSimulator(endpoint: Endpoint(SDKStateMachineTests.steps(counter)), service: "Steps", handler: "run")
+        var runtime = RuntimeSimulator(
+            endpoint: Endpoint(SDKStateMachineTests.steps(counter)),
+            service: "Steps",
+            handler: "run"
+        )
         runtime.speculativeSteps = true
         let sent = try await runtime.attemptEntries(input: "2")
         #expect(sent.types == [.run, .proposeRunCompletion, .run, .proposeRunCompletion, .output, .end])
@@ -47,7 +61,11 @@ struct SpeculativeStepSDKTests {
     @Test("with a CANCEL not raised yet, the step's result is awaited and the CANCEL raised there, as a replay would")
     func pendingCancelIsRaisedAtTheStep() async throws {
         let counter = StepCounter()
-        var runtime = RuntimeSimulator(endpoint: Endpoint(SDKStateMachineTests.steps(counter)), service: "Steps", handler: "run")
+        var runtime = RuntimeSimulator(
+            endpoint: Endpoint(SDKStateMachineTests.steps(counter)),
+            service: "Steps",
+            handler: "run"
+        )
         runtime.speculativeSteps = true
         runtime.live = [Frame.cancel]
         let sent = try await runtime.attemptEntries(input: "1")

@@ -4,16 +4,19 @@ import Testing
 
 @Suite("When the SDK may go on with a step result before it is stored, and what the next body waits for")
 struct SpeculativeStepsTests {
-    @Test("a result is used early only when enabled, awaited inline, and no CANCEL waits to be raised", arguments: [
-        (enabled: true, inline: true, unraisedCancel: false, early: true),
-        (enabled: true, inline: true, unraisedCancel: true, early: false),
-        (enabled: true, inline: false, unraisedCancel: false, early: false),
-        (enabled: true, inline: false, unraisedCancel: true, early: false),
-        (enabled: false, inline: true, unraisedCancel: false, early: false),
-        (enabled: false, inline: true, unraisedCancel: true, early: false),
-        (enabled: false, inline: false, unraisedCancel: false, early: false),
-        (enabled: false, inline: false, unraisedCancel: true, early: false),
-    ])
+    @Test(
+        "a result is used early only when enabled, awaited inline, and no CANCEL waits to be raised",
+        arguments: [
+            (enabled: true, inline: true, unraisedCancel: false, early: true),
+            (enabled: true, inline: true, unraisedCancel: true, early: false),
+            (enabled: true, inline: false, unraisedCancel: false, early: false),
+            (enabled: true, inline: false, unraisedCancel: true, early: false),
+            (enabled: false, inline: true, unraisedCancel: false, early: false),
+            (enabled: false, inline: true, unraisedCancel: true, early: false),
+            (enabled: false, inline: false, unraisedCancel: false, early: false),
+            (enabled: false, inline: false, unraisedCancel: true, early: false),
+        ]
+    )
     func propose(enabled: Bool, inline: Bool, unraisedCancel: Bool, early: Bool) {
         var steps = SpeculativeSteps(enabled: enabled)
         let proposed = steps.propose(7, inline: inline, unraisedCancel: unraisedCancel)

@@ -68,7 +68,9 @@ final class SQLiteStoreTests {
 
         let tooBig: [StoreOperation] =
             [.insertInvocation(StoreConformance.record(big, sequence: 2))]
-            + (Int64(0)..<64).map { .appendJournal(big, index: $0, entry: JournalEntry(type: 2, payload: Data(count: 8_192))) }
+            + (Int64(0)..<64).map {
+                .appendJournal(big, index: $0, entry: JournalEntry(type: 2, payload: Data(count: 8_192)))
+            }
         let error = await #expect(throws: StoreError.self) { try await store.apply(tooBig) }
         #expect(error?.code == .diskFull)
         #expect(error?.message.contains(store.path) == true)
@@ -113,24 +115,32 @@ final class SQLiteStoreTests {
         #expect(Array(later.lookupKey.suffix(8)) == Array(repeating: 0, count: 8))
     }
 
-    @Test("rows written before invocations were looked up by time and journals keyed by sequence survive the migrations")
+    @Test(
+        "rows written before invocations were looked up by time and journals keyed by sequence survive the migrations"
+    )
     func journalKeyMigration() async throws {
         let database = directory.newSubdirectory()
         let kept = StoreConformance.id(1)
         let orphan = StoreConformance.id(2)
-        try SQLiteStore.createMigrated(upTo: "v3", at: database, then: """
-            INSERT INTO invocation (id, partition_key, service, handler, key, handler_kind, status, sequence, \
-            created_at, modified_at, retry_count) \
-            VALUES ('\(kept)', 7, 'Counter', 'add', 'a', 'EXCLUSIVE', 'invoked', 5, 1005, 1005, 0);
-            INSERT INTO journal (invocation_id, idx, type, payload) VALUES
-                ('\(kept)', 6, 1, x'6f6e65'), ('\(kept)', 9, 2, x'74776f'), ('\(orphan)', 7, 1, x'6c6f7374');
-            UPDATE meta SET value = 9 WHERE name = 'max_sequence';
-            """)
+        try SQLiteStore.createMigrated(
+            upTo: "v3",
+            at: database,
+            then: """
+                INSERT INTO invocation (id, partition_key, service, handler, key, handler_kind, status, sequence, \
+                created_at, modified_at, retry_count) \
+                VALUES ('\(kept)', 7, 'Counter', 'add', 'a', 'EXCLUSIVE', 'invoked', 5, 1005, 1005, 0);
+                INSERT INTO journal (invocation_id, idx, type, payload) VALUES
+                    ('\(kept)', 6, 1, x'6f6e65'), ('\(kept)', 9, 2, x'74776f'), ('\(orphan)', 7, 1, x'6c6f7374');
+                UPDATE meta SET value = 9 WHERE name = 'max_sequence';
+                """
+        )
 
         let store = try SQLiteStore(directory: database)
         #expect(try await store.invocation(kept) == StoreConformance.record(kept, sequence: 5))
         #expect(try await store.unfinishedInvocations().map(\.id) == [kept])
-        #expect(try await store.journal(of: kept) == [StoreConformance.entry(1, "one"), StoreConformance.entry(2, "two")])
+        #expect(
+            try await store.journal(of: kept) == [StoreConformance.entry(1, "one"), StoreConformance.entry(2, "two")]
+        )
         #expect(try await store.storedJournal(of: kept).lastIndex == 9)
         #expect(try await store.journal(of: orphan).isEmpty)
         #expect(try await store.scalar("SELECT count(*) FROM journal") == "2")
@@ -164,7 +174,7 @@ final class SQLiteStoreTests {
         #expect(try await store.scalar("SELECT typeof(payload) FROM journal WHERE idx = 2") == "blob")
 
         try await store.apply([
-            .updateStatus(id, status: .suspended, retryCount: 3, lastFailure: nil, modifiedAt: 77),
+            .updateStatus(id, status: .suspended, retryCount: 3, lastFailure: nil, modifiedAt: 77)
         ])
         var updated = record
         updated.status = .suspended

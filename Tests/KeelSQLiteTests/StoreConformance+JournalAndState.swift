@@ -49,7 +49,9 @@ extension StoreConformance {
             try await store.apply([.setState(a, name: count, value: Data("4".utf8))])
             #expect(
                 try await store.state(of: a)
-                    == [StateEntry(name: count, value: Data("4".utf8)), StateEntry(name: total, value: Data("10".utf8))]
+                    == [
+                        StateEntry(name: count, value: Data("4".utf8)), StateEntry(name: total, value: Data("10".utf8)),
+                    ]
             )
 
             try await store.apply([.clearState(a, name: total), .clearState(a, name: Data("never-set".utf8))])

@@ -35,7 +35,9 @@ extension StoreConformance {
             #expect(try await store.timers() == [second, first, third])
             try await store.apply([.deleteTimer(sleeping, completionID: 3)])
             #expect(try await store.timers() == [first, third])
-            try await store.apply([.completeInvocation(sleeping, result: .success(Data()), completedAt: 9, expiresAt: nil)])
+            try await store.apply([
+                .completeInvocation(sleeping, result: .success(Data()), completedAt: 9, expiresAt: nil)
+            ])
             #expect(try await store.timers() == [third])
             await store.close()
             let reopened = try await open()
@@ -49,9 +51,24 @@ extension StoreConformance {
         let caller = Self.id(2)
         let waiter = Self.id(3)
         let workflow = ObjectAddress(service: "Approval", key: "w/1:x")
-        let call = Subscription(topic: .invocation(callee), subscriber: caller, completionID: 2, notificationType: 0x800D)
-        let promise = Subscription(topic: .promise(workflow, name: "decision:1"), subscriber: waiter, completionID: 1, notificationType: 0x8009)
-        let other = Subscription(topic: .invocation(callee), subscriber: waiter, completionID: 4, notificationType: 0x8012)
+        let call = Subscription(
+            topic: .invocation(callee),
+            subscriber: caller,
+            completionID: 2,
+            notificationType: 0x800D
+        )
+        let promise = Subscription(
+            topic: .promise(workflow, name: "decision:1"),
+            subscriber: waiter,
+            completionID: 1,
+            notificationType: 0x8009
+        )
+        let other = Subscription(
+            topic: .invocation(callee),
+            subscriber: waiter,
+            completionID: 4,
+            notificationType: 0x8012
+        )
         try await withFreshStore { store, _ in
             try await store.apply([.subscribe(call), .subscribe(promise), .subscribe(other), .subscribe(call)])
             #expect(Set(try await store.subscriptions()) == [call, promise, other])
@@ -70,10 +87,21 @@ extension StoreConformance {
         try await withFreshStore { store, _ in
             #expect(try await store.promise(workflow, name: "decision") == nil)
             try await store.apply([.completePromise(workflow, name: "decision", result: .success(Data("yes".utf8)))])
-            try await store.apply([.completePromise(workflow, name: "decision", result: .failure(Failure(code: 500, message: "late")))])
-            try await store.apply([.completePromise(workflow, name: "other", result: .failure(Failure(code: 409, message: "no", metadata: ["k": "v"])))])
+            try await store.apply([
+                .completePromise(workflow, name: "decision", result: .failure(Failure(code: 500, message: "late")))
+            ])
+            try await store.apply([
+                .completePromise(
+                    workflow,
+                    name: "other",
+                    result: .failure(Failure(code: 409, message: "no", metadata: ["k": "v"]))
+                )
+            ])
             #expect(try await store.promise(workflow, name: "decision") == .success(Data("yes".utf8)))
-            #expect(try await store.promise(workflow, name: "other") == .failure(Failure(code: 409, message: "no", metadata: ["k": "v"])))
+            #expect(
+                try await store.promise(workflow, name: "other")
+                    == .failure(Failure(code: 409, message: "no", metadata: ["k": "v"]))
+            )
             #expect(try await store.promise(ObjectAddress(service: "Approval", key: "w2"), name: "decision") == nil)
         }
     }
@@ -113,8 +141,12 @@ extension StoreConformance {
         let kept = ObjectAddress(service: "Approval", key: "new")
         func run(_ id: InvocationID, _ object: ObjectAddress, sequence: Int64) -> InvocationRecord {
             InvocationRecord(
-                id: id, target: InvocationTarget(service: object.service, handler: "run", key: object.key),
-                handlerKind: .workflow, status: .invoked, sequence: sequence, createdAt: 1
+                id: id,
+                target: InvocationTarget(service: object.service, handler: "run", key: object.key),
+                handlerKind: .workflow,
+                status: .invoked,
+                sequence: sequence,
+                createdAt: 1
             )
         }
         let (first, second, third) = (Self.id(1), Self.id(2), Self.id(3))

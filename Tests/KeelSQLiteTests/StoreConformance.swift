@@ -36,7 +36,8 @@ struct StoreConformance: Sendable {
         case subscriptionsRoundTrip = "subscriptions read back, and end with their subscriber or their topic"
         case promisesKeepFirstResult = "a durable promise keeps its first result"
         case workflowStateEndsWithItsRun = "a workflow's state and promises go when its run is purged or expires"
-        case suspendedWithNewEntries = "a suspended invocation needs a replay only when its journal grew after it suspended"
+        case suspendedWithNewEntries =
+            "a suspended invocation needs a replay only when its journal grew after it suspended"
 
         var testDescription: String { rawValue }
     }

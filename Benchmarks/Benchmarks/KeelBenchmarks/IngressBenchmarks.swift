@@ -27,7 +27,9 @@ func ingressBenchmarks() {
         for _ in benchmark.scaledIterations {
             for number in 0..<1_000 {
                 let request = try await ingress.invocation(
-                    path: "/Counter/user-\(number % 16)/add/send", headers: headers, body: Data("1".utf8)
+                    path: "/Counter/user-\(number % 16)/add/send",
+                    headers: headers,
+                    body: Data("1".utf8)
                 )
                 blackHole(request)
             }

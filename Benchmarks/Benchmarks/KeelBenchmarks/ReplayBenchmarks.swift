@@ -19,12 +19,14 @@ func replayBenchmarks() {
     do {
         let journal = try JournalFixture.frames(pairs: 500)
         replay = RuntimeHarness(
-            endpoint: endpoint, head: head,
+            endpoint: endpoint,
+            head: head,
             replayed: try JournalFixture.head(input: "500", journalLength: journal.count) + journal,
             closeInputAfterReplay: true
         )
         fresh = RuntimeHarness(
-            endpoint: endpoint, head: head,
+            endpoint: endpoint,
+            head: head,
             replayed: try JournalFixture.head(input: "100", journalLength: 0),
             closeInputAfterReplay: false
         )
@@ -47,7 +49,9 @@ func replayBenchmarks() {
         for _ in benchmark.scaledIterations {
             let sent = try await fresh.attempt()
             guard sent.count == 2 * 100 + 2, sent.last == .end else {
-                benchmark.error("the attempt sent \(sent.count) frames ending with \(String(describing: sent.last)), expected 202 ending with end")
+                benchmark.error(
+                    "the attempt sent \(sent.count) frames ending with \(String(describing: sent.last)), expected 202 ending with end"
+                )
                 return
             }
         }

@@ -81,7 +81,9 @@ final class StoreFixture: Sendable {
         )
         let entry = JournalEntry(type: MessageType.runCompletion.rawValue, payload: payload)
         return [.insertInvocation(record)]
-            + (0..<size).map { StoreOperation.appendJournal(id, index: Int64(invocation) * 10_000 + Int64($0) + 1, entry: entry) }
+            + (0..<size).map {
+                StoreOperation.appendJournal(id, index: Int64(invocation) * 10_000 + Int64($0) + 1, entry: entry)
+            }
     }
 
     func tearDown() async {

@@ -54,13 +54,21 @@ public struct Handler<Input, Output>: Sendable {
 
 extension Handler where Input: Encodable & Sendable, Output: Decodable & Sendable {
     public init(_ name: String) {
-        self.init(name: name, encodeInput: { try JSONSerde.encode($0) }, decodeOutput: { try JSONSerde.decode(Output.self, from: $0) })
+        self.init(
+            name: name,
+            encodeInput: { try JSONSerde.encode($0) },
+            decodeOutput: { try JSONSerde.decode(Output.self, from: $0) }
+        )
     }
 }
 
 extension Handler where Input == Void, Output: Decodable & Sendable {
     public init(_ name: String) {
-        self.init(name: name, encodeInput: { _ in Data() }, decodeOutput: { try JSONSerde.decode(Output.self, from: $0) })
+        self.init(
+            name: name,
+            encodeInput: { _ in Data() },
+            decodeOutput: { try JSONSerde.decode(Output.self, from: $0) }
+        )
     }
 }
 

@@ -68,7 +68,13 @@ public struct DurableClient<Contract: DurableContract>: Sendable {
     }
 
     var target: CallTarget {
-        CallTarget(driver: driver, service: Contract.serviceName, key: key, idempotencyKey: idempotencyKey, headers: headers)
+        CallTarget(
+            driver: driver,
+            service: Contract.serviceName,
+            key: key,
+            idempotencyKey: idempotencyKey,
+            headers: headers
+        )
     }
 }
 
@@ -78,7 +84,9 @@ public struct DurableSendClient<Contract: DurableContract>: Sendable {
     let target: CallTarget
     let delay: Duration?
 
-    public subscript<Input, Output>(dynamicMember handler: KeyPath<Contract.Type, Handler<Input, Output>>) -> SendCall<Input> {
+    public subscript<Input, Output>(dynamicMember handler: KeyPath<Contract.Type, Handler<Input, Output>>) -> SendCall<
+        Input
+    > {
         self.handler(Contract.self[keyPath: handler])
     }
 
@@ -97,8 +105,13 @@ struct CallTarget: Sendable {
 
     func request(handler: String, parameter: Data) -> CallRequest {
         CallRequest(
-            service: service, handler: handler, key: key, parameter: parameter,
-            headers: CallRequest.headers(headers), idempotencyKey: idempotencyKey, name: ""
+            service: service,
+            handler: handler,
+            key: key,
+            parameter: parameter,
+            headers: CallRequest.headers(headers),
+            idempotencyKey: idempotencyKey,
+            name: ""
         )
     }
 }

@@ -27,7 +27,10 @@ extension InvocationDriver {
                 case .void: return try decode(Data())
                 case .failure(let code, let message): throw TerminalError(message, code: code)
                 case .invocationID, .stateKeys:
-                    throw ProtocolError(code: .protocolViolation, message: "the call to \(target) completed with an unexpected kind of result")
+                    throw ProtocolError(
+                        code: .protocolViolation,
+                        message: "the call to \(target) completed with an unexpected kind of result"
+                    )
                 }
             },
             invocationIDFuture: DurableFuture(driver: self, key: .completion(ids.invocationID)) {
@@ -76,8 +79,13 @@ extension KeelContext {
         headers: [String: String] = [:]
     ) throws -> CallFuture<Output> {
         let request = CallRequest(
-            service: service, handler: handler, key: key ?? "", parameter: try JSONSerde.encode(input),
-            headers: CallRequest.headers(headers), idempotencyKey: idempotencyKey, name: ""
+            service: service,
+            handler: handler,
+            key: key ?? "",
+            parameter: try JSONSerde.encode(input),
+            headers: CallRequest.headers(headers),
+            idempotencyKey: idempotencyKey,
+            name: ""
         )
         return try _driver.call(request) { try JSONSerde.decode(Output.self, from: $0) }
     }
@@ -95,8 +103,13 @@ extension KeelContext {
         headers: [String: String] = [:]
     ) throws -> DurableFuture<String> {
         let request = CallRequest(
-            service: service, handler: handler, key: key ?? "", parameter: try JSONSerde.encode(input),
-            headers: CallRequest.headers(headers), idempotencyKey: idempotencyKey, name: ""
+            service: service,
+            handler: handler,
+            key: key ?? "",
+            parameter: try JSONSerde.encode(input),
+            headers: CallRequest.headers(headers),
+            idempotencyKey: idempotencyKey,
+            name: ""
         )
         return try _driver.send(request, delay: delay)
     }
@@ -165,7 +178,10 @@ extension KeelContext {
     }
 
     /// The future of the named signal `name` sent to this invocation (by `resolveSignal` / `rejectSignal`).
-    public func signal<Value: Decodable & Sendable>(_ name: String, as type: Value.Type = Value.self) -> DurableFuture<Value> {
+    public func signal<Value: Decodable & Sendable>(
+        _ name: String,
+        as type: Value.Type = Value.self
+    ) -> DurableFuture<Value> {
         DurableFuture(driver: _driver, key: .namedSignal(name)) { result in
             try NotificationDecoding.value(Value.self, result, "signal '\(name)'")
         }
@@ -179,6 +195,8 @@ extension KeelContext {
 
     /// Sends the named signal `name` as a failure to another invocation.
     public func rejectSignal(invocationID: String, _ name: String, _ reason: String, code: UInt16 = 500) throws {
-        try _driver.perform { try $0.sendSignal(to: invocationID, .name(name), .failure(TerminalError(reason, code: code))) }
+        try _driver.perform {
+            try $0.sendSignal(to: invocationID, .name(name), .failure(TerminalError(reason, code: code)))
+        }
     }
 }

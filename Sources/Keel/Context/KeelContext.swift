@@ -55,7 +55,13 @@ extension KeelContext {
             try await _driver.awaitStoredStepResults()
             _driver.inlineStepStarted()
             let outcome = await StepExecution.execute(
-                driver: _driver, name: name, completionID: id, commandIndex: index, retry: retry, mayGoOn: true, body: body
+                driver: _driver,
+                name: name,
+                completionID: id,
+                commandIndex: index,
+                retry: retry,
+                mayGoOn: true,
+                body: body
             )
             _driver.inlineStepFinished()
             switch outcome {
@@ -68,7 +74,11 @@ extension KeelContext {
                 break
             }
         }
-        return try NotificationDecoding.value(T.self, try await _driver.awaitNotification(.completion(id)), "run '\(name)'")
+        return try NotificationDecoding.value(
+            T.self,
+            try await _driver.awaitNotification(.completion(id)),
+            "run '\(name)'"
+        )
     }
 
     /// A step whose result is not needed (`Void`).
@@ -97,7 +107,13 @@ extension KeelContext {
                 // A future's result is awaited like any other notification: it is never used before it is stored.
                 guard (try? await driver.awaitStoredStepResults()) != nil else { return }
                 _ = await StepExecution.execute(
-                    driver: driver, name: name, completionID: id, commandIndex: index, retry: retry, mayGoOn: false, body: body
+                    driver: driver,
+                    name: name,
+                    completionID: id,
+                    commandIndex: index,
+                    retry: retry,
+                    mayGoOn: false,
+                    body: body
                 )
             }
         }

@@ -43,7 +43,13 @@ public struct RunRetryPolicy: Hashable, Sendable {
         factor: Double = 2,
         maxDelay: Duration? = .seconds(10)
     ) -> RunRetryPolicy {
-        RunRetryPolicy(maxAttempts: maxAttempts, maxDuration: maxDuration, initialDelay: initialDelay, factor: factor, maxDelay: maxDelay)
+        RunRetryPolicy(
+            maxAttempts: maxAttempts,
+            maxDuration: maxDuration,
+            initialDelay: initialDelay,
+            factor: factor,
+            maxDelay: maxDelay
+        )
     }
 
     /// The same delay before every retry.
@@ -61,7 +67,9 @@ public struct RunRetryPolicy: Hashable, Sendable {
         if let maxDuration, elapsed >= maxDuration { return nil }
         let exponent = Double(max(Int(attempts) - 1, 0))
         let nanoseconds = Self.nanoseconds(initialDelay) * pow(max(factor, 0), exponent)
-        var delay = nanoseconds.isFinite && nanoseconds < 9e18 ? Duration.nanoseconds(Int64(nanoseconds)) : .seconds(9_000_000_000)
+        var delay =
+            nanoseconds.isFinite && nanoseconds < 9e18
+            ? Duration.nanoseconds(Int64(nanoseconds)) : .seconds(9_000_000_000)
         if let maxDelay, delay > maxDelay { delay = maxDelay }
         return max(delay, .zero)
     }
@@ -120,10 +128,12 @@ enum StepExecution {
                 driver.failAttempt(code: 500, message: message, nextRetryDelay: delay, relatedCommand: related)
                 return .ended(error)
             }
-            result = .failure(TerminalError(
-                "ctx.run '\(name)' failed after \(info.attempts) attempt(s): \(error)",
-                code: 500
-            ))
+            result = .failure(
+                TerminalError(
+                    "ctx.run '\(name)' failed after \(info.attempts) attempt(s): \(error)",
+                    code: 500
+                )
+            )
         }
         do {
             return .proposed(early: try driver.proposeStepResult(completionID, result, mayGoOn: mayGoOn))

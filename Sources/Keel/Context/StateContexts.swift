@@ -18,7 +18,8 @@ extension SharedStateContext {
     }
 
     /// The state value named `name`, decoded as `type`.
-    public func get<Value: Codable & Sendable>(_ name: String, as type: Value.Type = Value.self) async throws -> Value? {
+    public func get<Value: Codable & Sendable>(_ name: String, as type: Value.Type = Value.self) async throws -> Value?
+    {
         try await get(StateKey<Value>(name))
     }
 

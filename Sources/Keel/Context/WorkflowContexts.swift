@@ -16,7 +16,10 @@ public struct WorkflowSharedContext: PromiseContext {
 
 extension PromiseContext {
     /// The durable promise `name` of this workflow instance (keyed by workflow name, key and promise name).
-    public func promise<Value: Codable & Sendable>(_ name: String, as type: Value.Type = Value.self) -> DurablePromise<Value> {
+    public func promise<Value: Codable & Sendable>(
+        _ name: String,
+        as type: Value.Type = Value.self
+    ) -> DurablePromise<Value> {
         DurablePromise(driver: _driver, name: name)
     }
 }
@@ -45,7 +48,11 @@ public struct DurablePromise<Value: Codable & Sendable>: Sendable {
     public func peek() async throws -> Value? {
         let name = self.name
         let id = try driver.perform { try $0.peekPromise(name) }
-        return try NotificationDecoding.optional(Value.self, try await driver.awaitNotification(.completion(id)), "promise '\(name)'")
+        return try NotificationDecoding.optional(
+            Value.self,
+            try await driver.awaitNotification(.completion(id)),
+            "promise '\(name)'"
+        )
     }
 
     /// Resolves the promise. Throws `TerminalError` 409 if it was already completed.

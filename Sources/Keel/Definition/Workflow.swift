@@ -99,9 +99,11 @@ extension Service {
         _ reference: Handler<Void, Output>,
         _ body: @escaping @Sendable (Context) async throws -> Output
     ) -> Service {
-        adding(HandlerAdapter.make(reference.name, kind: nil, context: Context.init) { (ctx: Context, _: NoInput) in
-            try await body(ctx)
-        })
+        adding(
+            HandlerAdapter.make(reference.name, kind: nil, context: Context.init) { (ctx: Context, _: NoInput) in
+                try await body(ctx)
+            }
+        )
     }
 }
 
@@ -123,9 +125,12 @@ extension VirtualObject {
         _ reference: Handler<Void, Output>,
         _ body: @escaping @Sendable (ObjectContext) async throws -> Output
     ) -> VirtualObject {
-        adding(HandlerAdapter.make(reference.name, kind: .exclusive, context: ObjectContext.init) { (ctx: ObjectContext, _: NoInput) in
-            try await body(ctx)
-        })
+        adding(
+            HandlerAdapter.make(reference.name, kind: .exclusive, context: ObjectContext.init) {
+                (ctx: ObjectContext, _: NoInput) in
+                try await body(ctx)
+            }
+        )
     }
 
     /// Implements the shared handler `reference` declares.
@@ -140,9 +145,12 @@ extension VirtualObject {
         _ reference: Handler<Void, Output>,
         _ body: @escaping @Sendable (ObjectSharedContext) async throws -> Output
     ) -> VirtualObject {
-        adding(HandlerAdapter.make(reference.name, kind: .shared, context: ObjectSharedContext.init) { (ctx: ObjectSharedContext, _: NoInput) in
-            try await body(ctx)
-        })
+        adding(
+            HandlerAdapter.make(reference.name, kind: .shared, context: ObjectSharedContext.init) {
+                (ctx: ObjectSharedContext, _: NoInput) in
+                try await body(ctx)
+            }
+        )
     }
 }
 
@@ -174,8 +182,11 @@ extension Workflow {
         _ reference: Handler<Void, Output>,
         _ body: @escaping @Sendable (WorkflowSharedContext) async throws -> Output
     ) -> Workflow {
-        adding(HandlerAdapter.make(reference.name, kind: .shared, context: WorkflowSharedContext.init) { (ctx: WorkflowSharedContext, _: NoInput) in
-            try await body(ctx)
-        })
+        adding(
+            HandlerAdapter.make(reference.name, kind: .shared, context: WorkflowSharedContext.init) {
+                (ctx: WorkflowSharedContext, _: NoInput) in
+                try await body(ctx)
+            }
+        )
     }
 }

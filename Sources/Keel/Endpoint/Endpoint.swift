@@ -24,7 +24,11 @@ public struct Endpoint: EmbeddedEndpoint {
     }
 
     public func handle(_ head: AttemptHead, input: AttemptInput, output: AttemptOutput) async {
-        let driver = InvocationDriver(protocolVersion: head.protocolVersion, output: output, speculativeSteps: head.speculativeSteps)
+        let driver = InvocationDriver(
+            protocolVersion: head.protocolVersion,
+            output: output,
+            speculativeSteps: head.speculativeSteps
+        )
         guard let handler = services[head.service]?.handlers[head.handler] else {
             driver.failAttempt(code: 404, message: "this endpoint has no handler \(head.service)/\(head.handler)")
             return

@@ -11,7 +11,10 @@ extension KeelContext {
         guard !futures.isEmpty else { throw TerminalError("ctx.race needs at least one future", code: 500) }
         let settled = try await _driver.awaitAny(futures.map(\.key))
         guard let winner = futures.first(where: { $0.key == settled.key }) else {
-            throw ProtocolError(code: .protocolViolation, message: "a race settled on a notification none of its futures waits for")
+            throw ProtocolError(
+                code: .protocolViolation,
+                message: "a race settled on a notification none of its futures waits for"
+            )
         }
         return try winner.decode(settled.result)
     }
@@ -47,12 +50,17 @@ extension KeelContext {
 
     /// Every result, in the order of `futures`; throws the first failure to arrive without waiting for the rest.
     public func all<T: Sendable>(_ futures: [DurableFuture<T>]) async throws -> [T] {
-        let results = try await _driver.awaitAll(futures.map { future in
-            FutureCheck(key: future.key) { _ = try future.decode($0) }
-        })
+        let results = try await _driver.awaitAll(
+            futures.map { future in
+                FutureCheck(key: future.key) { _ = try future.decode($0) }
+            }
+        )
         return try futures.map { future in
             guard let result = results[future.key] else {
-                throw ProtocolError(code: .protocolViolation, message: "ctx.all finished without a result for one of its futures")
+                throw ProtocolError(
+                    code: .protocolViolation,
+                    message: "ctx.all finished without a result for one of its futures"
+                )
             }
             return try future.decode(result)
         }

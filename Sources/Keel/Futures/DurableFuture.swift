@@ -18,7 +18,11 @@ public struct DurableFuture<Value: Sendable>: Sendable {
     let key: NotificationKey
     let decode: @Sendable (NotificationResult) throws -> Value
 
-    init(driver: InvocationDriver, key: NotificationKey, decode: @escaping @Sendable (NotificationResult) throws -> Value) {
+    init(
+        driver: InvocationDriver,
+        key: NotificationKey,
+        decode: @escaping @Sendable (NotificationResult) throws -> Value
+    ) {
         self.driver = driver
         self.key = key
         self.decode = decode
@@ -80,7 +84,11 @@ public struct CallFuture<Output: Sendable>: Sendable {
 
 /// Decodes notification payloads into the values futures promise.
 enum NotificationDecoding {
-    static func value<T: Decodable>(_: T.Type, _ result: NotificationResult, _ what: @autoclosure () -> String) throws -> T {
+    static func value<T: Decodable>(
+        _: T.Type,
+        _ result: NotificationResult,
+        _ what: @autoclosure () -> String
+    ) throws -> T {
         switch result {
         case .value(let data):
             return try JSONSerde.decode(T.self, from: data)
@@ -89,7 +97,10 @@ enum NotificationDecoding {
         case .failure(let code, let message):
             throw TerminalError(message, code: code)
         case .invocationID, .stateKeys:
-            throw ProtocolError(code: .protocolViolation, message: "\(what()) completed with an unexpected kind of result")
+            throw ProtocolError(
+                code: .protocolViolation,
+                message: "\(what()) completed with an unexpected kind of result"
+            )
         }
     }
 
@@ -99,7 +110,11 @@ enum NotificationDecoding {
         }
     }
 
-    static func optional<T: Decodable>(_: T.Type, _ result: NotificationResult, _ what: @autoclosure () -> String) throws -> T? {
+    static func optional<T: Decodable>(
+        _: T.Type,
+        _ result: NotificationResult,
+        _ what: @autoclosure () -> String
+    ) throws -> T? {
         if case .void = result { return nil }
         return try value(T.self, result, what())
     }
@@ -108,7 +123,11 @@ enum NotificationDecoding {
         switch result {
         case .invocationID(let id): return id
         case .failure(let code, let message): throw TerminalError(message, code: code)
-        default: throw ProtocolError(code: .protocolViolation, message: "a call's invocation-id completion carries no invocation id")
+        default:
+            throw ProtocolError(
+                code: .protocolViolation,
+                message: "a call's invocation-id completion carries no invocation id"
+            )
         }
     }
 }

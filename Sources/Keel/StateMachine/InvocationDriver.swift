@@ -24,7 +24,10 @@ public struct AttemptEnded: Error, Hashable, Sendable, CustomStringConvertible {
 public final class InvocationDriver: Sendable {
     /// A continuation to resume once the lock is released.
     private enum Deferred {
-        case settle(CheckedContinuation<NotificationQueue.Resolution, any Error>, Result<NotificationQueue.Resolution, any Error>)
+        case settle(
+            CheckedContinuation<NotificationQueue.Resolution, any Error>,
+            Result<NotificationQueue.Resolution, any Error>
+        )
         case ready(CheckedContinuation<Void, any Error>, Result<Void, any Error>)
 
         func run() {
@@ -110,9 +113,15 @@ public final class InvocationDriver: Sendable {
             if let ready = state.ready {
                 state.ready = nil
                 if !state.machine.isReadyToExecute {
-                    fail(&state, code: ProtocolError.Code.protocolViolation.rawValue, message: "the input ended before the replayed journal was complete")
+                    fail(
+                        &state,
+                        code: ProtocolError.Code.protocolViolation.rawValue,
+                        message: "the input ended before the replayed journal was complete"
+                    )
                 }
-                state.deferred.append(.ready(ready, .failure(AttemptEnded(reason: "input ended before the journal was replayed"))))
+                state.deferred.append(
+                    .ready(ready, .failure(AttemptEnded(reason: "input ended before the journal was replayed")))
+                )
             }
             progress(&state)
         }
@@ -127,7 +136,9 @@ public final class InvocationDriver: Sendable {
                 if state.machine.isReadyToExecute {
                     state.deferred.append(.ready(continuation, .success(())))
                 } else if state.machine.isClosed || state.machine.isInputClosed {
-                    state.deferred.append(.ready(continuation, .failure(AttemptEnded(reason: "closed before the journal was replayed"))))
+                    state.deferred.append(
+                        .ready(continuation, .failure(AttemptEnded(reason: "closed before the journal was replayed")))
+                    )
                 } else {
                     state.ready = continuation
                 }
@@ -185,7 +196,8 @@ public final class InvocationDriver: Sendable {
                 flush(&state)
                 return .success(value)
             } catch {
-                let failure = error as? ProtocolError
+                let failure =
+                    error as? ProtocolError
                     ?? ProtocolError(code: .protocolViolation, message: String(describing: error))
                 fail(&state, code: failure.code.rawValue, message: failure.message)
                 return .failure(AttemptEnded(reason: failure.message))
@@ -261,10 +273,13 @@ public final class InvocationDriver: Sendable {
             return state.nextWaiterID
         }
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<NotificationQueue.Resolution, any Error>) in
+            try await withCheckedThrowingContinuation {
+                (continuation: CheckedContinuation<NotificationQueue.Resolution, any Error>) in
                 withState { state in
                     if state.machine.isClosed || !state.machine.isReadyToExecute {
-                        state.deferred.append(.settle(continuation, .failure(AttemptEnded(reason: "the attempt is closed"))))
+                        state.deferred.append(
+                            .settle(continuation, .failure(AttemptEnded(reason: "the attempt is closed")))
+                        )
                     } else if Task.isCancelled {
                         state.deferred.append(.settle(continuation, .failure(CancellationError())))
                     } else {
@@ -292,7 +307,10 @@ public final class InvocationDriver: Sendable {
         for completion in children {
             let resolution = try await wait([.completion(completion)], cancellable: false)
             guard case .notification(_, .invocationID(let target)) = resolution else {
-                failAttempt(code: ProtocolError.Code.protocolViolation.rawValue, message: "completion \(completion) should carry a call's invocation id")
+                failAttempt(
+                    code: ProtocolError.Code.protocolViolation.rawValue,
+                    message: "completion \(completion) should carry a call's invocation id"
+                )
                 throw AttemptEnded(reason: "protocol violation")
             }
             targets.append(target)

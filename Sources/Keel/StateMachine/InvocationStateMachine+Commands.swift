@@ -74,7 +74,9 @@ extension InvocationStateMachine {
         message.resultCompletionID = id
         message.name = name
         if let stored = try command(.sleep, message), stored.resultCompletionID != id || stored.name != name {
-            throw mismatch("the journal has sleep '\(stored.name)' (completion \(stored.resultCompletionID)) where the handler now sleeps '\(name)' (completion \(id))")
+            throw mismatch(
+                "the journal has sleep '\(stored.name)' (completion \(stored.resultCompletionID)) where the handler now sleeps '\(name)' (completion \(id))"
+            )
         }
         return id
     }
@@ -98,7 +100,9 @@ extension InvocationStateMachine {
         if let stored = try command(.call, message) {
             try check(call: CallRequest(stored: stored), against: request, kind: "call")
             guard stored.invocationIDNotificationIdx == invocationID, stored.resultCompletionID == result else {
-                throw mismatch("the journal's call to \(stored.serviceName)/\(stored.handlerName) has completions \(stored.invocationIDNotificationIdx)/\(stored.resultCompletionID), expected \(invocationID)/\(result)")
+                throw mismatch(
+                    "the journal's call to \(stored.serviceName)/\(stored.handlerName) has completions \(stored.invocationIDNotificationIdx)/\(stored.resultCompletionID), expected \(invocationID)/\(result)"
+                )
             }
         }
         trackChildCall(invocationID)
@@ -122,7 +126,9 @@ extension InvocationStateMachine {
         if let stored = try command(.oneWayCall, message) {
             try check(call: CallRequest(stored: stored), against: request, kind: "send")
             guard stored.invocationIDNotificationIdx == invocationID else {
-                throw mismatch("the journal's send to \(stored.serviceName)/\(stored.handlerName) has completion \(stored.invocationIDNotificationIdx), expected \(invocationID)")
+                throw mismatch(
+                    "the journal's send to \(stored.serviceName)/\(stored.handlerName) has completion \(stored.invocationIDNotificationIdx), expected \(invocationID)"
+                )
             }
         }
         return invocationID
@@ -130,20 +136,27 @@ extension InvocationStateMachine {
 
     private func check(call stored: CallRequest, against request: CallRequest, kind: String) throws(ProtocolError) {
         guard stored.service == request.service, stored.handler == request.handler, stored.key == request.key else {
-            throw mismatch("the journal has a \(kind) to \(stored.target) where the handler now calls \(request.target)")
+            throw mismatch(
+                "the journal has a \(kind) to \(stored.target) where the handler now calls \(request.target)"
+            )
         }
         guard stored.parameter == request.parameter else {
             throw mismatch("the journal's \(kind) to \(stored.target) has another input than the handler now sends")
         }
-        guard stored.headers == request.headers, stored.idempotencyKey == request.idempotencyKey, stored.name == request.name else {
-            throw mismatch("the journal's \(kind) to \(stored.target) has other headers, idempotency key or name than the handler now uses")
+        guard stored.headers == request.headers, stored.idempotencyKey == request.idempotencyKey,
+            stored.name == request.name
+        else {
+            throw mismatch(
+                "the journal's \(kind) to \(stored.target) has other headers, idempotency key or name than the handler now uses"
+            )
         }
     }
 
     // MARK: - Signals and awakeables
 
     /// `SendSignalCommand` to another invocation: CANCEL is index 1 with a void payload.
-    mutating func sendSignal(to target: String, _ signal: SignalID, _ payload: CompletionPayload) throws(ProtocolError) {
+    mutating func sendSignal(to target: String, _ signal: SignalID, _ payload: CompletionPayload) throws(ProtocolError)
+    {
         var message = PBSendSignalCommandMessage()
         message.targetInvocationID = target
         switch signal {
@@ -157,7 +170,9 @@ extension InvocationStateMachine {
         }
         if let stored = try command(.sendSignal, message) {
             guard stored.targetInvocationID == target, stored.signalID == message.signalID else {
-                throw mismatch("the journal signals \(stored.targetInvocationID) (\(String(describing: stored.signalID))) where the handler now signals \(target) (\(signal))")
+                throw mismatch(
+                    "the journal signals \(stored.targetInvocationID) (\(String(describing: stored.signalID))) where the handler now signals \(target) (\(signal))"
+                )
             }
             guard stored.result == message.result else {
                 throw mismatch("the journal's signal to \(target) carries another payload than the handler now sends")
@@ -176,10 +191,14 @@ extension InvocationStateMachine {
         }
         if let stored = try command(.completeAwakeable, message) {
             guard stored.awakeableID == awakeableID else {
-                throw mismatch("the journal completes awakeable \(stored.awakeableID) where the handler now completes \(awakeableID)")
+                throw mismatch(
+                    "the journal completes awakeable \(stored.awakeableID) where the handler now completes \(awakeableID)"
+                )
             }
             guard stored.result == message.result else {
-                throw mismatch("the journal completes awakeable \(awakeableID) with another result than the handler now does")
+                throw mismatch(
+                    "the journal completes awakeable \(awakeableID) with another result than the handler now does"
+                )
             }
         }
     }
@@ -193,7 +212,9 @@ extension InvocationStateMachine {
         message.key = key
         message.resultCompletionID = id
         if let stored = try command(.getPromise, message), stored.key != key || stored.resultCompletionID != id {
-            throw mismatch("the journal reads promise '\(stored.key)' (completion \(stored.resultCompletionID)) where the handler now reads '\(key)' (completion \(id))")
+            throw mismatch(
+                "the journal reads promise '\(stored.key)' (completion \(stored.resultCompletionID)) where the handler now reads '\(key)' (completion \(id))"
+            )
         }
         return id
     }
@@ -205,7 +226,9 @@ extension InvocationStateMachine {
         message.key = key
         message.resultCompletionID = id
         if let stored = try command(.peekPromise, message), stored.key != key || stored.resultCompletionID != id {
-            throw mismatch("the journal peeks promise '\(stored.key)' (completion \(stored.resultCompletionID)) where the handler now peeks '\(key)' (completion \(id))")
+            throw mismatch(
+                "the journal peeks promise '\(stored.key)' (completion \(stored.resultCompletionID)) where the handler now peeks '\(key)' (completion \(id))"
+            )
         }
         return id
     }
@@ -223,7 +246,9 @@ extension InvocationStateMachine {
         }
         if let stored = try command(.completePromise, message) {
             guard stored.key == key, stored.resultCompletionID == id else {
-                throw mismatch("the journal completes promise '\(stored.key)' (completion \(stored.resultCompletionID)) where the handler now completes '\(key)' (completion \(id))")
+                throw mismatch(
+                    "the journal completes promise '\(stored.key)' (completion \(stored.resultCompletionID)) where the handler now completes '\(key)' (completion \(id))"
+                )
             }
             guard stored.completion == message.completion else {
                 throw mismatch("the journal completes promise '\(key)' with another result than the handler now does")
@@ -241,7 +266,12 @@ extension InvocationStateMachine {
 
     /// `GetInvocationOutputCommand`: completes at once, void while the target is still running.
     mutating func getInvocationOutput(_ target: InvocationTarget) throws(ProtocolError) -> UInt32 {
-        try targetCommand(.getInvocationOutput, PBGetInvocationOutputCommandMessage(), target, verb: "reads the output of")
+        try targetCommand(
+            .getInvocationOutput,
+            PBGetInvocationOutputCommandMessage(),
+            target,
+            verb: "reads the output of"
+        )
     }
 
     /// Attach and output carry the same target fields and one completion.
@@ -271,7 +301,9 @@ extension InvocationStateMachine {
             }
         }
         if let stored = try command(type, message), !stored.sameTarget(as: message) || stored.resultCompletionID != id {
-            throw mismatch("the journal \(verb) another invocation (or completion) than the handler now does (\(target))")
+            throw mismatch(
+                "the journal \(verb) another invocation (or completion) than the handler now does (\(target))"
+            )
         }
         return id
     }
@@ -283,7 +315,8 @@ extension InvocationStateMachine {
     /// counters: any later one is on its first try.
     func retryInfo(attemptDuration: Duration) -> (attempts: UInt32, elapsed: Duration) {
         guard processingFirstEntry, let start else { return (1, attemptDuration) }
-        let previous: Duration = start.retryCountSinceLastStoredEntry == 0
+        let previous: Duration =
+            start.retryCountSinceLastStoredEntry == 0
             ? .zero
             : .milliseconds(Int64(clamping: start.durationSinceLastStoredEntry))
         return (start.retryCountSinceLastStoredEntry &+ 1, previous + attemptDuration)

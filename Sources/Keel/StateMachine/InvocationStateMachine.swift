@@ -138,7 +138,8 @@ struct InvocationStateMachine: Sendable {
                 processingFirstEntry = true
             }
             guard stored.type == type.rawValue else {
-                let storedName = MessageType(rawValue: stored.type).map { "\($0)" } ?? "0x" + String(stored.type, radix: 16)
+                let storedName =
+                    MessageType(rawValue: stored.type).map { "\($0)" } ?? "0x" + String(stored.type, radix: 16)
                 throw mismatch("the journal has a \(storedName) command where the handler now issues \(type)")
             }
             return try decode(M.self, stored)
@@ -163,7 +164,9 @@ struct InvocationStateMachine: Sendable {
         message.name = name
         if let stored = try command(.run, message) {
             guard stored.resultCompletionID == id, stored.name == name else {
-                throw mismatch("the journal has run '\(stored.name)' (completion \(stored.resultCompletionID)) where the handler now runs '\(name)' (completion \(id))")
+                throw mismatch(
+                    "the journal has run '\(stored.name)' (completion \(stored.resultCompletionID)) where the handler now runs '\(name)' (completion \(id))"
+                )
             }
         }
         return (id, !notifications.contains(.completion(id)), index)
@@ -204,7 +207,11 @@ struct InvocationStateMachine: Sendable {
         guard let stored = try command(.getEagerState, message) else {
             return .value(eagerState[key])
         }
-        guard stored.key == key else { throw mismatch("the journal reads state key \(Self.show(stored.key)) where the handler now reads \(Self.show(key))") }
+        guard stored.key == key else {
+            throw mismatch(
+                "the journal reads state key \(Self.show(stored.key)) where the handler now reads \(Self.show(key))"
+            )
+        }
         if case .value(let value)? = stored.result { return .value(value.content) }
         return .value(nil)
     }
@@ -215,7 +222,9 @@ struct InvocationStateMachine: Sendable {
         message.key = key
         message.resultCompletionID = id
         if let stored = try command(.getLazyState, message), stored.key != key || stored.resultCompletionID != id {
-            throw mismatch("the journal reads state key \(Self.show(stored.key)) where the handler now reads \(Self.show(key))")
+            throw mismatch(
+                "the journal reads state key \(Self.show(stored.key)) where the handler now reads \(Self.show(key))"
+            )
         }
         return id
     }
@@ -226,7 +235,8 @@ struct InvocationStateMachine: Sendable {
     }
 
     mutating func stateKeys() throws(ProtocolError) -> KeysRead {
-        let lazy = phase == .replaying
+        let lazy =
+            phase == .replaying
             ? replayCommands[replayCursor].type == MessageType.getLazyStateKeys.rawValue
             : partialState
         if lazy {
@@ -234,7 +244,9 @@ struct InvocationStateMachine: Sendable {
             var message = PBGetLazyStateKeysCommandMessage()
             message.resultCompletionID = id
             if let stored = try command(.getLazyStateKeys, message), stored.resultCompletionID != id {
-                throw mismatch("the journal's state-keys read has completion \(stored.resultCompletionID), expected \(id)")
+                throw mismatch(
+                    "the journal's state-keys read has completion \(stored.resultCompletionID), expected \(id)"
+                )
             }
             return .awaitCompletion(id)
         }
@@ -249,7 +261,9 @@ struct InvocationStateMachine: Sendable {
         message.key = key
         message.value = PBValue.with { $0.content = value }
         if let stored = try command(.setState, message), stored.key != key || stored.value.content != value {
-            throw mismatch("the journal sets state key \(Self.show(stored.key)) to other bytes than the handler now sets \(Self.show(key))")
+            throw mismatch(
+                "the journal sets state key \(Self.show(stored.key)) to other bytes than the handler now sets \(Self.show(key))"
+            )
         }
         eagerState[key] = value
     }
@@ -258,7 +272,9 @@ struct InvocationStateMachine: Sendable {
         var message = PBClearStateCommandMessage()
         message.key = key
         if let stored = try command(.clearState, message), stored.key != key {
-            throw mismatch("the journal clears state key \(Self.show(stored.key)) where the handler now clears \(Self.show(key))")
+            throw mismatch(
+                "the journal clears state key \(Self.show(stored.key)) where the handler now clears \(Self.show(key))"
+            )
         }
         eagerState[key] = nil
     }
@@ -278,7 +294,9 @@ struct InvocationStateMachine: Sendable {
         }
         _ = try command(.output, message)
         guard replayCursor == replayCommands.count else {
-            throw mismatch("the handler returned while the journal still holds \(replayCommands.count - replayCursor) more command(s)")
+            throw mismatch(
+                "the handler returned while the journal still holds \(replayCommands.count - replayCursor) more command(s)"
+            )
         }
         outbox.append(try encode(.end, PBEndMessage()))
         phase = .closed
@@ -366,51 +384,5 @@ struct InvocationStateMachine: Sendable {
     mutating func allocateSignalIndex() -> UInt32 {
         defer { nextSignalIndex += 1 }
         return nextSignalIndex
-    }
-
-    // MARK: - Helpers
-
-    func ensureOpen() throws(ProtocolError) {
-        guard isReadyToExecute else {
-            throw ProtocolError(code: .protocolViolation, message: "the handler issued a command while the attempt is \(phase)")
-        }
-    }
-
-    func decode<M: SwiftProtobuf.Message>(_: M.Type, _ frame: Frame) throws(ProtocolError) -> M {
-        do {
-            return try M(serializedBytes: frame.payload)
-        } catch {
-            throw violation("cannot decode \(M.protoMessageName): \(error)")
-        }
-    }
-
-    func encode(_ type: MessageType, _ message: some SwiftProtobuf.Message) throws(ProtocolError) -> Frame {
-        do {
-            return try Frame(type: type, message: message)
-        } catch {
-            throw ProtocolError(code: .protocolViolation, message: "cannot encode \(type): \(error)")
-        }
-    }
-
-    func violation(_ text: String) -> ProtocolError {
-        ProtocolError(code: .protocolViolation, message: text)
-    }
-
-    func mismatch(_ text: String) -> ProtocolError {
-        ProtocolError(code: .journalMismatch, message: "journal mismatch at command #\(commandIndex): \(text)")
-    }
-
-    static func show(_ key: Data) -> String {
-        String(data: key, encoding: .utf8).map { "'\($0)'" } ?? key.base64EncodedString()
-    }
-
-    /// V5 carries no seed: derive a stable one from the invocation id (FNV-1a 64).
-    private static func fallbackSeed(_ id: [UInt8]) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in id {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
-        return hash
     }
 }

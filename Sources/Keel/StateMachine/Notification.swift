@@ -24,7 +24,10 @@ extension Frame {
         do {
             template = try PBNotificationTemplate(serializedBytes: payload)
         } catch {
-            throw ProtocolError(code: .protocolViolation, message: "cannot decode notification of type 0x\(String(type, radix: 16)): \(error)")
+            throw ProtocolError(
+                code: .protocolViolation,
+                message: "cannot decode notification of type 0x\(String(type, radix: 16)): \(error)"
+            )
         }
         let key: NotificationKey
         switch template.id {
@@ -32,7 +35,10 @@ extension Frame {
         case .signalID(let id): key = .signal(id)
         case .signalName(let name): key = .namedSignal(name)
         case nil:
-            throw ProtocolError(code: .protocolViolation, message: "notification of type 0x\(String(type, radix: 16)) has no id")
+            throw ProtocolError(
+                code: .protocolViolation,
+                message: "notification of type 0x\(String(type, radix: 16)) has no id"
+            )
         }
         let result: NotificationResult
         switch template.result {

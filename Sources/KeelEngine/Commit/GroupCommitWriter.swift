@@ -87,7 +87,11 @@ final class GroupCommitWriter: Sendable {
     /// Queues a submission unless the writer is closed or an owner is poisoned, and wakes whoever writes when
     /// it is due. Returns the index given to its last journal entry. The submission is consumed so that its
     /// operations are uniquely owned here and get their indexes without a copy of the array.
-    private func submit(_ submission: consuming Submission, lazy: Bool, quiet: Bool = false) -> Result<Int64, StoreError> {
+    private func submit(
+        _ submission: consuming Submission,
+        lazy: Bool,
+        quiet: Bool = false
+    ) -> Result<Int64, StoreError> {
         var submission = consume submission
         let (outcome, wakeThread) = state.withLock { state -> (Result<Int64, StoreError>, Bool) in
             if state.isClosed { return (.failure(StoreError(.closed, "the engine is shutting down")), false) }
@@ -127,7 +131,11 @@ final class GroupCommitWriter: Sendable {
     func commit(_ operations: [StoreOperation], for owner: InvocationID?, lazy: Bool = false) async throws {
         do {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let submission = Submission(owners: owner.map { [$0] } ?? [], operations: operations, waiter: continuation)
+                let submission = Submission(
+                    owners: owner.map { [$0] } ?? [],
+                    operations: operations,
+                    waiter: continuation
+                )
                 if case .failure(let refusal) = submit(submission, lazy: lazy) {
                     continuation.resume(throwing: refusal)
                 }
@@ -153,7 +161,11 @@ final class GroupCommitWriter: Sendable {
         quiet: Bool = false,
         then: @escaping @Sendable (StoreError?) -> Void
     ) {
-        if case .failure(let refusal) = submit(Submission(owners: [owner], operations: consume operations, then: then), lazy: lazy, quiet: quiet) {
+        if case .failure(let refusal) = submit(
+            Submission(owners: [owner], operations: consume operations, then: then),
+            lazy: lazy,
+            quiet: quiet
+        ) {
             then(refusal)
         }
     }
@@ -281,9 +293,13 @@ final class GroupCommitWriter: Sendable {
             return
         }
         let owners = Set(batch.flatMap(\.owners))
-        logger.error("a group commit failed; its invocations are reloaded from the store before they go on", metadata: [
-            "error": "\(failure)", "operations": "\(batch.reduce(0) { $0 + $1.operations.count })", "invocations": "\(owners.count)",
-        ])
+        logger.error(
+            "a group commit failed; its invocations are reloaded from the store before they go on",
+            metadata: [
+                "error": "\(failure)", "operations": "\(batch.reduce(0) { $0 + $1.operations.count })",
+                "invocations": "\(owners.count)",
+            ]
+        )
         let refused = state.withLock { state -> [Submission] in
             state.poisoned.formUnion(owners)
             let refused = state.submissions.filter { $0.owners.contains(where: state.poisoned.contains) }
@@ -303,7 +319,10 @@ final class GroupCommitWriter: Sendable {
     }
 
     private static func poisonError(_ owner: InvocationID) -> StoreError {
-        StoreError(.io, "an earlier write of invocation \(owner) failed; it is reloaded from the store before it goes on")
+        StoreError(
+            .io,
+            "an earlier write of invocation \(owner) failed; it is reloaded from the store before it goes on"
+        )
     }
 }
 

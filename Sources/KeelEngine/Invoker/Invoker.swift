@@ -62,7 +62,12 @@ struct Invoker: Sendable {
     /// Runs the endpoint beside the relay; leaving this scope cancels the endpoint if it is still running.
     ///
     /// (`async let` rather than a task group: with Swift 6.3 on Linux a task group here crashed at run time.)
-    private func relay(_ plan: AttemptPlan, output: AttemptOutput, id: InvocationID, generation: UInt64) async -> Outcome {
+    private func relay(
+        _ plan: AttemptPlan,
+        output: AttemptOutput,
+        id: InvocationID,
+        generation: UInt64
+    ) async -> Outcome {
         async let _: Void = {
             await plan.endpoint.handle(plan.head, input: plan.input, output: output)
             output.finish()
@@ -88,8 +93,15 @@ struct Invoker: Sendable {
                 return .failed(AttemptFailure(message: message, nextRetryDelay: delay))
             }
         }
-        if Task.isCancelled { return .failed(AttemptFailure(message: "the engine is shutting down", nextRetryDelay: nil)) }
-        return .failed(AttemptFailure(message: "the endpoint closed the attempt without End, Suspension or Error", nextRetryDelay: nil))
+        if Task.isCancelled {
+            return .failed(AttemptFailure(message: "the engine is shutting down", nextRetryDelay: nil))
+        }
+        return .failed(
+            AttemptFailure(
+                message: "the endpoint closed the attempt without End, Suspension or Error",
+                nextRetryDelay: nil
+            )
+        )
     }
 }
 

@@ -95,3 +95,26 @@ struct PromiseKey: Hashable, Sendable {
     var object: ObjectAddress
     var name: String
 }
+
+extension NotificationAddress {
+    /// The address of a journal entry that is a notification; nil for commands and unreadable entries.
+    init?(_ entry: JournalEntry) {
+        guard MessageType(rawValue: entry.type)?.isNotification == true,
+            let template = try? PBNotificationTemplate(serializedBytes: entry.payload)
+        else { return nil }
+        switch template.id {
+        case .completionID(let id): self = .completion(id)
+        case .signalID(let id): self = .signal(id)
+        case .signalName(let name): self = .named(name)
+        case nil: return nil
+        }
+    }
+}
+
+extension Failure {
+    init(_ failure: PBFailure) {
+        var metadata: [String: String] = [:]
+        for entry in failure.metadata { metadata[entry.key] = entry.value }
+        self.init(code: UInt16(clamping: failure.code), message: failure.message, metadata: metadata)
+    }
+}

@@ -18,7 +18,8 @@ extension PartitionProcessor {
             completionID = message.resultCompletionID
             target = resolveTarget(message.target.map(AttachTarget.init))
         }
-        let notificationType: MessageType = type == .attachInvocation ? .attachInvocationCompletion : .getInvocationOutputCompletion
+        let notificationType: MessageType =
+            type == .attachInvocation ? .attachInvocationCompletion : .getInvocationOutputCompletion
         cacheCommand(command, of: id)
         let callerOperations: [StoreOperation] = [.appendJournal(id, index: 0, entry: command)]
         let result: InvocationResult?
@@ -27,11 +28,24 @@ extension PartitionProcessor {
             result = .failure(failure)
             writer.enqueue(callerOperations, for: id)
         case .success(let targetID):
-            guard let partition = router.partition(for: targetID) else { return .failed("the engine is stopping", nextRetryDelay: nil) }
-            let subscription = type == .attachInvocation
-                ? Subscription(topic: .invocation(targetID), subscriber: id, completionID: completionID, notificationType: notificationType.rawValue)
+            guard let partition = router.partition(for: targetID) else {
+                return .failed("the engine is stopping", nextRetryDelay: nil)
+            }
+            let subscription =
+                type == .attachInvocation
+                ? Subscription(
+                    topic: .invocation(targetID),
+                    subscriber: id,
+                    completionID: completionID,
+                    notificationType: notificationType.rawValue
+                )
                 : nil
-            switch await partition.observe(targetID, subscription: subscription, callerOperations: callerOperations, caller: id) {
+            switch await partition.observe(
+                targetID,
+                subscription: subscription,
+                callerOperations: callerOperations,
+                caller: id
+            ) {
             case .failed(let message):
                 active[id]?.journal = nil
                 return .failed(message, nextRetryDelay: nil)
@@ -56,7 +70,12 @@ extension PartitionProcessor {
 
     /// Subscribes to an invocation's result (attach) or reads it (output, `subscription == nil`). Answers
     /// `.accepted` while it runs (subscribed, or no output yet), its result once completed.
-    func observe(_ target: InvocationID, subscription: Subscription?, callerOperations: [StoreOperation], caller: InvocationID) async -> ChildOutcome {
+    func observe(
+        _ target: InvocationID,
+        subscription: Subscription?,
+        callerOperations: [StoreOperation],
+        caller: InvocationID
+    ) async -> ChildOutcome {
         if active[target] == nil {
             let stored: InvocationRecord?
             do {
@@ -65,12 +84,18 @@ extension PartitionProcessor {
                 return .failed("storage: \(StoreError(wrapping: error).message)")
             }
             if active[target] == nil {
-                guard writer.enqueue(callerOperations, for: [caller]) != nil else { return .failed("an earlier write of \(caller) failed") }
-                return .completed(stored?.result ?? .failure(Failure(code: 404, message: "invocation \(target) not found")))
+                guard writer.enqueue(callerOperations, for: [caller]) != nil else {
+                    return .failed("an earlier write of \(caller) failed")
+                }
+                return .completed(
+                    stored?.result ?? .failure(Failure(code: 404, message: "invocation \(target) not found"))
+                )
             }
         }
         if let result = active[target]?.completingWith {
-            guard writer.enqueue(callerOperations, for: [caller]) != nil else { return .failed("an earlier write of \(caller) failed") }
+            guard writer.enqueue(callerOperations, for: [caller]) != nil else {
+                return .failed("an earlier write of \(caller) failed")
+            }
             return .completed(result)
         }
         var operations = callerOperations
@@ -78,7 +103,9 @@ extension PartitionProcessor {
             subscribers[subscription.topic, default: []].append(subscription)
             operations.append(.subscribe(subscription))
         }
-        guard writer.enqueue(operations, for: [caller]) != nil else { return .failed("an earlier write of \(caller) failed") }
+        guard writer.enqueue(operations, for: [caller]) != nil else {
+            return .failed("an earlier write of \(caller) failed")
+        }
         return .accepted
     }
 
@@ -109,10 +136,16 @@ extension PartitionProcessor {
         case nil:
             return .failure(Failure(code: 400, message: "the command names no target"))
         case .invocation(let text):
-            guard let id = InvocationID(text) else { return .failure(Failure(code: 400, message: "'\(text)' is not an invocation id")) }
+            guard let id = InvocationID(text) else {
+                return .failure(Failure(code: 400, message: "'\(text)' is not an invocation id"))
+            }
             return .success(id)
         case .idempotent(let request):
-            let target = InvocationTarget(service: request.serviceName, handler: request.handlerName, key: request.hasServiceKey ? request.serviceKey : nil)
+            let target = InvocationTarget(
+                service: request.serviceName,
+                handler: request.handlerName,
+                key: request.hasServiceKey ? request.serviceKey : nil
+            )
             return .success(IdentityDerivation.idempotentID(target: target, idempotencyKey: request.idempotencyKey))
         case .workflow(let workflow):
             return .success(IdentityDerivation.workflowID(service: workflow.workflowName, key: workflow.workflowKey))

@@ -16,7 +16,9 @@ extension PartitionProcessor {
 
     /// Loads what the attempt needs and opens its input stream with `Start` and the journal.
     func prepareAttempt(_ id: InvocationID, generation: UInt64, output: AttemptOutput) async -> AttemptPlan? {
-        guard !isShuttingDown, let current = active[id], current.generation == generation, current.record.status == .invoked else { return nil }
+        guard !isShuttingDown, let current = active[id], current.generation == generation,
+            current.record.status == .invoked
+        else { return nil }
         let deploymentID: String
         do {
             deploymentID = try current.record.deploymentID ?? registry.resolve(current.record.target).deploymentID
@@ -25,7 +27,11 @@ extension PartitionProcessor {
             return nil
         }
         guard let (transport, version) = registry.transport(for: deploymentID) else {
-            await attemptEnded(id, generation: generation, failure: ("deployment \(deploymentID) is not registered in this process", nil))
+            await attemptEnded(
+                id,
+                generation: generation,
+                failure: ("deployment \(deploymentID) is not registered in this process", nil)
+            )
             return nil
         }
         var loaded: StoredJournal?
@@ -53,8 +59,15 @@ extension PartitionProcessor {
                 }
             }
         } catch {
-            logger.error("could not load an invocation for its next attempt", metadata: ["invocation": "\(id)", "error": "\(error)"])
-            await attemptEnded(id, generation: generation, failure: ("storage: \(StoreError(wrapping: error).message)", nil))
+            logger.error(
+                "could not load an invocation for its next attempt",
+                metadata: ["invocation": "\(id)", "error": "\(error)"]
+            )
+            await attemptEnded(
+                id,
+                generation: generation,
+                failure: ("storage: \(StoreError(wrapping: error).message)", nil)
+            )
             return nil
         }
         guard let invocation = active[id], invocation.generation == generation else { return nil }
@@ -95,8 +108,12 @@ extension PartitionProcessor {
         // Only our own SDK, in this process, goes on with a step result before it is stored.
         let speculative = transport is any EmbeddedEndpoint
         invocation.attempt = ActiveInvocation.Attempt(
-            generation: generation, input: input, output: output, replayed: journal.count,
-            lastActivity: clock.now(), speculative: speculative
+            generation: generation,
+            input: input,
+            output: output,
+            replayed: journal.count,
+            lastActivity: clock.now(),
+            speculative: speculative
         )
         startInactivitySweeper()
 
@@ -111,12 +128,22 @@ extension PartitionProcessor {
             headers: headers,
             speculativeSteps: speculative
         )
-        return AttemptPlan(generation: generation, head: head, endpoint: transport, input: input, isEmbedded: speculative)
+        return AttemptPlan(
+            generation: generation,
+            head: head,
+            endpoint: transport,
+            input: input,
+            isEmbedded: speculative
+        )
     }
 
     /// Records how an attempt ended. A failure is retried with backoff, or pauses/kills the invocation when
     /// the retry policy runs out.
-    func attemptEnded(_ id: InvocationID, generation: UInt64, failure: (message: String, nextRetryDelay: Duration?)?) async {
+    func attemptEnded(
+        _ id: InvocationID,
+        generation: UInt64,
+        failure: (message: String, nextRetryDelay: Duration?)?
+    ) async {
         guard let invocation = active[id], invocation.generation == generation else { return }
         invocation.attempt?.input.finish()
         invocation.attempt = nil
@@ -125,10 +152,13 @@ extension PartitionProcessor {
         invocation.record.retryCount += 1
         invocation.record.lastFailure = failure.message
         let now = clock.now()
-        logger.warning("invocation attempt failed", metadata: [
-            "invocation": "\(id)", "target": "\(invocation.record.target)",
-            "attempt": "\(invocation.failedAttempts)", "error": "\(failure.message)",
-        ])
+        logger.warning(
+            "invocation attempt failed",
+            metadata: [
+                "invocation": "\(id)", "target": "\(invocation.record.target)",
+                "attempt": "\(invocation.failedAttempts)", "error": "\(failure.message)",
+            ]
+        )
         let decision = AttemptRules.afterFailure(
             failedAttempts: invocation.failedAttempts,
             requested: failure.nextRetryDelay,
@@ -138,12 +168,26 @@ extension PartitionProcessor {
         )
         switch decision {
         case .retry(let at):
-            writer.enqueue([.updateStatus(id, status: .invoked, retryCount: invocation.record.retryCount, lastFailure: failure.message, modifiedAt: now)], for: id)
+            writer.enqueue(
+                [
+                    .updateStatus(
+                        id,
+                        status: .invoked,
+                        retryCount: invocation.record.retryCount,
+                        lastFailure: failure.message,
+                        modifiedAt: now
+                    )
+                ],
+                for: id
+            )
             schedule(.retry(id, generation: generation), at: at)
         case .pause:
-            logger.error("invocation paused: its retry policy ran out; resume it once the cause is fixed", metadata: [
-                "invocation": "\(id)", "error": "\(failure.message)",
-            ])
+            logger.error(
+                "invocation paused: its retry policy ran out; resume it once the cause is fixed",
+                metadata: [
+                    "invocation": "\(id)", "error": "\(failure.message)",
+                ]
+            )
             pause(invocation, lastFailure: failure.message)
         case .kill:
             await complete(id, with: .failure(Failure(code: 500, message: failure.message)))
@@ -155,12 +199,24 @@ extension PartitionProcessor {
         invocation.record.status = .paused
         invocation.record.lastFailure = lastFailure
         let record = invocation.record
-        writer.enqueue([.updateStatus(record.id, status: .paused, retryCount: record.retryCount, lastFailure: lastFailure, modifiedAt: clock.now())], for: record.id)
+        writer.enqueue(
+            [
+                .updateStatus(
+                    record.id,
+                    status: .paused,
+                    retryCount: record.retryCount,
+                    lastFailure: lastFailure,
+                    modifiedAt: clock.now()
+                )
+            ],
+            for: record.id
+        )
     }
 
     func retry(_ id: InvocationID, afterGeneration generation: UInt64) {
         guard let invocation = active[id], invocation.generation == generation, invocation.attempt == nil,
-              invocation.record.status == .invoked else { return }
+            invocation.record.status == .invoked
+        else { return }
         startAttempt(id)
     }
 }

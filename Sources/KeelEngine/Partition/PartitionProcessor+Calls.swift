@@ -41,13 +41,25 @@ extension PartitionProcessor {
         var resultCompletion: UInt32?
         if type == .call {
             let message = try frame.decode(PBCallCommandMessage.self)
-            target = InvocationTarget(service: message.serviceName, handler: message.handlerName, key: message.key.isEmpty ? nil : message.key)
-            (parameter, headers, idCompletion, resultCompletion) = (message.parameter, message.headers, message.invocationIDNotificationIdx, message.resultCompletionID)
+            target = InvocationTarget(
+                service: message.serviceName,
+                handler: message.handlerName,
+                key: message.key.isEmpty ? nil : message.key
+            )
+            (parameter, headers, idCompletion, resultCompletion) = (
+                message.parameter, message.headers, message.invocationIDNotificationIdx, message.resultCompletionID
+            )
             if message.hasIdempotencyKey { idempotencyKey = message.idempotencyKey }
         } else {
             let message = try frame.decode(PBOneWayCallCommandMessage.self)
-            target = InvocationTarget(service: message.serviceName, handler: message.handlerName, key: message.key.isEmpty ? nil : message.key)
-            (parameter, headers, idCompletion, invokeTime) = (message.parameter, message.headers, message.invocationIDNotificationIdx, message.invokeTime)
+            target = InvocationTarget(
+                service: message.serviceName,
+                handler: message.handlerName,
+                key: message.key.isEmpty ? nil : message.key
+            )
+            (parameter, headers, idCompletion, invokeTime) = (
+                message.parameter, message.headers, message.invocationIDNotificationIdx, message.invokeTime
+            )
             if message.hasIdempotencyKey { idempotencyKey = message.idempotencyKey }
         }
         let resolved: ServiceRegistry.Resolved
@@ -58,7 +70,10 @@ extension PartitionProcessor {
         }
         target = resolved.target
         if idempotencyKey?.isEmpty == true {
-            return .failed("command precondition: \(type) to \(target) has an empty idempotency key", nextRetryDelay: nil)
+            return .failed(
+                "command precondition: \(type) to \(target) has an empty idempotency key",
+                nextRetryDelay: nil
+            )
         }
         let calleeID = IdentityDerivation.invocationID(for: resolved, idempotencyKey: idempotencyKey)
         var input = PBInputCommandMessage()
@@ -69,18 +84,32 @@ extension PartitionProcessor {
         let command = JournalEntry(type: frame.type, payload: frame.payload)
         let idNotice = Notifications.invocationID(completionID: idCompletion, calleeID)
         let subscription = resultCompletion.map {
-            Subscription(topic: .invocation(calleeID), subscriber: id, completionID: $0, notificationType: MessageType.callCompletion.rawValue)
+            Subscription(
+                topic: .invocation(calleeID),
+                subscriber: id,
+                completionID: $0,
+                notificationType: MessageType.callCompletion.rawValue
+            )
         }
         let request = ChildRequest(
-            invocation: NewInvocation(id: calleeID, resolved: resolved, input: inputEntry, idempotencyKey: idempotencyKey),
+            invocation: NewInvocation(
+                id: calleeID,
+                resolved: resolved,
+                input: inputEntry,
+                idempotencyKey: idempotencyKey
+            ),
             executeAt: invokeTime > 0 ? Int64(clamping: invokeTime) : nil,
             caller: id,
-            callerOperations: [.appendJournal(id, index: 0, entry: command), .appendJournal(id, index: 0, entry: idNotice)],
+            callerOperations: [
+                .appendJournal(id, index: 0, entry: command), .appendJournal(id, index: 0, entry: idNotice),
+            ],
             subscription: subscription,
             isDeterministic: idempotencyKey != nil || resolved.handlerKind == .workflow
         )
         cacheCommand(command, of: id)
-        guard let partition = router.partition(for: calleeID) else { return .failed("the engine is stopping", nextRetryDelay: nil) }
+        guard let partition = router.partition(for: calleeID) else {
+            return .failed("the engine is stopping", nextRetryDelay: nil)
+        }
         let outcome = await partition.acceptChild(request)
         var notices = [idNotice]
         switch outcome {
@@ -88,7 +117,11 @@ extension PartitionProcessor {
             break
         case .completed(let result):
             if let resultCompletion {
-                let entry = Notifications.entry(MessageType.callCompletion.rawValue, completionID: resultCompletion, result: result)
+                let entry = Notifications.entry(
+                    MessageType.callCompletion.rawValue,
+                    completionID: resultCompletion,
+                    result: result
+                )
                 writer.enqueue([.appendJournal(id, index: 0, entry: entry)], for: id)
                 notices.append(entry)
             }
@@ -122,7 +155,9 @@ extension PartitionProcessor {
                 if request.invocation.resolved.handlerKind == .workflow, request.subscription != nil {
                     return .completed(.failure(Self.workflowAlreadyInvoked))
                 }
-                return .completed(stored.result ?? .failure(Failure(code: 404, message: "invocation \(calleeID) not found")))
+                return .completed(
+                    stored.result ?? .failure(Failure(code: 404, message: "invocation \(calleeID) not found"))
+                )
             }
         }
         let record = admit(request.invocation, executeAt: request.executeAt)
@@ -133,7 +168,9 @@ extension PartitionProcessor {
         }
         operations += [.insertInvocation(record), .appendJournal(calleeID, index: 0, entry: request.invocation.input)]
         guard writer.enqueue(operations, for: [request.caller, calleeID]) != nil else {
-            if let subscription = request.subscription { subscribers[subscription.topic]?.removeAll { $0 == subscription } }
+            if let subscription = request.subscription {
+                subscribers[subscription.topic]?.removeAll { $0 == subscription }
+            }
             forget(calleeID, result: nil)
             return .failed("an earlier write of \(request.caller) failed")
         }
@@ -173,10 +210,16 @@ extension PartitionProcessor {
         if type == .completeAwakeable {
             let message = try frame.decode(PBCompleteAwakeableCommandMessage.self)
             guard let awakeable = AwakeableID(message.awakeableID), let waiting = awakeable.invocationID else {
-                return .failed("command precondition: '\(message.awakeableID)' is not an awakeable id (sign_1…)", nextRetryDelay: nil)
+                return .failed(
+                    "command precondition: '\(message.awakeableID)' is not an awakeable id (sign_1…)",
+                    nextRetryDelay: nil
+                )
             }
             guard awakeable.signalIndex >= InputRules.firstAwakeableSignal else {
-                return .failed("command precondition: '\(message.awakeableID)' names signal \(awakeable.signalIndex), which is reserved for the runtime", nextRetryDelay: nil)
+                return .failed(
+                    "command precondition: '\(message.awakeableID)' names signal \(awakeable.signalIndex), which is reserved for the runtime",
+                    nextRetryDelay: nil
+                )
             }
             let result: InvocationResult
             switch message.result {
@@ -189,7 +232,10 @@ extension PartitionProcessor {
         } else {
             let message = try frame.decode(PBSendSignalCommandMessage.self)
             guard let parsed = InvocationID(message.targetInvocationID) else {
-                return .failed("command precondition: '\(message.targetInvocationID)' is not an invocation id", nextRetryDelay: nil)
+                return .failed(
+                    "command precondition: '\(message.targetInvocationID)' is not an invocation id",
+                    nextRetryDelay: nil
+                )
             }
             target = parsed
             let result: InvocationResult?
@@ -201,8 +247,14 @@ extension PartitionProcessor {
             switch message.signalID {
             case .idx(1):
                 cacheCommand(command, of: id)
-                guard let partition = router.partition(for: target) else { return .failed("the engine is stopping", nextRetryDelay: nil) }
-                _ = try? await partition.cancel(target, with: [.appendJournal(id, index: 0, entry: command)], owners: [id])
+                guard let partition = router.partition(for: target) else {
+                    return .failed("the engine is stopping", nextRetryDelay: nil)
+                }
+                _ = try? await partition.cancel(
+                    target,
+                    with: [.appendJournal(id, index: 0, entry: command)],
+                    owners: [id]
+                )
                 return await streamOwnNotifications([], to: id)
             case .idx(let index):
                 entry = Notifications.signal(index: index, result: result)
@@ -213,7 +265,9 @@ extension PartitionProcessor {
             }
         }
         cacheCommand(command, of: id)
-        guard let partition = router.partition(for: target) else { return .failed("the engine is stopping", nextRetryDelay: nil) }
+        guard let partition = router.partition(for: target) else {
+            return .failed("the engine is stopping", nextRetryDelay: nil)
+        }
         await partition.deliver(entry, to: target, with: [.appendJournal(id, index: 0, entry: command)], owners: [id])
         return await streamOwnNotifications([], to: id)
     }

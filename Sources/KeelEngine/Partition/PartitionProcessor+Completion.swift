@@ -9,22 +9,38 @@ extension PartitionProcessor {
     /// Returns why the completion was not stored, nil once it is. `leavingState`: the object's state as the
     /// completing exclusive handler left it, kept for the next exclusive invocation once durable.
     @discardableResult
-    func complete(_ id: InvocationID, with result: InvocationResult, leavingState: ObjectStateCache.State? = nil) async -> StoreError? {
+    func complete(
+        _ id: InvocationID,
+        with result: InvocationResult,
+        leavingState: ObjectStateCache.State? = nil
+    ) async -> StoreError? {
         guard let invocation = active[id], !invocation.isCompleting else {
             return StoreError(.constraint, "invocation \(id) is completing already")
         }
         let retention = settings(of: invocation).completionRetention.saturatingMilliseconds
         invocation.completingWith = result
         let now = clock.now()
-        var batch: [StoreOperation] = [.completeInvocation(id, result: result, completedAt: now, expiresAt: now.saturatingAdding(retention))]
+        var batch: [StoreOperation] = [
+            .completeInvocation(id, result: result, completedAt: now, expiresAt: now.saturatingAdding(retention))
+        ]
         let object = invocation.lockedObject.flatMap { objects.holder(of: $0) == id ? $0 : nil }
         let next = object.flatMap { objects.next(for: $0) }
         if let next, let nextRecord = active[next]?.record {
-            batch.append(.updateStatus(next, status: .invoked, retryCount: nextRecord.retryCount, lastFailure: nextRecord.lastFailure, modifiedAt: now))
+            batch.append(
+                .updateStatus(
+                    next,
+                    status: .invoked,
+                    retryCount: nextRecord.retryCount,
+                    lastFailure: nextRecord.lastFailure,
+                    modifiedAt: now
+                )
+            )
         }
         // Callers and attachers learn the result in the same transaction that stores it.
         let topic = SubscriptionTopic.invocation(id)
-        let notices = (subscribers[topic] ?? []).map { ($0.subscriber, Notifications.entry($0.notificationType, completionID: $0.completionID, result: result)) }
+        let notices = (subscribers[topic] ?? []).map {
+            ($0.subscriber, Notifications.entry($0.notificationType, completionID: $0.completionID, result: result))
+        }
         if !notices.isEmpty {
             batch += notices.map { StoreOperation.appendJournal($0.0, index: 0, entry: $0.1) }
             batch.append(.deleteSubscriptions(topic))
@@ -35,7 +51,10 @@ extension PartitionProcessor {
             try await writer.commit([], for: id)
         } catch {
             active[id]?.completingWith = nil
-            logger.error("could not store an invocation's completion; it is retried", metadata: ["invocation": "\(id)", "error": "\(error)"])
+            logger.error(
+                "could not store an invocation's completion; it is retried",
+                metadata: ["invocation": "\(id)", "error": "\(error)"]
+            )
             return StoreError(wrapping: error)
         }
         subscribers[topic] = nil
@@ -100,7 +119,16 @@ extension PartitionProcessor {
             }
             invocation.record.status = .invoked
             let record = invocation.record
-            return (next, .updateStatus(next, status: .invoked, retryCount: record.retryCount, lastFailure: record.lastFailure, modifiedAt: clock.now()))
+            return (
+                next,
+                .updateStatus(
+                    next,
+                    status: .invoked,
+                    retryCount: record.retryCount,
+                    lastFailure: record.lastFailure,
+                    modifiedAt: clock.now()
+                )
+            )
         }
         return nil
     }

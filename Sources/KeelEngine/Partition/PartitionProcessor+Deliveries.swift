@@ -38,9 +38,14 @@ extension PartitionProcessor {
     /// the invocation does not take notifications (completed, unknown, waiting in an inbox or scheduled); the
     /// operations are stored all the same.
     @discardableResult
-    func deliver(_ entry: JournalEntry, to id: InvocationID, with operations: [StoreOperation] = [], owners: [InvocationID] = []) async -> Bool {
+    func deliver(
+        _ entry: JournalEntry,
+        to id: InvocationID,
+        with operations: [StoreOperation] = [],
+        owners: [InvocationID] = []
+    ) async -> Bool {
         guard let status = active[id]?.record.status, [.invoked, .suspended, .paused].contains(status),
-              active[id]?.isCompleting == false
+            active[id]?.isCompleting == false
         else {
             if !operations.isEmpty {
                 writer.enqueue(operations, for: owners)
@@ -48,7 +53,8 @@ extension PartitionProcessor {
             }
             return false
         }
-        guard let index = writer.enqueue(operations + [.appendJournal(id, index: 0, entry: entry)], for: owners + [id]) else {
+        guard let index = writer.enqueue(operations + [.appendJournal(id, index: 0, entry: entry)], for: owners + [id])
+        else {
             return false
         }
         do {
@@ -62,11 +68,23 @@ extension PartitionProcessor {
 
     /// Wakes a suspended invocation: a new attempt replays its journal.
     func resume(_ id: InvocationID) {
-        guard let invocation = active[id], invocation.record.status == .suspended || invocation.record.status == .paused else { return }
+        guard let invocation = active[id], invocation.record.status == .suspended || invocation.record.status == .paused
+        else { return }
         invocation.record.status = .invoked
         invocation.waitingFor = nil
         let record = invocation.record
-        writer.enqueue([.updateStatus(id, status: .invoked, retryCount: record.retryCount, lastFailure: record.lastFailure, modifiedAt: clock.now())], for: id)
+        writer.enqueue(
+            [
+                .updateStatus(
+                    id,
+                    status: .invoked,
+                    retryCount: record.retryCount,
+                    lastFailure: record.lastFailure,
+                    modifiedAt: clock.now()
+                )
+            ],
+            for: id
+        )
         startAttempt(id)
     }
 
@@ -83,10 +101,14 @@ extension PartitionProcessor {
             case .invocation(let callee):
                 let result: InvocationResult
                 do {
-                    result = try await store.invocation(callee)?.result
+                    result =
+                        try await store.invocation(callee)?.result
                         ?? .failure(Failure(code: 404, message: "invocation \(callee) not found"))
                 } catch {
-                    logger.error("could not read a called invocation's result during recovery", metadata: ["invocation": "\(callee)", "error": "\(error)"])
+                    logger.error(
+                        "could not read a called invocation's result during recovery",
+                        metadata: ["invocation": "\(callee)", "error": "\(error)"]
+                    )
                     continue
                 }
                 spawn { [weak self] in await self?.answer(subscription, with: result) }
@@ -103,11 +125,20 @@ extension PartitionProcessor {
 
     /// Appends a subscription's notification to its subscriber and drops the subscription.
     func answer(_ subscription: Subscription, with result: InvocationResult) async {
-        let entry = Notifications.entry(subscription.notificationType, completionID: subscription.completionID, result: result)
-        guard let lastIndex = writer.enqueue(
-            [.appendJournal(subscription.subscriber, index: 0, entry: entry), .deleteSubscriptions(subscription.topic)],
-            for: [subscription.subscriber]
-        ) else { return }
+        let entry = Notifications.entry(
+            subscription.notificationType,
+            completionID: subscription.completionID,
+            result: result
+        )
+        guard
+            let lastIndex = writer.enqueue(
+                [
+                    .appendJournal(subscription.subscriber, index: 0, entry: entry),
+                    .deleteSubscriptions(subscription.topic),
+                ],
+                for: [subscription.subscriber]
+            )
+        else { return }
         do {
             try await writer.commit([], for: nil)
         } catch {

@@ -14,7 +14,8 @@ extension PartitionProcessor {
         // Results the handler went on with and nothing made the writer write yet are written within its lazy
         // delay, with company if any comes.
         if let invocation = active[id], invocation.attempt?.generation == generation,
-           invocation.attempt?.speculation.armsLazyDeadlineAtEndOfBatch() == true {
+            invocation.attempt?.speculation.armsLazyDeadlineAtEndOfBatch() == true
+        {
             writer.commit([], for: id, lazy: true) { _ in }
         }
         return .proceed
@@ -26,14 +27,18 @@ extension PartitionProcessor {
     func handle(_ frame: Frame, speculative: Bool, from id: InvocationID, generation: UInt64) async -> FrameVerdict {
         let now = clock.now()
         guard let invocation = active[id], invocation.generation == generation,
-              invocation.attempt?.generation == generation else { return .finished }
+            invocation.attempt?.generation == generation
+        else { return .finished }
         invocation.attempt?.lastActivity = now
         guard let type = frame.messageType else {
             if MessageType.isCustomEntry(frame.type) {
                 append(JournalEntry(type: frame.type, payload: frame.payload), to: id)
                 return .proceed
             }
-            return .failed("protocol violation: unknown message type 0x\(String(frame.type, radix: 16))", nextRetryDelay: nil)
+            return .failed(
+                "protocol violation: unknown message type 0x\(String(frame.type, radix: 16))",
+                nextRetryDelay: nil
+            )
         }
         switch invocation.attempt?.speculation.action(before: type) ?? .proceed {
         case .proceed:
@@ -48,7 +53,8 @@ extension PartitionProcessor {
                 return .failed("storage: \(StoreError(wrapping: error).message)", nextRetryDelay: nil)
             }
             guard let current = active[id], current.generation == generation,
-                  current.attempt?.generation == generation else { return .finished }
+                current.attempt?.generation == generation
+            else { return .finished }
         }
         do {
             switch type {
@@ -58,7 +64,10 @@ extension PartitionProcessor {
                 return await suspend(id, frame)
             case .error:
                 let message = try frame.decode(PBErrorMessage.self)
-                return .failed(describe(message), nextRetryDelay: message.hasNextRetryDelay ? .milliseconds(message.nextRetryDelay) : nil)
+                return .failed(
+                    describe(message),
+                    nextRetryDelay: message.hasNextRetryDelay ? .milliseconds(message.nextRetryDelay) : nil
+                )
             case .proposeRunCompletion:
                 let proposal = try frame.decode(PBProposeRunCompletionMessage.self)
                 // Read before `attempt` is modified: the journal is searched during that access.
@@ -86,7 +95,10 @@ extension PartitionProcessor {
                 return .proceed
             default:
                 guard type.isCommand else {
-                    return .failed("protocol violation: the SDK sent \(type), which only the runtime may send", nextRetryDelay: nil)
+                    return .failed(
+                        "protocol violation: the SDK sent \(type), which only the runtime may send",
+                        nextRetryDelay: nil
+                    )
                 }
                 return try await command(type, frame, of: id)
             }
@@ -111,8 +123,12 @@ extension PartitionProcessor {
         case .run, .getEagerState, .getEagerStateKeys:
             break
         case .setState, .clearState, .clearAllState:
-            guard let object = active[id]?.record.target.object, active[id]?.record.handlerKind?.takesLock == true else {
-                return .failed("\(active[id]?.record.target.description ?? id.description) may not write state: only exclusive handlers of virtual objects and workflows can", nextRetryDelay: nil)
+            guard let object = active[id]?.record.target.object, active[id]?.record.handlerKind?.takesLock == true
+            else {
+                return .failed(
+                    "\(active[id]?.record.target.description ?? id.description) may not write state: only exclusive handlers of virtual objects and workflows can",
+                    nextRetryDelay: nil
+                )
             }
             let invocation = active[id]
             switch type {
@@ -130,13 +146,20 @@ extension PartitionProcessor {
             }
         case .getLazyState, .getLazyStateKeys:
             guard let object = active[id]?.record.target.object else {
-                return .failed("\(active[id]?.record.target.description ?? id.description) has no state: only virtual objects and workflows do", nextRetryDelay: nil)
+                return .failed(
+                    "\(active[id]?.record.target.description ?? id.description) has no state: only virtual objects and workflows do",
+                    nextRetryDelay: nil
+                )
             }
             append(JournalEntry(type: frame.type, payload: frame.payload), to: id)
             return await answerLazyState(type, frame, object: object, id: id)
         case .sleep:
             let message = try frame.decode(PBSleepCommandMessage.self)
-            let timer = TimerRecord(invocationID: id, completionID: message.resultCompletionID, dueAt: Int64(clamping: message.wakeUpTime))
+            let timer = TimerRecord(
+                invocationID: id,
+                completionID: message.resultCompletionID,
+                dueAt: Int64(clamping: message.wakeUpTime)
+            )
             append(JournalEntry(type: frame.type, payload: frame.payload), to: id, effects: [.insertTimer(timer)])
             armTimer(timer)
             return .proceed
@@ -189,7 +212,10 @@ extension PartitionProcessor {
         guard invocation.record.retryCount != 0 else { return }
         invocation.record.retryCount = 0
         let record = invocation.record
-        writer.enqueue([.updateStatus(id, status: record.status, retryCount: 0, lastFailure: record.lastFailure, modifiedAt: now)], for: id)
+        writer.enqueue(
+            [.updateStatus(id, status: record.status, retryCount: 0, lastFailure: record.lastFailure, modifiedAt: now)],
+            for: id
+        )
     }
 
     /// Whether a CANCEL was journaled since the attempt started with `replayed` entries (the handler may not have
@@ -204,7 +230,11 @@ extension PartitionProcessor {
     /// Stores a run's result as its notification and, once durable, sends it back to the SDK. `lazily`: the
     /// handler went on with the result already, so it rides with the attempt's next commit (see
     /// `StepSpeculation`).
-    private func completeRun(_ id: InvocationID, _ proposal: PBProposeRunCompletionMessage, lazily: Bool) -> FrameVerdict {
+    private func completeRun(
+        _ id: InvocationID,
+        _ proposal: PBProposeRunCompletionMessage,
+        lazily: Bool
+    ) -> FrameVerdict {
         var notification = PBRunCompletionNotificationMessage()
         notification.completionID = proposal.resultCompletionID
         switch proposal.result {
@@ -215,7 +245,12 @@ extension PartitionProcessor {
         return appendNotification(.runCompletion, notification, to: id, lazily: lazily)
     }
 
-    private func answerLazyState(_ type: MessageType, _ frame: Frame, object: ObjectAddress, id: InvocationID) async -> FrameVerdict {
+    private func answerLazyState(
+        _ type: MessageType,
+        _ frame: Frame,
+        object: ObjectAddress,
+        id: InvocationID
+    ) async -> FrameVerdict {
         do {
             // Reads must see this invocation's own earlier writes, which may still be in the writer.
             try await writer.commit([], for: id)
@@ -275,7 +310,8 @@ extension PartitionProcessor {
 
     private func end(_ id: InvocationID) async -> FrameVerdict {
         // A replay does not send a journaled Output command again: take it from the journal.
-        guard let invocation = active[id], let output = invocation.output ?? Self.journaledOutput(invocation.journal) else {
+        guard let invocation = active[id], let output = invocation.output ?? Self.journaledOutput(invocation.journal)
+        else {
             return .failed("protocol violation: End without an Output command", nextRetryDelay: nil)
         }
         if let failure = await complete(id, with: output, leavingState: invocation.attemptState) {
@@ -287,7 +323,8 @@ extension PartitionProcessor {
     /// The result of the last Output command in `journal`, if any.
     static func journaledOutput(_ journal: [JournalEntry]?) -> InvocationResult? {
         guard let entry = journal?.last(where: { $0.type == MessageType.output.rawValue }),
-              let message = try? PBOutputCommandMessage(serializedBytes: entry.payload) else { return nil }
+            let message = try? PBOutputCommandMessage(serializedBytes: entry.payload)
+        else { return nil }
         switch message.result {
         case .failure(let failure): return .failure(Failure(failure))
         case .value(let value): return .success(value.content)
@@ -305,7 +342,10 @@ extension PartitionProcessor {
         } catch {
             return .failed("protocol violation: cannot decode SuspensionMessage: \(error)", nextRetryDelay: nil)
         }
-        guard !waiting.waitingCompletions.isEmpty || !waiting.waitingSignals.isEmpty || !waiting.waitingNamedSignals.isEmpty else {
+        guard
+            !waiting.waitingCompletions.isEmpty || !waiting.waitingSignals.isEmpty
+                || !waiting.waitingNamedSignals.isEmpty
+        else {
             return .failed("protocol violation: suspension without anything to wait for", nextRetryDelay: nil)
         }
         let replayed = invocation.attempt?.replayed ?? 0
@@ -328,7 +368,10 @@ extension PartitionProcessor {
             startAttempt(id)
             return .finished
         case .pause(let reason):
-            logger.error("invocation paused: its endpoint loops without progress", metadata: ["invocation": "\(id)", "target": "\(invocation.record.target)"])
+            logger.error(
+                "invocation paused: its endpoint loops without progress",
+                metadata: ["invocation": "\(id)", "target": "\(invocation.record.target)"]
+            )
             pause(invocation, lastFailure: reason)
             return .finished
         case .park(let waitingFor):
@@ -347,27 +390,5 @@ extension PartitionProcessor {
         var text = "[\(message.code)] \(message.message)"
         if message.hasRelatedCommandIndex { text += " (command #\(message.relatedCommandIndex))" }
         return text
-    }
-}
-
-extension NotificationAddress {
-    /// The address of a journal entry that is a notification; nil for commands and unreadable entries.
-    init?(_ entry: JournalEntry) {
-        guard MessageType(rawValue: entry.type)?.isNotification == true,
-              let template = try? PBNotificationTemplate(serializedBytes: entry.payload) else { return nil }
-        switch template.id {
-        case .completionID(let id): self = .completion(id)
-        case .signalID(let id): self = .signal(id)
-        case .signalName(let name): self = .named(name)
-        case nil: return nil
-        }
-    }
-}
-
-extension Failure {
-    init(_ failure: PBFailure) {
-        var metadata: [String: String] = [:]
-        for entry in failure.metadata { metadata[entry.key] = entry.value }
-        self.init(code: UInt16(clamping: failure.code), message: failure.message, metadata: metadata)
     }
 }

@@ -16,7 +16,11 @@ public enum CancelOutcome: Sendable, Hashable {
 extension PartitionProcessor {
     /// Cancels cooperatively: a running, suspended or paused invocation gets the CANCEL signal; one that has
     /// not started completes at once with 409. `operations` (the sender's command) are stored alongside.
-    func cancel(_ id: InvocationID, with operations: [StoreOperation] = [], owners: [InvocationID] = []) async throws -> CancelOutcome {
+    func cancel(
+        _ id: InvocationID,
+        with operations: [StoreOperation] = [],
+        owners: [InvocationID] = []
+    ) async throws -> CancelOutcome {
         guard let invocation = active[id], !invocation.isCompleting else {
             if !operations.isEmpty { writer.enqueue(operations, for: owners) }
             throw try await finishedOrUnknown(id, verb: "cancel")
@@ -25,12 +29,16 @@ extension PartitionProcessor {
         case .inboxed, .scheduled:
             if !operations.isEmpty { writer.enqueue(operations, for: owners) }
             if let failure = await complete(id, with: .failure(Failure(code: 409, message: "canceled"))) {
-                throw EngineError(.unavailable, "storing the cancellation of \(id) failed (\(failure.message)); try again")
+                throw EngineError(
+                    .unavailable,
+                    "storing the cancellation of \(id) failed (\(failure.message)); try again"
+                )
             }
             return .cancelled
         default:
             let wasPaused = invocation.record.status == .paused
-            guard await deliver(Notifications.signal(index: 1, result: nil), to: id, with: operations, owners: owners) else {
+            guard await deliver(Notifications.signal(index: 1, result: nil), to: id, with: operations, owners: owners)
+            else {
                 throw EngineError(.unavailable, "storing the cancellation of \(id) failed; try again")
             }
             if wasPaused { resume(id) }
@@ -50,8 +58,8 @@ extension PartitionProcessor {
         }
         let children = (journal ?? []).compactMap { entry -> InvocationID? in
             guard entry.type == MessageType.callInvocationIdCompletion.rawValue,
-                  let template = try? PBNotificationTemplate(serializedBytes: entry.payload),
-                  case .invocationID(let text)? = template.result
+                let template = try? PBNotificationTemplate(serializedBytes: entry.payload),
+                case .invocationID(let text)? = template.result
             else { return nil }
             return InvocationID(text)
         }
@@ -70,14 +78,19 @@ extension PartitionProcessor {
     /// its frames are no longer taken, so nothing it does after this is stored (an embedded handler that never
     /// yields keeps its thread, but the store says paused and the next start does not run it).
     func pauseByOperator(_ id: InvocationID) async throws {
-        guard let invocation = active[id], !invocation.isCompleting else { throw try await finishedOrUnknown(id, verb: "pause") }
+        guard let invocation = active[id], !invocation.isCompleting else {
+            throw try await finishedOrUnknown(id, verb: "pause")
+        }
         switch invocation.record.status {
         case .paused:
             return
         case .invoked, .suspended:
             break
         default:
-            throw EngineError(.conflict, "invocation \(id) is \(invocation.record.status.rawValue) and has not started; cancel or kill it instead")
+            throw EngineError(
+                .conflict,
+                "invocation \(id) is \(invocation.record.status.rawValue) and has not started; cancel or kill it instead"
+            )
         }
         invocation.generation += 1
         invocation.attempt?.input.finish()
@@ -95,7 +108,10 @@ extension PartitionProcessor {
     /// workflow key can be used again.
     func purge(_ id: InvocationID) async throws {
         if let status = active[id]?.record.status {
-            throw EngineError(.conflict, "invocation \(id) is \(status.rawValue), not completed; cancel or kill it before purging")
+            throw EngineError(
+                .conflict,
+                "invocation \(id) is \(status.rawValue), not completed; cancel or kill it before purging"
+            )
         }
         let stored: InvocationRecord?
         do {
@@ -115,7 +131,10 @@ extension PartitionProcessor {
     func resumePaused(_ id: InvocationID, deploymentID: String?) async throws {
         guard let invocation = active[id] else { throw try await finishedOrUnknown(id, verb: "resume") }
         guard invocation.record.status == .paused else {
-            throw EngineError(.conflict, "invocation \(id) is \(invocation.record.status.rawValue), not paused; only paused invocations can be resumed")
+            throw EngineError(
+                .conflict,
+                "invocation \(id) is \(invocation.record.status.rawValue), not paused; only paused invocations can be resumed"
+            )
         }
         if let deploymentID {
             guard registry.transport(for: deploymentID) != nil else {
@@ -131,9 +150,16 @@ extension PartitionProcessor {
     }
 
     /// Completes an awakeable from outside (the ingress): appends its signal to the waiting invocation.
-    func completeAwakeable(_ awakeable: AwakeableID, invocation id: InvocationID, with result: InvocationResult) async throws {
+    func completeAwakeable(
+        _ awakeable: AwakeableID,
+        invocation id: InvocationID,
+        with result: InvocationResult
+    ) async throws {
         guard let status = active[id]?.record.status, [.invoked, .suspended, .paused].contains(status) else {
-            throw EngineError(.notFound, "awakeable \(awakeable) not found: invocation \(id) is not running (it completed, was never started, or the id is wrong)")
+            throw EngineError(
+                .notFound,
+                "awakeable \(awakeable) not found: invocation \(id) is not running (it completed, was never started, or the id is wrong)"
+            )
         }
         let journal: [JournalEntry]
         if let cached = active[id]?.journal {
@@ -147,7 +173,10 @@ extension PartitionProcessor {
         }
         switch InputRules.awakeableRefusal(index: awakeable.signalIndex, journalEntries: journal.count) {
         case .reserved:
-            throw EngineError(.badRequest, "'\(awakeable)' is not an awakeable id: signal \(awakeable.signalIndex) is reserved for the runtime (awakeables start at \(InputRules.firstAwakeableSignal))")
+            throw EngineError(
+                .badRequest,
+                "'\(awakeable)' is not an awakeable id: signal \(awakeable.signalIndex) is reserved for the runtime (awakeables start at \(InputRules.firstAwakeableSignal))"
+            )
         case .notCreated:
             throw EngineError(.notFound, "awakeable \(awakeable) not found: invocation \(id) has not created it")
         case nil:

@@ -8,9 +8,12 @@ import KeelStore
 extension PartitionProcessor {
     func promiseCommand(_ type: MessageType, _ frame: Frame, of id: InvocationID) async throws -> FrameVerdict {
         guard let object = active[id]?.record.target.object,
-              registry.services[object.service]?.kind == .workflow
+            registry.services[object.service]?.kind == .workflow
         else {
-            return .failed("command precondition: \(type) is only for workflows, and \(active[id]?.record.target.description ?? id.description) is not one", nextRetryDelay: nil)
+            return .failed(
+                "command precondition: \(type) is only for workflows, and \(active[id]?.record.target.description ?? id.description) is not one",
+                nextRetryDelay: nil
+            )
         }
         let command = JournalEntry(type: frame.type, payload: frame.payload)
         let name: String
@@ -44,18 +47,43 @@ extension PartitionProcessor {
         switch type {
         case .getPromise:
             if let current {
-                notices.append(Notifications.entry(MessageType.getPromiseCompletion.rawValue, completionID: completionID, result: current))
+                notices.append(
+                    Notifications.entry(
+                        MessageType.getPromiseCompletion.rawValue,
+                        completionID: completionID,
+                        result: current
+                    )
+                )
             } else {
-                let subscription = Subscription(topic: .promise(object, name: name), subscriber: id, completionID: completionID, notificationType: MessageType.getPromiseCompletion.rawValue)
+                let subscription = Subscription(
+                    topic: .promise(object, name: name),
+                    subscriber: id,
+                    completionID: completionID,
+                    notificationType: MessageType.getPromiseCompletion.rawValue
+                )
                 subscribers[subscription.topic, default: []].append(subscription)
                 writer.enqueue([.subscribe(subscription)], for: id)
             }
         case .peekPromise:
-            notices.append(current.map { Notifications.entry(MessageType.peekPromiseCompletion.rawValue, completionID: completionID, result: $0) }
-                ?? Notifications.void(.peekPromiseCompletion, completionID: completionID))
+            notices.append(
+                current.map {
+                    Notifications.entry(
+                        MessageType.peekPromiseCompletion.rawValue,
+                        completionID: completionID,
+                        result: $0
+                    )
+                }
+                    ?? Notifications.void(.peekPromiseCompletion, completionID: completionID)
+            )
         default:
             if current != nil {
-                notices.append(Notifications.failure(.completePromiseCompletion, completionID: completionID, Failure(code: 409, message: "promise '\(name)' of \(object) was already completed")))
+                notices.append(
+                    Notifications.failure(
+                        .completePromiseCompletion,
+                        completionID: completionID,
+                        Failure(code: 409, message: "promise '\(name)' of \(object) was already completed")
+                    )
+                )
             } else if let completion {
                 return await completePromise(key, with: completion, by: id, completionID: completionID)
             }
@@ -65,11 +93,18 @@ extension PartitionProcessor {
     }
 
     /// Stores the promise's result, answers every invocation waiting for it, and confirms to the completer.
-    private func completePromise(_ key: PromiseKey, with result: InvocationResult, by id: InvocationID, completionID: UInt32) async -> FrameVerdict {
+    private func completePromise(
+        _ key: PromiseKey,
+        with result: InvocationResult,
+        by id: InvocationID,
+        completionID: UInt32
+    ) async -> FrameVerdict {
         promises[key] = result
         let topic = SubscriptionTopic.promise(key.object, name: key.name)
         let waiting = subscribers.removeValue(forKey: topic) ?? []
-        let notices = waiting.map { ($0.subscriber, Notifications.entry($0.notificationType, completionID: $0.completionID, result: result)) }
+        let notices = waiting.map {
+            ($0.subscriber, Notifications.entry($0.notificationType, completionID: $0.completionID, result: result))
+        }
         var operations: [StoreOperation] = [.completePromise(key.object, name: key.name, result: result)]
         operations += notices.map { StoreOperation.appendJournal($0.0, index: 0, entry: $0.1) }
         if !waiting.isEmpty { operations.append(.deleteSubscriptions(topic)) }

@@ -96,13 +96,18 @@ actor PartitionProcessor {
     /// For a caller that waits for the result (`awaitingResult`), the creation's commit is lazy: it shares the
     /// fsync of the first step. And an invocation that may start at once is not started: the caller runs its
     /// first attempt (see `Acceptance.runHere`), and this returns without waiting for the creation's commit.
-    func accept(_ request: NewInvocation, executeAt: Int64? = nil, awaitingResult: Bool = false) async throws -> Acceptance {
+    func accept(
+        _ request: NewInvocation,
+        executeAt: Int64? = nil,
+        awaitingResult: Bool = false
+    ) async throws -> Acceptance {
         if active[request.id] != nil { return .duplicate }
         if request.idempotencyKey != nil || request.resolved.handlerKind == .workflow {
             // Nothing of the invocation is in memory while the store is read: admitted before the read, it
             // could be promoted from its object's inbox and run before its creation was handed to the writer.
             switch await existing(request.id) {
-            case .success(let found) where found.stored != nil || found.raced || active[request.id] != nil: return .duplicate
+            case .success(let found) where found.stored != nil || found.raced || active[request.id] != nil:
+                return .duplicate
             case .success: break
             case .failure(let error): throw EngineError.storage(error)
             }
@@ -112,7 +117,9 @@ actor PartitionProcessor {
         // The first attempt starts while the invocation is being stored: everything it writes is ordered
         // after the invocation in the group-commit queue, and nothing it does is acknowledged (a step's
         // result, the response) before a later commit, so this saves one fsync of latency per invocation.
-        let creation: [StoreOperation] = [.insertInvocation(record), .appendJournal(request.id, index: 0, entry: request.input)]
+        let creation: [StoreOperation] = [
+            .insertInvocation(record), .appendJournal(request.id, index: 0, entry: request.input),
+        ]
         if awaitingResult, record.status == .invoked, let invocation = active[request.id] {
             let stored = CommitReceipt()
             writer.commit(creation, for: request.id, lazy: true, quiet: true) { stored.settle($0) }
@@ -240,7 +247,11 @@ actor PartitionProcessor {
     }
 
     static func shutdownFailure(_ id: InvocationID) -> Failure {
-        Failure(code: 503, message: "the server is shutting down; invocation \(id) is stored and resumes after the restart, attach to it again")
+        Failure(
+            code: 503,
+            message:
+                "the server is shutting down; invocation \(id) is stored and resumes after the restart, attach to it again"
+        )
     }
 
     func resolveWaiters(_ id: InvocationID, with result: InvocationResult) {
@@ -268,7 +279,18 @@ actor PartitionProcessor {
                 guard let invocation = active[id] else { continue }
                 invocation.record.status = status
                 let record = invocation.record
-                writer.enqueue([.updateStatus(id, status: status, retryCount: record.retryCount, lastFailure: record.lastFailure, modifiedAt: now)], for: id)
+                writer.enqueue(
+                    [
+                        .updateStatus(
+                            id,
+                            status: status,
+                            retryCount: record.retryCount,
+                            lastFailure: record.lastFailure,
+                            modifiedAt: now
+                        )
+                    ],
+                    for: id
+                )
             }
         }
         for id in plan.scheduled { armScheduled(id, at: active[id]?.record.executeAt ?? 0) }

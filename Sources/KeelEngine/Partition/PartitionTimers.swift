@@ -110,7 +110,18 @@ extension PartitionProcessor {
             invocation.record.status = .inboxed
         }
         let record = invocation.record
-        writer.enqueue([.updateStatus(id, status: record.status, retryCount: record.retryCount, lastFailure: record.lastFailure, modifiedAt: clock.now())], for: id)
+        writer.enqueue(
+            [
+                .updateStatus(
+                    id,
+                    status: record.status,
+                    retryCount: record.retryCount,
+                    lastFailure: record.lastFailure,
+                    modifiedAt: clock.now()
+                )
+            ],
+            for: id
+        )
         if record.status == .invoked { startAttempt(id) }
     }
 
@@ -139,10 +150,14 @@ extension PartitionProcessor {
                 // Asked to suspend and still not ended: the endpoint is stuck (or ignores the end of its input).
                 guard !attempt.isAborted, now.saturatingSubtracting(closedAt) >= abortAfter else { continue }
                 active[id]?.attempt?.isAborted = true
-                let message = "the attempt did not end within the abort timeout (\(configuration.abortTimeout)) after the inactivity timeout closed its input; it is aborted and retried"
+                let message =
+                    "the attempt did not end within the abort timeout (\(configuration.abortTimeout)) after the inactivity timeout closed its input; it is aborted and retried"
                 attempt.output.yield(.error(code: 504, message: message))
                 attempt.output.finish()
-                logger.warning("aborting a stuck attempt", metadata: ["invocation": "\(id)", "target": "\(invocation.record.target)"])
+                logger.warning(
+                    "aborting a stuck attempt",
+                    metadata: ["invocation": "\(id)", "target": "\(invocation.record.target)"]
+                )
             } else if now.saturatingSubtracting(attempt.lastActivity) >= timeout {
                 attempt.input.finish()
                 active[id]?.attempt?.inputClosedAt = now
@@ -179,7 +194,9 @@ final class TimerWakeup: Sendable {
         if state.withLock({ state in
             defer { state.pending = false }
             return state.pending
-        }) { return }
+        }) {
+            return
+        }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await clock.sleepBetweenRounds(until: deadline) }
             group.addTask { await self.woken() }

@@ -53,7 +53,8 @@ public final class CrashWatch: Sendable {
             throw CrashWatchError("cannot size \(path): errno \(errno)")
         }
         guard let mapped = mmap(nil, Self.fileSize, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0),
-              mapped != MAP_FAILED else {
+            mapped != MAP_FAILED
+        else {
             throw CrashWatchError("cannot map \(path): errno \(errno)")
         }
         base = mapped
@@ -125,7 +126,9 @@ public final class CrashWatch: Sendable {
     func setSuspects(_ ids: [InvocationID]) {
         freeSlots.withLock { _ in
             let kept = ids.prefix(Self.slotCount)
-            for (index, id) in kept.enumerated() { Self.store(id, at: base + Self.suspectsOffset + index * Self.idSize) }
+            for (index, id) in kept.enumerated() {
+                Self.store(id, at: base + Self.suspectsOffset + index * Self.idSize)
+            }
             base.storeBytes(of: UInt64(kept.count), toByteOffset: Self.suspectCountOffset, as: UInt64.self)
         }
     }
@@ -174,7 +177,10 @@ private enum TrapHandler {
         }
     }
 
-    static let handle: @convention(c) (Int32, UnsafeMutablePointer<siginfo_t>?, UnsafeMutableRawPointer?) -> Void = { signal, info, context in
+    static let handle: @convention(c) (Int32, UnsafeMutablePointer<siginfo_t>?, UnsafeMutableRawPointer?) -> Void = {
+        signal,
+        info,
+        context in
         TrapHandler.signalWord?.pointee = signal
         if signal > 0, signal < 32, let saved = TrapHandler.previous?[Int(signal)], saved.sa_flags & SA_SIGINFO != 0 {
             #if canImport(Glibc)

@@ -24,7 +24,11 @@ public final class Quarantine: Sendable {
         var round = 0
     }
 
-    public init(watch: CrashWatch, probeTimeout: Duration = .seconds(30), logger: Logger = Logger(label: "keel.quarantine")) {
+    public init(
+        watch: CrashWatch,
+        probeTimeout: Duration = .seconds(30),
+        logger: Logger = Logger(label: "keel.quarantine")
+    ) {
         self.watch = watch
         self.probeTimeout = probeTimeout
         self.logger = logger
@@ -33,9 +37,12 @@ public final class Quarantine: Sendable {
     /// Starts running `suspects` alone, one after the other, from the first.
     func startProbing(_ suspects: [InvocationID]) {
         guard !suspects.isEmpty else { return }
-        logger.warning("the previous process crashed in an embedded handler: running the invocations that were running then one at a time", metadata: [
-            "suspects": "\(suspects.map(\.description).joined(separator: ","))",
-        ])
+        logger.warning(
+            "the previous process crashed in an embedded handler: running the invocations that were running then one at a time",
+            metadata: [
+                "suspects": "\(suspects.map(\.description).joined(separator: ","))"
+            ]
+        )
         isProbing.store(true, ordering: .releasing)
         let resumed = state.withLock { state in
             state.queue = suspects
@@ -101,7 +108,10 @@ public final class Quarantine: Sendable {
     private func probeTimedOut(round: Int) {
         let resumed = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             guard state.round == round, let probe = state.probe else { return [] }
-            logger.warning("a suspect ran alone longer than the probe timeout; the next one runs", metadata: ["invocation": "\(probe)"])
+            logger.warning(
+                "a suspect ran alone longer than the probe timeout; the next one runs",
+                metadata: ["invocation": "\(probe)"]
+            )
             return advance(&state)
         }
         resumed.forEach { $0.resume() }

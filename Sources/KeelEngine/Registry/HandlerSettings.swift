@@ -9,7 +9,13 @@ struct HandlerSettings: Sendable {
     /// How long a completed invocation's output stays available (attach, output, idempotent duplicates).
     var completionRetention: Duration
 
-    init(service: EndpointManifest.Service?, handler: EndpointManifest.Handler?, handlerKind: HandlerKind?, hasIdempotencyKey: Bool, defaults: EngineConfiguration) {
+    init(
+        service: EndpointManifest.Service?,
+        handler: EndpointManifest.Handler?,
+        handlerKind: HandlerKind?,
+        hasIdempotencyKey: Bool,
+        defaults: EngineConfiguration
+    ) {
         var policy = defaults.retryPolicy
         if let milliseconds = handler?.retryPolicyInitialInterval ?? service?.retryPolicyInitialInterval {
             policy.initialInterval = .milliseconds(milliseconds)
@@ -20,7 +26,9 @@ struct HandlerSettings: Sendable {
         if let attempts = handler?.retryPolicyMaxAttempts ?? service?.retryPolicyMaxAttempts {
             policy.maxAttempts = max(attempts, 1)
         }
-        if let factor = handler?.retryPolicyExponentiationFactor ?? service?.retryPolicyExponentiationFactor, factor >= 1 {
+        if let factor = handler?.retryPolicyExponentiationFactor ?? service?.retryPolicyExponentiationFactor,
+            factor >= 1
+        {
             policy.factor = factor
         }
         switch handler?.retryPolicyOnMaxAttempts ?? service?.retryPolicyOnMaxAttempts {
@@ -46,7 +54,13 @@ extension ServiceRegistry {
         let manifest = record.deploymentID.flatMap(manifest(ofDeployment:))
         let service = manifest?.services.first { $0.name == record.target.service }
         let handler = service?.handlers.first { $0.name == record.target.handler }
-        return HandlerSettings(service: service, handler: handler, handlerKind: record.handlerKind, hasIdempotencyKey: record.hasIdempotencyKey, defaults: defaults)
+        return HandlerSettings(
+            service: service,
+            handler: handler,
+            handlerKind: record.handlerKind,
+            hasIdempotencyKey: record.hasIdempotencyKey,
+            defaults: defaults
+        )
     }
 }
 

@@ -73,7 +73,10 @@ public final class ServiceRegistry: Sendable {
                 id: "embedded-\(index)",
                 uri: nil,
                 manifest: endpoint.manifest,
-                protocolVersion: min(endpoint.manifest.maxProtocolVersion, ServiceProtocolVersion.maxSupported.rawValue),
+                protocolVersion: min(
+                    endpoint.manifest.maxProtocolVersion,
+                    ServiceProtocolVersion.maxSupported.rawValue
+                ),
                 transport: endpoint
             )
             _ = try? register(deployment, force: true)
@@ -108,7 +111,10 @@ public final class ServiceRegistry: Sendable {
             if !force {
                 for service in services {
                     if let existing = state.services[service.name], existing.kind != service.kind {
-                        throw EngineError(.conflict, "service '\(service.name)' is a \(existing.kind.rawValue) and the new deployment makes it a \(service.kind.rawValue); register with force to replace it")
+                        throw EngineError(
+                            .conflict,
+                            "service '\(service.name)' is a \(existing.kind.rawValue) and the new deployment makes it a \(service.kind.rawValue); register with force to replace it"
+                        )
                     }
                 }
             }
@@ -134,7 +140,9 @@ public final class ServiceRegistry: Sendable {
                 let replacement = state.deployments.values
                     .filter { $0.manifest.services.contains { $0.name == name } }
                     .max { $0.createdAt < $1.createdAt }
-                state.services[name] = replacement.map { Service(name: name, kind: service.kind, handlers: service.handlers, deploymentID: $0.id) }
+                state.services[name] = replacement.map {
+                    Service(name: name, kind: service.kind, handlers: service.handlers, deploymentID: $0.id)
+                }
             }
         }
     }
@@ -143,7 +151,7 @@ public final class ServiceRegistry: Sendable {
     /// ingress may not.
     public func isIngressPrivate(_ target: InvocationTarget) -> Bool {
         guard let deploymentID = services[target.service]?.deploymentID,
-              let service = manifest(ofDeployment: deploymentID)?.services.first(where: { $0.name == target.service })
+            let service = manifest(ofDeployment: deploymentID)?.services.first(where: { $0.name == target.service })
         else { return false }
         let handler = service.handlers.first { $0.name == target.handler }
         return handler?.ingressPrivate ?? service.ingressPrivate ?? false
@@ -173,16 +181,28 @@ public final class ServiceRegistry: Sendable {
     func resolve(_ target: InvocationTarget) throws(EngineError) -> Resolved {
         let services = self.services
         guard let service = services[target.service] else {
-            throw EngineError(.notFound, "service '\(target.service)' not found; registered services: \(services.keys.sorted().joined(separator: ", "))")
+            throw EngineError(
+                .notFound,
+                "service '\(target.service)' not found; registered services: \(services.keys.sorted().joined(separator: ", "))"
+            )
         }
         guard let handlerKind = service.handlers[target.handler] else {
-            throw EngineError(.notFound, "handler '\(target.handler)' not found on service '\(target.service)'; it has: \(service.handlers.keys.sorted().joined(separator: ", "))")
+            throw EngineError(
+                .notFound,
+                "handler '\(target.handler)' not found on service '\(target.service)'; it has: \(service.handlers.keys.sorted().joined(separator: ", "))"
+            )
         }
         if service.kind.isKeyed, target.key == nil {
-            throw EngineError(.badRequest, "'\(target.service)' is a \(service.kind == .workflow ? "workflow" : "virtual object") and needs a key: /\(target.service)/{key}/\(target.handler)")
+            throw EngineError(
+                .badRequest,
+                "'\(target.service)' is a \(service.kind == .workflow ? "workflow" : "virtual object") and needs a key: /\(target.service)/{key}/\(target.handler)"
+            )
         }
         if !service.kind.isKeyed, target.key != nil {
-            throw EngineError(.badRequest, "'\(target.service)' is a service and takes no key: /\(target.service)/\(target.handler)")
+            throw EngineError(
+                .badRequest,
+                "'\(target.service)' is a service and takes no key: /\(target.service)/\(target.handler)"
+            )
         }
         if let key = target.key, let problem = InputRules.keyProblem(key) {
             throw EngineError(.badRequest, problem)

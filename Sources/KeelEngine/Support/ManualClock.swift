@@ -113,7 +113,10 @@ public final class ManualClock: EngineClock {
     /// Waits until the sleepers' deadlines satisfy `condition` (for example: a durable sleep of an hour is
     /// armed), polling; returns false when `timeout` of real time passes first.
     @discardableResult
-    public func waitUntil(within timeout: Duration = .seconds(10), _ condition: @Sendable ([Int64]) -> Bool) async -> Bool {
+    public func waitUntil(
+        within timeout: Duration = .seconds(10),
+        _ condition: @Sendable ([Int64]) -> Bool
+    ) async -> Bool {
         let start = ContinuousClock.now
         while !condition(deadlines) {
             if ContinuousClock.now - start > timeout || Task.isCancelled { return false }

@@ -16,7 +16,8 @@ enum Base64URL {
         guard text.count == body.count || text.count == body.count + padding,
             text.hasSuffix(String(repeating: "=", count: text.count - body.count))
         else { return nil }
-        let standard = String(body.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
+        let standard =
+            String(body.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
             + String(repeating: "=", count: padding)
         guard let data = Data(base64Encoded: standard), encode(data) == body else { return nil }
         return Array(data)

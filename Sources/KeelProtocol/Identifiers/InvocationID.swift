@@ -98,7 +98,10 @@ extension InvocationID: Codable {
         let container = try decoder.singleValueContainer()
         let string = try container.decode(String.self)
         guard let id = InvocationID(string) else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(string)' is not an invocation id")
+            throw DecodingError.dataCorruptedError(
+                in: container,
+                debugDescription: "'\(string)' is not an invocation id"
+            )
         }
         self = id
     }

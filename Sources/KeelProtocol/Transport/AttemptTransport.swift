@@ -16,7 +16,13 @@ public struct AttemptHead: Hashable, Sendable {
     /// `StepSpeculation` in the engine).
     public var speculativeSteps: Bool
 
-    public init(service: String, handler: String, protocolVersion: Int, headers: [String: String] = [:], speculativeSteps: Bool = false) {
+    public init(
+        service: String,
+        handler: String,
+        protocolVersion: Int,
+        headers: [String: String] = [:],
+        speculativeSteps: Bool = false
+    ) {
         self.service = service
         self.handler = handler
         self.protocolVersion = protocolVersion

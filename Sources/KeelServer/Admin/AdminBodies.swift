@@ -126,7 +126,9 @@ enum AdminBody {
 
         init(_ record: InvocationRecord) {
             let formatter = ISO8601DateFormatter()
-            func date(_ milliseconds: Int64) -> String { formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000)) }
+            func date(_ milliseconds: Int64) -> String {
+                formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+            }
             id = record.id.description
             target = record.target.description
             status = record.status.rawValue

@@ -34,25 +34,40 @@ struct AdminResponder: HTTPResponder {
         switch (request.method, segments.first, segments.count) {
         case (.get, "health", 1):
             if shutdown?.isShuttingDown == true {
-                var response = json(AdminBody.Error(message: "the server is shutting down"), status: .serviceUnavailable)
+                var response = json(
+                    AdminBody.Error(message: "the server is shutting down"),
+                    status: .serviceUnavailable
+                )
                 response.headers[.retryAfter] = "1"
                 return response
             }
             return Response(status: .ok)
         case (.get, "version", 1):
-            return json(AdminBody.Version(version: KeelVersion.current, min_admin_api_version: 2, max_admin_api_version: 4, ingress_endpoint: ingressAddress))
+            return json(
+                AdminBody.Version(
+                    version: KeelVersion.current,
+                    min_admin_api_version: 2,
+                    max_admin_api_version: 4,
+                    ingress_endpoint: ingressAddress
+                )
+            )
         case (.post, "deployments", 1):
             let buffer = try await request.body.collect(upTo: 1024 * 1024)
             let body: AdminBody.RegisterDeployment
             do {
                 body = try JSONDecoder().decode(AdminBody.RegisterDeployment.self, from: Data(buffer.readableBytesView))
             } catch {
-                throw EngineError(.badRequest, "the body must be JSON like {\"uri\": \"http://localhost:9080\"}: \(error)")
+                throw EngineError(
+                    .badRequest,
+                    "the body must be JSON like {\"uri\": \"http://localhost:9080\"}: \(error)"
+                )
             }
             // A registration waits on the endpoint; if the client goes away, discovery is cancelled with it.
             let deployments = self.deployments
             let registration = try await cancellingWhenClientLeaves { try await deployments.register(body) }
-            let services = registration.deployment.manifest.services.compactMap { registry.services[$0.name] }.map(AdminBody.ServiceMetadata.init)
+            let services = registration.deployment.manifest.services.compactMap { registry.services[$0.name] }.map(
+                AdminBody.ServiceMetadata.init
+            )
             var response = json(
                 AdminBody.RegisterResponse(
                     id: registration.deployment.id,
@@ -87,11 +102,16 @@ struct AdminResponder: HTTPResponder {
             let mode = request.uri.queryParameters["mode"].map(String.init) ?? "cancel"
             return try await operate(mode, on: try invocationID(segments[1]), request)
         case (.get, "openapi", 1):
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: AdminOpenAPI.document)))
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: AdminOpenAPI.document))
+            )
         case (.get, "services", 1):
             let services = registry.services.values.sorted { $0.name < $1.name }.map(AdminBody.ServiceMetadata.init)
             return json(AdminBody.Services(services: services))
-        case (.get, "services", 2), (.get, "services", 3) where segments.last == "handlers":
+        case (.get, "services", 2),
+            (.get, "services", 3) where segments.last == "handlers":
             guard let service = registry.services[segments[1]] else {
                 throw EngineError(.notFound, "service '\(segments[1])' not found")
             }
@@ -116,7 +136,10 @@ struct AdminResponder: HTTPResponder {
         case "resume":
             try await engine.resume(id, deploymentID: request.uri.queryParameters["deployment"].map(String.init))
         default:
-            throw EngineError(.notFound, "unknown invocation operation '\(operation)': use cancel, kill, pause, purge or resume")
+            throw EngineError(
+                .notFound,
+                "unknown invocation operation '\(operation)': use cancel, kill, pause, purge or resume"
+            )
         }
         return Response(status: .ok)
     }
@@ -132,6 +155,10 @@ struct AdminResponder: HTTPResponder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let body = (try? encoder.encode(value)) ?? Data()
-        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: body))
+        )
     }
 }

@@ -182,7 +182,12 @@ final class ConnectionClock {
         scheduledAt = nil
         guard let deadline = deadlines.deadline else { return }
         if Self.now() >= deadline {
-            logger.debug("closing a connection", metadata: ["reason": "\(deadlines.reason)", "remote": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
+            logger.debug(
+                "closing a connection",
+                metadata: [
+                    "reason": "\(deadlines.reason)", "remote": "\(channel.remoteAddress.map { "\($0)" } ?? "?")",
+                ]
+            )
             channel.close(promise: nil)
         } else {
             arm()
@@ -264,10 +269,15 @@ struct GuardedHTTP1Channel: ServerChildChannel {
         let watch = PeerWatch()
         guard tracker.admit(channel) else {
             if let count = tracker.refused(now: NIODeadline.now().uptimeNanoseconds) {
-                logger.warning("refusing connections: the listener is full", metadata: ["listener": "\(tracker.name)", "limit": "\(tracker.limit)", "refused": "\(count)"])
+                logger.warning(
+                    "refusing connections: the listener is full",
+                    metadata: ["listener": "\(tracker.name)", "limit": "\(tracker.limit)", "refused": "\(count)"]
+                )
             }
-            let body = #"{"code":503,"message":"too many open connections to the \#(tracker.name) (limit \#(tracker.limit)); retry later","source":"ingress"}"#
-            let response = "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: \(body.utf8.count)\r\n\r\n\(body)"
+            let body =
+                #"{"code":503,"message":"too many open connections to the \#(tracker.name) (limit \#(tracker.limit)); retry later","source":"ingress"}"#
+            let response =
+                "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: \(body.utf8.count)\r\n\r\n\(body)"
             channel.writeAndFlush(ByteBuffer(string: response)).whenComplete { _ in channel.close(promise: nil) }
             return channel.eventLoop.makeSucceededFuture(Value(inner: nil, watch: watch, channel: channel))
         }
@@ -299,9 +309,18 @@ struct GuardedHTTP1Channel: ServerChildChannel {
 
 extension HTTPServerBuilder {
     /// HTTP/1.1 with Keel's connection rules (see `GuardedHTTP1Channel`).
-    static func guardedHTTP1(tracker: ConnectionTracker, timeouts: ConnectionTimeouts, bindToEventLoop: Bool) -> HTTPServerBuilder {
+    static func guardedHTTP1(
+        tracker: ConnectionTracker,
+        timeouts: ConnectionTimeouts,
+        bindToEventLoop: Bool
+    ) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
-            GuardedHTTP1Channel(inner: HTTP1Channel(responder: responder), tracker: tracker, timeouts: timeouts, bindToEventLoop: bindToEventLoop)
+            GuardedHTTP1Channel(
+                inner: HTTP1Channel(responder: responder),
+                tracker: tracker,
+                timeouts: timeouts,
+                bindToEventLoop: bindToEventLoop
+            )
         }
     }
 }

@@ -21,7 +21,9 @@ final class DataDirectoryLock: Sendable {
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             close(descriptor)
-            throw KeelApplicationError("another keel process is using the data directory \(directory); stop it or pass another --data-dir")
+            throw KeelApplicationError(
+                "another keel process is using the data directory \(directory); stop it or pass another --data-dir"
+            )
         }
         self.descriptor = descriptor
     }

@@ -45,37 +45,62 @@ public struct KeelApplication: Sendable {
         // Recovered invocations run once both listeners answer: an operator can always get in first.
         var engineConfiguration = configuration.engine
         engineConfiguration.holdAttemptsUntilReleased = true
-        let engine = Engine(store: store, endpoints: endpoints, configuration: engineConfiguration, quarantine: quarantine, logger: logger)
+        let engine = Engine(
+            store: store,
+            endpoints: endpoints,
+            configuration: engineConfiguration,
+            quarantine: quarantine,
+            logger: logger
+        )
         let listening = Countdown(2) { engine.releaseAttempts() }
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         var deployments = DeploymentManager(registry: engine.registry, store: store, client: client)
         deployments.discoveryTimeout = configuration.discoveryTimeout
         try await deployments.restore()
         let recovered = try await engine.recover()
-        logger.info("keel is ready", metadata: [
-            "dataDirectory": "\(configuration.dataDirectory)",
-            "ingress": "\(configuration.ingress)",
-            "admin": "\(configuration.admin)",
-            "services": "\(engine.registry.services.keys.sorted().joined(separator: ","))",
-            "recovered": "\(recovered)",
-        ])
+        logger.info(
+            "keel is ready",
+            metadata: [
+                "dataDirectory": "\(configuration.dataDirectory)",
+                "ingress": "\(configuration.ingress)",
+                "admin": "\(configuration.admin)",
+                "services": "\(engine.registry.services.keys.sorted().joined(separator: ","))",
+                "recovered": "\(recovered)",
+            ]
+        )
         let descriptorLimit = ProcessLimits.openFiles()
         let ingressConnections = ConnectionTracker(
             name: "ingress",
             limit: ConnectionLimits.ingress(requested: configuration.maxConnections, descriptorLimit: descriptorLimit)
         )
         if let requested = configuration.maxConnections, requested > ingressConnections.limit {
-            logger.warning("--max-connections lowered to stay below the open-file limit", metadata: [
-                "requested": "\(requested)", "limit": "\(ingressConnections.limit)", "RLIMIT_NOFILE": "\(descriptorLimit)",
-            ])
+            logger.warning(
+                "--max-connections lowered to stay below the open-file limit",
+                metadata: [
+                    "requested": "\(requested)", "limit": "\(ingressConnections.limit)",
+                    "RLIMIT_NOFILE": "\(descriptorLimit)",
+                ]
+            )
         }
         let adminConnections = ConnectionTracker(name: "admin API", limit: ConnectionLimits.admin)
         let shutdown = ShutdownState()
         let budget = BodyBudget(limit: configuration.effectiveMaxInFlightBodyBytes)
         let ingress = Application(
-            responder: IngressResponder(engine: engine, maxBodySize: configuration.maxBodySize, budget: budget, shutdown: shutdown),
-            server: .guardedHTTP1(tracker: ingressConnections, timeouts: configuration.connections, bindToEventLoop: true),
-            configuration: .init(address: .hostname(configuration.ingress.host, port: configuration.ingress.port), serverName: "keel"),
+            responder: IngressResponder(
+                engine: engine,
+                maxBodySize: configuration.maxBodySize,
+                budget: budget,
+                shutdown: shutdown
+            ),
+            server: .guardedHTTP1(
+                tracker: ingressConnections,
+                timeouts: configuration.connections,
+                bindToEventLoop: true
+            ),
+            configuration: .init(
+                address: .hostname(configuration.ingress.host, port: configuration.ingress.port),
+                serverName: "keel"
+            ),
             onServerRunning: { _ in listening.tick() },
             logger: logger
         )
@@ -83,9 +108,21 @@ public struct KeelApplication: Sendable {
         // a flood of ingress connections, do not keep the operator out.
         let adminLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let admin = Application(
-            responder: AdminResponder(engine: engine, deployments: deployments, ingressAddress: "http://\(configuration.ingress)", shutdown: shutdown),
-            server: .guardedHTTP1(tracker: adminConnections, timeouts: configuration.connections, bindToEventLoop: false),
-            configuration: .init(address: .hostname(configuration.admin.host, port: configuration.admin.port), serverName: "keel-admin"),
+            responder: AdminResponder(
+                engine: engine,
+                deployments: deployments,
+                ingressAddress: "http://\(configuration.ingress)",
+                shutdown: shutdown
+            ),
+            server: .guardedHTTP1(
+                tracker: adminConnections,
+                timeouts: configuration.connections,
+                bindToEventLoop: false
+            ),
+            configuration: .init(
+                address: .hostname(configuration.admin.host, port: configuration.admin.port),
+                serverName: "keel-admin"
+            ),
             onServerRunning: { _ in listening.tick() },
             eventLoopGroupProvider: .shared(adminLoop),
             logger: logger

@@ -21,7 +21,13 @@ public enum OfflineOperations {
             }
             let now = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
             try await store.apply([
-                .updateStatus(id, status: .paused, retryCount: record.retryCount, lastFailure: "paused by an operator (offline)", modifiedAt: now),
+                .updateStatus(
+                    id,
+                    status: .paused,
+                    retryCount: record.retryCount,
+                    lastFailure: "paused by an operator (offline)",
+                    modifiedAt: now
+                )
             ])
         } catch {
             await store.close()

@@ -68,7 +68,11 @@ public struct ServerConfiguration: Sendable {
 
     /// The in-flight body budget in effect.
     var effectiveMaxInFlightBodyBytes: Int {
-        maxInFlightBodyBytes ?? max(256 * 1024 * 1024, maxBodySize.multipliedReportingOverflow(by: 4).overflow ? Int.max : maxBodySize * 4)
+        maxInFlightBodyBytes
+            ?? max(
+                256 * 1024 * 1024,
+                maxBodySize.multipliedReportingOverflow(by: 4).overflow ? Int.max : maxBodySize * 4
+            )
     }
 }
 

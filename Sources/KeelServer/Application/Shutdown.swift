@@ -47,7 +47,10 @@ final class ShutdownWatcher: Service, Sendable {
             return
         }
         state.begin()
-        logger.info("shutting down: health answers 503; requests in flight have the grace period", metadata: ["grace": "\(gracePeriod)"])
+        logger.info(
+            "shutting down: health answers 503; requests in flight have the grace period",
+            metadata: ["grace": "\(gracePeriod)"]
+        )
         let (gracePeriod, connections, logger) = (self.gracePeriod, self.connections, self.logger)
         let task = Task.detached {
             do {
@@ -56,7 +59,10 @@ final class ShutdownWatcher: Service, Sendable {
                 return
             }
             for tracker in connections where tracker.count > 0 {
-                logger.warning("grace period over: closing the connections still open", metadata: ["listener": "\(tracker.name)", "connections": "\(tracker.count)"])
+                logger.warning(
+                    "grace period over: closing the connections still open",
+                    metadata: ["listener": "\(tracker.name)", "connections": "\(tracker.count)"]
+                )
                 tracker.closeAll()
             }
             do {

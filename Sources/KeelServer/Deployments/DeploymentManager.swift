@@ -37,7 +37,10 @@ struct DeploymentManager: Sendable {
                 return Registration(deployment: existing, created: false)
             }
             guard body.force == true else {
-                throw EngineError(.conflict, "a deployment of \(uri) is registered already (\(existing.id)) with other services or headers; register again with \"force\": true to replace it")
+                throw EngineError(
+                    .conflict,
+                    "a deployment of \(uri) is registered already (\(existing.id)) with other services or headers; register again with \"force\": true to replace it"
+                )
             }
         }
         let useHTTP11 = body.use_http_11 ?? false
@@ -62,8 +65,12 @@ struct DeploymentManager: Sendable {
     /// Retires a deployment: no new invocations reach it; the pinned ones finish there, also after a restart.
     func remove(_ id: String) async throws {
         guard let deployment = registry.deployment(id), deployment.uri != nil else {
-            throw EngineError(registry.deployment(id) == nil ? .notFound : .badRequest, registry.deployment(id) == nil
-                ? "deployment '\(id)' not found" : "deployment '\(id)' is embedded in this process and cannot be removed")
+            throw EngineError(
+                registry.deployment(id) == nil ? .notFound : .badRequest,
+                registry.deployment(id) == nil
+                    ? "deployment '\(id)' not found"
+                    : "deployment '\(id)' is embedded in this process and cannot be removed"
+            )
         }
         var record = Self.record(deployment)
         record.retiredAt = Int64(Date().timeIntervalSince1970 * 1000)
@@ -83,7 +90,12 @@ struct DeploymentManager: Sendable {
                 additionalHeaders: record.additionalHeaders,
                 useHTTP11: record.useHTTP11,
                 createdAt: Date(timeIntervalSince1970: Double(record.createdAt) / 1000),
-                transport: storedTransport(uri: record.uri, headers: record.additionalHeaders, useHTTP11: record.useHTTP11, manifest: manifest)
+                transport: storedTransport(
+                    uri: record.uri,
+                    headers: record.additionalHeaders,
+                    useHTTP11: record.useHTTP11,
+                    manifest: manifest
+                )
             )
             if record.retiredAt == nil {
                 try registry.register(deployment, force: true)
@@ -93,19 +105,43 @@ struct DeploymentManager: Sendable {
         }
     }
 
-    private func transport(uri: DeploymentURI, headers: [String: String], useHTTP11: Bool, manifest: EndpointManifest) -> any AttemptTransport {
+    private func transport(
+        uri: DeploymentURI,
+        headers: [String: String],
+        useHTTP11: Bool,
+        manifest: EndpointManifest
+    ) -> any AttemptTransport {
         if useHTTP11 {
-            return HTTP1Transport(client: client, baseURI: uri.normalized, additionalHeaders: headers, abortTimeout: abortTimeout)
+            return HTTP1Transport(
+                client: client,
+                baseURI: uri.normalized,
+                additionalHeaders: headers,
+                abortTimeout: abortTimeout
+            )
         }
-        return HTTP2Transport(uri: uri, additionalHeaders: headers, requestResponse: manifest.protocolMode != .bidiStream)
+        return HTTP2Transport(
+            uri: uri,
+            additionalHeaders: headers,
+            requestResponse: manifest.protocolMode != .bidiStream
+        )
     }
 
     /// The transport of a stored deployment. One stored before URIs were checked (a port above 65535, say)
     /// still starts: its attempts fail with the reason, so its invocations can be seen, killed or resumed
     /// on another deployment, instead of the server refusing to start.
-    private func storedTransport(uri: String, headers: [String: String], useHTTP11: Bool, manifest: EndpointManifest) -> any AttemptTransport {
+    private func storedTransport(
+        uri: String,
+        headers: [String: String],
+        useHTTP11: Bool,
+        manifest: EndpointManifest
+    ) -> any AttemptTransport {
         do {
-            return transport(uri: try DeploymentURI.parse(uri), headers: headers, useHTTP11: useHTTP11, manifest: manifest)
+            return transport(
+                uri: try DeploymentURI.parse(uri),
+                headers: headers,
+                useHTTP11: useHTTP11,
+                manifest: manifest
+            )
         } catch {
             return UnreachableTransport(reason: error.message)
         }

@@ -28,7 +28,10 @@ struct DeploymentURI: Equatable, Sendable {
         let scheme = text[..<separator.lowerBound].lowercased()
         guard scheme == "http" else {
             if scheme == "https" {
-                throw EngineError(.badRequest, "'\(text)': Keel reaches deployments over http:// (https is not supported yet)")
+                throw EngineError(
+                    .badRequest,
+                    "'\(text)': Keel reaches deployments over http:// (https is not supported yet)"
+                )
             }
             throw refuse("the scheme must be http")
         }
@@ -40,7 +43,9 @@ struct DeploymentURI: Equatable, Sendable {
         let authority = rest[..<authorityEnd]
         var path = String(rest[authorityEnd...])
         guard !path.contains("?"), !path.contains("#") else { throw refuse("a query or fragment is not allowed") }
-        guard !authority.contains("@") else { throw refuse("credentials in the URI are not supported (use additional_headers)") }
+        guard !authority.contains("@") else {
+            throw refuse("credentials in the URI are not supported (use additional_headers)")
+        }
 
         let host: Substring
         let portText: Substring?
@@ -84,7 +89,8 @@ struct DeploymentURI: Equatable, Sendable {
         guard !text.isEmpty else { throw refuse("the port after ':' is empty") }
         guard text.allSatisfy({ $0.isASCII && $0.isNumber }) else { throw refuse("the port '\(text)' is not a number") }
         let digits = text.drop { $0 == "0" }
-        guard digits.count <= 5, let value = Int(digits.isEmpty ? "0" : String(digits)), (1...65535).contains(value) else {
+        guard digits.count <= 5, let value = Int(digits.isEmpty ? "0" : String(digits)), (1...65535).contains(value)
+        else {
             throw refuse("the port \(text) is outside 1–65535")
         }
         return value

@@ -31,7 +31,11 @@ struct DiscoveryClient: Sendable {
         var body: ByteBuffer
     }
 
-    func discover(uri: DeploymentURI, additionalHeaders: [String: String], useHTTP11: Bool) async throws(DiscoveryError) -> Discovered {
+    func discover(
+        uri: DeploymentURI,
+        additionalHeaders: [String: String],
+        useHTTP11: Bool
+    ) async throws(DiscoveryError) -> Discovered {
         let accept = Self.manifestVersions.map { EndpointManifest.contentType(version: $0) }.joined(separator: ", ")
         let answer: Answer
         let base = uri.normalized
@@ -47,7 +51,11 @@ struct DiscoveryClient: Sendable {
                 answer = try await withDeadline(timeout) {
                     let response = try await client.execute(prepared, timeout: .seconds(3600))
                     let body = try await response.body.collect(upTo: Self.manifestLimit)
-                    return Answer(status: response.status.code, contentType: response.headers.first(name: "content-type") ?? "", body: body)
+                    return Answer(
+                        status: response.status.code,
+                        contentType: response.headers.first(name: "content-type") ?? "",
+                        body: body
+                    )
                 }
             } else {
                 let connection = HTTP2Connection(host: uri.host, port: uri.port)
@@ -57,18 +65,30 @@ struct DiscoveryClient: Sendable {
                 defer { Task { await connection.close() } }
                 answer = try await withDeadline(timeout, onExpiry: { await connection.close() }) {
                     let (response, bytes) = try await connection.exchange(head, body: nil, limit: Self.manifestLimit)
-                    return Answer(status: response.status.code, contentType: response.headers.first(name: "content-type") ?? "", body: bytes)
+                    return Answer(
+                        status: response.status.code,
+                        contentType: response.headers.first(name: "content-type") ?? "",
+                        body: bytes
+                    )
                 }
             }
         } catch let error as DeadlineExceeded {
-            throw DiscoveryError("\(base)/discover did not answer in full within \(timeout) (the discovery deadline, --discovery-timeout): \(error)")
-        } catch where ContinuousClock.now - started >= timeout {
+            throw DiscoveryError(
+                "\(base)/discover did not answer in full within \(timeout) (the discovery deadline, --discovery-timeout): \(error)"
+            )
+        } catch let error where ContinuousClock.now - started >= timeout {
             // The deadline closed the connection, and the exchange's own error ("the stream closed") came first.
-            throw DiscoveryError("\(base)/discover did not answer in full within \(timeout) (the discovery deadline, --discovery-timeout): \(error)")
+            throw DiscoveryError(
+                "\(base)/discover did not answer in full within \(timeout) (the discovery deadline, --discovery-timeout): \(error)"
+            )
         } catch is CancellationError {
-            throw DiscoveryError("the discovery of \(base) was cancelled (the registration request went away, or the server is shutting down)")
+            throw DiscoveryError(
+                "the discovery of \(base) was cancelled (the registration request went away, or the server is shutting down)"
+            )
         } catch {
-            throw DiscoveryError("cannot reach \(base)/discover\(useHTTP11 ? "" : " over HTTP/2 (h2c); set \"use_http_11\": true for HTTP/1.1-only endpoints"): \(error)")
+            throw DiscoveryError(
+                "cannot reach \(base)/discover\(useHTTP11 ? "" : " over HTTP/2 (h2c); set \"use_http_11\": true for HTTP/1.1-only endpoints"): \(error)"
+            )
         }
         let status = answer.status
         let contentType = answer.contentType
@@ -78,8 +98,11 @@ struct DiscoveryClient: Sendable {
             let hint = status == 404 ? " (check the path: Keel calls {uri}/discover)" : ""
             throw DiscoveryError("\(uri)/discover answered HTTP \(status)\(hint): \(String(buffer: body).prefix(300))")
         }
-        guard let version = EndpointManifest.version(contentType: contentType), Self.manifestVersions.contains(version) else {
-            throw DiscoveryError("\(uri)/discover answered with content-type '\(contentType)'; Keel reads \(EndpointManifest.contentType(version: 1)) to v\(Self.manifestVersions.upperBound)")
+        guard let version = EndpointManifest.version(contentType: contentType), Self.manifestVersions.contains(version)
+        else {
+            throw DiscoveryError(
+                "\(uri)/discover answered with content-type '\(contentType)'; Keel reads \(EndpointManifest.contentType(version: 1)) to v\(Self.manifestVersions.upperBound)"
+            )
         }
         let manifest: EndpointManifest
         do {
@@ -87,24 +110,41 @@ struct DiscoveryClient: Sendable {
         } catch {
             throw DiscoveryError("the manifest of \(uri) is not valid: \(Self.describe(error))")
         }
-        return Discovered(manifest: manifest, manifestVersion: version, protocolVersion: try Self.validate(manifest, uri: uri))
+        return Discovered(
+            manifest: manifest,
+            manifestVersion: version,
+            protocolVersion: try Self.validate(manifest, uri: uri)
+        )
     }
 
     /// Checks what the engine relies on and picks the protocol version.
     static func validate(_ manifest: EndpointManifest, uri: String) throws(DiscoveryError) -> ServiceProtocolVersion {
         guard manifest.protocolMode != nil else {
-            throw DiscoveryError("the manifest of \(uri) has no protocolMode (expected BIDI_STREAM or REQUEST_RESPONSE)")
+            throw DiscoveryError(
+                "the manifest of \(uri) has no protocolMode (expected BIDI_STREAM or REQUEST_RESPONSE)"
+            )
         }
         guard manifest.minProtocolVersion <= manifest.maxProtocolVersion else {
-            throw DiscoveryError("the manifest of \(uri) has minProtocolVersion \(manifest.minProtocolVersion) above maxProtocolVersion \(manifest.maxProtocolVersion)")
+            throw DiscoveryError(
+                "the manifest of \(uri) has minProtocolVersion \(manifest.minProtocolVersion) above maxProtocolVersion \(manifest.maxProtocolVersion)"
+            )
         }
-        guard let version = ServiceProtocolVersion.negotiate(endpointMin: manifest.minProtocolVersion, endpointMax: manifest.maxProtocolVersion) else {
-            throw DiscoveryError("\(uri) speaks service protocol versions \(manifest.minProtocolVersion)–\(manifest.maxProtocolVersion); Keel supports \(ServiceProtocolVersion.minSupported.rawValue)–\(ServiceProtocolVersion.maxSupported.rawValue)")
+        guard
+            let version = ServiceProtocolVersion.negotiate(
+                endpointMin: manifest.minProtocolVersion,
+                endpointMax: manifest.maxProtocolVersion
+            )
+        else {
+            throw DiscoveryError(
+                "\(uri) speaks service protocol versions \(manifest.minProtocolVersion)–\(manifest.maxProtocolVersion); Keel supports \(ServiceProtocolVersion.minSupported.rawValue)–\(ServiceProtocolVersion.maxSupported.rawValue)"
+            )
         }
         var seen = Set<String>()
         for service in manifest.services {
             guard isValidName(service.name) else {
-                throw DiscoveryError("services[\(service.name)].name is not a valid service name (letters, digits, '.', '_', '-'; starting with a letter)")
+                throw DiscoveryError(
+                    "services[\(service.name)].name is not a valid service name (letters, digits, '.', '_', '-'; starting with a letter)"
+                )
             }
             if let clash = ReservedNames.clash(serviceName: service.name) {
                 throw DiscoveryError("services[\(service.name)]: \(clash)")
@@ -115,10 +155,14 @@ struct DiscoveryClient: Sendable {
             var handlers = Set<String>()
             for handler in service.handlers {
                 guard isValidName(handler.name), handlers.insert(handler.name).inserted else {
-                    throw DiscoveryError("services[\(service.name)].handlers[\(handler.name)]: invalid or duplicate handler name")
+                    throw DiscoveryError(
+                        "services[\(service.name)].handlers[\(handler.name)]: invalid or duplicate handler name"
+                    )
                 }
                 if handler.ty == .workflow, service.ty != .workflow {
-                    throw DiscoveryError("services[\(service.name)].handlers[\(handler.name)].ty is WORKFLOW but the service is not a workflow")
+                    throw DiscoveryError(
+                        "services[\(service.name)].handlers[\(handler.name)].ty is WORKFLOW but the service is not a workflow"
+                    )
                 }
             }
         }
@@ -136,8 +180,10 @@ struct DiscoveryClient: Sendable {
         switch error {
         case DecodingError.keyNotFound(let key, let context):
             return "missing field '\((context.codingPath + [key]).map(\.stringValue).joined(separator: "."))'"
-        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context), DecodingError.dataCorrupted(let context):
-            return "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))': \(context.debugDescription)"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context),
+            DecodingError.dataCorrupted(let context):
+            return
+                "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))': \(context.debugDescription)"
         default:
             return String(describing: error)
         }

@@ -15,6 +15,7 @@ enum ReservedNames {
     static func clash(serviceName: String) -> String? {
         let lowered = serviceName.lowercased()
         guard let entry = reserved.first(where: { $0.name == lowered }) else { return nil }
-        return "the service name '\(serviceName)' is reserved: /\(entry.name)/… is \(entry.use), so the service could never be called; rename it"
+        return
+            "the service name '\(serviceName)' is reserved: /\(entry.name)/… is \(entry.use), so the service could never be called; rename it"
     }
 }

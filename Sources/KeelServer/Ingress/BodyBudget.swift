@@ -48,7 +48,10 @@ final class BodyReservation: Sendable {
         try held.withLock { (held: inout Int) throws(EngineError) in
             guard total > held else { return }
             guard budget.reserve(total - held) else {
-                throw EngineError(.unavailable, "the server holds too many request bodies at once (\(budget.limit) bytes in flight, --max-inflight-bytes); retry in a moment")
+                throw EngineError(
+                    .unavailable,
+                    "the server holds too many request bodies at once (\(budget.limit) bytes in flight, --max-inflight-bytes); retry in a moment"
+                )
             }
             held = total
         }

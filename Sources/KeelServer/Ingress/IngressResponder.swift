@@ -17,7 +17,9 @@ struct IngressResponder: HTTPResponder {
     var shutdown: ShutdownState?
 
     /// Request headers that describe the transport, not the call: never forwarded to the handler.
-    private static let hopHeaders: Set<String> = ["connection", "host", "content-length", "idempotency-key", "transfer-encoding", "keep-alive"]
+    private static let hopHeaders: Set<String> = [
+        "connection", "host", "content-length", "idempotency-key", "transfer-encoding", "keep-alive",
+    ]
 
     func respond(to request: Request, context: Context) async throws -> Response {
         let reservation = BodyReservation(budget)
@@ -46,7 +48,10 @@ struct IngressResponder: HTTPResponder {
         case .call(let target):
             try allow(request, [.get, .post])
             if request.uri.queryParameters["delay"] != nil {
-                throw EngineError(.badRequest, "a delay is only for one-way sends: use /\(target.service)/\(target.key.map { "\($0)/" } ?? "")\(target.handler)/send?delay=…, or call without it")
+                throw EngineError(
+                    .badRequest,
+                    "a delay is only for one-way sends: use /\(target.service)/\(target.key.map { "\($0)/" } ?? "")\(target.handler)/send?delay=…, or call without it"
+                )
             }
             let (id, result) = try await engine.call(try await engineRequest(target, request, reservation))
             return respond(result, id: id)
@@ -62,7 +67,11 @@ struct IngressResponder: HTTPResponder {
             let receipt = try await engine.send(engineRequest)
             let executionTime = receipt.executeAt.map { Self.rfc3339(milliseconds: $0) }
             var response = json(
-                SendBody(invocationId: receipt.id.description, status: receipt.previouslyAccepted ? "PreviouslyAccepted" : "Accepted", executionTime: executionTime),
+                SendBody(
+                    invocationId: receipt.id.description,
+                    status: receipt.previouslyAccepted ? "PreviouslyAccepted" : "Accepted",
+                    executionTime: executionTime
+                ),
                 status: .accepted
             )
             response.headers.set(HeaderName.restateID, receipt.id.description)
@@ -87,7 +96,10 @@ struct IngressResponder: HTTPResponder {
             try allow(request, [.post])
             let body = Data(buffer: try await request.collectBody(upTo: maxBodySize, reservation: reservation))
             let reason = String(decoding: body, as: UTF8.self)
-            try await engine.completeAwakeable(awakeable, with: .failure(Failure(code: 500, message: reason.isEmpty ? "rejected" : reason)))
+            try await engine.completeAwakeable(
+                awakeable,
+                with: .failure(Failure(code: 500, message: reason.isEmpty ? "rejected" : reason))
+            )
             return Response(status: .accepted)
         }
     }
@@ -109,8 +121,18 @@ struct IngressResponder: HTTPResponder {
         return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
     }
 
-    private func engineRequest(_ target: InvocationTarget, _ request: Request, _ reservation: BodyReservation) async throws -> Engine.Request {
-        try await Self.engineRequest(target, request, registry: engine.registry, maxBodySize: maxBodySize, reservation: reservation)
+    private func engineRequest(
+        _ target: InvocationTarget,
+        _ request: Request,
+        _ reservation: BodyReservation
+    ) async throws -> Engine.Request {
+        try await Self.engineRequest(
+            target,
+            request,
+            registry: engine.registry,
+            maxBodySize: maxBodySize,
+            reservation: reservation
+        )
     }
 
     /// What a call or send to `target` asks the engine for: the body (checked to be JSON when its
@@ -124,31 +146,53 @@ struct IngressResponder: HTTPResponder {
     ) async throws -> Engine.Request {
         let declared = Self.manifestEntry(target, registry: registry)
         if let declared, declared.handler.ingressPrivate ?? declared.service.ingressPrivate ?? false {
-            throw EngineError(.badRequest, "\(target.service)/\(target.handler) is private (ingressPrivate): only other services can call it")
+            throw EngineError(
+                .badRequest,
+                "\(target.service)/\(target.handler) is private (ingressPrivate): only other services can call it"
+            )
         }
         let buffer = try await request.collectBody(upTo: maxBodySize, reservation: reservation)
         let body = Data(buffer: buffer)
-        if let declared, let failure = InputValidation.check(contentType: request.headers[.contentType], bodyIsEmpty: body.isEmpty, input: declared.handler.input) {
+        if let declared,
+            let failure = InputValidation.check(
+                contentType: request.headers[.contentType],
+                bodyIsEmpty: body.isEmpty,
+                input: declared.handler.input
+            )
+        {
             throw EngineError(.badRequest, "input validation error: \(failure)")
         }
         if !body.isEmpty, request.headers[.contentType]?.contains("json") == true {
             // Checked in place: parsing it into objects cost several times the body's size in memory.
             if let problem = buffer.withUnsafeReadableBytes({ JSONSyntax.problem(in: $0) }) {
-                throw EngineError(.badRequest, "the request body is not valid JSON although its content-type says so: \(problem)")
+                throw EngineError(
+                    .badRequest,
+                    "the request body is not valid JSON although its content-type says so: \(problem)"
+                )
             }
         }
         var headers: [(String, String)] = []
         for field in request.headers where !Self.hopHeaders.contains(field.name.canonicalName) {
             headers.append((field.name.canonicalName, field.value))
         }
-        return Engine.Request(target: target, body: body, headers: headers, idempotencyKey: request.headers.value(HeaderName.idempotencyKey))
+        return Engine.Request(
+            target: target,
+            body: body,
+            headers: headers,
+            idempotencyKey: request.headers.value(HeaderName.idempotencyKey)
+        )
     }
 
     /// The manifest entries of the target's service and handler on the deployment new invocations go to.
-    private static func manifestEntry(_ target: InvocationTarget, registry: ServiceRegistry) -> (service: EndpointManifest.Service, handler: EndpointManifest.Handler)? {
+    private static func manifestEntry(
+        _ target: InvocationTarget,
+        registry: ServiceRegistry
+    ) -> (service: EndpointManifest.Service, handler: EndpointManifest.Handler)? {
         guard let deploymentID = registry.services[target.service]?.deploymentID,
-              let service = registry.deployment(deploymentID)?.manifest.services.first(where: { $0.name == target.service }),
-              let handler = service.handlers.first(where: { $0.name == target.handler })
+            let service = registry.deployment(deploymentID)?.manifest.services.first(where: {
+                $0.name == target.service
+            }),
+            let handler = service.handlers.first(where: { $0.name == target.handler })
         else { return nil }
         return (service, handler)
     }
@@ -174,7 +218,11 @@ struct IngressResponder: HTTPResponder {
 
     private func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
         let body = (try? JSONEncoder().encode(value)) ?? Data()
-        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: body))
+        )
     }
 
 }
@@ -212,7 +260,13 @@ public struct IngressParsing: Sendable {
         let request = Request(head: head, body: RequestBody(buffer: ByteBuffer(bytes: body)))
         switch try IngressRoute.parse(path: request.uri.path, registry: registry) {
         case .call(let target), .send(let target):
-            return try await IngressResponder.engineRequest(target, request, registry: registry, maxBodySize: maxBodySize, reservation: BodyReservation(nil)).target.handler
+            return try await IngressResponder.engineRequest(
+                target,
+                request,
+                registry: registry,
+                maxBodySize: maxBodySize,
+                reservation: BodyReservation(nil)
+            ).target.handler
         default:
             throw EngineError(.badRequest, "not a call or a send: \(path)")
         }

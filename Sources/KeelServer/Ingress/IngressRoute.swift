@@ -27,11 +27,17 @@ enum IngressRoute: Equatable, Sendable {
             segment.contains("%") ? String(segment).removingPercentEncoding ?? String(segment) : String(segment)
         }
         guard let first = segments.first else {
-            throw EngineError(.notFound, "no service in the path: call /{service}/{handler} or /{object}/{key}/{handler}")
+            throw EngineError(
+                .notFound,
+                "no service in the path: call /{service}/{handler} or /{object}/{key}/{handler}"
+            )
         }
         if first == "restate" { return try parseBuiltIn(Array(segments.dropFirst())) }
         guard let service = registry.services[first] else {
-            throw EngineError(.notFound, "service '\(first)' not found; registered services: \(registry.services.keys.sorted().joined(separator: ", "))")
+            throw EngineError(
+                .notFound,
+                "service '\(first)' not found; registered services: \(registry.services.keys.sorted().joined(separator: ", "))"
+            )
         }
         var rest = Array(segments.dropFirst())
         let isSend = rest.count == (service.kind.isKeyed ? 3 : 2) && rest.last == "send"
@@ -47,7 +53,10 @@ enum IngressRoute: Equatable, Sendable {
         case (false, 2):
             throw EngineError(.badRequest, "'\(first)' is a service and takes no key: call /\(first)/\(rest[1])")
         default:
-            throw EngineError(.badRequest, "bad path '\(path)': expected /\(first)/\(service.kind.isKeyed ? "{key}/" : ""){handler}[/send]")
+            throw EngineError(
+                .badRequest,
+                "bad path '\(path)': expected /\(first)/\(service.kind.isKeyed ? "{key}/" : ""){handler}[/send]"
+            )
         }
         return isSend ? .send(target) : .call(target)
     }
@@ -63,10 +72,19 @@ enum IngressRoute: Equatable, Sendable {
             return try lookup(.id(try invocationID(segments[1])), verb: segments[0])
         case ("invocation", 5):
             // /restate/invocation/{service}/{handler}/{idempotencyKey}/attach|output
-            return try lookup(.idempotencyKey(InvocationTarget(service: segments[1], handler: segments[2]), key: segments[3]), verb: verb)
+            return try lookup(
+                .idempotencyKey(InvocationTarget(service: segments[1], handler: segments[2]), key: segments[3]),
+                verb: verb
+            )
         case ("invocation", 6):
             // /restate/invocation/{object}/{key}/{handler}/{idempotencyKey}/attach|output
-            return try lookup(.idempotencyKey(InvocationTarget(service: segments[1], handler: segments[3], key: segments[2]), key: segments[4]), verb: verb)
+            return try lookup(
+                .idempotencyKey(
+                    InvocationTarget(service: segments[1], handler: segments[3], key: segments[2]),
+                    key: segments[4]
+                ),
+                verb: verb
+            )
         case ("workflow", 4):
             return try lookup(.workflow(service: segments[1], key: segments[2]), verb: verb)
         case ("awakeables", 3), ("a", 3):

@@ -62,7 +62,9 @@ enum JSONSyntax {
                 guard let byte = current else { throw Problem("unexpected end of the body") }
                 switch byte {
                 case UInt8(ascii: "{"), UInt8(ascii: "["):
-                    guard open.count < JSONSyntax.maximumDepth else { throw Problem("nested deeper than \(JSONSyntax.maximumDepth) levels") }
+                    guard open.count < JSONSyntax.maximumDepth else {
+                        throw Problem("nested deeper than \(JSONSyntax.maximumDepth) levels")
+                    }
                     let isObject = byte == UInt8(ascii: "{")
                     index += 1
                     skipWhitespace()
@@ -124,13 +126,17 @@ enum JSONSyntax {
             if first != UInt8(ascii: "0") { digits() }
             if current == UInt8(ascii: ".") {
                 index += 1
-                guard let byte = current, Self.isDigit(byte) else { throw Problem("invalid number: a digit must follow '.'") }
+                guard let byte = current, Self.isDigit(byte) else {
+                    throw Problem("invalid number: a digit must follow '.'")
+                }
                 digits()
             }
             if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
                 index += 1
                 if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { index += 1 }
-                guard let byte = current, Self.isDigit(byte) else { throw Problem("invalid number: a digit must follow the exponent") }
+                guard let byte = current, Self.isDigit(byte) else {
+                    throw Problem("invalid number: a digit must follow the exponent")
+                }
                 digits()
             }
         }
@@ -160,8 +166,9 @@ enum JSONSyntax {
                     index += 1
                     guard let escaped = current else { throw Problem("unterminated string") }
                     switch escaped {
-                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
-                         UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
+                        UInt8(ascii: "f"),
+                        UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
                         index += 1
                     case UInt8(ascii: "u"):
                         index += 1
@@ -189,12 +196,20 @@ enum JSONSyntax {
             var high: UInt8 = 0xBF
             switch lead {
             case 0xC2...0xDF: count = 1
-            case 0xE0: count = 2; low = 0xA0
+            case 0xE0:
+                count = 2
+                low = 0xA0
             case 0xE1...0xEC, 0xEE...0xEF: count = 2
-            case 0xED: count = 2; high = 0x9F
-            case 0xF0: count = 3; low = 0x90
+            case 0xED:
+                count = 2
+                high = 0x9F
+            case 0xF0:
+                count = 3
+                low = 0x90
             case 0xF1...0xF3: count = 3
-            case 0xF4: count = 3; high = 0x8F
+            case 0xF4:
+                count = 3
+                high = 0x8F
             default: throw Problem("invalid UTF-8")
             }
             index += 1

@@ -33,12 +33,22 @@ struct HTTP1Transport: AttemptTransport {
             guard response.status == .ok else {
                 let body = try? await response.body.collect(upTo: 4096)
                 let text = body.map { String(buffer: $0) } ?? ""
-                output.yield(Self.failure(code: UInt16(response.status.code), "the deployment answered HTTP \(response.status.code)\(text.isEmpty ? "" : ": \(text.prefix(300))")"))
+                output.yield(
+                    Self.failure(
+                        code: UInt16(response.status.code),
+                        "the deployment answered HTTP \(response.status.code)\(text.isEmpty ? "" : ": \(text.prefix(300))")"
+                    )
+                )
                 return
             }
             let contentType = response.headers.first(name: "content-type") ?? ""
             guard ServiceProtocolVersion(contentType: contentType) == version else {
-                output.yield(Self.failure(code: 571, "the deployment answered with content-type '\(contentType)', expected '\(version.contentType)'"))
+                output.yield(
+                    Self.failure(
+                        code: 571,
+                        "the deployment answered with content-type '\(contentType)', expected '\(version.contentType)'"
+                    )
+                )
                 return
             }
             var decoder = FrameDecoder()
@@ -50,7 +60,9 @@ struct HTTP1Transport: AttemptTransport {
                 output.yield(Self.failure(code: 571, "the deployment's response ended inside a frame"))
             }
         } catch let error as ProtocolError {
-            output.yield(Self.failure(code: error.code.rawValue, "the deployment sent a malformed frame: \(error.message)"))
+            output.yield(
+                Self.failure(code: error.code.rawValue, "the deployment sent a malformed frame: \(error.message)")
+            )
         } catch {
             output.yield(Self.failure(code: 503, "cannot reach the deployment at \(baseURI): \(error)"))
         }
@@ -79,6 +91,8 @@ struct HTTP1Transport: AttemptTransport {
     }
 
     private static func escape(_ segment: String) -> String {
-        segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? segment
+        segment.addingPercentEncoding(
+            withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))
+        ) ?? segment
     }
 }

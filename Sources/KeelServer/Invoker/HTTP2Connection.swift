@@ -44,7 +44,9 @@ actor HTTP2Connection {
     }
 
     private func connected() async throws -> (Multiplexer, GoAwayFlag) {
-        if let connection, connection.channel.isActive, !connection.goAway.isSet { return (connection.multiplexer, connection.goAway) }
+        if let connection, connection.channel.isActive, !connection.goAway.isSet {
+            return (connection.multiplexer, connection.goAway)
+        }
         // A connection that got GOAWAY is dropped here; its open streams go on, and the endpoint closes it once
         // they are done.
         let goAway = GoAwayFlag()
@@ -52,7 +54,8 @@ actor HTTP2Connection {
             .connectTimeout(.seconds(5))
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let multiplexer = try channel.pipeline.syncOperations.configureAsyncHTTP2Pipeline(mode: .client) { stream in
+                    let multiplexer = try channel.pipeline.syncOperations.configureAsyncHTTP2Pipeline(mode: .client) {
+                        stream in
                         // The server never opens streams towards us; refuse any it tries.
                         stream.close()
                     }
@@ -93,7 +96,8 @@ final class GoAwayWatcher: ChannelInboundHandler, RemovableChannelHandler {
 
 extension HTTP2Connection {
     /// A whole request/response exchange on one stream, for small requests such as discovery.
-    func exchange(_ head: HTTPRequestHead, body: ByteBuffer?, limit: Int) async throws -> (HTTPResponseHead, ByteBuffer) {
+    func exchange(_ head: HTTPRequestHead, body: ByteBuffer?, limit: Int) async throws -> (HTTPResponseHead, ByteBuffer)
+    {
         let (stream, _) = try await openStream()
         return try await stream.executeThenClose { inbound, outbound in
             try await outbound.write(.head(head))
@@ -105,7 +109,9 @@ extension HTTP2Connection {
                 switch part {
                 case .head(let head): response = head
                 case .body(var chunk):
-                    guard collected.readableBytes + chunk.readableBytes <= limit else { throw HTTP2ExchangeError.tooLarge }
+                    guard collected.readableBytes + chunk.readableBytes <= limit else {
+                        throw HTTP2ExchangeError.tooLarge
+                    }
                     collected.writeBuffer(&chunk)
                 case .end: break
                 }

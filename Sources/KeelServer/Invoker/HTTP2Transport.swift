@@ -53,7 +53,9 @@ struct HTTP2Transport: AttemptTransport {
                 (stream, goAway) = try await connection.openStream()
             } catch {
                 await connection.close()
-                output.yield(HTTP1Transport.failure(code: 503, "cannot reach the deployment at \(baseURI) over HTTP/2: \(error)"))
+                output.yield(
+                    HTTP1Transport.failure(code: 503, "cannot reach the deployment at \(baseURI) over HTTP/2: \(error)")
+                )
                 return
             }
             do {
@@ -75,23 +77,45 @@ struct HTTP2Transport: AttemptTransport {
                     return
                 case .endedEarly:
                     if goAway.isSet {
-                        output.yield(HTTP1Transport.failure(code: 503, "the deployment at \(baseURI) closed the stream after its GOAWAY", retryAtOnce: true))
+                        output.yield(
+                            HTTP1Transport.failure(
+                                code: 503,
+                                "the deployment at \(baseURI) closed the stream after its GOAWAY",
+                                retryAtOnce: true
+                            )
+                        )
                     }
                     return
                 case .closedBeforeResponse:
                     break
                 }
                 if attempt == Self.refusedStreamAttempts {
-                    output.yield(HTTP1Transport.failure(code: 503, "the deployment at \(baseURI) closed the stream before answering, \(attempt) times"))
+                    output.yield(
+                        HTTP1Transport.failure(
+                            code: 503,
+                            "the deployment at \(baseURI) closed the stream before answering, \(attempt) times"
+                        )
+                    )
                 }
             } catch let error as ProtocolError {
-                output.yield(HTTP1Transport.failure(code: error.code.rawValue, "the deployment sent a malformed frame: \(error.message)"))
+                output.yield(
+                    HTTP1Transport.failure(
+                        code: error.code.rawValue,
+                        "the deployment sent a malformed frame: \(error.message)"
+                    )
+                )
                 return
             } catch let failure as TransportFailure {
                 output.yield(HTTP1Transport.failure(code: failure.code, failure.message))
                 return
             } catch {
-                output.yield(HTTP1Transport.failure(code: 503, "the HTTP/2 stream to the deployment at \(baseURI) failed: \(error)", retryAtOnce: goAway.isSet))
+                output.yield(
+                    HTTP1Transport.failure(
+                        code: 503,
+                        "the HTTP/2 stream to the deployment at \(baseURI) failed: \(error)",
+                        retryAtOnce: goAway.isSet
+                    )
+                )
                 return
             }
         }
@@ -131,7 +155,7 @@ struct HTTP2Transport: AttemptTransport {
                 if case .head = part { answered = true }
                 if try handle(part, decoder: &decoder, output: output, version: version) { return .finished }
             }
-        } catch where !answered {
+        } catch _ where !answered {
             return .closedBeforeResponse
         }
         return answered ? .endedEarly : .closedBeforeResponse
@@ -148,18 +172,27 @@ struct HTTP2Transport: AttemptTransport {
         switch part {
         case .head(let head):
             guard head.status == .ok else {
-                throw TransportFailure(code: UInt16(head.status.code), message: "the deployment answered HTTP \(head.status.code)")
+                throw TransportFailure(
+                    code: UInt16(head.status.code),
+                    message: "the deployment answered HTTP \(head.status.code)"
+                )
             }
             let contentType = head.headers.first(name: "content-type") ?? ""
             guard ServiceProtocolVersion(contentType: contentType) == version else {
-                throw TransportFailure(code: 571, message: "the deployment answered with content-type '\(contentType)', expected '\(version.contentType)'")
+                throw TransportFailure(
+                    code: 571,
+                    message:
+                        "the deployment answered with content-type '\(contentType)', expected '\(version.contentType)'"
+                )
             }
             return false
         case .body(let chunk):
             decoder.append(chunk.readableBytesView)
             while let frame = try decoder.next() {
                 output.yield(frame)
-                if frame.messageType == .end || frame.messageType == .suspension || frame.messageType == .error { return true }
+                if frame.messageType == .end || frame.messageType == .suspension || frame.messageType == .error {
+                    return true
+                }
             }
             return false
         case .end:

@@ -36,10 +36,16 @@ struct Deployments: AsyncParsableCommand {
         func run() async throws {
             var additional: [String: String] = [:]
             for header in headers {
-                guard let colon = header.firstIndex(of: ":") else { throw ValidationError("--header '\(header)' is not name:value") }
-                additional[String(header[..<colon]).trimmingCharacters(in: .whitespaces)] = String(header[header.index(after: colon)...]).trimmingCharacters(in: .whitespaces)
+                guard let colon = header.firstIndex(of: ":") else {
+                    throw ValidationError("--header '\(header)' is not name:value")
+                }
+                additional[String(header[..<colon]).trimmingCharacters(in: .whitespaces)] = String(
+                    header[header.index(after: colon)...]
+                ).trimmingCharacters(in: .whitespaces)
             }
-            let body: [String: Any] = ["uri": uri, "use_http_11": useHTTP11, "force": force, "additional_headers": additional]
+            let body: [String: Any] = [
+                "uri": uri, "use_http_11": useHTTP11, "force": force, "additional_headers": additional,
+            ]
             printJSON(try await admin.client.send(.POST, "/deployments", body: body))
         }
     }
@@ -54,7 +60,9 @@ struct Deployments: AsyncParsableCommand {
     }
 
     struct Remove: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Stop routing new invocations to a deployment (pinned ones finish there).")
+        static let configuration = CommandConfiguration(
+            abstract: "Stop routing new invocations to a deployment (pinned ones finish there)."
+        )
         @OptionGroup var admin: AdminOptions
 
         @Argument(help: "The deployment id, dp_1…")
@@ -83,7 +91,9 @@ struct Services: AsyncParsableCommand {
                 let name = service["name"] as? String ?? "?"
                 let kind = service["ty"] as? String ?? "?"
                 let deployment = service["deployment_id"] as? String ?? "?"
-                print("\(name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(kind.padding(toLength: 14, withPad: " ", startingAt: 0)) \(deployment)")
+                print(
+                    "\(name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(kind.padding(toLength: 14, withPad: " ", startingAt: 0)) \(deployment)"
+                )
             }
         }
     }

@@ -23,7 +23,10 @@ struct EndpointCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on.")
     var port = 9080
 
-    @Flag(name: .customLong("http1"), help: "Serve HTTP/1.1 (request/response) instead of cleartext HTTP/2 (bidirectional).")
+    @Flag(
+        name: .customLong("http1"),
+        help: "Serve HTTP/1.1 (request/response) instead of cleartext HTTP/2 (bidirectional)."
+    )
     var http1 = false
 
     @Option(name: .customLong("data-dir"), help: "Directory of the Recorder's side-effect log.")
@@ -33,7 +36,9 @@ struct EndpointCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard demo else {
-            throw ValidationError("pass --demo: `keel endpoint` serves the example services; your own services are served by Endpoint(…).serve() in your program")
+            throw ValidationError(
+                "pass --demo: `keel endpoint` serves the example services; your own services are served by Endpoint(…).serve() in your program"
+            )
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port \(port) is not a port number") }
     }
@@ -45,11 +50,14 @@ struct EndpointCommand: AsyncParsableCommand {
         let endpoint = DemoServices.endpoint(dataDirectory: dataDirectory)
         let httpProtocol: Endpoint.HTTPProtocol = http1 ? .http1 : .http2
         let service = endpoint.httpService(host: host, port: port, protocol: httpProtocol, logger: logger) { port in
-            logger.info("keel endpoint is ready", metadata: [
-                "address": "http://\(host):\(port)",
-                "protocol": "\(httpProtocol)",
-                "services": "\(endpoint.services.keys.sorted().joined(separator: ","))",
-            ])
+            logger.info(
+                "keel endpoint is ready",
+                metadata: [
+                    "address": "http://\(host):\(port)",
+                    "protocol": "\(httpProtocol)",
+                    "services": "\(endpoint.services.keys.sorted().joined(separator: ","))",
+                ]
+            )
         }
         try await service.runService()
     }

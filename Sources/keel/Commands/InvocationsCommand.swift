@@ -11,7 +11,9 @@ struct Invocations: AsyncParsableCommand {
     )
 
     struct Describe: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show an invocation's status, retries, last failure and result.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show an invocation's status, retries, last failure and result."
+        )
         @OptionGroup var admin: AdminOptions
         @Argument(help: "The invocation id, inv_1…") var id: String
 
@@ -22,7 +24,8 @@ struct Invocations: AsyncParsableCommand {
 
     struct Cancel: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Cancel cooperatively: the handler gets a terminal error (409) at its next await and runs its compensations."
+            abstract:
+                "Cancel cooperatively: the handler gets a terminal error (409) at its next await and runs its compensations."
         )
         @OptionGroup var admin: AdminOptions
         @Argument(help: "The invocation id, inv_1…") var id: String
@@ -35,7 +38,8 @@ struct Invocations: AsyncParsableCommand {
 
     struct Kill: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "End at once with 409 killed, without running compensations; the invocations it called are killed too."
+            abstract:
+                "End at once with 409 killed, without running compensations; the invocations it called are killed too."
         )
         @OptionGroup var admin: AdminOptions
         @Argument(help: "The invocation id, inv_1…") var id: String
@@ -48,16 +52,22 @@ struct Invocations: AsyncParsableCommand {
 
     struct Pause: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Park a running or suspended invocation until it is resumed or killed (its current attempt is abandoned)."
+            abstract:
+                "Park a running or suspended invocation until it is resumed or killed (its current attempt is abandoned)."
         )
         @OptionGroup var admin: AdminOptions
         @Argument(help: "The invocation id, inv_1…") var id: String
-        @Option(help: "Pause it in this data directory while no server runs on it (when handlers keep the server too busy to answer).")
+        @Option(
+            help:
+                "Pause it in this data directory while no server runs on it (when handlers keep the server too busy to answer)."
+        )
         var dataDir: String?
 
         func run() async throws {
             if let dataDir {
-                guard let invocation = InvocationID(id) else { throw ValidationError("'\(id)' is not an invocation id (inv_1…)") }
+                guard let invocation = InvocationID(id) else {
+                    throw ValidationError("'\(id)' is not an invocation id (inv_1…)")
+                }
                 try await OfflineOperations.pause(invocation, dataDirectory: dataDir)
                 print("paused \(id) in \(dataDir); the next start does not run it")
                 return
@@ -79,7 +89,9 @@ struct Invocations: AsyncParsableCommand {
     }
 
     struct Resume: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Resume a paused invocation with a fresh retry budget.")
+        static let configuration = CommandConfiguration(
+            abstract: "Resume a paused invocation with a fresh retry budget."
+        )
         @OptionGroup var admin: AdminOptions
         @Argument(help: "The invocation id, inv_1…") var id: String
         @Option(help: "Run it on this deployment from now on (dp_1…), e.g. one with the fix.") var deployment: String?

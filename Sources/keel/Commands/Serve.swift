@@ -11,7 +11,10 @@ struct Serve: AsyncParsableCommand {
         abstract: "Run the Keel server: embedded SQLite store, HTTP ingress and admin API."
     )
 
-    @Flag(help: "Bind the example services in-process (Greeter, Counter, Cart, Bench, Recorder, and the toolkit examples Reminder, Waiter, Trip, Parent, Child, Approval, Scheduler).")
+    @Flag(
+        help:
+            "Bind the example services in-process (Greeter, Counter, Cart, Bench, Recorder, and the toolkit examples Reminder, Waiter, Trip, Parent, Child, Approval, Scheduler)."
+    )
     var demo = false
 
     @Option(name: .customLong("data-dir"), help: "Directory of the embedded SQLite store (env KEEL_DATA_DIR).")
@@ -37,7 +40,8 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         name: .customLong("abort-timeout"),
-        help: "Abort and retry an attempt that has not ended this long after the inactivity timeout closed its stream (e.g. 60s)."
+        help:
+            "Abort and retry an attempt that has not ended this long after the inactivity timeout closed its stream (e.g. 60s)."
     )
     var abortTimeout = "60s"
 
@@ -47,24 +51,35 @@ struct Serve: AsyncParsableCommand {
     )
     var discoveryTimeout = "10s"
 
-    @Option(name: .customLong("idle-timeout"), help: "Close a connection with no request in progress after this long (e.g. 60s).")
+    @Option(
+        name: .customLong("idle-timeout"),
+        help: "Close a connection with no request in progress after this long (e.g. 60s)."
+    )
     var idleTimeout = "60s"
 
-    @Option(name: .customLong("header-timeout"), help: "Close a connection whose request headers are not complete this long after its first byte (e.g. 30s).")
+    @Option(
+        name: .customLong("header-timeout"),
+        help: "Close a connection whose request headers are not complete this long after its first byte (e.g. 30s)."
+    )
     var headerTimeout = "30s"
 
-    @Option(name: .customLong("body-timeout"), help: "Close a connection whose request body is not complete this long after its headers (e.g. 60s).")
+    @Option(
+        name: .customLong("body-timeout"),
+        help: "Close a connection whose request body is not complete this long after its headers (e.g. 60s)."
+    )
     var bodyTimeout = "60s"
 
     @Option(
         name: .customLong("max-connections"),
-        help: "Open ingress connections at most; past it a connection is answered 503 and closed (default: below the open-file limit, RLIMIT_NOFILE)."
+        help:
+            "Open ingress connections at most; past it a connection is answered 503 and closed (default: below the open-file limit, RLIMIT_NOFILE)."
     )
     var maxConnections: Int?
 
     @Option(
         name: .customLong("max-inflight-bytes"),
-        help: "Request body bytes all ingress requests together may hold in memory; past it a request is answered 503 (default: the larger of 256 MiB and 4 × --max-body-size)."
+        help:
+            "Request body bytes all ingress requests together may hold in memory; past it a request is answered 503 (default: the larger of 256 MiB and 4 × --max-body-size)."
     )
     var maxInFlightBytes: Int?
 
@@ -86,10 +101,14 @@ struct Serve: AsyncParsableCommand {
         guard maxBodySize > 0 else { throw ValidationError("--max-body-size must be positive") }
         guard partitions > 0 else { throw ValidationError("--partitions must be positive") }
         guard let timeout = DurationParser.parse(inactivityTimeout), timeout > .zero else {
-            throw ValidationError("--inactivity-timeout '\(inactivityTimeout)' is not a positive duration: use \(DurationParser.formats)")
+            throw ValidationError(
+                "--inactivity-timeout '\(inactivityTimeout)' is not a positive duration: use \(DurationParser.formats)"
+            )
         }
         guard let abort = DurationParser.parse(abortTimeout), abort > .zero else {
-            throw ValidationError("--abort-timeout '\(abortTimeout)' is not a positive duration: use \(DurationParser.formats)")
+            throw ValidationError(
+                "--abort-timeout '\(abortTimeout)' is not a positive duration: use \(DurationParser.formats)"
+            )
         }
         try Self.positiveDuration(discoveryTimeout, flag: "--discovery-timeout")
         try Self.positiveDuration(idleTimeout, flag: "--idle-timeout")

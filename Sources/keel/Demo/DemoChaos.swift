@@ -90,7 +90,11 @@ extension DemoServices {
             return resolution.value
         }
 
-    private static func interpretChaos(_ program: ChaosProgram, layer: Int, ctx: ObjectContext) async throws -> ChaosOutcome {
+    private static func interpretChaos(
+        _ program: ChaosProgram,
+        layer: Int,
+        ctx: ObjectContext
+    ) async throws -> ChaosOutcome {
         try ctx.set(chaosRuns, try checkedAdd(try await ctx.get(chaosRuns) ?? 0, 1))
         var counter = try await ctx.get(chaosCounter) ?? 0
         var outcome = ChaosOutcome(sum: 0, children: [])
@@ -107,17 +111,29 @@ extension DemoServices {
                 try add(try await ctx.run("step-\(index)") { value })
             case .call(let key, let callee):
                 let call = try ctx.call(
-                    service: try nextChaosLayer(after: layer), handler: "interpret", key: key, input: callee, as: ChaosOutcome.self
+                    service: try nextChaosLayer(after: layer),
+                    handler: "interpret",
+                    key: key,
+                    input: callee,
+                    as: ChaosOutcome.self
                 )
                 outcome.children.append(try await call.invocationID)
                 let result = try await call.value
                 outcome.sum = try checkedAdd(outcome.sum, result.sum)
             case .send(let key, let callee):
-                let sent = try ctx.send(service: try nextChaosLayer(after: layer), handler: "interpret", key: key, input: callee)
+                let sent = try ctx.send(
+                    service: try nextChaosLayer(after: layer),
+                    handler: "interpret",
+                    key: key,
+                    input: callee
+                )
                 outcome.children.append(try await sent.value)
             case .delayedSend(let key, let delayMs, let callee):
                 let sent = try ctx.send(
-                    service: try nextChaosLayer(after: layer), handler: "interpret", key: key, input: callee,
+                    service: try nextChaosLayer(after: layer),
+                    handler: "interpret",
+                    key: key,
+                    input: callee,
                     delay: try chaosDuration(ms: delayMs)
                 )
                 outcome.children.append(try await sent.value)
@@ -126,7 +142,8 @@ extension DemoServices {
             case .awakeable(let value, let resolverSleepMs):
                 let (id, awakeable) = try ctx.awakeable(of: Int.self)
                 let resolver = try ctx.send(
-                    service: "ChaosResolver", handler: "resolve",
+                    service: "ChaosResolver",
+                    handler: "resolve",
                     input: ChaosResolution(awakeableId: id, value: value, sleepMs: resolverSleepMs)
                 )
                 outcome.children.append(try await resolver.value)

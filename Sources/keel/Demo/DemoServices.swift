@@ -7,7 +7,8 @@ enum DemoServices {
     static func endpoint(dataDirectory: String) -> Endpoint {
         let log = SideEffectLog(path: dataDirectory + "/demo-side-effects.log")
         // `Trap` crashes the process on purpose: bound only when asked for, to show (and test) the quarantine.
-        let traps: [any ServiceDefinitionConvertible] = ProcessInfo.processInfo.environment["KEEL_DEMO_TRAPS"] == "1" ? [trap(log: log)] : []
+        let traps: [any ServiceDefinitionConvertible] =
+            ProcessInfo.processInfo.environment["KEEL_DEMO_TRAPS"] == "1" ? [trap(log: log)] : []
         return Endpoint([greeter, counter, cart, bench, recorder(log: log)] + toolkit(log: log) + chaos + traps)
     }
 
@@ -103,7 +104,8 @@ enum DemoServices {
         let range = 0...fanoutMaxTargets
         guard range.contains(input.calls), range.contains(input.sends) else {
             throw TerminalError(
-                "calls and sends must each be in \(range), got \(input.calls) and \(input.sends)", code: 400
+                "calls and sends must each be in \(range), got \(input.calls) and \(input.sends)",
+                code: 400
             )
         }
         // At most 2 × fanoutMaxTargets: no overflow.

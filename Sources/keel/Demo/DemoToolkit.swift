@@ -6,7 +6,10 @@ import Keel
 /// the tests (and a curious reader) can see what ran and how often.
 extension DemoServices {
     static func toolkit(log: SideEffectLog) -> [any ServiceDefinitionConvertible] {
-        [reminder(log: log), waiter(log: log), trip(log: log), parent(log: log), child(log: log), approval(log: log), scheduler]
+        [
+            reminder(log: log), waiter(log: log), trip(log: log), parent(log: log), child(log: log), approval(log: log),
+            scheduler,
+        ]
     }
 
     struct Labelled: Codable, Sendable {
@@ -159,7 +162,9 @@ extension DemoServices {
     /// `Scheduler/schedule {"key", "value", "delayMs"}`: a delayed one-way send to `Counter/{key}/add`.
     static let scheduler = Service("Scheduler")
         .handler("schedule") { (ctx: Context, input: Schedule) in
-            let id = try ctx.object(CounterContract.self, key: input.key).send(delay: .milliseconds(input.delayMs)).add(input.value)
+            let id = try ctx.object(CounterContract.self, key: input.key).send(delay: .milliseconds(input.delayMs)).add(
+                input.value
+            )
             return try await id.value
         }
 }

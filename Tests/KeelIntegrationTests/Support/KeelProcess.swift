@@ -28,10 +28,17 @@ final class KeelProcess: @unchecked Sendable {
 
     /// `logFile`: where the server's output goes (default: `server.log` in the data directory); a test that
     /// fills the data directory's disk keeps it elsewhere, so the log survives.
-    init(dataDirectory: URL? = nil, logFile: URL? = nil, serveArguments: [String] = [], environment: [String: String] = [:]) throws {
+    init(
+        dataDirectory: URL? = nil,
+        logFile: URL? = nil,
+        serveArguments: [String] = [],
+        environment: [String: String] = [:]
+    ) throws {
         self.serveArguments = serveArguments
         self.environment = environment
-        let directory = dataDirectory ?? FileManager.default.temporaryDirectory
+        let directory =
+            dataDirectory
+            ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("keel-it-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         self.dataDirectory = directory
@@ -53,13 +60,14 @@ final class KeelProcess: @unchecked Sendable {
     func start(extraArguments: [String] = [], client: HTTPClient) async throws {
         let process = Process()
         process.executableURL = Self.binary
-        process.arguments = [
-            "serve", "--demo",
-            "--data-dir", dataDirectory.path,
-            "--ingress-bind", "127.0.0.1:\(ingressPort)",
-            "--admin-bind", "127.0.0.1:\(adminPort)",
-            "--log-level", "warning",
-        ] + serveArguments + extraArguments
+        process.arguments =
+            [
+                "serve", "--demo",
+                "--data-dir", dataDirectory.path,
+                "--ingress-bind", "127.0.0.1:\(ingressPort)",
+                "--admin-bind", "127.0.0.1:\(adminPort)",
+                "--log-level", "warning",
+            ] + serveArguments + extraArguments
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }
@@ -129,8 +137,9 @@ final class KeelProcess: @unchecked Sendable {
     /// CPU time (user and system) the server process used so far, from /proc; nil when it is not running.
     var cpuSeconds: Double? {
         guard let process, process.isRunning,
-              let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return nil }
+            let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
         // Fields after the command name: state is field 3, utime 14 and stime 15 (clock ticks).
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
@@ -186,7 +195,11 @@ extension HTTPClient {
         return HTTPResult(status: Int(response.status.code), headers: response.headers, body: Data(buffer: bytes))
     }
 
-    func post(_ url: String, _ body: String? = nil, headers: [(String, String)] = [("content-type", "application/json")]) async throws -> HTTPResult {
+    func post(
+        _ url: String,
+        _ body: String? = nil,
+        headers: [(String, String)] = [("content-type", "application/json")]
+    ) async throws -> HTTPResult {
         try await request(.POST, url, body: body, headers: headers)
     }
 

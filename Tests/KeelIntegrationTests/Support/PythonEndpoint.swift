@@ -64,11 +64,13 @@ final class PythonEndpoint: @unchecked Sendable {
     func start(client: HTTPClient) async throws {
         let python = Self.python
         guard FileManager.default.isExecutableFile(atPath: python.path) else {
-            throw PythonEndpointError(message: """
-                no Python interpreter for the interop tests at \(python.path).
-                Run `scripts/setup-python-interop.sh` from the package root first (it creates .venv-interop with \
-                restate-sdk==1.3.0 and hypercorn), or point KEEL_INTEROP_PYTHON at a python that has both.
-                """)
+            throw PythonEndpointError(
+                message: """
+                    no Python interpreter for the interop tests at \(python.path).
+                    Run `scripts/setup-python-interop.sh` from the package root first (it creates .venv-interop with \
+                    restate-sdk==1.3.0 and hypercorn), or point KEEL_INTEROP_PYTHON at a python that has both.
+                    """
+            )
         }
         let process = Process()
         process.executableURL = python
@@ -94,7 +96,11 @@ final class PythonEndpoint: @unchecked Sendable {
         while ContinuousClock.now < deadline {
             guard process.isRunning else { break }
             do {
-                let response = try await client.request(.GET, "\(url)/discover", headers: [("accept", Self.discoveryAccept)])
+                let response = try await client.request(
+                    .GET,
+                    "\(url)/discover",
+                    headers: [("accept", Self.discoveryAccept)]
+                )
                 if response.status == 200 { return }
                 last = "\(response.status) \(response.text)"
             } catch {
@@ -103,11 +109,13 @@ final class PythonEndpoint: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(100))
         }
         stop()
-        throw PythonEndpointError(message: """
-            the Python endpoint did not answer GET /discover (last: \(last)); is .venv-interop complete? \
-            (re-run scripts/setup-python-interop.sh). hypercorn's log:
-            \(self.log)
-            """)
+        throw PythonEndpointError(
+            message: """
+                the Python endpoint did not answer GET /discover (last: \(last)); is .venv-interop complete? \
+                (re-run scripts/setup-python-interop.sh). hypercorn's log:
+                \(self.log)
+                """
+        )
     }
 
     /// SIGTERM, then SIGKILL if hypercorn is still there after `grace`.

@@ -44,7 +44,9 @@ final class RawEndpoint: Sendable {
     /// A discovery answer: 200 with the manifest (content type of manifest v3), whole.
     static func manifest(_ json: String) -> Behaviour {
         let body = Array(json.utf8)
-        return .answer("HTTP/1.1 200 OK\r\ncontent-type: application/vnd.restate.endpointmanifest.v3+json\r\ncontent-length: \(body.count)\r\n\r\n\(json)")
+        return .answer(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/vnd.restate.endpointmanifest.v3+json\r\ncontent-length: \(body.count)\r\n\r\n\(json)"
+        )
     }
 
     func close() async {

@@ -104,7 +104,10 @@ struct EndpointResponder: HTTPResponder {
     }
 
     private func methodNotAllowed(_ request: Request, allow: String) -> Response {
-        var response = Self.text(.methodNotAllowed, "\(request.method) is not allowed on \(request.uri.path); use \(allow)")
+        var response = Self.text(
+            .methodNotAllowed,
+            "\(request.method) is not allowed on \(request.uri.path); use \(allow)"
+        )
         response.headers[.allow] = allow
         return response
     }
@@ -126,7 +129,11 @@ struct EndpointResponder: HTTPResponder {
     }
 
     private static func body(_ text: String, contentType: String) -> Response {
-        Response(status: .ok, headers: [.contentType: contentType], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+        Response(
+            status: .ok,
+            headers: [.contentType: contentType],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: text))
+        )
     }
 }
 

@@ -15,7 +15,8 @@ enum ManifestNegotiation {
     /// `accept` holds the header's values; each may list several media types separated by commas.
     static func version(accept: [String]) -> Int? {
         guard !accept.isEmpty else { return defaultVersion }
-        let offered = accept
+        let offered =
+            accept
             .flatMap { $0.split(separator: ",") }
             .compactMap { EndpointManifest.version(contentType: $0) }
         return offered.filter(producibleVersions.contains).max()
