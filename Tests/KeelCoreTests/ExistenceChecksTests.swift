@@ -1,7 +1,6 @@
+import KeelCore
 import KeelProtocol
 import Testing
-
-@testable import KeelEngine
 
 @Suite("Whether an id was created while the store was read")
 struct ExistenceChecksTests {
