@@ -52,13 +52,12 @@ public struct TimerQueue<Key: Hashable & Sendable>: Sendable {
         return earliest.map { due < $0 } ?? true
     }
 
-    /// Schedules `key` at `due` unless it is scheduled already (a timer restored twice fires once).
-    /// Returns whether it was added.
+    /// Schedules `key` at `due` unless it is scheduled already (a timer restored twice fires once). Returns
+    /// true when it was added as the queue's earliest deadline, as `schedule` does.
     @discardableResult
     public mutating func scheduleOnce(_ key: Key, at due: Int64) -> Bool {
         guard live[key] == nil else { return false }
-        schedule(key, at: due)
-        return true
+        return schedule(key, at: due)
     }
 
     /// Removes `key`; returns whether it was scheduled.

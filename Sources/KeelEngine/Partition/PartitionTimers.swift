@@ -73,8 +73,7 @@ extension PartitionProcessor {
     /// Arms a stored timer; it fires once, at or after its due time (at once when that has passed).
     func armTimer(_ timer: TimerRecord) {
         let key = PartitionTimer.timer(TimerKey(invocation: timer.invocationID, completionID: timer.completionID))
-        guard !timers.contains(key) else { return }
-        schedule(key, at: timer.dueAt)
+        if timers.scheduleOnce(key, at: timer.dueAt) { wakeTimerLoop() }
     }
 
     private func fireTimer(_ key: TimerKey) async {
