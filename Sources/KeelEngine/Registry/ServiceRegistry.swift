@@ -103,7 +103,10 @@ public final class ServiceRegistry: Sendable {
             var handlers: [String: HandlerKind?] = [:]
             for handler in service.handlers {
                 let declared = handler.ty.flatMap { HandlerKind(rawValue: $0.rawValue) }
-                handlers[handler.name] = declared ?? Self.defaultKind(for: kind)
+                // Spelled out: assigned to a `HandlerKind?` value directly, `declared ?? default` would wrap
+                // `declared` once more and never fall back (an undeclared object handler took no lock).
+                let resolved: HandlerKind? = declared ?? Self.defaultKind(for: kind)
+                handlers[handler.name] = .some(resolved)
             }
             return Service(name: service.name, kind: kind, handlers: handlers, deploymentID: deployment.id)
         }
