@@ -128,7 +128,18 @@ final class GroupCommitWriter: Sendable {
     /// A `lazy` commit does not start a write of its own: it rides with the next one somebody starts, or
     /// after `lazyDelay` at the latest. An invocation whose caller waits for its result uses it for its
     /// creation, which then shares an fsync with the invocation's first step.
-    func commit(_ operations: [StoreOperation], for owner: InvocationID?, lazy: Bool = false) async throws {
+    ///
+    /// The submission is made on the caller's executor, before the caller's actor can run anything else
+    /// (`nonisolated(nonsending)`): a partition that `enqueue`d changes and then confirms them with an empty
+    /// commit learns of a failure of those changes, because nothing can reload the owner (`recover(_:)`,
+    /// which forgets the failure) in between. With the default hop off the actor, an attempt that started
+    /// meanwhile reloaded the invocation after its creation failed, and the admission's confirmation then
+    /// succeeded: a 202 for an invocation that was never stored.
+    nonisolated(nonsending) func commit(
+        _ operations: [StoreOperation],
+        for owner: InvocationID?,
+        lazy: Bool = false
+    ) async throws {
         do {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let submission = Submission(

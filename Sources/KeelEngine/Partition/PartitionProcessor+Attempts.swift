@@ -45,7 +45,17 @@ extension PartitionProcessor {
                 try await writer.commit([], for: id)
             }
             if active[id]?.journal == nil {
-                loaded = try await store.storedJournal(of: id)
+                let stored = try await store.storedJournal(of: id)
+                guard !stored.entries.isEmpty else {
+                    // Its creation is not durable (it failed, and the admission that stored it answers so and
+                    // forgets it): it stays poisoned, so nothing more of it is written.
+                    logger.warning(
+                        "an invocation's journal is not in the store; it is not started",
+                        metadata: ["invocation": "\(id)"]
+                    )
+                    return nil
+                }
+                loaded = stored
                 writer.recover(id)
             }
             if let object = current.record.target.object {
