@@ -69,7 +69,8 @@ public enum AttemptRules {
 }
 
 extension Int {
-    func saturatingIncrement() -> Int {
+    /// One more, or `.max` when that would overflow.
+    public func saturatingIncrement() -> Int {
         self == .max ? self : self + 1
     }
 }

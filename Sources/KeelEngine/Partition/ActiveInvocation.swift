@@ -3,7 +3,9 @@ import KeelCore
 import KeelProtocol
 import KeelStore
 
-/// What a partition keeps in memory about an unfinished invocation.
+/// What a partition keeps in memory about an unfinished invocation besides its lifecycle (which
+/// `PartitionState` holds): its record, cached journal and live attempt. `record.status` mirrors the
+/// lifecycle's stored statuses; read the status from the lifecycle.
 ///
 /// A class, owned by its partition actor and never handed outside it: the per-frame paths look an invocation
 /// up and change it in place. As a struct in the dictionary, every `active[id]?.field = …` went through the
@@ -52,26 +54,17 @@ final class ActiveInvocation {
     var loadedThrough: Int64 = 0
     /// Notifications stored while the journal was not cached; merged in when it is loaded.
     var arrivals: [(index: Int64, entry: JournalEntry)] = []
-    /// What a suspended invocation waits for; nil when unknown (after a restart), which resumes it on any
-    /// notification.
-    var waitingFor: Set<NotificationAddress>?
     var attempt: Attempt?
     /// For an exclusive object handler: the state its current attempt started with, plus the writes it
     /// made since (see `ObjectStateCache`). Nil for every other kind.
     var attemptState: ObjectStateCache.State?
-    /// Failed attempts since the invocation started, for the retry policy.
-    var failedAttempts = 0
-    /// Attempts in a row that suspended on notifications already stored without adding to the journal.
-    var resumptionsWithoutProgress = 0
     /// When the journal last grew (ms), for `duration_since_last_stored_entry`.
     var lastStoredAt: Int64
     /// The result stored by the `Output` command, applied at `End`.
     var output: InvocationResult?
-    var generation: UInt64 = 0
-    /// The result being stored while its completion commits, so a concurrent kill or end does not complete it
-    /// twice, and a caller that subscribes meanwhile gets the result directly.
+    /// The result being stored while its completion commits (`PartitionState` knows it is completing), so a
+    /// caller that subscribes meanwhile gets the result directly.
     var completingWith: InvocationResult?
-    var isCompleting: Bool { completingWith != nil }
 
     init(record: InvocationRecord, journal: [JournalEntry]?) {
         self.record = record

@@ -5,19 +5,15 @@ import KeelStore
 
 /// Attempts: starting one (its journal, state and endpoint), and what follows its end (retry, pause, kill).
 extension PartitionProcessor {
+    /// Starts the invocation's next attempt now.
     func startAttempt(_ id: InvocationID) {
-        guard let invocation = active[id] else { return }
-        invocation.generation += 1
-        if invocation.record.status == .suspended { invocation.record.status = .invoked }
-        let generation = invocation.generation
-        let invoker = Invoker(processor: self)
-        spawn { await invoker.run(id, generation: generation) }
+        perform(lifecycle.start(id))
     }
 
     /// Loads what the attempt needs and opens its input stream with `Start` and the journal.
     func prepareAttempt(_ id: InvocationID, generation: UInt64, output: AttemptOutput) async -> AttemptPlan? {
-        guard !isShuttingDown, let current = active[id], current.generation == generation,
-            current.record.status == .invoked
+        guard !isShuttingDown, let current = active[id], lifecycle.isCurrent(id, generation: generation),
+            lifecycle.status(of: id) == .invoked
         else { return nil }
         let deploymentID: String
         do {
@@ -80,7 +76,7 @@ extension PartitionProcessor {
             )
             return nil
         }
-        guard let invocation = active[id], invocation.generation == generation else { return nil }
+        guard let invocation = active[id], lifecycle.isCurrent(id, generation: generation) else { return nil }
         // An exclusive handler's writes are mirrored here, so its completion can leave the state to the next.
         invocation.attemptState = invocation.record.handlerKind == .exclusive ? ObjectStateCache.state(state) : nil
         if let loaded {
@@ -148,85 +144,40 @@ extension PartitionProcessor {
     }
 
     /// Records how an attempt ended. A failure is retried with backoff, or pauses/kills the invocation when
-    /// the retry policy runs out.
+    /// the retry policy runs out (`PartitionState.attemptEnded`).
     func attemptEnded(
         _ id: InvocationID,
         generation: UInt64,
         failure: (message: String, nextRetryDelay: Duration?)?
     ) async {
-        guard let invocation = active[id], invocation.generation == generation else { return }
+        guard let invocation = active[id], lifecycle.isCurrent(id, generation: generation) else { return }
         invocation.attempt?.input.finish()
         invocation.attempt = nil
         guard let failure else { return }
-        invocation.failedAttempts += 1
-        invocation.record.retryCount += 1
+        invocation.record.retryCount = invocation.record.retryCount.saturatingIncrement()
         invocation.record.lastFailure = failure.message
-        let now = clock.now()
+        let actions = lifecycle.attemptEnded(
+            id,
+            generation: generation,
+            failure: failure,
+            policy: settings(of: invocation).retryPolicy,
+            floor: configuration.minimumRetryDelay,
+            now: clock.now()
+        )
         logger.warning(
             "invocation attempt failed",
             metadata: [
                 "invocation": "\(id)", "target": "\(invocation.record.target)",
-                "attempt": "\(invocation.failedAttempts)", "error": "\(failure.message)",
+                "attempt": "\(lifecycle[id]?.failedAttempts ?? 0)", "error": "\(failure.message)",
             ]
         )
-        let decision = AttemptRules.afterFailure(
-            failedAttempts: invocation.failedAttempts,
-            requested: failure.nextRetryDelay,
-            policy: settings(of: invocation).retryPolicy,
-            floor: configuration.minimumRetryDelay,
-            now: now
-        )
-        switch decision {
-        case .retry(let at):
-            writer.enqueue(
-                [
-                    .updateStatus(
-                        id,
-                        status: .invoked,
-                        retryCount: invocation.record.retryCount,
-                        lastFailure: failure.message,
-                        modifiedAt: now
-                    )
-                ],
-                for: id
-            )
-            schedule(.retry(id, generation: generation), at: at)
-        case .pause:
-            logger.error(
-                "invocation paused: its retry policy ran out; resume it once the cause is fixed",
-                metadata: [
-                    "invocation": "\(id)", "error": "\(failure.message)",
-                ]
-            )
-            pause(invocation, lastFailure: failure.message)
-        case .kill:
-            await complete(id, with: .failure(Failure(code: 500, message: failure.message)))
+        for action in actions {
+            // Killed: the attempt's relay waits until the completion is stored.
+            if case .complete(let id, let failure) = action {
+                await complete(id, with: .failure(failure))
+            } else {
+                perform([action])
+            }
         }
-    }
-
-    /// Parks an invocation until an operator resumes or kills it; it keeps its object's lock meanwhile.
-    func pause(_ invocation: ActiveInvocation, lastFailure: String) {
-        invocation.record.status = .paused
-        invocation.record.lastFailure = lastFailure
-        let record = invocation.record
-        writer.enqueue(
-            [
-                .updateStatus(
-                    record.id,
-                    status: .paused,
-                    retryCount: record.retryCount,
-                    lastFailure: lastFailure,
-                    modifiedAt: clock.now()
-                )
-            ],
-            for: record.id
-        )
-    }
-
-    func retry(_ id: InvocationID, afterGeneration generation: UInt64) {
-        guard let invocation = active[id], invocation.generation == generation, invocation.attempt == nil,
-            invocation.record.status == .invoked
-        else { return }
-        startAttempt(id)
     }
 }

@@ -174,7 +174,7 @@ extension PartitionProcessor {
             forget(calleeID, result: nil)
             return .failed("an earlier write of \(request.caller) failed")
         }
-        launch(record)
+        perform(lifecycle.launch(calleeID))
         return .accepted
     }
 

@@ -14,7 +14,7 @@ extension PartitionProcessor {
         with result: InvocationResult,
         leavingState: ObjectStateCache.State? = nil
     ) async -> StoreError? {
-        guard let invocation = active[id], !invocation.isCompleting else {
+        guard let invocation = active[id], lifecycle.beginCompletion(id) else {
             return StoreError(.constraint, "invocation \(id) is completing already")
         }
         let retention = settings(of: invocation).completionRetention.saturatingMilliseconds
@@ -23,8 +23,7 @@ extension PartitionProcessor {
         var batch: [StoreOperation] = [
             .completeInvocation(id, result: result, completedAt: now, expiresAt: now.saturatingAdding(retention))
         ]
-        let object = invocation.lockedObject.flatMap { objects.holder(of: $0) == id ? $0 : nil }
-        let next = object.flatMap { objects.next(for: $0) }
+        let next = lifecycle.nextInLine(afterCompleting: id)
         if let next, let nextRecord = active[next]?.record {
             batch.append(
                 .updateStatus(
@@ -51,6 +50,7 @@ extension PartitionProcessor {
             try await writer.commit([], for: id)
         } catch {
             active[id]?.completingWith = nil
+            lifecycle.completionFailed(id)
             logger.error(
                 "could not store an invocation's completion; it is retried",
                 metadata: ["invocation": "\(id)", "error": "\(error)"]
@@ -63,10 +63,7 @@ extension PartitionProcessor {
         if let leavingState, let stateObject = invocation.record.target.object {
             stateCache.put(leavingState, for: stateObject)
         }
-        if let object, let (promoted, operation) = passLock(of: object, from: id) {
-            if promoted != next { writer.enqueue([operation], for: promoted) }
-            startAttempt(promoted)
-        }
+        perform(lifecycle.finished(id, storedWithCompletion: next))
         resolveWaiters(id, with: result)
         if let lastIndex { announce(notices, lastIndex: lastIndex) }
         return nil
@@ -106,30 +103,5 @@ extension PartitionProcessor {
         let settings = registry.settings(for: summary, defaults: configuration)
         invocation.settings = settings
         return settings
-    }
-
-    /// `id` leaves `object`: when it held the lock, the head of the inbox takes it and is marked running.
-    /// Returns that invocation with the status change to store.
-    func passLock(of object: ObjectAddress, from id: InvocationID) -> (InvocationID, StoreOperation)? {
-        var leaving = id
-        while let next = objects.release(leaving, of: object) {
-            guard let invocation = active[next] else {
-                leaving = next  // Not in memory (it should be): the lock passes on.
-                continue
-            }
-            invocation.record.status = .invoked
-            let record = invocation.record
-            return (
-                next,
-                .updateStatus(
-                    next,
-                    status: .invoked,
-                    retryCount: record.retryCount,
-                    lastFailure: record.lastFailure,
-                    modifiedAt: clock.now()
-                )
-            )
-        }
-        return nil
     }
 }

@@ -19,10 +19,9 @@ extension PartitionProcessor {
             active[id]?.arrivals.append((index, entry))
         }
         journalGrew(id)
-        switch invocation.record.status {
+        switch lifecycle.status(of: id) {
         case .suspended:
-            guard SuspensionRules.wakes(NotificationAddress(entry), waitingFor: invocation.waitingFor) else { return }
-            resume(id)
+            perform(lifecycle.notificationStored(id, address: NotificationAddress(entry)))
         case .invoked:
             if invocation.journal != nil, let attempt = invocation.attempt {
                 attempt.input.yield(Frame(type: entry.type, payload: entry.payload))
@@ -44,9 +43,7 @@ extension PartitionProcessor {
         with operations: [StoreOperation] = [],
         owners: [InvocationID] = []
     ) async -> Bool {
-        guard let status = active[id]?.record.status, [.invoked, .suspended, .paused].contains(status),
-            active[id]?.isCompleting == false
-        else {
+        guard lifecycle.takesNotifications(id) else {
             if !operations.isEmpty {
                 writer.enqueue(operations, for: owners)
                 try? await writer.commit([], for: nil)
@@ -66,26 +63,9 @@ extension PartitionProcessor {
         return true
     }
 
-    /// Wakes a suspended invocation: a new attempt replays its journal.
+    /// Wakes a suspended or paused invocation: a new attempt replays its journal.
     func resume(_ id: InvocationID) {
-        guard let invocation = active[id], invocation.record.status == .suspended || invocation.record.status == .paused
-        else { return }
-        invocation.record.status = .invoked
-        invocation.waitingFor = nil
-        let record = invocation.record
-        writer.enqueue(
-            [
-                .updateStatus(
-                    id,
-                    status: .invoked,
-                    retryCount: record.retryCount,
-                    lastFailure: record.lastFailure,
-                    modifiedAt: clock.now()
-                )
-            ],
-            for: id
-        )
-        startAttempt(id)
+        perform(lifecycle.resume(id))
     }
 
     // MARK: - Recovery of waits

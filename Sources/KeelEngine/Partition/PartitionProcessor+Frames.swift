@@ -26,7 +26,7 @@ extension PartitionProcessor {
     /// says the handler went on with this proposal's result already (see `StepSpeculation`).
     func handle(_ frame: Frame, speculative: Bool, from id: InvocationID, generation: UInt64) async -> FrameVerdict {
         let now = clock.now()
-        guard let invocation = active[id], invocation.generation == generation,
+        guard let invocation = active[id], lifecycle.isCurrent(id, generation: generation),
             invocation.attempt?.generation == generation
         else { return .finished }
         invocation.attempt?.lastActivity = now
@@ -52,8 +52,7 @@ extension PartitionProcessor {
             } catch {
                 return .failed("storage: \(StoreError(wrapping: error).message)", nextRetryDelay: nil)
             }
-            guard let current = active[id], current.generation == generation,
-                current.attempt?.generation == generation
+            guard lifecycle.isCurrent(id, generation: generation), active[id]?.attempt?.generation == generation
             else { return .finished }
         }
         do {
@@ -61,7 +60,7 @@ extension PartitionProcessor {
             case .end:
                 return await end(id)
             case .suspension:
-                return await suspend(id, frame)
+                return suspend(id, frame, generation: generation)
             case .error:
                 let message = try frame.decode(PBErrorMessage.self)
                 return .failed(
@@ -213,7 +212,15 @@ extension PartitionProcessor {
         invocation.record.retryCount = 0
         let record = invocation.record
         writer.enqueue(
-            [.updateStatus(id, status: record.status, retryCount: 0, lastFailure: record.lastFailure, modifiedAt: now)],
+            [
+                .updateStatus(
+                    id,
+                    status: lifecycle.status(of: id) ?? record.status,
+                    retryCount: 0,
+                    lastFailure: record.lastFailure,
+                    modifiedAt: now
+                )
+            ],
             for: id
         )
     }
@@ -334,7 +341,7 @@ extension PartitionProcessor {
 
     /// Parks the invocation until one of the notifications it waits for is stored, or resumes it at once if
     /// one already is (it may have arrived while the SDK was deciding to suspend).
-    private func suspend(_ id: InvocationID, _ frame: Frame) async -> FrameVerdict {
+    private func suspend(_ id: InvocationID, _ frame: Frame, generation: UInt64) -> FrameVerdict {
         guard let invocation = active[id] else { return .finished }
         let waiting: PBSuspensionMessageV6
         do {
@@ -355,34 +362,15 @@ extension PartitionProcessor {
         for id in waiting.waitingCompletions { waitingFor.insert(.completion(id)) }
         for id in waiting.waitingSignals { waitingFor.insert(.signal(id)) }
         for name in waiting.waitingNamedSignals { waitingFor.insert(.named(name)) }
-        let journal = invocation.journal ?? []
-        let decision = SuspensionRules.onSuspension(
-            waiting: waitingFor,
-            journal: journal.map(NotificationAddress.init),
-            replayed: replayed,
-            resumptionsWithoutProgress: invocation.resumptionsWithoutProgress
-        )
-        switch decision {
-        case .resume(let count):
-            invocation.resumptionsWithoutProgress = count
-            startAttempt(id)
-            return .finished
-        case .pause(let reason):
-            logger.error(
-                "invocation paused: its endpoint loops without progress",
-                metadata: ["invocation": "\(id)", "target": "\(invocation.record.target)"]
+        perform(
+            lifecycle.suspended(
+                id,
+                generation: generation,
+                waiting: waitingFor,
+                journal: (invocation.journal ?? []).map(NotificationAddress.init),
+                replayed: replayed
             )
-            pause(invocation, lastFailure: reason)
-            return .finished
-        case .park(let waitingFor):
-            invocation.record.status = .suspended
-            invocation.waitingFor = waitingFor
-        }
-        // A parked invocation keeps no journal in memory (10,000 sleepers would hold all theirs); the resuming
-        // attempt reloads it, and notifications stored meanwhile wait in `arrivals`.
-        invocation.journal = nil
-        invocation.loadedThrough = 0
-        writer.enqueue([.suspend(id, knownEntries: journal.count, modifiedAt: clock.now())], for: id)
+        )
         return .finished
     }
 

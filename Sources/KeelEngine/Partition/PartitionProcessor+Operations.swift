@@ -21,11 +21,11 @@ extension PartitionProcessor {
         with operations: [StoreOperation] = [],
         owners: [InvocationID] = []
     ) async throws -> CancelOutcome {
-        guard let invocation = active[id], !invocation.isCompleting else {
+        guard let status = lifecycle.status(of: id), lifecycle[id]?.isCompleting == false else {
             if !operations.isEmpty { writer.enqueue(operations, for: owners) }
             throw try await finishedOrUnknown(id, verb: "cancel")
         }
-        switch invocation.record.status {
+        switch status {
         case .inboxed, .scheduled:
             if !operations.isEmpty { writer.enqueue(operations, for: owners) }
             if let failure = await complete(id, with: .failure(Failure(code: 409, message: "canceled"))) {
@@ -36,7 +36,7 @@ extension PartitionProcessor {
             }
             return .cancelled
         default:
-            let wasPaused = invocation.record.status == .paused
+            let wasPaused = status == .paused
             guard await deliver(Notifications.signal(index: 1, result: nil), to: id, with: operations, owners: owners)
             else {
                 throw EngineError(.unavailable, "storing the cancellation of \(id) failed; try again")
@@ -49,7 +49,7 @@ extension PartitionProcessor {
     /// Ends the invocation at once with 409 "killed", without its handler's cooperation, and kills the
     /// invocations it called or sent to, recursively.
     func kill(_ id: InvocationID) async throws {
-        guard active[id] != nil, active[id]?.isCompleting == false else {
+        guard active[id] != nil, lifecycle[id]?.isCompleting == false else {
             throw try await finishedOrUnknown(id, verb: "kill")
         }
         var journal = active[id]?.journal
@@ -78,25 +78,19 @@ extension PartitionProcessor {
     /// its frames are no longer taken, so nothing it does after this is stored (an embedded handler that never
     /// yields keeps its thread, but the store says paused and the next start does not run it).
     func pauseByOperator(_ id: InvocationID) async throws {
-        guard let invocation = active[id], !invocation.isCompleting else {
+        switch lifecycle.pauseByOperator(id) {
+        case .unknown:
             throw try await finishedOrUnknown(id, verb: "pause")
-        }
-        switch invocation.record.status {
-        case .paused:
+        case .alreadyPaused:
             return
-        case .invoked, .suspended:
-            break
-        default:
+        case .notStarted(let status):
             throw EngineError(
                 .conflict,
-                "invocation \(id) is \(invocation.record.status.rawValue) and has not started; cancel or kill it instead"
+                "invocation \(id) is \(status.rawValue) and has not started; cancel or kill it instead"
             )
+        case .paused(let actions):
+            perform(actions)
         }
-        invocation.generation += 1
-        invocation.attempt?.input.finish()
-        invocation.attempt = nil
-        invocation.waitingFor = nil
-        pause(invocation, lastFailure: "paused by an operator")
         do {
             try await writer.commit([], for: id)
         } catch {
@@ -107,7 +101,7 @@ extension PartitionProcessor {
     /// Forgets a completed invocation: its output can no longer be attached to, and its idempotency key or
     /// workflow key can be used again.
     func purge(_ id: InvocationID) async throws {
-        if let status = active[id]?.record.status {
+        if let status = lifecycle.status(of: id) {
             throw EngineError(
                 .conflict,
                 "invocation \(id) is \(status.rawValue), not completed; cancel or kill it before purging"
@@ -129,11 +123,11 @@ extension PartitionProcessor {
 
     /// Resumes a paused invocation with a fresh retry budget, optionally on another deployment.
     func resumePaused(_ id: InvocationID, deploymentID: String?) async throws {
-        guard let invocation = active[id] else { throw try await finishedOrUnknown(id, verb: "resume") }
-        guard invocation.record.status == .paused else {
+        guard let status = lifecycle.status(of: id) else { throw try await finishedOrUnknown(id, verb: "resume") }
+        guard status == .paused else {
             throw EngineError(
                 .conflict,
-                "invocation \(id) is \(invocation.record.status.rawValue), not paused; only paused invocations can be resumed"
+                "invocation \(id) is \(status.rawValue), not paused; only paused invocations can be resumed"
             )
         }
         if let deploymentID {
@@ -144,9 +138,7 @@ extension PartitionProcessor {
             active[id]?.settings = nil
             writer.enqueue([.updateDeployment(id, deploymentID: deploymentID)], for: id)
         }
-        active[id]?.failedAttempts = 0
-        active[id]?.resumptionsWithoutProgress = 0
-        resume(id)
+        perform(lifecycle.resume(id, freshBudget: true))
     }
 
     /// Completes an awakeable from outside (the ingress): appends its signal to the waiting invocation.
@@ -155,7 +147,7 @@ extension PartitionProcessor {
         invocation id: InvocationID,
         with result: InvocationResult
     ) async throws {
-        guard let status = active[id]?.record.status, [.invoked, .suspended, .paused].contains(status) else {
+        guard let status = lifecycle.status(of: id), [.invoked, .suspended, .paused].contains(status) else {
             throw EngineError(
                 .notFound,
                 "awakeable \(awakeable) not found: invocation \(id) is not running (it completed, was never started, or the id is wrong)"

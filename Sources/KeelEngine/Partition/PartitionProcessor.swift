@@ -21,9 +21,12 @@ actor PartitionProcessor {
     /// Holds embedded attempts while a suspect of a crash runs alone; nil when not watching for traps.
     let quarantine: Quarantine?
 
+    /// What the partition holds of its unfinished invocations besides their lifecycle: records, cached
+    /// journals, live attempts.
     var active: [InvocationID: ActiveInvocation] = [:]
-    /// Object locks and inboxes (`ObjectLocks`, the virtual-object rule).
-    var objects = ObjectLocks()
+    /// The invocations' lifecycle, object locks and inboxes, as pure rules (`PartitionState`): the source of
+    /// truth for statuses and attempt generations.
+    var lifecycle = PartitionState()
     var resultWaiters: [InvocationID: [CheckedContinuation<InvocationResult, Never>]] = [:]
     /// Invocations waiting for a topic this partition owns (its invocations' results, its workflows' promises).
     var subscribers: [SubscriptionTopic: [Subscription]] = [:]
@@ -120,16 +123,15 @@ actor PartitionProcessor {
         let creation: [StoreOperation] = [
             .insertInvocation(record), .appendJournal(request.id, index: 0, entry: request.input),
         ]
-        if awaitingResult, record.status == .invoked, let invocation = active[request.id] {
+        if awaitingResult, record.status == .invoked, let generation = lifecycle.beginAttempt(request.id) {
             let stored = CommitReceipt()
             writer.commit(creation, for: request.id, lazy: true, quiet: true) { stored.settle($0) }
-            invocation.generation += 1
             let output = AttemptOutput()
-            let plan = await prepareAttempt(request.id, generation: invocation.generation, output: output)
+            let plan = await prepareAttempt(request.id, generation: generation, output: output)
             return .runHere(attempt: plan.map { ($0, output) }, stored: stored)
         }
         writer.enqueue(creation, for: request.id)
-        launch(record)
+        perform(lifecycle.launch(request.id))
         do {
             try await writer.commit([], for: request.id, lazy: awaitingResult)
         } catch {
@@ -172,23 +174,15 @@ actor PartitionProcessor {
             deploymentID: request.resolved.deploymentID
         )
         let invocation = ActiveInvocation(record: record, journal: [request.input])
-        if let executeAt, executeAt > now {
-            record.status = .scheduled
-        } else if let object = invocation.lockedObject, objects.admit(request.id, to: object) == .waitsInInbox {
-            record.status = .inboxed
-        }
+        record.status = lifecycle.admit(
+            request.id,
+            lockedObject: invocation.lockedObject,
+            executeAt: executeAt,
+            now: now
+        )
         invocation.record = record
         active[request.id] = invocation
         return record
-    }
-
-    /// Starts what `admit` let run, or arms the timer of a scheduled invocation.
-    func launch(_ record: InvocationRecord) {
-        switch record.status {
-        case .invoked: startAttempt(record.id)
-        case .scheduled: armScheduled(record.id, at: record.executeAt ?? 0)
-        default: break
-        }
     }
 
     /// Drops an invocation whose creation could not be stored, answering its waiters with 503.
@@ -200,10 +194,7 @@ actor PartitionProcessor {
     func forget(_ id: InvocationID, result: InvocationResult?) {
         guard let invocation = active.removeValue(forKey: id) else { return }
         invocation.attempt?.input.finish()
-        if let object = invocation.lockedObject, let (next, operation) = passLock(of: object, from: id) {
-            writer.enqueue([operation], for: next)
-            startAttempt(next)
-        }
+        perform(lifecycle.finished(id))
         if let result { resolveWaiters(id, with: result) }
     }
 
@@ -224,7 +215,14 @@ actor PartitionProcessor {
 
     /// The in-memory record of an unfinished invocation (fresher than the store's).
     func record(of id: InvocationID) -> InvocationRecord? {
-        active[id]?.record
+        guard var record = active[id]?.record else { return nil }
+        record.status = lifecycle.status(of: id) ?? record.status
+        return record
+    }
+
+    /// An unfinished invocation's status; nil when this partition does not hold it.
+    func status(of id: InvocationID) -> InvocationStatus? {
+        lifecycle.status(of: id)
     }
 
     /// Answers every caller still waiting: the engine is stopping. The invocations stay stored and resume at
@@ -264,36 +262,20 @@ actor PartitionProcessor {
     /// was running. Status changes ride with the writer's first batch: recovery runs before the writer does,
     /// so it must not wait for a commit. A crash before they are stored redoes them at the next start.
     func recover(_ records: [InvocationRecord], resuming: Set<InvocationID>) {
-        var unfinished: [RecoveryRules.Unfinished] = []
+        var stored: [PartitionState.Stored] = []
         for record in records {
             let invocation = ActiveInvocation(record: record, journal: nil)
-            invocation.failedAttempts = record.retryCount
             active[record.id] = invocation
-            unfinished.append(.init(id: record.id, status: record.status, lockedObject: invocation.lockedObject))
-        }
-        let plan = RecoveryRules.plan(unfinished, resuming: resuming)
-        objects = plan.locks
-        let now = clock.now()
-        for (ids, status) in [(plan.demoted, InvocationStatus.inboxed), (plan.promoted, .invoked)] {
-            for id in ids {
-                guard let invocation = active[id] else { continue }
-                invocation.record.status = status
-                let record = invocation.record
-                writer.enqueue(
-                    [
-                        .updateStatus(
-                            id,
-                            status: status,
-                            retryCount: record.retryCount,
-                            lastFailure: record.lastFailure,
-                            modifiedAt: now
-                        )
-                    ],
-                    for: id
+            stored.append(
+                .init(
+                    id: record.id,
+                    status: record.status,
+                    lockedObject: invocation.lockedObject,
+                    retryCount: record.retryCount,
+                    executeAt: record.executeAt
                 )
-            }
+            )
         }
-        for id in plan.scheduled { armScheduled(id, at: active[id]?.record.executeAt ?? 0) }
-        for id in plan.start { startAttempt(id) }
+        perform(lifecycle.recover(stored, resuming: resuming))
     }
 }

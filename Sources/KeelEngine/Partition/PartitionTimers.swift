@@ -58,9 +58,9 @@ extension PartitionProcessor {
             case .timer(let key):
                 spawn { [weak self] in await self?.fireTimer(key) }
             case .scheduled(let id):
-                wakeScheduled(id)
+                perform(lifecycle.startDue(id))
             case .retry(let id, let generation):
-                retry(id, afterGeneration: generation)
+                perform(lifecycle.retryDue(id, afterGeneration: generation))
             case .sweep:
                 closeIdleAttempts(now: now)
             }
@@ -92,36 +92,6 @@ extension PartitionProcessor {
             }
         }
         if !stale.isEmpty { writer.enqueue(stale, for: []) }
-    }
-
-    // MARK: - Delayed invocations
-
-    /// Arms the start of a scheduled (delayed) invocation.
-    func armScheduled(_ id: InvocationID, at executeAt: Int64) {
-        schedule(.scheduled(id), at: executeAt)
-    }
-
-    /// A scheduled invocation is due: it runs now, or waits in its object's inbox.
-    private func wakeScheduled(_ id: InvocationID) {
-        guard let invocation = active[id], invocation.record.status == .scheduled else { return }
-        invocation.record.status = .invoked
-        if let object = invocation.lockedObject, objects.admit(id, to: object) == .waitsInInbox {
-            invocation.record.status = .inboxed
-        }
-        let record = invocation.record
-        writer.enqueue(
-            [
-                .updateStatus(
-                    id,
-                    status: record.status,
-                    retryCount: record.retryCount,
-                    lastFailure: record.lastFailure,
-                    modifiedAt: clock.now()
-                )
-            ],
-            for: id
-        )
-        if record.status == .invoked { startAttempt(id) }
     }
 
     // MARK: - Inactivity and abort timeouts

@@ -1,0 +1,364 @@
+import KeelProtocol
+
+/// The lifecycle of one partition's unfinished invocations as one value: each invocation's status, which
+/// attempt is its current one, its failed attempts, what a suspended one waits for, and the object locks and
+/// inboxes. Events come in as `mutating func`s (time is an argument); what the partition must do comes out as
+/// `Action`s. No I/O, no clock, no async: the partition actor performs the actions (stores a status, runs an
+/// attempt, arms a deadline) and feeds what comes back (an attempt ended, a deadline is due, a completion is
+/// stored) in as the next event.
+///
+/// Attempts are told apart by generation: each start takes the next one. An event about an older generation
+/// (an attempt that ends after an operator paused the invocation, a retry armed before it was resumed)
+/// changes nothing, so the actor never has to re-check what happened while it awaited.
+public struct PartitionState: Sendable {
+    public struct Invocation: Hashable, Sendable {
+        public var status: InvocationStatus
+        /// The current attempt's generation; 0 before the first.
+        public var generation: UInt64 = 0
+        /// The object whose lock it takes (exclusive handlers and workflow runs); nil for the others.
+        public var lockedObject: ObjectAddress?
+        /// Failed attempts since it started (or was resumed by an operator), for the retry policy.
+        public var failedAttempts: Int
+        /// Attempts in a row that suspended on notifications already stored without adding to the journal.
+        public var resumptionsWithoutProgress = 0
+        /// What a suspended invocation waits for; nil when unknown (parked before a restart): any notification
+        /// wakes it.
+        public var waitingFor: Set<NotificationAddress>?
+        /// Its completion is being stored.
+        public var isCompleting = false
+        /// When a scheduled invocation starts (epoch ms).
+        public var executeAt: Int64?
+    }
+
+    /// What the partition does after an event, in order.
+    public enum Action: Hashable, Sendable {
+        /// Run attempt `generation` of the invocation.
+        case startAttempt(InvocationID, generation: UInt64)
+        /// Store the invocation's status; `lastFailure` replaces the stored one when given.
+        case storeStatus(InvocationID, InvocationStatus, lastFailure: String?)
+        /// Retry the invocation at `at` (epoch ms), unless another attempt started since `generation`.
+        case retry(InvocationID, generation: UInt64, at: Int64)
+        /// Start the scheduled invocation at `at` (epoch ms).
+        case startAt(InvocationID, at: Int64)
+        /// The current attempt is abandoned: its frames are no longer taken.
+        case abandonAttempt(InvocationID)
+        /// Store the suspension; the journal need not stay in memory.
+        case park(InvocationID)
+        /// The retry policy ran out with `kill`: complete the invocation with this failure.
+        case complete(InvocationID, Failure)
+    }
+
+    /// What an operator's pause found.
+    public enum OperatorPause: Hashable, Sendable {
+        case paused([Action])
+        case alreadyPaused
+        /// It has not started (scheduled or inboxed): it can be cancelled or killed, not paused.
+        case notStarted(InvocationStatus)
+        case unknown
+    }
+
+    /// An unfinished invocation read back from the store at start.
+    public struct Stored: Hashable, Sendable {
+        public var id: InvocationID
+        public var status: InvocationStatus
+        public var lockedObject: ObjectAddress?
+        public var retryCount: Int
+        public var executeAt: Int64?
+
+        public init(
+            id: InvocationID,
+            status: InvocationStatus,
+            lockedObject: ObjectAddress?,
+            retryCount: Int,
+            executeAt: Int64?
+        ) {
+            self.id = id
+            self.status = status
+            self.lockedObject = lockedObject
+            self.retryCount = retryCount
+            self.executeAt = executeAt
+        }
+    }
+
+    public private(set) var invocations: [InvocationID: Invocation] = [:]
+    public private(set) var locks = ObjectLocks()
+
+    public init() {}
+
+    public subscript(id: InvocationID) -> Invocation? { invocations[id] }
+
+    public func status(of id: InvocationID) -> InvocationStatus? { invocations[id]?.status }
+
+    /// Whether `generation` is the invocation's current attempt.
+    public func isCurrent(_ id: InvocationID, generation: UInt64) -> Bool {
+        invocations[id]?.generation == generation
+    }
+
+    /// Whether the invocation takes notifications: it ran at least once and is not completing.
+    public func takesNotifications(_ id: InvocationID) -> Bool {
+        guard let invocation = invocations[id], !invocation.isCompleting else { return false }
+        return [.invoked, .suspended, .paused].contains(invocation.status)
+    }
+
+    // MARK: - Admission and starts
+
+    /// A new invocation: it runs now, waits in its object's inbox, or waits for `executeAt`. Returns its
+    /// status; `launch` then says what to do.
+    public mutating func admit(
+        _ id: InvocationID,
+        lockedObject: ObjectAddress?,
+        executeAt: Int64?,
+        now: Int64
+    ) -> InvocationStatus {
+        var status = InvocationStatus.invoked
+        if let executeAt, executeAt > now {
+            status = .scheduled
+        } else if let lockedObject, locks.admit(id, to: lockedObject) == .waitsInInbox {
+            status = .inboxed
+        }
+        invocations[id] = Invocation(
+            status: status,
+            lockedObject: lockedObject,
+            failedAttempts: 0,
+            executeAt: status == .scheduled ? executeAt : nil
+        )
+        return status
+    }
+
+    /// What an admitted invocation does first: its first attempt, or its delayed start.
+    public mutating func launch(_ id: InvocationID) -> [Action] {
+        guard let invocation = invocations[id] else { return [] }
+        switch invocation.status {
+        case .invoked: return start(id)
+        case .scheduled: return [.startAt(id, at: invocation.executeAt ?? 0)]
+        default: return []
+        }
+    }
+
+    /// Takes the next generation for an attempt the caller runs itself; nil when unknown.
+    public mutating func beginAttempt(_ id: InvocationID) -> UInt64? {
+        guard var invocation = invocations[id] else { return nil }
+        invocation.generation += 1
+        if invocation.status == .suspended { invocation.status = .invoked }
+        invocations[id] = invocation
+        return invocation.generation
+    }
+
+    /// Starts the next attempt now (a replay after something the running attempt did not see).
+    public mutating func start(_ id: InvocationID) -> [Action] {
+        guard let generation = beginAttempt(id) else { return [] }
+        return [.startAttempt(id, generation: generation)]
+    }
+
+    /// A scheduled invocation's start is due: it runs, or waits in its object's inbox.
+    public mutating func startDue(_ id: InvocationID) -> [Action] {
+        guard var invocation = invocations[id], invocation.status == .scheduled else { return [] }
+        invocation.status = .invoked
+        invocation.executeAt = nil
+        if let object = invocation.lockedObject, locks.admit(id, to: object) == .waitsInInbox {
+            invocation.status = .inboxed
+        }
+        invocations[id] = invocation
+        let stored = Action.storeStatus(id, invocation.status, lastFailure: nil)
+        return invocation.status == .invoked ? [stored] + start(id) : [stored]
+    }
+
+    // MARK: - Attempts
+
+    /// Attempt `generation` ended, with `failure` or without (it suspended or completed: those have events of
+    /// their own). A failure is retried at the policy's backoff (or what the endpoint asked for, never sooner
+    /// than `floor`), or pauses or kills the invocation when the policy ran out. Stale generations change
+    /// nothing.
+    public mutating func attemptEnded(
+        _ id: InvocationID,
+        generation: UInt64,
+        failure: (message: String, nextRetryDelay: Duration?)?,
+        policy: RetryPolicy,
+        floor: Duration,
+        now: Int64
+    ) -> [Action] {
+        guard var invocation = invocations[id], invocation.generation == generation, let failure else { return [] }
+        invocation.failedAttempts = invocation.failedAttempts.saturatingIncrement()
+        invocations[id] = invocation
+        let decision = AttemptRules.afterFailure(
+            failedAttempts: invocation.failedAttempts,
+            requested: failure.nextRetryDelay,
+            policy: policy,
+            floor: floor,
+            now: now
+        )
+        switch decision {
+        case .retry(let at):
+            return [
+                .storeStatus(id, .invoked, lastFailure: failure.message),
+                .retry(id, generation: generation, at: at),
+            ]
+        case .pause:
+            return pause(id, reason: failure.message)
+        case .kill:
+            return [.complete(id, Failure(code: 500, message: failure.message))]
+        }
+    }
+
+    /// A retry is due: the next attempt starts, unless another started (or the invocation was paused or
+    /// suspended) since the attempt that failed.
+    public mutating func retryDue(_ id: InvocationID, afterGeneration generation: UInt64) -> [Action] {
+        guard let invocation = invocations[id], invocation.generation == generation, invocation.status == .invoked,
+            !invocation.isCompleting
+        else { return [] }
+        return start(id)
+    }
+
+    /// Attempt `generation` suspended, waiting for any of `waiting`; `journal` holds the addresses of its
+    /// journal's entries (nil for commands), of which the attempt was started with the first `replayed`.
+    public mutating func suspended(
+        _ id: InvocationID,
+        generation: UInt64,
+        waiting: Set<NotificationAddress>,
+        journal: [NotificationAddress?],
+        replayed: Int
+    ) -> [Action] {
+        guard var invocation = invocations[id], invocation.generation == generation else { return [] }
+        let decision = SuspensionRules.onSuspension(
+            waiting: waiting,
+            journal: journal,
+            replayed: replayed,
+            resumptionsWithoutProgress: invocation.resumptionsWithoutProgress
+        )
+        switch decision {
+        case .resume(let count):
+            invocation.resumptionsWithoutProgress = count
+            invocations[id] = invocation
+            return start(id)
+        case .pause(let reason):
+            return pause(id, reason: reason)
+        case .park(let waitingFor):
+            invocation.status = .suspended
+            invocation.waitingFor = waitingFor
+            invocations[id] = invocation
+            return [.park(id)]
+        }
+    }
+
+    /// A notification for the invocation is stored: a suspended invocation waiting for it resumes.
+    public mutating func notificationStored(_ id: InvocationID, address: NotificationAddress?) -> [Action] {
+        guard let invocation = invocations[id], invocation.status == .suspended,
+            SuspensionRules.wakes(address, waitingFor: invocation.waitingFor)
+        else { return [] }
+        return resume(id)
+    }
+
+    /// A suspended or paused invocation runs again; `freshBudget` (an operator's resume) restarts its retry
+    /// policy and its count of resumptions without progress.
+    public mutating func resume(_ id: InvocationID, freshBudget: Bool = false) -> [Action] {
+        guard var invocation = invocations[id], invocation.status == .suspended || invocation.status == .paused
+        else { return [] }
+        invocation.status = .invoked
+        invocation.waitingFor = nil
+        if freshBudget {
+            invocation.failedAttempts = 0
+            invocation.resumptionsWithoutProgress = 0
+        }
+        invocations[id] = invocation
+        return [.storeStatus(id, .invoked, lastFailure: nil)] + start(id)
+    }
+
+    /// An operator pauses a running or suspended invocation: its attempt is abandoned, and nothing it does
+    /// after this counts.
+    public mutating func pauseByOperator(_ id: InvocationID) -> OperatorPause {
+        guard var invocation = invocations[id], !invocation.isCompleting else { return .unknown }
+        switch invocation.status {
+        case .paused:
+            return .alreadyPaused
+        case .invoked, .suspended:
+            invocation.generation += 1
+            invocation.waitingFor = nil
+            invocations[id] = invocation
+            return .paused([.abandonAttempt(id)] + pause(id, reason: "paused by an operator"))
+        default:
+            return .notStarted(invocation.status)
+        }
+    }
+
+    /// Parks the invocation until an operator resumes or kills it; it keeps its object's lock meanwhile.
+    private mutating func pause(_ id: InvocationID, reason: String) -> [Action] {
+        invocations[id]?.status = .paused
+        return [.storeStatus(id, .paused, lastFailure: reason)]
+    }
+
+    // MARK: - Completion
+
+    /// Its completion starts being stored; false when it is unknown or completing already.
+    public mutating func beginCompletion(_ id: InvocationID) -> Bool {
+        guard let invocation = invocations[id], !invocation.isCompleting else { return false }
+        invocations[id]?.isCompleting = true
+        return true
+    }
+
+    /// Storing its completion failed: it is unfinished as before.
+    public mutating func completionFailed(_ id: InvocationID) {
+        invocations[id]?.isCompleting = false
+    }
+
+    /// The head of the inbox of the object whose lock `id` holds: it runs next once `id` completes, and its
+    /// status can be stored with the completion.
+    public func nextInLine(afterCompleting id: InvocationID) -> InvocationID? {
+        guard let object = invocations[id]?.lockedObject, locks.holder(of: object) == id else { return nil }
+        return locks.next(for: object)
+    }
+
+    /// Its completion is stored (or it was dropped: its creation never was): its object's lock passes to the
+    /// head of the inbox, which starts. `storedWithCompletion`: the invocation whose running status was stored
+    /// in the same transaction (`nextInLine`), which needs no status of its own.
+    public mutating func finished(_ id: InvocationID, storedWithCompletion: InvocationID? = nil) -> [Action] {
+        guard let invocation = invocations.removeValue(forKey: id), let object = invocation.lockedObject else {
+            return []
+        }
+        var leaving = id
+        while let next = locks.release(leaving, of: object) {
+            guard var promoted = invocations[next] else {
+                leaving = next  // Unknown here (it should not be): the lock passes on.
+                continue
+            }
+            promoted.status = .invoked
+            invocations[next] = promoted
+            let stored: [Action] =
+                next == storedWithCompletion ? [] : [.storeStatus(next, .invoked, lastFailure: nil)]
+            return stored + start(next)
+        }
+        return []
+    }
+
+    // MARK: - Recovery
+
+    /// Rebuilds the partition from the store's unfinished invocations (`RecoveryRules`): locks and inboxes,
+    /// status corrections to store, delayed starts to arm, and attempts to start (`resuming`: suspended ones
+    /// that have a notification waiting already).
+    public mutating func recover(_ stored: [Stored], resuming: Set<InvocationID>) -> [Action] {
+        for record in stored {
+            invocations[record.id] = Invocation(
+                status: record.status,
+                lockedObject: record.lockedObject,
+                failedAttempts: record.retryCount,
+                executeAt: record.executeAt
+            )
+        }
+        let plan = RecoveryRules.plan(
+            stored.map { .init(id: $0.id, status: $0.status, lockedObject: $0.lockedObject) },
+            resuming: resuming
+        )
+        locks = plan.locks
+        var actions: [Action] = []
+        for (ids, status) in [(plan.demoted, InvocationStatus.inboxed), (plan.promoted, .invoked)] {
+            for id in ids where invocations[id] != nil {
+                invocations[id]?.status = status
+                actions.append(.storeStatus(id, status, lastFailure: nil))
+            }
+        }
+        for id in plan.scheduled {
+            actions.append(.startAt(id, at: invocations[id]?.executeAt ?? 0))
+        }
+        for id in plan.start { actions += start(id) }
+        return actions
+    }
+}
