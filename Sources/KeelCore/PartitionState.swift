@@ -1,8 +1,8 @@
 import KeelProtocol
 
 /// The lifecycle of one partition's unfinished invocations as one value: each invocation's status, which
-/// attempt is its current one, its failed attempts, what a suspended one waits for, and the object locks and
-/// inboxes. Events come in as `mutating func`s (time is an argument); what the partition must do comes out as
+/// attempt is its current one, its failed attempts, what a suspended one waits for, the object locks and
+/// inboxes, and the deadlines (durable timers, delayed starts, retries, the inactivity sweep). Events come in as `mutating func`s (time is an argument); what the partition must do comes out as
 /// `Action`s. No I/O, no clock, no async: the partition actor performs the actions (stores a status, runs an
 /// attempt, arms a deadline) and feeds what comes back (an attempt ended, a deadline is due, a completion is
 /// stored) in as the next event.
@@ -30,16 +30,30 @@ public struct PartitionState: Sendable {
         public var executeAt: Int64?
     }
 
+    /// What the partition waits for on its clock.
+    public enum Deadline: Hashable, Sendable {
+        /// A durable timer (`ctx.sleep`) of the invocation: its completion is stored when due.
+        case timer(InvocationID, completionID: UInt32)
+        /// A delayed invocation starts (or joins its object's inbox).
+        case start(InvocationID)
+        /// A failed attempt is retried, unless another attempt started since.
+        case retry(InvocationID, generation: UInt64)
+        /// Idle attempts get their input closed, stuck ones are aborted (the inactivity and abort timeouts).
+        case sweep
+    }
+
     /// What the partition does after an event, in order.
     public enum Action: Hashable, Sendable {
         /// Run attempt `generation` of the invocation.
         case startAttempt(InvocationID, generation: UInt64)
         /// Store the invocation's status; `lastFailure` replaces the stored one when given.
         case storeStatus(InvocationID, InvocationStatus, lastFailure: String?)
-        /// Retry the invocation at `at` (epoch ms), unless another attempt started since `generation`.
-        case retry(InvocationID, generation: UInt64, at: Int64)
-        /// Start the scheduled invocation at `at` (epoch ms).
-        case startAt(InvocationID, at: Int64)
+        /// The earliest deadline moved earlier: the loop sleeping until the old one must wake.
+        case wakeTimerLoop
+        /// A durable timer is due: store its completion.
+        case fireTimer(InvocationID, completionID: UInt32)
+        /// Time to look for idle and stuck attempts.
+        case sweep
         /// The current attempt is abandoned: its frames are no longer taken.
         case abandonAttempt(InvocationID)
         /// Store the suspension; the journal need not stay in memory.
@@ -82,8 +96,22 @@ public struct PartitionState: Sendable {
 
     public private(set) var invocations: [InvocationID: Invocation] = [:]
     public private(set) var locks = ObjectLocks()
+    public private(set) var deadlines = TimerQueue<Deadline>()
 
     public init() {}
+
+    /// When the next deadline is due (epoch ms); nil when none is.
+    public var nextDeadline: Int64? { deadlines.nextDeadline }
+
+    /// The deadlines the partition holds for invocation `id` (durable timers, a delayed start, a retry).
+    public func deadlines(of id: InvocationID) -> [Int64] {
+        deadlines.entries.compactMap { entry in
+            switch entry.key {
+            case .timer(id, _), .start(id), .retry(id, _): entry.due
+            default: nil
+            }
+        }
+    }
 
     public subscript(id: InvocationID) -> Invocation? { invocations[id] }
 
@@ -130,7 +158,7 @@ public struct PartitionState: Sendable {
         guard let invocation = invocations[id] else { return [] }
         switch invocation.status {
         case .invoked: return start(id)
-        case .scheduled: return [.startAt(id, at: invocation.executeAt ?? 0)]
+        case .scheduled: return schedule(.start(id), at: invocation.executeAt ?? 0)
         default: return []
         }
     }
@@ -151,7 +179,7 @@ public struct PartitionState: Sendable {
     }
 
     /// A scheduled invocation's start is due: it runs, or waits in its object's inbox.
-    public mutating func startDue(_ id: InvocationID) -> [Action] {
+    mutating func startDue(_ id: InvocationID) -> [Action] {
         guard var invocation = invocations[id], invocation.status == .scheduled else { return [] }
         invocation.status = .invoked
         invocation.executeAt = nil
@@ -189,10 +217,8 @@ public struct PartitionState: Sendable {
         )
         switch decision {
         case .retry(let at):
-            return [
-                .storeStatus(id, .invoked, lastFailure: failure.message),
-                .retry(id, generation: generation, at: at),
-            ]
+            return [.storeStatus(id, .invoked, lastFailure: failure.message)]
+                + schedule(.retry(id, generation: generation), at: at)
         case .pause:
             return pause(id, reason: failure.message)
         case .kill:
@@ -202,7 +228,7 @@ public struct PartitionState: Sendable {
 
     /// A retry is due: the next attempt starts, unless another started (or the invocation was paused or
     /// suspended) since the attempt that failed.
-    public mutating func retryDue(_ id: InvocationID, afterGeneration generation: UInt64) -> [Action] {
+    mutating func retryDue(_ id: InvocationID, afterGeneration generation: UInt64) -> [Action] {
         guard let invocation = invocations[id], invocation.generation == generation, invocation.status == .invoked,
             !invocation.isCompleting
         else { return [] }
@@ -329,6 +355,36 @@ public struct PartitionState: Sendable {
         return []
     }
 
+    // MARK: - Deadlines
+
+    /// A stored durable timer of the invocation, due at `at`; arming one that is armed already changes nothing.
+    public mutating func armTimer(_ id: InvocationID, completionID: UInt32, at: Int64) -> [Action] {
+        deadlines.scheduleOnce(.timer(id, completionID: completionID), at: at) ? [.wakeTimerLoop] : []
+    }
+
+    /// Makes sure the sweep for idle attempts is due by `at`, unless one is pending.
+    public mutating func armSweep(at: Int64) -> [Action] {
+        deadlines.contains(.sweep) ? [] : schedule(.sweep, at: at)
+    }
+
+    /// Hands out what is due at `now`, in due order.
+    public mutating func due(now: Int64) -> [Action] {
+        var actions: [Action] = []
+        for deadline in deadlines.popDue(now: now) {
+            switch deadline {
+            case .timer(let id, let completionID): actions.append(.fireTimer(id, completionID: completionID))
+            case .start(let id): actions += startDue(id)
+            case .retry(let id, let generation): actions += retryDue(id, afterGeneration: generation)
+            case .sweep: actions.append(.sweep)
+            }
+        }
+        return actions
+    }
+
+    private mutating func schedule(_ deadline: Deadline, at due: Int64) -> [Action] {
+        deadlines.schedule(deadline, at: due) ? [.wakeTimerLoop] : []
+    }
+
     // MARK: - Recovery
 
     /// Rebuilds the partition from the store's unfinished invocations (`RecoveryRules`): locks and inboxes,
@@ -356,7 +412,7 @@ public struct PartitionState: Sendable {
             }
         }
         for id in plan.scheduled {
-            actions.append(.startAt(id, at: invocations[id]?.executeAt ?? 0))
+            actions += schedule(.start(id), at: invocations[id]?.executeAt ?? 0)
         }
         for id in plan.start { actions += start(id) }
         return actions

@@ -18,8 +18,8 @@ struct PartitionStateTests {
         case launch(InvocationID, [Action])
         case fail(InvocationID, generation: UInt64, now: Int64, [Action])
         case endWithoutFailure(InvocationID, generation: UInt64)
-        case retryDue(InvocationID, generation: UInt64, [Action])
-        case startDue(InvocationID, [Action])
+        /// The clock reached `now`: what is due.
+        case due(now: Int64, [Action])
         case suspend(InvocationID, generation: UInt64, waiting: Set<NotificationAddress>, [Action])
         case notification(InvocationID, NotificationAddress?, [Action])
         case resume(InvocationID, freshBudget: Bool = false, [Action])
@@ -31,6 +31,7 @@ struct PartitionStateTests {
         case expectStatus(InvocationID, InvocationStatus?)
         case expectTakesNotifications(InvocationID, Bool)
         case expectFailedAttempts(InvocationID, Int)
+        case expectDeadlines(InvocationID, [Int64])
 
         var testDescription: String { "\(self)" }
     }
@@ -65,10 +66,8 @@ struct PartitionStateTests {
                     now: 0
                 )
                 #expect(actions.isEmpty, context)
-            case .retryDue(let id, let generation, let expected):
-                #expect(state.retryDue(id, afterGeneration: generation) == expected, context)
-            case .startDue(let id, let expected):
-                #expect(state.startDue(id) == expected, context)
+            case .due(let now, let expected):
+                #expect(state.due(now: now) == expected, context)
             case .suspend(let id, let generation, let waiting, let expected):
                 let actions = state.suspended(id, generation: generation, waiting: waiting, journal: [nil], replayed: 1)
                 #expect(actions == expected, context)
@@ -90,6 +89,8 @@ struct PartitionStateTests {
                 #expect(state.takesNotifications(id) == expected, context)
             case .expectFailedAttempts(let id, let expected):
                 #expect(state[id]?.failedAttempts == expected, context)
+            case .expectDeadlines(let id, let expected):
+                #expect(state.deadlines(of: id) == expected, context)
             }
         }
     }
@@ -100,7 +101,12 @@ struct PartitionStateTests {
         "admission: an invocation runs, waits in its object's inbox, or waits for its start time",
         arguments: [
             [Event.admit(a, .invoked), .launch(a, [.startAttempt(a, generation: 1)])],
-            [.admit(a, executeAt: 5_000, now: 1_000, .scheduled), .launch(a, [.startAt(a, at: 5_000)])],
+            [
+                .admit(a, executeAt: 5_000, now: 1_000, .scheduled), .launch(a, [.wakeTimerLoop]),
+                .expectDeadlines(a, [5_000]), .due(now: 4_999, []),
+                .due(now: 5_000, [.storeStatus(a, .invoked, lastFailure: nil), .startAttempt(a, generation: 1)]),
+                .expectDeadlines(a, []),
+            ],
             // A start time in the past is now.
             [.admit(a, executeAt: 500, now: 1_000, .invoked), .launch(a, [.startAttempt(a, generation: 1)])],
             [
@@ -110,14 +116,23 @@ struct PartitionStateTests {
             // A delayed invocation that comes due while the lock is held joins the inbox; it runs after.
             [
                 .admit(a, locked: true, .invoked), .admit(b, locked: true, executeAt: 10, now: 0, .scheduled),
-                .startDue(b, [.storeStatus(b, .inboxed, lastFailure: nil)]),
+                .launch(b, [.wakeTimerLoop]), .due(now: 10, [.storeStatus(b, .inboxed, lastFailure: nil)]),
                 .finished(a, [.storeStatus(b, .invoked, lastFailure: nil), .startAttempt(b, generation: 1)]),
             ],
+            // Deadlines come due in order; a later one does not wake the loop that sleeps until an earlier one.
             [
-                .admit(a, executeAt: 10, now: 0, .scheduled),
-                .startDue(a, [.storeStatus(a, .invoked, lastFailure: nil), .startAttempt(a, generation: 1)]),
-                // A second due event (a duplicate timer) starts nothing.
-                .startDue(a, []),
+                .admit(a, executeAt: 20, now: 0, .scheduled), .launch(a, [.wakeTimerLoop]),
+                .admit(b, executeAt: 30, now: 0, .scheduled), .launch(b, []),
+                .admit(c, executeAt: 10, now: 0, .scheduled), .launch(c, [.wakeTimerLoop]),
+                .due(
+                    now: 30,
+                    [
+                        .storeStatus(c, .invoked, lastFailure: nil), .startAttempt(c, generation: 1),
+                        .storeStatus(a, .invoked, lastFailure: nil), .startAttempt(a, generation: 1),
+                        .storeStatus(b, .invoked, lastFailure: nil), .startAttempt(b, generation: 1),
+                    ]
+                ),
+                .due(now: 40, []),
             ],
         ]
     )
@@ -132,16 +147,18 @@ struct PartitionStateTests {
                     a,
                     generation: 1,
                     now: 10_000,
-                    [.storeStatus(a, .invoked, lastFailure: "boom"), .retry(a, generation: 1, at: 11_000)]
+                    [.storeStatus(a, .invoked, lastFailure: "boom"), .wakeTimerLoop]
                 ),
-                .retryDue(a, generation: 1, [.startAttempt(a, generation: 2)]),
+                .expectDeadlines(a, [11_000]), .due(now: 10_999, []),
+                .due(now: 11_000, [.startAttempt(a, generation: 2)]),
                 .fail(
                     a,
                     generation: 2,
                     now: 20_000,
-                    [.storeStatus(a, .invoked, lastFailure: "boom"), .retry(a, generation: 2, at: 22_000)]
+                    [.storeStatus(a, .invoked, lastFailure: "boom"), .wakeTimerLoop]
                 ),
-                .retryDue(a, generation: 2, [.startAttempt(a, generation: 3)]),
+                .expectDeadlines(a, [22_000]),
+                .due(now: 22_000, [.startAttempt(a, generation: 3)]),
                 .fail(a, generation: 3, now: 30_000, [.storeStatus(a, .paused, lastFailure: "boom")]),
                 .expectStatus(a, .paused), .expectFailedAttempts(a, 3),
                 // An operator's resume gives a fresh budget.
@@ -195,11 +212,11 @@ struct PartitionStateTests {
                     a,
                     generation: 1,
                     now: 0,
-                    [.storeStatus(a, .invoked, lastFailure: "boom"), .retry(a, generation: 1, at: 1_000)]
+                    [.storeStatus(a, .invoked, lastFailure: "boom"), .wakeTimerLoop]
                 ),
                 .operatorPause(a, .paused([.abandonAttempt(a), paused])),
                 .resume(a, [.storeStatus(a, .invoked, lastFailure: nil), .startAttempt(a, generation: 3)]),
-                .retryDue(a, generation: 1, []),
+                .due(now: 1_000, []),
             ],
             // A retry that comes due while the invocation's completion is being stored (a kill) starts nothing.
             [
@@ -208,9 +225,9 @@ struct PartitionStateTests {
                     a,
                     generation: 1,
                     now: 0,
-                    [.storeStatus(a, .invoked, lastFailure: "boom"), .retry(a, generation: 1, at: 1_000)]
+                    [.storeStatus(a, .invoked, lastFailure: "boom"), .wakeTimerLoop]
                 ),
-                .beginCompletion(a, true), .retryDue(a, generation: 1, []),
+                .beginCompletion(a, true), .due(now: 1_000, []),
             ],
             // A suspension reported by an attempt that was superseded is ignored.
             [
@@ -221,7 +238,7 @@ struct PartitionStateTests {
             ],
             // Events about an invocation the partition no longer holds change nothing.
             [
-                .fail(c, generation: 1, now: 0, []), .retryDue(c, generation: 1, []), .startDue(c, []),
+                .fail(c, generation: 1, now: 0, []), .due(now: .max, []),
                 .resume(c, []), .operatorPause(c, .unknown), .beginCompletion(c, false), .finished(c, []),
                 .notification(c, .completion(1), []),
             ],
@@ -290,6 +307,22 @@ struct PartitionStateTests {
     )
     func suspension(_ events: [Event]) { Self.run(events) }
 
+    @Test("durable timers are armed once and fire at their instant; the sweep is armed once while pending")
+    func timersAndSweep() {
+        var state = PartitionState()
+        _ = state.admit(Self.a, lockedObject: nil, executeAt: nil, now: 0)
+        #expect(state.armTimer(Self.a, completionID: 1, at: 3_600_000) == [.wakeTimerLoop])
+        // Re-armed at recovery, or by a replayed command: the first due time stands.
+        #expect(state.armTimer(Self.a, completionID: 1, at: 10) == [])
+        #expect(state.armSweep(at: 250) == [.wakeTimerLoop])
+        #expect(state.armSweep(at: 100) == [])
+        #expect(state.due(now: 3_599_999) == [.sweep])
+        #expect(state.armSweep(at: 3_600_250) == [])
+        #expect(state.due(now: 3_600_000) == [.fireTimer(Self.a, completionID: 1)])
+        #expect(state.nextDeadline == 3_600_250)
+        #expect(state.deadlines(of: Self.a).isEmpty)
+    }
+
     @Test("recovery: locks, status corrections, delayed starts and attempts come back from the stored records")
     func recovery() {
         var state = PartitionState()
@@ -304,10 +337,11 @@ struct PartitionStateTests {
         )
         #expect(
             actions == [
-                .storeStatus(Self.c, .invoked, lastFailure: nil), .startAt(Self.b, at: 9_000),
+                .storeStatus(Self.c, .invoked, lastFailure: nil), .wakeTimerLoop,
                 .startAttempt(Self.a, generation: 1), .startAttempt(Self.c, generation: 1),
             ]
         )
+        #expect(state.deadlines(of: Self.b) == [9_000])
         #expect(state[Self.a]?.failedAttempts == 2)
         #expect(state.locks.holder(of: Self.object) == Self.c)
     }

@@ -84,12 +84,6 @@ extension InvocationResult {
     }
 }
 
-/// A durable timer's identity.
-struct TimerKey: Hashable, Sendable {
-    var invocation: InvocationID
-    var completionID: UInt32
-}
-
 /// A workflow's durable promise.
 struct PromiseKey: Hashable, Sendable {
     var object: ObjectAddress

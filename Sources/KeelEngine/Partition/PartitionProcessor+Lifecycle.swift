@@ -12,10 +12,12 @@ extension PartitionProcessor {
                 spawn { await invoker.run(id, generation: generation) }
             case .storeStatus(let id, let status, let lastFailure):
                 storeStatus(id, status, lastFailure: lastFailure)
-            case .retry(let id, let generation, let at):
-                schedule(.retry(id, generation: generation), at: at)
-            case .startAt(let id, let at):
-                schedule(.scheduled(id), at: at)
+            case .wakeTimerLoop:
+                wakeTimerLoop()
+            case .fireTimer(let id, let completionID):
+                spawn { [weak self] in await self?.fireTimer(id, completionID: completionID) }
+            case .sweep:
+                closeIdleAttempts(now: clock.now())
             case .abandonAttempt(let id):
                 active[id]?.attempt?.input.finish()
                 active[id]?.attempt = nil

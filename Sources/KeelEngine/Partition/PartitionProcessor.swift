@@ -32,8 +32,6 @@ actor PartitionProcessor {
     var subscribers: [SubscriptionTopic: [Subscription]] = [:]
     /// The engine's time: wall milliseconds, and sleeping until an instant (`ManualClock` in tests).
     let clock: any EngineClock
-    /// Durable timers, delayed invocations, retries and the inactivity sweep, by due time.
-    var timers = TimerQueue<PartitionTimer>()
     let timerWakeup = TimerWakeup()
     var timerLoopStarted = false
     /// Promise results completed in this process whose store row a concurrent read might not see yet.

@@ -3,38 +3,15 @@ import KeelProtocol
 import KeelStore
 import Synchronization
 
-/// What a partition waits for on its clock.
-enum PartitionTimer: Hashable, Sendable {
-    /// A durable timer (`ctx.sleep`): its completion is stored when due.
-    case timer(TimerKey)
-    /// A delayed invocation starts (or joins its object's inbox).
-    case scheduled(InvocationID)
-    /// A failed attempt is retried, unless another attempt started since.
-    case retry(InvocationID, generation: UInt64)
-    /// Idle attempts get their input closed, stuck ones are aborted (the inactivity and abort timeouts).
-    case sweep
-}
-
-/// One loop per partition sleeps on the engine's clock until the partition's earliest deadline
-/// (`TimerQueue`), hands out what is due, and sleeps again. Scheduling an earlier deadline wakes it.
+/// One loop per partition sleeps on the engine's clock until the partition's earliest deadline (held by
+/// `PartitionState`), hands out what is due, and sleeps again. An earlier deadline wakes it.
 extension PartitionProcessor {
     /// The deadlines this partition holds for invocation `id` (durable timers, a delayed start, a retry).
     func deadlines(of id: InvocationID) -> [Int64] {
-        timers.entries.compactMap { entry in
-            switch entry.key {
-            case .timer(let key) where key.invocation == id: entry.due
-            case .scheduled(id), .retry(id, _): entry.due
-            default: nil
-            }
-        }
+        lifecycle.deadlines(of: id)
     }
 
-    /// Adds (or moves) a deadline, and wakes the loop if it sleeps past it.
-    func schedule(_ timer: PartitionTimer, at due: Int64) {
-        if timers.schedule(timer, at: due) { wakeTimerLoop() }
-    }
-
-    private func wakeTimerLoop() {
+    func wakeTimerLoop() {
         guard timerLoopStarted else {
             timerLoopStarted = true
             let wakeup = timerWakeup
@@ -52,33 +29,21 @@ extension PartitionProcessor {
 
     /// Hands out every deadline that is due; returns when the next one is (`.max` when none is left).
     private func fireDueTimers() -> Int64 {
-        let now = clock.now()
-        for timer in timers.popDue(now: now) {
-            switch timer {
-            case .timer(let key):
-                spawn { [weak self] in await self?.fireTimer(key) }
-            case .scheduled(let id):
-                perform(lifecycle.startDue(id))
-            case .retry(let id, let generation):
-                perform(lifecycle.retryDue(id, afterGeneration: generation))
-            case .sweep:
-                closeIdleAttempts(now: now)
-            }
-        }
-        return timers.nextDeadline ?? .max
+        perform(lifecycle.due(now: clock.now()))
+        return lifecycle.nextDeadline ?? .max
     }
 
     // MARK: - Durable timers
 
     /// Arms a stored timer; it fires once, at or after its due time (at once when that has passed).
     func armTimer(_ timer: TimerRecord) {
-        let key = PartitionTimer.timer(TimerKey(invocation: timer.invocationID, completionID: timer.completionID))
-        if timers.scheduleOnce(key, at: timer.dueAt) { wakeTimerLoop() }
+        perform(lifecycle.armTimer(timer.invocationID, completionID: timer.completionID, at: timer.dueAt))
     }
 
-    private func fireTimer(_ key: TimerKey) async {
-        let entry = Notifications.void(.sleepCompletion, completionID: key.completionID)
-        await deliver(entry, to: key.invocation, with: [.deleteTimer(key.invocation, completionID: key.completionID)])
+    /// Stores a due timer's completion in its invocation's journal (and drops the timer).
+    func fireTimer(_ id: InvocationID, completionID: UInt32) async {
+        let entry = Notifications.void(.sleepCompletion, completionID: completionID)
+        await deliver(entry, to: id, with: [.deleteTimer(id, completionID: completionID)])
     }
 
     /// Re-arms the stored timers of this partition's invocations; timers of finished ones are dropped.
@@ -99,8 +64,7 @@ extension PartitionProcessor {
     /// Makes sure the sweep is scheduled while attempts run: an attempt idle for the inactivity timeout gets
     /// its request stream closed, so the SDK suspends and the connection is freed while the invocation waits.
     func startInactivitySweeper() {
-        guard !timers.contains(.sweep) else { return }
-        schedule(.sweep, at: clock.now().saturatingAdding(sweepInterval))
+        perform(lifecycle.armSweep(at: clock.now().saturatingAdding(sweepInterval)))
     }
 
     private var sweepInterval: Int64 {
@@ -108,7 +72,7 @@ extension PartitionProcessor {
         return min(max(timeout / 4, 10), 1_000)
     }
 
-    private func closeIdleAttempts(now: Int64) {
+    func closeIdleAttempts(now: Int64) {
         let timeout = max(configuration.inactivityTimeout.saturatingMilliseconds, 1)
         let abortAfter = max(configuration.abortTimeout.saturatingMilliseconds, 1)
         var running = false
@@ -132,7 +96,7 @@ extension PartitionProcessor {
                 active[id]?.attempt?.inputClosedAt = now
             }
         }
-        if running { schedule(.sweep, at: now.saturatingAdding(sweepInterval)) }
+        if running { perform(lifecycle.armSweep(at: now.saturatingAdding(sweepInterval))) }
     }
 }
 
