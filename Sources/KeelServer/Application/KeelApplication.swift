@@ -19,14 +19,19 @@ public struct KeelApplication: Sendable {
     public var configuration: ServerConfiguration
     public var endpoints: [any EmbeddedEndpoint]
     public var logger: Logger
+    /// The engine's time: `SystemClock`, or a `ManualClock` that tests move by hand (a day of durable sleeps,
+    /// delayed sends and retries in milliseconds). HTTP timeouts keep real time.
+    public var clock: any EngineClock
 
     public init(
         configuration: ServerConfiguration = ServerConfiguration(),
         endpoints: [any EmbeddedEndpoint],
+        clock: any EngineClock = SystemClock(),
         logger: Logger = Logger(label: "keel")
     ) {
         self.configuration = configuration
         self.endpoints = endpoints
+        self.clock = clock
         self.logger = logger
     }
 
@@ -50,6 +55,7 @@ public struct KeelApplication: Sendable {
             endpoints: endpoints,
             configuration: engineConfiguration,
             quarantine: quarantine,
+            clock: clock,
             logger: logger
         )
         let listening = Countdown(2) { engine.releaseAttempts() }
