@@ -97,6 +97,8 @@ public struct PartitionState: Sendable {
     public private(set) var invocations: [InvocationID: Invocation] = [:]
     public private(set) var locks = ObjectLocks()
     public private(set) var deadlines = TimerQueue<Deadline>()
+    /// Store reads in flight that decide whether an id exists already (admission's dedupe).
+    private var existenceChecks = ExistenceChecks()
 
     public init() {}
 
@@ -130,6 +132,18 @@ public struct PartitionState: Sendable {
 
     // MARK: - Admission and starts
 
+    /// A store read begins that decides whether `id` exists already (an idempotent request, a workflow's run,
+    /// a deterministic call). Nothing of `id` may be admitted by the reader before it ends.
+    public mutating func existenceCheckBegan(_ id: InvocationID) {
+        existenceChecks.begin(id)
+    }
+
+    /// The read ended; true when `id` was admitted while it ran (so it is a duplicate, even if it completed
+    /// and left since: the read may have missed its creation).
+    public mutating func existenceCheckEnded(_ id: InvocationID) -> Bool {
+        existenceChecks.end(id)
+    }
+
     /// A new invocation: it runs now, waits in its object's inbox, or waits for `executeAt`. Returns its
     /// status; `launch` then says what to do.
     public mutating func admit(
@@ -138,6 +152,7 @@ public struct PartitionState: Sendable {
         executeAt: Int64?,
         now: Int64
     ) -> InvocationStatus {
+        existenceChecks.admitted(id)
         var status = InvocationStatus.invoked
         if let executeAt, executeAt > now {
             status = .scheduled

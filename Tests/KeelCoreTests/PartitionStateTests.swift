@@ -307,6 +307,22 @@ struct PartitionStateTests {
     )
     func suspension(_ events: [Event]) { Self.run(events) }
 
+    @Test("admission's dedupe: an id admitted while a store read looked for it is a duplicate, even once it left")
+    func existenceChecks() {
+        var state = PartitionState()
+        state.existenceCheckBegan(Self.a)
+        state.existenceCheckBegan(Self.b)
+        _ = state.admit(Self.a, lockedObject: nil, executeAt: nil, now: 0)
+        _ = state.finished(Self.a)
+        let (racedA, racedB) = (state.existenceCheckEnded(Self.a), state.existenceCheckEnded(Self.b))
+        #expect(racedA)
+        #expect(!racedB)
+        // Admitted before this read began: the read finds it in the store, not as a race.
+        state.existenceCheckBegan(Self.a)
+        let later = state.existenceCheckEnded(Self.a)
+        #expect(!later)
+    }
+
     @Test("durable timers are armed once and fire at their instant; the sweep is armed once while pending")
     func timersAndSweep() {
         var state = PartitionState()

@@ -40,8 +40,6 @@ actor PartitionProcessor {
     var promiseReads: [PromiseKey: Int] = [:]
     /// Object state as the last exclusive invocation left it, for the next one (see `ObjectStateCache`).
     var stateCache = ObjectStateCache()
-    /// Store reads in flight that decide whether an idempotent or deterministic id exists already.
-    var idChecks = ExistenceChecks()
     /// The engine is stopping: result waiters are answered with 503 instead of kept.
     var isShuttingDown = false
 
@@ -143,22 +141,21 @@ actor PartitionProcessor {
     /// read (it may even have completed by then, which the read can miss). A caller that finds nothing admits
     /// it before its next await.
     func existing(_ id: InvocationID) async -> Result<(stored: InvocationRecord?, raced: Bool), StoreError> {
-        idChecks.begin(id)
+        lifecycle.existenceCheckBegan(id)
         let stored: InvocationRecord?
         do {
             stored = try await store.invocation(id)
         } catch {
-            _ = idChecks.end(id)
+            _ = lifecycle.existenceCheckEnded(id)
             return .failure(StoreError(wrapping: error))
         }
-        return .success((stored, idChecks.end(id)))
+        return .success((stored, lifecycle.existenceCheckEnded(id)))
     }
 
     /// Registers a new invocation in memory: it takes its object's lock, waits in the inbox, or waits for
     /// `executeAt`. Returns the record to store. The caller hands the record to the writer before it awaits
     /// anything: from here on the invocation can be promoted and run.
     func admit(_ request: NewInvocation, executeAt: Int64?) -> InvocationRecord {
-        idChecks.admitted(request.id)
         let now = clock.now()
         var record = InvocationRecord(
             id: request.id,
