@@ -219,8 +219,13 @@ struct HardeningTests {
                 if name == "kept alive" { #expect(text.hasPrefix("HTTP/1.1 200")) }
                 socket.close()
             }
-            // A request that keeps to the deadlines is answered as always.
-            #expect(try await client.post("\(keel.ingress)/Greeter/greet", #""x""#).status == 200)
+            // A request that keeps to the deadlines is answered as always. On a connection of its own: the
+            // shared client's pooled ones idled past the 1 s timeout, and reusing one as the server closes it
+            // fails with "I/O on closed channel".
+            let fresh = HTTPClient(eventLoopGroupProvider: .singleton)
+            let answered = try? await fresh.post("\(keel.ingress)/Greeter/greet", #""x""#)
+            try await fresh.shutdown()
+            #expect(answered?.status == 200)
         }
     }
 
