@@ -15,11 +15,13 @@ public final class Engine: Service {
     public let configuration: EngineConfiguration
     /// The engine's time (`SystemClock`, or a `ManualClock` in tests).
     public let clock: any EngineClock
-    private let store: any Store
-    private let writer: GroupCommitWriter
+    let store: any Store
+    let writer: GroupCommitWriter
+    /// Event subscriptions, and publishes in flight (`Engine+Events`).
+    let events = EventBus()
     private let partitions: [PartitionProcessor]
     private let router = PartitionRouter()
-    private let logger: Logger
+    let logger: Logger
     private let sequence = SequenceCounter()
     private let jobs: AsyncStream<PartitionProcessor.Job>
     private let jobSink: AsyncStream<PartitionProcessor.Job>.Continuation
@@ -102,6 +104,7 @@ public final class Engine: Service {
         for (partition, restored) in subscriptions.values {
             await partition.restoreSubscriptions(restored)
         }
+        await events.load(try await store.eventSubscriptions())
         if !records.isEmpty {
             logger.info("recovered unfinished invocations", metadata: ["count": "\(records.count)"])
         }
@@ -155,6 +158,7 @@ public final class Engine: Service {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await writer.run() }
+                group.addTask { await self.deliverStoredEvents() }
                 await withDiscardingTaskGroup { attempts in
                     attempts.addTask { await self.purgeExpiredPeriodically() }
                     await self.attemptsReleased.wait()
@@ -191,6 +195,7 @@ public final class Engine: Service {
                 )
                 let purged = try await store.purgeExpired(now: clock.now())
                 if purged > 0 { logger.debug("purged expired completions", metadata: ["count": "\(purged)"]) }
+                await deliverStoredEvents()
             } catch is CancellationError {
                 return
             } catch {

@@ -28,6 +28,9 @@ extension SQLiteStore {
             try db.execute(sql: schemaV5)
             db.remove(function: lookupFunction)
         }
+        migrator.registerMigration("v6") { db in
+            try db.execute(sql: schemaV6)
+        }
         return migrator
     }()
 
@@ -168,6 +171,30 @@ extension SQLiteStore {
     /// (`InvocationID.lookupKey`), instead of by the text id. The text begins with a hashed partition key, so
     /// the unique index on it took every new invocation on a random leaf: 13 of the 21 pages a group commit
     /// wrote at 64 callers. The text stays in `id` for people reading the file.
+    /// Published events (with their planned deliveries as JSON) and the subscriptions that route them.
+    private static let schemaV6 = """
+        CREATE TABLE event (
+            id TEXT PRIMARY KEY NOT NULL,
+            name TEXT NOT NULL,
+            key TEXT,
+            data BLOB NOT NULL,
+            metadata BLOB,
+            deliveries TEXT NOT NULL,
+            delivered INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX event_undelivered ON event (created_at) WHERE delivered = 0;
+        CREATE INDEX event_expiry ON event (expires_at);
+        CREATE TABLE event_subscription (
+            id TEXT PRIMARY KEY NOT NULL,
+            source TEXT NOT NULL,
+            sink TEXT NOT NULL,
+            options TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        );
+        """
+
     private static let schemaV5 = """
         CREATE TABLE invocation_v5 (
             lookup BLOB NOT NULL,

@@ -55,7 +55,11 @@ extension SQLiteStore {
             try db.cachedStatement(sql: WriteSQL.purgeExpiredWorkflowState).execute(arguments: [now])
             try db.cachedStatement(sql: WriteSQL.purgeExpiredWorkflowPromises).execute(arguments: [now])
             try db.cachedStatement(sql: WriteSQL.purgeExpired).execute(arguments: [now])
-            return db.changesCount
+            var purged = db.changesCount
+            // Undelivered events stay until their deliveries are stored, whatever their age.
+            try db.cachedStatement(sql: WriteSQL.purgeExpiredEvents).execute(arguments: [now])
+            purged += db.changesCount
+            return purged
         }
     }
 
@@ -130,6 +134,14 @@ extension SQLiteStore {
                 object.service, object.key, name, columns.kind, columns.output, columns.failureCode,
                 columns.failureMessage, columns.failureMetadata,
             ])
+        case .insertEvent(let event):
+            let deliveries = String(decoding: try JSONEncoder().encode(event.deliveries), as: UTF8.self)
+            try db.cachedStatement(sql: WriteSQL.insertEvent).execute(arguments: [
+                event.id, event.name, event.key, event.data, event.metadata, deliveries, event.delivered,
+                event.createdAt, event.expiresAt,
+            ])
+        case .markEventDelivered(let id):
+            try db.cachedStatement(sql: WriteSQL.markEventDelivered).execute(arguments: [id])
         }
     }
 
@@ -228,6 +240,12 @@ extension SQLiteStore {
             """
         static let deleteInvocation = "DELETE FROM invocation WHERE lookup = ?"
         static let raiseMaxSequence = "UPDATE meta SET value = max(value, ?) WHERE name = 'max_sequence'"
+        static let insertEvent = """
+            INSERT OR IGNORE INTO event (id, name, key, data, metadata, deliveries, delivered, created_at, expires_at) \
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """
+        static let markEventDelivered = "UPDATE event SET delivered = 1 WHERE id = ?"
+        static let purgeExpiredEvents = "DELETE FROM event WHERE expires_at < ? AND delivered = 1"
         static let purgeExpiredJournals = """
             DELETE FROM journal WHERE invocation_sequence IN \
             (SELECT sequence FROM invocation WHERE status = '\(completed)' AND expires_at < ?)

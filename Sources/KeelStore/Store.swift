@@ -39,7 +39,7 @@ public protocol Store: Sendable {
     func maxSequence() async throws -> Int64
 
     /// Deletes completed invocations whose `expiresAt` is before `now` (a workflow's run with its workflow's
-    /// state and promises); returns how many.
+    /// state and promises), and events past their retention; returns how many rows.
     func purgeExpired(now: Int64) async throws -> Int
 
     /// Stores a new deployment, or marks it retired (`retiredAt`) when it exists. Its own transaction.
@@ -47,6 +47,21 @@ public protocol Store: Sendable {
 
     /// Every deployment ever registered, retired ones included, oldest first.
     func deployments() async throws -> [DeploymentRecord]
+
+    /// A published event; nil when unknown or expired.
+    func event(_ id: String) async throws -> EventRecord?
+
+    /// Events whose deliveries are not all stored yet (a crash came between), oldest first.
+    func undeliveredEvents() async throws -> [EventRecord]
+
+    /// Stores a subscription. Its own transaction.
+    func saveEventSubscription(_ subscription: EventSubscriptionRecord) async throws
+
+    /// Deletes a subscription; false when it did not exist. Its own transaction.
+    func deleteEventSubscription(_ id: String) async throws -> Bool
+
+    /// Every subscription, oldest first.
+    func eventSubscriptions() async throws -> [EventSubscriptionRecord]
 
     /// Releases files and connections. Calls after `close()` fail.
     func close() async

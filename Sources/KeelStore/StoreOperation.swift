@@ -34,4 +34,9 @@ public enum StoreOperation: Hashable, Sendable {
     /// Forgets an invocation entirely (row, journal, timers and subscriptions; for a workflow's run also the
     /// workflow's state and promises).
     case deleteInvocation(InvocationID)
+    /// Stores a published event with its planned deliveries, unless an event with its id is stored already
+    /// (a repeated publish keeps the first).
+    indirect case insertEvent(EventRecord)
+    /// Every delivery of the event has its invocation stored.
+    case markEventDelivered(String)
 }

@@ -169,5 +169,12 @@ struct AsyncOnlyStore: Store {
     func purgeExpired(now: Int64) async throws -> Int { try await base.purgeExpired(now: now) }
     func saveDeployment(_ deployment: DeploymentRecord) async throws { try await base.saveDeployment(deployment) }
     func deployments() async throws -> [DeploymentRecord] { try await base.deployments() }
+    func event(_ id: String) async throws -> EventRecord? { try await base.event(id) }
+    func undeliveredEvents() async throws -> [EventRecord] { try await base.undeliveredEvents() }
+    func saveEventSubscription(_ subscription: EventSubscriptionRecord) async throws {
+        try await base.saveEventSubscription(subscription)
+    }
+    func deleteEventSubscription(_ id: String) async throws -> Bool { try await base.deleteEventSubscription(id) }
+    func eventSubscriptions() async throws -> [EventSubscriptionRecord] { try await base.eventSubscriptions() }
     func close() async { await base.close() }
 }

@@ -16,6 +16,7 @@ struct AdminTests {
             #expect(counter["ty"] as? String == "VirtualObject")
             let openapi = try await client.get("\(keel.admin)/openapi").json()
             #expect((openapi["paths"] as? [String: Any])?["/deployments"] != nil)
+            #expect((openapi["paths"] as? [String: Any])?["/subscriptions"] != nil)
             #expect(try await client.get("\(keel.admin)/services/Nope").status == 404)
         }
     }

@@ -38,6 +38,9 @@ struct StoreConformance: Sendable {
         case workflowStateEndsWithItsRun = "a workflow's state and promises go when its run is purged or expires"
         case suspendedWithNewEntries =
             "a suspended invocation needs a replay only when its journal grew after it suspended"
+        case eventsRoundTripOnce = "an event reads back as first inserted, a repeat keeps the first, delivery is marked"
+        case eventsExpireOnceDelivered = "events past their retention are purged once delivered, not before"
+        case eventSubscriptionsRoundTrip = "event subscriptions read back oldest first, and a deleted one is gone"
 
         var testDescription: String { rawValue }
     }
@@ -64,6 +67,9 @@ struct StoreConformance: Sendable {
         case .subscriptionsRoundTrip: try await subscriptionsRoundTripAndEnd()
         case .promisesKeepFirstResult: try await promisesKeepTheirFirstResult()
         case .suspendedWithNewEntries: try await suspendedWithNewEntriesSeesArrivals()
+        case .eventsRoundTripOnce: try await eventsRoundTripOnce()
+        case .eventsExpireOnceDelivered: try await eventsExpireOnceDelivered()
+        case .eventSubscriptionsRoundTrip: try await eventSubscriptionsRoundTrip()
         case .workflowStateEndsWithItsRun: try await workflowStateEndsWithItsRun()
         }
     }

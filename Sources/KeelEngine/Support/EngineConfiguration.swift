@@ -8,8 +8,10 @@ public struct EngineConfiguration: Sendable {
     public var retryPolicy: RetryPolicy
     /// How long a completed invocation's output stays available to attach/output and to idempotent duplicates.
     public var completionRetention: Duration
-    /// How often expired completions are purged from the store.
+    /// How often expired completions are purged from the store (and undelivered events delivered again).
     public var purgeInterval: Duration
+    /// How long a published event (and so its deduplication by id) is kept.
+    public var eventRetention: Duration = .seconds(7 * 24 * 3600)
     /// An attempt that exchanges no frame for this long has its request stream closed, so the SDK suspends
     /// instead of holding a connection while it waits (Restate's default: 60 s).
     public var inactivityTimeout: Duration

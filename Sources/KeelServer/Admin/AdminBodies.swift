@@ -6,6 +6,73 @@ import KeelStore
 
 /// Restate's admin JSON shapes (snake_case), as far as Keel fills them.
 enum AdminBody {
+    struct CreateSubscription: Decodable {
+        var source: String
+        var sink: String
+        var options: [String: String]?
+    }
+
+    struct Subscription: Encodable {
+        var id: String
+        var source: String
+        var sink: String
+        var options: [String: String]
+
+        init(_ record: EventSubscriptionRecord) {
+            id = record.id
+            source = record.source
+            sink = record.sink
+            options = record.options
+        }
+    }
+
+    struct Subscriptions: Encodable {
+        var subscriptions: [Subscription]
+    }
+
+    struct EventDelivery: Encodable {
+        var subscription: String
+        var target: String
+        var invocation_id: String?
+        var status: String
+        var reason: String?
+
+        init(_ delivery: KeelStore.EventDelivery, status: String) {
+            subscription = delivery.subscription
+            target = [delivery.service, delivery.key, delivery.handler].compactMap { $0 }.joined(separator: "/")
+            invocation_id = delivery.invocationID
+            self.status = status
+            reason = delivery.undeliverable
+        }
+    }
+
+    /// An event as `GET /events/{id}` shows it, with `data` as published (JSON, not a string). Built with
+    /// JSONSerialization, which writes back exactly the kinds of values it read.
+    static func event(_ record: EventRecord, deliveries: [EventDelivery]) -> Data {
+        func parsed(_ data: Data) -> Any {
+            (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) ?? NSNull()
+        }
+        var object: [String: Any] = [
+            "id": record.id,
+            "name": record.name,
+            "data": parsed(record.data),
+            "created_at": ISO8601DateFormatter().string(
+                from: Date(timeIntervalSince1970: Double(record.createdAt) / 1000)
+            ),
+            "deliveries": deliveries.map { delivery -> [String: Any] in
+                var entry: [String: Any] = [
+                    "subscription": delivery.subscription, "target": delivery.target, "status": delivery.status,
+                ]
+                if let id = delivery.invocation_id { entry["invocation_id"] = id }
+                if let reason = delivery.reason { entry["reason"] = reason }
+                return entry
+            },
+        ]
+        if let key = record.key { object["key"] = key }
+        if let metadata = record.metadata { object["additional_metadata"] = parsed(metadata) }
+        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+    }
+
     struct RegisterDeployment: Decodable {
         var uri: String
         var additional_headers: [String: String]?

@@ -65,6 +65,20 @@ enum AdminOpenAPI {
               "patch": {"summary": "Resume a paused invocation, optionally on another deployment",
                         "responses": {"200": {"description": "resumed"}, "404": {"description": "unknown"}, "409": {"description": "not paused"}}}
             },
+            "/subscriptions": {
+              "post": {"summary": "Subscribe a handler to events (event://default/{pattern} to service://{service}/{handler}, option key)",
+                       "responses": {"201": {"description": "created"}, "200": {"description": "an identical one exists"}, "400": {"description": "bad source or option"}, "404": {"description": "unknown sink"}}},
+              "get": {"summary": "List subscriptions", "responses": {"200": {"description": "subscriptions", "content": {"application/json": {}}}}}
+            },
+            "/subscriptions/{id}": {
+              "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+              "get": {"summary": "One subscription", "responses": {"200": {"description": "subscription"}, "404": {"description": "unknown"}}},
+              "delete": {"summary": "Delete a subscription", "responses": {"202": {"description": "deleted"}, "404": {"description": "unknown"}}}
+            },
+            "/events/{id}": {
+              "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+              "get": {"summary": "A published event and its deliveries", "responses": {"200": {"description": "event"}, "404": {"description": "unknown or expired"}}}
+            },
             "/openapi": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3"}}}}
           },
           "components": {

@@ -101,6 +101,56 @@ struct AdminResponder: HTTPResponder {
             // Restate's older form: DELETE /invocations/{id}?mode=cancel|kill|purge (cancel by default).
             let mode = request.uri.queryParameters["mode"].map(String.init) ?? "cancel"
             return try await operate(mode, on: try invocationID(segments[1]), request)
+        case (.post, "subscriptions", 1):
+            let buffer = try await request.body.collect(upTo: 1024 * 1024)
+            let body: AdminBody.CreateSubscription
+            do {
+                body = try JSONDecoder().decode(AdminBody.CreateSubscription.self, from: Data(buffer.readableBytesView))
+            } catch {
+                throw EngineError(
+                    .badRequest,
+                    "the body must be JSON like {\"source\": \"event://default/order:*\", \"sink\": \"service://PostOrder/sendConfirmation\", \"options\": {\"key\": \"$.userId\"}}: \(error)"
+                )
+            }
+            let (subscription, created) = try await engine.createSubscription(
+                source: body.source,
+                sink: body.sink,
+                options: body.options ?? [:]
+            )
+            var response = json(AdminBody.Subscription(subscription), status: created ? .created : .ok)
+            response.headers[.location] = "/subscriptions/\(subscription.id)"
+            return response
+        case (.get, "subscriptions", 1):
+            return json(
+                AdminBody.Subscriptions(subscriptions: await engine.subscriptions().map(AdminBody.Subscription.init))
+            )
+        case (.get, "subscriptions", 2):
+            guard let subscription = await engine.subscriptions().first(where: { $0.id == segments[1] }) else {
+                throw EngineError(.notFound, "subscription '\(segments[1])' not found")
+            }
+            return json(AdminBody.Subscription(subscription))
+        case (.delete, "subscriptions", 2):
+            try await engine.deleteSubscription(segments[1])
+            return Response(status: .accepted)
+        case (.get, "events", 2):
+            guard let event = try await engine.event(segments[1]) else {
+                throw EngineError(.notFound, "event '\(segments[1])' not found (unknown, or older than its retention)")
+            }
+            var deliveries: [AdminBody.EventDelivery] = []
+            for delivery in event.deliveries {
+                var status = delivery.undeliverable == nil ? "pending" : "undeliverable"
+                if let text = delivery.invocationID, let id = InvocationID(text),
+                    let record = try await engine.describe(id)
+                {
+                    status = record.status.rawValue
+                }
+                deliveries.append(AdminBody.EventDelivery(delivery, status: status))
+            }
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: AdminBody.event(event, deliveries: deliveries)))
+            )
         case (.get, "openapi", 1):
             return Response(
                 status: .ok,

@@ -92,6 +92,15 @@ struct IngressResponder: HTTPResponder {
             let body = Data(buffer: try await request.collectBody(upTo: maxBodySize, reservation: reservation))
             try await engine.completeAwakeable(awakeable, with: .success(body))
             return Response(status: .accepted)
+        case .publishEvent(let hatchet):
+            try allow(request, [.post])
+            let body = Data(buffer: try await request.collectBody(upTo: maxBodySize, reservation: reservation))
+            let event = try EventBodies.event(
+                from: body,
+                hatchet: hatchet,
+                idempotencyKey: request.headers.value(HeaderName.idempotencyKey)
+            )
+            return json(EventBodies.Receipt(try await engine.publish(event)), status: .accepted)
         case .rejectAwakeable(let awakeable):
             try allow(request, [.post])
             let body = Data(buffer: try await request.collectBody(upTo: maxBodySize, reservation: reservation))

@@ -12,6 +12,8 @@ enum IngressRoute: Equatable, Sendable {
     case output(InvocationLookup)
     case resolveAwakeable(String)
     case rejectAwakeable(String)
+    /// `POST /restate/events`, or Hatchet's `POST /api/v1/events` (`hatchet`).
+    case publishEvent(hatchet: Bool)
 
     /// How attach and output find their invocation.
     enum InvocationLookup: Equatable, Sendable {
@@ -33,6 +35,12 @@ enum IngressRoute: Equatable, Sendable {
             )
         }
         if first == "restate" { return try parseBuiltIn(Array(segments.dropFirst())) }
+        if first == "api" {
+            guard segments == ["api", "v1", "events"] else {
+                throw EngineError(.notFound, "unknown path \(path): of Hatchet's API, Keel serves POST /api/v1/events")
+            }
+            return .publishEvent(hatchet: true)
+        }
         guard let service = registry.services[first] else {
             throw EngineError(
                 .notFound,
@@ -66,6 +74,8 @@ enum IngressRoute: Equatable, Sendable {
         switch (segments.first ?? "", segments.count) {
         case ("health", 1):
             return .health
+        case ("events", 1):
+            return .publishEvent(hatchet: false)
         case ("invocation", 3):
             return try lookup(.id(try invocationID(segments[1])), verb: verb)
         case ("attach", 2), ("output", 2):

@@ -1,0 +1,200 @@
+import Foundation
+import Keel
+import KeelCore
+import KeelEngine
+import KeelProtocol
+import KeelSQLite
+import KeelStore
+import Testing
+
+@Suite("Events published to subscriptions, on a real store")
+struct EventTests {
+    struct Order: Codable, Sendable {
+        var label: String
+        var customer: String?
+    }
+
+    static let items = StateKey<[String]>("items")
+
+    /// `Inbox/{key}/take` appends the order's label to the object's list; `Notify/send` logs what it saw.
+    static func services(_ probe: Probe) -> [any ServiceDefinitionConvertible] {
+        let inbox = VirtualObject("Inbox")
+            .handler("take") { (ctx: ObjectContext, order: Order) in
+                try ctx.set(items, (try await ctx.get(items) ?? []) + [order.label])
+            }
+            .shared("list") { (ctx: ObjectSharedContext) in try await ctx.get(items) ?? [] }
+        let notify = Service("Notify").handler("send") { (ctx: Context, order: Order) in
+            let headers = ctx.request.headers
+            probe.log("\(order.label) \(headers["x-keel-event-name"] ?? "-") \(headers["x-keel-event-id"] ?? "-")")
+            probe.hit(order.label)
+        }
+        return [inbox, notify]
+    }
+
+    static func event(_ label: String, customer: String? = nil, key: String? = nil, id: String? = nil) -> Engine.Event {
+        let data = try? JSONEncoder().encode(Order(label: label, customer: customer))
+        return Engine.Event(name: "order:completed", data: data ?? Data(), key: key, id: id)
+    }
+
+    static func attachAll(_ engine: Engine, _ receipt: Engine.EventReceipt) async throws {
+        for (_, text) in receipt.invocations {
+            let id = try #require(InvocationID(text))
+            _ = try await engine.attach(id)
+        }
+    }
+
+    @Test(
+        "an event starts one invocation per matching subscription with its data, name and id; a repeat of its id starts nothing"
+    )
+    func fanOutOnce() async throws {
+        let probe = Probe()
+        try await withStoreAndEngine([Endpoint(Self.services(probe))]) { engine, _ in
+            _ = try await engine.createSubscription(source: "event://default/order:*", sink: "service://Notify/send")
+            _ = try await engine.createSubscription(
+                source: "event://default/order:completed",
+                sink: "service://Inbox/take",
+                options: ["key": "$.customer"]
+            )
+            _ = try await engine.createSubscription(source: "event://default/refund:*", sink: "service://Notify/send")
+            let receipt = try await engine.publish(Self.event("first", customer: "c1", id: "evt-1"))
+            #expect(receipt.id == "evt-1" && !receipt.previouslyAccepted)
+            #expect(receipt.invocations.count == 2 && receipt.undeliverable.isEmpty)
+            try await Self.attachAll(engine, receipt)
+            #expect(probe.log == ["first order:completed evt-1"])
+            let list = try await engine.call("Inbox/list", key: "c1")
+            #expect(list == json(#"["first"]"#))
+
+            let repeated = try await engine.publish(Self.event("first", customer: "c1", id: "evt-1"))
+            #expect(repeated.previouslyAccepted)
+            #expect(repeated.invocations.map(\.invocationID) == receipt.invocations.map(\.invocationID))
+            try await Self.attachAll(engine, repeated)
+            #expect(probe.count("first") == 1)
+            #expect(try await engine.event("evt-1")?.delivered == true)
+        }
+    }
+
+    @Test("one object key takes its events in publish order")
+    func objectOrder() async throws {
+        let probe = Probe()
+        try await withStoreAndEngine([Endpoint(Self.services(probe))]) { engine, _ in
+            _ = try await engine.createSubscription(source: "event://default/order:*", sink: "service://Inbox/take")
+            var last: Engine.EventReceipt?
+            for number in 1...8 { last = try await engine.publish(Self.event("\(number)", key: "k")) }
+            if let last { try await Self.attachAll(engine, last) }
+            let list = try await engine.call("Inbox/list", key: "k")
+            #expect(list == json(#"["1","2","3","4","5","6","7","8"]"#))
+        }
+    }
+
+    @Test(
+        "a delivery without a key is recorded undeliverable and does not hold up the others; no subscription starts nothing"
+    )
+    func undeliverable() async throws {
+        let probe = Probe()
+        try await withStoreAndEngine([Endpoint(Self.services(probe))]) { engine, _ in
+            let inbox = try await engine.createSubscription(
+                source: "event://default/order:*",
+                sink: "service://Inbox/take",
+                options: ["key": "$.customer"]
+            )
+            _ = try await engine.createSubscription(source: "event://default/order:*", sink: "service://Notify/send")
+            let receipt = try await engine.publish(Self.event("no-customer"))
+            #expect(receipt.undeliverable.map(\.subscription) == [inbox.subscription.id])
+            #expect(receipt.undeliverable.first?.reason.contains("no key") == true)
+            try await Self.attachAll(engine, receipt)
+            #expect(probe.count("no-customer") == 1)
+
+            let unmatched = try await engine.publish(Engine.Event(name: "nobody:listens", data: Data("{}".utf8)))
+            #expect(unmatched.invocations.isEmpty && unmatched.undeliverable.isEmpty)
+            #expect(try await engine.event(unmatched.id)?.name == "nobody:listens")
+        }
+    }
+
+    @Test("an event stored before a crash with its deliveries not yet stored is delivered once at the next start")
+    func deliveredAfterCrash() async throws {
+        let probe = Probe()
+        let stored = EventRecord(
+            id: "evt-crashed",
+            name: "order:completed",
+            key: nil,
+            data: Data(#"{"label":"crashed"}"#.utf8),
+            metadata: nil,
+            deliveries: [
+                EventDelivery(
+                    subscription: "sub_x",
+                    service: "Notify",
+                    handler: "send",
+                    key: nil,
+                    invocationID: "planned",
+                    idempotencyKey: EventRules.idempotencyKey(subscription: "sub_x", event: "evt-crashed"),
+                    undeliverable: nil
+                )
+            ],
+            delivered: false,
+            createdAt: 0,
+            expiresAt: .max
+        )
+        try await withStoreAndEngine([Endpoint(Self.services(probe))], crashedWith: [.insertEvent(stored)]) {
+            engine,
+            store in
+            let deadline = ContinuousClock.now + .seconds(10)
+            while try await store.event("evt-crashed")?.delivered != true || probe.count("crashed") == 0 {
+                guard ContinuousClock.now < deadline else { throw CancellationError() }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            // Publishing it again (a client's retry) finds it stored and delivered: nothing runs twice.
+            let retried = try await engine.publish(
+                Engine.Event(name: "order:completed", data: stored.data, id: stored.id)
+            )
+            #expect(retried.previouslyAccepted)
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(probe.count("crashed") == 1)
+        }
+    }
+
+    @Test("subscriptions are validated, deduplicated and deleted")
+    func subscriptionLifecycle() async throws {
+        let probe = Probe()
+        try await withStoreAndEngine([Endpoint(Self.services(probe))]) { engine, store in
+            await #expect(throws: EngineError.self) {
+                _ = try await engine.createSubscription(source: "kafka://c/t", sink: "service://Notify/send")
+            }
+            for (sink, options, code) in [
+                ("service://Nope/send", [:], EngineError.Code.notFound),
+                ("service://Notify/nope", [:], .notFound),
+                ("service://Notify/send", ["key": "$.customer"], .badRequest),
+                ("service://Inbox/take", ["colour": "red"], .badRequest),
+                ("Inbox/take", [:], .badRequest),
+            ] as [(String, [String: String], EngineError.Code)] {
+                do {
+                    _ = try await engine.createSubscription(source: "event://default/a", sink: sink, options: options)
+                    Issue.record("\(sink) \(options) was accepted")
+                } catch let error as EngineError {
+                    #expect(error.code == code, "\(sink) \(options): \(error)")
+                }
+            }
+            let first = try await engine.createSubscription(source: "event://default/a", sink: "service://Notify/send")
+            let twin = try await engine.createSubscription(source: "event://default/a", sink: "service://Notify/send")
+            #expect(first.created && !twin.created && twin.subscription.id == first.subscription.id)
+            #expect(try await store.eventSubscriptions().count == 1)
+            try await engine.deleteSubscription(first.subscription.id)
+            #expect(await engine.subscriptions().isEmpty)
+            let after = try await engine.publish(Engine.Event(name: "a", data: Data(#"{"label":"x"}"#.utf8)))
+            #expect(after.invocations.isEmpty)
+            await #expect(throws: EngineError.self) { try await engine.deleteSubscription(first.subscription.id) }
+        }
+    }
+
+    @Test("bad event names and ids are refused")
+    func badEvents() async throws {
+        try await withStoreAndEngine([Endpoint(Self.services(Probe()))]) { engine, _ in
+            for event in [
+                Engine.Event(name: "", data: Data("{}".utf8)),
+                Engine.Event(name: String(repeating: "n", count: 257), data: Data("{}".utf8)),
+                Engine.Event(name: "a", data: Data("{}".utf8), id: ""),
+            ] {
+                await #expect(throws: EngineError.self) { _ = try await engine.publish(event) }
+            }
+        }
+    }
+}
