@@ -7,7 +7,10 @@ struct KeelCommand: AsyncParsableCommand {
         commandName: "keel",
         abstract: "Keel: durable execution for Swift, speaking Restate's protocols.",
         version: KeelVersion.current,
-        subcommands: [Serve.self, EndpointCommand.self, Deployments.self, Services.self, Invocations.self],
+        subcommands: [
+            Serve.self, EndpointCommand.self, Deployments.self, Services.self, Invocations.self, Subscriptions.self,
+            Events.self,
+        ],
         defaultSubcommand: nil
     )
 }

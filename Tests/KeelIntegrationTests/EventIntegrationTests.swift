@@ -72,6 +72,56 @@ struct EventIntegrationTests {
         }
     }
 
+    /// Runs the `keel` CLI; its exit status and what it printed.
+    static func cli(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = KeelProcess.binary
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, said)
+    }
+
+    @Test("the CLI creates, lists and deletes subscriptions, publishes an event and describes it")
+    func commandLine() async throws {
+        try await withKeel { keel, client in
+            let admin = ["--admin-url", keel.admin]
+            let created = try Self.cli(
+                [
+                    "subscriptions", "create", "event://default/cli:*", "service://Recorder/record", "--key",
+                    "$.customer",
+                ]
+                    + admin
+            )
+            #expect(created.status == 0, "\(created.output)")
+            let id = try #require(
+                (try JSONSerialization.jsonObject(with: Data(created.output.utf8)) as? [String: Any])?["id"] as? String
+            )
+            #expect(try Self.cli(["subscriptions", "list"] + admin).output.contains(id))
+            let published = try Self.cli([
+                "events", "publish", "cli:hello", #"{"label":"cli","steps":1,"customer":"k1"}"#, "--id", "cli-1",
+                "--ingress-url", keel.ingress,
+            ])
+            #expect(published.status == 0 && published.output.contains("Accepted"), "\(published.output)")
+            let deadline = ContinuousClock.now + .seconds(20)
+            while try await Self.count(client, keel, key: "k1") < 1 {
+                guard ContinuousClock.now < deadline else { throw KeelProcessError(message: "event not delivered") }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let described = try Self.cli(["events", "describe", "cli-1"] + admin)
+            #expect(described.status == 0 && described.output.contains("invocation_id"), "\(described.output)")
+            let bad = try Self.cli(["events", "publish", "cli:hello", "not json", "--ingress-url", keel.ingress])
+            #expect(bad.status != 0 && bad.output.contains("not JSON"), "\(bad.output)")
+            #expect(try Self.cli(["subscriptions", "delete", id] + admin).status == 0)
+            let gone = try Self.cli(["subscriptions", "delete", id] + admin)
+            #expect(gone.status != 0 && gone.output.contains("not found"), "\(gone.output)")
+        }
+    }
+
     @Test(
         "kill -9 while events are published: after the restart and the client's retries, every subscription ran its handler once per event"
     )
