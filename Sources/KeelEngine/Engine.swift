@@ -104,7 +104,7 @@ public final class Engine: Service {
         for (partition, restored) in subscriptions.values {
             await partition.restoreSubscriptions(restored)
         }
-        await events.load(try await store.eventSubscriptions())
+        try await reconcileDeclaredSubscriptions()
         if !records.isEmpty {
             logger.info("recovered unfinished invocations", metadata: ["count": "\(records.count)"])
         }

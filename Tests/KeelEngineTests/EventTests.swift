@@ -1,11 +1,12 @@
 import Foundation
 import Keel
 import KeelCore
-import KeelEngine
 import KeelProtocol
 import KeelSQLite
 import KeelStore
 import Testing
+
+@testable import KeelEngine
 
 @Suite("Events published to subscriptions, on a real store")
 struct EventTests {
@@ -183,6 +184,62 @@ struct EventTests {
             #expect(after.invocations.isEmpty)
             await #expect(throws: EngineError.self) { try await engine.deleteSubscription(first.subscription.id) }
         }
+    }
+
+    @Test(
+        "a trigger declared with the handler becomes a subscription at start, once; a declaration that is gone is removed, admin ones stay"
+    )
+    func declaredTriggers() async throws {
+        let probe = Probe()
+        let declared = VirtualObject("Inbox")
+            .handler("take") { (ctx: ObjectContext, order: Order) in
+                try ctx.set(Self.items, (try await ctx.get(Self.items) ?? []) + [order.label])
+            }
+            .shared("list") { (ctx: ObjectSharedContext) in try await ctx.get(Self.items) ?? [] }
+            .trigger(.event("order:*", key: "$.customer"), forHandler: "take")
+        let manifest = Endpoint(declared).manifest
+        #expect(
+            manifest.services.first?.handlers.first { $0.name == "take" }?.metadata?["keel.triggers"]
+                == #"[{"event":"order:*","key":"$.customer"}]"#
+        )
+        let stale = EventSubscriptionRecord(
+            id: Engine.declaredSubscriptionPrefix + "gone",
+            source: "event://default/old",
+            sink: "service://Inbox/take",
+            options: [:],
+            createdAt: 0
+        )
+        try await withStoreAndEngine([Endpoint([declared] + Self.services(probe).dropFirst())]) { engine, store in
+            let made = try await engine.createSubscription(source: "event://default/x", sink: "service://Notify/send")
+            try await store.saveEventSubscription(stale)
+            try await engine.reconcileDeclaredSubscriptions()
+            try await engine.reconcileDeclaredSubscriptions()
+            let ids = await engine.subscriptions().map(\.id)
+            #expect(ids.count == 2 && ids.contains(made.subscription.id), "\(ids)")
+            #expect(ids.filter { $0.hasPrefix(Engine.declaredSubscriptionPrefix) }.count == 1)
+            #expect(!ids.contains(stale.id))
+            let receipt = try await engine.publish(Self.event("declared", customer: "c9"))
+            try await Self.attachAll(engine, receipt)
+            #expect(try await engine.call("Inbox/list", key: "c9") == json(#"["declared"]"#))
+        }
+    }
+
+    @Test("declarations that cannot be read are reported and skipped")
+    func unreadableDeclarations() {
+        func service(_ type: EndpointManifest.ServiceType, _ triggers: String) -> EndpointManifest.Service {
+            .init(name: "S", ty: type, handlers: [.init(name: "h", metadata: ["keel.triggers": triggers])])
+        }
+        for (declaration, problem) in [
+            (service(.virtualObject, "not json"), "not a JSON array"),
+            (service(.virtualObject, #"[{"cron":"0 2 * * *"}]"#), "only event triggers"),
+            (service(.virtualObject, #"[{"event":"a","key":"userId"}]"#), "not $key or a JSON path"),
+            (service(.service, #"[{"event":"a","key":"$.id"}]"#), "takes no key"),
+        ] {
+            let (subscriptions, problems) = Engine.declaredSubscriptions([declaration], now: 0)
+            #expect(subscriptions.isEmpty && problems.first?.contains(problem) == true, "\(problems)")
+        }
+        let (ok, none) = Engine.declaredSubscriptions([service(.service, #"[{"event":"a"},{"event":"b"}]"#)], now: 0)
+        #expect(ok.count == 2 && none.isEmpty && Set(ok.map(\.id)).count == 2)
     }
 
     @Test("bad event names and ids are refused")

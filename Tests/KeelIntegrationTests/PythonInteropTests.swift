@@ -23,7 +23,7 @@ enum PythonTransport: String, CaseIterable, Sendable, CustomTestStringConvertibl
 /// A running `keel serve` with the Python endpoint registered, and a client.
 struct PythonInterop: Sendable {
     static let serviceNames: Set = [
-        "PySteps", "PyCounter", "PyFlaky", "PyTerminal", "PyCaller", "PyToolkit", "PyApproval",
+        "PySteps", "PyCounter", "PyFlaky", "PyTerminal", "PyCaller", "PyToolkit", "PyApproval", "PyEvents",
     ]
 
     let keel: KeelProcess
@@ -192,6 +192,21 @@ struct PythonInteropTests {
             #expect(total.status == 200, "\(total.status) \(total.text)")
             #expect(total.text == "10")
             #expect(try await interop.client.get("\(interop.keel.ingress)/PyCounter/bob/get").text == "0")
+        }
+    }
+
+    @Test(
+        "PyEvents: an event trigger declared in a Python handler's metadata becomes a subscription, and events reach it",
+        arguments: PythonTransport.allCases
+    )
+    func declaredEventTrigger(_ transport: PythonTransport) async throws {
+        try await withPythonInterop(transport) { interop in
+            let subscriptions = try await interop.client.get("\(interop.keel.admin)/subscriptions").text
+            #expect(subscriptions.contains("PyEvents"), "\(subscriptions)")
+            let event = #"{"name":"py:hello","id":"py-1","data":{"user":"u1","label":"first"}}"#
+            let published = try await interop.client.post("\(interop.keel.ingress)/restate/events", event)
+            #expect(published.status == 202, "\(published.text)")
+            try await interop.waitFor("/PyEvents/u1/seen", toRead: #"["first"]"#)
         }
     }
 

@@ -31,6 +31,8 @@ public struct ServiceDefinition: Sendable {
     /// Options for all handlers, and per handler name (sent in the manifest).
     public internal(set) var options = DurabilityOptions()
     public internal(set) var handlerOptions: [String: DurabilityOptions] = [:]
+    /// What starts each handler besides calls (sent in the manifest's handler metadata, `keel.triggers`).
+    public internal(set) var handlerTriggers: [String: [Trigger]] = [:]
 
     init(name: String, type: EndpointManifest.ServiceType) {
         self.name = name

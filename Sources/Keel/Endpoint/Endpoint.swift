@@ -72,6 +72,12 @@ public struct Endpoint: EmbeddedEndpoint {
                     ty: handler.kind.flatMap { EndpointManifest.HandlerType(rawValue: $0.rawValue) }
                 )
                 service.handlerOptions[handler.name]?.apply(to: &entry)
+                if let triggers = service.handlerTriggers[handler.name], !triggers.isEmpty {
+                    entry.metadata = (entry.metadata ?? [:]).merging([Trigger.metadataKey: Trigger.metadata(triggers)])
+                    {
+                        $1
+                    }
+                }
                 return entry
             }
         )

@@ -65,6 +65,7 @@ struct AdminResponder: HTTPResponder {
             // A registration waits on the endpoint; if the client goes away, discovery is cancelled with it.
             let deployments = self.deployments
             let registration = try await cancellingWhenClientLeaves { try await deployments.register(body) }
+            try await engine.reconcileDeclaredSubscriptions()
             let services = registration.deployment.manifest.services.compactMap { registry.services[$0.name] }.map(
                 AdminBody.ServiceMetadata.init
             )
@@ -88,6 +89,7 @@ struct AdminResponder: HTTPResponder {
             return json(AdminBody.Deployment(deployment))
         case (.delete, "deployments", 2):
             try await deployments.remove(segments[1])
+            try await engine.reconcileDeclaredSubscriptions()
             return Response(status: .accepted)
         case (.get, "invocations", 2):
             let id = try invocationID(segments[1])

@@ -344,4 +344,23 @@ async def hang(ctx: Context, request: Dict[str, Any]) -> str:
     return "recovered"
 
 
-app = restate.app(services=[steps, counter, flaky, terminal, caller, toolkit, approval, stuck])
+# ---------------------------------------------------------------------------------------------------------------------
+# PyEvents: declares an event trigger in its handler metadata (`keel.triggers`, which Restate ignores); Keel creates
+# the subscription when the endpoint is registered. `take` appends the event's label to the object's list.
+# ---------------------------------------------------------------------------------------------------------------------
+
+events = restate.VirtualObject("PyEvents")
+
+
+@events.handler(kind="exclusive", metadata={"keel.triggers": '[{"event": "py:*", "key": "$.user"}]'})
+async def take(ctx: ObjectContext, event: Dict[str, Any]) -> None:
+    seen_so_far = await ctx.get("seen", type_hint=list) or []
+    ctx.set("seen", seen_so_far + [event.get("label")])
+
+
+@events.handler(kind="shared")
+async def seen(ctx: ObjectSharedContext) -> list:
+    return await ctx.get("seen", type_hint=list) or []
+
+
+app = restate.app(services=[steps, counter, flaky, terminal, caller, toolkit, approval, stuck, events])
