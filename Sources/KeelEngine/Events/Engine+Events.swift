@@ -154,32 +154,37 @@ extension Engine {
     }
 
     /// Starts the invocations of a stored event's deliveries (those stored already are found by their
-    /// idempotency keys), in order, then marks the event delivered.
+    /// idempotency keys), all at once so their creations share a commit, then marks the event delivered.
+    /// Events of one publisher stay in order: a publish returns once its invocations are stored.
     func deliver(_ record: EventRecord) async throws {
-        for delivery in record.deliveries where delivery.invocationID != nil {
-            let request = Request(
-                target: InvocationTarget(service: delivery.service, handler: delivery.handler, key: delivery.key),
-                body: record.data,
-                headers: [("x-keel-event-id", record.id), ("x-keel-event-name", record.name)],
-                idempotencyKey: delivery.idempotencyKey
-            )
-            do {
-                _ = try await send(request)
-            } catch let error as EngineError where error.code == .notFound || error.code == .badRequest {
-                // The sink went away since the event was stored: nothing can take it.
-                logger.warning(
-                    "an event's delivery has no handler any more",
-                    metadata: [
-                        "event": "\(record.id)", "subscription": "\(delivery.subscription)", "error": "\(error)",
-                    ]
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for delivery in record.deliveries where delivery.invocationID != nil {
+                let request = Request(
+                    target: InvocationTarget(service: delivery.service, handler: delivery.handler, key: delivery.key),
+                    body: record.data,
+                    headers: [("x-keel-event-id", record.id), ("x-keel-event-name", record.name)],
+                    idempotencyKey: delivery.idempotencyKey
                 )
+                group.addTask { [self] in
+                    do {
+                        _ = try await send(request)
+                    } catch let error as EngineError where error.code == .notFound || error.code == .badRequest {
+                        // The sink went away since the event was stored: nothing can take it.
+                        logger.warning(
+                            "an event's delivery has no handler any more",
+                            metadata: [
+                                "event": "\(record.id)", "subscription": "\(delivery.subscription)",
+                                "error": "\(error)",
+                            ]
+                        )
+                    }
+                }
             }
+            try await group.waitForAll()
         }
-        do {
-            try await writer.commit([.markEventDelivered(record.id)], for: nil, lazy: true)
-        } catch {
-            throw EngineError.storage(error)
-        }
+        // Not awaited: if it is lost in a crash, the next start delivers again, which the idempotency keys
+        // make a no-op.
+        writer.enqueue([.markEventDelivered(record.id)], for: [])
     }
 
     /// Delivers the events a crash (or a storage failure) left undelivered.
