@@ -6,15 +6,21 @@ import Testing
 
 @Suite("The SDK going on with step results before they are stored (embedded attempts)")
 struct SpeculativeStepSDKTests {
-    @Test("a 1-step handler ends without waiting for its step's notification; the proposal is flagged")
-    func oneStepNeedsNoNotification() async throws {
-        let counter = StepCounter()
+    /// The `Steps/run` handler in an embedded attempt, whose SDK may go on with step results before they are stored.
+    static func speculativeRuntime(_ counter: StepCounter) -> RuntimeSimulator {
         var runtime = RuntimeSimulator(
             endpoint: Endpoint(SDKStateMachineTests.steps(counter)),
             service: "Steps",
             handler: "run"
         )
         runtime.speculativeSteps = true
+        return runtime
+    }
+
+    @Test("a 1-step handler ends without waiting for its step's notification; the proposal is flagged")
+    func oneStepNeedsNoNotification() async throws {
+        let counter = StepCounter()
+        var runtime = Self.speculativeRuntime(counter)
         runtime.answerRunProposals = false
         let sent = try await runtime.attemptEntries(input: "1")
         #expect(sent.types == [.run, .proposeRunCompletion, .output, .end])
@@ -28,12 +34,7 @@ struct SpeculativeStepSDKTests {
     )
     func nextBodyWaitsForStoredResult() async throws {
         let counter = StepCounter()
-        var runtime = RuntimeSimulator(
-            endpoint: Endpoint(SDKStateMachineTests.steps(counter)),
-            service: "Steps",
-            handler: "run"
-        )
-        runtime.speculativeSteps = true
+        var runtime = Self.speculativeRuntime(counter)
         runtime.closeInputAfterReplay = true
         let sent = try await runtime.attemptEntries(input: "2")
         #expect(sent.types == [.run, .proposeRunCompletion, .run, .suspension])
@@ -45,12 +46,7 @@ struct SpeculativeStepSDKTests {
     @Test("with each result stored in turn, a 2-step handler runs both bodies and the results it went on with")
     func storedInTurn() async throws {
         let counter = StepCounter()
-        var runtime = RuntimeSimulator(
-            endpoint: Endpoint(SDKStateMachineTests.steps(counter)),
-            service: "Steps",
-            handler: "run"
-        )
-        runtime.speculativeSteps = true
+        var runtime = Self.speculativeRuntime(counter)
         let sent = try await runtime.attemptEntries(input: "2")
         #expect(sent.types == [.run, .proposeRunCompletion, .run, .proposeRunCompletion, .output, .end])
         #expect(sent[1].isSpeculative && sent[3].isSpeculative)
@@ -61,12 +57,7 @@ struct SpeculativeStepSDKTests {
     @Test("with a CANCEL not raised yet, the step's result is awaited and the CANCEL raised there, as a replay would")
     func pendingCancelIsRaisedAtTheStep() async throws {
         let counter = StepCounter()
-        var runtime = RuntimeSimulator(
-            endpoint: Endpoint(SDKStateMachineTests.steps(counter)),
-            service: "Steps",
-            handler: "run"
-        )
-        runtime.speculativeSteps = true
+        var runtime = Self.speculativeRuntime(counter)
         runtime.live = [Frame.cancel]
         let sent = try await runtime.attemptEntries(input: "1")
         #expect(sent.types == [.run, .proposeRunCompletion, .output, .end])
@@ -107,12 +98,7 @@ extension SpeculativeStepSDKTests {
     @Test("the mark travels beside the frame: the proposal's bytes are those of an unmarked one")
     func markIsNotInTheFrame() async throws {
         let counter = StepCounter()
-        var runtime = RuntimeSimulator(
-            endpoint: Endpoint(SDKStateMachineTests.steps(counter)),
-            service: "Steps",
-            handler: "run"
-        )
-        runtime.speculativeSteps = true
+        var runtime = Self.speculativeRuntime(counter)
         runtime.answerRunProposals = false
         let marked = try await runtime.attemptEntries(input: "1")
         runtime.speculativeSteps = false

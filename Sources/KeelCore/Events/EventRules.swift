@@ -104,6 +104,21 @@ public enum EventRules {
         return .path(segments.dropFirst().map(String.init))
     }
 
+    /// Checks a subscription's options against its sink: only `key` is known, and only object and workflow
+    /// sinks (`takesKey`) take one. (The key's own syntax is `keySource`'s.)
+    public static func checkOptions(
+        _ options: [String: String],
+        service: String,
+        takesKey: Bool
+    ) throws(EventRuleError) {
+        if let unknown = options.keys.sorted().first(where: { $0 != "key" }) {
+            throw EventRuleError(message: "unknown subscription option '\(unknown)'; known: key")
+        }
+        if !takesKey, options["key"] != nil {
+            throw EventRuleError(message: "'\(service)' is a service and takes no key: drop the key option")
+        }
+    }
+
     /// The key an event is delivered under, or nil when it has none there (the delivery is undeliverable).
     public static func key(from source: KeySource, eventKey: String?, data: Data) -> String? {
         switch source {

@@ -36,25 +36,24 @@ extension Engine {
                     let key = entry["key"] as? String
                     let source = EventRules.sourcePrefix + pattern
                     let sink = "service://\(service.name)/\(handler.name)"
-                    if let key, (try? EventRules.keySource(key)) == nil {
-                        problems.append("\(place): the key '\(key)' is not $key or a JSON path such as $.userId")
-                        continue
-                    }
-                    if key != nil, service.ty == .service {
-                        problems.append("\(place): a service takes no key")
-                        continue
-                    }
+                    let options = key.map { ["key": $0] } ?? [:]
                     let digest = SHA256.hash(data: Data("\(source)\n\(sink)\n\(key ?? "")".utf8))
                     let id = declaredSubscriptionPrefix + digest.prefix(12).map { String(format: "%02x", $0) }.joined()
-                    subscriptions.append(
-                        EventSubscriptionRecord(
-                            id: id,
-                            source: source,
-                            sink: sink,
-                            options: key.map { ["key": $0] } ?? [:],
-                            createdAt: now
-                        )
+                    let record = EventSubscriptionRecord(
+                        id: id,
+                        source: source,
+                        sink: sink,
+                        options: options,
+                        createdAt: now
                     )
+                    do {
+                        _ = try EventBus.Route(record)
+                        try EventRules.checkOptions(options, service: service.name, takesKey: service.ty != .service)
+                    } catch {
+                        problems.append("\(place): \(error.message)")
+                        continue
+                    }
+                    subscriptions.append(record)
                 }
             }
         }

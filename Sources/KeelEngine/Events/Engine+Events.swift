@@ -63,11 +63,12 @@ extension Engine {
         if let id = event.id, id.isEmpty || id.utf8.count > Self.maxEventNameBytes {
             throw EngineError(.badRequest, "an event id must be 1 to \(Self.maxEventNameBytes) bytes")
         }
-        let id = event.id ?? Self.newEventID()
+        let id = event.id ?? RandomID.generate(prefix: "evt_")
         return try await events.once(id) { [self] in
+            // Only an id the client chose can be stored already.
             let stored: EventRecord?
             do {
-                stored = try await store.event(id)
+                stored = event.id == nil ? nil : try await store.event(id)
             } catch {
                 throw EngineError.storage(error)
             }
@@ -212,10 +213,6 @@ extension Engine {
         if !pending.isEmpty { logger.info("delivered stored events", metadata: ["count": "\(pending.count)"]) }
     }
 
-    private static func newEventID() -> String {
-        RandomID.generate(prefix: "evt_")
-    }
-
     // MARK: - Subscriptions
 
     /// Creates a subscription (`event://default/{pattern}` → `service://{service}/{handler}`, options: `key`);
@@ -232,36 +229,30 @@ extension Engine {
             options: options,
             createdAt: clock.now()
         )
-        if let unknown = options.keys.sorted().first(where: { $0 != "key" }) {
-            throw EngineError(.badRequest, "unknown subscription option '\(unknown)'; known: key")
-        }
-        let target: (service: String, handler: String)
+        let route: EventBus.Route
         do {
-            _ = try EventRules.pattern(ofSource: source)
-            target = try EventRules.target(ofSink: sink)
-            _ = try EventRules.keySource(options["key"])
+            route = try EventBus.Route(record)
         } catch {
             throw EngineError(.badRequest, error.message)
         }
-        guard let service = registry.services[target.service] else {
+        guard let service = registry.services[route.service] else {
             throw EngineError(
                 .notFound,
-                "sink service '\(target.service)' not found; registered services: \(registry.services.keys.sorted().joined(separator: ", "))"
+                "sink service '\(route.service)' not found; registered services: \(registry.services.keys.sorted().joined(separator: ", "))"
             )
         }
-        guard service.handlers[target.handler] != nil else {
+        guard service.handlers[route.handler] != nil else {
             throw EngineError(
                 .notFound,
-                "sink handler '\(target.handler)' not found on '\(target.service)'; it has: \(service.handlers.keys.sorted().joined(separator: ", "))"
+                "sink handler '\(route.handler)' not found on '\(route.service)'; it has: \(service.handlers.keys.sorted().joined(separator: ", "))"
             )
         }
-        if !service.kind.isKeyed, options["key"] != nil {
-            throw EngineError(.badRequest, "'\(target.service)' is a service and takes no key: drop the key option")
+        do {
+            try EventRules.checkOptions(options, service: route.service, takesKey: service.kind.isKeyed)
+        } catch {
+            throw EngineError(.badRequest, error.message)
         }
         if let twin = await events.twin(of: record) { return (twin, false) }
-        guard let route = EventBus.route(record) else {
-            throw EngineError(.badRequest, "the subscription does not read")
-        }
         do {
             try await store.saveEventSubscription(record)
         } catch {

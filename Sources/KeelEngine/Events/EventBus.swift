@@ -11,28 +11,22 @@ actor EventBus {
         var service: String
         var handler: String
         var keySource: EventRules.KeySource
+
+        /// Reads a subscription's source, sink and key option, or says what is wrong with them.
+        init(_ record: EventSubscriptionRecord) throws(EventRuleError) {
+            self.record = record
+            pattern = try EventRules.pattern(ofSource: record.source)
+            (service, handler) = try EventRules.target(ofSink: record.sink)
+            keySource = try EventRules.keySource(record.options["key"])
+        }
     }
 
     private var routes: [Route] = []
     private var inFlight: [String: Task<Engine.EventReceipt, any Error>] = [:]
 
+    /// Takes the stored subscriptions; one that no longer reads (it was valid when stored) is skipped.
     func load(_ records: [EventSubscriptionRecord]) {
-        routes = records.compactMap(Self.route)
-    }
-
-    /// Reads a stored or new subscription; nil when it no longer reads (it was valid when stored).
-    static func route(_ record: EventSubscriptionRecord) -> Route? {
-        guard let pattern = try? EventRules.pattern(ofSource: record.source),
-            let target = try? EventRules.target(ofSink: record.sink),
-            let keySource = try? EventRules.keySource(record.options["key"])
-        else { return nil }
-        return Route(
-            record: record,
-            pattern: pattern,
-            service: target.service,
-            handler: target.handler,
-            keySource: keySource
-        )
+        routes = records.compactMap { try? Route($0) }
     }
 
     func add(_ route: Route) {

@@ -4,8 +4,8 @@ import KeelProtocol
 import KeelStore
 
 /// What a partition keeps in memory about an unfinished invocation besides its lifecycle (which
-/// `PartitionState` holds): its record, cached journal and live attempt. `record.status` mirrors the
-/// lifecycle's stored statuses; read the status from the lifecycle.
+/// `PartitionState` holds): its record, cached journal and live attempt. `record.status` is the status it was
+/// admitted or recovered with; the current one is the lifecycle's.
 ///
 /// A class, owned by its partition actor and never handed outside it: the per-frame paths look an invocation
 /// up and change it in place. As a struct in the dictionary, every `active[id]?.field = …` went through the

@@ -29,10 +29,9 @@ extension PartitionProcessor {
         }
     }
 
-    /// Mirrors a status into the in-memory record and hands the change to the writer.
+    /// Hands a status change (and the last failure, when given) to the writer.
     private func storeStatus(_ id: InvocationID, _ status: InvocationStatus, lastFailure: String?) {
         guard let invocation = active[id] else { return }
-        invocation.record.status = status
         if let lastFailure { invocation.record.lastFailure = lastFailure }
         let record = invocation.record
         if status == .paused {
@@ -61,7 +60,6 @@ extension PartitionProcessor {
     /// attempt reloads it, and notifications stored meanwhile wait in `arrivals`.
     private func park(_ id: InvocationID) {
         guard let invocation = active[id] else { return }
-        invocation.record.status = .suspended
         let known = invocation.journal?.count ?? 0
         invocation.journal = nil
         invocation.loadedThrough = 0

@@ -30,7 +30,8 @@ enum AdminBody {
         var subscriptions: [Subscription]
     }
 
-    struct EventDelivery: Encodable {
+    /// One delivery as `event(_:deliveries:)` writes it.
+    struct EventDelivery {
         var subscription: String
         var target: String
         var invocation_id: String?
