@@ -32,4 +32,17 @@ extension Int64 {
         if overflow { return other > 0 ? .min : .max }
         return difference
     }
+
+    /// `self × factor`, clamped to `Int64`'s bounds.
+    public func saturatingMultiplied(by factor: Int64) -> Int64 {
+        let (product, overflow) = multipliedReportingOverflow(by: factor)
+        if overflow { return (self < 0) != (factor < 0) ? .min : .max }
+        return product
+    }
+
+    /// Division rounding towards negative infinity (`-1 / 1000` is -1); `divisor` must not be 0.
+    public func floorDivided(by divisor: Int64) -> Int64 {
+        let quotient = self / divisor
+        return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? quotient - 1 : quotient
+    }
 }

@@ -19,6 +19,8 @@ public final class Engine: Service {
     let writer: GroupCommitWriter
     /// Event subscriptions, and publishes in flight (`Engine+Events`).
     let events = EventBus()
+    /// Schedules, their progress and the runs they watch (`Engine+Schedules`).
+    let scheduleBook = ScheduleBook()
     private let partitions: [PartitionProcessor]
     private let router = PartitionRouter()
     let logger: Logger
@@ -104,7 +106,8 @@ public final class Engine: Service {
         for (partition, restored) in subscriptions.values {
             await partition.restoreSubscriptions(restored)
         }
-        try await reconcileDeclaredSubscriptions()
+        try await loadSchedules()
+        try await reconcileDeclaredTriggers()
         if !records.isEmpty {
             logger.info("recovered unfinished invocations", metadata: ["count": "\(records.count)"])
         }
@@ -162,14 +165,17 @@ public final class Engine: Service {
                 await withDiscardingTaskGroup { attempts in
                     attempts.addTask { await self.purgeExpiredPeriodically() }
                     await self.attemptsReleased.wait()
+                    attempts.addTask { await self.runSchedules() }
                     for await job in jobs { attempts.addTask { await job() } }
                     attempts.cancelAll()
                 }
                 writer.close()
+                self.scheduleBook.stop()
             }
         } onGracefulShutdown: {
             self.jobSink.finish()
             self.attemptsReleased.open()
+            self.scheduleBook.stop()
             let partitions = self.partitions
             Task { for partition in partitions { await partition.releaseWaitersForShutdown() } }
         }
@@ -214,6 +220,8 @@ public final class Engine: Service {
         public var idempotencyKey: String?
         /// Start no earlier than this from now (sends only).
         public var delay: Duration?
+        /// Stored in the transaction that stores the invocation, when it is new (a schedule's progress).
+        var alongside: [StoreOperation] = []
 
         public init(
             target: InvocationTarget,
@@ -279,7 +287,13 @@ public final class Engine: Service {
         }
         let executeAt = request.delay.map { clock.now().saturatingAdding(max(0, $0.saturatingMilliseconds)) }
         let acceptance = try await partition(for: id).accept(
-            .init(id: id, resolved: resolved, input: entry, idempotencyKey: request.idempotencyKey),
+            .init(
+                id: id,
+                resolved: resolved,
+                input: entry,
+                idempotencyKey: request.idempotencyKey,
+                alongside: request.alongside
+            ),
             executeAt: executeAt,
             awaitingResult: awaitingResult
         )

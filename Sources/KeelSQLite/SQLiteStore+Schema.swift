@@ -31,6 +31,9 @@ extension SQLiteStore {
         migrator.registerMigration("v6") { db in
             try db.execute(sql: schemaV6)
         }
+        migrator.registerMigration("v7") { db in
+            try db.execute(sql: schemaV7)
+        }
         return migrator
     }()
 
@@ -171,6 +174,18 @@ extension SQLiteStore {
     /// (`InvocationID.lookupKey`), instead of by the text id. The text begins with a hashed partition key, so
     /// the unique index on it took every new invocation on a random leaf: 13 of the 21 pages a group commit
     /// wrote at 64 callers. The text stays in `id` for people reading the file.
+    /// Schedules: the definition and the progress as JSON (`ScheduleDefinition`, `ScheduleProgress`).
+    private static let schemaV7 = """
+        CREATE TABLE schedule (
+            id TEXT PRIMARY KEY NOT NULL,
+            definition TEXT NOT NULL,
+            progress TEXT NOT NULL,
+            declared INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        """
+
     /// Published events (with their planned deliveries as JSON) and the subscriptions that route them.
     private static let schemaV6 = """
         CREATE TABLE event (

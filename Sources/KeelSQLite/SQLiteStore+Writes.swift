@@ -142,6 +142,9 @@ extension SQLiteStore {
             ])
         case .markEventDelivered(let id):
             try db.cachedStatement(sql: WriteSQL.markEventDelivered).execute(arguments: [id])
+        case .saveScheduleProgress(let id, let progress):
+            let text = String(decoding: try JSONEncoder().encode(progress), as: UTF8.self)
+            try db.cachedStatement(sql: WriteSQL.saveScheduleProgress).execute(arguments: [text, id])
         }
     }
 
@@ -245,6 +248,7 @@ extension SQLiteStore {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """
         static let markEventDelivered = "UPDATE event SET delivered = 1 WHERE id = ?"
+        static let saveScheduleProgress = "UPDATE schedule SET progress = ? WHERE id = ?"
         static let purgeExpiredEvents = "DELETE FROM event WHERE expires_at < ? AND delivered = 1"
         static let purgeExpiredJournals = """
             DELETE FROM journal WHERE invocation_sequence IN \

@@ -63,6 +63,15 @@ public protocol Store: Sendable {
     /// Every subscription, oldest first.
     func eventSubscriptions() async throws -> [EventSubscriptionRecord]
 
+    /// Stores a schedule, replacing its definition and progress when it exists. Its own transaction.
+    func saveSchedule(_ schedule: ScheduleRecord) async throws
+
+    /// Deletes a schedule; false when it did not exist. Its own transaction.
+    func deleteSchedule(_ id: String) async throws -> Bool
+
+    /// Every schedule, oldest first.
+    func schedules() async throws -> [ScheduleRecord]
+
     /// Releases files and connections. Calls after `close()` fail.
     func close() async
 }

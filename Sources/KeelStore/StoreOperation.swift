@@ -39,4 +39,6 @@ public enum StoreOperation: Hashable, Sendable {
     indirect case insertEvent(EventRecord)
     /// Every delivery of the event has its invocation stored.
     case markEventDelivered(String)
+    /// A schedule's new progress; nothing when the schedule is deleted.
+    case saveScheduleProgress(String, ScheduleProgress)
 }

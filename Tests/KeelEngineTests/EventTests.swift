@@ -212,8 +212,8 @@ struct EventTests {
         try await withStoreAndEngine([Endpoint([declared] + Self.services(probe).dropFirst())]) { engine, store in
             let made = try await engine.createSubscription(source: "event://default/x", sink: "service://Notify/send")
             try await store.saveEventSubscription(stale)
-            try await engine.reconcileDeclaredSubscriptions()
-            try await engine.reconcileDeclaredSubscriptions()
+            try await engine.reconcileDeclaredTriggers()
+            try await engine.reconcileDeclaredTriggers()
             let ids = await engine.subscriptions().map(\.id)
             #expect(ids.count == 2 && ids.contains(made.subscription.id), "\(ids)")
             #expect(ids.filter { $0.hasPrefix(Engine.declaredSubscriptionPrefix) }.count == 1)
@@ -231,15 +231,22 @@ struct EventTests {
         }
         for (declaration, problem) in [
             (service(.virtualObject, "not json"), "not a JSON array"),
-            (service(.virtualObject, #"[{"cron":"0 2 * * *"}]"#), "only event triggers"),
+            (service(.virtualObject, #"[{"cron":"0 2 * *"}]"#), "spec.cron[0]"),
+            (service(.virtualObject, #"[{"every":"1m"}]"#), "a trigger is"),
+            (service(.service, #"[{"cron":"@daily","overlap":"sometimes"}]"#), "overlap"),
             (service(.virtualObject, #"[{"event":"a","key":"userId"}]"#), "not $key or a JSON path"),
             (service(.service, #"[{"event":"a","key":"$.id"}]"#), "takes no key"),
         ] {
-            let (subscriptions, problems) = Engine.declaredSubscriptions([declaration], now: 0)
-            #expect(subscriptions.isEmpty && problems.first?.contains(problem) == true, "\(problems)")
+            let declared = Engine.declaredTriggers([declaration], now: 0)
+            #expect(declared.subscriptions.isEmpty && declared.schedules.isEmpty, "\(problem)")
+            #expect(declared.problems.first?.contains(problem) == true, "\(declared.problems)")
         }
-        let (ok, none) = Engine.declaredSubscriptions([service(.service, #"[{"event":"a"},{"event":"b"}]"#)], now: 0)
-        #expect(ok.count == 2 && none.isEmpty && Set(ok.map(\.id)).count == 2)
+        let ok = Engine.declaredTriggers(
+            [service(.service, #"[{"event":"a"},{"event":"b"},{"cron":"@daily"},{"cron":"@hourly"}]"#)],
+            now: 0
+        )
+        #expect(ok.subscriptions.count == 2 && ok.schedules.count == 2 && ok.problems.isEmpty)
+        #expect(Set(ok.subscriptions.map(\.id)).count == 2 && Set(ok.schedules.map(\.id)).count == 2)
     }
 
     @Test("bad event names and ids are refused")

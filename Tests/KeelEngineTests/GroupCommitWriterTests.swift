@@ -176,5 +176,8 @@ struct AsyncOnlyStore: Store {
     }
     func deleteEventSubscription(_ id: String) async throws -> Bool { try await base.deleteEventSubscription(id) }
     func eventSubscriptions() async throws -> [EventSubscriptionRecord] { try await base.eventSubscriptions() }
+    func saveSchedule(_ schedule: ScheduleRecord) async throws { try await base.saveSchedule(schedule) }
+    func deleteSchedule(_ id: String) async throws -> Bool { try await base.deleteSchedule(id) }
+    func schedules() async throws -> [ScheduleRecord] { try await base.schedules() }
     func close() async { await base.close() }
 }

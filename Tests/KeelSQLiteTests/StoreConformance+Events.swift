@@ -100,4 +100,72 @@ extension StoreConformance {
             await reopened.close()
         }
     }
+
+    func schedulesRoundTrip() async throws {
+        try await withFreshStore { store, open in
+            var progress = ScheduleProgress(lastNominal: 5_000)
+            progress.running = [
+                ScheduleRun(tick: ScheduleTick(nominal: 4_000), invocationID: "inv_1", startedAt: 4_001)
+            ]
+            progress.buffered = [ScheduleTick(nominal: 4_500, manual: true)]
+            let nightly = ScheduleRecord(
+                id: "nightly",
+                definition: ScheduleDefinition(
+                    cron: ["0 2 * * *"],
+                    intervals: [.init(every: "15m", offset: "1m")],
+                    timeZone: "Europe/Berlin",
+                    sink: "service://Reports/nightly",
+                    key: "k",
+                    input: Data(#"{"a":[1,2]}"#.utf8),
+                    overlap: .bufferAll,
+                    catchupWindow: "1h",
+                    note: "n"
+                ),
+                progress: progress,
+                declared: false,
+                createdAt: 2,
+                updatedAt: 3
+            )
+            let declared = ScheduleRecord(
+                id: "sched_decl_1",
+                definition: ScheduleDefinition(cron: ["@hourly"], sink: "service://S/h"),
+                progress: ScheduleProgress(lastNominal: 1),
+                declared: true,
+                createdAt: 1,
+                updatedAt: 1
+            )
+            try await store.saveSchedule(nightly)
+            try await store.saveSchedule(declared)
+            #expect(try await store.schedules() == [declared, nightly])
+            // Progress moves with a batch, and not when the batch fails.
+            var moved = progress
+            moved.lastNominal = 6_000
+            moved.actionCount = 1
+            try await store.apply([.saveScheduleProgress("nightly", moved)])
+            var failing = moved
+            failing.lastNominal = 7_000
+            let fresh = Self.id(7)
+            await #expect(throws: StoreError.self) {
+                try await store.apply([
+                    .saveScheduleProgress("nightly", failing),
+                    .insertInvocation(Self.record(fresh, sequence: 1)),
+                    .insertInvocation(Self.record(fresh, sequence: 2)),
+                ])
+            }
+            #expect(try await store.schedules().last?.progress == moved)
+            var replaced = nightly
+            replaced.definition.cron = ["0 3 * * *"]
+            replaced.progress = moved
+            replaced.updatedAt = 9
+            try await store.saveSchedule(replaced)
+            #expect(try await store.deleteSchedule("sched_decl_1"))
+            #expect(try await !store.deleteSchedule("sched_decl_1"))
+            // Progress for a deleted schedule does not bring it back.
+            try await store.apply([.saveScheduleProgress("sched_decl_1", moved)])
+            await store.close()
+            let reopened = try await open()
+            #expect(try await reopened.schedules() == [replaced])
+            await reopened.close()
+        }
+    }
 }

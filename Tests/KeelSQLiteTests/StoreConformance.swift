@@ -41,6 +41,8 @@ struct StoreConformance: Sendable {
         case eventsRoundTripOnce = "an event reads back as first inserted, a repeat keeps the first, delivery is marked"
         case eventsExpireOnceDelivered = "events past their retention are purged once delivered, not before"
         case eventSubscriptionsRoundTrip = "event subscriptions read back oldest first, and a deleted one is gone"
+        case schedulesRoundTrip =
+            "schedules read back oldest first; progress commits with a batch (or with it fails); a deleted one stays gone"
 
         var testDescription: String { rawValue }
     }
@@ -70,6 +72,7 @@ struct StoreConformance: Sendable {
         case .eventsRoundTripOnce: try await eventsRoundTripOnce()
         case .eventsExpireOnceDelivered: try await eventsExpireOnceDelivered()
         case .eventSubscriptionsRoundTrip: try await eventSubscriptionsRoundTrip()
+        case .schedulesRoundTrip: try await schedulesRoundTrip()
         case .workflowStateEndsWithItsRun: try await workflowStateEndsWithItsRun()
         }
     }

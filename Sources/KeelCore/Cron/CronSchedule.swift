@@ -14,8 +14,6 @@ public struct CronSchedule: Hashable, Sendable {
     public let expression: CronExpression
     public let timeZone: TimeZone
 
-    /// How far apart two offsets of one zone can be around a change (2 hours covers every zone in tzdata).
-    private static let maximumShift: Int64 = 3 * 3_600
     /// How far ahead to look for a match: a February 29th can be 8 years away.
     private static let horizonDays: Int64 = 8 * 366 + 1
     /// 9999-12-31T23:59:59Z in epoch ms.
@@ -44,28 +42,33 @@ public struct CronSchedule: Hashable, Sendable {
         // Years 1970 to 9999: beyond that there is nothing to schedule, and the arithmetic below stays small.
         guard instant >= 0, instant < Self.endOfTime else { return nil }
         let after = instant.floorDivided(by: 1_000)
-        let startWall = after.saturatingAdding(Int64(offset(at: after)))
-        var best: (instant: Int64, wall: Int64)?
-        // Wall order and instant order differ by at most a change of the clocks: start that much earlier, and
-        // stop once a wall time that much later than the best candidate's is reached.
-        let from = startWall.saturatingSubtracting(Self.maximumShift)
+        // A wall time maps to an instant by an offset the zone has near it. No wall time up to `after` plus the
+        // smallest offset near `after` maps to an instant after it; and once a candidate is found, no wall time
+        // beyond it plus the largest offset near it maps to an earlier instant. Between the two, wall order and
+        // instant order differ only across a change of the clocks.
+        let from = after.saturatingAdding(Int64(offsets(around: after).min)).saturatingAdding(1)
+        var best: Int64?
+        var limit = Int64.max
         var day = from.floorDivided(by: 86_400)
         let lastDay = day.saturatingAdding(Self.horizonDays)
         while day <= lastDay {
             let dayStart = day.saturatingMultiplied(by: 86_400)
-            if let best, dayStart > best.wall.saturatingAdding(Self.maximumShift) { break }
+            if dayStart > limit { break }
             let (_, month, dayOfMonth) = Self.civil(fromDays: day)
             if expression.matchesDay(month: month, day: dayOfMonth, weekday: Self.weekday(ofDays: day)) {
-                for wall in wallTimes(on: dayStart, from: from) {
-                    if let best, wall > best.wall.saturatingAdding(Self.maximumShift) { break }
-                    for candidate in instants(ofWall: wall) where candidate > after {
-                        if best == nil || candidate < best?.instant ?? .max { best = (candidate, wall) }
+                let finished = forEachWallTime(on: dayStart, from: from) { wall in
+                    if wall > limit { return false }
+                    for candidate in instants(ofWall: wall) where candidate > after && candidate < best ?? .max {
+                        best = candidate
+                        limit = candidate.saturatingAdding(Int64(offsets(around: candidate).max))
                     }
+                    return true
                 }
+                if !finished { break }
             }
             day += 1
         }
-        return best.map { $0.instant.saturatingMultiplied(by: 1_000) }
+        return best.map { $0.saturatingMultiplied(by: 1_000) }
     }
 
     /// The next `count` instants after `instant` (for "next runs" in a schedule's description).
@@ -79,22 +82,21 @@ public struct CronSchedule: Hashable, Sendable {
         return times
     }
 
-    /// The matching wall times (seconds, wall clock read as UTC) of the day starting at `dayStart`, from
-    /// `from` on, in order.
-    private func wallTimes(on dayStart: Int64, from: Int64) -> [Int64] {
-        var walls: [Int64] = []
+    /// Calls `body` with the matching wall times (seconds, wall clock read as UTC) of the day starting at
+    /// `dayStart`, from `from` on, in order, until it returns false; returns false when `body` stopped it.
+    private func forEachWallTime(on dayStart: Int64, from: Int64, _ body: (Int64) -> Bool) -> Bool {
+        let minutes = expression.minutes.values
+        let seconds = expression.seconds.values
         for hour in expression.hours.values where dayStart + Int64(hour) * 3_600 + 3_599 >= from {
             let hourStart = dayStart + Int64(hour) * 3_600
-            for minute in expression.minutes.values where hourStart + Int64(minute) * 60 + 59 >= from {
+            for minute in minutes where hourStart + Int64(minute) * 60 + 59 >= from {
                 let minuteStart = hourStart + Int64(minute) * 60
-                for second in expression.seconds.values where minuteStart + Int64(second) >= from {
-                    walls.append(minuteStart + Int64(second))
+                for second in seconds where minuteStart + Int64(second) >= from {
+                    if !body(minuteStart + Int64(second)) { return false }
                 }
-                // A day can hold 86,400 matches: one day is enough to find the first after `from`.
-                if walls.count > 10_000 { return walls }
             }
         }
-        return walls
+        return true
     }
 
     /// The instants (seconds) a wall time stands for under the rule above: one; none or the instant of the
@@ -121,6 +123,13 @@ public struct CronSchedule: Hashable, Sendable {
         return [low]
     }
 
+    /// The smallest and largest offset the zone has within two days of `seconds` (changes of the clocks are
+    /// months apart, so these are the offsets on both sides of any change near it).
+    private func offsets(around seconds: Int64) -> (min: Int, max: Int) {
+        let samples = [-172_800, 0, 172_800].map { offset(at: seconds.saturatingAdding($0)) }
+        return (samples.min() ?? 0, samples.max() ?? 0)
+    }
+
     private func offset(at seconds: Int64) -> Int {
         timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(seconds)))
     }
@@ -141,18 +150,5 @@ public struct CronSchedule: Hashable, Sendable {
     /// 0 = Sunday (1970-01-01 was a Thursday).
     static func weekday(ofDays days: Int64) -> Int {
         Int(((days % 7) + 7 + 4) % 7)
-    }
-}
-
-extension Int64 {
-    fileprivate func floorDivided(by divisor: Int64) -> Int64 {
-        let quotient = self / divisor
-        return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? quotient - 1 : quotient
-    }
-
-    fileprivate func saturatingMultiplied(by factor: Int64) -> Int64 {
-        let (product, overflow) = multipliedReportingOverflow(by: factor)
-        if overflow { return (self < 0) != (factor < 0) ? .min : .max }
-        return product
     }
 }

@@ -76,6 +76,8 @@ actor PartitionProcessor {
         var resolved: ServiceRegistry.Resolved
         var input: JournalEntry
         var idempotencyKey: String?
+        /// Stored in the creation's transaction (a schedule's progress with its tick's invocation).
+        var alongside: [StoreOperation] = []
     }
 
     enum Acceptance: Sendable {
@@ -116,9 +118,9 @@ actor PartitionProcessor {
         // The first attempt starts while the invocation is being stored: everything it writes is ordered
         // after the invocation in the group-commit queue, and nothing it does is acknowledged (a step's
         // result, the response) before a later commit, so this saves one fsync of latency per invocation.
-        let creation: [StoreOperation] = [
-            .insertInvocation(record), .appendJournal(request.id, index: 0, entry: request.input),
-        ]
+        let creation: [StoreOperation] =
+            [.insertInvocation(record), .appendJournal(request.id, index: 0, entry: request.input)]
+            + request.alongside
         if awaitingResult, record.status == .invoked, let generation = lifecycle.beginAttempt(request.id) {
             let stored = CommitReceipt()
             writer.commit(creation, for: request.id, lazy: true, quiet: true) { stored.settle($0) }

@@ -79,6 +79,23 @@ enum AdminOpenAPI {
               "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
               "get": {"summary": "A published event and its deliveries", "responses": {"200": {"description": "event"}, "404": {"description": "unknown or expired"}}}
             },
+            "/schedules": {
+              "post": {"summary": "Create a schedule (Temporal's shape: id, spec {cron, interval, timeZone}, action {sink, key, input}, policies {overlap, catchupWindow}, state {paused, note})",
+                       "responses": {"201": {"description": "created, with info"}, "400": {"description": "a field does not read (named in the message)"}, "404": {"description": "unknown sink"}, "409": {"description": "the id is taken"}}},
+              "get": {"summary": "List schedules, each with its info", "responses": {"200": {"description": "schedules", "content": {"application/json": {}}}}}
+            },
+            "/schedules/{id}": {
+              "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+              "get": {"summary": "A schedule with its counters, running and recent runs and next 10 times", "responses": {"200": {"description": "schedule"}, "404": {"description": "unknown"}}},
+              "put": {"summary": "Replace a schedule's definition (progress kept)", "responses": {"200": {"description": "replaced"}, "400": {"description": "bad field"}, "404": {"description": "unknown"}}},
+              "delete": {"summary": "Delete a schedule (running runs go on)", "responses": {"202": {"description": "deleted"}, "404": {"description": "unknown"}}}
+            },
+            "/schedules/{id}/{operation}": {
+              "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
+                             {"name": "operation", "in": "path", "required": true, "schema": {"type": "string", "enum": ["pause", "resume", "trigger"]}}],
+              "patch": {"summary": "Pause, resume (missed ticks are not caught up) or trigger now (through the overlap policy)",
+                        "responses": {"200": {"description": "the schedule"}, "404": {"description": "unknown schedule or operation"}}}
+            },
             "/openapi": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3"}}}}
           },
           "components": {

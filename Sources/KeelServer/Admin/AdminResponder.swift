@@ -65,7 +65,7 @@ struct AdminResponder: HTTPResponder {
             // A registration waits on the endpoint; if the client goes away, discovery is cancelled with it.
             let deployments = self.deployments
             let registration = try await cancellingWhenClientLeaves { try await deployments.register(body) }
-            try await engine.reconcileDeclaredSubscriptions()
+            try await engine.reconcileDeclaredTriggers()
             let services = registration.deployment.manifest.services.compactMap { registry.services[$0.name] }.map(
                 AdminBody.ServiceMetadata.init
             )
@@ -89,7 +89,7 @@ struct AdminResponder: HTTPResponder {
             return json(AdminBody.Deployment(deployment))
         case (.delete, "deployments", 2):
             try await deployments.remove(segments[1])
-            try await engine.reconcileDeclaredSubscriptions()
+            try await engine.reconcileDeclaredTriggers()
             return Response(status: .accepted)
         case (.get, "invocations", 2):
             let id = try invocationID(segments[1])
@@ -134,6 +134,47 @@ struct AdminResponder: HTTPResponder {
         case (.delete, "subscriptions", 2):
             try await engine.deleteSubscription(segments[1])
             return Response(status: .accepted)
+        case (.post, "schedules", 1):
+            let parsed = try ScheduleBody.parse(
+                Data(try await request.body.collect(upTo: 1024 * 1024).readableBytesView)
+            )
+            let record = try await engine.createSchedule(
+                id: parsed.id,
+                definition: parsed.definition,
+                paused: parsed.paused ?? false
+            )
+            var response = try scheduleResponse(record.id, status: .created)
+            response.headers[.location] = "/schedules/\(record.id)"
+            return response
+        case (.get, "schedules", 1):
+            let schedules = try engine.schedules().map { ScheduleBody.object(try engine.describeSchedule($0.id)) }
+            return jsonData(ScheduleBody.data(["schedules": schedules]))
+        case (.get, "schedules", 2):
+            return try scheduleResponse(segments[1])
+        case (.put, "schedules", 2):
+            let parsed = try ScheduleBody.parse(
+                Data(try await request.body.collect(upTo: 1024 * 1024).readableBytesView)
+            )
+            if let id = parsed.id, id != segments[1] {
+                throw EngineError(.badRequest, "id: the body's id '\(id)' is not the path's '\(segments[1])'")
+            }
+            _ = try await engine.updateSchedule(segments[1], definition: parsed.definition, paused: parsed.paused)
+            return try scheduleResponse(segments[1])
+        case (.delete, "schedules", 2):
+            try await engine.deleteSchedule(segments[1])
+            return Response(status: .accepted)
+        case (.patch, "schedules", 3):
+            switch segments[2] {
+            case "pause": _ = try await engine.pauseSchedule(segments[1])
+            case "resume": _ = try await engine.resumeSchedule(segments[1])
+            case "trigger": _ = try await engine.triggerSchedule(segments[1])
+            default:
+                throw EngineError(
+                    .notFound,
+                    "unknown schedule operation '\(segments[2])': use pause, resume or trigger"
+                )
+            }
+            return try scheduleResponse(segments[1])
         case (.get, "events", 2):
             guard let event = try await engine.event(segments[1]) else {
                 throw EngineError(.notFound, "event '\(segments[1])' not found (unknown, or older than its retention)")
@@ -172,6 +213,20 @@ struct AdminResponder: HTTPResponder {
         default:
             throw EngineError(.notFound, "no admin route \(request.method) \(request.uri.path)")
         }
+    }
+
+    private func scheduleResponse(_ id: String, status: HTTPResponse.Status = .ok) throws -> Response {
+        var response = jsonData(ScheduleBody.data(ScheduleBody.object(try engine.describeSchedule(id))))
+        response.status = status
+        return response
+    }
+
+    private func jsonData(_ data: Data) -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
+        )
     }
 
     /// `cancel` (202 when signalled, 200 when it had not started), `kill`, `pause`, `purge`, `resume`.
