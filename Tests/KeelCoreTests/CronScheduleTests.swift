@@ -183,4 +183,22 @@ struct CronScheduleTests {
         #expect(week.count == 7)
         #expect(week.contains("2026-03-29T01:00:00Z"))
     }
+
+    @Test("every second, for hours on end and across a change of the clocks, each next instant is one second on")
+    func everySecond() throws {
+        // From 2026-10-25T00:00:00Z in UTC; from 00:58Z in Berlin, whose clocks go back at 01:00Z. (Before the
+        // clocks go back a per-second cron looks at an hour of wall times per instant, so that walk is short.)
+        for (zone, start, seconds) in [("UTC", 1_792_886_400_000, 12_000), ("Europe/Berlin", 1_792_889_880_000, 600)]
+            as [(String, Int64, Int)]
+        {
+            let schedule = try CronSchedule(parsing: "* * * * * *", timeZone: zone)
+            var instant = start
+            for _ in 0..<seconds {
+                let next = try #require(schedule.next(after: instant))
+                #expect(next == instant + 1_000, "\(zone) after \(instant)")
+                guard next == instant + 1_000 else { return }
+                instant = next
+            }
+        }
+    }
 }
