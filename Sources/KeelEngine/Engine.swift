@@ -72,6 +72,7 @@ public final class Engine: Service {
             )
         }
         router.install(partitions)
+        router.installPublisher { [unowned self] event in try await self.publish(event) }
     }
 
     // MARK: - Lifecycle

@@ -249,6 +249,57 @@ struct EventTests {
         #expect(Set(ok.subscriptions.map(\.id)).count == 2 && Set(ok.schedules.map(\.id)).count == 2)
     }
 
+    @Test("ctx.publish from a handler publishes once, also when the handler is retried after publishing")
+    func publishFromHandler() async throws {
+        let probe = Probe()
+        let checkout = Service("Checkout").handler("complete") { (ctx: Context, label: String) -> String in
+            let first = try await ctx.publish("order:completed", data: Order(label: label, customer: "c1"))
+            let second = try await ctx.publish(
+                "order:completed",
+                data: Order(label: label + "-again", customer: "c1"),
+                id: "fixed-\(label)"
+            )
+            if probe.hit("attempt-\(label)") == 1 { throw Flaky() }
+            return "\(first.id) \(first.invocations.count) \(second.id) \(second.status)"
+        }
+        let bad = Service("Bad").handler("publish") { (ctx: Context, _: NoInput) -> String in
+            do {
+                _ = try await ctx.publish("", data: 1)
+                return "accepted"
+            } catch let error as TerminalError {
+                return "refused \(error.code)"
+            }
+        }
+        try await withStoreAndEngine([Endpoint(Self.services(probe) + [checkout, bad])]) { engine, _ in
+            _ = try await engine.createSubscription(source: "event://default/order:*", sink: "service://Notify/send")
+            guard case .success(let data) = try await engine.call("Checkout/complete", "\"a\"") else {
+                Issue.record("Checkout/complete failed")
+                return
+            }
+            let text = String(decoding: data, as: UTF8.self)
+            let parts = text.dropFirst().dropLast().split(separator: " ").map(String.init)
+            #expect(parts.count == 4 && parts[0].hasPrefix("inv_") && parts[1] == "1", "\(text)")
+            #expect(parts[2] == "fixed-a" && parts[3] == "Accepted", "\(text)")
+            #expect(try await engine.event(parts[0])?.name == "order:completed")
+            #expect(try await Self.eventually { probe.count("a") == 1 && probe.count("a-again") == 1 })
+            // A second invocation publishing an id already published is a duplicate: nothing runs again.
+            _ = try await engine.call("Checkout/complete", "\"a\"")
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(probe.count("a-again") == 1)
+            #expect(probe.count("a") == 2, "a fresh invocation's derived id is its own")
+            #expect(try await engine.call("Bad/publish") == json("\"refused 400\""))
+        }
+    }
+
+    static func eventually(_ condition: @Sendable () async throws -> Bool) async throws -> Bool {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < .seconds(10) {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        return false
+    }
+
     @Test("bad event names and ids are refused")
     func badEvents() async throws {
         try await withStoreAndEngine([Endpoint(Self.services(Probe()))]) { engine, _ in

@@ -114,6 +114,29 @@ extension KeelContext {
         return try _driver.send(request, delay: delay)
     }
 
+    /// Publishes an event (Keel's `POST /restate/events`) exactly once: the subscriptions that match `name`
+    /// start their handlers with `data` as input. The publish is a journaled call to Keel's built-in
+    /// `KeelEvents/publish`, and the event's id is derived from this invocation and the call unless `id` is
+    /// given, so a retried handler publishes the same event again, which Keel takes as a duplicate.
+    @discardableResult
+    public func publish<Payload: Encodable>(
+        _ name: String,
+        data: Payload,
+        key: String? = nil,
+        id: String? = nil
+    ) async throws -> PublishedEvent {
+        let request = CallRequest(
+            service: "KeelEvents",
+            handler: "publish",
+            key: "",
+            parameter: try JSONSerde.encode(PublishRequest(name: name, data: data, key: key, id: id)),
+            headers: [],
+            idempotencyKey: nil,
+            name: "publish \(name)"
+        )
+        return try await _driver.call(request) { try JSONSerde.decode(PublishedEvent.self, from: $0) }.value
+    }
+
     /// Asks the runtime to cancel another invocation (the CANCEL signal; the target decides how to react).
     public func cancel(invocationID: String) throws {
         try _driver.perform { try $0.sendSignal(to: invocationID, .index(1), .void) }
@@ -199,4 +222,25 @@ extension KeelContext {
             try $0.sendSignal(to: invocationID, .name(name), .failure(TerminalError(reason, code: code)))
         }
     }
+}
+
+/// What `KeelEvents/publish` takes.
+private struct PublishRequest<Payload: Encodable>: Encodable {
+    var name: String
+    var data: Payload
+    var key: String?
+    var id: String?
+}
+
+/// An event a handler published (`ctx.publish`): its id, and the invocation each matching subscription started.
+public struct PublishedEvent: Decodable, Sendable, Hashable {
+    public struct Delivery: Decodable, Sendable, Hashable {
+        public var subscription: String
+        public var invocationId: String
+    }
+
+    public var id: String
+    /// `Accepted`, or `PreviouslyAccepted` when an event with this id was published before.
+    public var status: String
+    public var invocations: [Delivery]
 }

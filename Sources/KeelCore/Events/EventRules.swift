@@ -56,6 +56,37 @@ public enum EventRules {
     /// The only event source: events published to this Keel (`POST /restate/events`, `POST /api/v1/events`).
     public static let sourcePrefix = "event://default/"
 
+    /// The built-in service a handler calls to publish an event exactly once (`KeelEvents/publish`, which the
+    /// SDKs' `ctx.publish` wraps): the engine answers it, no endpoint does.
+    public static let publishService = "KeelEvents"
+
+    /// What a `KeelEvents/publish` call carries: `{"name", "data"?, "key"?, "id"?}` as JSON.
+    public struct PublishRequest: Sendable {
+        public var name: String
+        public var data: Data
+        public var key: String?
+        public var id: String?
+    }
+
+    public static func publishRequest(_ parameter: Data) throws(EventRuleError) -> PublishRequest {
+        guard let object = (try? JSONSerialization.jsonObject(with: parameter)) as? [String: Any],
+            let name = object["name"] as? String
+        else {
+            throw EventRuleError(
+                message:
+                    "KeelEvents/publish takes {\"name\": \"order:completed\", \"data\": {...}, \"key\"?: \"...\", \"id\"?: \"...\"}"
+            )
+        }
+        var data = Data("null".utf8)
+        if let value = object["data"] {
+            guard let encoded = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed]) else {
+                throw EventRuleError(message: "KeelEvents/publish: data is not JSON")
+            }
+            data = encoded
+        }
+        return PublishRequest(name: name, data: data, key: object["key"] as? String, id: object["id"] as? String)
+    }
+
     public static func pattern(ofSource source: String) throws(EventRuleError) -> EventPattern {
         guard source.hasPrefix(sourcePrefix) else {
             throw EventRuleError(

@@ -52,6 +52,40 @@ extension Engine {
         }
     }
 
+    /// A publish's answer as the ingress gives it (and a handler's `KeelEvents/publish` call returns):
+    /// `{"id", "status": "Accepted" | "PreviouslyAccepted", "invocations": [{"subscription", "invocationId"}],
+    /// "undeliverable"?: [{"subscription", "reason"}]}`.
+    public struct PublishAnswer: Encodable, Sendable {
+        struct Delivery: Encodable {
+            var subscription: String
+            var invocationId: String
+        }
+
+        struct Refusal: Encodable {
+            var subscription: String
+            var reason: String
+        }
+
+        var id: String
+        var status: String
+        var invocations: [Delivery]
+        var undeliverable: [Refusal]?
+
+        public init(_ receipt: EventReceipt) {
+            id = receipt.id
+            status = receipt.previouslyAccepted ? "PreviouslyAccepted" : "Accepted"
+            invocations = receipt.invocations.map {
+                Delivery(subscription: $0.subscription, invocationId: $0.invocationID)
+            }
+            let refusals = receipt.undeliverable.map { Refusal(subscription: $0.subscription, reason: $0.reason) }
+            undeliverable = refusals.isEmpty ? nil : refusals
+        }
+    }
+
+    static func publishAnswer(_ receipt: EventReceipt) -> Data {
+        (try? JSONEncoder().encode(PublishAnswer(receipt))) ?? Data("{}".utf8)
+    }
+
     /// The longest event name and id accepted.
     public static let maxEventNameBytes = 256
 

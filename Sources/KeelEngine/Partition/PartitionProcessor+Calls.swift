@@ -62,6 +62,15 @@ extension PartitionProcessor {
             )
             if message.hasIdempotencyKey { idempotencyKey = message.idempotencyKey }
         }
+        if target.service == EventRules.publishService {
+            return try await publishEvent(
+                frame,
+                of: id,
+                parameter: parameter,
+                idCompletion: idCompletion,
+                resultCompletion: resultCompletion
+            )
+        }
         let resolved: ServiceRegistry.Resolved
         do {
             resolved = try registry.resolve(target)
@@ -130,6 +139,54 @@ extension PartitionProcessor {
             return .failed(message, nextRetryDelay: nil)
         }
         return await streamOwnNotifications(notices, to: id)
+    }
+
+    /// A handler's `KeelEvents/publish` (the SDKs' `ctx.publish`): publishes the event, then journals the
+    /// command with its answer. The event's id, unless the handler names one, is derived from the invocation
+    /// and the command's notification index, so a retried attempt that issues the command again (its journal
+    /// entry was not stored before a crash) publishes the same event, a duplicate.
+    private func publishEvent(
+        _ frame: Frame,
+        of id: InvocationID,
+        parameter: Data,
+        idCompletion: UInt32,
+        resultCompletion: UInt32?
+    ) async throws -> FrameVerdict {
+        let command = JournalEntry(type: frame.type, payload: frame.payload)
+        let result: InvocationResult
+        var eventID = "\(id)-\(idCompletion)"
+        do {
+            let request = try EventRules.publishRequest(parameter)
+            eventID = request.id ?? eventID
+            let receipt = try await router.publish(
+                Engine.Event(name: request.name, data: request.data, key: request.key, id: eventID)
+            )
+            result = .success(Engine.publishAnswer(receipt))
+        } catch let error as EventRuleError {
+            result = .failure(Failure(code: 400, message: error.message))
+        } catch let error as EngineError where error.code == .badRequest {
+            result = .failure(Failure(code: 400, message: error.message))
+        } catch {
+            return .failed("publishing event \(eventID) failed: \(error)", nextRetryDelay: nil)
+        }
+        let idNotice = Notifications.invocationID(
+            completionID: idCompletion,
+            IdentityDerivation.idempotentID(
+                target: InvocationTarget(service: EventRules.publishService, handler: "publish", key: nil),
+                idempotencyKey: eventID
+            )
+        )
+        var entries = [command, idNotice]
+        if let resultCompletion {
+            entries.append(
+                Notifications.entry(MessageType.callCompletion.rawValue, completionID: resultCompletion, result: result)
+            )
+        }
+        cacheCommand(command, of: id)
+        guard writer.enqueue(entries.map { .appendJournal(id, index: 0, entry: $0) }, for: id) != nil else {
+            return .failed("an earlier write of \(id) failed", nextRetryDelay: nil)
+        }
+        return await streamOwnNotifications(Array(entries.dropFirst()), to: id)
     }
 
     /// Creates (or finds) the callee of a call and stores it with the caller's command.

@@ -6,6 +6,19 @@ import Synchronization
 /// signals, results flowing back to callers).
 final class PartitionRouter: Sendable {
     private let table = Mutex<[PartitionProcessor]>([])
+    private let publisher = Mutex<(@Sendable (Engine.Event) async throws -> Engine.EventReceipt)?>(nil)
+
+    /// How a handler's `KeelEvents/publish` call publishes (the engine's `publish`).
+    func installPublisher(_ publish: @escaping @Sendable (Engine.Event) async throws -> Engine.EventReceipt) {
+        publisher.withLock { $0 = publish }
+    }
+
+    func publish(_ event: Engine.Event) async throws -> Engine.EventReceipt {
+        guard let publish = publisher.withLock({ $0 }) else {
+            throw EngineError(.unavailable, "the engine is starting")
+        }
+        return try await publish(event)
+    }
 
     func install(_ partitions: [PartitionProcessor]) {
         table.withLock { $0 = partitions }

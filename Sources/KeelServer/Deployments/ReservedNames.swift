@@ -9,6 +9,7 @@ enum ReservedNames {
         ("restate", "the ingress's own paths (/restate/health, /restate/invocation/…, /restate/awakeables/…)"),
         ("api", "the ingress's /api/… paths (reserved for triggers)"),
         ("v0", "the ingress's /v0/… paths (reserved for analytics)"),
+        ("keelevents", "the built-in service handlers call to publish events (KeelEvents/publish, ctx.publish)"),
     ]
 
     /// Why `serviceName` cannot be registered, or nil when it can.
@@ -16,6 +17,6 @@ enum ReservedNames {
         let lowered = serviceName.lowercased()
         guard let entry = reserved.first(where: { $0.name == lowered }) else { return nil }
         return
-            "the service name '\(serviceName)' is reserved: /\(entry.name)/… is \(entry.use), so the service could never be called; rename it"
+            "the service name '\(serviceName)' is reserved: \(entry.name == "keelevents" ? "it is" : "/\(entry.name)/… is") \(entry.use), so the service could never be called; rename it"
     }
 }

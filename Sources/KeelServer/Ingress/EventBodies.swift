@@ -48,31 +48,4 @@ enum EventBodies {
             metadata: metadata
         )
     }
-
-    struct Receipt: Encodable {
-        struct Delivery: Encodable {
-            var subscription: String
-            var invocationId: String
-        }
-
-        struct Refusal: Encodable {
-            var subscription: String
-            var reason: String
-        }
-
-        var id: String
-        var status: String
-        var invocations: [Delivery]
-        var undeliverable: [Refusal]?
-
-        init(_ receipt: Engine.EventReceipt) {
-            id = receipt.id
-            status = receipt.previouslyAccepted ? "PreviouslyAccepted" : "Accepted"
-            invocations = receipt.invocations.map {
-                Delivery(subscription: $0.subscription, invocationId: $0.invocationID)
-            }
-            let refusals = receipt.undeliverable.map { Refusal(subscription: $0.subscription, reason: $0.reason) }
-            undeliverable = refusals.isEmpty ? nil : refusals
-        }
-    }
 }

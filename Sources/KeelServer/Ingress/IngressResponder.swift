@@ -100,7 +100,7 @@ struct IngressResponder: HTTPResponder {
                 hatchet: hatchet,
                 idempotencyKey: request.headers.value(HeaderName.idempotencyKey)
             )
-            return json(EventBodies.Receipt(try await engine.publish(event)), status: .accepted)
+            return json(Engine.PublishAnswer(try await engine.publish(event)), status: .accepted)
         case .rejectAwakeable(let awakeable):
             try allow(request, [.post])
             let body = Data(buffer: try await request.collectBody(upTo: maxBodySize, reservation: reservation))
