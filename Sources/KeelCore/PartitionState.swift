@@ -40,6 +40,20 @@ public struct PartitionState: Sendable {
         case retry(InvocationID, generation: UInt64)
         /// Idle attempts get their input closed, stuck ones are aborted (the inactivity and abort timeouts).
         case sweep
+        /// Attempt `generation` runs longer than its handler's `executionTimeout`.
+        case attemptTimeout(InvocationID, generation: UInt64)
+        /// The invocation has not completed within its handler's `totalTimeout`.
+        case totalTimeout(InvocationID)
+        /// The invocation has not started within its handler's `scheduleTimeout`.
+        case scheduleTimeout(InvocationID)
+    }
+
+    /// Which of an invocation's own timeouts ran out.
+    public enum Timeout: Hashable, Sendable {
+        /// `totalTimeout`: cancel it (a not-started one ends at once with 408).
+        case total
+        /// `scheduleTimeout`: it never started; it ends with 408.
+        case schedule
     }
 
     /// What the partition does after an event, in order.
@@ -60,6 +74,10 @@ public struct PartitionState: Sendable {
         case park(InvocationID)
         /// The retry policy ran out with `kill`: complete the invocation with this failure.
         case complete(InvocationID, Failure)
+        /// Attempt `generation` ran past the handler's `executionTimeout`: abort it (it is retried).
+        case timeOutAttempt(InvocationID, generation: UInt64)
+        /// The invocation ran past one of its own timeouts.
+        case timeOut(InvocationID, Timeout)
     }
 
     /// What an operator's pause found.
@@ -105,11 +123,14 @@ public struct PartitionState: Sendable {
     /// When the next deadline is due (epoch ms); nil when none is.
     public var nextDeadline: Int64? { deadlines.nextDeadline }
 
-    /// The deadlines the partition holds for invocation `id` (durable timers, a delayed start, a retry).
+    /// The deadlines the partition holds for invocation `id` (durable timers, a delayed start, a retry, its
+    /// timeouts).
     public func deadlines(of id: InvocationID) -> [Int64] {
         deadlines.entries.compactMap { entry in
             switch entry.key {
-            case .timer(id, _), .start(id), .retry(id, _): entry.due
+            case .timer(id, _), .start(id), .retry(id, _), .attemptTimeout(id, _), .totalTimeout(id),
+                .scheduleTimeout(id):
+                entry.due
             default: nil
             }
         }
@@ -181,6 +202,7 @@ public struct PartitionState: Sendable {
     /// Takes the next generation for an attempt the caller runs itself; nil when unknown.
     public mutating func beginAttempt(_ id: InvocationID) -> UInt64? {
         guard var invocation = invocations[id] else { return nil }
+        _ = deadlines.cancel(.attemptTimeout(id, generation: invocation.generation))
         invocation.generation += 1
         if invocation.status == .suspended { invocation.status = .invoked }
         invocations[id] = invocation
@@ -352,9 +374,11 @@ public struct PartitionState: Sendable {
     /// head of the inbox, which starts. `storedWithCompletion`: the invocation whose running status was stored
     /// in the same transaction (`nextInLine`), which needs no status of its own.
     public mutating func finished(_ id: InvocationID, storedWithCompletion: InvocationID? = nil) -> [Action] {
-        guard let invocation = invocations.removeValue(forKey: id), let object = invocation.lockedObject else {
-            return []
-        }
+        guard let invocation = invocations.removeValue(forKey: id) else { return [] }
+        _ = deadlines.cancel(.totalTimeout(id))
+        _ = deadlines.cancel(.scheduleTimeout(id))
+        _ = deadlines.cancel(.attemptTimeout(id, generation: invocation.generation))
+        guard let object = invocation.lockedObject else { return [] }
         var leaving = id
         while let next = locks.release(leaving, of: object) {
             guard var promoted = invocations[next] else {
@@ -382,6 +406,24 @@ public struct PartitionState: Sendable {
         deadlines.contains(.sweep) ? [] : schedule(.sweep, at: at)
     }
 
+    /// Arms the handler's timeouts of an invocation that was admitted (or recovered): `total` and `schedule` are
+    /// instants (epoch ms); the schedule timeout matters only while it has not started.
+    public mutating func armTimeouts(_ id: InvocationID, total: Int64?, schedule: Int64?) -> [Action] {
+        guard let invocation = invocations[id] else { return [] }
+        var actions: [Action] = []
+        if let total { actions += self.schedule(.totalTimeout(id), at: total) }
+        if let schedule, invocation.generation == 0, [.inboxed, .scheduled].contains(invocation.status) {
+            actions += self.schedule(.scheduleTimeout(id), at: schedule)
+        }
+        return Array(Set(actions))
+    }
+
+    /// Arms the execution timeout of attempt `generation`, due at `at`.
+    public mutating func armAttemptTimeout(_ id: InvocationID, generation: UInt64, at: Int64) -> [Action] {
+        guard isCurrent(id, generation: generation) else { return [] }
+        return schedule(.attemptTimeout(id, generation: generation), at: at)
+    }
+
     /// Hands out what is due at `now`, in due order.
     public mutating func due(now: Int64) -> [Action] {
         var actions: [Action] = []
@@ -391,6 +433,19 @@ public struct PartitionState: Sendable {
             case .start(let id): actions += startDue(id)
             case .retry(let id, let generation): actions += retryDue(id, afterGeneration: generation)
             case .sweep: actions.append(.sweep)
+            case .attemptTimeout(let id, let generation):
+                guard let invocation = invocations[id], invocation.generation == generation,
+                    invocation.status == .invoked, !invocation.isCompleting
+                else { continue }
+                actions.append(.timeOutAttempt(id, generation: generation))
+            case .totalTimeout(let id):
+                guard let invocation = invocations[id], !invocation.isCompleting else { continue }
+                actions.append(.timeOut(id, .total))
+            case .scheduleTimeout(let id):
+                guard let invocation = invocations[id], invocation.generation == 0, !invocation.isCompleting,
+                    [.inboxed, .scheduled].contains(invocation.status)
+                else { continue }
+                actions.append(.timeOut(id, .schedule))
             }
         }
         return actions

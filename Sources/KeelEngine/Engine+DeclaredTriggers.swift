@@ -23,7 +23,21 @@ extension Engine {
     static func declaredTriggers(_ services: [EndpointManifest.Service], now: Int64) -> DeclaredTriggers {
         var declared = DeclaredTriggers()
         for service in services {
+            for (key, value) in (service.metadata ?? [:]) where HandlerSettings.timeoutKeys.contains(key) {
+                if HandlerSettings.timeout(value) == nil {
+                    declared.problems.append(
+                        "\(service.name): \(key) '\(value)' is not a positive duration (\(DurationParser.formats))"
+                    )
+                }
+            }
             for handler in service.handlers {
+                for (key, value) in (handler.metadata ?? [:]) where HandlerSettings.timeoutKeys.contains(key) {
+                    if HandlerSettings.timeout(value) == nil {
+                        declared.problems.append(
+                            "\(service.name)/\(handler.name): \(key) '\(value)' is not a positive duration (\(DurationParser.formats))"
+                        )
+                    }
+                }
                 guard let text = handler.metadata?["keel.triggers"] else { continue }
                 let place = "\(service.name)/\(handler.name)"
                 guard let entries = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [[String: Any]]

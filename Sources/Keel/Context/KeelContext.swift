@@ -48,8 +48,10 @@ extension KeelContext {
     public func run<T: Codable & Sendable>(
         _ name: String,
         retry: RunRetryPolicy? = nil,
+        timeout: Duration? = nil,
         _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
+        let body = StepTimeout.bounded(body, name: name, timeout: timeout)
         let (id, execute, index) = try _driver.perform { try $0.run(name: name) }
         if execute {
             try await _driver.awaitStoredStepResults()
@@ -85,9 +87,10 @@ extension KeelContext {
     public func run(
         _ name: String,
         retry: RunRetryPolicy? = nil,
+        timeout: Duration? = nil,
         _ body: @escaping @Sendable () async throws -> Void
     ) async throws {
-        let _: Empty = try await run(name, retry: retry) {
+        let _: Empty = try await run(name, retry: retry, timeout: timeout) {
             try await body()
             return Empty()
         }
@@ -98,8 +101,10 @@ extension KeelContext {
     public func runFuture<T: Codable & Sendable>(
         _ name: String,
         retry: RunRetryPolicy? = nil,
+        timeout: Duration? = nil,
         _ body: @escaping @Sendable () async throws -> T
     ) throws -> DurableFuture<T> {
+        let body = StepTimeout.bounded(body, name: name, timeout: timeout)
         let driver = _driver
         let (id, execute, index) = try driver.perform { try $0.run(name: name) }
         if execute {

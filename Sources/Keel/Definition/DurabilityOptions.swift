@@ -26,6 +26,13 @@ public struct DurabilityOptions: Sendable, Hashable {
     public var abortTimeout: Duration?
     /// Only other services may call it, not the ingress (Restate).
     public var ingressPrivate: Bool?
+    /// Keel: an attempt running longer than this is aborted and retried (per attempt; off by default).
+    public var executionTimeout: Duration?
+    /// Keel: an invocation not completed this long after it was created (suspensions included) is cancelled.
+    public var totalTimeout: Duration?
+    /// Keel: an invocation that has not started this long after it was due (waiting in its object's queue)
+    /// fails with 408.
+    public var scheduleTimeout: Duration?
 
     public init(
         retryPolicy: InvocationRetryPolicy? = nil,
@@ -34,7 +41,10 @@ public struct DurabilityOptions: Sendable, Hashable {
         journalRetention: Duration? = nil,
         inactivityTimeout: Duration? = nil,
         abortTimeout: Duration? = nil,
-        ingressPrivate: Bool? = nil
+        ingressPrivate: Bool? = nil,
+        executionTimeout: Duration? = nil,
+        totalTimeout: Duration? = nil,
+        scheduleTimeout: Duration? = nil
     ) {
         self.retryPolicy = retryPolicy
         self.idempotencyRetention = idempotencyRetention
@@ -43,6 +53,9 @@ public struct DurabilityOptions: Sendable, Hashable {
         self.inactivityTimeout = inactivityTimeout
         self.abortTimeout = abortTimeout
         self.ingressPrivate = ingressPrivate
+        self.executionTimeout = executionTimeout
+        self.totalTimeout = totalTimeout
+        self.scheduleTimeout = scheduleTimeout
     }
 }
 
@@ -62,6 +75,14 @@ public struct InvocationRetryPolicy: Sendable, Hashable {
     /// Attempts in all, the first included.
     public var maxAttempts: Int?
     public var onMaxAttempts: OnMaxAttempts?
+
+    /// Hatchet's `retries: n`: `n` retries after the first attempt, so `maxAttempts = n + 1`.
+    public static func retries(_ count: Int, onMaxAttempts: OnMaxAttempts? = nil) -> InvocationRetryPolicy {
+        InvocationRetryPolicy(
+            maxAttempts: max(count, 0).addingReportingOverflow(1).partialValue,
+            onMaxAttempts: onMaxAttempts
+        )
+    }
 
     public init(
         initialInterval: Duration? = nil,
@@ -87,7 +108,20 @@ extension DurabilityOptions {
         retryPolicy?.onMaxAttempts.flatMap { EndpointManifest.OnMaxAttempts(rawValue: $0.rawValue) }
     }
 
+    /// Keel's own settings, as handler or service metadata (Restate ignores metadata it does not know).
+    var keelMetadata: [String: String] {
+        var metadata: [String: String] = [:]
+        for (key, value) in [
+            ("keel.executionTimeout", executionTimeout), ("keel.totalTimeout", totalTimeout),
+            ("keel.scheduleTimeout", scheduleTimeout),
+        ] {
+            if let value { metadata[key] = "\(value.wholeMilliseconds)ms" }
+        }
+        return metadata
+    }
+
     func apply(to service: inout EndpointManifest.Service) {
+        if !keelMetadata.isEmpty { service.metadata = (service.metadata ?? [:]).merging(keelMetadata) { $1 } }
         service.inactivityTimeout = Self.milliseconds(inactivityTimeout)
         service.abortTimeout = Self.milliseconds(abortTimeout)
         service.journalRetention = Self.milliseconds(journalRetention)
@@ -101,6 +135,7 @@ extension DurabilityOptions {
     }
 
     func apply(to handler: inout EndpointManifest.Handler) {
+        if !keelMetadata.isEmpty { handler.metadata = (handler.metadata ?? [:]).merging(keelMetadata) { $1 } }
         handler.inactivityTimeout = Self.milliseconds(inactivityTimeout)
         handler.abortTimeout = Self.milliseconds(abortTimeout)
         handler.journalRetention = Self.milliseconds(journalRetention)

@@ -15,6 +15,9 @@ extension PartitionProcessor {
         guard !isShuttingDown, let current = active[id], lifecycle.isCurrent(id, generation: generation),
             lifecycle.status(of: id) == .invoked
         else { return nil }
+        if let timeout = settings(of: current).executionTimeout {
+            perform(lifecycle.armAttemptTimeout(id, generation: generation, at: clock.now().saturatingAdding(timeout)))
+        }
         let deploymentID: String
         do {
             deploymentID = try current.record.deploymentID ?? registry.resolve(current.record.target).deploymentID

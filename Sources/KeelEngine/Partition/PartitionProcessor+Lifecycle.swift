@@ -25,7 +25,71 @@ extension PartitionProcessor {
                 park(id)
             case .complete(let id, let failure):
                 spawn { [weak self] in await self?.complete(id, with: .failure(failure)) }
+            case .timeOutAttempt(let id, let generation):
+                timeOutAttempt(id, generation: generation)
+            case .timeOut(let id, let timeout):
+                spawn { [weak self] in await self?.timeOut(id, timeout) }
             }
+        }
+    }
+
+    /// Arms the handler's total and schedule timeouts of an invocation admitted or recovered here.
+    func armTimeouts(of id: InvocationID) {
+        guard let invocation = active[id] else { return }
+        let settings = settings(of: invocation)
+        guard settings.totalTimeout != nil || settings.scheduleTimeout != nil else { return }
+        let record = invocation.record
+        perform(
+            lifecycle.armTimeouts(
+                id,
+                total: settings.totalTimeout.map { record.createdAt.saturatingAdding($0) },
+                schedule: settings.scheduleTimeout.map {
+                    max(record.createdAt, record.executeAt ?? 0).saturatingAdding($0)
+                }
+            )
+        )
+    }
+
+    /// Aborts an attempt that ran past its handler's `executionTimeout`; the failure is retried as any other.
+    private func timeOutAttempt(_ id: InvocationID, generation: UInt64) {
+        guard lifecycle.isCurrent(id, generation: generation), let invocation = active[id],
+            let attempt = invocation.attempt
+        else { return }
+        let timeout = settings(of: invocation).executionTimeout.map { "\(Duration.milliseconds($0))" } ?? "?"
+        attempt.output.yield(
+            .error(
+                code: 408,
+                message:
+                    "the attempt ran longer than its handler's executionTimeout (\(timeout)); it is aborted and retried"
+            )
+        )
+        attempt.output.finish()
+        logger.warning(
+            "an attempt ran past its execution timeout",
+            metadata: ["invocation": "\(id)", "target": "\(invocation.record.target)"]
+        )
+    }
+
+    /// An invocation ran past its total timeout (cancelled; one that never started ends with 408) or its
+    /// schedule timeout (ends with 408).
+    private func timeOut(_ id: InvocationID, _ timeout: PartitionState.Timeout) async {
+        guard let invocation = active[id], let status = lifecycle.status(of: id) else { return }
+        let settings = settings(of: invocation)
+        let notStarted = status == .inboxed || status == .scheduled
+        let message: String
+        switch timeout {
+        case .total:
+            message =
+                "the invocation did not complete within its handler's totalTimeout (\(Duration.milliseconds(settings.totalTimeout ?? 0)))"
+        case .schedule:
+            message =
+                "the invocation did not start within its handler's scheduleTimeout (\(Duration.milliseconds(settings.scheduleTimeout ?? 0)))"
+        }
+        logger.warning("invocation timed out", metadata: ["invocation": "\(id)", "reason": "\(message)"])
+        if notStarted {
+            _ = await complete(id, with: .failure(Failure(code: 408, message: message)))
+        } else {
+            _ = try? await cancel(id)
         }
     }
 

@@ -179,6 +179,7 @@ actor PartitionProcessor {
         )
         invocation.record = record
         active[request.id] = invocation
+        armTimeouts(of: request.id)
         return record
     }
 
@@ -274,5 +275,6 @@ actor PartitionProcessor {
             )
         }
         perform(lifecycle.recover(stored, resuming: resuming))
+        for record in records { armTimeouts(of: record.id) }
     }
 }

@@ -8,6 +8,20 @@ struct HandlerSettings: Sendable {
     var retryPolicy: RetryPolicy
     /// How long a completed invocation's output stays available (attach, output, idempotent duplicates).
     var completionRetention: Duration
+    /// Keel's per-handler timeouts (handler metadata `keel.executionTimeout`, `keel.totalTimeout`,
+    /// `keel.scheduleTimeout`, or the service's), in milliseconds; nil when off (the default, as in Restate).
+    var executionTimeout: Int64?
+    var totalTimeout: Int64?
+    var scheduleTimeout: Int64?
+
+    /// The metadata keys of the timeouts.
+    static let timeoutKeys = ["keel.executionTimeout", "keel.totalTimeout", "keel.scheduleTimeout"]
+
+    /// A timeout as metadata gives it (`"30s"`, `"PT30S"`): a positive duration, or nil.
+    static func timeout(_ text: String?) -> Int64? {
+        guard let text, let duration = DurationParser.parse(text), duration > .zero else { return nil }
+        return max(duration.saturatingMilliseconds, 1)
+    }
 
     init(
         service: EndpointManifest.Service?,
@@ -45,6 +59,12 @@ struct HandlerSettings: Sendable {
             retention = handler?.idempotencyRetention ?? service?.idempotencyRetention
         }
         completionRetention = retention.map { .milliseconds($0) } ?? defaults.completionRetention
+        func metadata(_ key: String) -> Int64? {
+            Self.timeout(handler?.metadata?[key] ?? service?.metadata?[key])
+        }
+        executionTimeout = metadata("keel.executionTimeout")
+        totalTimeout = metadata("keel.totalTimeout")
+        scheduleTimeout = metadata("keel.scheduleTimeout")
     }
 }
 
