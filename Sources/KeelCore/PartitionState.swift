@@ -78,6 +78,9 @@ public struct PartitionState: Sendable {
         case timeOutAttempt(InvocationID, generation: UInt64)
         /// The invocation ran past one of its own timeouts.
         case timeOut(InvocationID, Timeout)
+        /// It paused by itself (its retries ran out, or it looped without progress): its handler's `onFailure`
+        /// sink is told, in the transaction that stores the pause (`storeStatus` in the same list).
+        case alertPaused(InvocationID)
     }
 
     /// What an operator's pause found.
@@ -337,16 +340,16 @@ public struct PartitionState: Sendable {
             invocation.generation += 1
             invocation.waitingFor = nil
             invocations[id] = invocation
-            return .paused([.abandonAttempt(id)] + pause(id, reason: "paused by an operator"))
+            return .paused([.abandonAttempt(id)] + pause(id, reason: "paused by an operator", alert: false))
         default:
             return .notStarted(invocation.status)
         }
     }
 
     /// Parks the invocation until an operator resumes or kills it; it keeps its object's lock meanwhile.
-    private mutating func pause(_ id: InvocationID, reason: String) -> [Action] {
+    private mutating func pause(_ id: InvocationID, reason: String, alert: Bool = true) -> [Action] {
         invocations[id]?.status = .paused
-        return [.storeStatus(id, .paused, lastFailure: reason)]
+        return [.storeStatus(id, .paused, lastFailure: reason)] + (alert ? [.alertPaused(id)] : [])
     }
 
     // MARK: - Completion

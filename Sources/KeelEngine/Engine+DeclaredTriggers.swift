@@ -38,6 +38,13 @@ extension Engine {
                         )
                     }
                 }
+                if let sink = handler.metadata?["keel.onFailure"] ?? service.metadata?["keel.onFailure"] {
+                    do {
+                        _ = try EventRules.target(ofSink: sink)
+                    } catch {
+                        declared.problems.append("\(service.name)/\(handler.name): keel.onFailure: \(error.message)")
+                    }
+                }
                 guard let text = handler.metadata?["keel.triggers"] else { continue }
                 let place = "\(service.name)/\(handler.name)"
                 guard let entries = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [[String: Any]]

@@ -73,6 +73,7 @@ public final class Engine: Service {
         }
         router.install(partitions)
         router.installPublisher { [unowned self] event in try await self.publish(event) }
+        router.installDeliverer { [unowned self] record in await self.deliverOnce(record) }
     }
 
     // MARK: - Lifecycle

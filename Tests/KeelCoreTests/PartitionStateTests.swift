@@ -159,7 +159,7 @@ struct PartitionStateTests {
                 ),
                 .expectDeadlines(a, [22_000]),
                 .due(now: 22_000, [.startAttempt(a, generation: 3)]),
-                .fail(a, generation: 3, now: 30_000, [.storeStatus(a, .paused, lastFailure: "boom")]),
+                .fail(a, generation: 3, now: 30_000, [.storeStatus(a, .paused, lastFailure: "boom"), .alertPaused(a)]),
                 .expectStatus(a, .paused), .expectFailedAttempts(a, 3),
                 // An operator's resume gives a fresh budget.
                 .resume(

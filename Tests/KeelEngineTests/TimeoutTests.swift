@@ -185,3 +185,59 @@ struct TimeoutTests {
         #expect(state.nextDeadline == nil)
     }
 }
+
+@Suite("onFailure alerts")
+struct FailureAlertTests {
+    @Test(
+        "the onFailure sink runs once for a terminal failure, a kill, and a pause after the retries, with what happened"
+    )
+    func alerts() async throws {
+        let probe = Probe()
+        let ops = Service("Ops").handler("alert") { (ctx: Context, alert: [String: JSONValueForTests]) in
+            probe.log("\(alert["status"]?.text ?? "?") \(alert["target"]?.text ?? "?")")
+            _ = ctx
+        }
+        let risky = Service("Risky")
+            .handler("fail") { (_: Context, _: NoInput) in throw TerminalError("no", code: 422) }
+            .handler("flaky") { (_: Context, _: NoInput) in throw Flaky() }
+            .handler("wait") { (ctx: Context, _: NoInput) in try await ctx.sleep(for: .seconds(3_600)) }
+            .options(
+                DurabilityOptions(
+                    retryPolicy: InvocationRetryPolicy(
+                        initialInterval: .milliseconds(1),
+                        maxAttempts: 2,
+                        onMaxAttempts: .pause
+                    ),
+                    onFailure: "service://Ops/alert"
+                )
+            )
+        #expect(Endpoint([risky]).manifest.services.first?.metadata?["keel.onFailure"] == "service://Ops/alert")
+        try await withStoreAndEngine([Endpoint([risky, ops])]) { engine, _ in
+            let failed = try await engine.send("Risky/fail")
+            let flaky = try await engine.send("Risky/flaky")
+            let waiting = try await engine.send("Risky/wait")
+            _ = try await engine.attachWithinTenSeconds(failed)
+            #expect(try await TimeoutTests.eventually { try await engine.describe(flaky)?.status == .paused })
+            try await Task.sleep(for: .milliseconds(50))
+            try await engine.kill(waiting)
+            #expect(try await TimeoutTests.eventually { probe.log.count == 3 })
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(probe.log.sorted() == ["failed Risky/fail", "killed Risky/wait", "paused Risky/flaky"])
+        }
+    }
+}
+
+/// A JSON value read loosely, for the alert's body.
+enum JSONValueForTests: Decodable, Sendable {
+    case text(String)
+    case other
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        self = (try? container.decode(String.self)).map(JSONValueForTests.text) ?? .other
+    }
+
+    var text: String? {
+        if case .text(let value) = self { value } else { nil }
+    }
+}

@@ -33,6 +33,9 @@ public struct DurabilityOptions: Sendable, Hashable {
     /// Keel: an invocation that has not started this long after it was due (waiting in its object's queue)
     /// fails with 408.
     public var scheduleTimeout: Duration?
+    /// Keel: the handler (`service://{service}/{handler}`, a plain service) invoked once with `{invocationId,
+    /// target, status, error}` when an invocation fails terminally, is killed, or pauses by itself.
+    public var onFailure: String?
 
     public init(
         retryPolicy: InvocationRetryPolicy? = nil,
@@ -44,7 +47,8 @@ public struct DurabilityOptions: Sendable, Hashable {
         ingressPrivate: Bool? = nil,
         executionTimeout: Duration? = nil,
         totalTimeout: Duration? = nil,
-        scheduleTimeout: Duration? = nil
+        scheduleTimeout: Duration? = nil,
+        onFailure: String? = nil
     ) {
         self.retryPolicy = retryPolicy
         self.idempotencyRetention = idempotencyRetention
@@ -56,6 +60,7 @@ public struct DurabilityOptions: Sendable, Hashable {
         self.executionTimeout = executionTimeout
         self.totalTimeout = totalTimeout
         self.scheduleTimeout = scheduleTimeout
+        self.onFailure = onFailure
     }
 }
 
@@ -117,6 +122,7 @@ extension DurabilityOptions {
         ] {
             if let value { metadata[key] = "\(value.wholeMilliseconds)ms" }
         }
+        if let onFailure { metadata["keel.onFailure"] = onFailure }
         return metadata
     }
 

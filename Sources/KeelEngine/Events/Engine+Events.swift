@@ -222,6 +222,21 @@ extension Engine {
         writer.enqueue([.markEventDelivered(record.id)], for: [])
     }
 
+    /// Delivers a stored event unless a delivery of it runs; a failure leaves it for the next round.
+    func deliverOnce(_ record: EventRecord) async {
+        do {
+            _ = try await events.once(record.id) { [self] in
+                try await deliver(record)
+                return EventReceipt(record, previouslyAccepted: true)
+            }
+        } catch {
+            logger.warning(
+                "delivering a stored event failed; it is tried again later",
+                metadata: ["event": "\(record.id)", "error": "\(error)"]
+            )
+        }
+    }
+
     /// Delivers the events a crash (or a storage failure) left undelivered.
     func deliverStoredEvents() async {
         let pending: [EventRecord]
@@ -231,19 +246,7 @@ extension Engine {
             logger.warning("could not read undelivered events", metadata: ["error": "\(error)"])
             return
         }
-        for record in pending {
-            do {
-                _ = try await events.once(record.id) { [self] in
-                    try await deliver(record)
-                    return EventReceipt(record, previouslyAccepted: true)
-                }
-            } catch {
-                logger.warning(
-                    "delivering a stored event failed; it is tried again later",
-                    metadata: ["event": "\(record.id)", "error": "\(error)"]
-                )
-            }
-        }
+        for record in pending { await deliverOnce(record) }
         if !pending.isEmpty { logger.info("delivered stored events", metadata: ["count": "\(pending.count)"]) }
     }
 

@@ -174,13 +174,11 @@ extension PartitionProcessor {
                 "attempt": "\(lifecycle[id]?.failedAttempts ?? 0)", "error": "\(failure.message)",
             ]
         )
-        for action in actions {
-            // Killed: the attempt's relay waits until the completion is stored.
-            if case .complete(let id, let failure) = action {
-                await complete(id, with: .failure(failure))
-            } else {
-                perform([action])
-            }
+        // Killed: the attempt's relay waits until the completion is stored. The other actions go together (a
+        // pause and its alert are stored in one transaction).
+        perform(actions.filter { if case .complete = $0 { false } else { true } })
+        for case .complete(let id, let failure) in actions {
+            await complete(id, with: .failure(failure))
         }
     }
 }

@@ -44,6 +44,11 @@ extension PartitionProcessor {
             batch += notices.map { StoreOperation.appendJournal($0.0, index: 0, entry: $0.1) }
             batch.append(.deleteSubscriptions(topic))
         }
+        var alert: EventRecord?
+        if case .failure(let failure) = result {
+            alert = failureAlert(for: invocation, failure: failure, paused: false)
+            if let alert { batch.append(.insertEvent(alert)) }
+        }
         let lastIndex = writer.enqueue(batch, for: id)
         do {
             guard lastIndex != nil else { throw StoreError(.io, "the writer refused the completion") }
@@ -65,6 +70,7 @@ extension PartitionProcessor {
         }
         perform(lifecycle.finished(id, storedWithCompletion: next))
         resolveWaiters(id, with: result)
+        if let alert { deliverAlert(alert) }
         if let lastIndex { announce(notices, lastIndex: lastIndex) }
         return nil
     }

@@ -5,13 +5,17 @@ import KeelStore
 /// Performs what the lifecycle rules (`PartitionState`) decided: the I/O edge of the partition.
 extension PartitionProcessor {
     func perform(_ actions: [PartitionState.Action]) {
+        var alerting: Set<InvocationID> = []
+        for case .alertPaused(let id) in actions { alerting.insert(id) }
         for action in actions {
             switch action {
             case .startAttempt(let id, let generation):
                 let invoker = Invoker(processor: self)
                 spawn { await invoker.run(id, generation: generation) }
             case .storeStatus(let id, let status, let lastFailure):
-                storeStatus(id, status, lastFailure: lastFailure)
+                storeStatus(id, status, lastFailure: lastFailure, alert: alerting.contains(id) && status == .paused)
+            case .alertPaused:
+                break  // With its `storeStatus`.
             case .wakeTimerLoop:
                 wakeTimerLoop()
             case .fireTimer(let id, let completionID):
@@ -94,7 +98,7 @@ extension PartitionProcessor {
     }
 
     /// Hands a status change (and the last failure, when given) to the writer.
-    private func storeStatus(_ id: InvocationID, _ status: InvocationStatus, lastFailure: String?) {
+    private func storeStatus(_ id: InvocationID, _ status: InvocationStatus, lastFailure: String?, alert: Bool) {
         guard let invocation = active[id] else { return }
         if let lastFailure { invocation.record.lastFailure = lastFailure }
         let record = invocation.record
@@ -106,18 +110,25 @@ extension PartitionProcessor {
                 ]
             )
         }
-        writer.enqueue(
-            [
-                .updateStatus(
-                    id,
-                    status: status,
-                    retryCount: record.retryCount,
-                    lastFailure: record.lastFailure,
-                    modifiedAt: clock.now()
-                )
-            ],
-            for: id
-        )
+        var operations: [StoreOperation] = [
+            .updateStatus(
+                id,
+                status: status,
+                retryCount: record.retryCount,
+                lastFailure: record.lastFailure,
+                modifiedAt: clock.now()
+            )
+        ]
+        let failureAlert =
+            alert
+            ? self.failureAlert(
+                for: invocation,
+                failure: Failure(code: 500, message: record.lastFailure ?? ""),
+                paused: true
+            ) : nil
+        if let failureAlert { operations.append(.insertEvent(failureAlert)) }
+        guard writer.enqueue(operations, for: id) != nil else { return }
+        if let failureAlert { deliverAlert(failureAlert) }
     }
 
     /// A parked invocation keeps no journal in memory (10,000 sleepers would hold all theirs): the resuming

@@ -1,5 +1,6 @@
 import KeelCore
 import KeelProtocol
+import KeelStore
 import Synchronization
 
 /// Finds the partition that owns an invocation or an object, for work that crosses partitions (calls,
@@ -7,6 +8,16 @@ import Synchronization
 final class PartitionRouter: Sendable {
     private let table = Mutex<[PartitionProcessor]>([])
     private let publisher = Mutex<(@Sendable (Engine.Event) async throws -> Engine.EventReceipt)?>(nil)
+    private let deliverer = Mutex<(@Sendable (EventRecord) async -> Void)?>(nil)
+
+    /// How a stored event's deliveries are started (the engine's `deliver`; `onFailure` alerts use it).
+    func installDeliverer(_ deliver: @escaping @Sendable (EventRecord) async -> Void) {
+        deliverer.withLock { $0 = deliver }
+    }
+
+    func deliver(_ record: EventRecord) async {
+        await deliverer.withLock({ $0 })?(record)
+    }
 
     /// How a handler's `KeelEvents/publish` call publishes (the engine's `publish`).
     func installPublisher(_ publish: @escaping @Sendable (Engine.Event) async throws -> Engine.EventReceipt) {

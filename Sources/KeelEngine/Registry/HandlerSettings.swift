@@ -13,6 +13,9 @@ struct HandlerSettings: Sendable {
     var executionTimeout: Int64?
     var totalTimeout: Int64?
     var scheduleTimeout: Int64?
+    /// `keel.onFailure`: the handler (`service://{service}/{handler}`) told when an invocation fails, is killed,
+    /// or pauses by itself.
+    var onFailure: (service: String, handler: String)?
 
     /// The metadata keys of the timeouts.
     static let timeoutKeys = ["keel.executionTimeout", "keel.totalTimeout", "keel.scheduleTimeout"]
@@ -65,6 +68,9 @@ struct HandlerSettings: Sendable {
         executionTimeout = metadata("keel.executionTimeout")
         totalTimeout = metadata("keel.totalTimeout")
         scheduleTimeout = metadata("keel.scheduleTimeout")
+        onFailure = (handler?.metadata?["keel.onFailure"] ?? service?.metadata?["keel.onFailure"]).flatMap {
+            try? EventRules.target(ofSink: $0)
+        }
     }
 }
 
