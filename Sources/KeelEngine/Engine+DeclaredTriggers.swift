@@ -45,6 +45,14 @@ extension Engine {
                         declared.problems.append("\(service.name)/\(handler.name): keel.onFailure: \(error.message)")
                     }
                 }
+                do {
+                    _ = try FlowRules.parse(
+                        concurrency: handler.metadata?["keel.concurrency"] ?? service.metadata?["keel.concurrency"],
+                        rateLimits: handler.metadata?["keel.rateLimits"] ?? service.metadata?["keel.rateLimits"]
+                    )
+                } catch {
+                    declared.problems.append("\(service.name)/\(handler.name): \(error.message)")
+                }
                 guard let text = handler.metadata?["keel.triggers"] else { continue }
                 let place = "\(service.name)/\(handler.name)"
                 guard let entries = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [[String: Any]]

@@ -85,6 +85,7 @@ public final class Engine: Service {
         var records = try await store.unfinishedInvocations()
         let resuming = try await store.suspendedWithNewEntries()
         if let quarantine { quarantineAfterCrash(&records, resuming: resuming, quarantine: quarantine) }
+        await seedFlowControl(records)
         var byPartition: [[InvocationRecord]] = Array(repeating: [], count: partitions.count)
         for record in records { byPartition[partitionIndex(record.id)].append(record) }
         for (index, partition) in partitions.enumerated() where !byPartition[index].isEmpty {
@@ -114,6 +115,45 @@ public final class Engine: Service {
             logger.info("recovered unfinished invocations", metadata: ["count": "\(records.count)"])
         }
         return records.count
+    }
+
+    /// Rebuilds the concurrency slots from the stored invocations, never from memory: suspended and paused ones
+    /// hold their slots, then the runnable ones take the rest in creation order (the others wait).
+    private func seedFlowControl(_ records: [InvocationRecord]) async {
+        var limited: [(record: InvocationRecord, rule: ConcurrencyRule)] = []
+        for record in records {
+            let summary = InvocationRecordSummary(
+                target: record.target,
+                handlerKind: record.handlerKind,
+                hasIdempotencyKey: record.idempotencyKey != nil,
+                deploymentID: record.deploymentID
+            )
+            guard let rule = registry.settings(for: summary, defaults: configuration).flow.concurrency else { continue }
+            limited.append((record, rule))
+        }
+        let holding: Set<InvocationStatus> = [.suspended, .paused]
+        limited.sort {
+            (holding.contains($0.record.status) ? 0 : 1, $0.record.sequence) < (
+                holding.contains($1.record.status) ? 0 : 1, $1.record.sequence
+            )
+        }
+        for (record, rule) in limited where holding.contains(record.status) || record.status == .invoked {
+            let input = (try? await store.journal(of: record.id))?.first
+            let values = input.map { FlowInput(target: record.target, input: $0) }
+            let key =
+                rule.key.value(
+                    objectKey: record.target.key,
+                    input: values?.body ?? Data(),
+                    headers: values?.headers ?? []
+                )
+                ?? ""
+            let group = PartitionProcessor.flowGroup(record.target)
+            if holding.contains(record.status) {
+                router.flow.occupy(record.id, group: group, key: key, rule: rule)
+            } else {
+                _ = router.flow.arrive(record.id, group: group, key: key, rule: rule)
+            }
+        }
     }
 
     /// Pauses the invocations the previous process's crashes are blamed on, and has the suspects that are

@@ -11,7 +11,7 @@ struct HTTPStatusMappingTests {
     @Test("each engine code answers with the status the ingress has always used for it")
     func engineCodes() {
         let expected: [EngineError.Code: Int] = [
-            .badRequest: 400, .notFound: 404, .conflict: 409, .notReady: 470, .unavailable: 503,
+            .badRequest: 400, .notFound: 404, .conflict: 409, .notReady: 470, .unavailable: 503, .rateLimited: 429,
         ]
         #expect(Set(expected.keys) == Set(EngineError.Code.allCases), "a new code needs a status here")
         for code in EngineError.Code.allCases {

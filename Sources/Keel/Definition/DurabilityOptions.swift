@@ -36,6 +36,10 @@ public struct DurabilityOptions: Sendable, Hashable {
     /// Keel: the handler (`service://{service}/{handler}`, a plain service) invoked once with `{invocationId,
     /// target, status, error}` when an invocation fails terminally, is killed, or pauses by itself.
     public var onFailure: String?
+    /// Keel: `keel.concurrency`, JSON as on the admin API, e.g. `{"key": "$.userId", "limit": 1}`.
+    public var concurrency: String?
+    /// Keel: `keel.rateLimits`, JSON, e.g. `[{"key": "emails", "limit": 100, "period": "1m"}]`.
+    public var rateLimits: String?
 
     public init(
         retryPolicy: InvocationRetryPolicy? = nil,
@@ -48,7 +52,9 @@ public struct DurabilityOptions: Sendable, Hashable {
         executionTimeout: Duration? = nil,
         totalTimeout: Duration? = nil,
         scheduleTimeout: Duration? = nil,
-        onFailure: String? = nil
+        onFailure: String? = nil,
+        concurrency: String? = nil,
+        rateLimits: String? = nil
     ) {
         self.retryPolicy = retryPolicy
         self.idempotencyRetention = idempotencyRetention
@@ -61,6 +67,8 @@ public struct DurabilityOptions: Sendable, Hashable {
         self.totalTimeout = totalTimeout
         self.scheduleTimeout = scheduleTimeout
         self.onFailure = onFailure
+        self.concurrency = concurrency
+        self.rateLimits = rateLimits
     }
 }
 
@@ -123,6 +131,8 @@ extension DurabilityOptions {
             if let value { metadata[key] = "\(value.wholeMilliseconds)ms" }
         }
         if let onFailure { metadata["keel.onFailure"] = onFailure }
+        if let concurrency { metadata["keel.concurrency"] = concurrency }
+        if let rateLimits { metadata["keel.rateLimits"] = rateLimits }
         return metadata
     }
 

@@ -217,7 +217,13 @@ extension PartitionProcessor {
                 )
             }
         }
-        let record = admit(request.invocation, executeAt: request.executeAt)
+        let executeAt: Int64?
+        do {
+            executeAt = try rateGate(request.invocation, executeAt: request.executeAt)
+        } catch {
+            return .failed(error.message)
+        }
+        let record = admit(request.invocation, executeAt: executeAt)
         var operations = request.callerOperations
         if let subscription = request.subscription {
             subscribers[subscription.topic, default: []].append(subscription)

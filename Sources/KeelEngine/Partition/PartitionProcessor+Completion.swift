@@ -68,6 +68,7 @@ extension PartitionProcessor {
         if let leavingState, let stateObject = invocation.record.target.object {
             stateCache.put(leavingState, for: stateObject)
         }
+        releaseFlow(id)
         perform(lifecycle.finished(id, storedWithCompletion: next))
         resolveWaiters(id, with: result)
         if let alert { deliverAlert(alert) }

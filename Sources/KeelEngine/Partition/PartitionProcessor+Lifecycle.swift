@@ -10,6 +10,7 @@ extension PartitionProcessor {
         for action in actions {
             switch action {
             case .startAttempt(let id, let generation):
+                guard concurrencyGate(id, generation: generation) else { continue }
                 let invoker = Invoker(processor: self)
                 spawn { await invoker.run(id, generation: generation) }
             case .storeStatus(let id, let status, let lastFailure):

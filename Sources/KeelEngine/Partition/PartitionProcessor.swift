@@ -42,6 +42,8 @@ actor PartitionProcessor {
     var stateCache = ObjectStateCache()
     /// The engine is stopping: result waiters are answered with 503 instead of kept.
     var isShuttingDown = false
+    /// Attempts waiting for a concurrency slot (`FlowControl`), by the generation that may start.
+    var held: [InvocationID: UInt64] = [:]
 
     init(
         index: Int,
@@ -113,6 +115,7 @@ actor PartitionProcessor {
             case .failure(let error): throw EngineError.storage(error)
             }
         }
+        let executeAt = try rateGate(request, executeAt: executeAt)
         let record = admit(request, executeAt: executeAt)
 
         // The first attempt starts while the invocation is being stored: everything it writes is ordered
@@ -121,7 +124,10 @@ actor PartitionProcessor {
         let creation: [StoreOperation] =
             [.insertInvocation(record), .appendJournal(request.id, index: 0, entry: request.input)]
             + request.alongside
-        if awaitingResult, record.status == .invoked, let generation = lifecycle.beginAttempt(request.id) {
+        if awaitingResult, record.status == .invoked,
+            active[request.id].map({ settings(of: $0).flow.concurrency == nil }) == true,
+            let generation = lifecycle.beginAttempt(request.id)
+        {
             let stored = CommitReceipt()
             writer.commit(creation, for: request.id, lazy: true, quiet: true) { stored.settle($0) }
             let output = AttemptOutput()
@@ -192,6 +198,7 @@ actor PartitionProcessor {
     func forget(_ id: InvocationID, result: InvocationResult?) {
         guard let invocation = active.removeValue(forKey: id) else { return }
         invocation.attempt?.input.finish()
+        releaseFlow(id)
         perform(lifecycle.finished(id))
         if let result { resolveWaiters(id, with: result) }
     }

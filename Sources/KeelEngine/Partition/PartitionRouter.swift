@@ -7,6 +7,8 @@ import Synchronization
 /// signals, results flowing back to callers).
 final class PartitionRouter: Sendable {
     private let table = Mutex<[PartitionProcessor]>([])
+    /// Concurrency slots and rate tokens, shared by the partitions.
+    let flow = FlowControl()
     private let publisher = Mutex<(@Sendable (Engine.Event) async throws -> Engine.EventReceipt)?>(nil)
     private let deliverer = Mutex<(@Sendable (EventRecord) async -> Void)?>(nil)
 

@@ -16,6 +16,8 @@ struct HandlerSettings: Sendable {
     /// `keel.onFailure`: the handler (`service://{service}/{handler}`) told when an invocation fails, is killed,
     /// or pauses by itself.
     var onFailure: (service: String, handler: String)?
+    /// `keel.concurrency` and `keel.rateLimits`; empty when absent or unreadable (reported at registration).
+    var flow = FlowRules()
 
     /// The metadata keys of the timeouts.
     static let timeoutKeys = ["keel.executionTimeout", "keel.totalTimeout", "keel.scheduleTimeout"]
@@ -68,6 +70,11 @@ struct HandlerSettings: Sendable {
         executionTimeout = metadata("keel.executionTimeout")
         totalTimeout = metadata("keel.totalTimeout")
         scheduleTimeout = metadata("keel.scheduleTimeout")
+        flow =
+            (try? FlowRules.parse(
+                concurrency: handler?.metadata?["keel.concurrency"] ?? service?.metadata?["keel.concurrency"],
+                rateLimits: handler?.metadata?["keel.rateLimits"] ?? service?.metadata?["keel.rateLimits"]
+            )) ?? FlowRules()
         onFailure = (handler?.metadata?["keel.onFailure"] ?? service?.metadata?["keel.onFailure"]).flatMap {
             try? EventRules.target(ofSink: $0)
         }

@@ -15,6 +15,8 @@ public struct EngineError: Error, Hashable, Sendable, CustomStringConvertible {
         case notReady
         /// Storage failed or the engine is stopping; nothing was accepted, and trying again later may work.
         case unavailable
+        /// A rate limit refused the request (`onExceeded: reject`); trying again later may work.
+        case rateLimited
 
         /// Restate's error code for this (`restate_types::errors::codes`), where Restate has one: SDKs and
         /// clients know these numbers. Restate has none for `unavailable`.
@@ -25,6 +27,7 @@ public struct EngineError: Error, Hashable, Sendable, CustomStringConvertible {
             case .conflict: 409
             case .notReady: 470
             case .unavailable: nil
+            case .rateLimited: 429
             }
         }
 
@@ -35,6 +38,7 @@ public struct EngineError: Error, Hashable, Sendable, CustomStringConvertible {
             case .conflict: "conflict"
             case .notReady: "not ready"
             case .unavailable: "unavailable"
+            case .rateLimited: "rate limited"
             }
         }
     }

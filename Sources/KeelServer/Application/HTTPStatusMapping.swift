@@ -40,6 +40,7 @@ enum HTTPStatusMapping {
         case .notReady: HTTPResponse.Status(code: 470)
         // Nothing was accepted; the client may retry (the ingress adds `retry-after`).
         case .unavailable: .serviceUnavailable
+        case .rateLimited: .tooManyRequests
         }
     }
 
