@@ -55,16 +55,27 @@ extension PartitionProcessor {
     /// The group a handler's limits count in.
     static func flowGroup(_ target: InvocationTarget) -> String { "\(target.service)/\(target.handler)" }
 
+    /// The settings of a new invocation's handler (computed once, then kept with the invocation by `admit`).
+    func settings(of request: NewInvocation) -> HandlerSettings {
+        registry.settings(
+            for: InvocationRecordSummary(
+                target: request.resolved.target,
+                handlerKind: request.resolved.handlerKind,
+                hasIdempotencyKey: request.idempotencyKey != nil,
+                deploymentID: request.resolved.deploymentID
+            ),
+            defaults: configuration
+        )
+    }
+
     /// Applies the handler's rate limits to a new invocation: when it may start (`executeAt`, later when it
     /// must wait for a token), or 429 when a limit rejects instead.
-    func rateGate(_ request: NewInvocation, executeAt: Int64?) throws(EngineError) -> Int64? {
-        let summary = InvocationRecordSummary(
-            target: request.resolved.target,
-            handlerKind: request.resolved.handlerKind,
-            hasIdempotencyKey: request.idempotencyKey != nil,
-            deploymentID: request.resolved.deploymentID
-        )
-        let rates = registry.settings(for: summary, defaults: configuration).flow.rates
+    func rateGate(
+        _ request: NewInvocation,
+        settings: HandlerSettings,
+        executeAt: Int64?
+    ) throws(EngineError) -> Int64? {
+        let rates = settings.flow.rates
         guard !rates.isEmpty else { return executeAt }
         let input = FlowInput(target: request.resolved.target, input: request.input)
         let now = clock.now()

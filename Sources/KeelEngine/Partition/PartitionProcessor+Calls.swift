@@ -217,13 +217,14 @@ extension PartitionProcessor {
                 )
             }
         }
+        let settings = settings(of: request.invocation)
         let executeAt: Int64?
         do {
-            executeAt = try rateGate(request.invocation, executeAt: request.executeAt)
+            executeAt = try rateGate(request.invocation, settings: settings, executeAt: request.executeAt)
         } catch {
             return .failed(error.message)
         }
-        let record = admit(request.invocation, executeAt: executeAt)
+        let record = admit(request.invocation, executeAt: executeAt, settings: settings)
         var operations = request.callerOperations
         if let subscription = request.subscription {
             subscribers[subscription.topic, default: []].append(subscription)

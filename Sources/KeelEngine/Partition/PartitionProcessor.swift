@@ -115,8 +115,9 @@ actor PartitionProcessor {
             case .failure(let error): throw EngineError.storage(error)
             }
         }
-        let executeAt = try rateGate(request, executeAt: executeAt)
-        let record = admit(request, executeAt: executeAt)
+        let settings = settings(of: request)
+        let executeAt = try rateGate(request, settings: settings, executeAt: executeAt)
+        let record = admit(request, executeAt: executeAt, settings: settings)
 
         // The first attempt starts while the invocation is being stored: everything it writes is ordered
         // after the invocation in the group-commit queue, and nothing it does is acknowledged (a step's
@@ -124,8 +125,7 @@ actor PartitionProcessor {
         let creation: [StoreOperation] =
             [.insertInvocation(record), .appendJournal(request.id, index: 0, entry: request.input)]
             + request.alongside
-        if awaitingResult, record.status == .invoked,
-            active[request.id].map({ settings(of: $0).flow.concurrency == nil }) == true,
+        if awaitingResult, record.status == .invoked, settings.flow.concurrency == nil,
             let generation = lifecycle.beginAttempt(request.id)
         {
             let stored = CommitReceipt()
@@ -163,7 +163,7 @@ actor PartitionProcessor {
     /// Registers a new invocation in memory: it takes its object's lock, waits in the inbox, or waits for
     /// `executeAt`. Returns the record to store. The caller hands the record to the writer before it awaits
     /// anything: from here on the invocation can be promoted and run.
-    func admit(_ request: NewInvocation, executeAt: Int64?) -> InvocationRecord {
+    func admit(_ request: NewInvocation, executeAt: Int64?, settings: HandlerSettings? = nil) -> InvocationRecord {
         let now = clock.now()
         var record = InvocationRecord(
             id: request.id,
@@ -177,6 +177,7 @@ actor PartitionProcessor {
             deploymentID: request.resolved.deploymentID
         )
         let invocation = ActiveInvocation(record: record, journal: [request.input])
+        invocation.settings = settings
         record.status = lifecycle.admit(
             request.id,
             lockedObject: invocation.lockedObject,

@@ -9,7 +9,9 @@ enum DemoServices {
         // `Trap` crashes the process on purpose: bound only when asked for, to show (and test) the quarantine.
         let traps: [any ServiceDefinitionConvertible] =
             ProcessInfo.processInfo.environment["KEEL_DEMO_TRAPS"] == "1" ? [trap(log: log)] : []
-        return Endpoint([greeter, counter, cart, bench, recorder(log: log)] + toolkit(log: log) + chaos + traps)
+        return Endpoint(
+            [greeter, counter, cart, bench, recorder(log: log), stamp(log: log)] + toolkit(log: log) + chaos + traps
+        )
     }
 
     /// Adds with a terminal 400 on overflow: input must never trap a handler.
@@ -138,6 +140,31 @@ enum DemoServices {
     }
 
     static let recorded = StateKey<Int>("recorded")
+
+    struct StampInput: Codable, Sendable {
+        var label: String?
+        /// When the request was sent (epoch ms, the sender's clock).
+        var sentAt: Int64?
+    }
+
+    /// `Stamp/record`: appends `stamp {label} {origin ms} {start ms}` to the side-effect log when its handler
+    /// starts, the origin being the input's `sentAt` or the schedule tick's nominal time
+    /// (`x-keel-schedule-time`). `scripts/bench/latency.sh` reads publish-to-start and tick lateness from it.
+    static func stamp(log: SideEffectLog) -> Service {
+        Service("Stamp").handler("record") { (ctx: Context, input: StampInput) in
+            let now = Int64((Date().timeIntervalSince1970 * 1000).rounded())
+            var origin = input.sentAt
+            if origin == nil, let tick = ctx.request.headers["x-keel-schedule-time"] {
+                let formatter = ISO8601DateFormatter()
+                formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+                let plain = ISO8601DateFormatter()
+                if let date = formatter.date(from: tick) ?? plain.date(from: tick) {
+                    origin = Int64((date.timeIntervalSince1970 * 1000).rounded())
+                }
+            }
+            try log.append("stamp \(input.label ?? "-") \(origin ?? 0) \(now)")
+        }
+    }
 
     /// `Recorder/{key}/record`: each step appends a line to a log outside the engine (a side effect), then
     /// counts it in the object's state. Used to show that completed steps never run twice across crashes.
