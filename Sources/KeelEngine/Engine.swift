@@ -85,6 +85,7 @@ public final class Engine: Service {
         var records = try await store.unfinishedInvocations()
         let resuming = try await store.suspendedWithNewEntries()
         if let quarantine { quarantineAfterCrash(&records, resuming: resuming, quarantine: quarantine) }
+        try await loadHandlerLimits()
         await seedFlowControl(records)
         var byPartition: [[InvocationRecord]] = Array(repeating: [], count: partitions.count)
         for record in records { byPartition[partitionIndex(record.id)].append(record) }

@@ -61,4 +61,43 @@ extension SQLiteStore {
             }
         }
     }
+
+    public func saveHandlerLimits(_ limits: HandlerLimitsRecord) async throws {
+        try await write { db in
+            if limits.concurrency == nil, limits.rateLimits == nil {
+                try db.execute(
+                    sql: "DELETE FROM handler_limits WHERE service = ? AND handler = ?",
+                    arguments: [limits.service, limits.handler]
+                )
+                return
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO handler_limits (service, handler, concurrency, rate_limits, updated_at) \
+                    VALUES (?, ?, ?, ?, ?) ON CONFLICT (service, handler) DO UPDATE SET \
+                    concurrency = excluded.concurrency, rate_limits = excluded.rate_limits, \
+                    updated_at = excluded.updated_at
+                    """,
+                arguments: [limits.service, limits.handler, limits.concurrency, limits.rateLimits, limits.updatedAt]
+            )
+        }
+    }
+
+    public func handlerLimits() async throws -> [HandlerLimitsRecord] {
+        try await read { db in
+            try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT service, handler, concurrency, rate_limits, updated_at FROM handler_limits ORDER BY service, handler"
+            ).map { row in
+                HandlerLimitsRecord(
+                    service: row[0],
+                    handler: row[1],
+                    concurrency: row[2],
+                    rateLimits: row[3],
+                    updatedAt: row[4]
+                )
+            }
+        }
+    }
 }

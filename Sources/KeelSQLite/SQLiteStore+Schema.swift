@@ -34,6 +34,9 @@ extension SQLiteStore {
         migrator.registerMigration("v7") { db in
             try db.execute(sql: schemaV7)
         }
+        migrator.registerMigration("v8") { db in
+            try db.execute(sql: schemaV8)
+        }
         return migrator
     }()
 
@@ -174,6 +177,18 @@ extension SQLiteStore {
     /// (`InvocationID.lookupKey`), instead of by the text id. The text begins with a hashed partition key, so
     /// the unique index on it took every new invocation on a random leaf: 13 of the 21 pages a group commit
     /// wrote at 64 callers. The text stays in `id` for people reading the file.
+    /// Handlers' limits set at run time (`keel.concurrency`, `keel.rateLimits` as JSON text).
+    private static let schemaV8 = """
+        CREATE TABLE handler_limits (
+            service TEXT NOT NULL,
+            handler TEXT NOT NULL,
+            concurrency TEXT,
+            rate_limits TEXT,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (service, handler)
+        ) WITHOUT ROWID;
+        """
+
     /// Schedules: the definition and the progress as JSON (`ScheduleDefinition`, `ScheduleProgress`).
     private static let schemaV7 = """
         CREATE TABLE schedule (

@@ -72,6 +72,13 @@ public protocol Store: Sendable {
     /// Every schedule, oldest first.
     func schedules() async throws -> [ScheduleRecord]
 
+    /// Stores a handler's run-time limits, replacing earlier ones; a record with neither limit deletes them.
+    /// Its own transaction.
+    func saveHandlerLimits(_ limits: HandlerLimitsRecord) async throws
+
+    /// Every handler's run-time limits.
+    func handlerLimits() async throws -> [HandlerLimitsRecord]
+
     /// Releases files and connections. Calls after `close()` fail.
     func close() async
 }

@@ -140,4 +140,55 @@ struct FlowControlTests {
             #expect(try await engine.attachWithinTenSeconds(second) == json("\"second\""))
         }
     }
+
+    @Test("limits set at run time apply to new invocations, survive a restart, and null goes back to the declaration")
+    func runTimeLimits() async throws {
+        let probe = Probe()
+        let mail = Service("Mail").handler("send") { (_: Context, _: NoInput) in probe.hit("sent") }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "keel-limits-\(UUID().uuidString)"
+        )
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try await withEngine(at: directory, [Endpoint([mail])], clock: SystemClock()) { engine in
+            #expect(try engine.handlerLimits(service: "Mail", handler: "send") == (nil, nil))
+            await #expect(throws: EngineError.self) {
+                _ = try await engine.updateHandlerLimits(
+                    service: "Mail",
+                    handler: "send",
+                    concurrency: .set(#"{"limit": 0}"#),
+                    rateLimits: .unchanged
+                )
+            }
+            await #expect(throws: EngineError.self) {
+                _ = try await engine.updateHandlerLimits(
+                    service: "Mail",
+                    handler: "nope",
+                    concurrency: .unchanged,
+                    rateLimits: .unchanged
+                )
+            }
+            let set = try await engine.updateHandlerLimits(
+                service: "Mail",
+                handler: "send",
+                concurrency: .unchanged,
+                rateLimits: .set(#"[{"key": "all", "limit": 1, "period": "1h", "onExceeded": "reject"}]"#)
+            )
+            #expect(set.rateLimits?.contains("reject") == true)
+            _ = try await engine.send("Mail/send")
+            await #expect(throws: EngineError.self) { _ = try await engine.send("Mail/send") }
+        }
+        try await withEngine(at: directory, [Endpoint([mail])], clock: SystemClock()) { engine in
+            // The limit is back from the store (its bucket starts full again).
+            _ = try await engine.send("Mail/send")
+            await #expect(throws: EngineError.self) { _ = try await engine.send("Mail/send") }
+            let reset = try await engine.updateHandlerLimits(
+                service: "Mail",
+                handler: "send",
+                concurrency: .unchanged,
+                rateLimits: .declared
+            )
+            #expect(reset.rateLimits == nil)
+            _ = try await engine.send("Mail/send")
+        }
+    }
 }

@@ -179,5 +179,7 @@ struct AsyncOnlyStore: Store {
     func saveSchedule(_ schedule: ScheduleRecord) async throws { try await base.saveSchedule(schedule) }
     func deleteSchedule(_ id: String) async throws -> Bool { try await base.deleteSchedule(id) }
     func schedules() async throws -> [ScheduleRecord] { try await base.schedules() }
+    func saveHandlerLimits(_ limits: HandlerLimitsRecord) async throws { try await base.saveHandlerLimits(limits) }
+    func handlerLimits() async throws -> [HandlerLimitsRecord] { try await base.handlerLimits() }
     func close() async { await base.close() }
 }

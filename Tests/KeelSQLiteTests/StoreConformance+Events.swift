@@ -168,4 +168,37 @@ extension StoreConformance {
             await reopened.close()
         }
     }
+
+    func handlerLimitsRoundTrip() async throws {
+        try await withFreshStore { store, open in
+            let first = HandlerLimitsRecord(
+                service: "S",
+                handler: "h",
+                concurrency: #"{"limit":1}"#,
+                rateLimits: nil,
+                updatedAt: 1
+            )
+            var second = first
+            second.rateLimits = #"[{"key":"a","limit":1,"period":"1s"}]"#
+            second.updatedAt = 2
+            let other = HandlerLimitsRecord(
+                service: "A",
+                handler: "b",
+                concurrency: nil,
+                rateLimits: "[]",
+                updatedAt: 3
+            )
+            try await store.saveHandlerLimits(first)
+            try await store.saveHandlerLimits(second)
+            try await store.saveHandlerLimits(other)
+            #expect(try await store.handlerLimits() == [other, second])
+            try await store.saveHandlerLimits(
+                HandlerLimitsRecord(service: "A", handler: "b", concurrency: nil, rateLimits: nil, updatedAt: 4)
+            )
+            await store.close()
+            let reopened = try await open()
+            #expect(try await reopened.handlerLimits() == [second])
+            await reopened.close()
+        }
+    }
 }

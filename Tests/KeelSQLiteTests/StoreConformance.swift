@@ -41,6 +41,7 @@ struct StoreConformance: Sendable {
         case eventsRoundTripOnce = "an event reads back as first inserted, a repeat keeps the first, delivery is marked"
         case eventsExpireOnceDelivered = "events past their retention are purged once delivered, not before"
         case eventSubscriptionsRoundTrip = "event subscriptions read back oldest first, and a deleted one is gone"
+        case handlerLimitsRoundTrip = "handler limits replace earlier ones, and go when both are cleared"
         case schedulesRoundTrip =
             "schedules read back oldest first; progress commits with a batch (or with it fails); a deleted one stays gone"
 
@@ -73,6 +74,7 @@ struct StoreConformance: Sendable {
         case .eventsExpireOnceDelivered: try await eventsExpireOnceDelivered()
         case .eventSubscriptionsRoundTrip: try await eventSubscriptionsRoundTrip()
         case .schedulesRoundTrip: try await schedulesRoundTrip()
+        case .handlerLimitsRoundTrip: try await handlerLimitsRoundTrip()
         case .workflowStateEndsWithItsRun: try await workflowStateEndsWithItsRun()
         }
     }

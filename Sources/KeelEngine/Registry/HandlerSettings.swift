@@ -1,6 +1,7 @@
 import Foundation
 import KeelCore
 import KeelProtocol
+import KeelStore
 
 /// What a deployment's manifest says about running one handler: its retry policy and how long its results
 /// are kept. The handler's own fields win over its service's, which win over the engine's defaults.
@@ -33,7 +34,8 @@ struct HandlerSettings: Sendable {
         handler: EndpointManifest.Handler?,
         handlerKind: HandlerKind?,
         hasIdempotencyKey: Bool,
-        defaults: EngineConfiguration
+        defaults: EngineConfiguration,
+        limits: HandlerLimitsRecord? = nil
     ) {
         var policy = defaults.retryPolicy
         if let milliseconds = handler?.retryPolicyInitialInterval ?? service?.retryPolicyInitialInterval {
@@ -72,8 +74,10 @@ struct HandlerSettings: Sendable {
         scheduleTimeout = metadata("keel.scheduleTimeout")
         flow =
             (try? FlowRules.parse(
-                concurrency: handler?.metadata?["keel.concurrency"] ?? service?.metadata?["keel.concurrency"],
-                rateLimits: handler?.metadata?["keel.rateLimits"] ?? service?.metadata?["keel.rateLimits"]
+                concurrency: limits?.concurrency ?? handler?.metadata?["keel.concurrency"]
+                    ?? service?.metadata?["keel.concurrency"],
+                rateLimits: limits?.rateLimits ?? handler?.metadata?["keel.rateLimits"]
+                    ?? service?.metadata?["keel.rateLimits"]
             )) ?? FlowRules()
         onFailure = (handler?.metadata?["keel.onFailure"] ?? service?.metadata?["keel.onFailure"]).flatMap {
             try? EventRules.target(ofSink: $0)
@@ -92,7 +96,8 @@ extension ServiceRegistry {
             handler: handler,
             handlerKind: record.handlerKind,
             hasIdempotencyKey: record.hasIdempotencyKey,
-            defaults: defaults
+            defaults: defaults,
+            limits: limits(service: record.target.service, handler: record.target.handler)
         )
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import KeelCore
 import KeelProtocol
+import KeelStore
 import Synchronization
 
 /// The services the engine can invoke and the deployments that serve them.
@@ -59,6 +60,8 @@ public final class ServiceRegistry: Sendable {
     }
 
     private struct State {
+        /// Limits set at run time, by `Service/handler`, over the declared ones.
+        var limits: [String: HandlerLimitsRecord] = [:]
         var services: [String: Service] = [:]
         var deployments: [String: Deployment] = [:]
         /// Removed deployments keep serving the invocations pinned to them.
@@ -85,6 +88,19 @@ public final class ServiceRegistry: Sendable {
 
     /// The services as they are now.
     public var services: [String: Service] { state.withLock { $0.services } }
+
+    /// The limits set at run time for `service`/`handler`, if any.
+    func limits(service: String, handler: String) -> HandlerLimitsRecord? {
+        state.withLock { $0.limits["\(service)/\(handler)"] }
+    }
+
+    /// Replaces the run-time limits of a handler (a record with neither limit removes them).
+    func setLimits(_ record: HandlerLimitsRecord) {
+        state.withLock { state in
+            let key = "\(record.service)/\(record.handler)"
+            state.limits[key] = record.concurrency == nil && record.rateLimits == nil ? nil : record
+        }
+    }
 
     /// Registered deployments, oldest first.
     public var deployments: [Deployment] {

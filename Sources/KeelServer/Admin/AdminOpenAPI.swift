@@ -79,6 +79,13 @@ enum AdminOpenAPI {
               "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
               "get": {"summary": "A published event and its deliveries", "responses": {"200": {"description": "event"}, "404": {"description": "unknown or expired"}}}
             },
+            "/services/{service}/handlers/{handler}": {
+              "parameters": [{"name": "service", "in": "path", "required": true, "schema": {"type": "string"}},
+                             {"name": "handler", "in": "path", "required": true, "schema": {"type": "string"}}],
+              "get": {"summary": "A handler's concurrency and rate limits in force", "responses": {"200": {"description": "limits"}, "404": {"description": "unknown"}}},
+              "patch": {"summary": "Set a handler's limits at run time ({concurrency, rateLimits}; null goes back to the declaration)",
+                        "responses": {"200": {"description": "the limits in force"}, "400": {"description": "a limit does not read"}, "404": {"description": "unknown"}}}
+            },
             "/schedules": {
               "post": {"summary": "Create a schedule (Temporal's shape: id, spec {cron, interval, timeZone}, action {sink, key, input}, policies {overlap, catchupWindow}, state {paused, note})",
                        "responses": {"201": {"description": "created, with info"}, "400": {"description": "a field does not read (named in the message)"}, "404": {"description": "unknown sink"}, "409": {"description": "the id is taken"}}},

@@ -203,6 +203,33 @@ struct AdminResponder: HTTPResponder {
         case (.get, "services", 1):
             let services = registry.services.values.sorted { $0.name < $1.name }.map(AdminBody.ServiceMetadata.init)
             return json(AdminBody.Services(services: services))
+        case (.patch, "services", 4) where segments[2] == "handlers":
+            let data = Data(try await request.body.collect(upTo: 1024 * 1024).readableBytesView)
+            guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+                throw EngineError(
+                    .badRequest,
+                    "the body must be a JSON object like {\"concurrency\": {\"key\": \"$.userId\", \"limit\": 1}, \"rateLimits\": [{\"key\": \"emails\", \"limit\": 100, \"period\": \"1m\"}]} (null goes back to the declaration)"
+                )
+            }
+            func change(_ name: String) -> Engine.LimitChange {
+                guard let value = object[name] else { return .unchanged }
+                if value is NSNull { return .declared }
+                let text = (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]))
+                    .map { String(decoding: $0, as: UTF8.self) }
+                return .set(text ?? "")
+            }
+            let limits = try await engine.updateHandlerLimits(
+                service: segments[1],
+                handler: segments[3],
+                concurrency: change("concurrency"),
+                rateLimits: change("rateLimits")
+            )
+            return jsonData(ScheduleBody.data(Self.limitsObject(limits)))
+        case (.get, "services", 4) where segments[2] == "handlers":
+            let limits = try engine.handlerLimits(service: segments[1], handler: segments[3])
+            var object = Self.limitsObject(limits)
+            object["name"] = segments[3]
+            return jsonData(ScheduleBody.data(object))
         case (.get, "services", 2),
             (.get, "services", 3) where segments.last == "handlers":
             guard let service = registry.services[segments[1]] else {
@@ -213,6 +240,14 @@ struct AdminResponder: HTTPResponder {
         default:
             throw EngineError(.notFound, "no admin route \(request.method) \(request.uri.path)")
         }
+    }
+
+    /// A handler's limits as JSON values (null when none).
+    static func limitsObject(_ limits: (concurrency: String?, rateLimits: String?)) -> [String: Any] {
+        func parsed(_ text: String?) -> Any {
+            text.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } ?? NSNull()
+        }
+        return ["concurrency": parsed(limits.concurrency), "rateLimits": parsed(limits.rateLimits)]
     }
 
     private func scheduleResponse(_ id: String, status: HTTPResponse.Status = .ok) throws -> Response {
