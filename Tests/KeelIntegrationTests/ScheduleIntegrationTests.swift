@@ -85,6 +85,74 @@ struct ScheduleIntegrationTests {
         }
     }
 
+    @Test("PATCH /services/{service}/handlers/{handler} sets a rate limit the ingress then enforces with 429")
+    func handlerLimitsOverHTTP() async throws {
+        try await withKeel { keel, client in
+            let url = "\(keel.admin)/services/Greeter/handlers/greet"
+            let body = #"{"rateLimits": [{"key": "all", "limit": 1, "period": "1h", "onExceeded": "reject"}]}"#
+            let patched = try await client.request(.PATCH, url, body: body)
+            #expect(patched.status == 200, "\(patched.text)")
+            #expect((try await client.get(url).json()["rateLimits"] as? [Any])?.count == 1)
+            #expect(try await client.post("\(keel.ingress)/Greeter/greet", #""a""#).status == 200)
+            let refused = try await client.post("\(keel.ingress)/Greeter/greet", #""b""#)
+            #expect(refused.status == 429 && refused.text.contains("rate limit"), "\(refused.text)")
+            let bad = try await client.request(.PATCH, url, body: #"{"concurrency": {"limit": -1}}"#)
+            #expect(bad.status == 400 && bad.text.contains("keel.concurrency.limit"), "\(bad.text)")
+            let unknown = try await client.request(.PATCH, "\(keel.admin)/services/Greeter/handlers/nope", body: "{}")
+            #expect(unknown.status == 404)
+            #expect(try await client.request(.PATCH, url, body: #"{"rateLimits": null}"#).status == 200)
+            #expect(try await client.post("\(keel.ingress)/Greeter/greet", #""c""#).status == 200)
+        }
+    }
+
+    @Test("a concurrency limit set at run time holds across kill -9: runs of a limited handler never overlap")
+    func concurrencyAcrossKill() async throws {
+        let client = HTTPClient.chaosClient()
+        let keel = try KeelProcess()
+        do {
+            try await keel.start(client: client)
+            let limit = #"{"concurrency": {"limit": 1}}"#
+            let patched = try await client.request(
+                .PATCH,
+                "\(keel.admin)/services/Recorder/handlers/record",
+                body: limit
+            )
+            #expect(patched.status == 200, "\(patched.text)")
+            let keys = (0..<6).map { "c\($0)" }
+            for key in keys {
+                let body = #"{"label":"run","steps":3,"delayMs":150}"#
+                #expect(try await client.post("\(keel.ingress)/Recorder/\(key)/record/send", body).status == 202)
+            }
+            try await Task.sleep(for: .milliseconds(700))
+            keel.kill()
+            try await keel.start(client: client)
+            let deadline = ContinuousClock.now + .seconds(60)
+            for key in keys {
+                while try await Self.count(client, keel, key: key) < 3 {
+                    guard ContinuousClock.now < deadline else {
+                        throw KeelProcessError(message: "\(key) did not finish")
+                    }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+            }
+            // One run at a time: each key's steps form one block in the log (a step re-run after the kill
+            // repeats inside its block), never interleaved with another key's.
+            var blocks: [String] = []
+            for line in keel.sideEffects() where line.contains(" run ") {
+                let key = String(line.split(separator: " ")[0])
+                if blocks.last != key { blocks.append(key) }
+            }
+            #expect(blocks.count == keys.count && Set(blocks) == Set(keys), "overlapping runs: \(blocks)")
+            keel.cleanUp()
+        } catch {
+            Issue.record("server log:\n\(keel.serverLog)")
+            keel.cleanUp()
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+
     @Test(
         "kill -9 around the ticks of a schedule every second: each tick that ran, ran once, and the count matches the schedule's"
     )
