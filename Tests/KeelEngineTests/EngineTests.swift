@@ -53,6 +53,16 @@ func withStoreAndEngine<T: Sendable>(
     }
 }
 
+/// Waits (real time, up to 10 s) for `condition`; false when it never held.
+func eventually(_ condition: @Sendable () async throws -> Bool) async throws -> Bool {
+    let start = ContinuousClock.now
+    while ContinuousClock.now - start < .seconds(10) {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(2))
+    }
+    return false
+}
+
 /// Hands a value to handlers defined before it exists.
 final class Box<Value: Sendable>: Sendable {
     private let storage = Mutex<Value?>(nil)

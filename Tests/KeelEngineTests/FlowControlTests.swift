@@ -29,6 +29,7 @@ struct FlowControlTests {
             for (k, n) in [("A", 1), ("A", 2), ("B", 1), ("B", 2), ("C", 1), ("C", 2)] {
                 ids.append(try await engine.send("Lane/run", #"{"k":"\#(k)","n":\#(n)}"#))
             }
+            #expect(try await eventually { probe.log == ["A1"] })
             try await Task.sleep(for: .milliseconds(50))
             #expect(probe.log == ["A1"], "one runs at a time")
             gate.open()
@@ -40,7 +41,9 @@ struct FlowControlTests {
     @Test("cancelNewest: a call at a full key fails at once with 409; the running one is unaffected")
     func cancelNewest() async throws {
         let gate = TestGate()
-        let lane = VirtualObject("Only").shared("run") { (_: ObjectSharedContext, _: NoInput) -> String in
+        let probe = Probe()
+        let lane = VirtualObject("Only").shared("run") { (ctx: ObjectSharedContext, _: NoInput) -> String in
+            probe.log(ctx.key)
             await gate.wait()
             return "ran"
         }
@@ -50,7 +53,7 @@ struct FlowControlTests {
         )
         try await withStoreAndEngine([Endpoint([lane])]) { engine, _ in
             let first = try await engine.send("Only/run", key: "k")
-            try await Task.sleep(for: .milliseconds(30))
+            #expect(try await eventually { probe.log == ["k"] })
             let refused = try await engine.call("Only/run", key: "k")
             guard case .failure(let failure) = refused else {
                 Issue.record("the newest ran: \(refused)")
@@ -92,7 +95,7 @@ struct FlowControlTests {
                 #expect(await engine.deadline(of: id) { $0 > start } != nil)
             }
             await clock.advance(to: start + 60_000)
-            #expect(try await TimeoutTests.eventually { probe.count("sent") == 20 })
+            #expect(try await eventually { probe.count("sent") == 20 })
             try await Task.sleep(for: .milliseconds(100))
             #expect(probe.count("sent") == 20)
             _ = try await engine.send("Mail/strict", #"{"tenant":"t1"}"#)
@@ -124,7 +127,7 @@ struct FlowControlTests {
         let ids = Box<[InvocationID]>()
         try await withEngine(at: directory, [Endpoint([lane])], clock: SystemClock()) { engine in
             let first = try await engine.send("Held/run", #"{"k":"x","n":1}"#)
-            #expect(try await TimeoutTests.eventually { probe.log.contains { $0.hasPrefix("awakeable") } })
+            #expect(try await eventually { probe.log.contains { $0.hasPrefix("awakeable") } })
             let second = try await engine.send("Held/run", #"{"k":"x","n":2}"#)
             try await Task.sleep(for: .milliseconds(50))
             #expect(!probe.log.contains("start 2"))

@@ -31,16 +31,6 @@ struct ScheduleTests {
         Engine.rfc3339(instant)
     }
 
-    /// Waits (real time, up to 10 s) for `condition`.
-    static func eventually(_ condition: @Sendable () async throws -> Bool) async throws -> Bool {
-        let start = ContinuousClock.now
-        while ContinuousClock.now - start < .seconds(10) {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(2))
-        }
-        return false
-    }
-
     @Test(
         "a daily 02:30 in Europe/Berlin over the week of the spring change: seven runs, the one on the day of the change at the jump"
     )
@@ -74,11 +64,11 @@ struct ScheduleTests {
                 await clock.advance(to: instant - 1)
                 #expect(probe.log.count == day)
                 await clock.advance(to: instant)
-                #expect(try await Self.eventually { probe.log.count == day + 1 }, "\(time) ran")
+                #expect(try await eventually { probe.log.count == day + 1 }, "\(time) ran")
                 #expect(probe.log.last == time)
                 // The schedule sees the run end before the next tick (else `skip` would drop that tick).
                 #expect(
-                    try await Self.eventually { try engine.describeSchedule("nightly").record.progress.running.isEmpty }
+                    try await eventually { try engine.describeSchedule("nightly").record.progress.running.isEmpty }
                 )
             }
             let info = try engine.describeSchedule("nightly").record.progress
@@ -167,7 +157,7 @@ struct ScheduleTests {
                 await clock.advance(to: instant)
                 let expected = row.beforeRelease.prefix { $0 <= hour }
                 #expect(
-                    try await Self.eventually { awaiting().map(\.hour) == Array(expected) },
+                    try await eventually { awaiting().map(\.hour) == Array(expected) },
                     "after hour \(hour): \(awaiting().map(\.hour))"
                 )
             }
@@ -178,7 +168,7 @@ struct ScheduleTests {
                 let done = released
                 let waiting = { @Sendable in awaiting().first { toRelease.contains($0.hour) && !done.contains($0.hour) }
                 }
-                guard try await Self.eventually({ waiting() != nil }), let next = waiting() else { break }
+                guard try await eventually({ waiting() != nil }), let next = waiting() else { break }
                 released.insert(next.hour)
                 try await engine.completeAwakeable(next.awakeable, with: json("\"done\""))
             }
@@ -196,7 +186,7 @@ struct ScheduleTests {
             }
             #expect(progress.recent.count == row.started.count)
             #expect(progress.overlapSkipped == row.skipped)
-            #expect(try await Self.eventually { (try engine.describeSchedule("slow").record.progress.running.isEmpty) })
+            #expect(try await eventually { (try engine.describeSchedule("slow").record.progress.running.isEmpty) })
         }
     }
 
@@ -223,7 +213,7 @@ struct ScheduleTests {
         // Down for ten hours.
         await clock.advance(to: start + 10 * Self.hour + 60_000)
         try await withEngine(at: directory, [Endpoint(Self.services(probe))], clock: clock) { engine in
-            #expect(try await Self.eventually { probe.log.count == 3 })
+            #expect(try await eventually { probe.log.count == 3 })
             let progress = try engine.describeSchedule("hourly").record.progress
             #expect(progress.missedCatchupWindow == 7)
             #expect(progress.actionCount == 3)
@@ -252,14 +242,14 @@ struct ScheduleTests {
             #expect(try engine.describeSchedule("p").nextTimes.isEmpty)
             await clock.advance(to: start + 3 * Self.hour)
             _ = try await engine.triggerSchedule("p")
-            #expect(try await Self.eventually { probe.log == [Self.time(start + 3 * Self.hour)] })
-            #expect(try await Self.eventually { try engine.describeSchedule("p").record.progress.running.isEmpty })
+            #expect(try await eventually { probe.log == [Self.time(start + 3 * Self.hour)] })
+            #expect(try await eventually { try engine.describeSchedule("p").record.progress.running.isEmpty })
             let resumed = try await engine.resumeSchedule("p")
             #expect(!resumed.progress.paused)
             #expect(try engine.describeSchedule("p").nextTimes.first == start + 4 * Self.hour)
             #expect(await clock.waitUntil { $0.contains(start + 4 * Self.hour) })
             await clock.advance(to: start + 4 * Self.hour)
-            #expect(try await Self.eventually { probe.log.count == 2 })
+            #expect(try await eventually { probe.log.count == 2 })
         }
         try await withEngine(at: directory, [Endpoint(Self.services(probe))], clock: clock) { engine in
             let progress = try engine.describeSchedule("p").record.progress
@@ -294,7 +284,7 @@ struct ScheduleTests {
             let next = clock.now() + Self.hour
             #expect(await clock.waitUntil { $0.contains(next) })
             await clock.advance(to: next)
-            #expect(try await Self.eventually { probe.log == [schedule.id] })
+            #expect(try await eventually { probe.log == [schedule.id] })
             await #expect(throws: EngineError.self) {
                 try await engine.createSchedule(
                     id: Engine.declaredSchedulePrefix + "mine",
