@@ -23,7 +23,9 @@ struct FlowControlTests {
             probe.log("\(job.k)\(job.n)")
             await gate.wait()
         }
-        .options(DurabilityOptions(concurrency: #"{"key": "$.k", "limit": 1, "maxRuns": 1}"#), forHandler: "run")
+        .options(DurabilityOptions(concurrency: .init(key: "$.k", limit: 1, maxRuns: 1)), forHandler: "run")
+        let metadata = Endpoint([lane]).manifest.services.first?.handlers.first?.metadata
+        #expect(metadata?["keel.concurrency"] == #"{"key":"$.k","limit":1,"maxRuns":1,"strategy":"queue"}"#)
         try await withStoreAndEngine([Endpoint([lane])]) { engine, _ in
             var ids: [InvocationID] = []
             for (k, n) in [("A", 1), ("A", 2), ("B", 1), ("B", 2), ("C", 1), ("C", 2)] {
@@ -48,7 +50,7 @@ struct FlowControlTests {
             return "ran"
         }
         .options(
-            DurabilityOptions(concurrency: #"{"key": "$key", "limit": 1, "strategy": "cancelNewest"}"#),
+            DurabilityOptions(concurrency: .init(key: "$key", limit: 1, strategy: .cancelNewest)),
             forHandler: "run"
         )
         try await withStoreAndEngine([Endpoint([lane])]) { engine, _ in
@@ -76,12 +78,12 @@ struct FlowControlTests {
             .handler("send") { (_: Context, _: NoInput) in probe.hit("sent") }
             .handler("strict") { (_: Context, _: NoInput) in probe.hit("strict") }
             .options(
-                DurabilityOptions(rateLimits: #"[{"key": "emails", "limit": 10, "period": "1m"}]"#),
+                DurabilityOptions(rateLimits: [RateLimit(key: "emails", limit: 10, per: .seconds(60))]),
                 forHandler: "send"
             )
             .options(
                 DurabilityOptions(
-                    rateLimits: #"[{"key": "$.tenant", "limit": 1, "period": "1h", "onExceeded": "reject"}]"#
+                    rateLimits: [RateLimit(key: "$.tenant", limit: 1, per: .seconds(3_600), onExceeded: .reject)]
                 ),
                 forHandler: "strict"
             )
@@ -121,7 +123,7 @@ struct FlowControlTests {
             }
             return "second"
         }
-        .options(DurabilityOptions(concurrency: #"{"key": "$.k", "limit": 1}"#), forHandler: "run")
+        .options(DurabilityOptions(concurrency: .init(key: "$.k", limit: 1)), forHandler: "run")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-flow-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let ids = Box<[InvocationID]>()

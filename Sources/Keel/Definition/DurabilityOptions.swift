@@ -36,10 +36,10 @@ public struct DurabilityOptions: Sendable, Hashable {
     /// Keel: the handler (`service://{service}/{handler}`, a plain service) invoked once with `{invocationId,
     /// target, status, error}` when an invocation fails terminally, is killed, or pauses by itself.
     public var onFailure: String?
-    /// Keel: `keel.concurrency`, JSON as on the admin API, e.g. `{"key": "$.userId", "limit": 1}`.
-    public var concurrency: String?
-    /// Keel: `keel.rateLimits`, JSON, e.g. `[{"key": "emails", "limit": 100, "period": "1m"}]`.
-    public var rateLimits: String?
+    /// Keel: how many invocations may run at once, per key (`keel.concurrency`).
+    public var concurrency: ConcurrencyLimit?
+    /// Keel: token buckets the invocations' starts take from (`keel.rateLimits`).
+    public var rateLimits: [RateLimit]
 
     public init(
         retryPolicy: InvocationRetryPolicy? = nil,
@@ -53,8 +53,8 @@ public struct DurabilityOptions: Sendable, Hashable {
         totalTimeout: Duration? = nil,
         scheduleTimeout: Duration? = nil,
         onFailure: String? = nil,
-        concurrency: String? = nil,
-        rateLimits: String? = nil
+        concurrency: ConcurrencyLimit? = nil,
+        rateLimits: [RateLimit] = []
     ) {
         self.retryPolicy = retryPolicy
         self.idempotencyRetention = idempotencyRetention
@@ -131,8 +131,8 @@ extension DurabilityOptions {
             if let value { metadata[key] = "\(value.wholeMilliseconds)ms" }
         }
         if let onFailure { metadata["keel.onFailure"] = onFailure }
-        if let concurrency { metadata["keel.concurrency"] = concurrency }
-        if let rateLimits { metadata["keel.rateLimits"] = rateLimits }
+        if let concurrency { metadata["keel.concurrency"] = concurrency.json }
+        if !rateLimits.isEmpty { metadata["keel.rateLimits"] = RateLimit.json(rateLimits) }
         return metadata
     }
 
@@ -190,3 +190,75 @@ extension DurabilityConfigurable {
 extension Service: DurabilityConfigurable {}
 extension VirtualObject: DurabilityConfigurable {}
 extension Workflow: DurabilityConfigurable {}
+
+/// Keel: at most `limit` invocations of a handler run at once per key (and `maxRuns` across all keys); a slot
+/// is held until the invocation completes, suspensions included. Sent as `keel.concurrency` metadata.
+///
+/// ```swift
+/// .options(DurabilityOptions(concurrency: .init(key: "$.userId", limit: 1)), forHandler: "send")
+/// ```
+public struct ConcurrencyLimit: Sendable, Hashable {
+    public enum Strategy: String, Sendable, Hashable {
+        /// Wait, FIFO per key; keys share `maxRuns` round-robin (Hatchet's GROUP_ROUND_ROBIN).
+        case queue
+        /// Cancel the older running one; the newcomer starts once it has ended.
+        case cancelInProgress
+        /// Fail the newcomer at once with 409.
+        case cancelNewest
+    }
+
+    /// `$key` (the object's key), `$.path` (into the input), `header.name`, or nil (one key for all).
+    public var key: String?
+    public var limit: Int
+    public var strategy: Strategy
+    public var maxRuns: Int?
+
+    public init(key: String? = nil, limit: Int, strategy: Strategy = .queue, maxRuns: Int? = nil) {
+        self.key = key
+        self.limit = limit
+        self.strategy = strategy
+        self.maxRuns = maxRuns
+    }
+
+    var json: String {
+        var object: [String: Any] = ["limit": limit, "strategy": strategy.rawValue]
+        if let key { object["key"] = key }
+        if let maxRuns { object["maxRuns"] = maxRuns }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Keel: a token bucket of `limit` starts per `period` for each value of `key` (a static name shared by the
+/// handlers that use it, or `$key`, `$.path`, `header.name`). Sent as `keel.rateLimits` metadata.
+public struct RateLimit: Sendable, Hashable {
+    public enum OnExceeded: String, Sendable, Hashable {
+        /// Start when a token is free (a delayed start).
+        case wait
+        /// Refuse with 429.
+        case reject
+    }
+
+    public var key: String
+    public var limit: Int
+    public var period: Duration
+    public var onExceeded: OnExceeded
+
+    public init(key: String, limit: Int, per period: Duration, onExceeded: OnExceeded = .wait) {
+        self.key = key
+        self.limit = limit
+        self.period = period
+        self.onExceeded = onExceeded
+    }
+
+    static func json(_ limits: [RateLimit]) -> String {
+        let objects: [[String: Any]] = limits.map {
+            [
+                "key": $0.key, "limit": $0.limit, "period": "\($0.period.wholeMilliseconds)ms",
+                "onExceeded": $0.onExceeded.rawValue,
+            ]
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+}
