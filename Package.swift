@@ -33,6 +33,7 @@ let package = Package(
         ),
         .target(name: "KeelCore", dependencies: ["KeelProtocol"]),
         .target(name: "KeelStore", dependencies: ["KeelCore"]),
+        .target(name: "KeelAnalytics"),
         .target(
             name: "KeelSQLite",
             dependencies: [
@@ -99,6 +100,7 @@ let package = Package(
         ),
         .testTarget(name: "KeelProtocolTests", dependencies: ["KeelProtocol"]),
         .testTarget(name: "KeelCoreTests", dependencies: ["KeelCore"]),
+        .testTarget(name: "KeelAnalyticsTests", dependencies: ["KeelAnalytics"]),
         .testTarget(
             name: "KeelSDKTests",
             dependencies: [
