@@ -113,13 +113,10 @@ extension Engine {
         _ entry: [String: Any],
         sink: String
     ) throws(ScheduleRuleError) -> (id: String, definition: ScheduleDefinition) {
-        var overlap = OverlapPolicy.skip
-        if let text = entry["overlap"] as? String {
-            guard let policy = OverlapPolicy(rawValue: text) else {
-                throw ScheduleRuleError("overlap: '\(text)' is not one of \(OverlapPolicy.allCases.map(\.rawValue))")
-            }
-            overlap = policy
-        }
+        let overlap =
+            try (entry["overlap"] as? String).map { text throws(ScheduleRuleError) in
+                try OverlapPolicy(parsing: text, field: "overlap")
+            } ?? .skip
         let definition = ScheduleDefinition(
             cron: [cron],
             timeZone: entry["timeZone"] as? String,

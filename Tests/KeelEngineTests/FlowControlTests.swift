@@ -18,7 +18,7 @@ struct FlowControlTests {
     @Test("limit 1, maxRuns 1: keys A, A, B, B, C, C submitted in that order run A, B, C, A, B, C")
     func roundRobinOrder() async throws {
         let probe = Probe()
-        let gate = TestGate()
+        let gate = Latch()
         let lane = Service("Lane").handler("run") { (_: Context, job: Job) in
             probe.log("\(job.k)\(job.n)")
             await gate.wait()
@@ -42,7 +42,7 @@ struct FlowControlTests {
 
     @Test("cancelNewest: a call at a full key fails at once with 409; the running one is unaffected")
     func cancelNewest() async throws {
-        let gate = TestGate()
+        let gate = Latch()
         let probe = Probe()
         let lane = VirtualObject("Only").shared("run") { (ctx: ObjectSharedContext, _: NoInput) -> String in
             probe.log(ctx.key)

@@ -3,34 +3,9 @@ import Keel
 import KeelCore
 import KeelProtocol
 import KeelStore
-import Synchronization
 import Testing
 
 @testable import KeelEngine
-
-/// Opens once; `wait` returns after that (lets a test hold a handler where it is).
-final class TestGate: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-    func open() {
-        let waiters = state.withLock { state in
-            state.open = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let open = state.withLock { state in
-                if !state.open { state.waiters.append(continuation) }
-                return state.open
-            }
-            if open { continuation.resume() }
-        }
-    }
-}
 
 @Suite("Per-handler timeouts on the manual clock")
 struct TimeoutTests {
@@ -98,7 +73,7 @@ struct TimeoutTests {
         "scheduleTimeout fails an invocation that waited in its object's queue too long; totalTimeout fails one that never started with 408"
     )
     func scheduleTimeout() async throws {
-        let gate = TestGate()
+        let gate = Latch()
         let lane = VirtualObject("Lane")
             .handler("hold") { (_: ObjectContext, _: NoInput) -> String in
                 await gate.wait()

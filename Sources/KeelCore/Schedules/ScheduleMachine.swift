@@ -12,6 +12,16 @@ public enum OverlapPolicy: String, Codable, CaseIterable, Hashable, Sendable {
     case terminateOther
     /// Start the new tick at once, next to the running one.
     case allowAll
+
+    /// Reads a policy's name; the error names `field` and what is accepted.
+    public init(parsing text: String, field: String) throws(ScheduleRuleError) {
+        guard let policy = OverlapPolicy(rawValue: text) else {
+            throw ScheduleRuleError(
+                "\(field): '\(text)' is not one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
+        }
+        self = policy
+    }
 }
 
 /// One time a schedule fires: its nominal time (the instant the spec gives, or when a manual trigger came).

@@ -39,13 +39,11 @@ enum ScheduleBody {
         }
         var overlap = OverlapPolicy.skip
         if let text = try member(policies, "overlap", as: String.self, field: "policies.overlap") {
-            guard let policy = OverlapPolicy(rawValue: text) else {
-                throw EngineError(
-                    .badRequest,
-                    "policies.overlap: '\(text)' is not one of \(OverlapPolicy.allCases.map(\.rawValue).joined(separator: ", "))"
-                )
+            do {
+                overlap = try OverlapPolicy(parsing: text, field: "policies.overlap")
+            } catch {
+                throw EngineError(.badRequest, error.message)
             }
-            overlap = policy
         }
         var input: Data?
         if let value = action["input"], !(value is NSNull) {
