@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
     ],
     targets: [
         .target(
@@ -34,6 +35,17 @@ let package = Package(
         .target(name: "KeelCore", dependencies: ["KeelProtocol"]),
         .target(name: "KeelStore", dependencies: ["KeelCore"]),
         .target(name: "KeelAnalytics"),
+        .target(
+            name: "KeelAnalyticsStore",
+            dependencies: [
+                "KeelAnalytics",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "KeelSQLite",
             dependencies: [
@@ -56,8 +68,9 @@ let package = Package(
         .target(
             name: "KeelServer",
             dependencies: [
-                "KeelEngine", "KeelSQLite",
+                "KeelEngine", "KeelSQLite", "KeelAnalytics", "KeelAnalyticsStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -101,6 +114,22 @@ let package = Package(
         .testTarget(name: "KeelProtocolTests", dependencies: ["KeelProtocol"]),
         .testTarget(name: "KeelCoreTests", dependencies: ["KeelCore"]),
         .testTarget(name: "KeelAnalyticsTests", dependencies: ["KeelAnalytics"]),
+        // Starts a real clickhouse-server for the analytics tests (engine, conformance, end to end).
+        .target(
+            name: "KeelTestSupport",
+            dependencies: [
+                "KeelAnalyticsStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Tests/KeelTestSupport"
+        ),
+        .testTarget(
+            name: "KeelAnalyticsStoreTests",
+            dependencies: [
+                "KeelAnalytics", "KeelAnalyticsStore", "KeelTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
         .testTarget(
             name: "KeelSDKTests",
             dependencies: [
@@ -114,7 +143,8 @@ let package = Package(
         .testTarget(
             name: "KeelIntegrationTests",
             dependencies: [
-                "keel", "Keel", "KeelProtocol", "KeelServer",
+                "keel", "Keel", "KeelProtocol", "KeelServer", "KeelTestSupport",
+                .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -7,7 +7,8 @@ public struct Pipe: Hashable, Sendable {
         public var sql: String
         /// The node's SQL is a template (it started with `%`, removed from `sql`).
         public var isTemplate: Bool
-        /// The line of `SQL >` in the file, for errors in the SQL.
+        /// The file's line just before the SQL's first line (that of `SQL >`, or of a `%` line of its own), so
+        /// that an error on the SQL's line n is on the file's line `line + n`.
         public var line: Int
     }
 
@@ -73,9 +74,18 @@ public struct Pipe: Hashable, Sendable {
                     isTemplate = true
                     lines[first].removeFirst()
                 }
-                let sql = lines.joined(separator: "\n").trimmingNewlines
+                // Blank lines before the SQL (the `%` line among them) are dropped; `line` moves past them so
+                // that `line` + the line within the SQL is the file's line.
+                let blank = lines.prefix { $0.allSatisfy { $0 == " " || $0 == "\t" } }.count
+                let sql = lines.dropFirst(blank).joined(separator: "\n").trimmingNewlines
                 guard !sql.isEmpty else { throw parser.error(directive.line, "the SQL block is empty") }
-                current?.sql = Node(name: "", description: nil, sql: sql, isTemplate: isTemplate, line: directive.line)
+                current?.sql = Node(
+                    name: "",
+                    description: nil,
+                    sql: sql,
+                    isTemplate: isTemplate,
+                    line: directive.line + blank
+                )
             case "TYPE":
                 guard current != nil else { throw parser.error(directive.line, "`TYPE` outside a NODE") }
                 guard directive.argument.lowercased() == "endpoint" else {

@@ -217,3 +217,42 @@ public struct PipeTemplate: Sendable {
         !text.isEmpty && text.first?.isNumber == false && text.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" }
     }
 }
+
+extension PipeTemplate {
+    /// The types each parameter is declared with (`{{ Int32(limit, 10) }}` gives `limit: [Int32]`), for checking
+    /// a pipe at deploy with a sample value of each parameter's type.
+    public var parameterTypes: [String: [String]] {
+        var types: [String: [String]] = [:]
+        Self.collectTypes(parts, into: &types)
+        return types
+    }
+
+    /// The parameters `{% if defined(x) %}` tests: every branch is reached by giving or leaving out these.
+    public var conditions: Set<String> {
+        var names = Set<String>()
+        Self.collectConditions(parts, into: &names)
+        return names
+    }
+
+    private static func collectTypes(_ parts: [Part], into types: inout [String: [String]]) {
+        for part in parts {
+            switch part {
+            case .text: break
+            case .parameter(let type, let name, _):
+                if types[name]?.contains(type) != true { types[name, default: []].append(type) }
+            case .conditional(_, let then, let otherwise):
+                collectTypes(then, into: &types)
+                collectTypes(otherwise, into: &types)
+            }
+        }
+    }
+
+    private static func collectConditions(_ parts: [Part], into names: inout Set<String>) {
+        for part in parts {
+            guard case .conditional(let name, let then, let otherwise) = part else { continue }
+            names.insert(name)
+            collectConditions(then, into: &names)
+            collectConditions(otherwise, into: &names)
+        }
+    }
+}

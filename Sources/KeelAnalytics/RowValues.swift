@@ -19,33 +19,47 @@ public enum StoredValue: Hashable, Sendable {
 public enum RowValues {
     /// `value` is what `JSONSerialization` read (nil when the field is absent).
     public static func store(_ value: Any?, as type: ColumnType, column: String) -> Result<StoredValue, RowError> {
+        store(json: value.map { JSONValue(any: $0) }, as: type, column: column)
+    }
+
+    /// `value` is nil when the field is absent.
+    public static func store(
+        json value: JSONValue?,
+        as type: ColumnType,
+        column: String
+    ) -> Result<StoredValue, RowError> {
         switch type {
         case .nullable(let inner):
-            guard let value, !(value is NSNull) else { return .success(.null) }
-            return store(value, as: inner, column: column)
+            guard let value, value != .null else { return .success(.null) }
+            return store(json: value, as: inner, column: column)
         case .lowCardinality(let inner):
-            return store(value, as: inner, column: column)
+            return store(json: value, as: inner, column: column)
         default:
             break
         }
-        guard let value, !(value is NSNull) else {
+        guard let value, value != .null else {
             return .failure(RowError(column: column, reason: "missing (the column is not Nullable)"))
         }
         switch type {
         case .string:
-            guard let text = value as? String else { return mismatch(column, value, "a string") }
+            guard case .string(let text) = value else { return mismatch(column, value, "a string") }
             return .success(.text(text))
         case .int(let bits, let signed):
             return integer(value, bits: bits, signed: signed, column: column)
         case .float(let bits):
-            guard let number = value as? NSNumber, !isBool(number) else { return mismatch(column, value, "a number") }
-            let double = number.doubleValue
+            let double: Double
+            switch value {
+            case .integer(let number): double = Double(number)
+            case .unsigned(let number): double = Double(number)
+            case .double(let number): double = number
+            default: return mismatch(column, value, "a number")
+            }
             guard double.isFinite, bits == 64 || abs(double) <= Double(Float.greatestFiniteMagnitude) else {
-                return .failure(RowError(column: column, reason: "\(double) does not fit Float\(bits)"))
+                return .failure(RowError(column: column, reason: "\(value) does not fit Float\(bits)"))
             }
             return .success(.real(bits == 32 ? Double(Float(double)) : double))
         case .date:
-            guard let text = value as? String, let days = Self.days(text) else {
+            guard case .string(let text) = value, let days = Self.days(text) else {
                 return mismatch(column, value, "a date YYYY-MM-DD")
             }
             return .success(.date(days))
@@ -56,21 +70,35 @@ public enum RowValues {
         }
     }
 
-    private static func integer(_ value: Any, bits: Int, signed: Bool, column: String) -> Result<StoredValue, RowError>
+    private static func integer(
+        _ value: JSONValue,
+        bits: Int,
+        signed: Bool,
+        column: String
+    )
+        -> Result<StoredValue, RowError>
     {
-        guard let number = value as? NSNumber, !isBool(number) else { return mismatch(column, value, "an integer") }
         let type = "\(signed ? "Int" : "UInt")\(bits)"
-        // A JSON number with a fraction is not an integer (45.99 must not become 45).
-        guard number.doubleValue.rounded() == number.doubleValue else {
-            return .failure(RowError(column: column, reason: "\(number) is not a whole number for \(type)"))
-        }
-        if !signed, bits == 64, number.doubleValue >= 0, let exact = UInt64(exactly: number.uint64Value),
-            number.stringValue == String(exact)
-        {
-            return .success(.unsigned(exact))
-        }
-        guard let whole = Int64(number.stringValue) else {
-            return .failure(RowError(column: column, reason: "\(number) does not fit \(type)"))
+        let whole: Int64
+        switch value {
+        case .integer(let number):
+            whole = number
+        case .unsigned(let number):
+            guard !signed, bits == 64 else {
+                return .failure(RowError(column: column, reason: "\(number) does not fit \(type)"))
+            }
+            return .success(.unsigned(number))
+        case .double(let number):
+            // A JSON number with a fraction is not an integer (45.99 must not become 45).
+            guard number.rounded() == number else {
+                return .failure(RowError(column: column, reason: "\(number) is not a whole number for \(type)"))
+            }
+            guard let exact = Int64(exactly: number) else {
+                return .failure(RowError(column: column, reason: "\(number) does not fit \(type)"))
+            }
+            whole = exact
+        default:
+            return mismatch(column, value, "an integer")
         }
         // The bounds without negating Int64.min (which traps).
         let (low, high): (Int64, Int64) =
@@ -88,22 +116,30 @@ public enum RowValues {
 
     /// ISO-8601 with or without fractional seconds, with `Z` or an offset (`toISOString()`), `YYYY-MM-DD
     /// hh:mm:ss` (UTC), or Unix seconds as a JSON number. A string of digits is not a date.
-    private static func dateTime(_ value: Any, column: String) -> Result<StoredValue, RowError> {
-        if let number = value as? NSNumber, !isBool(number) {
-            let seconds = number.doubleValue
-            guard seconds.isFinite, seconds >= 0, seconds < 253_402_300_800 else {
-                return .failure(RowError(column: column, reason: "\(number) is not a Unix time in seconds"))
-            }
-            return .success(.dateTime(Int64(seconds.rounded(.down))))
+    private static func dateTime(_ value: JSONValue, column: String) -> Result<StoredValue, RowError> {
+        let seconds: Double
+        switch value {
+        case .integer(let number): seconds = Double(number)
+        case .unsigned(let number): seconds = Double(number)
+        case .double(let number): seconds = number
+        case .string(let text):
+            guard let parsed = Self.seconds(text) else { return dateTimeMismatch(column, value) }
+            return .success(.dateTime(parsed))
+        default:
+            return dateTimeMismatch(column, value)
         }
-        guard let text = value as? String, let seconds = Self.seconds(text) else {
-            return mismatch(
-                column,
-                value,
-                "a DateTime (ISO-8601 such as 2026-01-01T12:00:00.000Z, 2026-01-01 12:00:00, or Unix seconds as a number)"
-            )
+        guard seconds.isFinite, seconds >= 0, seconds < 253_402_300_800 else {
+            return .failure(RowError(column: column, reason: "\(value) is not a Unix time in seconds"))
         }
-        return .success(.dateTime(seconds))
+        return .success(.dateTime(Int64(seconds.rounded(.down))))
+    }
+
+    private static func dateTimeMismatch(_ column: String, _ value: JSONValue) -> Result<StoredValue, RowError> {
+        mismatch(
+            column,
+            value,
+            "a DateTime (ISO-8601 such as 2026-01-01T12:00:00.000Z, 2026-01-01 12:00:00, or Unix seconds as a number)"
+        )
     }
 
     /// Seconds since the epoch for the text forms of DateTime; nil when it is none of them.
@@ -171,13 +207,14 @@ public enum RowValues {
         return digits.isEmpty ? nil : value
     }
 
-    private static func isBool(_ number: NSNumber) -> Bool {
-        // JSONSerialization reads `true` and `false` as NSNumbers of type `c` (char); numbers are `i`, `q`, `d`.
-        String(cString: number.objCType) == "c"
-    }
-
-    private static func mismatch(_ column: String, _ value: Any, _ expected: String) -> Result<StoredValue, RowError> {
-        .failure(RowError(column: column, reason: "\(String(describing: value).prefix(64)) is not \(expected)"))
+    private static func mismatch(
+        _ column: String,
+        _ value: JSONValue,
+        _ expected: String
+    )
+        -> Result<StoredValue, RowError>
+    {
+        .failure(RowError(column: column, reason: "\(value) is not \(expected)"))
     }
 }
 

@@ -6,6 +6,11 @@ import KeelStore
 
 /// Restate's admin JSON shapes (snake_case), as far as Keel fills them.
 enum AdminBody {
+    /// `POST /analytics/deploy`: the project's files by path (`datasources/x.datasource`, `pipes/y.pipe`).
+    struct AnalyticsDeploy: Decodable {
+        var files: [String: String]
+    }
+
     struct CreateSubscription: Decodable {
         var source: String
         var sink: String

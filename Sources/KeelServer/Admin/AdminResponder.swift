@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import KeelEngine
 import KeelProtocol
@@ -12,6 +13,7 @@ struct AdminResponder: HTTPResponder {
     let deployments: DeploymentManager
     let ingressAddress: String
     var shutdown: ShutdownState?
+    var analytics: AnalyticsService?
 
     func respond(to request: Request, context: Context) async throws -> Response {
         do {
@@ -80,6 +82,39 @@ struct AdminResponder: HTTPResponder {
             )
             response.headers[.location] = "/deployments/\(registration.deployment.id)"
             return response
+        case (.get, "analytics", 1):
+            guard let analytics else { throw EngineError(.notFound, "analytics is not running") }
+            let catalog = analytics.current
+            return json(
+                AnalyticsService.DeploySummary(
+                    engine: analytics.engine.name,
+                    datasources: catalog.datasources.map(\.name).sorted(),
+                    pipes: catalog.pipes.map(\.name).sorted()
+                )
+            )
+        case (.post, "analytics", 2) where segments[1] == "deploy":
+            guard let analytics else { throw EngineError(.notFound, "analytics is not running") }
+            let buffer = try await request.body.collect(upTo: 16 * 1024 * 1024)
+            let body: AdminBody.AnalyticsDeploy
+            do {
+                body = try JSONDecoder().decode(AdminBody.AnalyticsDeploy.self, from: Data(buffer.readableBytesView))
+            } catch {
+                throw EngineError(
+                    .badRequest,
+                    "the body must be JSON like {\"files\": {\"datasources/orders.datasource\": \"SCHEMA >…\", \"pipes/revenue.pipe\": \"NODE …\"}}: \(error)"
+                )
+            }
+            do {
+                return json(try await analytics.deploy(files: body.files))
+            } catch {
+                let status: HTTPResponse.Status =
+                    switch error {
+                    case .conflict: .conflict
+                    case .engine: .internalServerError
+                    default: .badRequest
+                    }
+                return json(AdminBody.Error(message: error.description), status: status)
+            }
         case (.get, "deployments", 1):
             return json(AdminBody.Deployments(deployments: registry.deployments.map(AdminBody.Deployment.init)))
         case (.get, "deployments", 2):

@@ -1,6 +1,8 @@
 import AsyncHTTPClient
 import Foundation
 import Hummingbird
+import KeelAnalytics
+import KeelAnalyticsStore
 import KeelEngine
 import KeelProtocol
 import KeelSQLite
@@ -63,6 +65,13 @@ public struct KeelApplication: Sendable {
         var deployments = DeploymentManager(registry: engine.registry, store: store, client: client)
         deployments.discoveryTimeout = configuration.discoveryTimeout
         try await deployments.restore()
+        let analytics = AnalyticsService(
+            engine: try Self.analyticsEngine(configuration, client: client),
+            configuration: configuration.analytics,
+            dataDirectory: configuration.dataDirectory,
+            logger: logger
+        )
+        try await analytics.start()
         let recovered = try await engine.recover()
         logger.info(
             "keel is ready",
@@ -96,7 +105,8 @@ public struct KeelApplication: Sendable {
                 engine: engine,
                 maxBodySize: configuration.maxBodySize,
                 budget: budget,
-                shutdown: shutdown
+                shutdown: shutdown,
+                analytics: AnalyticsResponder(service: analytics, maxBodySize: configuration.maxBodySize)
             ),
             server: .guardedHTTP1(
                 tracker: ingressConnections,
@@ -118,7 +128,8 @@ public struct KeelApplication: Sendable {
                 engine: engine,
                 deployments: deployments,
                 ingressAddress: "http://\(configuration.ingress)",
-                shutdown: shutdown
+                shutdown: shutdown,
+                analytics: analytics
             ),
             server: .guardedHTTP1(
                 tracker: adminConnections,
@@ -167,6 +178,24 @@ public struct KeelApplication: Sendable {
         try? await adminLoop.shutdownGracefully()
         await store.close()
         withExtendedLifetime(lock) {}
+    }
+}
+
+extension KeelApplication {
+    /// The analytics engine the configuration names: ClickHouse at `--analytics-engine`, else SQLite in the data
+    /// directory (`analytics.sqlite`, apart from the journal).
+    static func analyticsEngine(_ configuration: ServerConfiguration, client: HTTPClient) throws -> any AnalyticsEngine
+    {
+        if let url = configuration.analytics.engineURL {
+            do {
+                return try ClickHouseAnalyticsEngine(url: url, httpClient: client)
+            } catch {
+                throw KeelApplicationError("--analytics-engine \(url): \(error)")
+            }
+        }
+        return try SQLiteAnalyticsEngine(
+            path: (configuration.dataDirectory as NSString).appendingPathComponent("analytics.sqlite")
+        )
     }
 }
 

@@ -41,6 +41,8 @@ public struct ServerConfiguration: Sendable {
     /// How long SIGTERM waits for requests in flight before it closes their connections and stops.
     public var shutdownGracePeriod: Duration
     public var engine: EngineConfiguration
+    /// Tinybird's `/v0/…` API: the engine, the files deployed at start, tokens.
+    public var analytics: AnalyticsConfiguration
 
     public init(
         dataDirectory: String = ".keel",
@@ -52,7 +54,8 @@ public struct ServerConfiguration: Sendable {
         connections: ConnectionTimeouts = ConnectionTimeouts(),
         maxConnections: Int? = nil,
         shutdownGracePeriod: Duration = .seconds(10),
-        engine: EngineConfiguration = EngineConfiguration()
+        engine: EngineConfiguration = EngineConfiguration(),
+        analytics: AnalyticsConfiguration = AnalyticsConfiguration()
     ) {
         self.dataDirectory = dataDirectory
         self.ingress = ingress
@@ -64,6 +67,7 @@ public struct ServerConfiguration: Sendable {
         self.maxConnections = maxConnections
         self.shutdownGracePeriod = shutdownGracePeriod
         self.engine = engine
+        self.analytics = analytics
     }
 
     /// The in-flight body budget in effect.

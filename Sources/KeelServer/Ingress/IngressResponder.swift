@@ -15,6 +15,8 @@ struct IngressResponder: HTTPResponder {
     /// The request bodies all requests together may hold in memory.
     var budget: BodyBudget?
     var shutdown: ShutdownState?
+    /// Tinybird's `/v0/…` API (analytics).
+    var analytics: AnalyticsResponder?
 
     /// Request headers that describe the transport, not the call: never forwarded to the handler.
     private static let hopHeaders: Set<String> = [
@@ -24,6 +26,12 @@ struct IngressResponder: HTTPResponder {
     func respond(to request: Request, context: Context) async throws -> Response {
         let reservation = BodyReservation(budget)
         defer { reservation.release() }
+        if let analytics, request.uri.path.hasPrefix("/v0/") || request.uri.path == "/v0" {
+            let segments = request.uri.path.split(separator: "/").map { segment in
+                String(segment).removingPercentEncoding ?? String(segment)
+            }
+            return await analytics.respond(to: request, segments: segments, reservation: reservation)
+        }
         do {
             return try await route(request, reservation: reservation)
         } catch let error as EngineError {

@@ -89,6 +89,32 @@ struct Serve: AsyncParsableCommand {
     )
     var shutdownGrace = "10s"
 
+    @Option(
+        name: .customLong("analytics-dir"),
+        help:
+            "Tinybird project folder (datasources/*.datasource, pipes/*.pipe) deployed at start (default: ./analytics when it exists, else the last `keel analytics push`)."
+    )
+    var analyticsDirectory: String?
+
+    @Option(
+        name: .customLong("analytics-engine"),
+        help: "Analytics engine: clickhouse://host:8123/db (default: embedded SQLite, DATA_DIR/analytics.sqlite)."
+    )
+    var analyticsEngine: String?
+
+    @Option(
+        name: .customLong("analytics-tokens-file"),
+        help:
+            "File of name=value lines: the values of the tokens the analytics files declare (TOKEN name READ|APPEND); a token named admin may do anything on /v0/."
+    )
+    var analyticsTokensFile: String?
+
+    @Option(
+        name: .customLong("analytics-query-timeout"),
+        help: "A pipe query running longer is stopped and answered 408 (e.g. 10s)."
+    )
+    var analyticsQueryTimeout = "10s"
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -115,6 +141,15 @@ struct Serve: AsyncParsableCommand {
         try Self.positiveDuration(headerTimeout, flag: "--header-timeout")
         try Self.positiveDuration(bodyTimeout, flag: "--body-timeout")
         try Self.positiveDuration(shutdownGrace, flag: "--shutdown-grace")
+        try Self.positiveDuration(analyticsQueryTimeout, flag: "--analytics-query-timeout")
+        if let analyticsDirectory {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: analyticsDirectory, isDirectory: &isDirectory),
+                isDirectory.boolValue
+            else {
+                throw ValidationError("--analytics-dir '\(analyticsDirectory)' is not a folder")
+            }
+        }
         if let maxConnections, maxConnections <= 0 { throw ValidationError("--max-connections must be positive") }
         if let maxInFlightBytes, maxInFlightBytes < maxBodySize {
             throw ValidationError("--max-inflight-bytes must be at least --max-body-size (\(maxBodySize))")
@@ -141,6 +176,19 @@ struct Serve: AsyncParsableCommand {
         configuration.maxConnections = maxConnections
         configuration.maxInFlightBodyBytes = maxInFlightBytes
         configuration.shutdownGracePeriod = DurationParser.parse(shutdownGrace) ?? .seconds(10)
+        // The demo also serves the seed's analytics example when run from a clone and given no folder.
+        var analyticsFolder = analyticsDirectory
+        if demo, analyticsFolder == nil, !FileManager.default.fileExists(atPath: "analytics"),
+            FileManager.default.fileExists(atPath: "Examples/Analytics/datasources")
+        {
+            analyticsFolder = "Examples/Analytics"
+        }
+        configuration.analytics = AnalyticsConfiguration(
+            directory: analyticsFolder,
+            engineURL: analyticsEngine,
+            tokens: try analyticsTokensFile.map { try AnalyticsConfiguration.tokens(file: $0) } ?? [:],
+            queryTimeout: DurationParser.parse(analyticsQueryTimeout) ?? .seconds(10)
+        )
         if let ingress = ServerConfiguration.Bind(ingressBind) { configuration.ingress = ingress }
         if let admin = ServerConfiguration.Bind(adminBind) { configuration.admin = admin }
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)

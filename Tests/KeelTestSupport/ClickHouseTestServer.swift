@@ -1,0 +1,247 @@
+import AsyncHTTPClient
+import Foundation
+import KeelAnalytics
+import KeelAnalyticsStore
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real `clickhouse-server` for the tests, started with `scripts/clickhouse/start.sh` in a temporary directory
+/// on free loopback ports: one per suite (by name), started on first use, stopped (by its PID) when the test
+/// process exits; the script's watcher also stops it if the process dies without exiting cleanly.
+///
+/// Without `clickhouse-server` (`KEEL_CLICKHOUSE_SERVER`, PATH, /usr/sbin) the suites are skipped with a
+/// message, unless `CI` or `KEEL_REQUIRE_CLICKHOUSE` is set: then they run and fail, so CI can not skip them.
+/// `scripts/clickhouse/install.sh` installs it (Debian's 18.16, with apt).
+public final class ClickHouseTestServer: Sendable {
+    public let directory: URL
+    public let httpPort: Int
+    public let pid: Int32
+
+    /// `http://127.0.0.1:<port>`.
+    public var base: String { "http://127.0.0.1:\(httpPort)" }
+
+    /// An engine on a fresh database of this server (created by `prepare`).
+    public func engine(
+        database: String = "t_\(UUID().uuidString.prefix(8).lowercased())"
+    ) throws -> ClickHouseAnalyticsEngine {
+        try ClickHouseAnalyticsEngine(url: "\(base)/\(database)", httpClient: HTTPClient.shared)
+    }
+
+    // MARK: - availability
+
+    public static let packageRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The server binary, if there is one.
+    public static var binary: String? {
+        let environment = ProcessInfo.processInfo.environment
+        if let path = environment["KEEL_CLICKHOUSE_SERVER"], !path.isEmpty {
+            return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+        }
+        let path = (environment["PATH"] ?? "").split(separator: ":").map(String.init) + ["/usr/sbin", "/usr/bin"]
+        return path.map { "\($0)/clickhouse-server" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    public static var required: Bool {
+        let environment = ProcessInfo.processInfo.environment
+        return [environment["CI"], environment["KEEL_REQUIRE_CLICKHOUSE"]].contains { ($0 ?? "").isEmpty == false }
+    }
+
+    /// Whether the ClickHouse suites run: the server is there, or it is required (and its absence fails them).
+    public static var enabled: Bool { binary != nil || required }
+
+    public static let skipMessage: Comment = """
+        clickhouse-server is not installed: the ClickHouse tests are skipped (run scripts/clickhouse/install.sh; \
+        set KEEL_REQUIRE_CLICKHOUSE=1 or CI to make its absence a failure)
+        """
+
+    // MARK: - one server per suite
+
+    private static let servers = Mutex<[String: Task<ClickHouseTestServer, any Error>]>([:])
+    private static let startedPIDs = Mutex<[Int32]>([])
+
+    /// The server of `suite`, started on first use.
+    public static func shared(_ suite: String) async throws -> ClickHouseTestServer {
+        let task = servers.withLock { servers in
+            if let task = servers[suite] { return task }
+            let task = Task { try await ClickHouseTestServer.start() }
+            servers[suite] = task
+            return task
+        }
+        return try await task.value
+    }
+
+    struct StartError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    private static func start() async throws -> ClickHouseTestServer {
+        guard let binary else {
+            throw StartError(
+                description: """
+                    clickhouse-server is required (CI or KEEL_REQUIRE_CLICKHOUSE is set) but not installed; \
+                    run scripts/clickhouse/install.sh
+                    """
+            )
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-clickhouse-\(UUID())")
+        let httpPort = try freePort()
+        var tcpPort = try freePort()
+        while tcpPort == httpPort { tcpPort = try freePort() }
+        var environment = ProcessInfo.processInfo.environment
+        environment["CLICKHOUSE_SERVER"] = binary
+        environment["KEEL_CLICKHOUSE_OWNER_PID"] = String(getpid())
+        let script = packageRoot.appendingPathComponent("scripts/clickhouse/start.sh").path
+        let result = try ChildProcess.run(
+            "/bin/bash",
+            [script, directory.path, String(httpPort), String(tcpPort)],
+            environment: environment
+        )
+        let text = String(decoding: result.output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard result.status == 0, let pid = Int32(text) else {
+            throw StartError(
+                description: "scripts/clickhouse/start.sh failed (\(result.status)): "
+                    + String(decoding: result.errors, as: UTF8.self)
+            )
+        }
+        startedPIDs.withLock { pids in
+            if pids.isEmpty { atexit { ClickHouseTestServer.stopAll() } }
+            pids.append(pid)
+        }
+        return ClickHouseTestServer(directory: directory, httpPort: httpPort, pid: pid)
+    }
+
+    private init(directory: URL, httpPort: Int, pid: Int32) {
+        self.directory = directory
+        self.httpPort = httpPort
+        self.pid = pid
+    }
+
+    /// SIGTERM to every server started here (the script's watcher then removes their directories).
+    private static func stopAll() {
+        for pid in startedPIDs.withLock({ $0 }) { kill(pid, SIGTERM) }
+    }
+
+    private static func freePort() throws -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw StartError(description: "socket() failed") }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
+        }
+        guard bound == 0 else { throw StartError(description: "bind() failed") }
+        var actual = sockaddr_in()
+        var actualLength = length
+        let named = withUnsafeMutablePointer(to: &actual) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &actualLength) }
+        }
+        guard named == 0 else { throw StartError(description: "getsockname() failed") }
+        return Int(UInt16(bigEndian: actual.sin_port))
+    }
+}
+
+/// A child process run to its end with `posix_spawn`, its output collected. Not Foundation's `Process`: its
+/// children inherit the test process's blocked signals (a clickhouse-server started that way ignores SIGTERM), and
+/// `waitUntilExit` was seen to hang on a task thread. This resets the signal mask and waits with `waitpid`.
+public enum ChildProcess {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public static func run(
+        _ executable: String,
+        _ arguments: [String],
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        input: Data? = nil
+    ) throws -> (status: Int32, output: Data, errors: Data) {
+        var outputPipe: [Int32] = [-1, -1]
+        var errorPipe: [Int32] = [-1, -1]
+        var inputPipe: [Int32] = [-1, -1]
+        guard pipe(&outputPipe) == 0, pipe(&errorPipe) == 0, pipe(&inputPipe) == 0 else {
+            throw Failure(description: "pipe() failed: \(errno)")
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, inputPipe[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, outputPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errorPipe[1], 2)
+        for descriptor in inputPipe + outputPipe + errorPipe { posix_spawn_file_actions_addclose(&actions, descriptor) }
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2] {
+            sigaddset(&defaults, signal)
+        }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
+        }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        close(inputPipe[0])
+        close(outputPipe[1])
+        close(errorPipe[1])
+        defer {
+            close(outputPipe[0])
+            close(errorPipe[0])
+        }
+        guard spawned == 0 else {
+            close(inputPipe[1])
+            throw Failure(description: "posix_spawn \(executable) failed: \(spawned)")
+        }
+        if let input {
+            input.withUnsafeBytes { buffer in
+                var offset = 0
+                while offset < buffer.count, let base = buffer.baseAddress {
+                    let written = write(inputPipe[1], base + offset, buffer.count - offset)
+                    if written <= 0 { break }
+                    offset += written
+                }
+            }
+        }
+        close(inputPipe[1])
+        let output = readAll(outputPipe[0])
+        let errors = readAll(errorPipe[0])
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        // WIFEXITED/WEXITSTATUS by hand (macros are not imported).
+        let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return (exitStatus, output, errors)
+    }
+
+    private static func readAll(_ descriptor: Int32) -> Data {
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = read(descriptor, &buffer, buffer.count)
+            if count > 0 {
+                data.append(contentsOf: buffer[0..<count])
+            } else if count < 0 && errno == EINTR {
+                continue
+            } else {
+                return data
+            }
+        }
+    }
+}
