@@ -113,7 +113,7 @@ let package = Package(
         ),
         .testTarget(name: "KeelProtocolTests", dependencies: ["KeelProtocol"]),
         .testTarget(name: "KeelCoreTests", dependencies: ["KeelCore"]),
-        .testTarget(name: "KeelAnalyticsTests", dependencies: ["KeelAnalytics"]),
+        .testTarget(name: "KeelAnalyticsTests", dependencies: ["KeelAnalytics", "KeelTestSupport"]),
         // Starts a real clickhouse-server for the analytics tests (engine, conformance, end to end).
         .target(
             name: "KeelTestSupport",

@@ -1,7 +1,8 @@
 import Foundation
 
-/// A JSON value as ingest reads it: numbers keep whether they were written as whole numbers, so a
-/// `UInt64` keeps its exact value and `45.99` is never taken for an integer.
+/// A JSON value: what ingest reads (numbers keep whether they were written as whole numbers, so a `UInt64`
+/// keeps its exact value and `45.99` is never taken for an integer) and what Keel reads from ClickHouse.
+/// Objects keep their members in the order written (`FORMAT JSON` rows are in column order).
 public indirect enum JSONValue: Hashable, Sendable, CustomStringConvertible {
     case null
     case bool(Bool)
@@ -13,7 +14,17 @@ public indirect enum JSONValue: Hashable, Sendable, CustomStringConvertible {
     case double(Double)
     case string(String)
     case array([JSONValue])
-    case object([String: JSONValue])
+    case object([Member])
+
+    public struct Member: Hashable, Sendable {
+        public var key: String
+        public var value: JSONValue
+
+        public init(_ key: String, _ value: JSONValue) {
+            self.key = key
+            self.value = value
+        }
+    }
 
     /// The value as written in JSON (cut for long strings), for error messages.
     public var description: String {
@@ -45,8 +56,101 @@ public indirect enum JSONValue: Hashable, Sendable, CustomStringConvertible {
                 self = .double(number.doubleValue)
             }
         case let array as [Any]: self = .array(array.map { JSONValue(any: $0) })
-        case let object as [String: Any]: self = .object(object.mapValues { JSONValue(any: $0) })
+        case let object as [String: Any]:
+            self = .object(object.keys.sorted().map { Member($0, JSONValue(any: object[$0])) })
         default: self = .string(String(describing: value))
+        }
+    }
+
+    public struct SyntaxError: Error, Hashable, Sendable, CustomStringConvertible {
+        public var message: String
+        public var description: String { "invalid JSON: \(message)" }
+
+        public init(message: String) {
+            self.message = message
+        }
+    }
+
+    /// Reads one JSON document (whitespace around it allowed), strictly.
+    public static func parse(_ bytes: [UInt8]) throws(SyntaxError) -> JSONValue {
+        let result: Result<JSONValue, JSONScanner.Failure> = bytes.withUnsafeBytes { buffer in
+            var scanner = JSONScanner(buffer, from: 0, to: buffer.count)
+            do throws(JSONScanner.Failure) {
+                let value = try scanner.value()
+                guard scanner.atEnd else { throw JSONScanner.Failure(message: "text after the JSON value") }
+                return .success(value)
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch result {
+        case .success(let value): return value
+        case .failure(let failure): throw SyntaxError(message: failure.message)
+        }
+    }
+
+    /// The member `key` of an object (the first of that name); nil for anything else or when absent.
+    public subscript(key: String) -> JSONValue? {
+        guard case .object(let members) = self else { return nil }
+        return members.first { $0.key == key }?.value
+    }
+
+    public var stringValue: String? {
+        if case .string(let text) = self { return text }
+        return nil
+    }
+
+    /// A whole number, also when written as a string (ClickHouse may quote 64-bit integers).
+    public var intValue: Int? {
+        switch self {
+        case .integer(let number): Int(exactly: number)
+        case .unsigned(let number): Int(exactly: number)
+        case .double(let number): Int(exactly: number.rounded())
+        case .string(let text): Int(text)
+        default: nil
+        }
+    }
+
+    public var doubleValue: Double? {
+        switch self {
+        case .integer(let number): Double(number)
+        case .unsigned(let number): Double(number)
+        case .double(let number): number
+        case .string(let text): Double(text)
+        default: nil
+        }
+    }
+
+    /// The value written as compact JSON.
+    public var serialized: String {
+        var output = ""
+        write(into: &output)
+        return output
+    }
+
+    private func write(into output: inout String) {
+        switch self {
+        case .null: output += "null"
+        case .bool(let value): output += value ? "true" : "false"
+        case .integer(let value): output += String(value)
+        case .unsigned(let value): output += String(value)
+        case .double(let value): output += value.isFinite ? String(value) : "null"
+        case .string(let text): output += PipeResult.quoted(text)
+        case .array(let values):
+            output += "["
+            for (index, value) in values.enumerated() {
+                if index > 0 { output += "," }
+                value.write(into: &output)
+            }
+            output += "]"
+        case .object(let members):
+            output += "{"
+            for (index, member) in members.enumerated() {
+                if index > 0 { output += "," }
+                output += PipeResult.quoted(member.key) + ":"
+                member.value.write(into: &output)
+            }
+            output += "}"
         }
     }
 }
@@ -162,14 +266,14 @@ struct JSONScanner {
             guard let text else { throw fail("a string is not valid UTF-8") }
             return .string(text)
         case UInt8(ascii: "{"):
-            var fields: [String: JSONValue] = [:]
+            var members: [JSONValue.Member] = []
             try object(depth: depth) { scanner, key throws(Failure) in
                 guard let name = String(validating: key, as: UTF8.self) else {
                     throw Failure(message: "a key is not valid UTF-8")
                 }
-                fields[name] = try scanner.value(depth: depth + 1)
+                members.append(JSONValue.Member(name, try scanner.value(depth: depth + 1)))
             }
-            return .object(fields)
+            return .object(members)
         case UInt8(ascii: "["):
             index += 1
             var items: [JSONValue] = []

@@ -113,7 +113,7 @@ public enum NDJSONReader {
                     return
                 }
                 if !node.children.isEmpty, scanner.isObject() {
-                    if let column = node.column { found[column] = .object([:]) }
+                    if let column = node.column { found[column] = .object([]) }
                     try read(node.children, &scanner, depth: depth + 1, into: &found)
                 } else if let column = node.column {
                     found[column] = try scanner.value(depth: depth + 1)

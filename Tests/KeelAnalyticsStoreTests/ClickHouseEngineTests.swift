@@ -12,32 +12,9 @@ import Testing
     .enabled(if: ClickHouseTestServer.enabled, ClickHouseTestServer.skipMessage)
 )
 struct ClickHouseEngineTests {
-    /// The seed's `tinybird/datasources/orders.datasource`, verbatim.
-    static let orders = """
-        SCHEMA >
-          `order_id` String,
-          `user_id` String,
-          `total_cents` Int64,
-          `item_count` Int32,
-          `timestamp` DateTime
-        ENGINE MergeTree
-        ENGINE_SORTING_KEY timestamp
-        """
+    static let orders = SeedFiles.orders
 
-    /// The seed's `tinybird/pipes/revenue_dashboard.pipe`, verbatim.
-    static let revenueDashboard = """
-        NODE hourly_revenue
-        SQL >
-          SELECT
-            toStartOfHour(timestamp) AS hour,
-            count() AS order_count,
-            sum(total_cents) / 100 AS revenue_usd,
-            avg(total_cents) / 100 AS avg_order_usd
-          FROM orders
-          WHERE timestamp >= now() - INTERVAL 24 HOUR
-          GROUP BY hour
-          ORDER BY hour DESC
-        """
+    static let revenueDashboard = SeedFiles.revenueDashboard
 
     /// 2026-12-06 12:00:00 UTC.
     static let now: Int64 = 1_796_558_400

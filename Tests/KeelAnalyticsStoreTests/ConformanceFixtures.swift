@@ -1,4 +1,5 @@
 import KeelAnalytics
+import KeelTestSupport
 import Testing
 
 /// The fixtures of the cross-engine conformance suite: two datasources with their rows, and pipes in the
@@ -7,17 +8,7 @@ enum ConformanceFixtures {
     /// 2026-12-06 12:00:00 UTC.
     static let now: Int64 = 1_796_558_400
 
-    /// The seed's `orders.datasource`, verbatim.
-    static let ordersFile = """
-        SCHEMA >
-          `order_id` String,
-          `user_id` String,
-          `total_cents` Int64,
-          `item_count` Int32,
-          `timestamp` DateTime
-        ENGINE MergeTree
-        ENGINE_SORTING_KEY timestamp
-        """
+    static let ordersFile = SeedFiles.orders
 
     static let ordersRows = """
         {"order_id":"o1","user_id":"u1","total_cents":4599,"item_count":2,"timestamp":"2026-12-06T10:15:00Z"}
@@ -77,19 +68,7 @@ enum ConformanceFixtures {
     static let all: [Fixture] = [
         Fixture(
             name: "seed_revenue_dashboard",
-            pipe: """
-                NODE hourly_revenue
-                SQL >
-                  SELECT
-                    toStartOfHour(timestamp) AS hour,
-                    count() AS order_count,
-                    sum(total_cents) / 100 AS revenue_usd,
-                    avg(total_cents) / 100 AS avg_order_usd
-                  FROM orders
-                  WHERE timestamp >= now() - INTERVAL 24 HOUR
-                  GROUP BY hour
-                  ORDER BY hour DESC
-                """
+            pipe: SeedFiles.revenueDashboard
         ),
         Fixture(
             name: "aggregates",

@@ -244,21 +244,21 @@ final class ConformanceSetup: Sendable {
         batches: [IngestBatch]
     ) throws -> ([String: Result<PipeResult, any Error>], String) {
         guard let modern = ClickHouseVersion("26.9") else { throw OracleError(description: "version") }
-        var tables: [ClickHouseJSON] = []
+        var tables: [JSONValue] = []
         for (datasource, batch) in zip(datasources, batches) {
             var ndjson: [UInt8] = []
             let keys = ClickHouseRows.keys(datasource.columns.map(\.name))
             for row in batch.rows { ClickHouseRows.append(row, keys: keys, to: &ndjson) }
             tables.append(
                 .object([
-                    ("name", .string(datasource.name)),
-                    ("ddl", .string(ClickHouseAnalyticsEngine.createTable(datasource, in: nil, version: modern))),
-                    ("ndjson", .string(String(decoding: ndjson, as: UTF8.self))),
+                    .init("name", .string(datasource.name)),
+                    .init("ddl", .string(ClickHouseAnalyticsEngine.createTable(datasource, in: nil, version: modern))),
+                    .init("ndjson", .string(String(decoding: ndjson, as: UTF8.self))),
                 ])
             )
         }
         var names: [String] = []
-        var queries: [ClickHouseJSON] = []
+        var queries: [JSONValue] = []
         var failures: [String: Result<PipeResult, any Error>] = [:]
         for fixture in ConformanceFixtures.all {
             do {
@@ -278,7 +278,7 @@ final class ConformanceSetup: Sendable {
                 failures[fixture.name] = .failure(error)
             }
         }
-        let request = ClickHouseJSON.object([("tables", .array(tables)), ("queries", .array(queries))])
+        let request = JSONValue.object([.init("tables", .array(tables)), .init("queries", .array(queries))])
         let script = ClickHouseTestServer.packageRoot.appendingPathComponent("scripts/analytics/chdb_oracle.py").path
         let version = try run(python, [script, "--version"], input: nil).trimmingCharacters(in: .whitespacesAndNewlines)
         let output = try run(python, [script], input: Data(request.serialized.utf8))
@@ -288,7 +288,7 @@ final class ConformanceSetup: Sendable {
         }
         var answers = failures
         for (name, line) in zip(names, lines) {
-            let parsed = try ClickHouseJSON.parse(Array(line.utf8))
+            let parsed = try JSONValue.parse(Array(line.utf8))
             if case .bool(true)? = parsed["ok"], let json = parsed["json"]?.stringValue {
                 answers[name] = Result { try ClickHouseResult.parse(Array(json.utf8)) }.mapError { $0 as any Error }
             } else {

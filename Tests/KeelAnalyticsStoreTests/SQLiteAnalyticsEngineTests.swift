@@ -1,34 +1,14 @@
 import Foundation
 import KeelAnalytics
 import KeelAnalyticsStore
+import KeelTestSupport
 import Testing
 
 @Suite("The embedded analytics engine (SQLite)")
 struct SQLiteAnalyticsEngineTests {
-    static let ordersFile = """
-        SCHEMA >
-          `order_id` String,
-          `user_id` String,
-          `total_cents` Int64,
-          `item_count` Int32,
-          `timestamp` DateTime
-        ENGINE MergeTree
-        ENGINE_SORTING_KEY timestamp
-        """
+    static let ordersFile = SeedFiles.orders
 
-    static let revenueDashboard = """
-        NODE hourly_revenue
-        SQL >
-          SELECT
-            toStartOfHour(timestamp) AS hour,
-            count() AS order_count,
-            sum(total_cents) / 100 AS revenue_usd,
-            avg(total_cents) / 100 AS avg_order_usd
-          FROM orders
-          WHERE timestamp >= now() - INTERVAL 24 HOUR
-          GROUP BY hour
-          ORDER BY hour DESC
-        """
+    static let revenueDashboard = SeedFiles.revenueDashboard
 
     static func orders() throws -> Datasource {
         try Datasource.parse(ordersFile, name: "orders", file: "datasources/orders.datasource")
@@ -106,6 +86,85 @@ struct SQLiteAnalyticsEngineTests {
             )
             await #expect(throws: AnalyticsError.self) { try await engine.prepare([changed]) }
             #expect(try await engine.rowCounts([orders]) == ["orders": 1])
+        }
+    }
+
+    @Test("a pipe past its time limit is stopped (timeout), and one answering too many rows is refused")
+    func limits() async throws {
+        try await Self.withEngine { engine, _ in
+            let orders = try Self.orders()
+            try await engine.prepare([orders])
+            let rows = (0..<3_000).map { Self.row("r\($0)", cents: Int64($0), at: 1_796_552_100 + Int64($0)) }
+            _ = try await engine.append(IngestBatch(rows: rows, quarantined: []), to: orders, idempotencyKey: nil)
+            // 3,000 × 3,000 × 3,000 combinations: far more than 200 ms of work.
+            let slow = try KeelAnalytics.Pipe.parse(
+                """
+                NODE endpoint
+                SQL >
+                    SELECT count() AS n FROM orders AS a CROSS JOIN orders AS b CROSS JOIN orders AS c
+                    WHERE a.total_cents + b.total_cents = c.total_cents
+                """,
+                name: "slow",
+                file: "pipes/slow.pipe"
+            )
+            let started = ContinuousClock.now
+            await #expect(throws: AnalyticsError.timeout("the pipe 'slow' ran past its time limit of 0.2 seconds")) {
+                try await engine.query(
+                    PipeRequest(
+                        pipe: slow,
+                        datasources: [orders],
+                        parameters: [:],
+                        now: 0,
+                        timeLimit: .milliseconds(200)
+                    )
+                )
+            }
+            #expect(ContinuousClock.now - started < .seconds(5))
+            let all = try KeelAnalytics.Pipe.parse(
+                "NODE endpoint\nSQL >\n    SELECT order_id FROM orders",
+                name: "all",
+                file: "pipes/all.pipe"
+            )
+            await #expect(throws: AnalyticsError.tooManyRows(100)) {
+                try await engine.query(
+                    PipeRequest(pipe: all, datasources: [orders], parameters: [:], now: 0, rowLimit: 100)
+                )
+            }
+            let answer = try await engine.query(
+                PipeRequest(pipe: all, datasources: [orders], parameters: [:], now: 0, rowLimit: 3_000)
+            )
+            #expect(answer.rows.count == 3_000)
+        }
+    }
+
+    @Test("the seed's dashboard on SQLite: ClickHouse's types, float division, DateTime written as ClickHouse does")
+    func seedDashboard() async throws {
+        try await Self.withEngine { engine, _ in
+            let orders = try Self.orders()
+            let pipe = try KeelAnalytics.Pipe.parse(Self.revenueDashboard, name: "revenue_dashboard", file: "p.pipe")
+            try await engine.validate([pipe], datasources: [orders])
+            try await engine.prepare([orders])
+            let now: Int64 = 1_796_558_400  // 2026-12-06 12:00:00
+            _ = try await engine.append(
+                IngestBatch(
+                    rows: [
+                        Self.row("a", cents: 4599, at: now - 600), Self.row("b", cents: 1000, at: now - 300),
+                        Self.row("c", cents: 2001, at: now - 3_000), Self.row("old", cents: 9, at: now - 90_000),
+                    ],
+                    quarantined: []
+                ),
+                to: orders,
+                idempotencyKey: nil
+            )
+            let result = try await engine.query(
+                PipeRequest(pipe: pipe, datasources: [orders], parameters: [:], now: now)
+            )
+            #expect(result.columns.map(\.type) == ["DateTime", "UInt64", "Float64", "Float64"])
+            #expect(
+                result.rows == [
+                    [.text("2026-12-06 11:00:00"), .unsigned(3), .real(76), .real(7600.0 / 3 / 100)]
+                ]
+            )
         }
     }
 }

@@ -1,34 +1,12 @@
 import KeelAnalytics
+import KeelTestSupport
 import Testing
 
 @Suite("Tinybird's datasource and pipe files")
 struct DatafileTests {
-    /// The seed's `tinybird/datasources/orders.datasource`, verbatim.
-    static let orders = """
-        SCHEMA >
-          `order_id` String,
-          `user_id` String,
-          `total_cents` Int64,
-          `item_count` Int32,
-          `timestamp` DateTime
-        ENGINE MergeTree
-        ENGINE_SORTING_KEY timestamp
-        """
+    static let orders = SeedFiles.orders
 
-    /// The seed's `tinybird/pipes/revenue_dashboard.pipe`, verbatim.
-    static let revenueDashboard = """
-        NODE hourly_revenue
-        SQL >
-          SELECT
-            toStartOfHour(timestamp) AS hour,
-            count() AS order_count,
-            sum(total_cents) / 100 AS revenue_usd,
-            avg(total_cents) / 100 AS avg_order_usd
-          FROM orders
-          WHERE timestamp >= now() - INTERVAL 24 HOUR
-          GROUP BY hour
-          ORDER BY hour DESC
-        """
+    static let revenueDashboard = SeedFiles.revenueDashboard
 
     @Test("the seed's orders.datasource reads: five typed columns, MergeTree sorted by timestamp")
     func seedDatasource() throws {

@@ -12,31 +12,9 @@ import Glibc
 
 @Suite("Analytics over HTTP: Tinybird's /v0/ API on the ingress, deploys on the admin API")
 struct AnalyticsIntegrationTests {
-    /// The seed's `orders.datasource` and `revenue_dashboard.pipe`, verbatim.
-    static let orders = """
-        SCHEMA >
-          `order_id` String,
-          `user_id` String,
-          `total_cents` Int64,
-          `item_count` Int32,
-          `timestamp` DateTime
-        ENGINE MergeTree
-        ENGINE_SORTING_KEY timestamp
-        """
+    static let orders = SeedFiles.orders
 
-    static let revenueDashboard = """
-        NODE hourly_revenue
-        SQL >
-          SELECT
-            toStartOfHour(timestamp) AS hour,
-            count() AS order_count,
-            sum(total_cents) / 100 AS revenue_usd,
-            avg(total_cents) / 100 AS avg_order_usd
-          FROM orders
-          WHERE timestamp >= now() - INTERVAL 24 HOUR
-          GROUP BY hour
-          ORDER BY hour DESC
-        """
+    static let revenueDashboard = SeedFiles.revenueDashboard
 
     static let topUsers = """
         TOKEN dashboard READ

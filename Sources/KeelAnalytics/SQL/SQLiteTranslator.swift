@@ -236,7 +236,8 @@ final class SQLiteTranslator {
             for join in select.joins {
                 let (joined, joinedSource) = try self.source(join.source)
                 var right = joinedSource
-                if context.sources.contains(where: { !$0.names.isDisjoint(with: right.names) }) {
+                // A datasource read twice under different aliases is fine (a self join); one alias twice is not.
+                if context.sources.contains(where: { $0.alias == right.alias }) {
                     throw fail(
                         join.source.line,
                         "`\(right.alias)` is read twice in one FROM; give one of them an alias"
