@@ -31,7 +31,12 @@ public final class SQLiteAnalyticsEngine: AnalyticsEngine {
             try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA cache_size = -65536")
         }
         pool = try DatabasePool(path: path, configuration: configuration)
-        try pool.write { db in
+    }
+
+    /// Creates what is missing (Keel's own tables too) and forgets idempotency keys past their retention.
+    public func prepare(_ datasources: [Datasource]) async throws(AnalyticsError) {
+        let horizon = Int64(Date().timeIntervalSince1970) - Self.keyRetention
+        try await write { db in
             try db.execute(
                 sql: """
                     CREATE TABLE IF NOT EXISTS _keel_datasources (name TEXT PRIMARY KEY, schema TEXT NOT NULL);
@@ -41,13 +46,7 @@ public final class SQLiteAnalyticsEngine: AnalyticsEngine {
                     ) WITHOUT ROWID;
                     """
             )
-            let horizon = Int64(Date().timeIntervalSince1970) - Self.keyRetention
             try db.execute(sql: "DELETE FROM _keel_ingest_keys WHERE created_at < ?", arguments: [horizon])
-        }
-    }
-
-    public func prepare(_ datasources: [Datasource]) async throws(AnalyticsError) {
-        try await write { db in
             for datasource in datasources {
                 let schema = datasource.columns.map { "`\($0.name)` \($0.type)" }.joined(separator: ", ")
                 if let existing = try String.fetchOne(

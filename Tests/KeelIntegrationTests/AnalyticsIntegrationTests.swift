@@ -73,6 +73,24 @@ struct AnalyticsIntegrationTests {
         ])
     }
 
+    @Test("an analytics engine that does not answer at start does not keep durable execution from starting")
+    func unreachableEngineAtStart() async throws {
+        let directory = try Self.project([
+            "datasources/orders.datasource": Self.orders,
+            "pipes/revenue_dashboard.pipe": Self.revenueDashboard,
+        ])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let port = try freeLoopbackPort()
+        try await withKeel(
+            arguments: ["--analytics-dir", directory.path, "--analytics-engine", "clickhouse://127.0.0.1:\(port)/x"]
+        ) { keel, client in
+            #expect(try await client.post("\(keel.ingress)/Greeter/greet", "\"you\"").text == "\"Hello, you!\"")
+            let pipe = try await client.get("\(keel.ingress)/v0/pipes/revenue_dashboard.json")
+            #expect(pipe.status == 404, "\(pipe.text)")
+            #expect(keel.serverLog.contains("analytics could not be deployed at start"), "\(keel.serverLog)")
+        }
+    }
+
     static func seedScenario(arguments: [String]) async throws {
         let directory = try Self.project([
             "datasources/orders.datasource": Self.orders,

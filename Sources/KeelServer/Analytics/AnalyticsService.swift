@@ -69,6 +69,8 @@ final class AnalyticsService: Sendable {
     let engine: any AnalyticsEngine
     let configuration: AnalyticsConfiguration
     private let catalog: Mutex<AnalyticsCatalog>
+    /// How many deploys succeeded.
+    private let deployments = Mutex(0)
     /// Deploys one at a time.
     private let deploying = DeployLock()
     /// Where the files of the last deploy are kept, to be served again after a restart.
@@ -103,17 +105,46 @@ final class AnalyticsService: Sendable {
             return
         }
         do {
-            let summary = try await deploy(files: files)
-            logger.info(
-                "analytics deployed",
-                metadata: [
-                    "engine": "\(engine.name)", "datasources": "\(summary.datasources.joined(separator: ","))",
-                    "pipes": "\(summary.pipes.joined(separator: ","))",
-                ]
+            log(try await deploy(files: files))
+        } catch .engine(let message) {
+            // The engine is unreachable or its disk is full: durable execution does not wait for analytics. The
+            // files are deployed as soon as the engine answers.
+            logger.error(
+                "analytics could not be deployed at start; retrying every 5 s",
+                metadata: ["engine": "\(engine.name)", "error": "\(message)"]
             )
+            Task { await self.retryStartDeploy(files) }
         } catch {
             throw KeelApplicationError("analytics: \(directory.map { "\($0)/" } ?? "")\(error)")
         }
+    }
+
+    private func retryStartDeploy(_ files: [String: String]) async {
+        let before = deployments.withLock { $0 }
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(5))
+            // A push since then replaced what start would deploy.
+            guard deployments.withLock({ $0 }) == before else { return }
+            do {
+                log(try await deploy(files: files))
+                return
+            } catch .engine {
+                continue
+            } catch {
+                logger.error("analytics could not be deployed", metadata: ["error": "\(error)"])
+                return
+            }
+        }
+    }
+
+    private func log(_ summary: DeploySummary) {
+        logger.info(
+            "analytics deployed",
+            metadata: [
+                "engine": "\(engine.name)", "datasources": "\(summary.datasources.joined(separator: ","))",
+                "pipes": "\(summary.pipes.joined(separator: ","))",
+            ]
+        )
     }
 
     struct DeploySummary: Encodable, Sendable {
@@ -146,11 +177,18 @@ final class AnalyticsService: Sendable {
         try await engine.validate(next.pipes, datasources: next.datasources)
         try await engine.prepare(next.datasources)
         do {
-            try Self.writeDurably(try JSONEncoder().encode(files), to: deployedFilesPath)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let data = try encoder.encode(files)
+            // The same files again (a restart) write nothing: a server starts on a full disk.
+            if FileManager.default.contents(atPath: deployedFilesPath) != data {
+                try Self.writeDurably(data, to: deployedFilesPath)
+            }
         } catch {
             throw .engine("could not keep the deployed files in \(deployedFilesPath): \(error)")
         }
         catalog.withLock { $0 = next }
+        deployments.withLock { $0 += 1 }
         return DeploySummary(
             engine: engine.name,
             datasources: next.datasources.map(\.name).sorted(),

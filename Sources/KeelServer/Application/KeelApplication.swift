@@ -64,15 +64,24 @@ public struct KeelApplication: Sendable {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         var deployments = DeploymentManager(registry: engine.registry, store: store, client: client)
         deployments.discoveryTimeout = configuration.discoveryTimeout
-        try await deployments.restore()
-        let analytics = AnalyticsService(
-            engine: try Self.analyticsEngine(configuration, client: client),
-            configuration: configuration.analytics,
-            dataDirectory: configuration.dataDirectory,
-            logger: logger
-        )
-        try await analytics.start()
-        let recovered = try await engine.recover()
+        let analytics: AnalyticsService
+        let recovered: Int
+        do {
+            try await deployments.restore()
+            analytics = AnalyticsService(
+                engine: try Self.analyticsEngine(configuration, client: client),
+                configuration: configuration.analytics,
+                dataDirectory: configuration.dataDirectory,
+                logger: logger
+            )
+            try await analytics.start()
+            recovered = try await engine.recover()
+        } catch {
+            // Nothing runs yet: release what was opened, so the error is what the operator sees.
+            try? await client.shutdown()
+            await store.close()
+            throw error
+        }
         logger.info(
             "keel is ready",
             metadata: [
