@@ -99,6 +99,13 @@ public struct AnalyticsCatalog: Sendable {
             if datasource.name.hasPrefix("_keel") {
                 throw AnalyticsFileError(file: path, line: 1, message: "names starting with _keel are Keel's own")
             }
+            if let column = datasource.columns.first(where: { $0.name.hasPrefix("_keel") }) {
+                throw AnalyticsFileError(
+                    file: path,
+                    line: 1,
+                    message: "column `\(column.name)`: names starting with _keel are Keel's own"
+                )
+            }
             seen[datasource.name.lowercased()] = path
         }
         for pipe in pipes {

@@ -160,6 +160,16 @@ struct SQLiteAnalyticsEngineTests {
                 PipeRequest(pipe: pipe, datasources: [orders], parameters: [:], now: now)
             )
             #expect(result.columns.map(\.type) == ["DateTime", "UInt64", "Float64", "Float64"])
+            // The table is stored in its sorting key's order with a hidden sequence; `*` shows the schema only.
+            let all = try KeelAnalytics.Pipe.parse(
+                "NODE endpoint\nSQL >\n    SELECT * FROM orders ORDER BY timestamp LIMIT 1",
+                name: "all",
+                file: "pipes/all.pipe"
+            )
+            let first = try await engine.query(PipeRequest(pipe: all, datasources: [orders], parameters: [:], now: now))
+            #expect(first.columns.map(\.name) == ["order_id", "user_id", "total_cents", "item_count", "timestamp"])
+            #expect(first.rows.first?.first == .text("old"))
+            #expect(first.rowsBeforeLimitAtLeast == 4)
             #expect(
                 result.rows == [
                     [.text("2026-12-06 11:00:00"), .unsigned(3), .real(76), .real(7600.0 / 3 / 100)]
