@@ -17,6 +17,7 @@ struct AdminTests {
             let openapi = try await client.get("\(keel.admin)/openapi").json()
             #expect((openapi["paths"] as? [String: Any])?["/deployments"] != nil)
             #expect((openapi["paths"] as? [String: Any])?["/subscriptions"] != nil)
+            #expect((openapi["paths"] as? [String: Any])?["/analytics/deploy"] != nil)
             #expect(try await client.get("\(keel.admin)/services/Nope").status == 404)
         }
     }

@@ -103,6 +103,11 @@ enum AdminOpenAPI {
               "patch": {"summary": "Pause, resume (missed ticks are not caught up) or trigger now (through the overlap policy)",
                         "responses": {"200": {"description": "the schedule"}, "404": {"description": "unknown schedule or operation"}}}
             },
+            "/analytics": {"get": {"summary": "The analytics engine and the deployed datasources and pipes", "responses": {"200": {"description": "the deployment", "content": {"application/json": {}}}}}},
+            "/analytics/deploy": {
+              "post": {"summary": "Deploy Tinybird files (a files object: path to text, e.g. datasources/x.datasource, pipes/y.pipe), checked whole first; the set replaces the deployment",
+                       "responses": {"200": {"description": "deployed"}, "400": {"description": "a file, token or pipe refused: file:line: reason"}, "409": {"description": "a datasource's columns changed"}}}
+            },
             "/openapi": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3"}}}}
           },
           "components": {
