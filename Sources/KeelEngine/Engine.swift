@@ -30,6 +30,8 @@ public final class Engine: Service {
     private let quarantine: Quarantine?
     /// Opened by `releaseAttempts()` (or at once, unless the configuration holds attempts).
     private let attemptsReleased = Latch()
+    /// Metrics handles, made here so that they follow the process's `MetricsSystem.bootstrap` (see `EngineMetrics`).
+    let metrics = EngineMetrics()
 
     /// `quarantine`: watches embedded attempts so that a handler that crashes the process is found and
     /// recovered paused (see `QuarantineRules`); nil runs without that watch.
@@ -56,6 +58,7 @@ public final class Engine: Service {
         self.jobSink = jobSink
         let registry = self.registry
         let router = self.router
+        let metrics = self.metrics
         self.partitions = (0..<configuration.partitions).map { index in
             PartitionProcessor(
                 index: index,
@@ -68,6 +71,7 @@ public final class Engine: Service {
                 nextSequence: { sequence.next() },
                 quarantine: quarantine,
                 clock: clock,
+                metrics: metrics,
                 spawn: { job in jobSink.yield(job) }
             )
         }
@@ -176,6 +180,7 @@ public final class Engine: Service {
                 )
                 records[index].status = .paused
                 records[index].lastFailure = reason
+                metrics.invocationPaused()
                 writer.enqueue(
                     [
                         .updateStatus(
@@ -207,6 +212,7 @@ public final class Engine: Service {
                 group.addTask { await self.deliverStoredEvents() }
                 await withDiscardingTaskGroup { attempts in
                     attempts.addTask { await self.purgeExpiredPeriodically() }
+                    if EngineMetrics.isBootstrapped { attempts.addTask { await self.sampleQueuesPeriodically() } }
                     await self.attemptsReleased.wait()
                     attempts.addTask { await self.runSchedules() }
                     for await job in jobs { attempts.addTask { await job() } }
@@ -249,6 +255,26 @@ public final class Engine: Service {
                 return
             } catch {
                 logger.warning("purging expired completions failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Sets the queue gauges (`keel_inbox_depth`, `keel_pending_timers`) every second, in real time whatever the
+    /// engine's clock: counting in the partitions costs them nothing between samples.
+    private func sampleQueuesPeriodically() async {
+        while !Task.isCancelled {
+            var inboxed = 0
+            var timers = 0
+            for partition in partitions {
+                let depths = await partition.queueDepths()
+                inboxed += depths.inboxed
+                timers += depths.timers
+            }
+            metrics.queues(inboxed: inboxed, timers: timers)
+            do {
+                try await Task.sleep(for: .seconds(1))
+            } catch {
+                return
             }
         }
     }

@@ -227,7 +227,9 @@ struct SwiftToolkitTests {
                 scheduled.status == 200 && scheduled.text.hasPrefix(#""inv_1"#),
                 "\(scheduled.status) \(scheduled.text)"
             )
-            #expect(try await server.get("/Counter/later/get").text == "0")
+            // Not yet run, unless the machine is so loaded that the call itself took most of the delay.
+            let early = try await server.get("/Counter/later/get").text
+            if ContinuousClock.now - started < .milliseconds(700) { #expect(early == "0") }
             let deadline = ContinuousClock.now + .seconds(30)
             while try await server.get("/Counter/later/get").text != "5" {
                 guard ContinuousClock.now < deadline else {

@@ -58,8 +58,9 @@ final class GroupCommitWriter: Sendable {
     private let wakeUps: AsyncStream<Void>
     private let wakeTask: AsyncStream<Void>.Continuation
     private let wakeThread = DispatchSemaphore(value: 0)
-    private let batchSize = Recorder(label: "keel_commit_batch_operations")
-    private let commitDuration = Timer(label: "keel_commit_duration")
+    private let batchSize = Recorder(label: EngineMetrics.Name.commitBatchSize)
+    private let commitDuration = Metrics.Timer(label: EngineMetrics.Name.commitDuration)
+    private let commitFailures = Counter(label: EngineMetrics.Name.commitFailures)
 
     init(store: any Store, sequence: SequenceCounter, logger: Logger) {
         self.store = store
@@ -303,6 +304,7 @@ final class GroupCommitWriter: Sendable {
             }
             return
         }
+        commitFailures.increment()
         let owners = Set(batch.flatMap(\.owners))
         logger.error(
             "a group commit failed; its invocations are reloaded from the store before they go on",

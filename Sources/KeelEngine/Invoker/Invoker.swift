@@ -35,15 +35,24 @@ struct Invoker: Sendable {
                 quarantine.attemptEnded(id)
             }
         }
+        let started = ContinuousClock.now
         let outcome = await relay(plan, output: output, id: id, generation: plan.generation)
+        let elapsed = (ContinuousClock.now - started).saturatingNanoseconds
+        let metrics = processor.metrics
         let failure: (message: String, nextRetryDelay: Duration?)?
         switch outcome {
         case .completed(let result):
+            metrics.attemptEnded(.completed, nanoseconds: elapsed)
             // Completing removed the invocation from its partition: nothing is left to record.
             return result
         case .failed(let reason):
+            metrics.attemptEnded(.failed, nanoseconds: elapsed)
+            if reason.isEndpointFault, let deployment = plan.remoteDeployment {
+                metrics.endpointError(deployment: deployment)
+            }
             failure = (reason.message, reason.nextRetryDelay)
         case .ended:
+            metrics.attemptEnded(.suspended, nanoseconds: elapsed)
             failure = nil
         }
         await processor.attemptEnded(id, generation: plan.generation, failure: failure)
@@ -99,7 +108,8 @@ struct Invoker: Sendable {
         return .failed(
             AttemptFailure(
                 message: "the endpoint closed the attempt without End, Suspension or Error",
-                nextRetryDelay: nil
+                nextRetryDelay: nil,
+                isEndpointFault: true
             )
         )
     }
@@ -109,4 +119,7 @@ struct Invoker: Sendable {
 struct AttemptFailure: Sendable {
     var message: String
     var nextRetryDelay: Duration?
+    /// The endpoint broke the protocol (counted in `keel_endpoint_errors_total` for a remote deployment); an
+    /// `Error` frame is counted where the partition reads it.
+    var isEndpointFault = false
 }

@@ -27,6 +27,11 @@ final class ActiveInvocation {
         var isAborted = false
         /// The step results the handler went on with before they were stored, and what frames need of them.
         var speculation: StepSpeculation
+        /// The deployment of an attempt on a remote endpoint (its endpoint errors are counted against it); nil
+        /// for an embedded one.
+        var remoteDeployment: String?
+        /// When the attempt's latest `Run` command came in, until its proposal does (`keel_step_duration_seconds`).
+        var stepStartedAt: ContinuousClock.Instant?
 
         /// `speculative`: the SDK may go on with step results before they are stored (an embedded endpoint).
         init(
@@ -35,7 +40,8 @@ final class ActiveInvocation {
             output: AttemptOutput,
             replayed: Int,
             lastActivity: Int64,
-            speculative: Bool
+            speculative: Bool,
+            remoteDeployment: String? = nil
         ) {
             self.generation = generation
             self.input = input
@@ -43,6 +49,7 @@ final class ActiveInvocation {
             self.replayed = replayed
             self.lastActivity = lastActivity
             self.speculation = StepSpeculation(allowed: speculative)
+            self.remoteDeployment = remoteDeployment
         }
     }
 
@@ -103,4 +110,6 @@ struct AttemptPlan: Sendable {
     var input: AttemptInput
     /// The endpoint runs in this process (its traps are this process's crashes).
     var isEmbedded: Bool
+    /// The deployment of a remote endpoint (for `keel_endpoint_errors_total`); nil for an embedded one.
+    var remoteDeployment: String?
 }

@@ -122,7 +122,8 @@ extension PartitionProcessor {
             output: output,
             replayed: journal.count,
             lastActivity: clock.now(),
-            speculative: speculative
+            speculative: speculative,
+            remoteDeployment: speculative ? nil : deploymentID
         )
         startInactivitySweeper()
 
@@ -142,7 +143,8 @@ extension PartitionProcessor {
             head: head,
             endpoint: transport,
             input: input,
-            isEmbedded: speculative
+            isEmbedded: speculative,
+            remoteDeployment: speculative ? nil : deploymentID
         )
     }
 
@@ -174,6 +176,7 @@ extension PartitionProcessor {
                 "attempt": "\(lifecycle[id]?.failedAttempts ?? 0)", "error": "\(failure.message)",
             ]
         )
+        for case .storeStatus(_, .invoked, _) in actions { metrics.retryScheduled() }
         // Killed: the attempt's relay waits until the completion is stored. The other actions go together (a
         // pause and its alert are stored in one transaction).
         perform(actions.filter { if case .complete = $0 { false } else { true } })

@@ -62,6 +62,7 @@ extension PartitionProcessor {
             )
             return StoreError(wrapping: error)
         }
+        metrics.invocationCompleted(result)
         subscribers[topic] = nil
         active[id]?.attempt?.input.finish()
         active[id] = nil

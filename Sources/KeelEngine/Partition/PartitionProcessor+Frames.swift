@@ -63,12 +63,21 @@ extension PartitionProcessor {
                 return suspend(id, frame, generation: generation)
             case .error:
                 let message = try frame.decode(PBErrorMessage.self)
+                if let deployment = invocation.attempt?.remoteDeployment, !isShuttingDown,
+                    EngineMetrics.isEndpointFault(code: message.code)
+                {
+                    metrics.endpointError(deployment: deployment)
+                }
                 return .failed(
                     describe(message),
                     nextRetryDelay: message.hasNextRetryDelay ? .milliseconds(message.nextRetryDelay) : nil
                 )
             case .proposeRunCompletion:
                 let proposal = try frame.decode(PBProposeRunCompletionMessage.self)
+                if let started = invocation.attempt?.stepStartedAt {
+                    invocation.attempt?.stepStartedAt = nil
+                    metrics.stepProposed(nanoseconds: (ContinuousClock.now - started).saturatingNanoseconds)
+                }
                 // Read before `attempt` is modified: the journal is searched during that access.
                 let replayed = invocation.attempt?.replayed
                 let storage = invocation.attempt?.speculation.storage(
@@ -99,6 +108,7 @@ extension PartitionProcessor {
                         nextRetryDelay: nil
                     )
                 }
+                if type == .run { invocation.attempt?.stepStartedAt = .now }
                 return try await command(type, frame, of: id)
             }
         } catch {

@@ -129,6 +129,7 @@ extension PartitionProcessor {
             ) : nil
         if let failureAlert { operations.append(.insertEvent(failureAlert)) }
         guard writer.enqueue(operations, for: id) != nil else { return }
+        if status == .paused { metrics.invocationPaused() }
         if let failureAlert { deliverAlert(failureAlert) }
     }
 

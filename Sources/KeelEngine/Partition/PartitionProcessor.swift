@@ -20,6 +20,8 @@ actor PartitionProcessor {
     let nextSequence: @Sendable () -> Int64
     /// Holds embedded attempts while a suspect of a crash runs alone; nil when not watching for traps.
     let quarantine: Quarantine?
+    /// The engine's metrics handles (no-ops unless the process bootstrapped a backend).
+    let metrics: EngineMetrics
 
     /// What the partition holds of its unfinished invocations besides their lifecycle: records, cached
     /// journals, live attempts.
@@ -56,9 +58,11 @@ actor PartitionProcessor {
         nextSequence: @escaping @Sendable () -> Int64,
         quarantine: Quarantine? = nil,
         clock: any EngineClock = SystemClock(),
+        metrics: EngineMetrics,
         spawn: @escaping @Sendable (@escaping Job) -> Void
     ) {
         self.clock = clock
+        self.metrics = metrics
         self.quarantine = quarantine
         self.index = index
         self.store = store
@@ -284,5 +288,20 @@ actor PartitionProcessor {
         }
         perform(lifecycle.recover(stored, resuming: resuming))
         for record in records { armTimeouts(of: record.id) }
+    }
+
+    /// How many of this partition's invocations wait in their objects' inboxes, and how many durable timers
+    /// and delayed starts are not due yet (for the sampled gauges; O(invocations), called once a second).
+    func queueDepths() -> (inboxed: Int, timers: Int) {
+        var inboxed = 0
+        for invocation in lifecycle.invocations.values where invocation.status == .inboxed { inboxed += 1 }
+        var timers = 0
+        for entry in lifecycle.deadlines.entries {
+            switch entry.key {
+            case .timer, .start: timers += 1
+            default: break
+            }
+        }
+        return (inboxed, timers)
     }
 }

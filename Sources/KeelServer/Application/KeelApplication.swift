@@ -88,6 +88,7 @@ public struct KeelApplication: Sendable {
                 "dataDirectory": "\(configuration.dataDirectory)",
                 "ingress": "\(configuration.ingress)",
                 "admin": "\(configuration.admin)",
+                "metrics": "\(configuration.metrics.map { "\($0.bind)" } ?? "off")",
                 "services": "\(engine.registry.services.keys.sorted().joined(separator: ","))",
                 "recovered": "\(recovered)",
             ]
@@ -115,7 +116,8 @@ public struct KeelApplication: Sendable {
                 maxBodySize: configuration.maxBodySize,
                 budget: budget,
                 shutdown: shutdown,
-                analytics: AnalyticsResponder(service: analytics, maxBodySize: configuration.maxBodySize)
+                analytics: AnalyticsResponder(service: analytics, maxBodySize: configuration.maxBodySize),
+                metrics: IngressMetrics()
             ),
             server: .guardedHTTP1(
                 tracker: ingressConnections,
@@ -153,17 +155,28 @@ public struct KeelApplication: Sendable {
             eventLoopGroupProvider: .shared(adminLoop),
             logger: logger
         )
+        // The metrics listener shares the admin API's event loop, with a connection share of its own.
+        let metricsConnections = ConnectionTracker(name: "metrics", limit: MetricsServer.connectionLimit)
+        let metrics = configuration.metrics.map {
+            MetricsServer(
+                configuration: $0,
+                timeouts: configuration.connections,
+                tracker: metricsConnections,
+                eventLoopGroup: adminLoop,
+                logger: logger
+            )
+        }
         let watcher = ShutdownWatcher(
             state: shutdown,
             gracePeriod: configuration.shutdownGracePeriod,
-            connections: [ingressConnections, adminConnections],
+            connections: [ingressConnections, adminConnections, metricsConnections],
             logger: logger
         )
         var groupConfiguration = ServiceGroupConfiguration(
             // Shut down in reverse order: the watcher first (health answers 503 from then on, and the grace
             // period starts), then the engine, so that callers waiting for a result are answered (503, the
-            // invocation stays stored) and the HTTP servers can drain.
-            services: [
+            // invocation stays stored) and the HTTP servers can drain; metrics answer until the end.
+            services: (metrics.map { [.init(service: $0, successTerminationBehavior: .ignore)] } ?? []) + [
                 .init(service: ingress),
                 .init(service: admin),
                 .init(service: engine),

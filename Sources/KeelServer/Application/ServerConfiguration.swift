@@ -43,6 +43,8 @@ public struct ServerConfiguration: Sendable {
     public var engine: EngineConfiguration
     /// Tinybird's `/v0/…` API: the engine, the files deployed at start, tokens.
     public var analytics: AnalyticsConfiguration
+    /// The Prometheus endpoint (`GET /metrics`); nil serves none.
+    public var metrics: MetricsConfiguration?
 
     public init(
         dataDirectory: String = ".keel",
@@ -55,7 +57,8 @@ public struct ServerConfiguration: Sendable {
         maxConnections: Int? = nil,
         shutdownGracePeriod: Duration = .seconds(10),
         engine: EngineConfiguration = EngineConfiguration(),
-        analytics: AnalyticsConfiguration = AnalyticsConfiguration()
+        analytics: AnalyticsConfiguration = AnalyticsConfiguration(),
+        metrics: MetricsConfiguration? = nil
     ) {
         self.dataDirectory = dataDirectory
         self.ingress = ingress
@@ -68,6 +71,7 @@ public struct ServerConfiguration: Sendable {
         self.shutdownGracePeriod = shutdownGracePeriod
         self.engine = engine
         self.analytics = analytics
+        self.metrics = metrics
     }
 
     /// The in-flight body budget in effect.

@@ -17,6 +17,8 @@ struct IngressResponder: HTTPResponder {
     var shutdown: ShutdownState?
     /// Tinybird's `/v0/…` API (analytics).
     var analytics: AnalyticsResponder?
+    /// Counts answers by status (`keel_ingress_requests_total`, no-ops unless the process bootstrapped metrics).
+    var metrics: IngressMetrics?
 
     /// Request headers that describe the transport, not the call: never forwarded to the handler.
     private static let hopHeaders: Set<String> = [
@@ -24,6 +26,18 @@ struct IngressResponder: HTTPResponder {
     ]
 
     func respond(to request: Request, context: Context) async throws -> Response {
+        guard let metrics else { return try await answer(request) }
+        do {
+            let response = try await answer(request)
+            metrics.count(response.status)
+            return response
+        } catch {
+            metrics.count((error as? any HTTPResponseError)?.status ?? .internalServerError)
+            throw error
+        }
+    }
+
+    private func answer(_ request: Request) async throws -> Response {
         let reservation = BodyReservation(budget)
         defer { reservation.release() }
         if let analytics, request.uri.path.hasPrefix("/v0/") || request.uri.path == "/v0" {

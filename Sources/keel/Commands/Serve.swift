@@ -5,6 +5,8 @@ import KeelCore
 import KeelEngine
 import KeelServer
 import Logging
+import Metrics
+import Prometheus
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,6 +27,13 @@ struct Serve: AsyncParsableCommand {
 
     @Option(name: .customLong("admin-bind"), help: "host:port of the admin API (env KEEL_ADMIN_BIND).")
     var adminBind = ProcessInfo.processInfo.environment["KEEL_ADMIN_BIND"] ?? "127.0.0.1:9070"
+
+    @Option(
+        name: .customLong("metrics-bind"),
+        help:
+            "host:port of the Prometheus endpoint, GET /metrics; 'off' serves none (env KEEL_METRICS_BIND; default 127.0.0.1:5122, skipped with a warning when taken)."
+    )
+    var metricsBind: String?
 
     @Option(name: .customLong("max-body-size"), help: "Largest request body the ingress accepts, in bytes.")
     var maxBodySize = 10 * 1024 * 1024
@@ -124,6 +133,11 @@ struct Serve: AsyncParsableCommand {
         guard ServerConfiguration.Bind(adminBind) != nil else {
             throw ValidationError("--admin-bind '\(adminBind)' is not host:port")
         }
+        if let metricsBind = requestedMetricsBind, !Self.metricsDisabled(metricsBind),
+            ServerConfiguration.Bind(metricsBind) == nil
+        {
+            throw ValidationError("--metrics-bind '\(metricsBind)' is not host:port (or 'off' to serve no metrics)")
+        }
         guard maxBodySize > 0 else { throw ValidationError("--max-body-size must be positive") }
         guard partitions > 0 else { throw ValidationError("--partitions must be positive") }
         guard let timeout = DurationParser.parse(inactivityTimeout), timeout > .zero else {
@@ -191,9 +205,29 @@ struct Serve: AsyncParsableCommand {
         )
         if let ingress = ServerConfiguration.Bind(ingressBind) { configuration.ingress = ingress }
         if let admin = ServerConfiguration.Bind(adminBind) { configuration.admin = admin }
+        let requested = requestedMetricsBind
+        if !(requested.map(Self.metricsDisabled) ?? false) {
+            // Only the executable bootstraps metrics (once per process); the library only emits through them.
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(MetricsConfiguration.prometheusFactory(registry: registry))
+            configuration.metrics = MetricsConfiguration(
+                bind: requested.flatMap { ServerConfiguration.Bind($0) } ?? MetricsConfiguration.defaultBind,
+                registry: registry,
+                isRequired: requested != nil
+            )
+        }
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         let endpoints = demo ? [DemoServices.endpoint(dataDirectory: dataDirectory)] : []
         try await KeelApplication(configuration: configuration, endpoints: endpoints).run()
+    }
+
+    /// The metrics address the operator gave (flag, then environment); nil for the default.
+    private var requestedMetricsBind: String? {
+        metricsBind ?? ProcessInfo.processInfo.environment["KEEL_METRICS_BIND"]
+    }
+
+    private static func metricsDisabled(_ value: String) -> Bool {
+        MetricsConfiguration.disabledValues.contains(value.trimmingCharacters(in: .whitespaces).lowercased())
     }
 
     @discardableResult
