@@ -204,6 +204,24 @@ public final class Engine: Service {
     }
 
     public func run() async throws {
+        // Cancelled instead of shut down gracefully (another service of the group failed, e.g. a listener could
+        // not bind): stop the same way, or `run` would wait for ever for attempts to be released.
+        await withTaskCancellationHandler {
+            await runUntilShutdown()
+        } onCancel: {
+            self.stopAccepting()
+        }
+    }
+
+    private func stopAccepting() {
+        jobSink.finish()
+        attemptsReleased.open()
+        scheduleBook.stop()
+        let partitions = self.partitions
+        Task { for partition in partitions { await partition.releaseWaitersForShutdown() } }
+    }
+
+    private func runUntilShutdown() async {
         let jobs = self.jobs
         let writer = self.writer
         await withGracefulShutdownHandler {
@@ -222,11 +240,7 @@ public final class Engine: Service {
                 self.scheduleBook.stop()
             }
         } onGracefulShutdown: {
-            self.jobSink.finish()
-            self.attemptsReleased.open()
-            self.scheduleBook.stop()
-            let partitions = self.partitions
-            Task { for partition in partitions { await partition.releaseWaitersForShutdown() } }
+            self.stopAccepting()
         }
     }
 

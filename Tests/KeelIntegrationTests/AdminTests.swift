@@ -74,4 +74,34 @@ struct AdminTests {
             #expect(try await client.get("\(keel.ingress)/restate/health").status == 200)
         }
     }
+
+    @Test("a server whose ingress port is taken stops with the reason instead of hanging")
+    func ingressPortTaken() async throws {
+        try await withKeel { keel, client in
+            let second = Process()
+            second.executableURL = KeelProcess.binary
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-it-\(UUID())")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            second.arguments = [
+                "serve", "--data-dir", directory.path, "--ingress-bind", "127.0.0.1:\(keel.ingressPort)",
+                "--admin-bind", "127.0.0.1:\(try freeLoopbackPort())", "--metrics-bind", "off",
+            ]
+            let errors = Pipe()
+            second.standardError = errors
+            second.standardOutput = FileHandle.nullDevice
+            try second.run()
+            // Before the fix the process never exited (the engine waited for attempts to be released).
+            let deadline = ContinuousClock.now + .seconds(60)
+            while second.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            if second.isRunning {
+                kill(second.processIdentifier, SIGKILL)
+                Issue.record("keel serve did not exit although its ingress port was taken")
+                return
+            }
+            let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(second.terminationStatus != 0)
+            #expect(text.lowercased().contains("address already in use"), "\(text)")
+            #expect(try await client.get("\(keel.ingress)/restate/health").status == 200)
+        }
+    }
 }
