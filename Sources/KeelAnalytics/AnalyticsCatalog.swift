@@ -96,8 +96,20 @@ public struct AnalyticsCatalog: Sendable {
                     message: "names ending in _quarantine are kept for the quarantine tables of datasources"
                 )
             }
-            if datasource.name.hasPrefix("_keel") {
-                throw AnalyticsFileError(file: path, line: 1, message: "names starting with _keel are Keel's own")
+            if datasource.name.lowercased().hasPrefix("_keel") || datasource.name.lowercased() == "keel_ingest_keys" {
+                throw AnalyticsFileError(
+                    file: path,
+                    line: 1,
+                    message: "names starting with _keel, and keel_ingest_keys, are Keel's own"
+                )
+            }
+            // SQLite's table names ignore case: two datasources must differ in more than case.
+            if let other = seen[datasource.name.lowercased()] {
+                throw AnalyticsFileError(
+                    file: path,
+                    line: 1,
+                    message: "the name '\(datasource.name)' is also \(other) (names are compared without case)"
+                )
             }
             if let column = datasource.columns.first(where: { $0.name.hasPrefix("_keel") }) {
                 throw AnalyticsFileError(

@@ -9,8 +9,23 @@ import Foundation
 public enum NDJSONReader {
     /// The longest raw line a quarantine keeps.
     public static let quarantinedLineLimit = 64 * 1024
+    /// The most lines one request may hold: a batch's rows take several times their bytes in memory, so a small
+    /// gzipped body of millions of tiny lines is refused (`TooManyLines`) before it is held.
+    public static let maximumLines = 1_000_000
 
-    public static func read(_ body: Data, into datasource: Datasource) -> IngestBatch {
+    public struct TooManyLines: Error, Hashable, Sendable, CustomStringConvertible {
+        public var description: String {
+            "the body has more than \(NDJSONReader.maximumLines) lines; send them in several requests"
+        }
+    }
+
+    public static func read(_ body: Data, into datasource: Datasource) throws(TooManyLines) -> IngestBatch {
+        // Counted first, so nothing is built for a body that is refused.
+        var lines = 0
+        for byte in body where byte == 0x0A {
+            lines += 1
+            if lines >= maximumLines { throw TooManyLines() }
+        }
         let paths = PathTree(datasource)
         var batch = IngestBatch(rows: [], quarantined: [])
         body.withUnsafeBytes { bytes in

@@ -103,7 +103,7 @@ public final class SQLiteAnalyticsEngine: AnalyticsEngine {
 
     public func validate(_ pipes: [KeelAnalytics.Pipe], datasources: [Datasource]) async throws(AnalyticsError) {
         for pipe in pipes {
-            try PipeCompiler.validateForSQLite(pipe, datasources: datasources)
+            try await PipeCompiler.validateForSQLite(pipe, datasources: datasources)
         }
     }
 
@@ -183,7 +183,7 @@ public final class SQLiteAnalyticsEngine: AnalyticsEngine {
     }
 
     public func query(_ request: PipeRequest) async throws(AnalyticsError) -> PipeResult {
-        let query = try PipeCompiler.sqlite(
+        let query = try await PipeCompiler.sqlite(
             request.pipe,
             datasources: request.datasources,
             parameters: request.parameters,
@@ -276,6 +276,7 @@ public final class SQLiteAnalyticsEngine: AnalyticsEngine {
         let statement = try db.makeStatement(sql: query.sql)
         let arguments = StatementArguments(query.bindings.map(Self.databaseValue))
         let cursor = try Row.fetchCursor(statement, arguments: arguments)
+        let raw = statement.sqliteStatement
         let kinds = query.columns.map { ValueKind($0.type) }
         var rows: [[PipeResult.Value]] = []
         var rowsBeforeLimit: Int?
@@ -284,7 +285,15 @@ public final class SQLiteAnalyticsEngine: AnalyticsEngine {
             var values: [PipeResult.Value] = []
             values.reserveCapacity(kinds.count)
             for (index, kind) in kinds.enumerated() {
-                values.append(kind.value(row[index] as DatabaseValue))
+                // Text read with its length (GRDB's String stops at a NUL inside the value).
+                let column = Int32(index)
+                if sqlite3_column_type(raw, column) == SQLITE_TEXT, let text = sqlite3_column_text(raw, column) {
+                    let count = Int(sqlite3_column_bytes(raw, column))
+                    let string = String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
+                    values.append(kind.value(string.databaseValue))
+                } else {
+                    values.append(kind.value(row[index] as DatabaseValue))
+                }
             }
             if query.countsRowsBeforeLimit, rowsBeforeLimit == nil {
                 rowsBeforeLimit = row[kinds.count] as Int?
@@ -379,7 +388,12 @@ public final class SQLiteAnalyticsEngine: AnalyticsEngine {
     private static func bind(_ value: StoredValue, at index: Int32, to statement: OpaquePointer?) {
         switch value {
         case .null: sqlite3_bind_null(statement, index)
-        case .text(let text): sqlite3_bind_text(statement, index, text, -1, transient)
+        case .text(let text):
+            // With its length: a NUL inside the string is kept, not where the text ends.
+            var copy = text
+            copy.withUTF8 { bytes in
+                sqlite3_bind_text(statement, index, bytes.baseAddress, Int32(clamping: bytes.count), transient)
+            }
         case .integer(let number), .date(let number), .dateTime(let number):
             sqlite3_bind_int64(statement, index, number)
         case .unsigned(let number):

@@ -35,8 +35,8 @@ struct ClickHouseEngineTests {
         try KeelAnalytics.Pipe.parse(text, name: name, file: "pipes/\(name).pipe")
     }
 
-    static func batch(_ ndjson: String, into datasource: Datasource) -> IngestBatch {
-        NDJSONReader.read(Data(ndjson.utf8), into: datasource)
+    static func batch(_ ndjson: String, into datasource: Datasource) throws -> IngestBatch {
+        try NDJSONReader.read(Data(ndjson.utf8), into: datasource)
     }
 
     static func server() async throws -> ClickHouseTestServer {
@@ -121,7 +121,7 @@ struct ClickHouseEngineTests {
         let create = try await Self.raw(engine, "SHOW CREATE TABLE \(engine.database).events")
         #expect(create.contains("PARTITION BY toYYYYMM(ts)"))
         #expect(create.contains("ORDER BY (kind, ts)"))
-        let batch = Self.batch(
+        let batch = try Self.batch(
             """
             {"ts":"2026-12-06T10:00:00Z","kind":"a","amount":null,"big":18446744073709551615,"day":"2026-12-06"}
             {"ts":"2026-12-06T11:00:00Z","kind":"b","amount":1.25,"big":7,"day":"1999-01-31"}
@@ -185,7 +185,7 @@ struct ClickHouseEngineTests {
         let engine = try await Self.server().engine()
         let orders = try Self.datasource()
         try await engine.prepare([orders])
-        let batch = Self.batch(Self.rows, into: orders)
+        let batch = try Self.batch(Self.rows, into: orders)
         let first = try await engine.append(batch, to: orders, idempotencyKey: "request-1")
         #expect(first == IngestOutcome(successfulRows: 4, quarantinedRows: 1, duplicate: false))
         let second = try await engine.append(batch, to: orders, idempotencyKey: "request-1")

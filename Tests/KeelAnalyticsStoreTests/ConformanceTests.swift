@@ -193,8 +193,8 @@ final class ConformanceSetup: Sendable {
         )
         let datasources = [orders, events]
         let batches = [
-            NDJSONReader.read(Data(ConformanceFixtures.ordersRows.utf8), into: orders),
-            NDJSONReader.read(Data(ConformanceFixtures.eventsRows.utf8), into: events),
+            try NDJSONReader.read(Data(ConformanceFixtures.ordersRows.utf8), into: orders),
+            try NDJSONReader.read(Data(ConformanceFixtures.eventsRows.utf8), into: events),
         ]
 
         let server = try await ClickHouseTestServer.shared("conformance")

@@ -178,4 +178,24 @@ struct SQLiteAnalyticsEngineTests {
             )
         }
     }
+
+    @Test("a string with a NUL inside is stored whole")
+    func nulInText() async throws {
+        try await Self.withEngine { engine, _ in
+            let orders = try Self.orders()
+            try await engine.prepare([orders])
+            _ = try await engine.append(
+                IngestBatch(rows: [Self.row("a\u{0}b", cents: 1, at: 0)], quarantined: []),
+                to: orders,
+                idempotencyKey: nil
+            )
+            let pipe = try KeelAnalytics.Pipe.parse(
+                "NODE e\nSQL >\n    SELECT order_id, length(order_id) AS n FROM orders",
+                name: "p",
+                file: "pipes/p.pipe"
+            )
+            let result = try await engine.query(PipeRequest(pipe: pipe, datasources: [orders], parameters: [:], now: 0))
+            #expect(result.rows == [[.text("a\u{0}b"), .unsigned(3)]])
+        }
+    }
 }

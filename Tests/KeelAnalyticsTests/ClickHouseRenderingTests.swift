@@ -50,6 +50,17 @@ struct ClickHouseRenderingTests {
             sql
                 == "SELECT 5, 1-(-3), 2.5, toDateTime('2026-02-03 04:05:06', 'UTC'), toDate('2026-02-03')"
         )
+        // -0 has the sign bit: after a `-` it must not start a `--` comment that hides the rest of the line.
+        let negativeZero = try Self.render(
+            """
+            NODE e
+            SQL >
+                %
+                SELECT 1 WHERE score > -{{ Float64(min) }} AND tenant = {{ String(t) }}
+            """,
+            parameters: ["min": "-0", "t": "a"]
+        )
+        #expect(negativeZero == "SELECT 1 WHERE score > -(-0.0) AND tenant = 'a'")
     }
 
     @Test("earlier nodes are nested where FROM, JOIN or IN read them; aliases kept; strings and comments untouched")

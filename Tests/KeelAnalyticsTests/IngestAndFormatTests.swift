@@ -22,7 +22,7 @@ struct IngestAndFormatTests {
             {"order_id":"o3","user_id":"u3","total_cents":100,"item_count":1,"timestamp":"1796638800"}\r
             {"order_id":"o4","user_id":"u4","total_cents":100,"item_count":1,"timestamp":1796638800}
             """
-        let batch = NDJSONReader.read(Data(body.utf8), into: orders)
+        let batch = try NDJSONReader.read(Data(body.utf8), into: orders)
         #expect(batch.rows.count == 2)
         #expect(
             batch.rows.first == [
@@ -53,7 +53,9 @@ struct IngestAndFormatTests {
             name: "t",
             file: "datasources/t.datasource"
         )
-        func read(_ line: String) -> IngestBatch { NDJSONReader.read(Data(line.utf8), into: source) }
+        func read(_ line: String) -> IngestBatch {
+            (try? NDJSONReader.read(Data(line.utf8), into: source)) ?? IngestBatch(rows: [], quarantined: [])
+        }
         #expect(
             read(#"{"s":"a\"b\\c\/\n\u00e9\ud83d\ude00","n":-9223372036854775808}"#).rows == [
                 [.text("a\"b\\c/\né😀"), .integer(.min), .null, .null]
@@ -81,9 +83,17 @@ struct IngestAndFormatTests {
         invalidUTF8.append(contentsOf: [0xC3, 0x28])
         invalidUTF8.append(contentsOf: Data(#""}"#.utf8))
         #expect(
-            NDJSONReader.read(invalidUTF8, into: source).quarantined.first?.reason
+            try NDJSONReader.read(invalidUTF8, into: source).quarantined.first?.reason
                 == "not valid JSON: a string is not valid UTF-8"
         )
+    }
+
+    @Test("a body of more than a million lines is refused before anything is built")
+    func tooManyLines() throws {
+        let orders = try #require(Self.orders)
+        let body = Data(repeating: 0x0A, count: NDJSONReader.maximumLines)
+        #expect(throws: NDJSONReader.TooManyLines.self) { try NDJSONReader.read(body, into: orders) }
+        #expect(try NDJSONReader.read(Data(repeating: 0x0A, count: 10), into: orders).rows.isEmpty)
     }
 
     @Test("JSON paths read nested fields; a missing non-Nullable field is quarantined")
@@ -97,7 +107,7 @@ struct IngestAndFormatTests {
             name: "events",
             file: "datasources/events.datasource"
         )
-        let batch = NDJSONReader.read(
+        let batch = try NDJSONReader.read(
             Data((#"{"user":{"id":"a"},"meta":{}}"# + "\n" + #"{"meta":{"note":"x"}}"#).utf8),
             into: source
         )

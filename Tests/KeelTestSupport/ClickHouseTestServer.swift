@@ -166,9 +166,15 @@ public enum ChildProcess {
         var outputPipe: [Int32] = [-1, -1]
         var errorPipe: [Int32] = [-1, -1]
         var inputPipe: [Int32] = [-1, -1]
+        // Close-on-exec: a child spawned at the same moment by another test must not inherit these pipes (it
+        // would hold their write ends open, and `readAll` would wait for it). The spawned child gets its
+        // copies through dup2, which clears the flag.
+        // (`pipe2` is not imported; the flag is set right after, which leaves a window of microseconds instead
+        // of the whole run.)
         guard pipe(&outputPipe) == 0, pipe(&errorPipe) == 0, pipe(&inputPipe) == 0 else {
             throw Failure(description: "pipe() failed: \(errno)")
         }
+        for descriptor in inputPipe + outputPipe + errorPipe { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

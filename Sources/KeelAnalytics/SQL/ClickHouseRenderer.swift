@@ -201,7 +201,8 @@ struct ClickHouseRenderer {
             }
             return result + "'"
         case .integer(let number): return number < 0 ? "(\(number))" : "\(number)"
-        case .real(let number): return number < 0 ? "(\(number))" : "\(number)"
+        // The sign bit, not `< 0`: -0.0 is written `-0.0`, and after a `-` it would start a `--` comment.
+        case .real(let number): return number.sign == .minus ? "(\(number))" : "\(number)"
         case .dateTime(let seconds): return "toDateTime('\(CivilTime.dateTime(seconds))', 'UTC')"
         case .date(let days): return "toDate('\(CivilTime.date(days))')"
         }

@@ -28,6 +28,25 @@ enum DeepStack {
         return try result.get()
     }
 
+    /// The same without blocking the caller's thread: the large-stack thread resumes the caller when it is done,
+    /// so a Swift concurrency thread never waits on it.
+    static func run<T: Sendable>(
+        _ body: @escaping @Sendable () throws(AnalyticsError) -> T
+    ) async throws(AnalyticsError) -> T {
+        let result: Result<T, AnalyticsError> = await withCheckedContinuation { continuation in
+            let thread = Thread {
+                do throws(AnalyticsError) {
+                    continuation.resume(returning: .success(try body()))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+            thread.stackSize = stackSize
+            thread.start()
+        }
+        return try result.get()
+    }
+
     private final class Box<T: Sendable>: @unchecked Sendable {
         private let lock = NSLock()
         private var value: Result<T, AnalyticsError>?

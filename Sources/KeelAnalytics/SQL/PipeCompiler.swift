@@ -138,6 +138,24 @@ public enum PipeCompiler {
         }
     }
 
+    /// `sqlite(_:datasources:parameters:now:)` for async callers (the engine's queries): the compile runs on its
+    /// own large-stack thread and no Swift concurrency thread waits for it.
+    public static func sqlite(
+        _ pipe: Pipe,
+        datasources: [Datasource],
+        parameters: [String: String],
+        now: Int64
+    ) async throws(AnalyticsError) -> SQLiteQuery {
+        try await DeepStack.run { () throws(AnalyticsError) -> SQLiteQuery in
+            try compileSQLite(pipe, datasources: datasources, parameters: parameters, now: now)
+        }
+    }
+
+    /// `validateForSQLite(_:datasources:)` for async callers (deploys).
+    public static func validateForSQLite(_ pipe: Pipe, datasources: [Datasource]) async throws(AnalyticsError) {
+        try await DeepStack.run { () throws(AnalyticsError) in try validate(pipe, datasources: datasources) }
+    }
+
     private static func compileSQLite(
         _ pipe: Pipe,
         datasources: [Datasource],

@@ -129,7 +129,9 @@ enum SQLiteFunctions {
             )
         case "round":
             try arity(1...2)
-            return try round(try all(), name: rendered(try all()), line: line, t)
+            // Each argument translated once: translating it again for the name doubled the work per nesting.
+            let args = try all()
+            return try round(args, name: rendered(args), line: line, t)
         case "floor", "ceil":
             try arity(1...1)
             let value = try arg(0)
@@ -204,8 +206,9 @@ enum SQLiteFunctions {
             return t.derived(sql, SQLType.uint64.nullable(value.type.nullable), rendered([value]), [value])
         case "concat":
             try arity(1...64)
-            var typed = try concat(try all(), line: line, translator: t)
-            typed.name = rendered(try all())
+            let args = try all()
+            var typed = try concat(args, line: line, translator: t)
+            typed.name = rendered(args)
             return typed
         case "substring", "substringUTF8":
             try arity(2...3)

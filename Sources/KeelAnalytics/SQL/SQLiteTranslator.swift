@@ -509,7 +509,7 @@ final class SQLiteTranslator {
 
     static func realLiteral(_ value: Double) -> String {
         let text = "\(value)"
-        return value < 0 ? "(\(text))" : text
+        return value.sign == .minus ? "(\(text))" : text
     }
 
     static func stringLiteral(_ value: String) -> String {

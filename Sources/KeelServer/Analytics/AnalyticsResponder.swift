@@ -56,7 +56,12 @@ struct AnalyticsResponder: Sendable {
                 )
             }
             let body = try await self.body(request, reservation: reservation)
-            let batch = NDJSONReader.read(body, into: datasource)
+            let batch: IngestBatch
+            do {
+                batch = try NDJSONReader.read(body, into: datasource)
+            } catch {
+                throw Refusal(status: .contentTooLarge, message: error.description)
+            }
             let outcome = try await service.engine.append(
                 batch,
                 to: datasource,
