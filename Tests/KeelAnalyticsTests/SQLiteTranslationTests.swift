@@ -527,4 +527,18 @@ struct SQLiteTranslationTests {
                 == #"SELECT 1 AS "one""#
         )
     }
+
+    @Test("nested round() and concat() compile: each argument is translated once (twice was 2^depth work)")
+    func nestedFunctions() throws {
+        let depth = 60
+        for (open, inner) in [("round(", "total_cents"), ("concat(", "user_id")] {
+            let expression = String(repeating: open, count: depth) + inner + String(repeating: ")", count: depth)
+            let pipe = try Pipe.parse(
+                "NODE e\nSQL >\n    SELECT \(expression) AS r FROM orders",
+                name: "p",
+                file: "p.pipe"
+            )
+            try PipeCompiler.validateForSQLite(pipe, datasources: try Self.datasources())
+        }
+    }
 }
