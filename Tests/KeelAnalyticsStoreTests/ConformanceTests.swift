@@ -218,7 +218,7 @@ final class ConformanceSetup: Sendable {
         var chdb: [String: Result<PipeResult, any Error>] = [:]
         var chdbVersion = "absent"
         if let python = ProcessInfo.processInfo.environment["KEEL_CHDB_PYTHON"], !python.isEmpty {
-            (chdb, chdbVersion) = try runOracle(python: python, datasources: datasources, batches: batches)
+            (chdb, chdbVersion) = try await runOracle(python: python, datasources: datasources, batches: batches)
         }
         return ConformanceSetup(
             datasources: datasources,
@@ -242,7 +242,7 @@ final class ConformanceSetup: Sendable {
         python: String,
         datasources: [Datasource],
         batches: [IngestBatch]
-    ) throws -> ([String: Result<PipeResult, any Error>], String) {
+    ) async throws -> ([String: Result<PipeResult, any Error>], String) {
         guard let modern = ClickHouseVersion("26.9") else { throw OracleError(description: "version") }
         var tables: [JSONValue] = []
         for (datasource, batch) in zip(datasources, batches) {
@@ -280,8 +280,10 @@ final class ConformanceSetup: Sendable {
         }
         let request = JSONValue.object([.init("tables", .array(tables)), .init("queries", .array(queries))])
         let script = ClickHouseTestServer.packageRoot.appendingPathComponent("scripts/analytics/chdb_oracle.py").path
-        let version = try run(python, [script, "--version"], input: nil).trimmingCharacters(in: .whitespacesAndNewlines)
-        let output = try run(python, [script], input: Data(request.serialized.utf8))
+        let version = try await run(python, [script, "--version"], input: nil).trimmingCharacters(
+            in: .whitespacesAndNewlines
+        )
+        let output = try await run(python, [script], input: Data(request.serialized.utf8))
         let lines = output.split(separator: "\n")
         guard lines.count == names.count else {
             throw OracleError(description: "chdb_oracle.py answered \(lines.count) lines for \(names.count) queries")
@@ -298,8 +300,8 @@ final class ConformanceSetup: Sendable {
         return (answers, version)
     }
 
-    private static func run(_ executable: String, _ arguments: [String], input: Data?) throws -> String {
-        let result = try ChildProcess.run(executable, arguments, input: input)
+    private static func run(_ executable: String, _ arguments: [String], input: Data?) async throws -> String {
+        let result = try await ChildProcess.runDetached(executable, arguments, input: input)
         guard result.status == 0 else {
             throw OracleError(
                 description: "\(arguments.joined(separator: " ")) exited with \(result.status): "

@@ -348,17 +348,10 @@ struct AnalyticsIntegrationTests {
         }
     }
 
-    /// Runs the `keel` executable with `arguments`; its exit status and output.
+    /// Runs the `keel` executable with `arguments`; its exit status and output (off the concurrency threads:
+    /// the run blocks).
     static func cli(_ arguments: [String]) async throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = KeelProcess.binary
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let result = try await ChildProcess.runDetached(KeelProcess.binary.path, arguments)
+        return (result.status, String(decoding: result.output + result.errors, as: UTF8.self))
     }
 }

@@ -96,7 +96,7 @@ public final class ClickHouseTestServer: Sendable {
         environment["CLICKHOUSE_SERVER"] = binary
         environment["KEEL_CLICKHOUSE_OWNER_PID"] = String(getpid())
         let script = packageRoot.appendingPathComponent("scripts/clickhouse/start.sh").path
-        let result = try ChildProcess.run(
+        let result = try await ChildProcess.runDetached(
             "/bin/bash",
             [script, directory.path, String(httpPort), String(tcpPort)],
             environment: environment
@@ -155,6 +155,25 @@ public final class ClickHouseTestServer: Sendable {
 public enum ChildProcess {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+    }
+
+    /// `run` on a thread of its own: it blocks (reads the pipes, waits for the exit), and a Swift concurrency
+    /// thread blocked that long stalls every other test of the process (there are as many as cores).
+    public static func runDetached(
+        _ executable: String,
+        _ arguments: [String],
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        input: Data? = nil
+    ) async throws -> (status: Int32, output: Data, errors: Data) {
+        let result: Result<(status: Int32, output: Data, errors: Data), any Error> = await withCheckedContinuation {
+            continuation in
+            Thread {
+                continuation.resume(
+                    returning: Result { try run(executable, arguments, environment: environment, input: input) }
+                )
+            }.start()
+        }
+        return try result.get()
     }
 
     public static func run(
