@@ -123,11 +123,13 @@ let package = Package(
         .target(
             name: "KeelTestSupport",
             dependencies: [
-                "KeelAnalyticsStore",
+                "CKeelSpawn", "KeelAnalyticsStore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Tests/KeelTestSupport"
         ),
+        // glibc's closefrom spawn action, for the tests' child processes (not imported by Swift's Glibc module).
+        .target(name: "CKeelSpawn", path: "Tests/CKeelSpawn"),
         .testTarget(
             name: "KeelAnalyticsStoreTests",
             dependencies: [

@@ -22,4 +22,57 @@ else
     echo "test.sh: chdb could not be installed; the conformance suite runs without its chdb oracle" >&2
 fi
 
-swift test "$@"
+# A watchdog: a suite that normally takes minutes must not sit silent until CI's time limit. After
+# KEEL_TEST_TIME_LIMIT seconds (default 1800; 0 turns it off) it prints the tests that started and never ended,
+# the test process's threads (with gdb, when installed), and stops the run, which then fails.
+limit=${KEEL_TEST_TIME_LIMIT:-1800}
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+unfinished_tests() {
+    sed 's/\x1b\[[0-9;]*m//g' "$log" | awk '
+        match($0, /Test "[^"]*"|Suite "[^"]*"/) {
+            name = substr($0, RSTART, RLENGTH)
+            if ($0 ~ /" started\.$/) { open[name] = 1 }
+            else if ($0 ~ /" (with [0-9]+ test cases? )?(passed|failed|skipped)/) { delete open[name] }
+        }
+        END { for (name in open) print "  " name }'
+}
+
+watchdog() {
+    local test_pid=$1 waited=0
+    while [ "$waited" -lt "$limit" ]; do
+        sleep 5
+        waited=$((waited + 5))
+        kill -0 "$test_pid" 2>/dev/null || return 0
+    done
+    {
+        echo
+        echo "test.sh: the tests did not finish within ${limit} s (KEEL_TEST_TIME_LIMIT); started and never ended:"
+        unfinished_tests
+        local xctest
+        xctest=$(pgrep -f 'PackageTests.xctest' | head -n 1 || true)
+        if [ -n "$xctest" ] && command -v gdb >/dev/null 2>&1; then
+            echo "test.sh: the test process's threads:"
+            timeout 120 gdb -p "$xctest" -batch -ex 'thread apply all bt 25' 2>/dev/null | grep -E '^(Thread|#)' | head -n 600
+        fi
+        echo "test.sh: stopping the tests"
+    } >&2
+    pkill -KILL -f 'PackageTests.xctest' 2>/dev/null || true
+    kill -TERM "$test_pid" 2>/dev/null || true
+}
+
+if [ "$limit" -gt 0 ]; then
+    set +e
+    swift test "$@" > >(tee "$log") 2>&1 &
+    test_pid=$!
+    watchdog "$test_pid" &
+    watchdog_pid=$!
+    wait "$test_pid"
+    status=$?
+    kill "$watchdog_pid" 2>/dev/null
+    wait "$watchdog_pid" 2>/dev/null
+    exit "$status"
+else
+    swift test "$@"
+fi

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CKeelSpawn
 import Foundation
 import KeelAnalytics
 import KeelAnalyticsStore
@@ -201,6 +202,14 @@ public enum ChildProcess {
         posix_spawn_file_actions_adddup2(&actions, outputPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errorPipe[1], 2)
         for descriptor in inputPipe + outputPipe + errorPipe { posix_spawn_file_actions_addclose(&actions, descriptor) }
+        // Nothing else is inherited: Foundation's `Pipe` descriptors are not close-on-exec, and a child that
+        // outlives its test (start.sh leaves clickhouse-server running) would hold another test's pipe open, so
+        // that test's read to the end of it never ends (seen: CI hung until its time limit).
+        let closing = ckeel_spawn_add_close_from(&actions, 3)
+        guard closing == 0 else {
+            for descriptor in inputPipe + outputPipe + errorPipe { close(descriptor) }
+            throw Failure(description: "posix_spawn_file_actions_addclosefrom_np failed: \(closing)")
+        }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

@@ -35,6 +35,13 @@ if [ -z "$server" ]; then
     exit 1
 fi
 
+# The server and the watcher outlive this script: they must not keep open a descriptor it inherited (a
+# caller's pipe would then never reach its end). Only 0, 1 and 2 stay (and 255, bash's own copy of this file).
+for fd_path in /proc/$$/fd/*; do
+    fd=${fd_path##*/}
+    if [ "$fd" -gt 2 ] && [ "$fd" -ne 255 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+done
+
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/log"
