@@ -33,7 +33,10 @@ let package = Package(
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["Proto/protocol.proto"]
         ),
-        .target(name: "KeelCore", dependencies: ["KeelProtocol"]),
+        .target(
+            name: "KeelCore",
+            dependencies: ["KeelProtocol", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
         .target(name: "KeelStore", dependencies: ["KeelCore"]),
         .target(name: "KeelAnalytics"),
         .target(
@@ -96,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "keel",
             dependencies: [
-                "Keel", "KeelServer", "KeelEngine",
+                "Keel", "KeelServer", "KeelEngine", "KeelStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -145,7 +148,10 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
-        .testTarget(name: "KeelSQLiteTests", dependencies: ["KeelSQLite"]),
+        .testTarget(
+            name: "KeelSQLiteTests",
+            dependencies: ["KeelSQLite", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
         .testTarget(name: "KeelEngineTests", dependencies: ["KeelEngine", "KeelSQLite", "Keel"]),
         .testTarget(
             name: "KeelIntegrationTests",

@@ -72,7 +72,7 @@ extension PipeResult {
     }
 
     /// A float as ClickHouse writes it: whole values without `.0`, others in the shortest form that reads back.
-    static func number(_ value: Double) -> String {
+    public static func number(_ value: Double) -> String {
         if value.rounded() == value, abs(value) < 1e15 { return String(Int64(value)) }
         return String(value)
     }

@@ -382,6 +382,30 @@ public struct PartitionState: Sendable {
         _ = deadlines.cancel(.scheduleTimeout(id))
         _ = deadlines.cancel(.attemptTimeout(id, generation: invocation.generation))
         guard let object = invocation.lockedObject else { return [] }
+        return handOver(object, from: id, storedWithCompletion: storedWithCompletion)
+    }
+
+    /// An operator's edit of an object's state takes the object's lock as an exclusive invocation would, under
+    /// `editor` (an id no invocation has), so no handler runs on the object while the edit reads, checks and
+    /// stores its state. Refused (false) while an invocation holds the lock or waits for it: the edit does not
+    /// jump the queue. Invocations that arrive during the edit wait in the inbox.
+    public mutating func beginStateEdit(_ object: ObjectAddress, editor: InvocationID) -> Bool {
+        guard locks.holder(of: object) == nil, locks.next(for: object) == nil else { return false }
+        return locks.admit(editor, to: object) == .holdsLock
+    }
+
+    /// The edit is stored or abandoned: the lock passes to the head of the inbox, which starts.
+    public mutating func endStateEdit(_ object: ObjectAddress, editor: InvocationID) -> [Action] {
+        handOver(object, from: editor, storedWithCompletion: nil)
+    }
+
+    /// `id` leaves `object`'s lock: the next invocation in the inbox takes it (its status stored unless it was
+    /// stored with `id`'s completion) and starts.
+    private mutating func handOver(
+        _ object: ObjectAddress,
+        from id: InvocationID,
+        storedWithCompletion: InvocationID?
+    ) -> [Action] {
         var leaving = id
         while let next = locks.release(leaving, of: object) {
             guard var promoted = invocations[next] else {

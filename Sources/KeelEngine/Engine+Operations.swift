@@ -1,5 +1,6 @@
 import KeelCore
 import KeelProtocol
+import KeelStore
 
 /// What operators and clients do to invocations that exist: find them by workflow or idempotency key, cancel,
 /// kill, pause, purge, resume, and complete their awakeables.
@@ -44,6 +45,30 @@ extension Engine {
     /// Resumes a paused invocation, optionally pinning it to another deployment first.
     public func resume(_ id: InvocationID, deploymentID: String? = nil) async throws {
         try await partition(for: id).resumePaused(id, deploymentID: deploymentID)
+    }
+
+    /// Replaces the state of a virtual object's or workflow's `key` (see `PartitionProcessor.replaceState`).
+    /// 404 for a service that is not an object or workflow, 409 while the object is in use or when
+    /// `expectedVersion` is stale. Returns the new version.
+    public func replaceState(
+        service: String,
+        key: String,
+        with entries: [StateEntry],
+        expectedVersion: String?
+    ) async throws -> String {
+        guard let found = registry.services[service] else {
+            throw EngineError(.notFound, "service '\(service)' not found")
+        }
+        guard found.kind != .service else {
+            throw EngineError(.badRequest, "'\(service)' is a service: only virtual objects and workflows have state")
+        }
+        if let problem = InputRules.keyProblem(key) { throw EngineError(.badRequest, problem) }
+        let object = ObjectAddress(service: service, key: key)
+        return try await partition(for: object).replaceState(
+            of: object,
+            with: entries,
+            expectedVersion: expectedVersion
+        )
     }
 
     /// Resolves or rejects an awakeable (`sign_1…`) from outside. 400 for a malformed id, 404 when its

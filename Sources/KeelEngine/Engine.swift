@@ -293,6 +293,13 @@ public final class Engine: Service {
         }
     }
 
+    /// The invocations with an attempt running now (for `/query`'s `running` status).
+    public func invocationsInFlight() async -> Set<InvocationID> {
+        var ids: Set<InvocationID> = []
+        for partition in partitions { ids.formUnion(await partition.invocationsInFlight()) }
+        return ids
+    }
+
     // MARK: - Requests
 
     /// A request to run a handler.
@@ -459,5 +466,10 @@ public final class Engine: Service {
 
     func partition(for id: InvocationID) -> PartitionProcessor {
         partitions[partitionIndex(id)]
+    }
+
+    /// The partition of an object's invocations (both hash the key).
+    func partition(for object: ObjectAddress) -> PartitionProcessor {
+        partitions[PartitionRouter.index(of: object, count: partitions.count)]
     }
 }

@@ -16,6 +16,9 @@ public final class SQLiteStore: BlockingStore {
     /// Nil once closed, so late calls fail with `.closed` instead of reaching a closed connection.
     private let pool: Mutex<DatabasePool?>
 
+    /// The read-only connection of `/query` (`SQLiteStore+Introspection`), opened on first use.
+    let introspection = Mutex<DatabaseQueue?>(nil)
+
     /// Opens (creating if needed) `fileName` inside `directory` and brings its schema up to date.
     ///
     /// Fails with `.schema` when the file was migrated by a newer Keel, `.corrupt` when it is not a database,
@@ -56,10 +59,12 @@ public final class SQLiteStore: BlockingStore {
 
     public func close() async {
         guard let database = pool.withLock({ $0.take() }) else { return }
+        let introspection = self.introspection.withLock { $0.take() }
         // `DatabasePool.close()` waits for in-flight work on GRDB's queues: keep that wait off the cooperative pool.
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             DispatchQueue.global().async {
                 // A pool that cannot close now closes its connections when it is released.
+                try? introspection?.close()
                 try? database.close()
                 continuation.resume()
             }

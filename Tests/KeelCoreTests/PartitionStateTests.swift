@@ -27,6 +27,9 @@ struct PartitionStateTests {
         case beginCompletion(InvocationID, Bool)
         case completionFailed(InvocationID)
         case finished(InvocationID, storedWithCompletion: InvocationID? = nil, [Action])
+        /// An operator's state edit takes the object's lock under `editor` (or is refused), then leaves it.
+        case beginStateEdit(editor: InvocationID, Bool)
+        case endStateEdit(editor: InvocationID, [Action])
         /// Checks without changing anything.
         case expectStatus(InvocationID, InvocationStatus?)
         case expectTakesNotifications(InvocationID, Bool)
@@ -83,6 +86,10 @@ struct PartitionStateTests {
                 state.completionFailed(id)
             case .finished(let id, let storedWithCompletion, let expected):
                 #expect(state.finished(id, storedWithCompletion: storedWithCompletion) == expected, context)
+            case .beginStateEdit(let editor, let expected):
+                #expect(state.beginStateEdit(object, editor: editor) == expected, context)
+            case .endStateEdit(let editor, let expected):
+                #expect(state.endStateEdit(object, editor: editor) == expected, context)
             case .expectStatus(let id, let expected):
                 #expect(state.status(of: id) == expected, context)
             case .expectTakesNotifications(let id, let expected):
@@ -176,6 +183,36 @@ struct PartitionStateTests {
         ]
     )
     func retries(_ events: [Event]) { Self.run(events) }
+
+    @Test(
+        "a state edit takes a free object's lock; it is refused while a holder runs or others wait; arrivals wait for it"
+    )
+    func stateEdits() {
+        let editor = Self.id(99)
+        let (a, b, c) = (Self.a, Self.b, Self.c)
+        Self.run([
+            // Free object: the edit holds the lock; an exclusive invocation arriving meanwhile waits in the inbox
+            // and starts when the edit ends.
+            .beginStateEdit(editor: editor, true),
+            .admit(a, locked: true, .inboxed),
+            .beginStateEdit(editor: Self.id(98), false),
+            .endStateEdit(
+                editor: editor,
+                [.storeStatus(a, .invoked, lastFailure: nil), .startAttempt(a, generation: 1)]
+            ),
+            .expectStatus(a, .invoked),
+            // Held by `a`, with `b` waiting: refused.
+            .admit(b, locked: true, .inboxed),
+            .beginStateEdit(editor: editor, false),
+            .finished(a, [.storeStatus(b, .invoked, lastFailure: nil), .startAttempt(b, generation: 1)]),
+            .beginStateEdit(editor: editor, false),
+            .finished(b, []),
+            // Free again; an edit that ends with nobody waiting hands over to nobody.
+            .beginStateEdit(editor: editor, true),
+            .endStateEdit(editor: editor, []),
+            .admit(c, locked: true, .invoked),
+        ])
+    }
 
     @Test("the policy's kill completes the invocation with the attempt's failure")
     func killOnExhaustion() {

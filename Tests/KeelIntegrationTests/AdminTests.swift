@@ -18,6 +18,7 @@ struct AdminTests {
             #expect((openapi["paths"] as? [String: Any])?["/deployments"] != nil)
             #expect((openapi["paths"] as? [String: Any])?["/subscriptions"] != nil)
             #expect((openapi["paths"] as? [String: Any])?["/analytics/deploy"] != nil)
+            #expect((openapi["paths"] as? [String: Any])?["/query"] != nil)
             #expect(try await client.get("\(keel.admin)/services/Nope").status == 404)
         }
     }

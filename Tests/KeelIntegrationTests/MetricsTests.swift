@@ -23,6 +23,10 @@ struct MetricsTests {
             let sent = try await client.post("\(keel.ingress)/Reminder/remind/send", #"{"label": "m", "ms": 60000}"#)
             #expect(sent.status == 202)
 
+            // The admin API counts its requests by route pattern, method and status.
+            #expect(try await client.get("\(keel.admin)/services/Counter").status == 200)
+            #expect(try await client.get("\(keel.admin)/services/Nope").status == 404)
+
             let response = try await client.get(metrics)
             #expect(response.status == 200)
             #expect(response.headers.first(name: "content-type")?.hasPrefix("text/plain; version=0.0.4") == true)
@@ -58,6 +62,14 @@ struct MetricsTests {
             #expect(scrape["keel_commit_failures_total"] == 0)
             #expect(scrape["keel_pending_timers"] ?? 0 >= 1)
             #expect(scrape["keel_inbox_depth"] == 0)
+            #expect(scrape.types["keel_admin_requests_total"] == "counter")
+            #expect(scrape.types["keel_admin_request_duration_seconds"] == "histogram")
+            #expect(
+                scrape[#"keel_admin_requests_total{method="GET",route="/services/{service}",status="200"}"#] ?? 0 >= 1
+            )
+            #expect(
+                scrape[#"keel_admin_requests_total{method="GET",route="/services/{service}",status="404"}"#] ?? 0 >= 1
+            )
             // Keel's buckets, not the library's default (which start at 5 ms).
             #expect(scrape[#"keel_attempt_duration_seconds_bucket{le="0.001"}"#] != nil)
             #expect(scrape[#"keel_commit_duration_seconds_bucket{le="0.0001"}"#] != nil)

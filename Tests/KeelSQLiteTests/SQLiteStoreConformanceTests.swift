@@ -15,3 +15,16 @@ final class SQLiteStoreConformanceTests {
         try await conformance.run(check)
     }
 }
+
+@Suite("SQLiteStore's introspection tables (/query)")
+final class SQLiteIntrospectionTests {
+    let directory = TemporaryDirectory()
+
+    @Test("SQLiteStore answers Restate's introspection queries", arguments: IntrospectionConformance.Check.allCases)
+    func conforms(to check: IntrospectionConformance.Check) async throws {
+        let conformance = IntrospectionConformance { [directory] in
+            try SQLiteStore(directory: directory.newSubdirectory())
+        }
+        try await conformance.run(check)
+    }
+}

@@ -304,4 +304,9 @@ actor PartitionProcessor {
         }
         return (inboxed, timers)
     }
+
+    /// The invocations of this partition with an attempt running now.
+    func invocationsInFlight() -> [InvocationID] {
+        active.compactMap { $0.value.attempt == nil ? nil : $0.key }
+    }
 }

@@ -47,12 +47,15 @@ final class PartitionRouter: Sendable {
     func partition(for object: ObjectAddress) -> PartitionProcessor? {
         table.withLock { partitions in
             guard !partitions.isEmpty else { return nil }
-            let key = IdentityDerivation.partitionKey(forObjectKey: object.key)
-            return partitions[Int(key % UInt64(partitions.count))]
+            return partitions[Self.index(of: object, count: partitions.count)]
         }
     }
 
     static func index(of id: InvocationID, count: Int) -> Int {
         Int(id.partitionKey % UInt64(count))
+    }
+
+    static func index(of object: ObjectAddress, count: Int) -> Int {
+        Int(IdentityDerivation.partitionKey(forObjectKey: object.key) % UInt64(count))
     }
 }

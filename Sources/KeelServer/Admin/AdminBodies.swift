@@ -223,6 +223,18 @@ enum AdminBody {
     }
 
     /// Restate's admin error: `{"message": …, "restate_code": …}`.
+    /// `POST /services/{service}/state`: values as byte arrays, as Restate's CLI sends them.
+    struct ReplaceState: Decodable {
+        var object_key: String
+        var version: String?
+        var new_state: [String: [UInt8]]
+    }
+
+    /// `POST /query`.
+    struct Query: Decodable {
+        var query: String
+    }
+
     struct Error: Encodable {
         var message: String
         var restate_code: String?

@@ -108,6 +108,18 @@ enum AdminOpenAPI {
               "post": {"summary": "Deploy Tinybird files (a files object: path to text, e.g. datasources/x.datasource, pipes/y.pipe), checked whole first; the set replaces the deployment",
                        "responses": {"200": {"description": "deployed"}, "400": {"description": "a file, token or pipe refused: file:line: reason"}, "409": {"description": "a datasource's columns changed"}}}
             },
+            "/query": {
+              "post": {"summary": "Read-only SQL over Restate's introspection tables (sys_invocation, sys_journal, state, sys_keyed_service_status, sys_inbox, sys_idempotency, sys_promise, sys_service, sys_deployment)",
+                       "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["query"], "properties": {"query": {"type": "string"}}}}}},
+                       "responses": {"200": {"description": "rows (objects; NULL columns left out, bytes as hex, times RFC 3339) and columns (the names in order)", "content": {"application/json": {}}},
+                                     "400": {"description": "not read-only, invalid SQL, past the time limit or the row limit; the message says which"}}}
+            },
+            "/services/{service}/state": {
+              "parameters": [{"name": "service", "in": "path", "required": true, "schema": {"type": "string"}}],
+              "post": {"summary": "Replace an object's state: object_key, version (optional), new_state (name to byte array)",
+                       "responses": {"200": {"description": "the new state's version"},
+                                     "409": {"description": "the version is stale, or an invocation holds or waits for the object"}}}
+            },
             "/openapi": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3"}}}}
           },
           "components": {

@@ -135,13 +135,14 @@ public struct KeelApplication: Sendable {
         // a flood of ingress connections, do not keep the operator out.
         let adminLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let admin = Application(
-            responder: AdminResponder(
+            router: AdminAPI(
                 engine: engine,
                 deployments: deployments,
                 ingressAddress: "http://\(configuration.ingress)",
                 shutdown: shutdown,
-                analytics: analytics
-            ),
+                analytics: analytics,
+                introspection: store
+            ).router(logger: logger),
             server: .guardedHTTP1(
                 tracker: adminConnections,
                 timeouts: configuration.connections,

@@ -42,7 +42,10 @@ struct AdminClientError: Error, CustomStringConvertible {
 /// Prints JSON the way people read it.
 func printJSON(_ value: Any?) {
     guard let value,
-        let data = try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys])
+        let data = try? JSONSerialization.data(
+            withJSONObject: value,
+            options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        )
     else { return }
     print(String(decoding: data, as: UTF8.self))
 }
