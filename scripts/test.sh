@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: prepares the Python venv the Restate-SDK interop tests need (PyPI's restate-sdk
-# and hypercorn, reused when present), then `swift test`. Extra arguments go to `swift test`.
+# and hypercorn, reused when present), ClickHouse and Chromium (Debian's, installed when missing), then
+# `swift test`. Extra arguments go to `swift test`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -20,6 +21,13 @@ if "$chdb_python" -c 'import chdb' >/dev/null 2>&1 \
     export KEEL_CHDB_PYTHON="$chdb_python"
 else
     echo "test.sh: chdb could not be installed; the conformance suite runs without its chdb oracle" >&2
+fi
+
+# The web console's browser test drives Debian's headless Chromium with Selenium (PyPI, same venv).
+scripts/install-browser.sh || echo "test.sh: chromium could not be installed" >&2
+if ! "$chdb_python" -c 'import selenium' >/dev/null 2>&1; then
+    timeout 300 "$chdb_python" -m pip install --disable-pip-version-check --quiet "selenium==4.51.0" >&2 \
+        || echo "test.sh: selenium could not be installed" >&2
 fi
 
 # A watchdog: a suite that normally takes minutes must not sit silent until CI's time limit. After

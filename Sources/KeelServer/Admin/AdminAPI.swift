@@ -27,6 +27,7 @@ struct AdminAPI: Sendable {
         let router = Router(context: Context.self)
         router.add(middleware: AdminRequestMiddleware(logger: logger))
         addRoutes(to: router)
+        Console.addRoutes(to: router)
         for version in ["v2", "v3", "v4"] { addRoutes(to: router.group(RouterPath(version))) }
         return router
     }
