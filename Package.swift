@@ -30,7 +30,10 @@ let package = Package(
     targets: [
         .target(
             name: "KeelProtocol",
-            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: [
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             exclude: ["Proto/protocol.proto"]
         ),
         .target(

@@ -66,8 +66,22 @@ watchdog() {
         fi
         echo "test.sh: stopping the tests"
     } >&2
-    pkill -KILL -f 'PackageTests.xctest' 2>/dev/null || true
-    kill -TERM "$test_pid" 2>/dev/null || true
+    # The whole tree: servers the tests started must not outlive the run. Frozen from the top first, so that
+    # nothing starts a new child while the tree is killed from the bottom.
+    stop_tree "$test_pid"
+    kill_tree "$test_pid"
+}
+
+stop_tree() {
+    local child
+    kill -STOP "$1" 2>/dev/null || true
+    for child in $(pgrep -P "$1" 2>/dev/null); do stop_tree "$child"; done
+}
+
+kill_tree() {
+    local child
+    for child in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$child"; done
+    kill -KILL "$1" 2>/dev/null || true
 }
 
 if [ "$limit" -gt 0 ]; then

@@ -24,6 +24,15 @@ struct OperatorCLITests {
         )
     }
 
+    /// Runs `keel ARGUMENTS` off the concurrency threads; exit status, stdout, stderr.
+    static func run(_ arguments: [String]) async throws -> (status: Int32, output: String, errors: String) {
+        let result = try await ChildProcess.runDetached(KeelProcess.binary.path, arguments)
+        return (
+            result.status, String(decoding: result.output, as: UTF8.self),
+            String(decoding: result.errors, as: UTF8.self)
+        )
+    }
+
     @Test("keel sql prints a table or JSON rows, and a refused query exits non-zero with the server's message")
     func sql() async throws {
         try await withKeel { server, client in

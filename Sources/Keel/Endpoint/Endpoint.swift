@@ -6,6 +6,8 @@ import KeelProtocol
 public struct Endpoint: EmbeddedEndpoint {
     public let services: [String: ServiceDefinition]
     public let manifest: EndpointManifest
+    /// Checks Restate's request identity on discovery and invocations when set (``requiringRequestIdentity(_:)``).
+    var identity: RequestIdentity.Verifier?
 
     public init(_ services: any ServiceDefinitionConvertible...) {
         self.init(services)
@@ -21,6 +23,20 @@ public struct Endpoint: EmbeddedEndpoint {
             maxProtocolVersion: ServiceProtocolVersion.maxSupported.rawValue,
             services: services.map { Self.manifestEntry(for: $0.definition) }
         )
+    }
+
+    /// This endpoint, answering 401 to discovery and invocation requests that are not signed by one of `keys`
+    /// (`publickeyv1_…`, as `keel serve` logs it; several while a key is rotated). Restate's request identity
+    /// scheme v1: Keel and Restate servers sign with `--request-identity-private-key-pem-file`. Health checks stay
+    /// open. Throws when a key is malformed.
+    ///
+    /// ```swift
+    /// try await Endpoint(payments).requiringRequestIdentity(["publickeyv1_AfQw…"]).serve(port: 9080)
+    /// ```
+    public func requiringRequestIdentity(_ keys: [String]) throws(RequestIdentity.Failure) -> Endpoint {
+        var endpoint = self
+        endpoint.identity = keys.isEmpty ? nil : try RequestIdentity.Verifier(keys: keys)
+        return endpoint
     }
 
     public func handle(_ head: AttemptHead, input: AttemptInput, output: AttemptOutput) async {

@@ -134,6 +134,7 @@ extension PartitionProcessor {
         let head = AttemptHead(
             service: invocation.record.target.service,
             handler: invocation.record.target.handler,
+            key: invocation.record.target.key,
             protocolVersion: version,
             headers: headers,
             speculativeSteps: speculative

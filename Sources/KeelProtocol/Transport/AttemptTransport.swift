@@ -2,6 +2,8 @@
 public struct AttemptHead: Hashable, Sendable {
     public var service: String
     public var handler: String
+    /// The object or workflow key of a keyed target (signed as `sub` in request identity tokens).
+    public var key: String?
     /// The service protocol version both sides speak for this attempt (5 or 6).
     public var protocolVersion: Int
     /// Extra request headers, as an HTTP transport would carry them.
@@ -19,12 +21,14 @@ public struct AttemptHead: Hashable, Sendable {
     public init(
         service: String,
         handler: String,
+        key: String? = nil,
         protocolVersion: Int,
         headers: [String: String] = [:],
         speculativeSteps: Bool = false
     ) {
         self.service = service
         self.handler = handler
+        self.key = key
         self.protocolVersion = protocolVersion
         self.headers = headers
         self.speculativeSteps = speculativeSteps

@@ -64,6 +64,10 @@ public struct KeelApplication: Sendable {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         var deployments = DeploymentManager(registry: engine.registry, store: store, client: client)
         deployments.discoveryTimeout = configuration.discoveryTimeout
+        deployments.identity = configuration.requestIdentity
+        if let identity = configuration.requestIdentity {
+            logger.info("requests to deployments are signed", metadata: ["kid": "\(identity.keyID)"])
+        }
         let analytics: AnalyticsService
         let recovered: Int
         do {

@@ -1,5 +1,6 @@
 import Foundation
 import KeelEngine
+import KeelProtocol
 
 /// Everything `keel serve` can be told. `init()` gives the defaults: embedded SQLite in `./.keel`, ingress
 /// on 127.0.0.1:8080, admin on 127.0.0.1:9070.
@@ -45,6 +46,9 @@ public struct ServerConfiguration: Sendable {
     public var analytics: AnalyticsConfiguration
     /// The Prometheus endpoint (`GET /metrics`); nil serves none.
     public var metrics: MetricsConfiguration?
+    /// Signs every request to a deployment with Restate's request identity (`RequestIdentity.Signer`, from
+    /// `--request-identity-private-key-pem-file`); nil sends no identity headers.
+    public var requestIdentity: RequestIdentity.Signer?
 
     public init(
         dataDirectory: String = ".keel",
@@ -97,5 +101,27 @@ public struct ConnectionTimeouts: Hashable, Sendable {
         self.idle = idle
         self.header = header
         self.body = body
+    }
+}
+
+extension RequestIdentity.Signer {
+    /// The signing key in the PEM file at `path` (`openssl genpkey -algorithm ed25519 -out key.pem`). A file that
+    /// cannot be read, is readable by every user, or does not hold exactly one Ed25519 key stops the server
+    /// with the reason.
+    public static func load(file path: String) throws -> RequestIdentity.Signer {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        if let mode = attributes?[.posixPermissions] as? Int, mode & 0o004 != 0 {
+            throw KeelApplicationError(
+                "the request identity key \(path) is readable by every user (mode \(String(mode, radix: 8))): chmod 600 it"
+            )
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw KeelApplicationError("cannot read the request identity key \(path)")
+        }
+        do {
+            return try RequestIdentity.Signer(pem: String(decoding: data, as: UTF8.self))
+        } catch {
+            throw KeelApplicationError("the request identity key \(path) can not be used: \(error.description)")
+        }
     }
 }

@@ -14,6 +14,8 @@ struct DeploymentManager: Sendable {
     var abortTimeout: TimeAmount = .seconds(600)
     /// How long discovery may take, the manifest's body included.
     var discoveryTimeout: Duration = .seconds(10)
+    /// Signs every request to a deployment (discovery and attempts), when configured.
+    var identity: RequestIdentity.Signer?
 
     struct Registration: Sendable {
         var deployment: ServiceRegistry.Deployment
@@ -27,7 +29,7 @@ struct DeploymentManager: Sendable {
         let headers = body.additional_headers ?? [:]
         let discovered: DiscoveryClient.Discovered
         do {
-            discovered = try await DiscoveryClient(client: client, timeout: discoveryTimeout)
+            discovered = try await DiscoveryClient(client: client, timeout: discoveryTimeout, identity: identity)
                 .discover(uri: parsed, additionalHeaders: headers, useHTTP11: body.use_http_11 ?? false)
         } catch {
             throw EngineError(.badRequest, error.description)
@@ -116,14 +118,17 @@ struct DeploymentManager: Sendable {
                 client: client,
                 baseURI: uri.normalized,
                 additionalHeaders: headers,
-                abortTimeout: abortTimeout
+                abortTimeout: abortTimeout,
+                identity: identity
             )
         }
-        return HTTP2Transport(
+        var transport = HTTP2Transport(
             uri: uri,
             additionalHeaders: headers,
             requestResponse: manifest.protocolMode != .bidiStream
         )
+        transport.identity = identity
+        return transport
     }
 
     /// The transport of a stored deployment. One stored before URIs were checked (a port above 65535, say)

@@ -11,6 +11,8 @@ struct DiscoveryClient: Sendable {
     /// Registration fails within this time when the endpoint does not answer in full: connecting, the
     /// response head and the whole manifest body all count against it.
     var timeout: Duration = .seconds(10)
+    /// Signs the request (Restate's request identity), when configured.
+    var identity: RequestIdentity.Signer?
 
     /// Manifest versions Keel reads, newest last.
     static let manifestVersions = 1...4
@@ -46,6 +48,9 @@ struct DiscoveryClient: Sendable {
                 request.method = .GET
                 request.headers.add(name: "accept", value: accept)
                 for (name, value) in additionalHeaders { request.headers.add(name: name, value: value) }
+                for (name, value) in identity?.headers(path: "/discover", subject: nil) ?? [] {
+                    request.headers.replaceOrAdd(name: name, value: value)
+                }
                 let client = self.client
                 let prepared = request
                 answer = try await withDeadline(timeout) {
@@ -61,6 +66,9 @@ struct DiscoveryClient: Sendable {
                 let connection = HTTP2Connection(host: uri.host, port: uri.port)
                 var headers = HTTPHeaders([("host", connection.authority), ("accept", accept)])
                 for (name, value) in additionalHeaders { headers.add(name: name, value: value) }
+                for (name, value) in identity?.headers(path: "/discover", subject: nil) ?? [] {
+                    headers.replaceOrAdd(name: name, value: value)
+                }
                 let head = HTTPRequestHead(version: .http2, method: .GET, uri: uri.path + "/discover", headers: headers)
                 defer { Task { await connection.close() } }
                 answer = try await withDeadline(timeout, onExpiry: { await connection.close() }) {

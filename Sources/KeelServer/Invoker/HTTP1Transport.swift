@@ -17,6 +17,8 @@ struct HTTP1Transport: AttemptTransport {
     let additionalHeaders: [String: String]
     /// How long one attempt may take before it is aborted and retried.
     let abortTimeout: TimeAmount
+    /// Signs each request (Restate's request identity), when configured.
+    var identity: RequestIdentity.Signer?
 
     func handle(_ head: AttemptHead, input: AttemptInput, output: AttemptOutput) async {
         let frames = await Self.replay(from: input.frames())
@@ -27,6 +29,9 @@ struct HTTP1Transport: AttemptTransport {
         request.headers.add(name: "accept", value: version.contentType)
         for (name, value) in head.headers { request.headers.add(name: name, value: value) }
         for (name, value) in additionalHeaders { request.headers.add(name: name, value: value) }
+        for (name, value) in identity?.headers(path: Self.invokePath(head), subject: head.key) ?? [] {
+            request.headers.replaceOrAdd(name: name, value: value)
+        }
         request.body = .bytes(ByteBuffer(data: Frame.encode(frames)))
         do {
             let response = try await client.execute(request, timeout: abortTimeout)

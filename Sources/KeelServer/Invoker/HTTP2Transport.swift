@@ -20,6 +20,9 @@ struct HTTP2Transport: AttemptTransport {
 
     /// A stuck attempt is ended by the engine (inactivity, then abort timeout), which cancels `handle`: the
     /// stream is then reset.
+    /// Signs each request (Restate's request identity), when configured.
+    var identity: RequestIdentity.Signer?
+
     init(uri: DeploymentURI, additionalHeaders: [String: String], requestResponse: Bool) {
         self.connection = HTTP2Connection(host: uri.host, port: uri.port)
         self.baseURI = uri.normalized
@@ -40,6 +43,9 @@ struct HTTP2Transport: AttemptTransport {
         headers.add(name: "accept", value: version.contentType)
         for (name, value) in head.headers { headers.add(name: name, value: value) }
         for (name, value) in additionalHeaders { headers.add(name: name, value: value) }
+        for (name, value) in identity?.headers(path: HTTP1Transport.invokePath(head), subject: head.key) ?? [] {
+            headers.replaceOrAdd(name: name, value: value)
+        }
         let path = "\(basePath)\(HTTP1Transport.invokePath(head))"
         let request = HTTPRequestHead(version: .http2, method: .POST, uri: path, headers: headers)
         // A stream closed before its response started was not processed (typically refused after the endpoint's

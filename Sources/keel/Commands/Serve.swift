@@ -3,6 +3,7 @@ import Foundation
 import Keel
 import KeelCore
 import KeelEngine
+import KeelProtocol
 import KeelServer
 import Logging
 import Metrics
@@ -119,6 +120,13 @@ struct Serve: AsyncParsableCommand {
     var analyticsTokensFile: String?
 
     @Option(
+        name: .customLong("request-identity-private-key-pem-file"),
+        help:
+            "Sign every request to a deployment with this Ed25519 key (PKCS#8 PEM, `openssl genpkey -algorithm ed25519`), Restate's request identity (env KEEL_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE)."
+    )
+    var requestIdentityKeyFile: String?
+
+    @Option(
         name: .customLong("analytics-query-timeout"),
         help: "A pipe query running longer is stopped and answered 408 (e.g. 10s)."
     )
@@ -203,6 +211,9 @@ struct Serve: AsyncParsableCommand {
             tokens: try analyticsTokensFile.map { try AnalyticsConfiguration.tokens(file: $0) } ?? [:],
             queryTimeout: DurationParser.parse(analyticsQueryTimeout) ?? .seconds(10)
         )
+        let identityKeyFile =
+            requestIdentityKeyFile ?? ProcessInfo.processInfo.environment["KEEL_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE"]
+        configuration.requestIdentity = try identityKeyFile.map { try RequestIdentity.Signer.load(file: $0) }
         if let ingress = ServerConfiguration.Bind(ingressBind) { configuration.ingress = ingress }
         if let admin = ServerConfiguration.Bind(adminBind) { configuration.admin = admin }
         let requested = requestedMetricsBind

@@ -363,4 +363,10 @@ async def seen(ctx: ObjectSharedContext) -> list:
     return await ctx.get("seen", type_hint=list) or []
 
 
-app = restate.app(services=[steps, counter, flaky, terminal, caller, toolkit, approval, stuck, events])
+# KEEL_E2E_IDENTITY_KEYS (comma-separated publickeyv1_… keys): the SDK's own request identity check; requests that
+# are not signed by one of them get 401.
+_identity_keys = [key for key in os.environ.get("KEEL_E2E_IDENTITY_KEYS", "").split(",") if key]
+app = restate.app(
+    services=[steps, counter, flaky, terminal, caller, toolkit, approval, stuck, events],
+    identity_keys=_identity_keys or None,
+)

@@ -39,9 +39,13 @@ final class PythonEndpoint: @unchecked Sendable {
 
     /// Extra hypercorn command-line arguments.
     let hypercornArguments: [String]
+    /// The request identity keys (`publickeyv1_…`) the endpoint requires (`identity_keys`); none: it accepts
+    /// every request.
+    let identityKeys: [String]
 
-    init(hypercornArguments: [String] = []) throws {
+    init(hypercornArguments: [String] = [], identityKeys: [String] = []) throws {
         self.hypercornArguments = hypercornArguments
+        self.identityKeys = identityKeys
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-py-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         self.scratchDirectory = directory
@@ -79,6 +83,7 @@ final class PythonEndpoint: @unchecked Sendable {
         var environment = ProcessInfo.processInfo.environment
         environment["PYTHONUNBUFFERED"] = "1"
         environment["PYTHONDONTWRITEBYTECODE"] = "1"
+        environment["KEEL_E2E_IDENTITY_KEYS"] = identityKeys.joined(separator: ",")
         process.environment = environment
         if !FileManager.default.fileExists(atPath: logURL.path) {
             _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
@@ -101,7 +106,8 @@ final class PythonEndpoint: @unchecked Sendable {
                     "\(url)/discover",
                     headers: [("accept", Self.discoveryAccept)]
                 )
-                if response.status == 200 { return }
+                // An endpoint that checks request identity refuses this unsigned probe with 401: it is up.
+                if response.status == 200 || (!identityKeys.isEmpty && response.status == 401) { return }
                 last = "\(response.status) \(response.text)"
             } catch {
                 last = "\(error)"

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import KeelProtocol
 import NIOFoundationCompat
@@ -34,7 +35,18 @@ struct EndpointResponder: HTTPResponder {
     }
 
     private func route(_ request: Request) -> Response {
-        switch EndpointRoute(path: request.uri.path) {
+        let route = EndpointRoute(path: request.uri.path)
+        if let verifier = endpoint.identity, route != .health {
+            let header = { (name: String) in HTTPField.Name(name).flatMap { request.headers[$0] } }
+            if let failure = verifier.verify(
+                scheme: header(RequestIdentity.schemeHeader),
+                token: header(RequestIdentity.tokenHeader),
+                path: request.uri.path
+            ) {
+                return Self.text(.unauthorized, "request identity: \(failure.description)")
+            }
+        }
+        switch route {
         case .discover:
             guard request.method == .get else { return methodNotAllowed(request, allow: "GET") }
             return discover(request)
