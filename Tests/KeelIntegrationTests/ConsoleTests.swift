@@ -41,7 +41,7 @@ struct ConsoleTests {
     }
 
     @Test(
-        "Chromium shows services, a known invocation and its journal, cancels it from the page, and shows markup in state as text",
+        "Chromium signs in with the admin token, shows services, a known invocation and its journal, cancels it from the page, and shows markup in state as text",
         .enabled(if: browserInstalled || required, "chromium, chromium-driver or the venv's selenium is missing")
     )
     func browser() async throws {
@@ -50,7 +50,11 @@ struct ConsoleTests {
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("keel-console-\(UUID())").path
         // A key and a value that would run script if the console put them in the page as HTML.
         let key = #"<script>window.__keelXSS=1</script><img src=x onerror="window.__keelXSS=2">"#
-        try await withKeel { keel, client in
+        // The admin API asks for a token: the console's sign-in form is part of the run.
+        let token = AccessTokenTests.adminToken
+        let tokenFile = try AccessTokenTests.file(token + "\n")
+        let admin = [("content-type", "application/json"), AccessTokenTests.bearer(token)]
+        try await withKeel(arguments: ["--admin-token-file", tokenFile]) { keel, client in
             let encodedKey = try #require(key.addingPercentEncoding(withAllowedCharacters: .alphanumerics))
             #expect(try await client.post("\(keel.ingress)/Counter/\(encodedKey)/add", "7").status == 200)
             let markup = Array(#""<img src=y onerror=\"window.__keelXSS=3\">""#.utf8).map(String.init).joined(
@@ -58,7 +62,7 @@ struct ConsoleTests {
             )
             let edit =
                 #"{"object_key": \#(try String(decoding: JSONEncoder().encode(key), as: UTF8.self)), "new_state": {"count": [55], "note": [\#(markup)]}}"#
-            #expect(try await client.post("\(keel.admin)/services/Counter/state", edit).status == 200)
+            #expect(try await client.post("\(keel.admin)/services/Counter/state", edit, headers: admin).status == 200)
             let sent = try await client.post(
                 "\(keel.ingress)/Reminder/remind/send",
                 #"{"label": "console", "ms": 600000}"#
@@ -71,7 +75,7 @@ struct ConsoleTests {
                 PythonEndpoint.python.path,
                 [
                     script, "--admin", keel.admin, "--invocation", id, "--xss-key", key, "--screenshots", screenshots,
-                    "--chromium", Self.chromium, "--chromedriver", Self.chromedriver,
+                    "--chromium", Self.chromium, "--chromedriver", Self.chromedriver, "--token", token,
                 ]
             )
             let said = String(decoding: result.output + result.errors, as: UTF8.self)

@@ -22,10 +22,12 @@ struct AdminAPI: Sendable {
     /// What `/query` reads (nil: the route answers 404).
     var introspection: (any IntrospectionStore)?
     var queryLimits = IntrospectionLimits()
+    /// `--admin-token-file`: when set, requests need one of these tokens (`AdminRequestMiddleware`).
+    var tokens: AccessTokens?
 
     func router(logger: Logger) -> Router<Context> {
         let router = Router(context: Context.self)
-        router.add(middleware: AdminRequestMiddleware(logger: logger))
+        router.add(middleware: AdminRequestMiddleware(logger: logger, tokens: tokens))
         addRoutes(to: router)
         Console.addRoutes(to: router)
         for version in ["v2", "v3", "v4"] { addRoutes(to: router.group(RouterPath(version))) }

@@ -14,6 +14,17 @@ struct AdminRequestMiddleware: RouterMiddleware {
     typealias Context = BasicRequestContext
 
     let logger: Logger
+    /// When set, every request but health checks and the console's static files needs one of these.
+    var tokens: AccessTokens?
+
+    /// What answers without a token: liveness, and the console's page, script and style (they hold no data; what
+    /// they show comes from the API, which asks for the token).
+    static func isOpen(_ path: String) -> Bool {
+        var segments = path.split(separator: "/")
+        if let first = segments.first, ["v2", "v3", "v4"].contains(first) { segments.removeFirst() }
+        return segments == ["health"] || segments == ["ui"] || segments == ["ui", "app.js"]
+            || segments == ["ui", "style.css"]
+    }
 
     func handle(
         _ request: Request,
@@ -24,10 +35,14 @@ struct AdminRequestMiddleware: RouterMiddleware {
     {
         let started = ContinuousClock.now
         let response: Response
-        do {
-            response = try await next(request, context)
-        } catch {
-            response = Self.response(for: error, request)
+        if let tokens, !Self.isOpen(request.uri.path), !tokens.admits(request.headers[.authorization]) {
+            response = Self.unauthorized()
+        } else {
+            do {
+                response = try await next(request, context)
+            } catch {
+                response = Self.response(for: error, request)
+            }
         }
         let elapsed = ContinuousClock.now - started
         let route = context.endpointPath ?? "unmatched"
@@ -51,6 +66,19 @@ struct AdminRequestMiddleware: RouterMiddleware {
                 "duration_ms": "\(ConnectionDeadlines.nanoseconds(elapsed) / 1_000_000)",
             ]
         )
+        return response
+    }
+
+    /// 401 for a request without a valid token, the same whatever it asked for.
+    static func unauthorized() -> Response {
+        let message = "this admin API needs a token: send Authorization: Bearer <token> (the CLI sends KEEL_AUTH_TOKEN)"
+        let body = (try? JSONEncoder().encode(AdminBody.Error(message: message))) ?? Data()
+        var response = Response(
+            status: .unauthorized,
+            headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: body))
+        )
+        response.headers[AccessTokens.challenge.0] = AccessTokens.challenge.1
         return response
     }
 

@@ -211,19 +211,9 @@ struct AnalyticsResponder: Sendable {
             throw Refusal(status: .unauthorized, message: "a token is needed: send Authorization: Bearer <token>")
         }
         let granting = (tokens + ["admin"]).compactMap { configured[$0] }
-        guard granting.contains(where: { Self.constantTimeEqual($0, presented) }) else {
+        guard granting.contains(where: { AccessTokens.constantTimeEqual($0, presented) }) else {
             throw Refusal(status: .forbidden, message: "the token does not grant \(what)")
         }
-    }
-
-    static func constantTimeEqual(_ left: String, _ right: String) -> Bool {
-        let a = Array(left.utf8)
-        let b = Array(right.utf8)
-        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
-        for index in 0..<max(a.count, b.count) {
-            difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
-        }
-        return difference == 0 && a.count == b.count
     }
 
     static func status(_ error: AnalyticsError) -> HTTPResponse.Status {

@@ -121,7 +121,8 @@ public struct KeelApplication: Sendable {
                 budget: budget,
                 shutdown: shutdown,
                 analytics: AnalyticsResponder(service: analytics, maxBodySize: configuration.maxBodySize),
-                metrics: IngressMetrics()
+                metrics: IngressMetrics(),
+                tokens: configuration.ingressTokens
             ),
             server: .guardedHTTP1(
                 tracker: ingressConnections,
@@ -145,7 +146,8 @@ public struct KeelApplication: Sendable {
                 ingressAddress: "http://\(configuration.ingress)",
                 shutdown: shutdown,
                 analytics: analytics,
-                introspection: store
+                introspection: store,
+                tokens: configuration.adminTokens
             ).router(logger: logger),
             server: .guardedHTTP1(
                 tracker: adminConnections,

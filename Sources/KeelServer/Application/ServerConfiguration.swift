@@ -49,6 +49,10 @@ public struct ServerConfiguration: Sendable {
     /// Signs every request to a deployment with Restate's request identity (`RequestIdentity.Signer`, from
     /// `--request-identity-private-key-pem-file`); nil sends no identity headers.
     public var requestIdentity: RequestIdentity.Signer?
+    /// `--admin-token-file`: the admin API (and the console's data) need one of these bearer tokens; nil: open.
+    public var adminTokens: AccessTokens?
+    /// `--ingress-token-file`: the ingress needs one of these bearer tokens (health and `/v0/…` aside); nil: open.
+    public var ingressTokens: AccessTokens?
 
     public init(
         dataDirectory: String = ".keel",

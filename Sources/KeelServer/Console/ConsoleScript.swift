@@ -8,6 +8,8 @@ extension Console {
         const api = {
           async call(method, path, body) {
             const options = { method, headers: {} };
+            const token = sessionStorage.getItem("keel-token");
+            if (token) options.headers["authorization"] = `Bearer ${token}`;
             if (body !== undefined) {
               options.headers["content-type"] = "application/json";
               options.body = JSON.stringify(body);
@@ -17,7 +19,9 @@ extension Console {
             let json = null;
             try { json = text ? JSON.parse(text) : null; } catch (_) { json = null; }
             if (!response.ok) {
-              throw new Error((json && json.message) || `${method} ${path}: HTTP ${response.status}`);
+              const error = new Error((json && json.message) || `${method} ${path}: HTTP ${response.status}`);
+              error.status = response.status;
+              throw error;
             }
             return json;
           },
@@ -308,9 +312,28 @@ extension Console {
             }
             document.body.dataset.ready = match.path;
           } catch (error) {
+            if (error.status === 401) {
+              askForToken(error);
+              document.body.dataset.ready = "token";
+              return;
+            }
             show(errorBox(error));
             document.body.dataset.ready = "error";
           }
+        }
+
+        /// The admin API wants a token (keel serve --admin-token-file): ask for it, keep it for this tab only.
+        function askForToken(error) {
+          const input = el("input", { type: "password", name: "token", size: 40, autocomplete: "off" });
+          const form = el("form", { className: "bar", onsubmit: (event) => {
+            event.preventDefault();
+            sessionStorage.setItem("keel-token", input.value.trim());
+            route();
+          } }, el("label", {}, "Admin token", input), el("button", { className: "primary", type: "submit" }, "Use token"));
+          show(el("h1", {}, "Sign in"), el("p", { className: "note" },
+            sessionStorage.getItem("keel-token") ? "That token was not accepted." : error.message), form);
+          sessionStorage.removeItem("keel-token");
+          input.focus();
         }
 
         window.addEventListener("hashchange", route);

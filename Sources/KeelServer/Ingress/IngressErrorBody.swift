@@ -26,6 +26,11 @@ struct IngressErrorBody: Encodable {
         self.init(ingress: HTTPStatusMapping.status(for: refusal.reason), refusal.message)
     }
 
+    /// 401: the request did not present a token the ingress accepts.
+    init(unauthorized message: String) {
+        self.init(ingress: .unauthorized, message)
+    }
+
     private init(ingress status: HTTPResponse.Status, _ message: String) {
         code = status.code
         self.message = message

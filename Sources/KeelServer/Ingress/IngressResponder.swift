@@ -19,6 +19,9 @@ struct IngressResponder: HTTPResponder {
     var analytics: AnalyticsResponder?
     /// Counts answers by status (`keel_ingress_requests_total`, no-ops unless the process bootstrapped metrics).
     var metrics: IngressMetrics?
+    /// `--ingress-token-file`: when set, every request but health and `/v0/…` (which has its own tokens) needs
+    /// one of these, and the `Authorization` header that carries it is never stored or forwarded.
+    var tokens: AccessTokens?
 
     /// Request headers that describe the transport, not the call: never forwarded to the handler.
     private static let hopHeaders: Set<String> = [
@@ -46,6 +49,13 @@ struct IngressResponder: HTTPResponder {
             }
             return await analytics.respond(to: request, segments: segments, reservation: reservation)
         }
+        if let tokens, !tokens.admits(request.headers[.authorization]), !Self.isHealth(request.uri.path) {
+            var response = IngressErrorBody(
+                unauthorized: "this ingress needs a token: send Authorization: Bearer <token>"
+            ).response()
+            response.headers[AccessTokens.challenge.0] = AccessTokens.challenge.1
+            return response
+        }
         do {
             return try await route(request, reservation: reservation)
         } catch let error as EngineError {
@@ -58,6 +68,11 @@ struct IngressResponder: HTTPResponder {
         } catch is NIOTooManyBytesError {
             return IngressErrorBody(HTTPRefusal.payloadTooLarge(limit: maxBodySize)).response()
         }
+    }
+
+    /// `/restate/health`, answered without a token (load balancers probe it).
+    static func isHealth(_ path: String) -> Bool {
+        path.split(separator: "/") == ["restate", "health"]
     }
 
     private func route(_ request: Request, reservation: BodyReservation) async throws -> Response {
@@ -162,18 +177,21 @@ struct IngressResponder: HTTPResponder {
             request,
             registry: engine.registry,
             maxBodySize: maxBodySize,
-            reservation: reservation
+            reservation: reservation,
+            dropsAuthorization: tokens != nil
         )
     }
 
     /// What a call or send to `target` asks the engine for: the body (checked to be JSON when its
-    /// content-type says so), the headers to forward, the idempotency key.
+    /// content-type says so), the headers to forward, the idempotency key. `dropsAuthorization`: the
+    /// `Authorization` header carries the ingress token, which is neither stored nor forwarded.
     static func engineRequest(
         _ target: InvocationTarget,
         _ request: Request,
         registry: ServiceRegistry,
         maxBodySize: Int,
-        reservation: BodyReservation
+        reservation: BodyReservation,
+        dropsAuthorization: Bool = false
     ) async throws -> Engine.Request {
         let declared = Self.manifestEntry(target, registry: registry)
         if let declared, declared.handler.ingressPrivate ?? declared.service.ingressPrivate ?? false {
@@ -204,6 +222,8 @@ struct IngressResponder: HTTPResponder {
         }
         var headers: [(String, String)] = []
         for field in request.headers where !Self.hopHeaders.contains(field.name.canonicalName) {
+            // The ingress token is the caller's credential to Keel, not to the handler.
+            if dropsAuthorization, field.name == .authorization { continue }
             headers.append((field.name.canonicalName, field.value))
         }
         return Engine.Request(

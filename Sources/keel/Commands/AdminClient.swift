@@ -4,7 +4,8 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 
-/// Talks to a Keel (or Restate) admin API for the CLI's operator commands.
+/// Talks to a Keel (or Restate) admin API for the CLI's operator commands, with `Authorization: Bearer
+/// $KEEL_AUTH_TOKEN` when that is set (`keel serve --admin-token-file`).
 struct AdminClient {
     let baseURL: String
 
@@ -14,6 +15,9 @@ struct AdminClient {
         do {
             var request = HTTPClientRequest(url: baseURL + path)
             request.method = method
+            if let token = ProcessInfo.processInfo.environment["KEEL_AUTH_TOKEN"], !token.isEmpty {
+                request.headers.add(name: "authorization", value: "Bearer \(token)")
+            }
             if let body {
                 request.headers.add(name: "content-type", value: "application/json")
                 request.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: body)))

@@ -120,6 +120,20 @@ struct Serve: AsyncParsableCommand {
     var analyticsTokensFile: String?
 
     @Option(
+        name: .customLong("admin-token-file"),
+        help:
+            "Require a bearer token on the admin API and the console's data: one token per line, 16 characters or more, file mode 600 (env KEEL_ADMIN_TOKEN_FILE)."
+    )
+    var adminTokenFile: String?
+
+    @Option(
+        name: .customLong("ingress-token-file"),
+        help:
+            "Require a bearer token on the ingress (health and /v0/ aside): one token per line, 16 characters or more, file mode 600 (env KEEL_INGRESS_TOKEN_FILE)."
+    )
+    var ingressTokenFile: String?
+
+    @Option(
         name: .customLong("request-identity-private-key-pem-file"),
         help:
             "Sign every request to a deployment with this Ed25519 key (PKCS#8 PEM, `openssl genpkey -algorithm ed25519`), Restate's request identity (env KEEL_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE)."
@@ -211,6 +225,13 @@ struct Serve: AsyncParsableCommand {
             tokens: try analyticsTokensFile.map { try AnalyticsConfiguration.tokens(file: $0) } ?? [:],
             queryTimeout: DurationParser.parse(analyticsQueryTimeout) ?? .seconds(10)
         )
+        let environment = ProcessInfo.processInfo.environment
+        configuration.adminTokens = try (adminTokenFile ?? environment["KEEL_ADMIN_TOKEN_FILE"]).map {
+            try AccessTokens.load(file: $0, flag: "--admin-token-file")
+        }
+        configuration.ingressTokens = try (ingressTokenFile ?? environment["KEEL_INGRESS_TOKEN_FILE"]).map {
+            try AccessTokens.load(file: $0, flag: "--ingress-token-file")
+        }
         let identityKeyFile =
             requestIdentityKeyFile ?? ProcessInfo.processInfo.environment["KEEL_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE"]
         configuration.requestIdentity = try identityKeyFile.map { try RequestIdentity.Signer.load(file: $0) }
