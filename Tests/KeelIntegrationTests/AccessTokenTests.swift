@@ -108,6 +108,14 @@ struct AccessTokenTests {
                 environment: environment
             )
             #expect(with.status == 0, "\(String(decoding: with.errors, as: UTF8.self))")
+            // `events publish` goes to the ingress, with KEEL_INGRESS_TOKEN when it differs from the admin's.
+            let publish = ["events", "publish", "tokens:test", "{}", "--ingress-url", keel.ingress]
+            let refused = try await ChildProcess.runDetached(binary, publish, environment: environment)
+            #expect(refused.status != 0)
+            #expect(String(decoding: refused.errors, as: UTF8.self).contains("401"))
+            environment["KEEL_INGRESS_TOKEN"] = Self.ingressToken
+            let published = try await ChildProcess.runDetached(binary, publish, environment: environment)
+            #expect(published.status == 0, "\(String(decoding: published.errors, as: UTF8.self))")
         }
         for (text, mode, reason) in [
             (Self.adminToken, 0o644, "readable by every user"), ("# nothing\n", 0o600, "holds no token"),

@@ -4,10 +4,12 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 
-/// Talks to a Keel (or Restate) admin API for the CLI's operator commands, with `Authorization: Bearer
-/// $KEEL_AUTH_TOKEN` when that is set (`keel serve --admin-token-file`).
+/// Talks to a Keel (or Restate) admin API for the CLI's operator commands (and to the ingress for `events
+/// publish`), with `Authorization: Bearer <token>` when a token is set: `KEEL_AUTH_TOKEN` by default.
 struct AdminClient {
     let baseURL: String
+    /// Sent as `Authorization: Bearer …` (`keel serve --admin-token-file` / `--ingress-token-file`).
+    var token: String? = ProcessInfo.processInfo.environment["KEEL_AUTH_TOKEN"]
 
     /// Sends a request and returns the JSON body; a non-2xx answer becomes an error with the server's message.
     func send(_ method: HTTPMethod, _ path: String, body: [String: Any]? = nil) async throws -> Any? {
@@ -15,7 +17,7 @@ struct AdminClient {
         do {
             var request = HTTPClientRequest(url: baseURL + path)
             request.method = method
-            if let token = ProcessInfo.processInfo.environment["KEEL_AUTH_TOKEN"], !token.isEmpty {
+            if let token, !token.isEmpty {
                 request.headers.add(name: "authorization", value: "Bearer \(token)")
             }
             if let body {

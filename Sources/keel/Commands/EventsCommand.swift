@@ -88,7 +88,12 @@ struct Events: AsyncParsableCommand {
             var body: [String: Any] = ["name": name, "data": parsed]
             if let key { body["key"] = key }
             if let id { body["id"] = id }
-            let ingress = AdminClient(baseURL: ingressURL.hasSuffix("/") ? String(ingressURL.dropLast()) : ingressURL)
+            let environment = ProcessInfo.processInfo.environment
+            let ingress = AdminClient(
+                baseURL: ingressURL.hasSuffix("/") ? String(ingressURL.dropLast()) : ingressURL,
+                // `--ingress-token-file`'s token, when it differs from the admin's.
+                token: environment["KEEL_INGRESS_TOKEN"] ?? environment["KEEL_AUTH_TOKEN"]
+            )
             printJSON(try await ingress.send(.POST, "/restate/events", body: body))
         }
     }
