@@ -38,7 +38,8 @@ struct HostileInputTests {
             engine,
             _ in
             let id = try await engine.send("Scripted/go")
-            let deadline = ContinuousClock.now + .seconds(10)
+            // Generous: on a loaded 2-core CI machine each resumption waits for a commit and a new attempt.
+            let deadline = ContinuousClock.now + .seconds(60)
             while ContinuousClock.now < deadline {
                 if let record = try await engine.describe(id), record.status == .paused { return record }
                 try await Task.sleep(for: .milliseconds(20))

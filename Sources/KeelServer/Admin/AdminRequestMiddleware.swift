@@ -56,8 +56,9 @@ struct AdminRequestMiddleware: RouterMiddleware {
             dimensions: [("method", request.method.rawValue), ("route", route)],
             preferredDisplayUnit: .seconds
         ).recordNanoseconds(ConnectionDeadlines.nanoseconds(elapsed))
-        let level: Logger.Level =
-            status >= 500 ? .warning : request.method == .get || request.method == .head ? .debug : .info
+        // Reads (`POST /query` among them: the console sends one per page) at debug, changes at info.
+        let isRead = request.method == .get || request.method == .head || request.uri.path.hasSuffix("/query")
+        let level: Logger.Level = status >= 500 ? .warning : isRead ? .debug : .info
         logger.log(
             level: level,
             "admin request",
