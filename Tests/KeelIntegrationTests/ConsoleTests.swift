@@ -31,6 +31,8 @@ struct ConsoleTests {
             let policy = page.headers.first(name: "content-security-policy") ?? ""
             #expect(policy.contains("script-src 'self'"))
             #expect(policy.contains("frame-ancestors 'none'"))
+            #expect(page.headers.first(name: "x-content-type-options") == "nosniff")
+            #expect(page.headers.first(name: "referrer-policy") == "no-referrer")
             #expect(page.text.contains("/ui/app.js"))
             #expect(try await client.get("\(keel.admin)/ui/app.js").status == 200)
             #expect(try await client.get("\(keel.admin)/ui/style.css").status == 200)

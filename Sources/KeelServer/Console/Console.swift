@@ -24,8 +24,9 @@ enum Console {
             .cacheControl: "no-cache",
             .contentSecurityPolicy: securityPolicy,
         ]
-        headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
-        headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+        for (name, value) in [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer")] {
+            if let name = HTTPField.Name(name) { headers[name] = value }
+        }
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
     }
 
