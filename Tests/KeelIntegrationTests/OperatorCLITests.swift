@@ -8,20 +8,11 @@ struct OperatorCLITests {
     /// Runs `keel ARGUMENTS --admin-url …` off the concurrency threads; exit status, stdout, stderr.
     static func keel(
         _ keel: KeelProcess,
-        _ arguments: [String],
-        input: String? = nil
+        _ arguments: [String]
     ) async throws -> (
         status: Int32, output: String, errors: String
     ) {
-        let result = try await ChildProcess.runDetached(
-            KeelProcess.binary.path,
-            arguments + ["--admin-url", keel.admin],
-            input: input.map { Data($0.utf8) }
-        )
-        return (
-            result.status, String(decoding: result.output, as: UTF8.self),
-            String(decoding: result.errors, as: UTF8.self)
-        )
+        try await run(arguments + ["--admin-url", keel.admin])
     }
 
     /// Runs `keel ARGUMENTS` off the concurrency threads; exit status, stdout, stderr.

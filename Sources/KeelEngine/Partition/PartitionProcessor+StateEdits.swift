@@ -68,9 +68,6 @@ public enum StateVersion {
             hasher.update(data: entry.value)
             hasher.update(data: [0x03])
         }
-        return Data(hasher.finalize()).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        return RequestIdentity.base64URL(Data(hasher.finalize()))
     }
 }

@@ -214,7 +214,8 @@ public enum RequestIdentity {
         return Array(repeating: 0, count: zeros) + bytes.reversed()
     }
 
-    static func base64URL(_ data: Data) -> String {
+    /// Base64url without padding (RFC 4648 §5), as JWTs and Restate's state versions are written.
+    public static func base64URL(_ data: Data) -> String {
         data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
     }

@@ -72,12 +72,9 @@ struct AdminRequestMiddleware: RouterMiddleware {
 
     /// 401 for a request without a valid token, the same whatever it asked for.
     static func unauthorized() -> Response {
-        let message = "this admin API needs a token: send Authorization: Bearer <token> (the CLI sends KEEL_AUTH_TOKEN)"
-        let body = (try? JSONEncoder().encode(AdminBody.Error(message: message))) ?? Data()
-        var response = Response(
-            status: .unauthorized,
-            headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: body))
+        var response = error(
+            .unauthorized,
+            "this admin API needs a token: send Authorization: Bearer <token> (the CLI sends KEEL_AUTH_TOKEN)"
         )
         response.headers[AccessTokens.challenge.0] = AccessTokens.challenge.1
         return response
@@ -98,6 +95,11 @@ struct AdminRequestMiddleware: RouterMiddleware {
             case let error as HTTPError: (error.status, error.body ?? error.status.reasonPhrase)
             default: (.internalServerError, "\(error)")
             }
+        return self.error(status, message)
+    }
+
+    /// `{"message": …}` with `status`, the admin API's error shape.
+    static func error(_ status: HTTPResponse.Status, _ message: String) -> Response {
         let body = (try? JSONEncoder().encode(AdminBody.Error(message: message))) ?? Data()
         return Response(
             status: status,

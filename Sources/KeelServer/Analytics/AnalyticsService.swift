@@ -34,14 +34,7 @@ public struct AnalyticsConfiguration: Sendable {
     /// Reads a token file: one `name=value` per line, `#` comments. Refused when it cannot be read, is
     /// readable by every user, or holds no token.
     public static func tokens(file path: String) throws -> [String: String] {
-        let attributes = try FileManager.default.attributesOfItem(atPath: path)
-        if let mode = attributes[.posixPermissions] as? Int, mode & 0o004 != 0 {
-            throw KeelApplicationError(
-                "the token file \(path) is readable by every user (mode \(String(mode, radix: 8))): chmod 600 it"
-            )
-        }
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
-        else { throw KeelApplicationError("cannot read the token file \(path)") }
+        let text = try SecretFile.read(path, what: "the token file")
         var tokens: [String: String] = [:]
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let trimmed = line.trimmingCharacters(in: .whitespaces)

@@ -19,18 +19,9 @@ public struct AccessTokens: Sendable, Hashable {
     /// be readable by every user and must hold at least one token of 16 characters or more; `flag` names the
     /// option in the refusals.
     public static func load(file path: String, flag: String) throws -> AccessTokens {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-            let data = FileManager.default.contents(atPath: path)
-        else {
-            throw KeelApplicationError("\(flag): cannot read the token file \(path)")
-        }
-        if let mode = attributes[.posixPermissions] as? Int, mode & 0o004 != 0 {
-            throw KeelApplicationError(
-                "\(flag): the token file \(path) is readable by every user (mode \(String(mode, radix: 8))): chmod 600 it"
-            )
-        }
+        let text = try SecretFile.read(path, what: "the token file", prefix: "\(flag): ")
         var tokens: [String] = []
-        for (number, line) in String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated() {
+        for (number, line) in text.split(separator: "\n").enumerated() {
             let token = line.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !token.isEmpty, !token.hasPrefix("#") else { continue }
             guard token.count >= minimumLength, !token.contains(where: \.isWhitespace) else {

@@ -113,17 +113,9 @@ extension RequestIdentity.Signer {
     /// cannot be read, is readable by every user, or does not hold exactly one Ed25519 key stops the server
     /// with the reason.
     public static func load(file path: String) throws -> RequestIdentity.Signer {
-        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-        if let mode = attributes?[.posixPermissions] as? Int, mode & 0o004 != 0 {
-            throw KeelApplicationError(
-                "the request identity key \(path) is readable by every user (mode \(String(mode, radix: 8))): chmod 600 it"
-            )
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw KeelApplicationError("cannot read the request identity key \(path)")
-        }
+        let pem = try SecretFile.read(path, what: "the request identity key")
         do {
-            return try RequestIdentity.Signer(pem: String(decoding: data, as: UTF8.self))
+            return try RequestIdentity.Signer(pem: pem)
         } catch {
             throw KeelApplicationError("the request identity key \(path) can not be used: \(error.description)")
         }
