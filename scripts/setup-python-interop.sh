@@ -3,11 +3,13 @@
 #
 #   scripts/setup-python-interop.sh        -> prints the venv's python path on the last line of stdout
 #
-# The venv lives at <repo>/.venv-interop and holds restate-sdk==1.3.0 and hypercorn from PyPI.
+# The venv lives at <repo>/.venv-interop and holds restate-sdk==1.3.0, hypercorn and opentelemetry-proto (the tracing
+# tests' stand-in collector decodes OTLP with it) from PyPI.
 # Environment: PYTHON (default python3) picks the interpreter the venv is made from.
 set -euo pipefail
 
 RESTATE_SDK_VERSION="1.3.0"
+OTEL_PROTO_VERSION="1.39.1"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv-interop"
 VENV_PYTHON="$VENV/bin/python"
@@ -25,12 +27,13 @@ venv_ready() {
 import sys
 from importlib.metadata import version
 import restate, hypercorn  # noqa: F401  (both must import)
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2  # noqa: F401
 sys.exit(0 if version("restate-sdk") == sys.argv[1] else 1)
 PY
 }
 
 if venv_ready; then
-    echo "setup-python-interop: reusing $VENV (restate-sdk $RESTATE_SDK_VERSION and hypercorn importable)" >&2
+    echo "setup-python-interop: reusing $VENV (restate-sdk $RESTATE_SDK_VERSION, hypercorn and opentelemetry-proto importable)" >&2
     echo "$VENV_PYTHON"
     exit 0
 fi
@@ -64,7 +67,7 @@ echo "setup-python-interop: creating $VENV with $("$PYTHON" --version 2>&1)" >&2
 
 echo "setup-python-interop: installing restate-sdk==$RESTATE_SDK_VERSION and hypercorn from PyPI" >&2
 if ! "$VENV_PYTHON" -m pip install --disable-pip-version-check --quiet \
-        "restate-sdk==$RESTATE_SDK_VERSION" hypercorn >&2; then
+        "restate-sdk==$RESTATE_SDK_VERSION" hypercorn "opentelemetry-proto==$OTEL_PROTO_VERSION" >&2; then
     rm -rf "$VENV"
     fail "pip install restate-sdk==$RESTATE_SDK_VERSION hypercorn failed (is PyPI reachable? the venv was removed)."
 fi

@@ -362,7 +362,12 @@ public final class Engine: Service {
         }
         let id = IdentityDerivation.invocationID(for: resolved, idempotencyKey: request.idempotencyKey)
         var input = PBInputCommandMessage()
-        input.headers = request.headers.map { header in
+        let headers =
+            configuration.tracer.map {
+                InvocationTracing(tracer: $0)
+                    .started(id, target: resolved.target, headers: request.headers, origin: .requestHeaders)
+            } ?? request.headers
+        input.headers = headers.map { header in
             PBHeader.with {
                 $0.key = header.0
                 $0.value = header.1

@@ -2,6 +2,7 @@ import Foundation
 import KeelCore
 import KeelProtocol
 import KeelStore
+import Tracing
 
 /// What a partition keeps in memory about an unfinished invocation besides its lifecycle (which
 /// `PartitionState` holds): its record, cached journal and live attempt. `record.status` is the status it was
@@ -32,6 +33,8 @@ final class ActiveInvocation {
         var remoteDeployment: String?
         /// When the attempt's latest `Run` command came in, until its proposal does (`keel_step_duration_seconds`).
         var stepStartedAt: ContinuousClock.Instant?
+        /// The attempt's span, when tracing is on.
+        var trace: AttemptTrace?
 
         /// `speculative`: the SDK may go on with step results before they are stored (an embedded endpoint).
         init(
@@ -72,6 +75,8 @@ final class ActiveInvocation {
     /// The result being stored while its completion commits (`PartitionState` knows it is completing), so a
     /// caller that subscribes meanwhile gets the result directly.
     var completingWith: InvocationResult?
+    /// The invocation's trace context (from its input's `traceparent`), once read; tracing only.
+    var traceContext: ServiceContext?
 
     init(record: InvocationRecord, journal: [JournalEntry]?) {
         self.record = record

@@ -131,6 +131,18 @@ extension PartitionProcessor {
         if let key = invocation.record.target.key {
             headers["x-restate-service-key"] = key.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? key
         }
+        if let tracing {
+            let parent = invocation.traceContext ?? tracing.context(ofInput: journal.first)
+            invocation.traceContext = parent
+            invocation.attempt?.trace = tracing.attempt(
+                id,
+                target: invocation.record.target,
+                generation: generation,
+                deployment: speculative ? nil : deploymentID,
+                parent: parent,
+                headers: &headers
+            )
+        }
         let head = AttemptHead(
             service: invocation.record.target.service,
             handler: invocation.record.target.handler,
@@ -157,6 +169,7 @@ extension PartitionProcessor {
         failure: (message: String, nextRetryDelay: Duration?)?
     ) async {
         guard let invocation = active[id], lifecycle.isCurrent(id, generation: generation) else { return }
+        invocation.attempt?.trace?.end(failure: failure?.message)
         invocation.attempt?.input.finish()
         invocation.attempt = nil
         guard let failure else { return }

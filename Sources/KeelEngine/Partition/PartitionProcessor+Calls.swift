@@ -87,6 +87,21 @@ extension PartitionProcessor {
         let calleeID = IdentityDerivation.invocationID(for: resolved, idempotencyKey: idempotencyKey)
         var input = PBInputCommandMessage()
         input.headers = headers
+        if let tracing {
+            let caller = active[id]?.attempt?.trace?.span.context
+            let traced = tracing.started(
+                calleeID,
+                target: target,
+                headers: headers.map { ($0.key, $0.value) },
+                origin: type == .call ? .call(from: caller) : .send(from: caller)
+            )
+            input.headers = traced.map { header in
+                PBHeader.with {
+                    $0.key = header.0
+                    $0.value = header.1
+                }
+            }
+        }
         input.value = PBValue.with { $0.content = parameter }
         let inputEntry = JournalEntry(type: MessageType.input.rawValue, payload: try input.serializedData())
 

@@ -64,6 +64,7 @@ extension PartitionProcessor {
         }
         metrics.invocationCompleted(result)
         subscribers[topic] = nil
+        active[id]?.attempt?.trace?.end()
         active[id]?.attempt?.input.finish()
         active[id] = nil
         if let leavingState, let stateObject = invocation.record.target.object {
@@ -74,7 +75,31 @@ extension PartitionProcessor {
         resolveWaiters(id, with: result)
         if let alert { deliverAlert(alert) }
         if let lastIndex { announce(notices, lastIndex: lastIndex) }
+        if let tracing { await traceCompletion(invocation, result: result, tracing: tracing) }
         return nil
+    }
+
+    /// Reports the completed invocation's span, under the trace context stored with its input.
+    private func traceCompletion(
+        _ invocation: ActiveInvocation,
+        result: InvocationResult,
+        tracing: InvocationTracing
+    )
+        async
+    {
+        var parent = invocation.traceContext
+        if parent == nil {
+            var input = invocation.journal?.first
+            if input == nil { input = try? await store.storedJournal(of: invocation.record.id).entries.first }
+            parent = tracing.context(ofInput: input)
+        }
+        tracing.completed(
+            invocation.record.id,
+            target: invocation.record.target,
+            createdAt: invocation.record.createdAt,
+            result: result,
+            parent: parent ?? .topLevel
+        )
     }
 
     /// Hands journal entries that are durable now (the last `notices.count` appends of a batch whose last

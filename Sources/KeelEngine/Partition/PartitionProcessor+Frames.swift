@@ -109,6 +109,7 @@ extension PartitionProcessor {
                     )
                 }
                 if type == .run { invocation.attempt?.stepStartedAt = .now }
+                invocation.attempt?.trace?.command(type, index: invocation.journal?.count ?? 0)
                 return try await command(type, frame, of: id)
             }
         } catch {
@@ -366,6 +367,7 @@ extension PartitionProcessor {
             return .failed("protocol violation: suspension without anything to wait for", nextRetryDelay: nil)
         }
         let replayed = invocation.attempt?.replayed ?? 0
+        invocation.attempt?.trace?.suspended()
         invocation.attempt?.input.finish()
         invocation.attempt = nil
         var waitingFor = Set<NotificationAddress>()

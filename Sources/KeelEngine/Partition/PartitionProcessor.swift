@@ -22,6 +22,8 @@ actor PartitionProcessor {
     let quarantine: Quarantine?
     /// The engine's metrics handles (no-ops unless the process bootstrapped a backend).
     let metrics: EngineMetrics
+    /// The spans of invocations and attempts; nil when tracing is off.
+    let tracing: InvocationTracing?
 
     /// What the partition holds of its unfinished invocations besides their lifecycle: records, cached
     /// journals, live attempts.
@@ -69,6 +71,7 @@ actor PartitionProcessor {
         self.writer = writer
         self.registry = registry
         self.configuration = configuration
+        self.tracing = configuration.tracer.map { InvocationTracing(tracer: $0) }
         self.logger = logger
         self.router = router
         self.nextSequence = nextSequence

@@ -1,4 +1,5 @@
 import KeelCore
+import Tracing
 
 /// How the engine runs. `init()` gives Restate's defaults.
 public struct EngineConfiguration: Sendable {
@@ -23,6 +24,8 @@ public struct EngineConfiguration: Sendable {
     /// Recovered attempts, timers and retries wait for `Engine.releaseAttempts()` (calls that run their
     /// first attempt in the caller's task do not wait).
     public var holdAttemptsUntilReleased = false
+    /// Reports invocations and their attempts as spans (see `InvocationTracing`); nil reports none.
+    public var tracer: (any Tracer)?
 
     public init(
         partitions: Int = 4,

@@ -52,6 +52,11 @@ public struct KeelApplication: Sendable {
         // Recovered invocations run once both listeners answer: an operator can always get in first.
         var engineConfiguration = configuration.engine
         engineConfiguration.holdAttemptsUntilReleased = true
+        let tracing = try configuration.tracing.map { try $0.makeBackend(logger: logger) }
+        if let tracing {
+            engineConfiguration.tracer = tracing.tracer
+            logger.info("invocations are traced", metadata: ["endpoint": "\(configuration.tracing?.tracesURL ?? "")"])
+        }
         let engine = Engine(
             store: store,
             endpoints: endpoints,
@@ -183,12 +188,14 @@ public struct KeelApplication: Sendable {
             // Shut down in reverse order: the watcher first (health answers 503 from then on, and the grace
             // period starts), then the engine, so that callers waiting for a result are answered (503, the
             // invocation stays stored) and the HTTP servers can drain; metrics answer until the end.
-            services: (metrics.map { [.init(service: $0, successTerminationBehavior: .ignore)] } ?? []) + [
-                .init(service: ingress),
-                .init(service: admin),
-                .init(service: engine),
-                .init(service: watcher),
-            ],
+            // The span exporter stops last, after the engine's final spans.
+            services: (tracing.map { [.init(service: $0.service)] } ?? [])
+                + (metrics.map { [.init(service: $0, successTerminationBehavior: .ignore)] } ?? []) + [
+                    .init(service: ingress),
+                    .init(service: admin),
+                    .init(service: engine),
+                    .init(service: watcher),
+                ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

@@ -53,6 +53,8 @@ public struct ServerConfiguration: Sendable {
     public var adminTokens: AccessTokens?
     /// `--ingress-token-file`: the ingress needs one of these bearer tokens (health and `/v0/…` aside); nil: open.
     public var ingressTokens: AccessTokens?
+    /// `--tracing-endpoint`: spans of invocations and attempts go to this OTLP collector; nil: no tracing.
+    public var tracing: TracingConfiguration?
 
     public init(
         dataDirectory: String = ".keel",

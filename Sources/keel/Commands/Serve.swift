@@ -141,6 +141,13 @@ struct Serve: AsyncParsableCommand {
     var requestIdentityKeyFile: String?
 
     @Option(
+        name: .customLong("tracing-endpoint"),
+        help:
+            "Send OpenTelemetry spans of invocations and attempts to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318 (/v1/traces is added to a URL without a path; env KEEL_TRACING_ENDPOINT)."
+    )
+    var tracingEndpoint: String?
+
+    @Option(
         name: .customLong("analytics-query-timeout"),
         help: "A pipe query running longer is stopped and answered 408 (e.g. 10s)."
     )
@@ -235,6 +242,9 @@ struct Serve: AsyncParsableCommand {
         let identityKeyFile =
             requestIdentityKeyFile ?? ProcessInfo.processInfo.environment["KEEL_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE"]
         configuration.requestIdentity = try identityKeyFile.map { try RequestIdentity.Signer.load(file: $0) }
+        configuration.tracing = try (tracingEndpoint ?? environment["KEEL_TRACING_ENDPOINT"]).map {
+            try TracingConfiguration(endpoint: $0)
+        }
         if let ingress = ServerConfiguration.Bind(ingressBind) { configuration.ingress = ingress }
         if let admin = ServerConfiguration.Bind(adminBind) { configuration.admin = admin }
         let requested = requestedMetricsBind

@@ -363,10 +363,31 @@ async def seen(ctx: ObjectSharedContext) -> list:
     return await ctx.get("seen", type_hint=list) or []
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# PyTrace: what trace context reaches the endpoint. `{"marker": "/path"}`: the first attempt fails (transiently), the
+# second answers with the `traceparent` of its attempt's HTTP request and of the invocation's stored headers.
+# ---------------------------------------------------------------------------------------------------------------------
+
+tracing = restate.Service("PyTrace")
+
+
+@tracing.handler()
+async def headers(ctx: Context, request: Dict[str, Any]) -> Dict[str, str]:
+    marker = str(request["marker"])
+    if not os.path.exists(marker):
+        _append_line(marker, "attempt 1 fails")
+        raise RuntimeError("the first attempt fails")
+    incoming = ctx.request()
+    return {
+        "attempt": incoming.attempt_headers.get("traceparent", ""),
+        "input": incoming.headers.get("traceparent", ""),
+    }
+
+
 # KEEL_E2E_IDENTITY_KEYS (comma-separated publickeyv1_… keys): the SDK's own request identity check; requests that
 # are not signed by one of them get 401.
 _identity_keys = [key for key in os.environ.get("KEEL_E2E_IDENTITY_KEYS", "").split(",") if key]
 app = restate.app(
-    services=[steps, counter, flaky, terminal, caller, toolkit, approval, stuck, events],
+    services=[steps, counter, flaky, terminal, caller, toolkit, approval, stuck, events, tracing],
     identity_keys=_identity_keys or None,
 )
