@@ -9,6 +9,8 @@ let package = Package(
         .library(name: "KeelServer", targets: ["KeelServer"]),
         .executable(name: "keel", targets: ["keel"]),
         .executable(name: "keel-load", targets: ["KeelLoad"]),
+        // The parsers' fuzzing harnesses, for `Fuzz/` (libFuzzer, `scripts/fuzz.sh`) and the corpus replay tests.
+        .library(name: "KeelFuzzing", targets: ["KeelFuzzing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
@@ -127,6 +129,11 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
+        ),
+        .target(name: "KeelFuzzing", dependencies: ["KeelProtocol", "KeelCore", "KeelEngine", "KeelAnalytics"]),
+        .testTarget(
+            name: "KeelFuzzingTests",
+            dependencies: ["KeelFuzzing", "KeelProtocol", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
         .testTarget(name: "KeelProtocolTests", dependencies: ["KeelProtocol"]),
         .testTarget(name: "KeelCoreTests", dependencies: ["KeelCore"]),
