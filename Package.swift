@@ -9,6 +9,8 @@ let package = Package(
         .library(name: "KeelServer", targets: ["KeelServer"]),
         .executable(name: "keel", targets: ["keel"]),
         .executable(name: "keel-load", targets: ["KeelLoad"]),
+        .executable(name: "order-platform", targets: ["OrderPlatform"]),
+        .executable(name: "order-services", targets: ["OrderServices"]),
         // The parsers' fuzzing harnesses, for `Fuzz/` (libFuzzer, `scripts/fuzz.sh`) and the corpus replay tests.
         .library(name: "KeelFuzzing", targets: ["KeelFuzzing"]),
     ],
@@ -135,6 +137,34 @@ let package = Package(
             name: "KeelFuzzingTests",
             dependencies: ["KeelFuzzing", "KeelProtocol", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
+        // The seed's order platform (Examples/OrderPlatform): Keel embedded with the order handlers, and the outside
+        // services it calls, each with a SQLite ledger and fault switches.
+        .executableTarget(
+            name: "OrderPlatform",
+            dependencies: [
+                "Keel", "KeelServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/OrderPlatform/Sources/OrderPlatform"
+        ),
+        .target(
+            name: "OrderPlatformAudit",
+            dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
+            path: "Examples/OrderPlatform/Sources/OrderPlatformAudit"
+        ),
+        .executableTarget(
+            name: "OrderServices",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/OrderPlatform/Sources/OrderServices"
+        ),
         .testTarget(name: "KeelProtocolTests", dependencies: ["KeelProtocol"]),
         .testTarget(name: "KeelCoreTests", dependencies: ["KeelCore"]),
         .testTarget(name: "KeelAnalyticsTests", dependencies: ["KeelAnalytics", "KeelTestSupport"]),
@@ -179,6 +209,7 @@ let package = Package(
             name: "KeelIntegrationTests",
             dependencies: [
                 "keel", "Keel", "KeelProtocol", "KeelServer", "KeelTestSupport",
+                "OrderPlatform", "OrderServices", "OrderPlatformAudit",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,0 +1,208 @@
+import AsyncHTTPClient
+import Foundation
+import OrderPlatformAudit
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The seed's order platform (`Examples/OrderPlatform`) as processes: the five outside services with their
+/// ledgers, and `order-platform` with Keel embedded. Orders go in while payments time out after charging, the
+/// email service is down for longer than the confirmations' backoff, and the platform is killed with SIGKILL
+/// mid-way; the ledgers must show no ghost or double charge, no stranded reservation, and, after the paused
+/// confirmations are resumed in bulk, one email and one points grant per confirmed order.
+@Suite("Order platform", .serialized)
+struct OrderPlatformTests {
+    /// A child process of this test with its output in a file.
+    final class Child: @unchecked Sendable {
+        let name: String
+        let arguments: [String]
+        let log: URL
+        private var process: Process?
+
+        init(_ name: String, _ arguments: [String], directory: URL) {
+            self.name = name
+            self.arguments = arguments
+            self.log = directory.appendingPathComponent("\(name).log")
+        }
+
+        func start() throws {
+            let process = Process()
+            process.executableURL = KeelProcess.binary.deletingLastPathComponent()
+                .appendingPathComponent(arguments[0])
+            process.arguments = Array(arguments.dropFirst())
+            if !FileManager.default.fileExists(atPath: log.path) {
+                _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            }
+            let handle = try FileHandle(forWritingTo: log)
+            try handle.seekToEnd()
+            process.standardOutput = handle
+            process.standardError = handle
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+            self.process = process
+        }
+
+        func kill() {
+            guard let process, process.isRunning else { return }
+            Glibc.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+
+        var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+    }
+
+    static func waitUntil(
+        _ what: String,
+        seconds: Int = 60,
+        _ condition: () async throws -> Bool
+    ) async throws {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if (try? await condition()) == true { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw OrderPlatformError(description: "timed out waiting for \(what)")
+    }
+
+    struct OrderPlatformError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    @Test("orders through a SIGKILL, charge timeouts and an email outage: the ledgers balance, paused emails resume")
+    func ordersSurviveKillAndOutage() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-orders-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let names = ["inventory", "payments", "email", "loyalty", "orders"]
+        var ports: [String: Int] = [:]
+        for name in names { ports[name] = try freeLoopbackPort() }
+        let faults: [String: [String]] = [
+            "payments": ["--timeout-rate", "0.2", "--hang-ms", "2500"],
+            "email": ["--down-for", "8"],
+        ]
+        let services = names.map { name in
+            Child(
+                name,
+                [
+                    "order-services", name, "--port", "\(ports[name] ?? 0)", "--ledger",
+                    directory.appendingPathComponent("\(name).sqlite").path,
+                ] + (faults[name] ?? []),
+                directory: directory
+            )
+        }
+        let ingress = try freeLoopbackPort()
+        let admin = try freeLoopbackPort()
+        let platform = Child(
+            "platform",
+            [
+                "order-platform", "--data-dir", directory.appendingPathComponent("keel").path,
+                "--ingress-bind", "127.0.0.1:\(ingress)", "--admin-bind", "127.0.0.1:\(admin)",
+                "--analytics-dir", PythonEndpoint.packageRoot.appendingPathComponent("Examples/Analytics").path,
+                "--email-max-attempts", "3", "--email-max-interval-ms", "300",
+            ]
+                + names.map { ["--\($0)-url", "http://127.0.0.1:\(ports[$0] ?? 0)"] }.joined(),
+            directory: directory
+        )
+        defer {
+            platform.kill()
+            for service in services { service.kill() }
+        }
+        do {
+            for service in services { try service.start() }
+            try platform.start()
+            try await Self.waitUntil("the platform") {
+                try await client.request(.GET, "http://127.0.0.1:\(admin)/health", headers: []).status == 200
+            }
+            // 12 orders, 2 of them with cards the payments service declines; each sent once with its id as the
+            // idempotency key, so sending again after the kill is safe.
+            let orders = (1...12).map { number in
+                (
+                    id: "order-\(number)",
+                    body:
+                        #"{"orderId": "order-\#(number)", "userId": "user-\#(number % 4)", "paymentMethodId": "\#(number % 6 == 0 ? "pm_decline_x" : "pm_card_\(number)")", "items": [{"productId": "p-1", "quantity": \#(number), "price": 1250}]}"#
+                )
+            }
+            func send(_ order: (id: String, body: String)) async throws -> Int {
+                try await client.post(
+                    "http://127.0.0.1:\(ingress)/orders/processOrder/send",
+                    order.body,
+                    headers: [("content-type", "application/json"), ("idempotency-key", order.id)]
+                ).status
+            }
+            for order in orders.prefix(6) { #expect(try await send(order) == 202) }
+            try await Task.sleep(for: .milliseconds(300))
+            platform.kill()
+            try platform.start()
+            try await Self.waitUntil("the restarted platform") {
+                try await client.request(.GET, "http://127.0.0.1:\(admin)/health", headers: []).status == 200
+            }
+            for order in orders { #expect([200, 202].contains(try await send(order))) }
+
+            try await Self.waitUntil("every order confirmed or declined", seconds: 90) {
+                let audit = try LedgerAudit.read(directory: directory.path)
+                return audit.confirmed + audit.declined == orders.count
+            }
+            // The outage outlasted the confirmations' backoff: they paused. Once the service is back, resume them.
+            try await Self.waitUntil("the confirmations to pause", seconds: 60) {
+                let answer = try await client.post(
+                    "http://127.0.0.1:\(admin)/query",
+                    #"{"query": "SELECT count(*) AS n FROM sys_invocation WHERE target_handler_name = 'send-confirmation' AND status = 'paused'"}"#,
+                    headers: [("content-type", "application/json"), ("accept", "application/json")]
+                )
+                let rows = try answer.json()["rows"] as? [[String: Any]] ?? []
+                return ((rows.first?["n"] as? NSNumber)?.intValue ?? 0) > 0
+            }
+            try await Self.waitUntil("the email service to be back", seconds: 30) {
+                try await client.post("http://127.0.0.1:\(ports["email"] ?? 0)/send", "{}").status != 503
+            }
+            let resumed = try await OperatorCLITests.run(
+                [
+                    "invocations", "resume", "--status", "paused", "--service", "post-order", "--yes",
+                    "--admin-url", "http://127.0.0.1:\(admin)",
+                ]
+            )
+            #expect(resumed.status == 0, "\(resumed.errors)")
+            try await Self.waitUntil("one email and one points grant per confirmed order", seconds: 60) {
+                let audit = try LedgerAudit.read(directory: directory.path)
+                return audit.emails == audit.confirmed && audit.points == audit.confirmed
+            }
+            let audit = try LedgerAudit.read(directory: directory.path)
+            #expect(audit.declined == 2)
+            #expect(audit.confirmed == 10)
+            #expect((audit.requests["payments.hung"] ?? 0) + (audit.requests["email.down"] ?? 0) > 0)
+
+            // The dashboard pipe's revenue is the ledger's (the analytics rows landed once each).
+            var revenueMatches = false
+            try await Self.waitUntil("the dashboard to show every confirmed order", seconds: 30) {
+                let answer = try await client.request(
+                    .GET,
+                    "http://127.0.0.1:\(ingress)/v0/pipes/revenue_dashboard.json",
+                    headers: []
+                )
+                let rows = try answer.json()["data"] as? [[String: Any]] ?? []
+                let count = rows.compactMap { ($0["order_count"] as? NSNumber)?.intValue }.reduce(0, +)
+                let revenue = rows.compactMap { ($0["revenue_usd"] as? NSNumber)?.doubleValue }.reduce(0, +)
+                revenueMatches = count == audit.confirmed && Int64((revenue * 100).rounded()) == audit.confirmedTotal
+                return revenueMatches
+            }
+            #expect(
+                audit.violations(accepted: orders.count, revenueMatches: revenueMatches).isEmpty,
+                "\(audit.violations(accepted: orders.count, revenueMatches: revenueMatches))"
+            )
+            #expect(
+                audit.summary(accepted: orders.count, revenueMatches: revenueMatches)
+                    == "chaos: orders=12 confirmed=10 failed=2 ghost=0 double=0 stranded=0 emails=10/10 points=10/10 revenue=ok"
+            )
+        } catch {
+            Issue.record(
+                "\(error)\nledgers: \((try? LedgerAudit.read(directory: directory.path)).map { "\($0)" } ?? "-")\nplatform log (tail):\n\(platform.output.suffix(4000))"
+            )
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+}
