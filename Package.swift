@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "keel-load", targets: ["KeelLoad"]),
         .executable(name: "order-platform", targets: ["OrderPlatform"]),
         .executable(name: "order-services", targets: ["OrderServices"]),
+        .executable(name: "order-chaos", targets: ["OrderChaos"]),
         // The parsers' fuzzing harnesses, for `Fuzz/` (libFuzzer, `scripts/fuzz.sh`) and the corpus replay tests.
         .library(name: "KeelFuzzing", targets: ["KeelFuzzing"]),
     ],
@@ -156,6 +157,16 @@ let package = Package(
             path: "Examples/OrderPlatform/Sources/OrderPlatformAudit"
         ),
         .executableTarget(
+            name: "OrderChaos",
+            dependencies: [
+                "OrderPlatformAudit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            path: "Examples/OrderPlatform/Sources/OrderChaos"
+        ),
+        .executableTarget(
             name: "OrderServices",
             dependencies: [
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -209,7 +220,7 @@ let package = Package(
             name: "KeelIntegrationTests",
             dependencies: [
                 "keel", "Keel", "KeelProtocol", "KeelServer", "KeelTestSupport",
-                "OrderPlatform", "OrderServices", "OrderPlatformAudit",
+                "OrderPlatform", "OrderServices", "OrderPlatformAudit", "OrderChaos",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import KeelTestSupport
 import OrderPlatformAudit
 import Testing
 
@@ -204,5 +205,30 @@ struct OrderPlatformTests {
             throw error
         }
         try await client.shutdown()
+    }
+
+    @Test("a short chaos run: 200 orders, 3 SIGKILLs, 2% charge timeouts, a 10 s email outage; the table balances")
+    func shortChaosRun() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-chaos-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let bin = KeelProcess.binary.deletingLastPathComponent()
+        let result = try await ChildProcess.runDetached(
+            bin.appendingPathComponent("order-chaos").path,
+            [
+                "--bin", bin.path, "--work-dir", directory.path, "--orders", "200", "--kills", "3",
+                "--email-outage", "10", "--rate", "20",
+                "--analytics-dir", PythonEndpoint.packageRoot.appendingPathComponent("Examples/Analytics").path,
+            ]
+        )
+        let output = String(decoding: result.output, as: UTF8.self)
+        #expect(result.status == 0, "\(output)\n\(String(decoding: result.errors, as: UTF8.self))")
+        let last = output.split(separator: "\n").last.map(String.init) ?? ""
+        // The seed fixes the orders: 17 of the 200 are paid with a declined card.
+        #expect(
+            last
+                == "chaos: orders=200 confirmed=183 failed=17 ghost=0 double=0 stranded=0 emails=183/183 points=183/183 revenue=ok",
+            "\(output)"
+        )
+        #expect(output.contains("kills (SIGKILL)                        3"), "\(output)")
     }
 }
