@@ -143,23 +143,26 @@ let package = Package(
         .executableTarget(
             name: "OrderPlatform",
             dependencies: [
-                "Keel", "KeelServer",
+                "Keel", "KeelServer", "OrderPlatformKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Examples/OrderPlatform/Sources/OrderPlatform"
         ),
+        // What the platform, its services, its chaos run and the tests share: the services' JSON bodies, the
+        // ledgers' audit, child processes.
         .target(
-            name: "OrderPlatformAudit",
+            name: "OrderPlatformKit",
             dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
-            path: "Examples/OrderPlatform/Sources/OrderPlatformAudit"
+            path: "Examples/OrderPlatform/Sources/OrderPlatformKit"
         ),
         .executableTarget(
             name: "OrderChaos",
             dependencies: [
-                "OrderPlatformAudit",
+                "OrderPlatformKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -169,6 +172,7 @@ let package = Package(
         .executableTarget(
             name: "OrderServices",
             dependencies: [
+                "OrderPlatformKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -220,7 +224,7 @@ let package = Package(
             name: "KeelIntegrationTests",
             dependencies: [
                 "keel", "Keel", "KeelProtocol", "KeelServer", "KeelTestSupport",
-                "OrderPlatform", "OrderServices", "OrderPlatformAudit", "OrderChaos",
+                "OrderPlatform", "OrderServices", "OrderPlatformKit", "OrderChaos",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

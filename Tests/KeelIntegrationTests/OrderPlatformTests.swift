@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import KeelTestSupport
-import OrderPlatformAudit
+import OrderPlatformKit
 import Testing
 
 #if canImport(Glibc)
@@ -15,43 +15,14 @@ import Glibc
 /// confirmations are resumed in bulk, one email and one points grant per confirmed order.
 @Suite("Order platform", .serialized)
 struct OrderPlatformTests {
-    /// A child process of this test with its output in a file.
-    final class Child: @unchecked Sendable {
-        let name: String
-        let arguments: [String]
-        let log: URL
-        private var process: Process?
-
-        init(_ name: String, _ arguments: [String], directory: URL) {
-            self.name = name
-            self.arguments = arguments
-            self.log = directory.appendingPathComponent("\(name).log")
-        }
-
-        func start() throws {
-            let process = Process()
-            process.executableURL = KeelProcess.binary.deletingLastPathComponent()
-                .appendingPathComponent(arguments[0])
-            process.arguments = Array(arguments.dropFirst())
-            if !FileManager.default.fileExists(atPath: log.path) {
-                _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-            }
-            let handle = try FileHandle(forWritingTo: log)
-            try handle.seekToEnd()
-            process.standardOutput = handle
-            process.standardError = handle
-            process.standardInput = FileHandle.nullDevice
-            try process.run()
-            self.process = process
-        }
-
-        func kill() {
-            guard let process, process.isRunning else { return }
-            Glibc.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-
-        var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+    /// `executable` (a product next to the test bundle) with `arguments`, its output in `directory/name.log`.
+    static func child(_ name: String, _ executable: String, _ arguments: [String], in directory: URL) -> ManagedProcess
+    {
+        ManagedProcess(
+            executable: KeelProcess.binary.deletingLastPathComponent().appendingPathComponent(executable),
+            arguments: arguments,
+            log: directory.appendingPathComponent("\(name).log")
+        )
     }
 
     static func waitUntil(
@@ -85,27 +56,31 @@ struct OrderPlatformTests {
             "email": ["--down-for", "8"],
         ]
         let services = names.map { name in
-            Child(
+            Self.child(
                 name,
+                "order-services",
                 [
-                    "order-services", name, "--port", "\(ports[name] ?? 0)", "--ledger",
+                    name, "--port", "\(ports[name] ?? 0)", "--ledger",
                     directory.appendingPathComponent("\(name).sqlite").path,
                 ] + (faults[name] ?? []),
-                directory: directory
+                in: directory
             )
         }
         let ingress = try freeLoopbackPort()
         let admin = try freeLoopbackPort()
-        let platform = Child(
+        let dashboard = try freeLoopbackPort()
+        let platform = Self.child(
             "platform",
+            "order-platform",
             [
-                "order-platform", "--data-dir", directory.appendingPathComponent("keel").path,
+                "--data-dir", directory.appendingPathComponent("keel").path,
                 "--ingress-bind", "127.0.0.1:\(ingress)", "--admin-bind", "127.0.0.1:\(admin)",
                 "--analytics-dir", PythonEndpoint.packageRoot.appendingPathComponent("Examples/Analytics").path,
                 "--email-max-attempts", "3", "--email-max-interval-ms", "300",
+                "--dashboard-bind", "127.0.0.1:\(dashboard)",
             ]
                 + names.map { ["--\($0)-url", "http://127.0.0.1:\(ports[$0] ?? 0)"] }.joined(),
-            directory: directory
+            in: directory
         )
         defer {
             platform.kill()
@@ -189,6 +164,14 @@ struct OrderPlatformTests {
                 revenueMatches = count == audit.confirmed && Int64((revenue * 100).rounded()) == audit.confirmedTotal
                 return revenueMatches
             }
+            // The example's dashboard page, and the pipe's answer it draws from.
+            let page = try await client.request(.GET, "http://127.0.0.1:\(dashboard)/", headers: [])
+            #expect(page.status == 200 && page.text.contains("revenue.json"))
+            let served = try await client.request(.GET, "http://127.0.0.1:\(dashboard)/revenue.json", headers: [])
+            let servedRows = try served.json()["data"] as? [[String: Any]] ?? []
+            #expect(
+                servedRows.compactMap { ($0["order_count"] as? NSNumber)?.intValue }.reduce(0, +) == audit.confirmed
+            )
             #expect(
                 audit.violations(accepted: orders.count, revenueMatches: revenueMatches).isEmpty,
                 "\(audit.violations(accepted: orders.count, revenueMatches: revenueMatches))"

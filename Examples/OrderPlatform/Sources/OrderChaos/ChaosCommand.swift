@@ -3,7 +3,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOFoundationCompat
-import OrderPlatformAudit
+import OrderPlatformKit
 
 /// `order-chaos`: the order platform under orders, SIGKILLs, payment timeouts and an email outage, then the
 /// ledgers' audit (issue 19). `chaos.sh` builds the binaries and runs this.

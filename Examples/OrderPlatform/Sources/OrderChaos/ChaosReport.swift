@@ -1,5 +1,5 @@
 import Foundation
-import OrderPlatformAudit
+import OrderPlatformKit
 
 extension ChaosRun {
     /// The table, the summary line, the violations and the HTML report.

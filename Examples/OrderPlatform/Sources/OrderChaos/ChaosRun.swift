@@ -2,7 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOFoundationCompat
-import OrderPlatformAudit
+import OrderPlatformKit
 
 /// A deterministic generator (SplitMix64) for the orders and the kill times.
 struct SplitMix: RandomNumberGenerator {
@@ -50,6 +50,7 @@ final class ChaosRun: Sendable {
     let ports: [String: Int]
     let ingress: Int
     let admin: Int
+    let dashboard: Int
     let services: [ManagedProcess]
     let platform: ManagedProcess
     let start = Date()
@@ -66,6 +67,8 @@ final class ChaosRun: Sendable {
         self.ports = ports
         ingress = try freePort()
         admin = try freePort()
+        let dashboard = try freePort()
+        self.dashboard = dashboard
         let work = self.work
         let bin = self.bin
         services = Self.serviceNames.map { name in
@@ -87,6 +90,7 @@ final class ChaosRun: Sendable {
                 "--analytics-dir", options.analyticsDirectory,
                 "--email-max-attempts", "\(options.emailMaxAttempts)",
                 "--email-max-interval-ms", "\(options.emailMaxIntervalMs)",
+                "--dashboard-bind", "127.0.0.1:\(dashboard)",
             ] + Self.serviceNames.flatMap { ["--\($0)-url", "http://127.0.0.1:\(ports[$0] ?? 0)"] },
             log: work.appendingPathComponent("platform.log")
         )
@@ -102,6 +106,9 @@ final class ChaosRun: Sendable {
         for service in services { try service.start() }
         try platform.start()
         try await waitForHealth(timeout: 60)
+        print(
+            "platform: ingress http://127.0.0.1:\(ingress), console http://127.0.0.1:\(admin)/ui/, dashboard http://127.0.0.1:\(dashboard)/"
+        )
         var random = SplitMix(state: options.seed)
         let placed = (0..<options.orders).map { index in order(index, random: &random) }
         let loadSeconds = Double(options.orders) / options.rate

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Hummingbird
 import Keel
 import KeelServer
 import Logging
@@ -43,6 +44,9 @@ struct OrderPlatformCommand: AsyncParsableCommand {
     @Option(name: .customLong("orders-url"), help: "The orders database service.")
     var ordersURL = "http://127.0.0.1:7105"
 
+    @Option(name: .customLong("dashboard-bind"), help: "host:port of the revenue dashboard page, or off.")
+    var dashboardBind = "127.0.0.1:8081"
+
     @Option(name: .customLong("email-max-attempts"), help: "Attempts of send-confirmation before it pauses.")
     var emailMaxAttempts = 12
 
@@ -76,10 +80,26 @@ struct OrderPlatformCommand: AsyncParsableCommand {
         configuration.analytics.directory = analyticsDirectory
         var logger = Logger(label: "order-platform")
         logger.logLevel = .notice
-        try await KeelApplication(
+        let keel = KeelApplication(
             configuration: configuration,
             endpoints: [Endpoint(OrderPlatform.orders(backends), OrderPlatform.postOrder(backends, policy: policy))],
             logger: logger
-        ).run()
+        )
+        guard dashboardBind != "off" else { return try await keel.run() }
+        guard let dashboard = ServerConfiguration.Bind(dashboardBind) else {
+            throw ValidationError("--dashboard-bind is host:port or off")
+        }
+        let page = Application(
+            router: Dashboard.router(ingress: "http://\(ingress)"),
+            configuration: .init(address: .hostname(dashboard.host, port: dashboard.port), serverName: "dashboard"),
+            logger: logger
+        )
+        // Keel decides when the process ends (SIGTERM); the page goes with it.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await keel.run() }
+            group.addTask { try await page.run() }
+            try await group.next()
+            group.cancelAll()
+        }
     }
 }

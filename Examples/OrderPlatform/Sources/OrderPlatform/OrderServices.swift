@@ -1,18 +1,12 @@
 import Foundation
 import Keel
-
-/// One item of an order (price in cents), as the seed's `OrderRequest`.
-struct OrderItem: Codable, Sendable {
-    var productId: String
-    var quantity: Int
-    var price: Int
-}
+import OrderPlatformKit
 
 /// The seed's `OrderRequest`.
 struct OrderRequest: Codable, Sendable {
     var orderId: String
     var userId: String
-    var items: [OrderItem]
+    var items: [Wire.OrderItem]
     var paymentMethodId: String
 }
 
@@ -53,28 +47,17 @@ enum OrderPlatform {
         Service("orders").handler("processOrder") { (ctx: Context, order: OrderRequest) -> OrderResult in
             let total = try Self.total(order)
             struct Reservation: Codable, Sendable { var id: String }
-            struct Reserve: Codable, Sendable {
-                var orderId: String
-                var items: [OrderItem]
-            }
             let reservation = try await ctx.run("reserve-inventory") {
                 try await backends.call(
                     "\(backends.inventory)/reserve",
-                    Reserve(orderId: order.orderId, items: order.items),
+                    Wire.Reserve(orderId: order.orderId, items: order.items),
                     as: Reservation.self
                 )
-            }
-            struct Charge: Codable, Sendable {
-                var orderId: String
-                var userId: String
-                var amount: Int
-                var paymentMethodId: String
-                var idempotencyKey: String
             }
             let charge = try await ctx.run("charge-payment") { () -> ChargeOutcome in
                 let answer = try await backends.post(
                     "\(backends.payments)/charge",
-                    Charge(
+                    Wire.Charge(
                         orderId: order.orderId,
                         userId: order.userId,
                         amount: total,
@@ -95,26 +78,18 @@ enum OrderPlatform {
                 // The compensation is a step of its own: once it is journaled it is never repeated, and a crash
                 // before it is stored runs it again (release is idempotent).
                 try await ctx.run("release-inventory") {
-                    struct Release: Codable, Sendable { var reservationId: String }
                     _ = try await backends.call(
                         "\(backends.inventory)/release",
-                        Release(reservationId: reservation.id),
+                        Wire.Release(reservationId: reservation.id),
                         as: [String: String].self
                     )
                 }
                 throw TerminalError("payment declined for order \(order.orderId)", code: 402)
             }
-            struct Confirm: Codable, Sendable {
-                var orderId: String
-                var userId: String
-                var chargeId: String
-                var reservationId: String
-                var total: Int
-            }
             try await ctx.run("confirm-order") {
                 _ = try await backends.call(
                     "\(backends.orders)/confirm",
-                    Confirm(
+                    Wire.Confirm(
                         orderId: order.orderId,
                         userId: order.userId,
                         chargeId: chargeID,
@@ -161,16 +136,10 @@ enum OrderPlatform {
     static func postOrder(_ backends: Backends, policy: PostOrderPolicy) -> Service {
         Service("post-order")
             .handler("send-confirmation") { (ctx: Context, event: OrderCompleted) in
-                struct Send: Codable, Sendable {
-                    var to: String
-                    var template: String
-                    var orderId: String
-                    var idempotencyKey: String
-                }
                 try await ctx.run("send-email") {
                     _ = try await backends.call(
                         "\(backends.email)/send",
-                        Send(
+                        Wire.Send(
                             to: event.userId,
                             template: "order-confirmation",
                             orderId: event.orderId,
@@ -181,16 +150,10 @@ enum OrderPlatform {
                 }
             }
             .handler("add-loyalty-points") { (ctx: Context, event: OrderCompleted) in
-                struct Add: Codable, Sendable {
-                    var userId: String
-                    var orderId: String
-                    var points: Int
-                    var idempotencyKey: String
-                }
                 try await ctx.run("add-points") {
                     _ = try await backends.call(
                         "\(backends.loyalty)/points",
-                        Add(
+                        Wire.AddPoints(
                             userId: event.userId,
                             orderId: event.orderId,
                             points: event.total / 100,

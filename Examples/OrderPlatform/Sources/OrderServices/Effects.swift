@@ -1,25 +1,10 @@
 import Foundation
 import GRDB
-
-/// One item of an order, as the seed's `OrderRequest` has it (price in cents).
-struct OrderItem: Codable, Sendable {
-    var productId: String
-    var quantity: Int
-    var price: Int
-}
+import OrderPlatformKit
 
 enum Inventory {
-    struct Reserve: Codable, Sendable {
-        var orderId: String
-        var items: [OrderItem]
-    }
-
-    struct Release: Codable, Sendable {
-        var reservationId: String
-    }
-
     /// Reserves the items for the order, once: a repeated request gets the same reservation.
-    static func reserve(_ body: Reserve, _ db: Database) throws -> EffectReply {
+    static func reserve(_ body: Wire.Reserve, _ db: Database) throws -> EffectReply {
         guard !body.orderId.isEmpty, !body.items.isEmpty else {
             throw Refusal(status: .badRequest, message: "an order id and at least one item are required")
         }
@@ -36,7 +21,7 @@ enum Inventory {
     }
 
     /// Releases a reservation (a compensation); releasing twice is fine.
-    static func release(_ body: Release, _ db: Database) throws -> EffectReply {
+    static func release(_ body: Wire.Release, _ db: Database) throws -> EffectReply {
         try db.execute(
             sql: "UPDATE reservations SET status = 'released', at = ? WHERE reservation_id = ?",
             arguments: [now(), body.reservationId]
@@ -49,21 +34,9 @@ enum Inventory {
 }
 
 enum Payments {
-    struct Charge: Codable, Sendable {
-        var orderId: String
-        var userId: String
-        var amount: Int
-        var paymentMethodId: String
-        var idempotencyKey: String
-    }
-
-    struct Refund: Codable, Sendable {
-        var chargeId: String
-    }
-
     /// Charges the card once per idempotency key; a repeated request gets the first answer (the charge, or the
     /// decline). Cards whose id starts with the decline prefix are declined (402).
-    static func charge(_ body: Charge, _ db: Database, declinePrefix: String) throws -> EffectReply {
+    static func charge(_ body: Wire.Charge, _ db: Database, declinePrefix: String) throws -> EffectReply {
         guard body.amount > 0, !body.idempotencyKey.isEmpty else {
             throw Refusal(status: .badRequest, message: "a positive amount and an idempotency key are required")
         }
@@ -90,7 +63,7 @@ enum Payments {
         return .ok(["chargeId": chargeID])
     }
 
-    static func refund(_ body: Refund, _ db: Database) throws -> EffectReply {
+    static func refund(_ body: Wire.Refund, _ db: Database) throws -> EffectReply {
         guard
             try Bool.fetchOne(
                 db,
@@ -109,15 +82,8 @@ enum Payments {
 }
 
 enum Email {
-    struct Send: Codable, Sendable {
-        var to: String
-        var template: String
-        var orderId: String
-        var idempotencyKey: String
-    }
-
     /// Delivers the email once per idempotency key.
-    static func send(_ body: Send, _ db: Database) throws -> EffectReply {
+    static func send(_ body: Wire.Send, _ db: Database) throws -> EffectReply {
         try db.execute(
             sql: """
                 INSERT INTO emails (idempotency_key, order_id, recipient, template, at) VALUES (?, ?, ?, ?, ?)
@@ -130,14 +96,7 @@ enum Email {
 }
 
 enum Loyalty {
-    struct Add: Codable, Sendable {
-        var userId: String
-        var orderId: String
-        var points: Int
-        var idempotencyKey: String
-    }
-
-    static func add(_ body: Add, _ db: Database) throws -> EffectReply {
+    static func add(_ body: Wire.AddPoints, _ db: Database) throws -> EffectReply {
         try db.execute(
             sql: """
                 INSERT INTO points (idempotency_key, order_id, user_id, points, at) VALUES (?, ?, ?, ?, ?)
@@ -150,16 +109,8 @@ enum Loyalty {
 }
 
 enum OrdersDB {
-    struct Confirm: Codable, Sendable {
-        var orderId: String
-        var userId: String
-        var chargeId: String
-        var reservationId: String
-        var total: Int
-    }
-
     /// Records the confirmed order, once.
-    static func confirm(_ body: Confirm, _ db: Database) throws -> EffectReply {
+    static func confirm(_ body: Wire.Confirm, _ db: Database) throws -> EffectReply {
         try db.execute(
             sql: """
                 INSERT INTO orders (order_id, user_id, charge_id, reservation_id, total, at) VALUES (?, ?, ?, ?, ?, ?)

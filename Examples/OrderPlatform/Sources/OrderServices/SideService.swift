@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Hummingbird
 import NIOCore
+import OrderPlatformKit
 
 /// The platform's outside services, each a small HTTP server with its own ledger. Every effect is idempotent by
 /// the key the caller sends (the order id), as real payment and email providers are; the ledgers still record
@@ -74,19 +75,19 @@ enum SideService: String, CaseIterable, Sendable {
         let effects = Effects(ledger: ledger, faults: faults)
         switch self {
         case .inventory:
-            effects.add("reserve", to: router, body: Inventory.Reserve.self, key: \.orderId, Inventory.reserve)
-            effects.add("release", to: router, body: Inventory.Release.self, key: \.reservationId, Inventory.release)
+            effects.add("reserve", to: router, body: Wire.Reserve.self, key: \.orderId, Inventory.reserve)
+            effects.add("release", to: router, body: Wire.Release.self, key: \.reservationId, Inventory.release)
         case .payments:
-            effects.add("charge", to: router, body: Payments.Charge.self, key: \.idempotencyKey) { body, db in
+            effects.add("charge", to: router, body: Wire.Charge.self, key: \.idempotencyKey) { body, db in
                 try Payments.charge(body, db, declinePrefix: faults.faults.declinePrefix)
             }
-            effects.add("refund", to: router, body: Payments.Refund.self, key: \.chargeId, Payments.refund)
+            effects.add("refund", to: router, body: Wire.Refund.self, key: \.chargeId, Payments.refund)
         case .email:
-            effects.add("send", to: router, body: Email.Send.self, key: \.idempotencyKey, Email.send)
+            effects.add("send", to: router, body: Wire.Send.self, key: \.idempotencyKey, Email.send)
         case .loyalty:
-            effects.add("points", to: router, body: Loyalty.Add.self, key: \.idempotencyKey, Loyalty.add)
+            effects.add("points", to: router, body: Wire.AddPoints.self, key: \.idempotencyKey, Loyalty.add)
         case .orders:
-            effects.add("confirm", to: router, body: OrdersDB.Confirm.self, key: \.orderId, OrdersDB.confirm)
+            effects.add("confirm", to: router, body: Wire.Confirm.self, key: \.orderId, OrdersDB.confirm)
         }
         return router
     }

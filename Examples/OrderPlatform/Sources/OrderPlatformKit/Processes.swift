@@ -5,20 +5,20 @@ import Glibc
 #endif
 
 /// A process the chaos run starts, kills and restarts, its output appended to a log file.
-final class ManagedProcess: @unchecked Sendable {
-    let executable: URL
-    let arguments: [String]
-    let log: URL
+public final class ManagedProcess: @unchecked Sendable {
+    public let executable: URL
+    public let arguments: [String]
+    public let log: URL
     private let lock = NSLock()
     private var process: Process?
 
-    init(executable: URL, arguments: [String], log: URL) {
+    public init(executable: URL, arguments: [String], log: URL) {
         self.executable = executable
         self.arguments = arguments
         self.log = log
     }
 
-    func start() throws {
+    public func start() throws {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -34,18 +34,21 @@ final class ManagedProcess: @unchecked Sendable {
         lock.withLock { self.process = process }
     }
 
+    /// What the process wrote so far.
+    public var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
     /// SIGKILL, and waits until it is gone.
-    func kill() {
+    public func kill() {
         guard let process = lock.withLock({ self.process }), process.isRunning else { return }
         Glibc.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
 
-    var isRunning: Bool { lock.withLock { process?.isRunning ?? false } }
+    public var isRunning: Bool { lock.withLock { process?.isRunning ?? false } }
 }
 
 /// A loopback port nothing listens on now (the kernel's pick).
-func freePort() throws -> Int {
+public func freePort() throws -> Int {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard descriptor >= 0 else { throw ChaosError("socket() failed") }
     defer { close(descriptor) }
@@ -63,7 +66,7 @@ func freePort() throws -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
-struct ChaosError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+public struct ChaosError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
