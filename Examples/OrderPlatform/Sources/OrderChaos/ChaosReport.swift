@@ -57,8 +57,10 @@ extension ChaosRun {
         let width = rows.map(\.0.count).max() ?? 0
         let valueWidth = rows.map(\.1.count).max() ?? 0
         var table = rows.map { row in
-            row.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
+            let line =
+                row.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
                 + row.1.padding(toLength: valueWidth, withPad: " ", startingAt: 0) + "  " + row.2
+            return String(line.reversed().drop { $0 == " " }.reversed())
         }.joined(separator: "\n")
         if !violations.isEmpty { table += "\n\nVIOLATIONS:\n" + violations.map { "- \($0)" }.joined(separator: "\n") }
         let html = Self.html(
