@@ -113,7 +113,7 @@ let package = Package(
         .executableTarget(
             name: "keel",
             dependencies: [
-                "Keel", "KeelServer", "KeelEngine", "KeelStore",
+                "Keel", "KeelServer", "KeelEngine", "KeelStore", "KeelSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -209,9 +209,17 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
+        // The suites every store must pass (the store protocol's and /query's), run by each store's tests.
+        .target(
+            name: "KeelStoreTesting",
+            dependencies: ["KeelStore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Tests/KeelStoreTesting"
+        ),
         .testTarget(
             name: "KeelSQLiteTests",
-            dependencies: ["KeelSQLite", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+            dependencies: [
+                "KeelSQLite", "KeelStoreTesting", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
         ),
         .testTarget(
             name: "KeelEngineTests",

@@ -1,5 +1,6 @@
 import Foundation
 import KeelSQLite
+import KeelStoreTesting
 import Testing
 
 @Suite("SQLiteStore conformance")
@@ -8,10 +9,10 @@ final class SQLiteStoreConformanceTests {
 
     @Test("SQLiteStore behaves as a Store", arguments: StoreConformance.Check.allCases)
     func conforms(to check: StoreConformance.Check) async throws {
-        let conformance = StoreConformance { [directory] in
+        let conformance = StoreConformance(freshDatabase: { [directory] in
             let database = directory.newSubdirectory()
             return { try SQLiteStore(directory: database) }
-        }
+        })
         try await conformance.run(check)
     }
 }
@@ -22,9 +23,9 @@ final class SQLiteIntrospectionTests {
 
     @Test("SQLiteStore answers Restate's introspection queries", arguments: IntrospectionConformance.Check.allCases)
     func conforms(to check: IntrospectionConformance.Check) async throws {
-        let conformance = IntrospectionConformance { [directory] in
+        let conformance = IntrospectionConformance(freshStore: { [directory] in
             try SQLiteStore(directory: directory.newSubdirectory())
-        }
+        })
         try await conformance.run(check)
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import KeelCore
 import KeelProtocol
 import KeelStore
+import KeelStoreTesting
 import Testing
 
 @testable import KeelSQLite

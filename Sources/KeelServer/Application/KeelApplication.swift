@@ -24,15 +24,20 @@ public struct KeelApplication: Sendable {
     /// The engine's time: `SystemClock`, or a `ManualClock` that tests move by hand (a day of durable sleeps,
     /// delayed sends and retries in milliseconds). HTTP timeouts keep real time.
     public var clock: any EngineClock
+    /// Opens the store the server runs on, once the data directory is locked (so a second server on the same
+    /// directory stops before it touches the store). Nil: SQLite in the data directory.
+    public var store: (@Sendable () throws -> any Store & IntrospectionStore)?
 
     public init(
         configuration: ServerConfiguration = ServerConfiguration(),
         endpoints: [any EmbeddedEndpoint],
+        store: (@Sendable () throws -> any Store & IntrospectionStore)? = nil,
         clock: any EngineClock = SystemClock(),
         logger: Logger = Logger(label: "keel")
     ) {
         self.configuration = configuration
         self.endpoints = endpoints
+        self.store = store
         self.clock = clock
         self.logger = logger
     }
@@ -44,7 +49,8 @@ public struct KeelApplication: Sendable {
             }
         }
         let lock = try DataDirectoryLock(directory: configuration.dataDirectory)
-        let store = try SQLiteStore(directory: URL(fileURLWithPath: configuration.dataDirectory))
+        let directory = configuration.dataDirectory
+        let store = try (self.store ?? { try SQLiteStore(directory: URL(fileURLWithPath: directory)) })()
         // Blames a crash on the embedded handler that caused it, so that it is recovered paused, not re-run.
         let crashWatch = try CrashWatch(directory: configuration.dataDirectory)
         crashWatch.installTrapHandler()

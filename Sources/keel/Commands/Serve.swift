@@ -4,6 +4,7 @@ import Keel
 import KeelCore
 import KeelEngine
 import KeelProtocol
+import KeelSQLite
 import KeelServer
 import Logging
 import Metrics
@@ -260,7 +261,13 @@ struct Serve: AsyncParsableCommand {
         }
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         let endpoints = demo ? [DemoServices.endpoint(dataDirectory: dataDirectory)] : []
-        try await KeelApplication(configuration: configuration, endpoints: endpoints).run()
+        // The executable picks the store; the server only runs on it.
+        let directory = URL(fileURLWithPath: dataDirectory)
+        try await KeelApplication(
+            configuration: configuration,
+            endpoints: endpoints,
+            store: { try SQLiteStore(directory: directory) }
+        ).run()
     }
 
     /// The metrics address the operator gave (flag, then environment); nil for the default.

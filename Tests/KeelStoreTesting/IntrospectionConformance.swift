@@ -7,13 +7,17 @@ import Testing
 
 /// What `/query` must answer on every store: Restate's tables over a store filled through `Store.apply`, the
 /// read-only rule and the limits. Written against the protocols only, so the PostgreSQL store runs it unchanged.
-struct IntrospectionConformance: Sendable {
-    typealias Subject = any Store & IntrospectionStore
+public struct IntrospectionConformance: Sendable {
+    public typealias Subject = any Store & IntrospectionStore
 
     /// Creates a store over a new, empty database.
     let freshStore: @Sendable () async throws -> Subject
 
-    enum Check: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    public init(freshStore: @escaping @Sendable () async throws -> Subject) {
+        self.freshStore = freshStore
+    }
+
+    public enum Check: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case invocationStatuses =
             "sys_invocation derives Restate's statuses, targets, service types, failures and RFC 3339 times"
         case journalEntries =
@@ -25,10 +29,10 @@ struct IntrospectionConformance: Sendable {
         case limits = "a query past its time limit is stopped; one answering too many rows is refused"
         case errors = "unknown tables and columns and bad SQL are .invalid with SQLite's reason"
 
-        var testDescription: String { rawValue }
+        public var testDescription: String { rawValue }
     }
 
-    func run(_ check: Check) async throws {
+    public func run(_ check: Check) async throws {
         let store = try await freshStore()
         do {
             switch check {

@@ -7,15 +7,20 @@ import Testing
 /// What every `Store` must do, written against the protocol only so that each store runs the same checks.
 ///
 /// A store's suite supplies `freshDatabase` and runs `StoreConformance.Check.allCases` as a parameterized test.
-struct StoreConformance: Sendable {
+/// A library (not a test target) so that every store's tests run the same suite: SQLite's today, PostgreSQL's next.
+public struct StoreConformance: Sendable {
     /// Opens one particular database; called again after `close()` it must show everything committed before.
-    typealias Open = @Sendable () async throws -> any Store
+    public typealias Open = @Sendable () async throws -> any Store
 
     /// Creates a new, empty database and returns how to open it.
     let freshDatabase: @Sendable () async throws -> Open
 
+    public init(freshDatabase: @escaping @Sendable () async throws -> Open) {
+        self.freshDatabase = freshDatabase
+    }
+
     /// One behaviour, named by the sentence the test report shows.
-    enum Check: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    public enum Check: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case everyFieldRoundTrips = "an inserted invocation reads back with every field, optional or not"
         case unknownInvocationIsNil = "an unknown invocation reads as nil and has an empty journal"
         case journalKeepsIndexOrder = "a journal reads back in index order, apart from other invocations' journals"
@@ -45,10 +50,10 @@ struct StoreConformance: Sendable {
         case schedulesRoundTrip =
             "schedules read back oldest first; progress commits with a batch (or with it fails); a deleted one stays gone"
 
-        var testDescription: String { rawValue }
+        public var testDescription: String { rawValue }
     }
 
-    func run(_ check: Check) async throws {
+    public func run(_ check: Check) async throws {
         switch check {
         case .everyFieldRoundTrips: try await everyFieldRoundTrips()
         case .unknownInvocationIsNil: try await unknownInvocationIsNil()
@@ -96,14 +101,14 @@ struct StoreConformance: Sendable {
 // MARK: - Fixtures
 
 extension StoreConformance {
-    static let counter = ObjectAddress(service: "Counter", key: "a")
+    public static let counter = ObjectAddress(service: "Counter", key: "a")
 
-    static func id(_ number: UInt128, partition: UInt64 = 7) -> InvocationID {
+    public static func id(_ number: UInt128, partition: UInt64 = 7) -> InvocationID {
         InvocationID(partitionKey: partition, uuid: number)
     }
 
     /// An unfinished exclusive call on `Counter/a`, with only the required fields set.
-    static func record(
+    public static func record(
         _ id: InvocationID,
         sequence: Int64,
         status: InvocationStatus = .invoked,
@@ -119,7 +124,7 @@ extension StoreConformance {
         )
     }
 
-    static func entry(_ type: UInt16, _ text: String) -> JournalEntry {
+    public static func entry(_ type: UInt16, _ text: String) -> JournalEntry {
         JournalEntry(type: type, payload: Data(text.utf8))
     }
 }
