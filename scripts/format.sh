@@ -6,7 +6,7 @@
 #   scripts/format.sh --lint   changes nothing: prints every finding and exits non-zero if there is one
 #                              (`swift format lint --strict`, what CI runs)
 #
-# Both go over the same files: Package.swift, Sources/, Tests/, Examples/ (if present) and the benchmark
+# Both go over the same files: Package.swift, Sources/, Tests/, Examples/ (if present), the fuzzer (Fuzz/) and the benchmark
 # package (Benchmarks/Package.swift, Benchmarks/Benchmarks/), never the generated protobuf code
 # (*.pb.swift, i.e. Sources/KeelProtocol/Generated; regenerate it with scripts/generate-protos.sh instead).
 # Set SWIFT_FORMAT to a swift-format executable to use another one than the toolchain's. Its layout
@@ -28,7 +28,7 @@ case "${1:-}" in
 esac
 
 roots=()
-for root in Package.swift Sources Tests Examples Benchmarks/Package.swift Benchmarks/Benchmarks; do
+for root in Package.swift Sources Tests Examples Benchmarks/Package.swift Benchmarks/Benchmarks Fuzz/Package.swift Fuzz/Sources; do
     if [ -e "$root" ]; then roots+=("$root"); fi
 done
 files=()
