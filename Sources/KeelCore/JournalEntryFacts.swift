@@ -28,6 +28,8 @@ public struct JournalEntryFacts: Hashable, Sendable {
     public var sleepWakeUpAt: Int64?
     /// The promise a workflow command reads or completes.
     public var promiseName: String?
+    /// For the input: the trace id of its W3C `traceparent` header (the invocation's trace, see tracing).
+    public var traceID: String?
 
     public init(type: UInt16, payload: Data) {
         guard let known = MessageType(rawValue: type) else {
@@ -63,6 +65,7 @@ public struct JournalEntryFacts: Hashable, Sendable {
             guard let input = try? PBInputCommandMessage(serializedBytes: payload) else { return }
             name = input.name
             value = input.value.content
+            traceID = input.headers.first { $0.key.lowercased() == "traceparent" }.flatMap { Self.traceID($0.value) }
         case .output:
             guard let output = try? PBOutputCommandMessage(serializedBytes: payload) else { return }
             name = output.name
@@ -162,5 +165,15 @@ public struct JournalEntryFacts: Hashable, Sendable {
             text.removeLast(suffix.count)
         }
         return text.prefix(1).uppercased() + text.dropFirst()
+    }
+
+    /// The trace id of a W3C `traceparent` (`00-{32 hex}-{16 hex}-{2 hex}`); nil when it does not parse or is all
+    /// zeros.
+    static func traceID(_ traceparent: String) -> String? {
+        let fields = traceparent.split(separator: "-", omittingEmptySubsequences: false)
+        guard fields.count >= 4, fields[1].count == 32,
+            fields[1].allSatisfy({ $0.isHexDigit && !$0.isUppercase }), fields[1].contains(where: { $0 != "0" })
+        else { return nil }
+        return String(fields[1])
     }
 }

@@ -120,11 +120,34 @@ public struct IntrospectionConformance: Sendable {
                 expiresAt: nil
             ),
         ])
+        // The trace id comes from the input's traceparent (stored there when tracing is on); one that does not parse
+        // gives none.
+        for (number, traceparent) in [
+            (6, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), (7, "00-not-a-trace-01"),
+        ] {
+            var input = PBInputCommandMessage()
+            input.headers = [
+                PBHeader.with {
+                    $0.key = "traceparent"
+                    $0.value = traceparent
+                }
+            ]
+            try await store.apply([
+                .appendJournal(
+                    Self.id(UInt128(number)),
+                    index: Int64(100 + number),
+                    entry: JournalEntry(type: MessageType.input.rawValue, payload: try input.serializedData())
+                )
+            ])
+        }
         let catalog = IntrospectionCatalog(
             services: [.init(name: "Counter", revision: 1, isPublic: true, type: "virtual_object", deploymentID: nil)],
             running: [Self.id(5).description]
         )
         let rows = try await rows(store, "SELECT * FROM sys_invocation ORDER BY created_at", catalog: catalog)
+        #expect(rows[5]["trace_id"] == .text("4bf92f3577b34da6a3ce929d0e0e4736"))
+        #expect(rows[6]["trace_id"] == .null)
+        #expect(rows[0]["trace_id"] == .null)
         #expect(
             rows.map { $0["status"] }
                 == [

@@ -1,5 +1,6 @@
 import Foundation
 import KeelCore
+import KeelProtocol
 
 /// What the engine knows and the store's tables do not: the registry's services and deployments, and the
 /// attempts in flight. A store shows them as `sys_service` and `sys_deployment` and uses `running` to tell a
@@ -136,6 +137,9 @@ public enum IntrospectionViews {
                         ELSE 'virtual_object' END) AS target_service_ty,
                     i.idempotency_key AS idempotency_key,
                     i.deployment_id AS pinned_deployment_id,
+                    (SELECT keel_entry(t.type, t.payload, 'trace_id') FROM \(journal) t
+                        WHERE t.invocation_sequence = i.sequence AND t.type = \(MessageType.input.rawValue)
+                        ORDER BY t.idx LIMIT 1) AS trace_id,
                     (SELECT count(*) FROM \(journal) j WHERE j.invocation_sequence = i.sequence) AS journal_size,
                     keel_time(i.created_at) AS created_at,
                     keel_time(i.modified_at) AS modified_at,
@@ -295,6 +299,7 @@ public enum IntrospectionViews {
         case "promise_name": return text(facts.promiseName)
         case "value_utf8": return text(facts.value.flatMap { String(validating: $0, as: UTF8.self) })
         case "failure": return text(facts.failure)
+        case "trace_id": return text(facts.traceID)
         default: return .null
         }
     }
