@@ -117,9 +117,11 @@ struct OrderPlatformTests {
             }
             for order in orders { #expect([200, 202].contains(try await send(order))) }
 
-            try await Self.waitUntil("every order confirmed or declined", seconds: 90) {
+            // The orders were sent, not called: the payments ledger records a decline before the order's next step
+            // releases its reservation, so wait for the releases too (a release that never comes times this out).
+            try await Self.waitUntil("every order confirmed, or declined and its reservation released", seconds: 90) {
                 let audit = try LedgerAudit.read(directory: directory.path)
-                return audit.confirmed + audit.declined == orders.count
+                return audit.confirmed + audit.declined == orders.count && audit.unreleasedDeclines == 0
             }
             // The outage outlasted the confirmations' backoff: they paused. Once the service is back, resume them.
             try await Self.waitUntil("the confirmations to pause", seconds: 60) {
