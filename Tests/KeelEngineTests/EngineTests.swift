@@ -23,7 +23,7 @@ func withEngine<T: Sendable>(
 
 /// `withEngine` for any embedded endpoints, with the store handed to `body` too (to inspect or sabotage it).
 /// `crashedWith` is written to the store first, as a crash would have left it. Recovery that has not returned
-/// after 10 s fails the test (`RecoveryHung`) instead of stalling the suite.
+/// after a minute fails the test (`RecoveryHung`) instead of stalling the suite.
 func withStoreAndEngine<T: Sendable>(
     _ endpoints: [any EmbeddedEndpoint],
     configuration: EngineConfiguration = EngineConfiguration(
@@ -38,7 +38,7 @@ func withStoreAndEngine<T: Sendable>(
     let store = try SQLiteStore(directory: directory)
     if !operations.isEmpty { try await store.apply(operations) }
     let engine = Engine(store: store, endpoints: endpoints, configuration: configuration, clock: clock)
-    try await withinTenSeconds { try await engine.recover() }
+    try await withinAMinute { try await engine.recover() }
     return try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask {
             try await engine.run()

@@ -133,9 +133,10 @@ struct CrashWatchTests {
 
 struct RecoveryHung: Error {}
 
-/// Runs `work` in a task of its own and throws `RecoveryHung` if it has not returned after 10 s (the task is
-/// left behind: a hang must fail the test, not stall the suite).
-func withinTenSeconds(_ work: @escaping @Sendable () async throws -> Void) async throws {
+/// Runs `work` in a task of its own and throws `RecoveryHung` if it has not returned after a minute (the task
+/// is left behind: a hang must fail the test, not stall the suite). A minute, not less: on a loaded 2-core CI
+/// machine running the whole suite, a recovery that takes milliseconds alone was seen to take over 10 s.
+func withinAMinute(_ work: @escaping @Sendable () async throws -> Void) async throws {
     let first = FirstOutcome()
     try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
         first.waiter.withLock { $0 = continuation }
@@ -148,7 +149,7 @@ func withinTenSeconds(_ work: @escaping @Sendable () async throws -> Void) async
             }
         }
         Task {
-            try? await Task.sleep(for: .seconds(10))
+            try? await Task.sleep(for: .seconds(60))
             first.finish(.failure(RecoveryHung()))
         }
     }

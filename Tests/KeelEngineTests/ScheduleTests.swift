@@ -178,7 +178,7 @@ struct ScheduleTests {
                 let hour = Int((run.tick.nominal - start) / Self.hour)
                 let id = try #require(InvocationID(run.invocationID))
                 let outcome: String
-                switch try await engine.attachWithinTenSeconds(id) {
+                switch try await engine.attachWithinAMinute(id) {
                 case .success: outcome = "done"
                 case .failure(let failure): outcome = failure.message.contains("kill") ? "killed" : "cancelled"
                 }

@@ -34,7 +34,7 @@ struct TimeoutTests {
             // The retry is armed at the policy's backoff (5 ms in these tests): move past it.
             #expect(await engine.deadline(of: id) { $0 > due && $0 <= due + 1_000 } != nil)
             await clock.advance(by: .seconds(1))
-            #expect(try await engine.attachWithinTenSeconds(id) == json("\"done\""))
+            #expect(try await engine.attachWithinAMinute(id) == json("\"done\""))
             #expect(probe.count("attempt") == 2)
         }
     }
@@ -59,7 +59,7 @@ struct TimeoutTests {
             let due = start + 600_000
             #expect(await engine.deadline(of: id) { $0 == due } != nil)
             await clock.advance(to: due + 5_000)
-            let result = try await engine.attachWithinTenSeconds(id)
+            let result = try await engine.attachWithinAMinute(id)
             guard case .failure(let failure) = result else {
                 Issue.record("completed: \(result)")
                 return
@@ -93,13 +93,13 @@ struct TimeoutTests {
             #expect(await engine.deadline(of: queued) { $0 == start + 60_000 } != nil)
             #expect(await engine.deadline(of: late) { $0 == start + 120_000 } != nil)
             await clock.advance(to: start + 60_000)
-            guard case .failure(let failure) = try await engine.attachWithinTenSeconds(queued) else {
+            guard case .failure(let failure) = try await engine.attachWithinAMinute(queued) else {
                 Issue.record("the queued invocation ran")
                 return
             }
             #expect(failure.code == 408 && failure.message.contains("scheduleTimeout"), "\(failure)")
             await clock.advance(to: start + 120_000)
-            guard case .failure(let lateFailure) = try await engine.attachWithinTenSeconds(late) else {
+            guard case .failure(let lateFailure) = try await engine.attachWithinAMinute(late) else {
                 Issue.record("the late invocation ran")
                 return
             }
@@ -114,7 +114,7 @@ struct TimeoutTests {
                     return try await engine.output(holder) != nil
                 }
             )
-            #expect(try await engine.attachWithinTenSeconds(holder) == json("\"held\""))
+            #expect(try await engine.attachWithinAMinute(holder) == json("\"held\""))
         }
         gate.open()
     }
@@ -188,7 +188,7 @@ struct FailureAlertTests {
             let failed = try await engine.send("Risky/fail")
             let flaky = try await engine.send("Risky/flaky")
             let waiting = try await engine.send("Risky/wait")
-            _ = try await engine.attachWithinTenSeconds(failed)
+            _ = try await engine.attachWithinAMinute(failed)
             #expect(try await eventually { try await engine.describe(flaky)?.status == .paused })
             try await Task.sleep(for: .milliseconds(50))
             try await engine.kill(waiting)
