@@ -34,6 +34,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         // Only the OTLP/HTTP exporter: the gRPC one would add grpc-swift to every build.
         .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         .target(
@@ -67,6 +69,16 @@ let package = Package(
                 "KeelStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]
+        ),
+        // The store on PostgreSQL (`keel serve --store postgres://…`), through postgres-nio's connection pool.
+        .target(
+            name: "KeelPostgres",
+            dependencies: [
+                "KeelStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
@@ -113,7 +125,7 @@ let package = Package(
         .executableTarget(
             name: "keel",
             dependencies: [
-                "Keel", "KeelServer", "KeelEngine", "KeelStore", "KeelSQLite",
+                "Keel", "KeelServer", "KeelEngine", "KeelStore", "KeelSQLite", "KeelPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -214,6 +226,14 @@ let package = Package(
             name: "KeelStoreTesting",
             dependencies: ["KeelStore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             path: "Tests/KeelStoreTesting"
+        ),
+        .testTarget(
+            name: "KeelPostgresTests",
+            dependencies: [
+                "KeelPostgres", "KeelStoreTesting", "KeelTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "KeelSQLiteTests",

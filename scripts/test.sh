@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: prepares the Python venv the Restate-SDK interop tests need (PyPI's restate-sdk
-# and hypercorn, reused when present), ClickHouse and Chromium (Debian's, installed when missing), then
+# and hypercorn, reused when present), ClickHouse, PostgreSQL and Chromium (Debian's, installed when missing), then
 # `swift test`. Extra arguments go to `swift test`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -22,6 +22,10 @@ if "$chdb_python" -c 'import chdb' >/dev/null 2>&1 \
 else
     echo "test.sh: chdb could not be installed; the conformance suite runs without its chdb oracle" >&2
 fi
+
+# The PostgreSQL store's tests start their own throwaway server (scripts/postgres/start.sh: initdb in a temporary
+# directory, an unprivileged owner, a loopback port), from Debian's PostgreSQL, installed with apt when missing.
+scripts/postgres/install.sh >/dev/null || echo "test.sh: PostgreSQL could not be installed" >&2
 
 # The web console's browser test drives Debian's headless Chromium with Selenium (PyPI, same venv).
 scripts/install-browser.sh || echo "test.sh: chromium could not be installed" >&2

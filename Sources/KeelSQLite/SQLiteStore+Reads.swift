@@ -23,10 +23,7 @@ extension SQLiteStore {
             var lastIndex: Int64 = 0
             let entries = try Row.fetchAll(db.cachedStatement(sql: ReadSQL.journal), arguments: [id.lookupKey]).map {
                 row in
-                let type: Int64 = try row.decode(atIndex: 0)
-                guard let code = UInt16(exactly: type) else {
-                    throw InvocationRow.corrupt("journal entry of \(id) has message type \(type)")
-                }
+                let code = try StoredColumns.entryType(try row.decode(atIndex: 0), of: id)
                 lastIndex = try row.decode(atIndex: 2)
                 return JournalEntry(type: code, payload: try row.decode(Data?.self, atIndex: 1) ?? Data())
             }
@@ -44,12 +41,11 @@ extension SQLiteStore {
     public func timers() async throws(StoreError) -> [TimerRecord] {
         try await read { db in
             try Row.fetchAll(db.cachedStatement(sql: ReadSQL.timers)).map { row in
-                let idText: String = try row.decode(atIndex: 0)
-                let completion: Int64 = try row.decode(atIndex: 1)
-                guard let id = InvocationID(idText), let completionID = UInt32(exactly: completion) else {
-                    throw InvocationRow.corrupt("timer (\(idText), \(completion))")
-                }
-                return TimerRecord(invocationID: id, completionID: completionID, dueAt: try row.decode(atIndex: 2))
+                try StoredColumns.timer(
+                    id: try row.decode(atIndex: 0),
+                    completion: try row.decode(atIndex: 1),
+                    dueAt: try row.decode(atIndex: 2)
+                )
             }
         }
     }
@@ -57,16 +53,12 @@ extension SQLiteStore {
     public func subscriptions() async throws(StoreError) -> [Subscription] {
         try await read { db in
             try Row.fetchAll(db.cachedStatement(sql: ReadSQL.subscriptions)).map { row in
-                let topicText: String = try row.decode(atIndex: 0)
-                let idText: String = try row.decode(atIndex: 1)
-                let completion: Int64 = try row.decode(atIndex: 2)
-                let type: Int64 = try row.decode(atIndex: 3)
-                guard let topic = SubscriptionTopic(topicText), let id = InvocationID(idText),
-                    let completionID = UInt32(exactly: completion), let code = UInt16(exactly: type)
-                else {
-                    throw InvocationRow.corrupt("subscription (\(topicText), \(idText), \(completion), \(type))")
-                }
-                return Subscription(topic: topic, subscriber: id, completionID: completionID, notificationType: code)
+                try StoredColumns.subscription(
+                    topic: try row.decode(atIndex: 0),
+                    subscriber: try row.decode(atIndex: 1),
+                    completion: try row.decode(atIndex: 2),
+                    type: try row.decode(atIndex: 3)
+                )
             }
         }
     }

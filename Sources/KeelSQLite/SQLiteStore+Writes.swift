@@ -273,31 +273,3 @@ extension SQLiteStore {
             """
     }
 }
-
-/// An `InvocationResult` spread over the invocation row's result columns.
-struct ResultColumns {
-    static let success = "success"
-    static let failure = "failure"
-
-    var kind: String
-    var output: Data?
-    var failureCode: Int?
-    var failureMessage: String?
-    /// JSON object text, so operators can read it with SQLite's JSON functions.
-    var failureMetadata: String?
-
-    init(_ result: InvocationResult) throws {
-        switch result {
-        case .success(let output):
-            kind = Self.success
-            self.output = output
-        case .failure(let failure):
-            kind = Self.failure
-            failureCode = Int(failure.code)
-            failureMessage = failure.message
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = .sortedKeys
-            failureMetadata = String(decoding: try encoder.encode(failure.metadata), as: UTF8.self)
-        }
-    }
-}

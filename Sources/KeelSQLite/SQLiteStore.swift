@@ -9,7 +9,7 @@ import Synchronization
 ///
 /// Writes go through GRDB's serial writer queue and reads through its reader pool, so no SQLite call ever
 /// blocks Swift's cooperative thread pool (opening and migrating in `init` aside: do that at startup).
-public final class SQLiteStore: BlockingStore {
+public final class SQLiteStore: BlockingStore, CustomStringConvertible {
     /// The database file, for messages that tell the operator which file is in trouble.
     public let path: String
 
@@ -56,6 +56,9 @@ public final class SQLiteStore: BlockingStore {
             configuration: configuration
         )
     }
+
+    /// `sqlite:` and the database file's path.
+    public var description: String { "sqlite:\(path)" }
 
     public func close() async {
         guard let database = pool.withLock({ $0.take() }) else { return }

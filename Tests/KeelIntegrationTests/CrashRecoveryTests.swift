@@ -1,6 +1,27 @@
 import AsyncHTTPClient
 import Foundation
+import KeelTestSupport
 import Testing
+
+/// The stores a crash test runs on: SQLite always, PostgreSQL when the test server can start (or CI requires it).
+enum TestStore: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite, postgres
+
+    static var available: [TestStore] { PostgresTestServer.enabled ? allCases : [.sqlite] }
+
+    var testDescription: String { rawValue }
+
+    /// A server on this store: `--store` with a fresh PostgreSQL database, or SQLite in its data directory.
+    func keel() async throws -> KeelProcess {
+        switch self {
+        case .sqlite:
+            return try KeelProcess()
+        case .postgres:
+            let url = try await PostgresTestServer.shared().freshDatabase()
+            return try KeelProcess(serveArguments: ["--store", url])
+        }
+    }
+}
 
 @Suite("Crash recovery with kill -9", .serialized)
 struct CrashRecoveryTests {
@@ -25,10 +46,13 @@ struct CrashRecoveryTests {
         #expect(repeated.isEmpty, "steps completed before the kill ran again: \(repeated)")
     }
 
-    @Test("an invocation killed mid-way resumes after restart without re-running completed steps")
-    func resumeAfterKill() async throws {
+    @Test(
+        "an invocation killed mid-way resumes after restart without re-running completed steps",
+        arguments: TestStore.available
+    )
+    func resumeAfterKill(store: TestStore) async throws {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let keel = try KeelProcess()
+        let keel = try await store.keel()
         defer { keel.cleanUp() }
         do {
             try await keel.start(client: client)
@@ -57,10 +81,13 @@ struct CrashRecoveryTests {
         try await client.shutdown()
     }
 
-    @Test("a queue of exclusive calls on one key survives kill -9: none lost, none run twice, FIFO kept")
-    func queueSurvivesKill() async throws {
+    @Test(
+        "a queue of exclusive calls on one key survives kill -9: none lost, none run twice, FIFO kept",
+        arguments: TestStore.available
+    )
+    func queueSurvivesKill(store: TestStore) async throws {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let keel = try KeelProcess()
+        let keel = try await store.keel()
         defer { keel.cleanUp() }
         do {
             try await keel.start(client: client)

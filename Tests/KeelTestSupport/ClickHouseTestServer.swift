@@ -34,8 +34,7 @@ public final class ClickHouseTestServer: Sendable {
 
     // MARK: - availability
 
-    public static let packageRoot: URL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    public static var packageRoot: URL { TestServers.packageRoot }
 
     /// The server binary, if there is one.
     public static var binary: String? {
@@ -63,7 +62,6 @@ public final class ClickHouseTestServer: Sendable {
     // MARK: - one server per suite
 
     private static let servers = Mutex<[String: Task<ClickHouseTestServer, any Error>]>([:])
-    private static let startedPIDs = Mutex<[Int32]>([])
 
     /// The server of `suite`, started on first use.
     public static func shared(_ suite: String) async throws -> ClickHouseTestServer {
@@ -76,13 +74,9 @@ public final class ClickHouseTestServer: Sendable {
         return try await task.value
     }
 
-    struct StartError: Error, CustomStringConvertible {
-        var description: String
-    }
-
     private static func start() async throws -> ClickHouseTestServer {
         guard let binary else {
-            throw StartError(
+            throw TestServers.StartError(
                 description: """
                     clickhouse-server is required (CI or KEEL_REQUIRE_CLICKHOUSE is set) but not installed; \
                     run scripts/clickhouse/install.sh
@@ -90,29 +84,15 @@ public final class ClickHouseTestServer: Sendable {
             )
         }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-clickhouse-\(UUID())")
-        let httpPort = try freePort()
-        var tcpPort = try freePort()
-        while tcpPort == httpPort { tcpPort = try freePort() }
-        var environment = ProcessInfo.processInfo.environment
-        environment["CLICKHOUSE_SERVER"] = binary
-        environment["KEEL_CLICKHOUSE_OWNER_PID"] = String(getpid())
-        let script = packageRoot.appendingPathComponent("scripts/clickhouse/start.sh").path
-        let result = try await ChildProcess.runDetached(
-            "/bin/bash",
-            [script, directory.path, String(httpPort), String(tcpPort)],
-            environment: environment
+        let httpPort = try TestServers.freePort()
+        var tcpPort = try TestServers.freePort()
+        while tcpPort == httpPort { tcpPort = try TestServers.freePort() }
+        let pid = try await TestServers.start(
+            script: "scripts/clickhouse/start.sh",
+            [directory.path, String(httpPort), String(tcpPort)],
+            environment: ["CLICKHOUSE_SERVER": binary, "KEEL_CLICKHOUSE_OWNER_PID": String(getpid())],
+            stopSignal: SIGTERM
         )
-        let text = String(decoding: result.output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard result.status == 0, let pid = Int32(text) else {
-            throw StartError(
-                description: "scripts/clickhouse/start.sh failed (\(result.status)): "
-                    + String(decoding: result.errors, as: UTF8.self)
-            )
-        }
-        startedPIDs.withLock { pids in
-            if pids.isEmpty { atexit { ClickHouseTestServer.stopAll() } }
-            pids.append(pid)
-        }
         return ClickHouseTestServer(directory: directory, httpPort: httpPort, pid: pid)
     }
 
@@ -121,13 +101,54 @@ public final class ClickHouseTestServer: Sendable {
         self.httpPort = httpPort
         self.pid = pid
     }
+}
 
-    /// SIGTERM to every server started here (the script's watcher then removes their directories).
-    private static func stopAll() {
-        for pid in startedPIDs.withLock({ $0 }) { kill(pid, SIGTERM) }
+/// What the test servers (ClickHouse, PostgreSQL) share: a free loopback port, and starting a server with its
+/// script (which prints the server's PID) so that the test process stops it when it exits.
+public enum TestServers {
+    public struct StartError: Error, CustomStringConvertible {
+        public var description: String
     }
 
-    private static func freePort() throws -> Int {
+    public static let packageRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    private static let started = Mutex<[(pid: Int32, signal: Int32)]>([])
+
+    /// Runs `script` (relative to the package root) with `arguments`, and returns the PID it printed. The server
+    /// gets `stopSignal` when the test process exits.
+    public static func start(
+        script: String,
+        _ arguments: [String],
+        environment extra: [String: String],
+        stopSignal: Int32
+    ) async throws -> Int32 {
+        let environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
+        let result = try await ChildProcess.runDetached(
+            "/bin/bash",
+            [packageRoot.appendingPathComponent(script).path] + arguments,
+            environment: environment
+        )
+        let text = String(decoding: result.output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard result.status == 0, let pid = Int32(text) else {
+            throw StartError(
+                description: "\(script) failed (\(result.status)): " + String(decoding: result.errors, as: UTF8.self)
+            )
+        }
+        started.withLock { servers in
+            if servers.isEmpty { atexit { TestServers.stopAll() } }
+            servers.append((pid, stopSignal))
+        }
+        return pid
+    }
+
+    /// Signals every server started here (the scripts' watchers then remove their directories).
+    private static func stopAll() {
+        for server in started.withLock({ $0 }) { kill(server.pid, server.signal) }
+    }
+
+    /// A loopback port nothing listens on now (the kernel's pick).
+    public static func freePort() throws -> Int {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw StartError(description: "socket() failed") }
         defer { close(descriptor) }

@@ -26,12 +26,12 @@ public struct KeelApplication: Sendable {
     public var clock: any EngineClock
     /// Opens the store the server runs on, once the data directory is locked (so a second server on the same
     /// directory stops before it touches the store). Nil: SQLite in the data directory.
-    public var store: (@Sendable () throws -> any Store & IntrospectionStore)?
+    public var store: (@Sendable () async throws -> any Store & IntrospectionStore)?
 
     public init(
         configuration: ServerConfiguration = ServerConfiguration(),
         endpoints: [any EmbeddedEndpoint],
-        store: (@Sendable () throws -> any Store & IntrospectionStore)? = nil,
+        store: (@Sendable () async throws -> any Store & IntrospectionStore)? = nil,
         clock: any EngineClock = SystemClock(),
         logger: Logger = Logger(label: "keel")
     ) {
@@ -50,7 +50,7 @@ public struct KeelApplication: Sendable {
         }
         let lock = try DataDirectoryLock(directory: configuration.dataDirectory)
         let directory = configuration.dataDirectory
-        let store = try (self.store ?? { try SQLiteStore(directory: URL(fileURLWithPath: directory)) })()
+        let store = try await (self.store ?? { try SQLiteStore(directory: URL(fileURLWithPath: directory)) })()
         // Blames a crash on the embedded handler that caused it, so that it is recovered paused, not re-run.
         let crashWatch = try CrashWatch(directory: configuration.dataDirectory)
         crashWatch.installTrapHandler()
@@ -101,6 +101,7 @@ public struct KeelApplication: Sendable {
             "keel is ready",
             metadata: [
                 "dataDirectory": "\(configuration.dataDirectory)",
+                "store": "\((store as? any CustomStringConvertible)?.description ?? "custom")",
                 "ingress": "\(configuration.ingress)",
                 "admin": "\(configuration.admin)",
                 "metrics": "\(configuration.metrics.map { "\($0.bind)" } ?? "off")",

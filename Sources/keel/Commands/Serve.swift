@@ -3,16 +3,18 @@ import Foundation
 import Keel
 import KeelCore
 import KeelEngine
+import KeelPostgres
 import KeelProtocol
 import KeelSQLite
 import KeelServer
+import KeelStore
 import Logging
 import Metrics
 import Prometheus
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the Keel server: embedded SQLite store, HTTP ingress and admin API."
+        abstract: "Run the Keel server: embedded SQLite store (or PostgreSQL), HTTP ingress and admin API."
     )
 
     @Flag(
@@ -23,6 +25,13 @@ struct Serve: AsyncParsableCommand {
 
     @Option(name: .customLong("data-dir"), help: "Directory of the embedded SQLite store (env KEEL_DATA_DIR).")
     var dataDirectory = ProcessInfo.processInfo.environment["KEEL_DATA_DIR"] ?? ".keel"
+
+    @Option(
+        name: .customLong("store"),
+        help:
+            "Where invocations are stored: postgres://user[:password]@host[:port]/database[?sslmode=…&pool_size=…] (env KEEL_STORE). Without it, SQLite in --data-dir."
+    )
+    var store: String?
 
     @Option(name: .customLong("ingress-bind"), help: "host:port of the HTTP ingress (env KEEL_INGRESS_BIND).")
     var ingressBind = ProcessInfo.processInfo.environment["KEEL_INGRESS_BIND"] ?? "127.0.0.1:8080"
@@ -194,6 +203,7 @@ struct Serve: AsyncParsableCommand {
                 throw ValidationError("--analytics-dir '\(analyticsDirectory)' is not a folder")
             }
         }
+        _ = try postgresConfiguration
         if let maxConnections, maxConnections <= 0 { throw ValidationError("--max-connections must be positive") }
         if let maxInFlightBytes, maxInFlightBytes < maxBodySize {
             throw ValidationError("--max-inflight-bytes must be at least --max-body-size (\(maxBodySize))")
@@ -263,11 +273,25 @@ struct Serve: AsyncParsableCommand {
         let endpoints = demo ? [DemoServices.endpoint(dataDirectory: dataDirectory)] : []
         // The executable picks the store; the server only runs on it.
         let directory = URL(fileURLWithPath: dataDirectory)
-        try await KeelApplication(
-            configuration: configuration,
-            endpoints: endpoints,
-            store: { try SQLiteStore(directory: directory) }
-        ).run()
+        let openStore: @Sendable () async throws -> any Store & IntrospectionStore
+        if let postgres = try postgresConfiguration {
+            openStore = { try await PostgresStore.connect(postgres) }
+        } else {
+            openStore = { try SQLiteStore(directory: directory) }
+        }
+        try await KeelApplication(configuration: configuration, endpoints: endpoints, store: openStore).run()
+    }
+
+    /// The PostgreSQL store `--store` (or KEEL_STORE) names; nil for SQLite in the data directory.
+    private var postgresConfiguration: PostgresStoreConfiguration? {
+        get throws {
+            guard let url = store ?? ProcessInfo.processInfo.environment["KEEL_STORE"], !url.isEmpty else { return nil }
+            do {
+                return try PostgresStoreConfiguration(url: url)
+            } catch {
+                throw ValidationError("--store: \(error.message)")
+            }
+        }
     }
 
     /// The metrics address the operator gave (flag, then environment); nil for the default.

@@ -1,0 +1,190 @@
+import Foundation
+import KeelStore
+import Logging
+import NIOSSL
+import PostgresNIO
+import Synchronization
+
+/// Keel's store on PostgreSQL: the same domain operations as `SQLiteStore`, in the schema `keel` of the
+/// configured database, through postgres-nio's connection pool.
+///
+/// `apply(_:)` runs one transaction and returns after its `COMMIT`, which PostgreSQL makes durable with its own
+/// WAL (`synchronous_commit` as the server sets it: keep it `on`).
+public final class PostgresStore: Store, IntrospectionStore, CustomStringConvertible {
+    public let configuration: PostgresStoreConfiguration
+    let client: PostgresClient
+    let logger: Logger
+    private let runner: Task<Void, Never>
+    /// Finishes once the pool's `run()` is under way.
+    private let running: AsyncStream<Void>
+    private let closed = Atomic<Bool>(false)
+
+    /// Connects, checks the database is reachable (failing with the URL, password hidden, and the cause), and
+    /// brings the schema up to date.
+    public static func connect(
+        _ configuration: PostgresStoreConfiguration,
+        logger: Logger = Logger(label: "keel.postgres")
+    ) async throws(StoreError) -> PostgresStore {
+        try await probe(configuration, logger: logger)
+        let store = PostgresStore(configuration, logger: logger)
+        // The pool warns about leases asked for before `run()` began: let it begin first.
+        for await _ in store.running {}
+        do {
+            try await store.migrate()
+        } catch {
+            await store.close()
+            throw error
+        }
+        return store
+    }
+
+    private init(_ configuration: PostgresStoreConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        var clientConfiguration = PostgresClient.Configuration(
+            host: configuration.host,
+            port: configuration.port,
+            username: configuration.username,
+            password: configuration.password,
+            database: configuration.database,
+            tls: Self.tls(configuration.tls)
+        )
+        clientConfiguration.options.maximumConnections = configuration.poolSize
+        clientConfiguration.options.minimumConnections = 1
+        clientConfiguration.options.connectTimeout = configuration.connectTimeout
+        let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
+        self.client = client
+        let (running, started) = AsyncStream<Void>.makeStream()
+        self.running = running
+        runner = Task {
+            started.finish()
+            await client.run()
+        }
+    }
+
+    /// The database's URL, password hidden.
+    public var description: String { configuration.redactedURL }
+
+    public func close() async {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        runner.cancel()
+        await runner.value
+    }
+
+    // MARK: - Running work
+
+    /// Runs `body` in one transaction on a pooled connection: `BEGIN`, the body, `COMMIT`; a throw rolls back.
+    func transaction<T: Sendable>(
+        _ body: (PostgresConnection) async throws -> T
+    ) async throws(StoreError) -> T {
+        try checkOpen()
+        let logger = self.logger
+        do {
+            return try await client.withConnection { connection in
+                try await connection.query("BEGIN", logger: logger)
+                do {
+                    let value = try await body(connection)
+                    try await connection.query("COMMIT", logger: logger)
+                    return value
+                } catch {
+                    _ = try? await connection.query("ROLLBACK", logger: logger)
+                    throw error
+                }
+            }
+        } catch {
+            throw mapped(error)
+        }
+    }
+
+    /// Every row `query` answers, read on a pooled connection outside any transaction.
+    func rows(_ query: PostgresQuery) async throws(StoreError) -> [PostgresRandomAccessRow] {
+        try checkOpen()
+        do {
+            return try await client.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
+        } catch {
+            throw mapped(error)
+        }
+    }
+
+    /// Runs a statement in a transaction of its own; returns how many rows it answered (`RETURNING`).
+    @discardableResult
+    func execute(_ query: PostgresQuery) async throws(StoreError) -> Int {
+        try await transaction { connection in
+            try await connection.query(query, logger: self.logger).collect().count
+        }
+    }
+
+    private func checkOpen() throws(StoreError) {
+        if closed.load(ordering: .acquiring) { throw closedError }
+    }
+
+    private var closedError: StoreError {
+        StoreError(
+            .closed,
+            "the store at \(configuration.redactedURL) was closed; open a new PostgresStore to use it again"
+        )
+    }
+
+    /// A call that raced `close()` fails as closed, whatever the pool reported.
+    private func mapped(_ error: any Error) -> StoreError {
+        if closed.load(ordering: .acquiring) { return closedError }
+        return StoreError(postgres: error, url: configuration.redactedURL)
+    }
+
+    // MARK: - Connecting
+
+    static func tls(_ mode: PostgresStoreConfiguration.TLSMode) -> PostgresClient.Configuration.TLS {
+        switch mode {
+        case .disable: return .disable
+        case .prefer: return .prefer(.makeClientConfiguration())
+        case .require: return .require(.makeClientConfiguration())
+        }
+    }
+
+    /// One connection opened and closed: the pool retries failed connections forever, so a wrong URL, a server
+    /// that is down or a refused password would otherwise leave the caller waiting instead of told.
+    private static func probe(_ configuration: PostgresStoreConfiguration, logger: Logger) async throws(StoreError) {
+        var options = PostgresConnection.Configuration.Options()
+        options.connectTimeout = .seconds(Int64(configuration.connectTimeout.components.seconds))
+        var connectionConfiguration = PostgresConnection.Configuration(
+            host: configuration.host,
+            port: configuration.port,
+            username: configuration.username,
+            password: configuration.password,
+            database: configuration.database,
+            tls: .disable
+        )
+        connectionConfiguration.options = options
+        do {
+            connectionConfiguration.tls = try connectionTLS(configuration.tls)
+            let connection = try await PostgresConnection.connect(
+                configuration: connectionConfiguration,
+                id: 0,
+                logger: logger
+            )
+            do {
+                try await connection.query("SELECT 1", logger: logger).collect()
+            } catch {
+                try? await connection.close()
+                throw error
+            }
+            try await connection.close()
+        } catch {
+            let cause = StoreError(postgres: error, url: configuration.redactedURL)
+            throw StoreError(
+                cause.code,
+                "cannot reach the PostgreSQL store: \(cause.message)"
+            )
+        }
+    }
+
+    private static func connectionTLS(
+        _ mode: PostgresStoreConfiguration.TLSMode
+    ) throws -> PostgresConnection.Configuration.TLS {
+        switch mode {
+        case .disable: return .disable
+        case .prefer: return .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .require: return .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+    }
+}

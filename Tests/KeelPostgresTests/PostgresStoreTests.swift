@@ -1,0 +1,147 @@
+import Foundation
+import KeelCore
+import KeelPostgres
+import KeelStore
+import KeelStoreTesting
+import KeelTestSupport
+import Testing
+
+@Suite("PostgresStore conformance", .enabled(if: PostgresTestServer.enabled, PostgresTestServer.skipMessage))
+struct PostgresStoreConformanceTests {
+    @Test("PostgresStore behaves as a Store", arguments: StoreConformance.Check.allCases)
+    func conforms(to check: StoreConformance.Check) async throws {
+        let server = try await PostgresTestServer.shared()
+        let conformance = StoreConformance(freshDatabase: {
+            let url = try await server.freshDatabase()
+            return { try await PostgresStore.connect(try PostgresStoreConfiguration(url: url)) }
+        })
+        try await conformance.run(check)
+    }
+}
+
+@Suite("PostgresStore", .enabled(if: PostgresTestServer.enabled, PostgresTestServer.skipMessage))
+struct PostgresStoreTests {
+    @Test("an unreachable server is refused at connect, naming the URL without its password")
+    func unreachable() async throws {
+        let port = try TestServers.freePort()
+        let configuration = try PostgresStoreConfiguration(url: "postgres://keel:s3cret@127.0.0.1:\(port)/keel")
+        let error = try await #require(throws: StoreError.self) {
+            _ = try await PostgresStore.connect(configuration)
+        }
+        #expect(error.message.contains("postgres://keel:***@127.0.0.1:\(port)/keel"))
+        #expect(!error.message.contains("s3cret"))
+        #expect(error.message.contains("cannot reach"), "\(error)")
+    }
+
+    @Test("a database that does not exist is refused with the reason")
+    func missingDatabase() async throws {
+        let server = try await PostgresTestServer.shared()
+        let configuration = try PostgresStoreConfiguration(url: server.url("no_such_database"))
+        let error = try await #require(throws: StoreError.self) {
+            _ = try await PostgresStore.connect(configuration)
+        }
+        #expect(error.message.contains("does not exist"), "\(error)")
+    }
+
+    @Test("a database migrated by a newer Keel is refused, and nothing is changed")
+    func newerSchema() async throws {
+        let server = try await PostgresTestServer.shared()
+        let url = try await server.freshDatabase()
+        let store = try await PostgresStore.connect(try PostgresStoreConfiguration(url: url))
+        await store.close()
+        let database = String(url.split(separator: "/").last?.split(separator: "?").first ?? "")
+        _ = try await server.psql("INSERT INTO keel.migration VALUES ('v999', now())", database: database)
+        let error = try await #require(throws: StoreError.self) {
+            _ = try await PostgresStore.connect(try PostgresStoreConfiguration(url: url))
+        }
+        #expect(error.code == .schema)
+        #expect(error.message.contains("v999"))
+    }
+
+    @Test("a NUL in a handler's failure message or a promise name does not fail the batch it rides in")
+    func nulInFreeText() async throws {
+        let server = try await PostgresTestServer.shared()
+        let store = try await PostgresStore.connect(
+            try PostgresStoreConfiguration(url: try await server.freshDatabase())
+        )
+        let failing = StoreConformance.id(1)
+        let other = StoreConformance.id(2)
+        let workflow = ObjectAddress(service: "Signup", key: "k")
+        try await store.apply([
+            .insertInvocation(StoreConformance.record(failing, sequence: 1)),
+            .insertInvocation(StoreConformance.record(other, sequence: 2)),
+            .updateStatus(failing, status: .invoked, retryCount: 1, lastFailure: "bad\u{0}byte", modifiedAt: 5),
+            .completeInvocation(
+                failing,
+                result: .failure(Failure(code: 500, message: "boom\u{0}")),
+                completedAt: 6,
+                expiresAt: nil
+            ),
+            .completePromise(workflow, name: "p\u{0}", result: .success(Data("x".utf8))),
+        ])
+        #expect(try await store.invocation(other) != nil)
+        let completed = try #require(try await store.invocation(failing))
+        #expect(completed.result == .failure(Failure(code: 500, message: "boom\u{FFFD}")))
+        #expect(completed.lastFailure == "bad\u{FFFD}byte")
+        #expect(try await store.promise(workflow, name: "p\u{0}") == .success(Data("x".utf8)))
+        await store.close()
+    }
+
+    @Test("nodes connecting at once migrate one after another")
+    func concurrentMigrations() async throws {
+        let server = try await PostgresTestServer.shared()
+        let url = try await server.freshDatabase()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    let store = try await PostgresStore.connect(try PostgresStoreConfiguration(url: url))
+                    #expect(try await store.maxSequence() == 0)
+                    await store.close()
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+}
+
+@Suite("PostgresStoreConfiguration")
+struct PostgresStoreConfigurationTests {
+    @Test("a URL gives host, port, user, password, database and options")
+    func parses() throws {
+        let configuration = try PostgresStoreConfiguration(
+            url: "postgresql://keel:p%40ss@db.example:6543/orders?sslmode=require&pool_size=4"
+        )
+        #expect(configuration.host == "db.example")
+        #expect(configuration.port == 6543)
+        #expect(configuration.username == "keel")
+        #expect(configuration.password == "p@ss")
+        #expect(configuration.database == "orders")
+        #expect(configuration.tls == .require)
+        #expect(configuration.poolSize == 4)
+        #expect(configuration.redactedURL == "postgres://keel:***@db.example:6543/orders")
+        let defaults = try PostgresStoreConfiguration(url: "postgres://localhost/keel")
+        #expect(defaults.port == 5432)
+        #expect(defaults.username == "postgres")
+        #expect(defaults.tls == .prefer)
+    }
+
+    @Test(
+        "a URL that is not usable is refused with the reason, its password hidden",
+        arguments: [
+            ("mysql://u:pw@host/db", "not a postgres://"),
+            ("postgres://u:pw@/db", "no host"),
+            ("postgres://u:pw@host", "no database"),
+            ("postgres://u:pw@host/db?sslmode=sometimes", "sslmode"),
+            ("postgres://u:pw@host/db?pool_size=0", "pool_size"),
+            ("postgres://u:pw@host/db?colour=blue", "colour"),
+        ]
+    )
+    func refuses(url: String, reason: String) {
+        #expect {
+            _ = try PostgresStoreConfiguration(url: url)
+        } throws: { error in
+            let message = (error as? StoreError)?.message ?? ""
+            return message.contains(reason) && !message.contains("pw@") && message.contains("u:***@")
+        }
+    }
+}
