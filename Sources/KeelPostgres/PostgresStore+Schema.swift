@@ -1,3 +1,4 @@
+import KeelCore
 import KeelStore
 import PostgresNIO
 
@@ -5,7 +6,8 @@ extension PostgresStore {
     /// Every schema version this build knows, oldest first, each a list of single statements (the extended
     /// protocol runs one at a time). Never edit a shipped migration: add the next one.
     static let migrations: [(id: String, statements: [String])] = [
-        ("v1", schemaV1)
+        ("v1", schemaV1),
+        ("v2", [applyBatchFunction]),
     ]
 
     /// Any number appears here: it only has to be the same for every Keel, so that nodes starting together
@@ -18,8 +20,10 @@ extension PostgresStore {
         let known = Set(Self.migrations.map(\.id))
         let url = configuration.redactedURL
         try await transaction { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: self.logger)
-                .collect()
+            _ = try await connection.query(
+                "SELECT pg_advisory_xact_lock(\(Self.migrationLock))",
+                logger: self.logger
+            ).collect()
             try await connection.query("CREATE SCHEMA IF NOT EXISTS keel", logger: self.logger)
             try await connection.query(
                 "CREATE TABLE IF NOT EXISTS keel.migration (id TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)",
@@ -48,6 +52,99 @@ extension PostgresStore {
             }
         }
     }
+
+    /// `keel.apply_batch`: a whole `apply(_:)` batch in one statement, so it costs one round trip and one
+    /// transaction (a statement outside `BEGIN` is its own). It reads operation `i` from element `i` of each
+    /// array, in order, with the slots `BatchColumns` fills. Appending to, updating or completing an unknown
+    /// invocation changes nothing (an earlier operation may have deleted it); a broken constraint fails the
+    /// whole batch.
+    static let applyBatchFunction = """
+        CREATE OR REPLACE FUNCTION keel.apply_batch(
+            op SMALLINT[],
+            t1 TEXT[], t2 TEXT[], t3 TEXT[], t4 TEXT[], t5 TEXT[], t6 TEXT[],
+            t7 TEXT[], t8 TEXT[], t9 TEXT[], t10 TEXT[], t11 TEXT[], t12 TEXT[],
+            n1 BIGINT[], n2 BIGINT[], n3 BIGINT[], n4 BIGINT[], n5 BIGINT[], n6 BIGINT[],
+            n7 BIGINT[], n8 BIGINT[], n9 BIGINT[],
+            b1 BYTEA[], b2 BYTEA[],
+            max_sequence BIGINT
+        ) RETURNS void LANGUAGE plpgsql AS $body$
+        DECLARE
+            i INTEGER;
+        BEGIN
+            FOR i IN 1 .. coalesce(array_length(op, 1), 0) LOOP
+                CASE op[i]
+                WHEN 1 THEN
+                    INSERT INTO keel.invocation (id, service, handler, key, handler_kind, status, idempotency_key,
+                        last_failure, result_kind, failure_message, failure_metadata, deployment_id, partition_key,
+                        sequence, created_at, modified_at, execute_at, retry_count, failure_code, completed_at,
+                        expires_at, output)
+                    VALUES (t1[i], t2[i], t3[i], t4[i], t5[i], t6[i], t7[i], t8[i], t9[i], t10[i], t11[i], t12[i],
+                        n1[i], n2[i], n3[i], n4[i], n5[i], n6[i], n7[i], n8[i], n9[i], b1[i]);
+                WHEN 2 THEN
+                    INSERT INTO keel.journal (invocation_id, idx, type, payload)
+                    SELECT t1[i], n1[i], n2[i], b1[i] WHERE EXISTS (SELECT 1 FROM keel.invocation WHERE id = t1[i]);
+                WHEN 3 THEN
+                    UPDATE keel.invocation SET status = t2[i], retry_count = n1[i], last_failure = t3[i],
+                        modified_at = n2[i] WHERE id = t1[i];
+                WHEN 4 THEN
+                    INSERT INTO keel.state (service, key, name, value) VALUES (t1[i], t2[i], b1[i], b2[i])
+                    ON CONFLICT (service, key, name) DO UPDATE SET value = excluded.value;
+                WHEN 5 THEN
+                    DELETE FROM keel.state WHERE service = t1[i] AND key = t2[i] AND name = b1[i];
+                WHEN 6 THEN
+                    DELETE FROM keel.state WHERE service = t1[i] AND key = t2[i];
+                WHEN 7 THEN
+                    UPDATE keel.invocation SET status = '\(completed)', result_kind = t2[i], output = b1[i],
+                        failure_code = n1[i], failure_message = t3[i], failure_metadata = t4[i],
+                        completed_at = n2[i], modified_at = n2[i], expires_at = n3[i] WHERE id = t1[i];
+                    DELETE FROM keel.journal WHERE invocation_id = t1[i];
+                    DELETE FROM keel.timer WHERE invocation_id = t1[i];
+                    DELETE FROM keel.subscription WHERE subscriber_id = t1[i];
+                WHEN 8 THEN
+                    DELETE FROM keel.journal WHERE invocation_id = t1[i];
+                    DELETE FROM keel.timer WHERE invocation_id = t1[i];
+                    DELETE FROM keel.subscription WHERE subscriber_id = t1[i];
+                    DELETE FROM keel.state WHERE (service, key) IN (SELECT service, key FROM keel.invocation
+                        WHERE id = t1[i] AND handler_kind = '\(HandlerKind.workflow.rawValue)');
+                    DELETE FROM keel.promise WHERE (service, key) IN (SELECT service, key FROM keel.invocation
+                        WHERE id = t1[i] AND handler_kind = '\(HandlerKind.workflow.rawValue)');
+                    DELETE FROM keel.invocation WHERE id = t1[i];
+                WHEN 9 THEN
+                    UPDATE keel.invocation SET status = 'suspended', suspended_entries = n1[i], modified_at = n2[i]
+                        WHERE id = t1[i] AND status <> '\(completed)';
+                WHEN 10 THEN
+                    UPDATE keel.invocation SET deployment_id = t2[i] WHERE id = t1[i];
+                WHEN 11 THEN
+                    INSERT INTO keel.timer (invocation_id, completion_id, due_at) VALUES (t1[i], n1[i], n2[i])
+                    ON CONFLICT (invocation_id, completion_id) DO UPDATE SET due_at = excluded.due_at;
+                WHEN 12 THEN
+                    DELETE FROM keel.timer WHERE invocation_id = t1[i] AND completion_id = n1[i];
+                WHEN 13 THEN
+                    INSERT INTO keel.subscription (topic, subscriber_id, completion_id, notification_type)
+                    VALUES (t1[i], t2[i], n1[i], n2[i]) ON CONFLICT DO NOTHING;
+                WHEN 14 THEN
+                    DELETE FROM keel.subscription WHERE topic = t1[i];
+                WHEN 15 THEN
+                    INSERT INTO keel.promise (service, key, name, result_kind, output, failure_code,
+                        failure_message, failure_metadata)
+                    VALUES (t1[i], t2[i], t3[i], t4[i], b1[i], n1[i], t5[i], t6[i]) ON CONFLICT DO NOTHING;
+                WHEN 16 THEN
+                    INSERT INTO keel.event (id, name, key, data, metadata, deliveries, delivered, created_at,
+                        expires_at)
+                    VALUES (t1[i], t2[i], t3[i], b1[i], b2[i], t4[i], n1[i] <> 0, n2[i], n3[i])
+                    ON CONFLICT DO NOTHING;
+                WHEN 17 THEN
+                    UPDATE keel.event SET delivered = true WHERE id = t1[i];
+                WHEN 18 THEN
+                    UPDATE keel.schedule SET progress = t2[i] WHERE id = t1[i];
+                END CASE;
+            END LOOP;
+            IF max_sequence IS NOT NULL THEN
+                UPDATE keel.meta SET value = greatest(value, max_sequence) WHERE name = 'max_sequence';
+            END IF;
+        END
+        $body$
+        """
 
     /// The stored form of `InvocationStatus.completed`, which the queries and partial indexes test against.
     static let completed = "completed"

@@ -75,32 +75,73 @@ public final class PostgresStore: Store, IntrospectionStore, CustomStringConvert
 
     /// Runs `body` in one transaction on a pooled connection: `BEGIN`, the body, `COMMIT`; a throw rolls back.
     func transaction<T: Sendable>(
-        _ body: (PostgresConnection) async throws -> T
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws(StoreError) -> T {
-        try checkOpen()
         let logger = self.logger
-        do {
-            return try await client.withConnection { connection in
-                try await connection.query("BEGIN", logger: logger)
-                do {
-                    let value = try await body(connection)
-                    try await connection.query("COMMIT", logger: logger)
-                    return value
-                } catch {
-                    _ = try? await connection.query("ROLLBACK", logger: logger)
-                    throw error
-                }
+        return try await withConnection { connection in
+            try await connection.query("BEGIN", logger: logger)
+            do {
+                let value = try await body(connection)
+                try await connection.query("COMMIT", logger: logger)
+                return value
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
             }
-        } catch {
-            throw mapped(error)
         }
     }
 
     /// Every row `query` answers, read on a pooled connection outside any transaction.
     func rows(_ query: PostgresQuery) async throws(StoreError) -> [PostgresRandomAccessRow] {
+        let logger = self.logger
+        return try await withConnection { connection in
+            try await connection.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
+        }
+    }
+
+    /// Runs `body` on a pooled connection, or fails with `.unavailable`-worthy `.io` when none is handed out
+    /// within `connectionWaitTimeout`: the pool waits for ever while the database is unreachable, and a caller
+    /// (an HTTP request, the group commit) must hear so instead of hanging. Exactly one of the two happens: a
+    /// body that got its connection after the time ran out sends nothing.
+    private func withConnection<T: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws(StoreError) -> T {
         try checkOpen()
+        let client = self.client
+        let wait = configuration.connectionWaitTimeout
+        let race = LeaseRace()
         do {
-            return try await client.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
+            return try await withThrowingTaskGroup(of: LeaseRace.Outcome<T>.self) { group in
+                group.addTask {
+                    .value(
+                        try await client.withConnection { connection in
+                            guard race.lease() else { throw CancellationError() }
+                            return try await body(connection)
+                        }
+                    )
+                }
+                group.addTask {
+                    try? await Task.sleep(for: wait)
+                    return race.timeOut() ? .timedOut : .leased
+                }
+                while let outcome = try await group.next() {
+                    switch outcome {
+                    case .value(let value):
+                        group.cancelAll()
+                        return value
+                    case .timedOut:
+                        group.cancelAll()
+                        throw StoreError(
+                            .io,
+                            "no connection to \(configuration.redactedURL) within \(wait): the database is "
+                                + "unreachable or every pooled connection is busy; nothing of this call was stored"
+                        )
+                    case .leased:
+                        continue
+                    }
+                }
+                throw CancellationError()
+            }
         } catch {
             throw mapped(error)
         }
@@ -186,5 +227,31 @@ public final class PostgresStore: Store, IntrospectionStore, CustomStringConvert
         case .prefer: return .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
         case .require: return .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
         }
+    }
+}
+
+/// Who won between a connection lease and its time limit: each side claims the race once, and only one can.
+private final class LeaseRace: Sendable {
+    enum Outcome<T: Sendable>: Sendable {
+        case value(T)
+        case timedOut
+        /// The time ran out after the connection was handed out: the body's own outcome decides.
+        case leased
+    }
+
+    private static let waiting = 0
+    private static let leased = 1
+    private static let timedOut = 2
+    private let state = Atomic<Int>(LeaseRace.waiting)
+
+    /// The connection arrived: true unless the time had already run out.
+    func lease() -> Bool {
+        state.compareExchange(expected: Self.waiting, desired: Self.leased, ordering: .acquiringAndReleasing).exchanged
+    }
+
+    /// The time ran out: true unless the connection had already arrived.
+    func timeOut() -> Bool {
+        state.compareExchange(expected: Self.waiting, desired: Self.timedOut, ordering: .acquiringAndReleasing)
+            .exchanged
     }
 }

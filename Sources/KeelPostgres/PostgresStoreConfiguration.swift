@@ -23,6 +23,9 @@ public struct PostgresStoreConfiguration: Sendable, Hashable {
     public var poolSize: Int
     /// How long opening one connection may take.
     public var connectTimeout: Duration
+    /// How long a store call waits for a pooled connection before it fails (and the request that needed it is
+    /// answered 503): while the database is unreachable the pool hands out none.
+    public var connectionWaitTimeout: Duration
 
     public init(
         host: String,
@@ -32,7 +35,8 @@ public struct PostgresStoreConfiguration: Sendable, Hashable {
         database: String,
         tls: TLSMode = .prefer,
         poolSize: Int = 16,
-        connectTimeout: Duration = .seconds(10)
+        connectTimeout: Duration = .seconds(10),
+        connectionWaitTimeout: Duration = .seconds(10)
     ) {
         self.host = host
         self.port = port
@@ -42,6 +46,7 @@ public struct PostgresStoreConfiguration: Sendable, Hashable {
         self.tls = tls
         self.poolSize = poolSize
         self.connectTimeout = connectTimeout
+        self.connectionWaitTimeout = connectionWaitTimeout
     }
 
     /// Reads `postgres://` (or `postgresql://`) `user[:password]@host[:port]/database`, with the query options

@@ -87,6 +87,41 @@ struct PostgresStoreTests {
         await store.close()
     }
 
+    @Test("with the database down, calls fail within the wait limit instead of hanging; once it is back they work")
+    func databaseOutage() async throws {
+        let server = try await PostgresTestServer.start()
+        var configuration = try PostgresStoreConfiguration(url: server.url())
+        configuration.connectionWaitTimeout = .seconds(1)
+        let store = try await PostgresStore.connect(configuration)
+        let before = StoreConformance.id(1)
+        try await store.apply([.insertInvocation(StoreConformance.record(before, sequence: 1))])
+
+        try await server.stop()
+        let started = ContinuousClock.now
+        let during = StoreConformance.id(2)
+        await #expect(throws: StoreError.self) {
+            try await store.apply([.insertInvocation(StoreConformance.record(during, sequence: 2))])
+        }
+        await #expect(throws: StoreError.self) { _ = try await store.invocation(before) }
+        #expect(ContinuousClock.now - started < .seconds(20))
+
+        try await server.restart()
+        let after = StoreConformance.id(3)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
+            do {
+                try await store.apply([.insertInvocation(StoreConformance.record(after, sequence: 3))])
+                break
+            } catch {
+                guard ContinuousClock.now < deadline else { throw error }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        #expect(try await store.unfinishedInvocations().map(\.id) == [before, after])
+        await store.close()
+        try await server.stop()
+    }
+
     @Test("nodes connecting at once migrate one after another")
     func concurrentMigrations() async throws {
         let server = try await PostgresTestServer.shared()

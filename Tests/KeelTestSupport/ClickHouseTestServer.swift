@@ -147,27 +147,39 @@ public enum TestServers {
         for server in started.withLock({ $0 }) { kill(server.pid, server.signal) }
     }
 
-    /// A loopback port nothing listens on now (the kernel's pick).
+    /// Ports handed out by this test process; the next candidate is the last one plus one.
+    private static let nextPortCandidate = Mutex<Int>(20_000 + Int(getpid() % 4_000) * 3)
+
+    /// A loopback TCP port that was free a moment ago, below the kernel's ephemeral range (32768 and up on
+    /// Linux), and never handed out twice in this process.
+    ///
+    /// A restarted server binds its old ports again. A port from the ephemeral range (what binding port 0 gives)
+    /// can meanwhile become the local port of any outgoing connection, and the restart then fails with
+    /// EADDRINUSE; ports below the range are only taken by whoever binds them explicitly.
     public static func freePort() throws -> Int {
+        for _ in 0..<500 {
+            let candidate = nextPortCandidate.withLock { next -> Int in
+                defer { next = next >= 32_000 ? 20_000 : next + 1 }
+                return next
+            }
+            if canBindLoopback(port: candidate) { return candidate }
+        }
+        throw StartError(description: "no free loopback port between 20000 and 32000")
+    }
+
+    private static func canBindLoopback(port: Int) -> Bool {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw StartError(description: "socket() failed") }
+        guard descriptor >= 0 else { return false }
         defer { close(descriptor) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
+        address.sin_port = UInt16(port).bigEndian
         let length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
         }
-        guard bound == 0 else { throw StartError(description: "bind() failed") }
-        var actual = sockaddr_in()
-        var actualLength = length
-        let named = withUnsafeMutablePointer(to: &actual) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &actualLength) }
-        }
-        guard named == 0 else { throw StartError(description: "getsockname() failed") }
-        return Int(UInt16(bigEndian: actual.sin_port))
+        return bound == 0
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -15,8 +16,12 @@ import Glibc
 /// Its fsync is off (`KEEL_POSTGRES_FAST`): the tests kill Keel, never the database server.
 public final class PostgresTestServer: Sendable {
     public let port: Int
-    public let pid: Int32
+    public let directory: URL
     let binaries: String
+    private let process: Mutex<Int32>
+
+    /// The running server's PID.
+    public var pid: Int32 { process.withLock { $0 } }
 
     /// The URL of `database` on this server.
     public func url(_ database: String = "postgres") -> String {
@@ -81,12 +86,13 @@ public final class PostgresTestServer: Sendable {
 
     private static let server = Task<PostgresTestServer, any Error> { try await start() }
 
-    /// The test process's server, started on first use.
+    /// The test process's server, started on first use. Never stop it: other tests use it at the same time.
     public static func shared() async throws -> PostgresTestServer {
         try await server.value
     }
 
-    private static func start() async throws -> PostgresTestServer {
+    /// A server of the caller's own, which it may stop and start again (`stop()`, `restart()`).
+    public static func start() async throws -> PostgresTestServer {
         guard let binaries else {
             throw TestServers.StartError(
                 description: """
@@ -97,7 +103,31 @@ public final class PostgresTestServer: Sendable {
         }
         let directory = URL(fileURLWithPath: "/tmp").appendingPathComponent("keel-postgres-\(UUID())")
         let port = try TestServers.freePort()
-        let pid = try await TestServers.start(
+        let pid = try await run(directory: directory, port: port, binaries: binaries)
+        return PostgresTestServer(port: port, directory: directory, pid: pid, binaries: binaries)
+    }
+
+    /// Stops the server (a fast shutdown: its connections are closed) and waits until it has exited.
+    public func stop() async throws {
+        let pid = self.pid
+        kill(pid, SIGINT)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while kill(pid, 0) == 0 {
+            guard ContinuousClock.now < deadline else {
+                throw TestServers.StartError(description: "postgres \(pid) did not stop within 30 s")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Starts the stopped server again on its directory and port, with everything it held.
+    public func restart() async throws {
+        let pid = try await Self.run(directory: directory, port: port, binaries: binaries)
+        process.withLock { $0 = pid }
+    }
+
+    private static func run(directory: URL, port: Int, binaries: String) async throws -> Int32 {
+        try await TestServers.start(
             script: "scripts/postgres/start.sh",
             [directory.path, String(port)],
             environment: [
@@ -105,12 +135,12 @@ public final class PostgresTestServer: Sendable {
             ],
             stopSignal: SIGINT
         )
-        return PostgresTestServer(port: port, pid: pid, binaries: binaries)
     }
 
-    private init(port: Int, pid: Int32, binaries: String) {
+    private init(port: Int, directory: URL, pid: Int32, binaries: String) {
         self.port = port
-        self.pid = pid
+        self.directory = directory
+        self.process = Mutex(pid)
         self.binaries = binaries
     }
 }

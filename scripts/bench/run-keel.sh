@@ -15,7 +15,10 @@
 #   SCENARIOS="c" scripts/bench/run-keel.sh        # some scenarios, in the order given
 #   scripts/bench/run-keel.sh --json               # extra arguments go to every keel-load run
 #
-# Environment: DURATION, WARMUP, SCENARIOS (names among a, b, c and d, separated by spaces; a b c by default),
+#   STORE=postgres scripts/bench/run-keel.sh       # on PostgreSQL: a throwaway server (scripts/postgres/start.sh,
+#                                                   # durable settings), a fresh database per scenario
+#
+# Environment: STORE (sqlite, the default, or postgres), DURATION, WARMUP, SCENARIOS (names among a, b, c and d, separated by spaces; a b c by default),
 # SCRATCH_PATH (a build folder for `swift build --scratch-path`, e.g. .build-release), SKIP_BUILD=1 (use the
 # binaries already built), KEEP_DATA=1 (keep the data directories), TMPDIR (where data directories go: keep
 # it on a real disk, fsync on tmpfs costs nothing).
@@ -35,6 +38,11 @@ for name in "${SELECTED[@]}"; do
         *) echo "unknown scenario '$name' in SCENARIOS (known: a b c d)" >&2; exit 2 ;;
     esac
 done
+STORE=${STORE:-sqlite}
+case $STORE in
+    sqlite | postgres) ;;
+    *) echo "unknown STORE '$STORE' (sqlite or postgres)" >&2; exit 2 ;;
+esac
 BUILD=(swift build -c release)
 if [[ -n "${SCRATCH_PATH:-}" ]]; then BUILD+=(--scratch-path "$SCRATCH_PATH"); fi
 
@@ -59,7 +67,18 @@ stop_server() {
     if [[ -n "$DATA_DIR" && -z "${KEEP_DATA:-}" ]]; then rm -rf "$DATA_DIR"; fi
     DATA_DIR=""
 }
-trap stop_server EXIT
+
+PG_PID=""
+PG_DIR=""
+stop_all() {
+    stop_server
+    if [[ -n "$PG_PID" ]]; then
+        kill -INT "$PG_PID" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$PG_PID" 2>/dev/null || break; sleep 0.1; done
+    fi
+    if [[ -n "$PG_DIR" ]]; then rm -rf "$PG_DIR"; fi
+}
+trap stop_all EXIT
 trap 'exit 130' INT TERM
 
 free_port() {
@@ -77,6 +96,16 @@ for tool in keel keel-load; do
     [[ -x "$BIN/$tool" ]] || { echo "no $BIN/$tool: build it first (without SKIP_BUILD)" >&2; exit 1; }
 done
 
+# STORE=postgres: one throwaway PostgreSQL for the run, with its durable defaults (fsync, synchronous_commit).
+if [[ $STORE == postgres ]]; then
+    PG_BIN=$(scripts/postgres/install.sh)
+    PG_DIR=$(mktemp -d /tmp/keel-bench-pg.XXXXXX)
+    chmod 755 "$PG_DIR"
+    PG_PORT=$(free_port 15432)
+    PG_PID=$(scripts/postgres/start.sh "$PG_DIR/cluster" "$PG_PORT")
+    echo "postgres: $("$PG_BIN/postgres" --version) on 127.0.0.1:$PG_PORT (pid $PG_PID, fsync and synchronous_commit on)"
+fi
+
 echo
 echo "nproc: $(nproc)   memory: $(free -h 2>/dev/null | awk '/^Mem:/ {print $2}')   kernel: $(uname -sr)"
 echo "swift: $(swift --version 2>&1 | head -n 1)"
@@ -87,7 +116,13 @@ start_server() {
     DATA_DIR=$(mktemp -d "${TMPDIR:-/tmp}/keel-bench.XXXXXX")
     INGRESS_PORT=$(free_port 18080)
     ADMIN_PORT=$(free_port 19070)
-    "$BIN/keel" serve --demo --data-dir "$DATA_DIR" \
+    local store_arguments=()
+    if [[ $STORE == postgres ]]; then
+        local database="keel_bench_$(basename "$DATA_DIR" | tr -c 'a-zA-Z0-9\n' '_')"
+        "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres "$database"
+        store_arguments=(--store "postgres://postgres@127.0.0.1:$PG_PORT/$database?sslmode=disable")
+    fi
+    "$BIN/keel" serve --demo --data-dir "$DATA_DIR" "${store_arguments[@]}" \
         --ingress-bind "127.0.0.1:$INGRESS_PORT" --admin-bind "127.0.0.1:$ADMIN_PORT" \
         --log-level warning >"$DATA_DIR/server.log" 2>&1 &
     SERVER_PID=$!
@@ -116,7 +151,7 @@ scenario() {
     filesystem=$(findmnt -n -o FSTYPE -T "$DATA_DIR" 2>/dev/null || stat -f -c %T "$DATA_DIR" 2>/dev/null || echo unknown)
     local load=("$BIN/keel-load" --url "http://127.0.0.1:$INGRESS_PORT/$path" --body "$body"
         --concurrency "$concurrency" --duration "$DURATION" --warmup "$WARMUP" --server-pid "$SERVER_PID"
-        --label "scenario=$name" store=sqlite sync=FULL "data-fs=$filesystem" partitions=4 "$@")
+        --label "scenario=$name" "store=$STORE" sync=FULL "data-fs=$filesystem" partitions=4 "$@")
     local output
     output=$("${load[@]}") || { echo "keel-load exited with $? in scenario ($name)" >&2; STATUS=1; }
     printf '%s\n' "$output"

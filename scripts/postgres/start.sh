@@ -5,6 +5,7 @@
 #   scripts/postgres/start.sh DIR [PORT]
 #       -> prints the server's PID on stdout once it accepts connections (within 30 s)
 #
+# A DIR that already holds a cluster (a server stopped earlier) is started again without initdb.
 # The cluster is created with initdb in DIR/data, owned by an unprivileged user when run as root (PostgreSQL
 # refuses to run as root: `nobody`, or KEEL_POSTGRES_USER), with trust authentication for the superuser
 # `postgres` on loopback. Connect to postgres://postgres@127.0.0.1:PORT/postgres. Stop it with
@@ -62,8 +63,10 @@ if ! "${as_owner[@]}" test -w "$dir"; then
     exit 1
 fi
 
-if ! "${as_owner[@]}" "$bin/initdb" -D "$dir/data" -U postgres --auth=trust --encoding=UTF8 --no-locale \
-    >"$dir/log/initdb.log" 2>&1; then
+# A directory that holds a cluster already is started again as it is (a test that stops its server and
+# brings it back).
+if [ ! -f "$dir/data/PG_VERSION" ] && ! "${as_owner[@]}" "$bin/initdb" -D "$dir/data" -U postgres --auth=trust \
+    --encoding=UTF8 --no-locale >"$dir/log/initdb.log" 2>&1; then
     echo "postgres/start.sh: initdb failed; its output:" >&2
     tail -n 20 "$dir/log/initdb.log" >&2
     exit 1
@@ -75,13 +78,15 @@ if [ "${KEEL_POSTGRES_FAST:-}" = "1" ]; then
     options+=(-c fsync=off -c synchronous_commit=off -c full_page_writes=off)
 fi
 
-"${as_owner[@]}" "$bin/postgres" -D "$dir/data" "${options[@]}" >"$dir/log/server.log" 2>&1 </dev/null &
+"${as_owner[@]}" "$bin/postgres" -D "$dir/data" "${options[@]}" >>"$dir/log/server.log" 2>&1 </dev/null &
 pid=$!
 echo "$pid" >"$dir/server.pid"
 
 watch_owner() {
     local owner_pid=$1
     while kill -0 "$owner_pid" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do sleep 1; done
+    # A server stopped while its owner lives may be started again on DIR (start.sh DIR): leave DIR alone.
+    kill -0 "$owner_pid" 2>/dev/null && return 0
     kill -INT "$pid" 2>/dev/null || true
     for _ in $(seq 1 100); do
         kill -0 "$pid" 2>/dev/null || break

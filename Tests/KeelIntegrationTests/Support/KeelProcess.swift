@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import KeelTestSupport
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
@@ -231,37 +232,7 @@ func withKeel<T>(
     }
 }
 
-/// Ports handed out by this test process; the next candidate is the last one plus one.
-private let nextPortCandidate = Mutex<Int>(20_000 + Int(getpid() % 4_000) * 3)
-
-/// A loopback TCP port that was free a moment ago, below the kernel's ephemeral range (32768 and up on Linux),
-/// and never handed out twice in this process.
-///
-/// A restarted server binds its old ports again. A port from the ephemeral range (what binding port 0 gives)
-/// can meanwhile become the local port of any outgoing connection, and the restart then fails with
-/// EADDRINUSE; ports below the range are only taken by whoever binds them explicitly.
+/// A loopback port that was free a moment ago, never handed out twice in this process (`TestServers.freePort`).
 func freeLoopbackPort() throws -> Int {
-    for _ in 0..<500 {
-        let candidate = nextPortCandidate.withLock { next -> Int in
-            defer { next = next >= 32_000 ? 20_000 : next + 1 }
-            return next
-        }
-        if canBindLoopback(port: candidate) { return candidate }
-    }
-    throw KeelProcessError(message: "no free loopback port between 20000 and 32000")
-}
-
-private func canBindLoopback(port: Int) -> Bool {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { return false }
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = UInt16(port).bigEndian
-    let length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
-    }
-    return bound == 0
+    try TestServers.freePort()
 }
