@@ -194,18 +194,3 @@ extension PostgresStore {
         )
     }
 }
-
-extension PostgresStore {
-    /// `/query` is not served from PostgreSQL yet: Restate's tables are SQLite views over SQLite's tables (with
-    /// functions that decode journal entries), and their PostgreSQL form is still to be written.
-    public func introspect(
-        _ query: String,
-        catalog: IntrospectionCatalog,
-        limits: IntrospectionLimits
-    ) async throws(IntrospectionError) -> IntrospectionResult {
-        throw .invalid(
-            "SQL introspection (/query) is not available on the PostgreSQL store yet; "
-                + "run Keel on its embedded SQLite store to use it"
-        )
-    }
-}

@@ -8,6 +8,7 @@ extension PostgresStore {
     static let migrations: [(id: String, statements: [String])] = [
         ("v1", schemaV1),
         ("v2", [applyBatchFunction]),
+        ("v3", introspectionFunctions),
     ]
 
     /// Any number appears here: it only has to be the same for every Keel, so that nodes starting together
@@ -145,6 +146,30 @@ extension PostgresStore {
         END
         $body$
         """
+
+    /// What `/query`'s views call (`IntrospectionViews`): `keel_time(ms)`, RFC 3339 in UTC with milliseconds
+    /// (NULL outside years 1–9999, which PostgreSQL's timestamps cannot hold), and `keel_utf8(bytes)`, the bytes
+    /// as text when they are UTF-8 PostgreSQL can hold (no NUL), else NULL.
+    static let introspectionFunctions = [
+        """
+        CREATE OR REPLACE FUNCTION keel.keel_time(ms BIGINT) RETURNS TEXT LANGUAGE sql IMMUTABLE AS $body$
+            SELECT CASE WHEN ms BETWEEN -62135596800000 AND 253402300799999 THEN
+                to_char(to_timestamp((ms - ((ms % 1000) + 1000) % 1000) / 1000) AT TIME ZONE 'UTC',
+                    'YYYY-MM-DD"T"HH24:MI:SS')
+                || '.' || lpad((((ms % 1000) + 1000) % 1000)::text, 3, '0') || 'Z'
+            END
+        $body$
+        """,
+        """
+        CREATE OR REPLACE FUNCTION keel.keel_utf8(bytes BYTEA) RETURNS TEXT LANGUAGE plpgsql IMMUTABLE AS $body$
+        BEGIN
+            RETURN convert_from(bytes, 'UTF8');
+        EXCEPTION WHEN OTHERS THEN
+            RETURN NULL;
+        END
+        $body$
+        """,
+    ]
 
     /// The stored form of `InvocationStatus.completed`, which the queries and partial indexes test against.
     static let completed = "completed"

@@ -103,7 +103,7 @@ public final class PostgresStore: Store, IntrospectionStore, CustomStringConvert
     /// within `connectionWaitTimeout`: the pool waits for ever while the database is unreachable, and a caller
     /// (an HTTP request, the group commit) must hear so instead of hanging. Exactly one of the two happens: a
     /// body that got its connection after the time ran out sends nothing.
-    private func withConnection<T: Sendable>(
+    func withConnection<T: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws(StoreError) -> T {
         try checkOpen()

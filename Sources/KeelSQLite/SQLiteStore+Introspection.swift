@@ -89,6 +89,16 @@ extension SQLiteStore: IntrospectionStore {
         for table in IntrospectionViews.catalogTables {
             try db.execute(sql: "CREATE TEMP TABLE \(table.name) (\(table.columns))")
         }
+        // The journal with its facts, decoded by `keel_entry` as rows are read.
+        let facts = IntrospectionViews.journalColumns.dropFirst(4).map {
+            "keel_entry(type, payload, '\($0.name)') AS \($0.name)"
+        }
+        try db.execute(
+            sql: """
+                CREATE TEMP VIEW keel_journal AS SELECT invocation_sequence, idx, type, payload, \
+                \(facts.joined(separator: ", ")) FROM main.journal
+                """
+        )
         for view in IntrospectionViews.views(table: { "main.\($0)" }) {
             try db.execute(sql: "CREATE TEMP VIEW \(view.name) AS \(view.select)")
         }

@@ -180,3 +180,18 @@ struct PostgresStoreConfigurationTests {
         }
     }
 }
+
+@Suite(
+    "PostgresStore's introspection tables (/query)",
+    .enabled(if: PostgresTestServer.enabled, PostgresTestServer.skipMessage)
+)
+struct PostgresIntrospectionTests {
+    @Test("PostgresStore answers Restate's introspection queries", arguments: IntrospectionConformance.Check.allCases)
+    func conforms(to check: IntrospectionConformance.Check) async throws {
+        let server = try await PostgresTestServer.shared()
+        let conformance = IntrospectionConformance(freshStore: {
+            try await PostgresStore.connect(try PostgresStoreConfiguration(url: try await server.freshDatabase()))
+        })
+        try await conformance.run(check)
+    }
+}

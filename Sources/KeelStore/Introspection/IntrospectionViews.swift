@@ -67,14 +67,13 @@ public struct IntrospectionCatalog: Hashable, Sendable {
 
 /// Restate's introspection tables as views over Keel's store, defined once for every store.
 ///
-/// The SQL is the subset SQLite and PostgreSQL share. What it cannot say portably is behind three functions each
-/// store provides on its query connection:
+/// The SQL is the subset SQLite and PostgreSQL share. What it cannot say portably each store provides on its
+/// query connection:
 /// - `keel_time(ms)`: milliseconds since the epoch as RFC 3339 text in UTC (`2026-12-06T10:00:00.000Z`), NULL
 ///   for NULL;
 /// - `keel_utf8(bytes)`: the bytes as text when they are UTF-8, else NULL;
-/// - `keel_entry(type, payload, field)`: a field of a stored journal entry (`JournalEntryFacts`): `entry_type`,
-///   `name`, `completion_id` (the notification that completes a command), `notification_id`, `invoked_id`,
-///   `invoked_target`, `sleep_wakeup_at` (ms), `promise_name`, `value_utf8`, `failure`.
+/// - `keel_journal`: the journal with each entry's facts decoded (`journalColumns`, from `JournalEntryFacts`):
+///   SQLite as a view calling a function of its own, PostgreSQL as a session table Keel fills before the query.
 ///
 /// The catalog tables (`sys_service`, `sys_deployment`, `keel_running`) are session tables the store fills from
 /// `IntrospectionCatalog` before each query. Store tables are named through `table(_:)` (SQLite's temporary
@@ -117,10 +116,27 @@ public enum IntrospectionViews {
         ]
     }
 
-    /// Each view's name and its `SELECT`, with the store's tables named by `table`.
+    /// `keel_journal`'s columns, in order: the stored entry (`invocation_sequence`, `idx`, `type`, `payload`),
+    /// then its facts: `entry_type`, `name`, `completion_id` (the notification that completes a command),
+    /// `notification_id`, `invoked_id`, `invoked_target`, `sleep_wakeup_at` (ms), `promise_name`, `value_utf8`,
+    /// `failure`, `trace_id`.
+    public static let journalColumns: [(name: String, type: String)] = [
+        ("invocation_sequence", "BIGINT"), ("idx", "BIGINT"), ("type", "BIGINT"), ("payload", "BYTEA"),
+        ("entry_type", "TEXT"), ("name", "TEXT"), ("completion_id", "BIGINT"), ("notification_id", "BIGINT"),
+        ("invoked_id", "TEXT"), ("invoked_target", "TEXT"), ("sleep_wakeup_at", "BIGINT"), ("promise_name", "TEXT"),
+        ("value_utf8", "TEXT"), ("failure", "TEXT"), ("trace_id", "TEXT"),
+    ]
+
+    /// The facts of one entry, in the order of `journalColumns` after its first four.
+    public static func journalFacts(type: Int64, payload: Data) -> [IntrospectionResult.Value] {
+        journalColumns.dropFirst(4).map { entryField(type: type, payload: payload, field: $0.name) }
+    }
+
+    /// Each view's name and its `SELECT`, with the store's tables named by `table`; the journal is read through
+    /// `keel_journal`.
     public static func views(table: (String) -> String) -> [(name: String, select: String)] {
         let invocation = table("invocation")
-        let journal = table("journal")
+        let journal = "keel_journal"
         let locking = [HandlerKind.exclusive, .workflow].map { "'\($0.rawValue)'" }.joined(separator: ", ")
         return [
             (
@@ -137,7 +153,7 @@ public enum IntrospectionViews {
                         ELSE 'virtual_object' END) AS target_service_ty,
                     i.idempotency_key AS idempotency_key,
                     i.deployment_id AS pinned_deployment_id,
-                    (SELECT keel_entry(t.type, t.payload, 'trace_id') FROM \(journal) t
+                    (SELECT t.trace_id FROM \(journal) t
                         WHERE t.invocation_sequence = i.sequence AND t.type = \(MessageType.input.rawValue)
                         ORDER BY t.idx LIMIT 1) AS trace_id,
                     (SELECT count(*) FROM \(journal) j WHERE j.invocation_sequence = i.sequence) AS journal_size,
@@ -170,20 +186,19 @@ public enum IntrospectionViews {
                     i.id AS id,
                     (SELECT count(*) FROM \(journal) p
                         WHERE p.invocation_sequence = j.invocation_sequence AND p.idx < j.idx) AS "index",
-                    keel_entry(j.type, j.payload, 'entry_type') AS entry_type,
-                    keel_entry(j.type, j.payload, 'name') AS name,
-                    CASE WHEN keel_entry(j.type, j.payload, 'completion_id') IS NULL THEN 1
+                    j.entry_type AS entry_type,
+                    j.name AS name,
+                    CASE WHEN j.completion_id IS NULL THEN 1
                         WHEN EXISTS (SELECT 1 FROM \(journal) n
                             WHERE n.invocation_sequence = j.invocation_sequence AND n.type >= 32768
-                            AND keel_entry(n.type, n.payload, 'notification_id')
-                                = keel_entry(j.type, j.payload, 'completion_id')) THEN 1
+                            AND n.notification_id = j.completion_id) THEN 1
                         ELSE 0 END AS completed,
-                    keel_entry(j.type, j.payload, 'invoked_id') AS invoked_id,
-                    keel_entry(j.type, j.payload, 'invoked_target') AS invoked_target,
-                    keel_time(keel_entry(j.type, j.payload, 'sleep_wakeup_at')) AS sleep_wakeup_at,
-                    keel_entry(j.type, j.payload, 'promise_name') AS promise_name,
-                    keel_entry(j.type, j.payload, 'value_utf8') AS value_utf8,
-                    keel_entry(j.type, j.payload, 'failure') AS failure,
+                    j.invoked_id AS invoked_id,
+                    j.invoked_target AS invoked_target,
+                    keel_time(j.sleep_wakeup_at) AS sleep_wakeup_at,
+                    j.promise_name AS promise_name,
+                    j.value_utf8 AS value_utf8,
+                    j.failure AS failure,
                     j.payload AS raw,
                     2 AS version
                 FROM \(journal) j JOIN \(invocation) i ON i.sequence = j.invocation_sequence
