@@ -126,15 +126,24 @@ struct BatchColumns {
         maxSequence = max(maxSequence ?? value, value)
     }
 
-    /// `SELECT keel.apply_batch(…)` with every array bound.
-    var query: PostgresQuery {
-        var bindings = PostgresBindings(capacity: 25)
+    /// `SELECT keel.apply_batch(…)` with every array bound, fenced by this node's leases when it holds some.
+    func query(fence: PartitionFence?) -> PostgresQuery {
+        var bindings = PostgresBindings(capacity: 28)
         bindings.append(op)
         for column in texts { bindings.append(column) }
         for column in numbers { bindings.append(column) }
         for column in bytes { bindings.append(column) }
         bindings.append(maxSequence)
-        let placeholders = (1...25).map { "$\($0)" }.joined(separator: ", ")
+        bindings.append(fence?.node)
+        var partitions = ColumnArray(.int8)
+        var epochs = ColumnArray(.int8)
+        for (partition, epoch) in zip(fence?.partitions ?? [], fence?.epochs ?? []) {
+            partitions.append(int8: partition)
+            epochs.append(int8: epoch)
+        }
+        bindings.append(partitions)
+        bindings.append(epochs)
+        let placeholders = (1...28).map { "$\($0)" }.joined(separator: ", ")
         return PostgresQuery(unsafeSQL: "SELECT keel.apply_batch(\(placeholders))", binds: bindings)
     }
 }
@@ -223,4 +232,12 @@ struct ColumnArray: PostgresDynamicTypeEncodable, Sendable {
         buffer.writeInteger(Int32(1))  // its lower bound
         buffer.writeImmutableBuffer(elements)
     }
+}
+
+/// The leases a write is fenced by: `keel.apply_batch` refuses it (`KL001`) unless every partition's lease row
+/// still names this node with the epoch it took.
+struct PartitionFence: Sendable, Hashable {
+    var node: String
+    var partitions: [Int64]
+    var epochs: [Int64]
 }

@@ -42,6 +42,11 @@ extension StoreError {
             self.init(.io, "\(url) refused the credentials: check the user and password \(reason)")
         case "3D000":
             self.init(.io, "the database of \(url) does not exist: create it (createdb) first \(reason)")
+        case "KL001":
+            self.init(
+                .fenced,
+                "another node took this node's partitions on \(url); nothing of this batch was stored \(reason)"
+            )
         case "40001", "40P01", "55P03":
             self.init(.busy, "\(url) aborted the transaction for a conflict; nothing of it was stored \(reason)")
         case _ where state.hasPrefix("23"):

@@ -9,7 +9,37 @@ extension PostgresStore {
         ("v1", schemaV1),
         ("v2", [applyBatchFunction]),
         ("v3", introspectionFunctions),
+        ("v4", leaseTables + [dropUnfencedApplyBatch, applyBatchFunction]),
     ]
+
+    /// The cluster's partition count, fixed by the first node, and one lease row per partition: the node that
+    /// owns it, the epoch it took it with (each takeover adds one), and when the lease expires on the
+    /// database's clock.
+    static let leaseTables = [
+        """
+        CREATE TABLE keel.cluster (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            partitions INTEGER NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE keel.partition_lease (
+            partition INTEGER PRIMARY KEY,
+            node TEXT,
+            epoch BIGINT NOT NULL,
+            expires_at TIMESTAMPTZ
+        )
+        """,
+    ]
+
+    /// v2's `keel.apply_batch` had no fence arguments (v2 now creates the fenced one directly; this drops the
+    /// old one where v2 ran before v4 existed).
+    static let dropUnfencedApplyBatch = """
+        DROP FUNCTION IF EXISTS keel.apply_batch(SMALLINT[], TEXT[], TEXT[], TEXT[], TEXT[], TEXT[], TEXT[], TEXT[],
+            TEXT[], TEXT[], TEXT[], TEXT[], TEXT[], BIGINT[], BIGINT[], BIGINT[], BIGINT[], BIGINT[], BIGINT[], BIGINT[],
+            BIGINT[], BIGINT[], BYTEA[], BYTEA[], BIGINT)
+        """
 
     /// Any number appears here: it only has to be the same for every Keel, so that nodes starting together
     /// migrate one after another.
@@ -54,7 +84,8 @@ extension PostgresStore {
         }
     }
 
-    /// `keel.apply_batch`: a whole `apply(_:)` batch in one statement, so it costs one round trip and one
+    /// `keel.apply_batch`: a whole `apply(_:)` batch in one statement, fenced by the writing node's leases when
+    /// `fence_node` is set, so it costs one round trip and one
     /// transaction (a statement outside `BEGIN` is its own). It reads operation `i` from element `i` of each
     /// array, in order, with the slots `BatchColumns` fills. Appending to, updating or completing an unknown
     /// invocation changes nothing (an earlier operation may have deleted it); a broken constraint fails the
@@ -67,11 +98,23 @@ extension PostgresStore {
             n1 BIGINT[], n2 BIGINT[], n3 BIGINT[], n4 BIGINT[], n5 BIGINT[], n6 BIGINT[],
             n7 BIGINT[], n8 BIGINT[], n9 BIGINT[],
             b1 BYTEA[], b2 BYTEA[],
-            max_sequence BIGINT
+            max_sequence BIGINT,
+            fence_node TEXT, fence_partitions BIGINT[], fence_epochs BIGINT[]
         ) RETURNS void LANGUAGE plpgsql AS $body$
         DECLARE
             i INTEGER;
         BEGIN
+            IF fence_node IS NOT NULL THEN
+                -- Shared locks: a takeover (which updates these rows) waits for this batch, so the batch commits
+                -- under the epochs it checked or not at all.
+                PERFORM 1 FROM keel.partition_lease WHERE partition = ANY(fence_partitions) FOR SHARE;
+                IF EXISTS (SELECT 1 FROM unnest(fence_partitions, fence_epochs) AS f(p, e)
+                        LEFT JOIN keel.partition_lease l ON l.partition = f.p
+                        WHERE l.node IS DISTINCT FROM fence_node OR l.epoch IS DISTINCT FROM f.e) THEN
+                    RAISE EXCEPTION 'node % no longer holds the leases it writes under', fence_node
+                        USING ERRCODE = 'KL001';
+                END IF;
+            END IF;
             FOR i IN 1 .. coalesce(array_length(op, 1), 0) LOOP
                 CASE op[i]
                 WHEN 1 THEN

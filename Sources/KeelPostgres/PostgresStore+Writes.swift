@@ -21,7 +21,13 @@ extension PostgresStore {
         } catch {
             throw StoreError(wrapping: error)
         }
-        _ = try await rows(batch.query)
+        let held = leases.withLock { $0 }
+        do {
+            _ = try await rows(batch.query(fence: held?.fence))
+        } catch {
+            if error.code == .fenced { held?.lose(error.message) }
+            throw error
+        }
     }
 
     public func purgeExpired(now: Int64) async throws(StoreError) -> Int {

@@ -18,6 +18,12 @@ public final class PostgresStore: Store, IntrospectionStore, CustomStringConvert
     /// Finishes once the pool's `run()` is under way.
     private let running: AsyncStream<Void>
     private let closed = Atomic<Bool>(false)
+    /// Set by the first `close()`, which then still releases the leases before `closed` refuses calls.
+    private let closing = Atomic<Bool>(false)
+    /// The partitions this node holds, once taken (`configuration.ownership`).
+    let leases = Mutex<HeldLeases?>(nil)
+    /// Renews `leases` until `close()`.
+    let keeper = Mutex<Task<Void, Never>?>(nil)
 
     /// Connects, checks the database is reachable (failing with the URL, password hidden, and the cause), and
     /// brings the schema up to date.
@@ -31,6 +37,7 @@ public final class PostgresStore: Store, IntrospectionStore, CustomStringConvert
         for await _ in store.running {}
         do {
             try await store.migrate()
+            if let ownership = configuration.ownership { try await store.takeLeases(ownership) }
         } catch {
             await store.close()
             throw error
@@ -66,7 +73,11 @@ public final class PostgresStore: Store, IntrospectionStore, CustomStringConvert
     public var description: String { configuration.redactedURL }
 
     public func close() async {
-        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        guard !closing.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        // While the pool still runs: a standby takes the partitions at once instead of after the lease.
+        await releaseLeases()
+        closed.store(true, ordering: .releasing)
+        keeper.withLock { $0?.cancel() }
         runner.cancel()
         await runner.value
     }
@@ -75,10 +86,11 @@ public final class PostgresStore: Store, IntrospectionStore, CustomStringConvert
 
     /// Runs `body` in one transaction on a pooled connection: `BEGIN`, the body, `COMMIT`; a throw rolls back.
     func transaction<T: Sendable>(
+        gated: Bool = true,
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws(StoreError) -> T {
         let logger = self.logger
-        return try await withConnection { connection in
+        return try await withConnection(gated: gated) { connection in
             try await connection.query("BEGIN", logger: logger)
             do {
                 let value = try await body(connection)
@@ -103,12 +115,18 @@ public final class PostgresStore: Store, IntrospectionStore, CustomStringConvert
     /// within `connectionWaitTimeout`: the pool waits for ever while the database is unreachable, and a caller
     /// (an HTTP request, the group commit) must hear so instead of hanging. Exactly one of the two happens: a
     /// body that got its connection after the time ran out sends nothing.
+    ///
+    /// While this node holds leases, `gated` calls are refused when the lease rules say it may not write (the
+    /// keeper's own renewals are not gated).
     func withConnection<T: Sendable>(
+        gated: Bool = true,
+        wait: Duration? = nil,
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws(StoreError) -> T {
         try checkOpen()
+        if gated, let refusal = leases.withLock({ $0 })?.refusal() { throw refusal }
         let client = self.client
-        let wait = configuration.connectionWaitTimeout
+        let wait = wait ?? configuration.connectionWaitTimeout
         let race = LeaseRace()
         do {
             return try await withThrowingTaskGroup(of: LeaseRace.Outcome<T>.self) { group in

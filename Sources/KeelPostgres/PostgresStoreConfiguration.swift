@@ -23,6 +23,9 @@ public struct PostgresStoreConfiguration: Sendable, Hashable {
     public var poolSize: Int
     /// How long opening one connection may take.
     public var connectTimeout: Duration
+    /// This node's claim on the cluster's partitions, for a server (`keel serve`); nil writes without leases
+    /// (tests of the store, tools).
+    public var ownership: Ownership?
     /// How long a store call waits for a pooled connection before it fails (and the request that needed it is
     /// answered 503): while the database is unreachable the pool hands out none.
     public var connectionWaitTimeout: Duration
@@ -95,6 +98,24 @@ public struct PostgresStoreConfiguration: Sendable, Hashable {
             tls: tls,
             poolSize: poolSize
         )
+    }
+
+    /// A node's claim on the partitions of the cluster on this database.
+    public struct Ownership: Sendable, Hashable {
+        /// The node's name, unique in the cluster (`--node-name`); a restarted node takes its own leases back at
+        /// once, without waiting for them to expire.
+        public var node: String
+        /// The cluster's partition count; the first node fixes it, later ones must give the same.
+        public var partitions: Int
+        /// How long a lease lasts without renewal; renewed every quarter of it, and this node stops writing after
+        /// four fifths of it without a renewal.
+        public var leaseDuration: Duration
+
+        public init(node: String, partitions: Int, leaseDuration: Duration = .seconds(10)) {
+            self.node = node
+            self.partitions = partitions
+            self.leaseDuration = leaseDuration
+        }
     }
 
     /// The URL without its password, for messages and logs.

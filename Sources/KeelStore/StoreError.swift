@@ -2,7 +2,7 @@
 public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         fileprivate enum Base: String, Hashable, Sendable {
-            case diskFull, readOnly, corrupt, busy, closed, io, schema, constraint
+            case diskFull, readOnly, corrupt, busy, closed, io, schema, constraint, fenced
         }
         fileprivate let base: Base
 
@@ -22,6 +22,9 @@ public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let schema = Code(base: .schema)
         /// A uniqueness or other constraint was violated (a bug in the caller).
         public static let constraint = Code(base: .constraint)
+        /// This node no longer owns the partitions it wrote to (another node took their leases). Nothing of the
+        /// batch was stored, and this node must stop.
+        public static let fenced = Code(base: .fenced)
 
         public var description: String { base.rawValue }
     }

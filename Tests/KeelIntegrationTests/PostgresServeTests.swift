@@ -45,4 +45,45 @@ struct PostgresServeTests {
         try await client.shutdown()
         try await database.stop()
     }
+
+    @Test(
+        "a node paused (SIGSTOP) past its lease: a standby takes its partitions; resumed, it commits nothing and stops"
+    )
+    func pausedNodeIsFenced() async throws {
+        let url = try await PostgresTestServer.shared().freshDatabase()
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let cluster = ["--store", url, "--lease-duration", "2s"]
+        let first = try KeelProcess(serveArguments: cluster + ["--node-name", "n1"])
+        let second = try KeelProcess(serveArguments: cluster + ["--node-name", "n2"])
+        defer {
+            first.signal(SIGCONT)
+            first.cleanUp()
+            second.cleanUp()
+        }
+        do {
+            try await first.start(client: client)
+            #expect(try await client.post("\(first.ingress)/Counter/fenced/add", "1").text == "1")
+            // The second node waits as a standby: it answers nothing until it holds the partitions.
+            async let standby: Void = second.start(client: client)
+            try await Task.sleep(for: .seconds(1))
+            let early = try? await client.get("\(second.ingress)/restate/health")
+            #expect(early == nil, "the standby answered \(early?.status ?? 0)")
+
+            first.signal(SIGSTOP)
+            try await standby
+            #expect(try await client.post("\(second.ingress)/Counter/fenced/add", "1").text == "2")
+
+            // Resumed, the first node finds its leases taken: it stops, having written nothing more.
+            first.signal(SIGCONT)
+            let status = first.waitForExit(timeout: .seconds(20))
+            #expect(status != nil && status != 0, "exit status \(String(describing: status))")
+            #expect(first.serverLog.contains("lost its partitions"), "\(first.serverLog.suffix(2000))")
+            #expect(try await client.post("\(second.ingress)/Counter/fenced/add", "1").text == "3")
+        } catch {
+            Issue.record("first node:\n\(first.serverLog.suffix(4000))\nsecond node:\n\(second.serverLog.suffix(4000))")
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
 }

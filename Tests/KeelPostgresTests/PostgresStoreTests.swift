@@ -1,10 +1,11 @@
 import Foundation
 import KeelCore
-import KeelPostgres
 import KeelStore
 import KeelStoreTesting
 import KeelTestSupport
 import Testing
+
+@testable import KeelPostgres
 
 @Suite("PostgresStore conformance", .enabled(if: PostgresTestServer.enabled, PostgresTestServer.skipMessage))
 struct PostgresStoreConformanceTests {
@@ -193,5 +194,101 @@ struct PostgresIntrospectionTests {
             try await PostgresStore.connect(try PostgresStoreConfiguration(url: try await server.freshDatabase()))
         })
         try await conformance.run(check)
+    }
+}
+
+@Suite("Partition leases on PostgreSQL", .enabled(if: PostgresTestServer.enabled, PostgresTestServer.skipMessage))
+struct PostgresLeaseTests {
+    static func configuration(
+        _ url: String,
+        node: String,
+        partitions: Int = 4,
+        lease: Duration = .seconds(1)
+    ) throws -> PostgresStoreConfiguration {
+        var configuration = try PostgresStoreConfiguration(url: url)
+        configuration.ownership = .init(node: node, partitions: partitions, leaseDuration: lease)
+        return configuration
+    }
+
+    @Test(
+        "a standby waits while the owner renews; once the owner pauses past its lease it takes over, and the owner is fenced"
+    )
+    func standbyTakesOverAndFencesTheOwner() async throws {
+        let server = try await PostgresTestServer.shared()
+        let url = try await server.freshDatabase()
+        let owner = try await PostgresStore.connect(try Self.configuration(url, node: "n1"))
+        let first = StoreConformance.id(1)
+        try await owner.apply([.insertInvocation(StoreConformance.record(first, sequence: 1))])
+        let ownerFence = try #require(owner.leases.withLock { $0 }?.fence)
+        #expect(ownerFence.partitions == [0, 1, 2, 3])
+        #expect(ownerFence.epochs == [1, 1, 1, 1])
+
+        let standby = Task { try await PostgresStore.connect(try Self.configuration(url, node: "n2")) }
+        // The owner renews every 250 ms: the standby is still waiting after three lease durations.
+        try await Task.sleep(for: .seconds(3))
+        try await owner.apply([.insertInvocation(StoreConformance.record(StoreConformance.id(2), sequence: 2))])
+
+        // The owner's keeper pauses for 3 s, as a SIGSTOP would: its lease expires and the standby takes over.
+        owner.leases.withLock { $0 }?.hold.withLock { $0 = .seconds(3) }
+        let successor = try await standby.value
+        let successorFence = try #require(successor.leases.withLock { $0 }?.fence)
+        #expect(successorFence.epochs == [2, 2, 2, 2])
+        // The owner stops by its own clock before the standby could take over...
+        await #expect(throws: StoreError.self) {
+            try await owner.apply([.insertInvocation(StoreConformance.record(StoreConformance.id(3), sequence: 3))])
+        }
+        // ...and a write already on its way under the old epochs is refused by the database itself.
+        let stale = try BatchColumns([.insertInvocation(StoreConformance.record(StoreConformance.id(4), sequence: 4))])
+        let refused = await #expect(throws: StoreError.self) {
+            _ = try await successor.rows(stale.query(fence: ownerFence))
+        }
+        #expect(refused?.code == .fenced)
+        // When its keeper wakes up, the owner learns it lost the partitions for good.
+        let reason = await owner.ownershipLost()
+        #expect(reason?.contains("another node took") == true, "\(reason ?? "nil")")
+        let fenced = await #expect(throws: StoreError.self) { _ = try await owner.unfinishedInvocations() }
+        #expect(fenced?.code == .fenced)
+
+        try await successor.apply([.insertInvocation(StoreConformance.record(StoreConformance.id(5), sequence: 5))])
+        #expect(
+            try await successor.unfinishedInvocations().map(\.id) == [
+                first, StoreConformance.id(2), StoreConformance.id(5),
+            ]
+        )
+        await owner.close()
+        await successor.close()
+    }
+
+    @Test("a clean stop releases the leases: the standby takes over at once; a restarted node takes its own back")
+    func releaseAndRestart() async throws {
+        let server = try await PostgresTestServer.shared()
+        let url = try await server.freshDatabase()
+        let lease = Duration.seconds(30)
+        let owner = try await PostgresStore.connect(try Self.configuration(url, node: "n1", lease: lease))
+        let standby = Task { try await PostgresStore.connect(try Self.configuration(url, node: "n2", lease: lease)) }
+        try await Task.sleep(for: .milliseconds(500))
+        let started = ContinuousClock.now
+        await owner.close()
+        let successor = try await standby.value
+        #expect(ContinuousClock.now - started < .seconds(10))
+        // n2 "crashes" (its leases stay live) and starts again under its name: it does not wait 30 s.
+        successor.leases.withLock { $0 }?.hold.withLock { $0 = .seconds(3600) }
+        let restarted = try await PostgresStore.connect(try Self.configuration(url, node: "n2", lease: lease))
+        #expect(restarted.leases.withLock { $0 }?.fence.epochs == [3, 3, 3, 3])
+        await restarted.close()
+        await successor.close()
+    }
+
+    @Test("a node started with another partition count than the cluster's is refused, naming both")
+    func partitionCountIsFixed() async throws {
+        let server = try await PostgresTestServer.shared()
+        let url = try await server.freshDatabase()
+        let first = try await PostgresStore.connect(try Self.configuration(url, node: "n1", partitions: 4))
+        await first.close()
+        let error = await #expect(throws: StoreError.self) {
+            _ = try await PostgresStore.connect(try Self.configuration(url, node: "n2", partitions: 8))
+        }
+        #expect(error?.message.contains("has 4 partitions") == true, "\(String(describing: error))")
+        #expect(error?.message.contains("--partitions 4") == true)
     }
 }

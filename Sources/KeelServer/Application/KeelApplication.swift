@@ -202,7 +202,8 @@ public struct KeelApplication: Sendable {
                     .init(service: admin),
                     .init(service: engine),
                     .init(service: watcher),
-                ],
+                ]
+                + ((store as? any LeasedStore).map { [.init(service: OwnershipWatch(store: $0, logger: logger))] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

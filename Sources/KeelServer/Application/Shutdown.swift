@@ -1,4 +1,5 @@
 import Foundation
+import KeelStore
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -95,5 +96,20 @@ enum ProcessLimits {
         #endif
         guard status == 0 else { return 1024 }
         return Int(clamping: min(limit.rlim_cur, 1 << 20))
+    }
+}
+
+/// Stops the server when its store says this node lost its partitions to another node (a cluster on one
+/// PostgreSQL): the node must neither commit nor start attempts any more, and a supervisor restarting it makes
+/// it a standby. Its failure ends the service group at once (not a graceful drain: nothing it does could commit).
+struct OwnershipWatch: Service {
+    let store: any LeasedStore
+    let logger: Logger
+
+    func run() async throws {
+        let reason = await cancelWhenGracefulShutdown { await store.ownershipLost() }
+        guard let reason else { return }
+        logger.critical("this node lost its partitions and stops", metadata: ["reason": "\(reason)"])
+        throw KeelApplicationError("this node lost its partitions to another node: \(reason)")
     }
 }

@@ -33,6 +33,20 @@ struct Serve: AsyncParsableCommand {
     )
     var store: String?
 
+    @Option(
+        name: .customLong("node-name"),
+        help:
+            "This node's name in a cluster on one PostgreSQL, unique among its nodes (env KEEL_NODE_NAME; default: the host name)."
+    )
+    var nodeName: String?
+
+    @Option(
+        name: .customLong("lease-duration"),
+        help:
+            "How long this node's partition leases last without renewal on PostgreSQL; a standby takes over after it (e.g. 10s; default 10s)."
+    )
+    var leaseDuration = "10s"
+
     @Option(name: .customLong("ingress-bind"), help: "host:port of the HTTP ingress (env KEEL_INGRESS_BIND).")
     var ingressBind = ProcessInfo.processInfo.environment["KEEL_INGRESS_BIND"] ?? "127.0.0.1:8080"
 
@@ -204,6 +218,7 @@ struct Serve: AsyncParsableCommand {
             }
         }
         _ = try postgresConfiguration
+        try Self.positiveDuration(leaseDuration, flag: "--lease-duration")
         if let maxConnections, maxConnections <= 0 { throw ValidationError("--max-connections must be positive") }
         if let maxInFlightBytes, maxInFlightBytes < maxBodySize {
             throw ValidationError("--max-inflight-bytes must be at least --max-body-size (\(maxBodySize))")
@@ -274,12 +289,24 @@ struct Serve: AsyncParsableCommand {
         // The executable picks the store; the server only runs on it.
         let directory = URL(fileURLWithPath: dataDirectory)
         let openStore: @Sendable () async throws -> any Store & IntrospectionStore
-        if let postgres = try postgresConfiguration {
-            openStore = { try await PostgresStore.connect(postgres) }
+        if var postgres = try postgresConfiguration {
+            postgres.ownership = PostgresStoreConfiguration.Ownership(
+                node: resolvedNodeName,
+                partitions: partitions,
+                leaseDuration: try Self.positiveDuration(leaseDuration, flag: "--lease-duration")
+            )
+            let clustered = postgres
+            openStore = { try await PostgresStore.connect(clustered) }
         } else {
             openStore = { try SQLiteStore(directory: directory) }
         }
         try await KeelApplication(configuration: configuration, endpoints: endpoints, store: openStore).run()
+    }
+
+    /// `--node-name`, KEEL_NODE_NAME, or the host name.
+    private var resolvedNodeName: String {
+        let given = nodeName ?? ProcessInfo.processInfo.environment["KEEL_NODE_NAME"] ?? ""
+        return given.isEmpty ? ProcessInfo.processInfo.hostName : given
     }
 
     /// The PostgreSQL store `--store` (or KEEL_STORE) names; nil for SQLite in the data directory.

@@ -115,6 +115,12 @@ final class KeelProcess: @unchecked Sendable {
         self.process = nil
     }
 
+    /// Sends `signal` (SIGSTOP, SIGCONT, …) to the server.
+    func signal(_ signal: Int32) {
+        guard let process else { return }
+        Glibc.kill(process.processIdentifier, signal)
+    }
+
     /// SIGTERM without waiting (see `waitForExit`).
     func sendTerminate() {
         process?.terminate()

@@ -1,0 +1,64 @@
+/// The rules of this node's leases, as pure code: events in (a renewal that began at some instant succeeded,
+/// the database says another node took them, time passed), the decision out (may this node write now?).
+///
+/// The database decides who owns a partition (its lease row's node and epoch, expiring on the database's
+/// clock); this node decides when it stops by its own monotonic clock. A renewal that began at `t` extends the
+/// database's expiry to at least `t + duration` (the database stamps it later than `t`), so stopping writes at
+/// `t + duration × 4/5` stops them before any other node can take the partitions, whatever the two clocks say
+/// about the wall time. Writes are also fenced by epoch in the database, so even a write already on its way
+/// when the deadline passes cannot commit after another node took over.
+struct LeaseState: Sendable, Equatable {
+    enum Phase: Sendable, Equatable {
+        /// Renewed in time: writes go ahead until `deadline`.
+        case owning
+        /// The deadline passed without a renewal (the database unreachable, this process paused): nothing is
+        /// written until a renewal succeeds, which it can only while no other node took the leases.
+        case suspended
+        /// Another node took the leases (or a write was fenced): final.
+        case lost(String)
+    }
+
+    let duration: Duration
+    private(set) var phase: Phase = .owning
+    private(set) var deadline: ContinuousClock.Instant
+
+    /// Leases just taken by a takeover that began at `start`.
+    init(duration: Duration, takenAt start: ContinuousClock.Instant) {
+        self.duration = duration
+        deadline = start + duration * 4 / 5
+    }
+
+    /// A renewal that began at `start` was accepted by the database.
+    mutating func renewed(startedAt start: ContinuousClock.Instant) {
+        guard case .lost = phase else {
+            deadline = max(deadline, start + duration * 4 / 5)
+            phase = .owning
+            return
+        }
+    }
+
+    /// The database no longer lists this node with its epochs: another node took over.
+    mutating func taken(_ reason: String) {
+        if case .lost = phase { return }
+        phase = .lost(reason)
+    }
+
+    /// Why this node may not write at `now`, or nil when it may.
+    mutating func refusal(at now: ContinuousClock.Instant) -> (fenced: Bool, reason: String)? {
+        switch phase {
+        case .lost(let reason):
+            return (true, reason)
+        case .suspended:
+            return (false, Self.suspendedReason)
+        case .owning:
+            guard now < deadline else {
+                phase = .suspended
+                return (false, Self.suspendedReason)
+            }
+            return nil
+        }
+    }
+
+    static let suspendedReason =
+        "this node could not renew its partitions' leases in time (the database unreachable, or the process was paused); it writes nothing until a renewal succeeds"
+}

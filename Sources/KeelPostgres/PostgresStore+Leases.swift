@@ -1,0 +1,262 @@
+import Foundation
+import KeelStore
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// The partitions this node holds: their epochs, fixed when it took them, and the lease rules' state.
+final class HeldLeases: Sendable {
+    let fence: PartitionFence
+    let state: Mutex<LeaseState>
+    private let lost: AsyncStream<String>.Continuation
+    let lostReasons: AsyncStream<String>
+    /// Tests' stand-in for a paused process: the keeper's next renewal comes this much later.
+    let hold = Mutex<Duration>(.zero)
+
+    init(fence: PartitionFence, state: LeaseState) {
+        self.fence = fence
+        self.state = Mutex(state)
+        (lostReasons, lost) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Another node took the leases: final; the server is told through `ownershipLost()`.
+    func lose(_ reason: String) {
+        let changed = state.withLock { state -> Bool in
+            if case .lost = state.phase { return false }
+            state.taken(reason)
+            return true
+        }
+        guard changed else { return }
+        lost.yield(reason)
+        lost.finish()
+    }
+
+    /// Why this node may not use the store now, or nil.
+    func refusal() -> StoreError? {
+        guard let refusal = state.withLock({ $0.refusal(at: .now) }) else { return nil }
+        return StoreError(refusal.fenced ? .fenced : .io, refusal.reason)
+    }
+}
+
+extension PostgresStore: LeasedStore {
+    public func ownershipLost() async -> String? {
+        guard let held = leases.withLock({ $0 }) else {
+            // Without leases nothing is ever lost: wait until cancelled.
+            for await _ in AsyncStream<Never>.makeStream().stream {}
+            return nil
+        }
+        for await reason in held.lostReasons { return reason }
+        return nil
+    }
+
+    /// Takes every partition's lease for `ownership.node`, waiting (as a standby) while another node holds
+    /// live ones; then keeps them renewed until `close()`.
+    func takeLeases(_ ownership: PostgresStoreConfiguration.Ownership) async throws(StoreError) {
+        var waitingFor: String?
+        while true {
+            let start = ContinuousClock.now
+            switch try await takeover(ownership) {
+            case .taken(let fence):
+                let held = HeldLeases(
+                    fence: fence,
+                    state: LeaseState(duration: ownership.leaseDuration, takenAt: start)
+                )
+                leases.withLock { $0 = held }
+                logger.info(
+                    "took the cluster's partitions",
+                    metadata: [
+                        "node": "\(ownership.node)", "partitions": "\(ownership.partitions)",
+                        "epochs": "\(Set(fence.epochs).sorted().map(String.init).joined(separator: ","))",
+                    ]
+                )
+                startKeeper(held, ownership)
+                return
+            case .held(let holder):
+                if waitingFor != holder {
+                    logger.info(
+                        "waiting for partitions another node holds (standby)",
+                        metadata: ["node": "\(ownership.node)", "holder": "\(holder)"]
+                    )
+                    waitingFor = holder
+                }
+                do {
+                    try await Task.sleep(for: min(.seconds(1), ownership.leaseDuration / 4))
+                } catch {
+                    throw StoreError(.closed, "stopped while waiting for the partitions \(holder) holds")
+                }
+            }
+        }
+    }
+
+    private enum Takeover: Sendable {
+        case taken(PartitionFence)
+        /// Who holds live leases, and until when (the database's clock).
+        case held(String)
+    }
+
+    /// One attempt, in one transaction: fix or check the partition count, then take every lease that is free,
+    /// expired or this node's own (a restart), adding one to each epoch; or, when another node holds a live
+    /// one, take nothing.
+    private func takeover(_ ownership: PostgresStoreConfiguration.Ownership) async throws(StoreError) -> Takeover {
+        let url = configuration.redactedURL
+        let logger = self.logger
+        let leaseMilliseconds = Self.milliseconds(ownership.leaseDuration)
+        return try await transaction(gated: false) { connection in
+            let count = Int64(ownership.partitions)
+            try await connection.query(
+                """
+                INSERT INTO keel.cluster (id, partitions, created_at) VALUES (1, \(count), now()) \
+                ON CONFLICT (id) DO NOTHING
+                """,
+                logger: logger
+            )
+            let fixed = try await connection.query("SELECT partitions FROM keel.cluster WHERE id = 1", logger: logger)
+                .collect().first.map { try $0.makeRandomAccess()[0].decode(Int64.self) }
+            guard fixed == count else {
+                throw StoreError(
+                    .schema,
+                    "the cluster on \(url) has \(fixed.map(String.init) ?? "no") partitions, and this node was "
+                        + "started with \(count); start it with --partitions \(fixed.map(String.init) ?? "?")"
+                )
+            }
+            try await connection.query(
+                """
+                INSERT INTO keel.partition_lease (partition, epoch) \
+                SELECT p, 0 FROM generate_series(0, \(count - 1)) AS p ON CONFLICT DO NOTHING
+                """,
+                logger: logger
+            )
+            let holders = try await connection.query(
+                """
+                SELECT node, to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') \
+                FROM keel.partition_lease WHERE partition < \(count) AND node IS NOT NULL \
+                AND node <> \(ownership.node) AND expires_at > now() ORDER BY partition FOR UPDATE
+                """,
+                logger: logger
+            ).collect()
+            if let first = holders.first?.makeRandomAccess() {
+                let node = try first[0].decode(String.self)
+                let until = try first[1].decode(String.self)
+                return .held("\(node) (lease until \(until))")
+            }
+            let rows = try await connection.query(
+                """
+                UPDATE keel.partition_lease SET node = \(ownership.node), epoch = epoch + 1, \
+                expires_at = now() + (\(leaseMilliseconds)::double precision / 1000) * interval '1 second' \
+                WHERE partition < \(count) RETURNING partition, epoch
+                """,
+                logger: logger
+            ).collect()
+            var partitions: [Int64] = []
+            var epochs: [Int64] = []
+            for row in rows {
+                let cells = row.makeRandomAccess()
+                partitions.append(try cells[0].decode(Int64.self))
+                epochs.append(try cells[1].decode(Int64.self))
+            }
+            return .taken(PartitionFence(node: ownership.node, partitions: partitions, epochs: epochs))
+        }
+    }
+
+    /// Renews the leases every quarter of their duration. A renewal that finds another node in a lease row
+    /// loses them for good; one that fails (the database unreachable) changes nothing, and the lease rules
+    /// stop this node's writes once the deadline passes.
+    private func startKeeper(_ held: HeldLeases, _ ownership: PostgresStoreConfiguration.Ownership) {
+        let period = ownership.leaseDuration / 4
+        let leaseMilliseconds = Self.milliseconds(ownership.leaseDuration)
+        let logger = self.logger
+        let task = Task { [self] in
+            var failing = false
+            while !Task.isCancelled {
+                do {
+                    try await Task.sleep(for: period)
+                    let held = held.hold.withLock { hold in
+                        defer { hold = .zero }
+                        return hold
+                    }
+                    if held > .zero { try await Task.sleep(for: held) }
+                } catch {
+                    return
+                }
+                let start = ContinuousClock.now
+                do {
+                    let renewed = try await renew(held.fence, leaseMilliseconds: leaseMilliseconds, wait: period)
+                    guard renewed == held.fence.partitions.count else {
+                        held.lose(
+                            "another node took \(held.fence.partitions.count - renewed) of the "
+                                + "\(held.fence.partitions.count) partitions of node \(held.fence.node)"
+                        )
+                        return
+                    }
+                    held.state.withLock { $0.renewed(startedAt: start) }
+                    if failing {
+                        logger.info("renewed the partitions' leases again", metadata: ["node": "\(held.fence.node)"])
+                        failing = false
+                    }
+                } catch {
+                    if !failing {
+                        logger.warning(
+                            "could not renew the partitions' leases; writes stop if this lasts",
+                            metadata: ["node": "\(held.fence.node)", "error": "\(StoreError(wrapping: error).message)"]
+                        )
+                        failing = true
+                    }
+                }
+            }
+        }
+        keeper.withLock { $0 = task }
+    }
+
+    /// How many of the fence's lease rows still name this node with its epochs, now extended.
+    private func renew(
+        _ fence: PartitionFence,
+        leaseMilliseconds: Int64,
+        wait: Duration
+    ) async throws(StoreError)
+        -> Int
+    {
+        var partitions = ColumnArray(.int8)
+        var epochs = ColumnArray(.int8)
+        for (partition, epoch) in zip(fence.partitions, fence.epochs) {
+            partitions.append(int8: partition)
+            epochs.append(int8: epoch)
+        }
+        let query: PostgresQuery = """
+            UPDATE keel.partition_lease l \
+            SET expires_at = now() + (\(leaseMilliseconds)::double precision / 1000) * interval '1 second' \
+            FROM unnest(\(partitions), \(epochs)) AS f(p, e) \
+            WHERE l.partition = f.p AND l.node = \(fence.node) AND l.epoch = f.e RETURNING l.partition
+            """
+        let logger = self.logger
+        return try await withConnection(gated: false, wait: wait) { connection in
+            try await connection.query(query, logger: logger).collect().count
+        }
+    }
+
+    /// Lets a standby take the partitions at once after a clean stop: the leases expire now, if still this
+    /// node's. Best effort: a node that cannot do it leaves them to expire.
+    func releaseLeases() async {
+        guard let held = leases.withLock({ $0 }) else { return }
+        keeper.withLock { $0?.cancel() }
+        if case .lost = held.state.withLock({ $0.phase }) { return }
+        var partitions = ColumnArray(.int8)
+        var epochs = ColumnArray(.int8)
+        for (partition, epoch) in zip(held.fence.partitions, held.fence.epochs) {
+            partitions.append(int8: partition)
+            epochs.append(int8: epoch)
+        }
+        let query: PostgresQuery = """
+            UPDATE keel.partition_lease l SET expires_at = NULL FROM unnest(\(partitions), \(epochs)) AS f(p, e) \
+            WHERE l.partition = f.p AND l.node = \(held.fence.node) AND l.epoch = f.e
+            """
+        let logger = self.logger
+        _ = try? await withConnection(gated: false, wait: .seconds(2)) { connection in
+            try await connection.query(query, logger: logger).collect().count
+        }
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds >= Int64.max / 1000 ? Int64.max : seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}
