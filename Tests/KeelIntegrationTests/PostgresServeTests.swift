@@ -4,7 +4,11 @@ import KeelTestSupport
 import Testing
 
 /// `keel serve --store postgres://…` when the database goes away and comes back.
-@Suite("keel serve on PostgreSQL", .enabled(if: PostgresTestServer.enabled, PostgresTestServer.skipMessage))
+@Suite(
+    "keel serve on PostgreSQL",
+    .serialized,
+    .enabled(if: PostgresTestServer.enabled, PostgresTestServer.skipMessage)
+)
 struct PostgresServeTests {
     @Test(
         "the database lost while running: requests get 503 and nothing of them is stored; once it is back, work goes on"
@@ -52,7 +56,8 @@ struct PostgresServeTests {
     func pausedNodeIsFenced() async throws {
         let url = try await PostgresTestServer.shared().freshDatabase()
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let cluster = ["--store", url, "--lease-duration", "2s"]
+        // 4 s leases: renewals every second leave a loaded CI machine 2 s of slack.
+        let cluster = ["--store", url, "--lease-duration", "4s"]
         let first = try KeelProcess(serveArguments: cluster + ["--node-name", "n1"])
         let second = try KeelProcess(serveArguments: cluster + ["--node-name", "n2"])
         defer {
