@@ -49,6 +49,28 @@ extension PostgresStore: LeasedStore {
         return nil
     }
 
+    public func clusterStatus() async throws -> ClusterStatus {
+        let rows = try await rows(
+            """
+            SELECT partition, node, epoch, (extract(epoch FROM expires_at) * 1000)::bigint, \
+            (extract(epoch FROM expires_at - now()) * 1000)::bigint, \
+            (SELECT partitions FROM keel.cluster WHERE id = 1) FROM keel.partition_lease ORDER BY partition
+            """
+        )
+        var partitions: Int64 = 0
+        let leases = try decoding(rows) { row in
+            partitions = try row[5].decode(Int64?.self) ?? 0
+            return ClusterStatus.Lease(
+                partition: try row[0].decode(Int64.self),
+                node: try row[1].decode(String?.self),
+                epoch: try row[2].decode(Int64.self),
+                expiresAt: try row[3].decode(Int64?.self),
+                expiresIn: try row[4].decode(Int64?.self)
+            )
+        }
+        return ClusterStatus(node: configuration.ownership?.node ?? "", partitions: partitions, leases: leases)
+    }
+
     /// Takes every partition's lease for `ownership.node`, waiting (as a standby) while another node holds
     /// live ones; then keeps them renewed until `close()`.
     func takeLeases(_ ownership: PostgresStoreConfiguration.Ownership) async throws(StoreError) {

@@ -9,7 +9,7 @@ struct KeelCommand: AsyncParsableCommand {
         version: KeelVersion.current,
         subcommands: [
             Serve.self, EndpointCommand.self, Deployments.self, Services.self, Invocations.self, Subscriptions.self,
-            Events.self, Schedules.self, Analytics.self, SQL.self, State.self,
+            Events.self, Schedules.self, Analytics.self, SQL.self, State.self, Cluster.self,
         ],
         defaultSubcommand: nil
     )

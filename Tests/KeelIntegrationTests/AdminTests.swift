@@ -20,6 +20,9 @@ struct AdminTests {
             #expect((openapi["paths"] as? [String: Any])?["/analytics/deploy"] != nil)
             #expect((openapi["paths"] as? [String: Any])?["/query"] != nil)
             #expect(try await client.get("\(keel.admin)/services/Nope").status == 404)
+            // On the embedded SQLite store there is no cluster; the answer says how to get one.
+            let cluster = try await client.get("\(keel.admin)/cluster")
+            #expect(cluster.status == 404 && cluster.text.contains("--store postgres"), "\(cluster.text)")
         }
     }
 

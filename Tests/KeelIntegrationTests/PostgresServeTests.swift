@@ -74,9 +74,19 @@ struct PostgresServeTests {
             let early = try? await client.get("\(second.ingress)/restate/health")
             #expect(early == nil, "the standby answered \(early?.status ?? 0)")
 
+            let before = try await client.get("\(first.admin)/cluster").json()
+            #expect((before["nodes"] as? [[String: Any]])?.map { $0["name"] as? String } == ["n1"])
+
             first.signal(SIGSTOP)
             try await standby
             #expect(try await client.post("\(second.ingress)/Counter/fenced/add", "1").text == "2")
+            // The standby holds all four partitions, each taken once more (epoch 2).
+            let after = try await client.get("\(second.admin)/cluster").json()
+            let leases = after["leases"] as? [[String: Any]] ?? []
+            #expect(leases.map { $0["node"] as? String } == Array(repeating: "n2", count: 4))
+            #expect(leases.map { ($0["epoch"] as? NSNumber)?.intValue } == Array(repeating: 2, count: 4))
+            let shown = try await OperatorCLITests.run(["cluster", "status", "--admin-url", second.admin])
+            #expect(shown.status == 0 && shown.output.contains("n2"), "\(shown.output) \(shown.errors)")
 
             // Resumed, the first node finds its leases taken: it stops, having written nothing more.
             first.signal(SIGCONT)

@@ -22,6 +22,8 @@ struct AdminAPI: Sendable {
     /// What `/query` reads (nil: the route answers 404).
     var introspection: (any IntrospectionStore)?
     var queryLimits = IntrospectionLimits()
+    /// The cluster's leases (`GET /cluster`), when the store is shared by nodes (nil: 404).
+    var cluster: (any LeasedStore)?
     /// `--admin-token-file`: when set, requests need one of these tokens (`AdminRequestMiddleware`).
     var tokens: AccessTokens?
 
@@ -54,6 +56,15 @@ struct AdminAPI: Sendable {
             )
         }
         routes.post("query") { request, _ in try await query(request) }
+        routes.get("cluster") { _, _ in
+            guard let cluster else {
+                throw EngineError(
+                    .notFound,
+                    "this server runs on its embedded SQLite store: it has no cluster (start it with --store postgres://…)"
+                )
+            }
+            return json(AdminBody.Cluster(try await cluster.clusterStatus()))
+        }
 
         routes.post("deployments") { request, _ in try await registerDeployment(request) }
         routes.get("deployments") { _, _ in

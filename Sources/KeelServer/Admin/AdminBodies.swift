@@ -239,4 +239,47 @@ enum AdminBody {
         var message: String
         var restate_code: String?
     }
+
+    /// `GET /cluster`: the partitions' leases, and per node the partitions it holds.
+    struct Cluster: Encodable {
+        struct Lease: Encodable {
+            var partition: Int64
+            var node: String?
+            var epoch: Int64
+            var expires_at: String?
+            var expires_in_ms: Int64?
+            var live: Bool
+        }
+
+        struct Node: Encodable {
+            var name: String
+            var partitions: [Int64]
+            var live: Bool
+        }
+
+        var node: String
+        var partitions: Int64
+        var nodes: [Node]
+        var leases: [Lease]
+
+        init(_ status: ClusterStatus) {
+            node = status.node
+            partitions = status.partitions
+            leases = status.leases.map { lease in
+                Lease(
+                    partition: lease.partition,
+                    node: lease.node,
+                    epoch: lease.epoch,
+                    expires_at: lease.expiresAt.map(IntrospectionViews.rfc3339),
+                    expires_in_ms: lease.expiresIn,
+                    live: (lease.expiresIn ?? -1) > 0
+                )
+            }
+            let held = Dictionary(grouping: leases.filter { $0.node != nil }) { $0.node ?? "" }
+            nodes = held.keys.sorted().map { name in
+                let leases = held[name] ?? []
+                return Node(name: name, partitions: leases.map(\.partition), live: leases.contains { $0.live })
+            }
+        }
+    }
 }

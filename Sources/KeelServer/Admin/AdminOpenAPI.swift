@@ -7,6 +7,7 @@ enum AdminOpenAPI {
                    "description": "Restate-compatible admin API: deployments, services, invocations."},
           "paths": {
             "/health": {"get": {"summary": "Ready to serve", "responses": {"200": {"description": "ready"}}}},
+            "/cluster": {"get": {"summary": "The cluster on PostgreSQL: nodes, partition leases, epochs, expiry (404 on SQLite)", "responses": {"200": {"description": "leases", "content": {"application/json": {}}}, "404": {"description": "no cluster"}}}},
             "/version": {"get": {"summary": "Server and admin API versions", "responses": {"200": {"description": "versions", "content": {"application/json": {}}}}}},
             "/deployments": {
               "get": {"summary": "List deployments", "responses": {"200": {"description": "deployments", "content": {"application/json": {}}}}},

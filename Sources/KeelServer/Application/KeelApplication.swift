@@ -159,6 +159,7 @@ public struct KeelApplication: Sendable {
                 shutdown: shutdown,
                 analytics: analytics,
                 introspection: store,
+                cluster: store as? any LeasedStore,
                 tokens: configuration.adminTokens
             ).router(logger: logger),
             server: .guardedHTTP1(

@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+
+/// `keel cluster …`: the nodes sharing one PostgreSQL and their partitions' leases.
+struct Cluster: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the cluster on PostgreSQL: nodes, partition leases, epochs, expiry.",
+        subcommands: [Status.self],
+        defaultSubcommand: Status.self
+    )
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The partitions' leases: which node holds each, with which epoch, for how long."
+        )
+        @OptionGroup var admin: AdminOptions
+
+        @Flag(help: "Print the admin API's JSON instead of a table.")
+        var json = false
+
+        func run() async throws {
+            let answer = try await admin.client.send(.GET, "/cluster")
+            guard !json else { return printJSON(answer) }
+            let cluster = answer as? [String: Any] ?? [:]
+            print("answered by node \(cluster["node"] ?? "?"), \(cluster["partitions"] ?? "?") partitions")
+            var rows = [["PARTITION", "NODE", "EPOCH", "EXPIRES", "STATE"]]
+            for lease in cluster["leases"] as? [[String: Any]] ?? [] {
+                let live = lease["live"] as? Bool ?? false
+                let remaining = (lease["expires_in_ms"] as? NSNumber)?.int64Value
+                rows.append([
+                    "\(lease["partition"] ?? "?")",
+                    lease["node"] as? String ?? "-",
+                    "\(lease["epoch"] ?? "?")",
+                    lease["expires_at"] as? String ?? "released",
+                    live ? "held (\(remaining.map { "\($0) ms left" } ?? "?"))" : "free",
+                ])
+            }
+            printTable(rows)
+        }
+    }
+}
