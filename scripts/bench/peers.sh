@@ -4,6 +4,7 @@
 #   keel-python         Keel, Python restate-sdk handler       over HTTP/2 (h2c); keel-load -> PyBench/run {"steps":3}
 #   dbos-sqlite         DBOS on SQLite as DBOS configures it   (rollback journal, synchronous=FULL)
 #   dbos-sqlite-wal     DBOS on SQLite in WAL mode             (synchronous=FULL)
+#   keel-postgres       Keel, embedded Swift handler, --store postgres://… (the same fresh local cluster as DBOS's)
 #   dbos-postgres       DBOS on PostgreSQL                     (a fresh local cluster per measurement; fsync and synchronous_commit on)
 #   temporal            Temporal dev server, regular activities (state in a SQLite file)
 #   temporal-local      Temporal dev server, local activities   (state in a SQLite file)
@@ -37,7 +38,7 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 ROUNDS=${ROUNDS:-2}
 CALLERS=${CALLERS:-"1 64"}
-SYSTEMS=${SYSTEMS:-"keel keel-python dbos-sqlite dbos-sqlite-wal dbos-postgres temporal temporal-local"}
+SYSTEMS=${SYSTEMS:-"keel keel-python keel-postgres dbos-sqlite dbos-sqlite-wal dbos-postgres temporal temporal-local"}
 VENV=${VENV:-$ROOT/.venv-peers}
 SCRATCH=${SCRATCH_PATH:-$ROOT/.build-release}
 BASE_TMP=${TMPDIR:-/tmp}
@@ -160,7 +161,7 @@ as_postgres() {
 PG_URL=""
 PG_SKIP=""
 PG_BIN=""
-if [[ " $SYSTEMS " == *" dbos-postgres "* ]]; then
+if [[ " $SYSTEMS " == *" dbos-postgres "* || " $SYSTEMS " == *" keel-postgres "* ]]; then
     PG_BIN=""
     if command -v pg_config >/dev/null 2>&1 && [[ -x "$(pg_config --bindir)/initdb" ]]; then PG_BIN=$(pg_config --bindir); fi
     [[ -n "$PG_BIN" ]] || PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
@@ -237,12 +238,13 @@ driver_result() { # SYSTEM CONFIG CALLERS OUT ERR RC
 }
 
 KEEL_PID=""
-start_keel() { # DIR; sets KEEL_PID INGRESS ADMIN, returns 1 with KEEL_ERROR on failure
+start_keel() { # DIR [keel serve arguments...]; sets KEEL_PID INGRESS ADMIN, returns 1 with KEEL_ERROR on failure
     local dir=$1
+    shift
     INGRESS=$(free_port)
     ADMIN=$(free_port)
     start_group "$dir/keel.log" "$KEEL_BIN/keel" serve --demo --data-dir "$dir/data" \
-        --ingress-bind "127.0.0.1:$INGRESS" --admin-bind "127.0.0.1:$ADMIN" --log-level warning
+        --ingress-bind "127.0.0.1:$INGRESS" --admin-bind "127.0.0.1:$ADMIN" --log-level warning "$@"
     KEEL_PID=$STARTED_PID
     local i
     for ((i = 0; i < 300; i++)); do
@@ -256,18 +258,27 @@ start_keel() { # DIR; sets KEEL_PID INGRESS ADMIN, returns 1 with KEEL_ERROR on 
 
 # measure_keel SYSTEM-ID CALLERS
 measure_keel() {
-    local id=$1 callers=$2 config path mode="" python_pid="" dir
+    local id=$1 callers=$2 config path mode="" python_pid="" dir store=sqlite store_arguments=()
     case $id in
         keel) config="embedded Swift handler"; path="Bench/run" ;;
+        keel-postgres) config="embedded Swift handler, PostgreSQL store"; path="Bench/run"; store=postgres ;;
         keel-python) config="Python restate-sdk handler, HTTP/2"; path="PyBench/run"; mode=h2 ;;
         keel-python-h1) config="Python restate-sdk handler, HTTP/1.1"; path="PyBench/run"; mode=h1 ;;
         keel-python-hypercorn-default) config="Python restate-sdk handler, HTTP/2, hypercorn's GOAWAY after 1,000"
             path="PyBench/run"; mode=h2-default ;;
     esac
+    if [[ $store == postgres ]]; then
+        if [[ -n "$PG_SKIP" ]] || ! start_postgres; then
+            fail_line Keel "$config" "$callers" "skipped: $PG_SKIP"
+            return
+        fi
+        store_arguments=(--store "$PG_URL/postgres?sslmode=disable")
+    fi
     dir=$(mktemp -d "$WORK/$id.XXXXXX")
-    if ! start_keel "$dir"; then
+    if ! start_keel "$dir" "${store_arguments[@]}"; then
         fail_line Keel "$config" "$callers" "$KEEL_ERROR"
         stop_group "$KEEL_PID"
+        [[ $store == postgres ]] && stop_postgres
         return
     fi
     if [[ -n "$mode" ]]; then
@@ -300,13 +311,14 @@ measure_keel() {
     local sampler=$!
     "$KEEL_BIN/keel-load" --url "http://127.0.0.1:$INGRESS/$path" --body '{"steps":3}' --concurrency "$callers" \
         --duration "${DURATION}s" --warmup "${WARMUP}s" --server-pid "$KEEL_PID" --json \
-        --label "system=$id" store=sqlite sync=FULL >"$dir/keel-load.json" 2>"$dir/keel-load.err"
+        --label "system=$id" "store=$store" sync=FULL >"$dir/keel-load.json" 2>"$dir/keel-load.err"
     head -n 1 /proc/stat >"$dir/cpu-after"
     wait "$sampler" 2>/dev/null
     "$PY" "$PEERS/report.py" keel-line --system Keel --config "$config" --callers "$callers" \
         --cpu-before "$dir/cpu-before" --cpu-after "$dir/cpu-after" <"$dir/keel-load.json" | append
     stop_group "$KEEL_PID"
     [[ -n "$python_pid" ]] && stop_group "$python_pid"
+    [[ $store == postgres ]] && stop_postgres
     KEEL_PID=""
     # keep logs of failures, drop the data
     rm -rf "$dir/data"
@@ -355,7 +367,7 @@ measure_temporal() { # SYSTEM-ID CALLERS
 
 measure() { # SYSTEM-ID CALLERS
     case $1 in
-        keel | keel-python | keel-python-h1 | keel-python-hypercorn-default) measure_keel "$@" ;;
+        keel | keel-python | keel-python-h1 | keel-python-hypercorn-default | keel-postgres) measure_keel "$@" ;;
         dbos-sqlite | dbos-sqlite-wal | dbos-postgres) measure_dbos "$@" ;;
         temporal | temporal-local | temporal-mem | temporal-local-mem) measure_temporal "$@" ;;
         *) log "  unknown system '$1' (see the top of scripts/bench/peers.sh)"; return ;;
