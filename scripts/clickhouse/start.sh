@@ -16,6 +16,7 @@
 #   - output_format_json_quote_64bit_integers=0 (UInt64/Int64 as JSON numbers).
 # Caches are kept small (256 MiB) and only the HTTP and native ports are opened.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/system.sh"
 
 if [ $# -lt 1 ]; then
     echo "usage: scripts/clickhouse/start.sh DIR [HTTP_PORT] [TCP_PORT]" >&2
@@ -35,12 +36,8 @@ if [ -z "$server" ]; then
     exit 1
 fi
 
-# The server and the watcher outlive this script: they must not keep open a descriptor it inherited (a
-# caller's pipe would then never reach its end). Only 0, 1 and 2 stay (and 255, bash's own copy of this file).
-for fd_path in /proc/$$/fd/*; do
-    fd=${fd_path##*/}
-    if [ "$fd" -gt 2 ] && [ "$fd" -ne 255 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
-done
+# The server and the watcher outlive this script: they must not keep a descriptor it inherited.
+close_inherited_fds
 
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)

@@ -7,6 +7,7 @@
 # The package's post-install step creates and tries to start a system cluster; where no init system runs,
 # nothing is left running. Keel's tests never use it: they start their own with scripts/postgres/start.sh.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/system.sh"
 
 find_bin() {
     local dir
@@ -24,29 +25,7 @@ if find_bin; then
     exit 0
 fi
 
-command -v apt-get >/dev/null 2>&1 || {
-    echo "postgres/install.sh: PostgreSQL is missing and apt-get is not available; install PostgreSQL yourself" >&2
-    exit 1
-}
-
-sudo=()
-if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 || {
-        echo "postgres/install.sh: installing PostgreSQL needs root (or sudo)" >&2
-        exit 1
-    }
-    sudo=(sudo)
-fi
-
-log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
-if ! { "${sudo[@]}" apt-get update -qq \
-        && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            postgresql; } >"$log" 2>&1; then
-    cat "$log" >&2
-    echo "postgres/install.sh: apt-get could not install postgresql" >&2
-    exit 1
-fi
+apt_install postgres/install.sh postgresql >&2 || exit 1
 
 find_bin || {
     echo "postgres/install.sh: the package installed but initdb was not found" >&2

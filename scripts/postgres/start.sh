@@ -17,6 +17,7 @@
 # background watcher stops the server and removes DIR, so a crashed test run leaves nothing behind.
 # POSTGRES_BIN picks the directory of initdb and postgres (default: what scripts/postgres/install.sh finds).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/system.sh"
 
 if [ $# -lt 1 ]; then
     echo "usage: scripts/postgres/start.sh DIR [PORT]" >&2
@@ -39,12 +40,8 @@ if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
     exit 1
 fi
 
-# The server and the watcher outlive this script: they must not keep open a descriptor it inherited (a
-# caller's pipe would then never reach its end). Only 0, 1 and 2 stay (and 255, bash's own copy of this file).
-for fd_path in /proc/$$/fd/*; do
-    fd=${fd_path##*/}
-    if [ "$fd" -gt 2 ] && [ "$fd" -ne 255 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
-done
+# The server and the watcher outlive this script: they must not keep a descriptor it inherited.
+close_inherited_fds
 
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
