@@ -7,7 +7,7 @@ import Testing
 /// What every `Store` must do, written against the protocol only so that each store runs the same checks.
 ///
 /// A store's suite supplies `freshDatabase` and runs `StoreConformance.Check.allCases` as a parameterized test.
-/// A library (not a test target) so that every store's tests run the same suite: SQLite's today, PostgreSQL's next.
+/// A library (not a test target) so that every store's tests run the same suite: SQLite's and PostgreSQL's.
 public struct StoreConformance: Sendable {
     /// Opens one particular database; called again after `close()` it must show everything committed before.
     public typealias Open = @Sendable () async throws -> any Store
