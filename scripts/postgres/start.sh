@@ -14,7 +14,8 @@
 # KEEL_POSTGRES_FAST=1 turns off fsync, synchronous_commit and full_page_writes: for tests that never crash the
 # server itself (Keel's kill -9 tests kill Keel, not PostgreSQL). Benchmarks leave it unset.
 # KEEL_POSTGRES_OWNER_PID=<pid> ties the server to a process (a test run): once that process is gone, a
-# background watcher stops the server and removes DIR, so a crashed test run leaves nothing behind.
+# background watcher stops the server (or the one a restart started on DIR) and removes DIR, so a test run,
+# crashed or not, leaves nothing behind.
 # POSTGRES_BIN picks the directory of initdb and postgres (default: what scripts/postgres/install.sh finds).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/system.sh"
@@ -80,15 +81,19 @@ pid=$!
 echo "$pid" >"$dir/server.pid"
 
 watch_owner() {
-    local owner_pid=$1
-    while kill -0 "$owner_pid" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do sleep 1; done
-    # A server stopped while its owner lives may be started again on DIR (start.sh DIR): leave DIR alone.
-    kill -0 "$owner_pid" 2>/dev/null && return 0
-    kill -INT "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
+    local owner_pid=$1 server
+    while kill -0 "$owner_pid" 2>/dev/null; do sleep 1; done
+    # The owner is gone: stop whichever server runs on DIR now (a restart wrote its PID), then remove DIR. A
+    # server the owner stopped itself is left for it to start again until then.
+    server=$(cat "$dir/server.pid" 2>/dev/null || true)
+    # Only if that PID is still this directory's postgres (a stopped server's PID may have been reused).
+    if [ -n "$server" ] && tr '\0' ' ' <"/proc/$server/cmdline" 2>/dev/null | grep -qF -- "$dir/data"; then
+        kill -INT "$server" 2>/dev/null || true
+        for _ in $(seq 1 100); do
+            kill -0 "$server" 2>/dev/null || break
+            sleep 0.1
+        done
+    fi
     rm -rf "$dir"
 }
 
