@@ -135,12 +135,7 @@ struct BatchColumns {
         for column in bytes { bindings.append(column) }
         bindings.append(maxSequence)
         bindings.append(fence?.node)
-        var partitions = ColumnArray(.int8)
-        var epochs = ColumnArray(.int8)
-        for (partition, epoch) in zip(fence?.partitions ?? [], fence?.epochs ?? []) {
-            partitions.append(int8: partition)
-            epochs.append(int8: epoch)
-        }
+        let (partitions, epochs) = (fence ?? PartitionFence(node: "", partitions: [], epochs: [])).arrays
         bindings.append(partitions)
         bindings.append(epochs)
         let placeholders = (1...28).map { "$\($0)" }.joined(separator: ", ")
@@ -240,4 +235,15 @@ struct PartitionFence: Sendable, Hashable {
     var node: String
     var partitions: [Int64]
     var epochs: [Int64]
+
+    /// The partitions and their epochs as two parallel `BIGINT[]` binds, for `unnest`.
+    var arrays: (partitions: ColumnArray, epochs: ColumnArray) {
+        var partitionArray = ColumnArray(.int8)
+        var epochArray = ColumnArray(.int8)
+        for (partition, epoch) in zip(partitions, epochs) {
+            partitionArray.append(int8: partition)
+            epochArray.append(int8: epoch)
+        }
+        return (partitionArray, epochArray)
+    }
 }

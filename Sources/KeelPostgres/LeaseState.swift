@@ -30,11 +30,9 @@ struct LeaseState: Sendable, Equatable {
 
     /// A renewal that began at `start` was accepted by the database.
     mutating func renewed(startedAt start: ContinuousClock.Instant) {
-        guard case .lost = phase else {
-            deadline = max(deadline, start + duration * 4 / 5)
-            phase = .owning
-            return
-        }
+        if case .lost = phase { return }
+        deadline = max(deadline, start + duration * 4 / 5)
+        phase = .owning
     }
 
     /// The database no longer lists this node with its epochs: another node took over.

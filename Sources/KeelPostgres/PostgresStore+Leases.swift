@@ -192,11 +192,11 @@ extension PostgresStore: LeasedStore {
             while !Task.isCancelled {
                 do {
                     try await Task.sleep(for: period)
-                    let held = held.hold.withLock { hold in
+                    let pause = held.hold.withLock { hold in
                         defer { hold = .zero }
                         return hold
                     }
-                    if held > .zero { try await Task.sleep(for: held) }
+                    if pause > .zero { try await Task.sleep(for: pause) }
                 } catch {
                     return
                 }
@@ -237,12 +237,7 @@ extension PostgresStore: LeasedStore {
     ) async throws(StoreError)
         -> Int
     {
-        var partitions = ColumnArray(.int8)
-        var epochs = ColumnArray(.int8)
-        for (partition, epoch) in zip(fence.partitions, fence.epochs) {
-            partitions.append(int8: partition)
-            epochs.append(int8: epoch)
-        }
+        let (partitions, epochs) = fence.arrays
         let query: PostgresQuery = """
             UPDATE keel.partition_lease l \
             SET expires_at = now() + (\(leaseMilliseconds)::double precision / 1000) * interval '1 second' \
@@ -261,12 +256,7 @@ extension PostgresStore: LeasedStore {
         guard let held = leases.withLock({ $0 }) else { return }
         keeper.withLock { $0?.cancel() }
         if case .lost = held.state.withLock({ $0.phase }) { return }
-        var partitions = ColumnArray(.int8)
-        var epochs = ColumnArray(.int8)
-        for (partition, epoch) in zip(held.fence.partitions, held.fence.epochs) {
-            partitions.append(int8: partition)
-            epochs.append(int8: epoch)
-        }
+        let (partitions, epochs) = held.fence.arrays
         let query: PostgresQuery = """
             UPDATE keel.partition_lease l SET expires_at = NULL FROM unnest(\(partitions), \(epochs)) AS f(p, e) \
             WHERE l.partition = f.p AND l.node = \(held.fence.node) AND l.epoch = f.e

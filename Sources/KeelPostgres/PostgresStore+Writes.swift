@@ -11,10 +11,7 @@ extension PostgresStore {
     /// Appending to, updating or completing an unknown invocation changes nothing: an earlier operation may
     /// have deleted it.
     public func apply(_ operations: [StoreOperation]) async throws(StoreError) {
-        guard !operations.isEmpty else {
-            _ = try await rows("SELECT 1")
-            return
-        }
+        guard !operations.isEmpty else { return try checkOpen() }
         let batch: BatchColumns
         do {
             batch = try BatchColumns(operations)

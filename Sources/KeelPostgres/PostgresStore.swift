@@ -165,15 +165,13 @@ public final class PostgresStore: Store, IntrospectionStore, CustomStringConvert
         }
     }
 
-    /// Runs a statement in a transaction of its own; returns how many rows it answered (`RETURNING`).
+    /// Runs one statement (its own transaction); returns how many rows it answered (`RETURNING`).
     @discardableResult
     func execute(_ query: PostgresQuery) async throws(StoreError) -> Int {
-        try await transaction { connection in
-            try await connection.query(query, logger: self.logger).collect().count
-        }
+        try await rows(query).count
     }
 
-    private func checkOpen() throws(StoreError) {
+    func checkOpen() throws(StoreError) {
         if closed.load(ordering: .acquiring) { throw closedError }
     }
 

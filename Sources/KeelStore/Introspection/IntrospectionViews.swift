@@ -129,7 +129,9 @@ public enum IntrospectionViews {
 
     /// The facts of one entry, in the order of `journalColumns` after its first four.
     public static func journalFacts(type: Int64, payload: Data) -> [IntrospectionResult.Value] {
-        journalColumns.dropFirst(4).map { entryField(type: type, payload: payload, field: $0.name) }
+        guard let type = UInt16(exactly: type) else { return journalColumns.dropFirst(4).map { _ in .null } }
+        let facts = JournalEntryFacts(type: type, payload: payload)
+        return journalColumns.dropFirst(4).map { Self.field(of: facts, $0.name) }
     }
 
     /// Each view's name and its `SELECT`, with the store's tables named by `table`; the journal is read through
@@ -300,7 +302,11 @@ public enum IntrospectionViews {
     /// `keel_entry(type, payload, field)`.
     public static func entryField(type: Int64, payload: Data, field: String) -> IntrospectionResult.Value {
         guard let type = UInt16(exactly: type) else { return .null }
-        let facts = JournalEntryFacts(type: type, payload: payload)
+        return Self.field(of: JournalEntryFacts(type: type, payload: payload), field)
+    }
+
+    /// One of `journalColumns`' facts of a decoded entry.
+    static func field(of facts: JournalEntryFacts, _ field: String) -> IntrospectionResult.Value {
         func text(_ value: String?) -> IntrospectionResult.Value { value.map { .text($0) } ?? .null }
         func integer(_ value: UInt32?) -> IntrospectionResult.Value { value.map { .integer(Int64($0)) } ?? .null }
         switch field {
