@@ -31,6 +31,13 @@ final class HeldLeases: Sendable {
         lost.finish()
     }
 
+    var isLost: Bool {
+        state.withLock { state in
+            if case .lost = state.phase { return true }
+            return false
+        }
+    }
+
     /// Why this node may not use the store now, or nil.
     func refusal() -> StoreError? {
         guard let refusal = state.withLock({ $0.refusal(at: .now) }) else { return nil }
@@ -39,6 +46,8 @@ final class HeldLeases: Sendable {
 }
 
 extension PostgresStore: LeasedStore {
+    public var nodeName: String { configuration.ownership?.node ?? "" }
+
     public func ownershipLost() async -> String? {
         guard let held = leases.withLock({ $0 }) else {
             // Without leases nothing is ever lost: wait until cancelled.
@@ -47,6 +56,26 @@ extension PostgresStore: LeasedStore {
         }
         for await reason in held.lostReasons { return reason }
         return nil
+    }
+
+    public func acquirePartitions(wait: Bool) async throws -> Bool {
+        guard let ownership = configuration.ownership, leases.withLock({ $0 }) == nil else { return true }
+        return try await takeLeases(ownership, wait: wait)
+    }
+
+    public func partitionHolder() async throws -> ClusterStatus.Node? {
+        let rows = try await withConnection(gated: false) { [logger] connection in
+            try await connection.query(
+                """
+                SELECT n.name, n.address FROM keel.partition_lease l JOIN keel.cluster_node n ON n.name = l.node \
+                WHERE l.expires_at > now() ORDER BY l.partition LIMIT 1
+                """,
+                logger: logger
+            ).collect().map { $0.makeRandomAccess() }
+        }
+        return try decoding(rows) { row in
+            ClusterStatus.Node(name: try row[0].decode(String.self), address: try row[1].decode(String?.self))
+        }.first
     }
 
     public func clusterStatus() async throws -> ClusterStatus {
@@ -68,12 +97,50 @@ extension PostgresStore: LeasedStore {
                 expiresIn: try row[4].decode(Int64?.self)
             )
         }
-        return ClusterStatus(node: configuration.ownership?.node ?? "", partitions: partitions, leases: leases)
+        let nodeRows = try await self.rows(
+            """
+            SELECT name, address, (extract(epoch FROM started_at) * 1000)::bigint, \
+            (extract(epoch FROM now() - seen_at) * 1000)::bigint FROM keel.cluster_node ORDER BY name
+            """
+        )
+        let nodes = try decoding(nodeRows) { row in
+            ClusterStatus.Node(
+                name: try row[0].decode(String.self),
+                address: try row[1].decode(String?.self),
+                startedAt: try row[2].decode(Int64.self),
+                lag: max(0, try row[3].decode(Int64.self))
+            )
+        }
+        return ClusterStatus(
+            node: configuration.ownership?.node ?? "",
+            partitions: partitions,
+            leases: leases,
+            nodes: nodes
+        )
+    }
+
+    /// Adds this node to `keel.cluster_node` (or refreshes its row after a restart), with its address.
+    func join(_ ownership: PostgresStoreConfiguration.Ownership) async throws(StoreError) {
+        let logger = self.logger
+        _ = try await withConnection(gated: false) { connection in
+            try await connection.query(
+                """
+                INSERT INTO keel.cluster_node (name, address, started_at, seen_at) \
+                VALUES (\(ownership.node), \(ownership.address), now(), now()) \
+                ON CONFLICT (name) DO UPDATE SET address = EXCLUDED.address, started_at = now(), seen_at = now()
+                """,
+                logger: logger
+            )
+        }
     }
 
     /// Takes every partition's lease for `ownership.node`, waiting (as a standby) while another node holds
-    /// live ones; then keeps them renewed until `close()`.
-    func takeLeases(_ ownership: PostgresStoreConfiguration.Ownership) async throws(StoreError) {
+    /// live ones, or only trying once without `wait`; then keeps them renewed until `close()`. True once taken.
+    @discardableResult
+    func takeLeases(
+        _ ownership: PostgresStoreConfiguration.Ownership,
+        wait: Bool = true
+    ) async throws(StoreError) -> Bool {
         var waitingFor: String?
         while true {
             let start = ContinuousClock.now
@@ -92,12 +159,13 @@ extension PostgresStore: LeasedStore {
                     ]
                 )
                 startKeeper(held, ownership)
-                return
-            case .held(let holder):
+                return true
+            case .held(let holder, let until):
+                guard wait else { return false }
                 if waitingFor != holder {
                     logger.info(
                         "waiting for partitions another node holds (standby)",
-                        metadata: ["node": "\(ownership.node)", "holder": "\(holder)"]
+                        metadata: ["node": "\(ownership.node)", "holder": "\(holder)", "leaseUntil": "\(until)"]
                     )
                     waitingFor = holder
                 }
@@ -113,7 +181,7 @@ extension PostgresStore: LeasedStore {
     private enum Takeover: Sendable {
         case taken(PartitionFence)
         /// Who holds live leases, and until when (the database's clock).
-        case held(String)
+        case held(String, until: String)
     }
 
     /// One attempt, in one transaction: fix or check the partition count, then take every lease that is free,
@@ -142,6 +210,10 @@ extension PostgresStore: LeasedStore {
                 )
             }
             try await connection.query(
+                "UPDATE keel.cluster_node SET seen_at = now() WHERE name = \(ownership.node)",
+                logger: logger
+            )
+            try await connection.query(
                 """
                 INSERT INTO keel.partition_lease (partition, epoch) \
                 SELECT p, 0 FROM generate_series(0, \(count - 1)) AS p ON CONFLICT DO NOTHING
@@ -159,7 +231,7 @@ extension PostgresStore: LeasedStore {
             if let first = holders.first?.makeRandomAccess() {
                 let node = try first[0].decode(String.self)
                 let until = try first[1].decode(String.self)
-                return .held("\(node) (lease until \(until))")
+                return .held(node, until: until)
             }
             let rows = try await connection.query(
                 """
@@ -239,6 +311,7 @@ extension PostgresStore: LeasedStore {
     {
         let (partitions, epochs) = fence.arrays
         let query: PostgresQuery = """
+            WITH seen AS (UPDATE keel.cluster_node SET seen_at = now() WHERE name = \(fence.node)) \
             UPDATE keel.partition_lease l \
             SET expires_at = now() + (\(leaseMilliseconds)::double precision / 1000) * interval '1 second' \
             FROM unnest(\(partitions), \(epochs)) AS f(p, e) \
@@ -250,20 +323,26 @@ extension PostgresStore: LeasedStore {
         }
     }
 
-    /// Lets a standby take the partitions at once after a clean stop: the leases expire now, if still this
-    /// node's. Best effort: a node that cannot do it leaves them to expire.
-    func releaseLeases() async {
-        guard let held = leases.withLock({ $0 }) else { return }
+    /// A clean stop: lets a standby take the partitions at once (the leases expire now, if still this node's)
+    /// and removes this node's row. Best effort: a node that cannot do it leaves the leases to expire.
+    func leaveCluster() async {
+        guard let node = configuration.ownership?.node else { return }
         keeper.withLock { $0?.cancel() }
-        if case .lost = held.state.withLock({ $0.phase }) { return }
-        let (partitions, epochs) = held.fence.arrays
-        let query: PostgresQuery = """
-            UPDATE keel.partition_lease l SET expires_at = NULL FROM unnest(\(partitions), \(epochs)) AS f(p, e) \
-            WHERE l.partition = f.p AND l.node = \(held.fence.node) AND l.epoch = f.e
-            """
+        var queries: [PostgresQuery] = []
+        if let held = leases.withLock({ $0 }), !held.isLost {
+            let (partitions, epochs) = held.fence.arrays
+            queries.append(
+                """
+                UPDATE keel.partition_lease l SET expires_at = NULL \
+                FROM unnest(\(partitions), \(epochs)) AS f(p, e) \
+                WHERE l.partition = f.p AND l.node = \(held.fence.node) AND l.epoch = f.e
+                """
+            )
+        }
+        queries.append("DELETE FROM keel.cluster_node WHERE name = \(node)")
         let logger = self.logger
-        _ = try? await withConnection(gated: false, wait: .seconds(2)) { connection in
-            try await connection.query(query, logger: logger).collect().count
+        _ = try? await withConnection(gated: false, wait: .seconds(2)) { [queries] connection in
+            for query in queries { try await connection.query(query, logger: logger) }
         }
     }
 

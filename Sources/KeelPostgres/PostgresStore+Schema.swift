@@ -10,7 +10,20 @@ extension PostgresStore {
         ("v2", [applyBatchFunction]),
         ("v3", introspectionFunctions),
         ("v4", leaseTables + [dropUnfencedApplyBatch, applyBatchFunction]),
+        ("v5", [nodeTable]),
     ]
+
+    /// The nodes of the cluster: the address where the others reach each one (`--cluster-bind`), when it
+    /// started, and when it last renewed its leases or, as a standby, last looked for free ones (the
+    /// database's clock). A clean stop removes its row.
+    static let nodeTable = """
+        CREATE TABLE keel.cluster_node (
+            name TEXT PRIMARY KEY,
+            address TEXT,
+            started_at TIMESTAMPTZ NOT NULL,
+            seen_at TIMESTAMPTZ NOT NULL
+        )
+        """
 
     /// The cluster's partition count, fixed by the first node, and one lease row per partition: the node that
     /// owns it, the epoch it took it with (each takeover adds one), and when the lease expires on the

@@ -27,8 +27,13 @@ public final class PostgresStore: Store, IntrospectionStore, CustomStringConvert
 
     /// Connects, checks the database is reachable (failing with the URL, password hidden, and the cause), and
     /// brings the schema up to date.
+    ///
+    /// With `configuration.ownership`, the node joins the cluster and, when `acquiring`, waits until it holds
+    /// the partitions (as a standby while another node holds them). Without `acquiring` it returns at once,
+    /// and `acquirePartitions()` waits: the server forwards requests to the holder meanwhile.
     public static func connect(
         _ configuration: PostgresStoreConfiguration,
+        acquiring: Bool = true,
         logger: Logger = Logger(label: "keel.postgres")
     ) async throws(StoreError) -> PostgresStore {
         try await probe(configuration, logger: logger)
@@ -37,7 +42,10 @@ public final class PostgresStore: Store, IntrospectionStore, CustomStringConvert
         for await _ in store.running {}
         do {
             try await store.migrate()
-            if let ownership = configuration.ownership { try await store.takeLeases(ownership) }
+            if let ownership = configuration.ownership {
+                try await store.join(ownership)
+                if acquiring { try await store.takeLeases(ownership) }
+            }
         } catch {
             await store.close()
             throw error
@@ -75,7 +83,7 @@ public final class PostgresStore: Store, IntrospectionStore, CustomStringConvert
     public func close() async {
         guard !closing.exchange(true, ordering: .acquiringAndReleasing) else { return }
         // While the pool still runs: a standby takes the partitions at once instead of after the lease.
-        await releaseLeases()
+        await leaveCluster()
         closed.store(true, ordering: .releasing)
         keeper.withLock { $0?.cancel() }
         runner.cancel()

@@ -110,11 +110,15 @@ public struct PostgresStoreConfiguration: Sendable, Hashable {
         /// How long a lease lasts without renewal; renewed every quarter of it, and this node stops writing after
         /// four fifths of it without a renewal.
         public var leaseDuration: Duration
+        /// host:port where the other nodes reach this one (`--cluster-bind`): a standby forwards the requests it
+        /// receives there while this node holds the partitions. Nil: no other node can forward to it.
+        public var address: String?
 
-        public init(node: String, partitions: Int, leaseDuration: Duration = .seconds(10)) {
+        public init(node: String, partitions: Int, leaseDuration: Duration = .seconds(10), address: String? = nil) {
             self.node = node
             self.partitions = partitions
             self.leaseDuration = leaseDuration
+            self.address = address
         }
     }
 

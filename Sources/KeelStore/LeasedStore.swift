@@ -1,12 +1,24 @@
 /// A store on a database other nodes may write too (a cluster on one PostgreSQL): this node writes only while it
 /// holds its partitions' leases, and every write is fenced by their epochs.
 public protocol LeasedStore: Store {
+    /// This node's name in the cluster.
+    var nodeName: String { get }
+
     /// Returns, with the reason, once this node has lost its partitions for good (another node took their
     /// leases): from then on every write fails with `.fenced`, and the node must stop. Returns nil if cancelled.
     func ownershipLost() async -> String?
 
     /// Every partition's lease as the database holds it now.
     func clusterStatus() async throws -> ClusterStatus
+
+    /// Takes the partitions unless another node holds live leases on them, then keeps them renewed: true once
+    /// this node holds them (at once when it did already). With `wait` it keeps trying, as a standby, until it
+    /// takes them; without, it tries once.
+    func acquirePartitions(wait: Bool) async throws -> Bool
+
+    /// The node that holds live leases now, with the address where the other nodes reach it; nil while no
+    /// node does (a failover in progress).
+    func partitionHolder() async throws -> ClusterStatus.Node?
 }
 
 /// The cluster as the database sees it: the partitions' leases, on the database's clock.
@@ -31,14 +43,35 @@ public struct ClusterStatus: Hashable, Sendable {
         }
     }
 
+    /// A node that joined the cluster and has not stopped cleanly.
+    public struct Node: Hashable, Sendable {
+        public var name: String
+        /// host:port where the other nodes reach it (`--cluster-bind`); nil when it gave none.
+        public var address: String?
+        /// Milliseconds since the epoch.
+        public var startedAt: Int64
+        /// Milliseconds since it last renewed its leases or, as a standby, looked for free ones: it grows
+        /// without bound for a node that died.
+        public var lag: Int64
+
+        public init(name: String, address: String?, startedAt: Int64 = 0, lag: Int64 = 0) {
+            self.name = name
+            self.address = address
+            self.startedAt = startedAt
+            self.lag = lag
+        }
+    }
+
     /// The node answering.
     public var node: String
     public var partitions: Int64
     public var leases: [Lease]
+    public var nodes: [Node]
 
-    public init(node: String, partitions: Int64, leases: [Lease]) {
+    public init(node: String, partitions: Int64, leases: [Lease], nodes: [Node] = []) {
         self.node = node
         self.partitions = partitions
         self.leases = leases
+        self.nodes = nodes
     }
 }

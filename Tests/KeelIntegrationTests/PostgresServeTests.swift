@@ -68,14 +68,22 @@ struct PostgresServeTests {
         do {
             try await first.start(client: client)
             #expect(try await client.post("\(first.ingress)/Counter/fenced/add", "1").text == "1")
-            // The second node waits as a standby: it answers nothing until it holds the partitions.
+            // The second node waits as a standby. The first gave no --cluster-bind, so it cannot forward to it:
+            // it answers 503 (its health too) until it holds the partitions.
             async let standby: Void = second.start(client: client)
-            try await Task.sleep(for: .seconds(1))
-            let early = try? await client.get("\(second.ingress)/restate/health")
-            #expect(early == nil, "the standby answered \(early?.status ?? 0)")
+            var early: HTTPResult?
+            let waitUntil = ContinuousClock.now + .seconds(20)
+            while early == nil, ContinuousClock.now < waitUntil {
+                early = try? await client.post("\(second.ingress)/Counter/fenced/add", "1")
+                if early == nil { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(early?.status == 503, "\(early?.status ?? 0) \(early?.text ?? "")")
+            #expect(early?.text.contains("--cluster-bind") == true, "\(early?.text ?? "")")
 
             let before = try await client.get("\(first.admin)/cluster").json()
-            #expect((before["nodes"] as? [[String: Any]])?.map { $0["name"] as? String } == ["n1"])
+            let members = before["nodes"] as? [[String: Any]] ?? []
+            #expect(members.map { $0["name"] as? String } == ["n1", "n2"])
+            #expect(members.map { $0["role"] as? String } == ["active", "standby"])
 
             first.signal(SIGSTOP)
             try await standby

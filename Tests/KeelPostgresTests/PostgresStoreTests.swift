@@ -287,6 +287,39 @@ struct PostgresLeaseTests {
         await successor.close()
     }
 
+    @Test(
+        "nodes join with their address: the holder is found from the live leases, a standby is listed with its lag, a clean stop leaves"
+    )
+    func membership() async throws {
+        let server = try await PostgresTestServer.shared()
+        let url = try await server.freshDatabase()
+        var first = try Self.configuration(url, node: "n1")
+        first.ownership?.address = "127.0.0.1:7001"
+        var second = try Self.configuration(url, node: "n2")
+        second.ownership?.address = "127.0.0.1:7002"
+        let owner = try await PostgresStore.connect(first, acquiring: false)
+        // Joined, not yet holding: no holder, and the node is listed.
+        #expect(try await owner.partitionHolder() == nil)
+        #expect(try await owner.acquirePartitions(wait: false))
+        let standby = try await PostgresStore.connect(second, acquiring: false)
+        #expect(try await standby.acquirePartitions(wait: false) == false)
+        let holder = try await standby.partitionHolder()
+        #expect(holder?.name == "n1" && holder?.address == "127.0.0.1:7001", "\(String(describing: holder))")
+
+        let status = try await standby.clusterStatus()
+        #expect(status.nodes.map(\.name) == ["n1", "n2"])
+        #expect(status.nodes.map(\.address) == ["127.0.0.1:7001", "127.0.0.1:7002"])
+        #expect(status.nodes.allSatisfy { $0.lag >= 0 && $0.lag < 5_000 && $0.startedAt > 0 })
+
+        // A clean stop releases the leases and removes the node: the standby takes over at once.
+        await owner.close()
+        #expect(try await standby.partitionHolder() == nil)
+        #expect(try await standby.acquirePartitions(wait: false))
+        #expect(try await standby.partitionHolder()?.name == "n2")
+        #expect(try await standby.clusterStatus().nodes.map(\.name) == ["n2"])
+        await standby.close()
+    }
+
     @Test("a node started with another partition count than the cluster's is refused, naming both")
     func partitionCountIsFixed() async throws {
         let server = try await PostgresTestServer.shared()

@@ -253,6 +253,14 @@ enum AdminBody {
 
         struct Node: Encodable {
             var name: String
+            /// Where the other nodes reach it (`--cluster-bind`).
+            var address: String?
+            var started_at: String?
+            /// Milliseconds since it last renewed its leases or, as a standby, looked for free ones.
+            var lag_ms: Int64?
+            /// "active" (holds live leases), "standby" (waits for them, seen within `standbyLagLimit`) or "gone"
+            /// (its leases expired, or a standby not seen for that long: it stopped without leaving).
+            var role: String
             var partitions: [Int64]
             var live: Bool
         }
@@ -261,6 +269,9 @@ enum AdminBody {
         var partitions: Int64
         var nodes: [Node]
         var leases: [Lease]
+
+        /// A standby looks for free leases at least every second: one not seen for this long has stopped.
+        static let standbyLagLimit: Int64 = 5_000
 
         init(_ status: ClusterStatus) {
             node = status.node
@@ -276,9 +287,22 @@ enum AdminBody {
                 )
             }
             let held = Dictionary(grouping: leases.filter { $0.node != nil }) { $0.node ?? "" }
-            nodes = held.keys.sorted().map { name in
+            let joined = Dictionary(status.nodes.map { ($0.name, $0) }) { first, _ in first }
+            nodes = Set(held.keys).union(joined.keys).sorted().map { name in
                 let leases = held[name] ?? []
-                return Node(name: name, partitions: leases.map(\.partition), live: leases.contains { $0.live })
+                let member = joined[name]
+                let live = leases.contains { $0.live }
+                let role =
+                    live ? "active" : member.map { $0.lag <= Self.standbyLagLimit ? "standby" : "gone" } ?? "gone"
+                return Node(
+                    name: name,
+                    address: member?.address,
+                    started_at: member.map { IntrospectionViews.rfc3339($0.startedAt) },
+                    lag_ms: member?.lag,
+                    role: role,
+                    partitions: leases.map(\.partition),
+                    live: live || role == "standby"
+                )
             }
         }
     }

@@ -51,6 +51,19 @@ public struct KeelApplication: Sendable {
         let lock = try DataDirectoryLock(directory: configuration.dataDirectory)
         let directory = configuration.dataDirectory
         let store = try await (self.store ?? { try SQLiteStore(directory: URL(fileURLWithPath: directory)) })()
+        if let cluster = store as? any LeasedStore {
+            let holding: Bool
+            do {
+                holding = try await acquirePartitions(cluster)
+            } catch {
+                await store.close()
+                throw error
+            }
+            guard holding else {
+                await store.close()
+                return
+            }
+        }
         // Blames a crash on the embedded handler that caused it, so that it is recovered paused, not re-run.
         let crashWatch = try CrashWatch(directory: configuration.dataDirectory)
         crashWatch.installTrapHandler()
@@ -126,16 +139,17 @@ public struct KeelApplication: Sendable {
         let adminConnections = ConnectionTracker(name: "admin API", limit: ConnectionLimits.admin)
         let shutdown = ShutdownState()
         let budget = BodyBudget(limit: configuration.effectiveMaxInFlightBodyBytes)
+        let ingressResponder = IngressResponder(
+            engine: engine,
+            maxBodySize: configuration.maxBodySize,
+            budget: budget,
+            shutdown: shutdown,
+            analytics: AnalyticsResponder(service: analytics, maxBodySize: configuration.maxBodySize),
+            metrics: IngressMetrics(),
+            tokens: configuration.ingressTokens
+        )
         let ingress = Application(
-            responder: IngressResponder(
-                engine: engine,
-                maxBodySize: configuration.maxBodySize,
-                budget: budget,
-                shutdown: shutdown,
-                analytics: AnalyticsResponder(service: analytics, maxBodySize: configuration.maxBodySize),
-                metrics: IngressMetrics(),
-                tokens: configuration.ingressTokens
-            ),
+            responder: ingressResponder,
             server: .guardedHTTP1(
                 tracker: ingressConnections,
                 timeouts: configuration.connections,
@@ -151,17 +165,18 @@ public struct KeelApplication: Sendable {
         // The admin API has its own event loop and connection share: handlers busy on the ingress's loops, or
         // a flood of ingress connections, do not keep the operator out.
         let adminLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let adminRouter = AdminAPI(
+            engine: engine,
+            deployments: deployments,
+            ingressAddress: "http://\(configuration.ingress)",
+            shutdown: shutdown,
+            analytics: analytics,
+            introspection: store,
+            cluster: store as? any LeasedStore,
+            tokens: configuration.adminTokens
+        ).router(logger: logger)
         let admin = Application(
-            router: AdminAPI(
-                engine: engine,
-                deployments: deployments,
-                ingressAddress: "http://\(configuration.ingress)",
-                shutdown: shutdown,
-                analytics: analytics,
-                introspection: store,
-                cluster: store as? any LeasedStore,
-                tokens: configuration.adminTokens
-            ).router(logger: logger),
+            router: adminRouter,
             server: .guardedHTTP1(
                 tracker: adminConnections,
                 timeouts: configuration.connections,
@@ -186,25 +201,41 @@ public struct KeelApplication: Sendable {
                 logger: logger
             )
         }
+        // Requests that standbys forward, while this node holds the partitions (`--cluster-bind`).
+        let clusterConnections = ConnectionTracker(name: "cluster", limit: ingressConnections.limit)
+        let clusterListener = configuration.cluster.map { bind in
+            Application(
+                responder: ClusterResponder(ingress: ingressResponder, admin: adminRouter.buildResponder()),
+                server: .guardedHTTP1(
+                    tracker: clusterConnections,
+                    timeouts: configuration.connections,
+                    bindToEventLoop: true
+                ),
+                configuration: .init(address: .hostname(bind.host, port: bind.port), serverName: "keel-cluster"),
+                logger: logger
+            )
+        }
         let watcher = ShutdownWatcher(
             state: shutdown,
             gracePeriod: configuration.shutdownGracePeriod,
-            connections: [ingressConnections, adminConnections, metricsConnections],
+            connections: [ingressConnections, adminConnections, metricsConnections, clusterConnections],
             logger: logger
         )
+        // Shut down in reverse order: the watcher first (health answers 503 from then on, and the grace period
+        // starts), then the engine, so that callers waiting for a result are answered (503, the invocation stays
+        // stored) and the HTTP servers can drain; metrics answer until the end. The span exporter stops last,
+        // after the engine's final spans.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let tracing { services.append(.init(service: tracing.service)) }
+        if let metrics { services.append(.init(service: metrics, successTerminationBehavior: .ignore)) }
+        services += [.init(service: ingress), .init(service: admin)]
+        if let clusterListener { services.append(.init(service: clusterListener)) }
+        services += [.init(service: engine), .init(service: watcher)]
+        if let cluster = store as? any LeasedStore {
+            services.append(.init(service: OwnershipWatch(store: cluster, logger: logger)))
+        }
         var groupConfiguration = ServiceGroupConfiguration(
-            // Shut down in reverse order: the watcher first (health answers 503 from then on, and the grace
-            // period starts), then the engine, so that callers waiting for a result are answered (503, the
-            // invocation stays stored) and the HTTP servers can drain; metrics answer until the end.
-            // The span exporter stops last, after the engine's final spans.
-            services: (tracing.map { [.init(service: $0.service)] } ?? [])
-                + (metrics.map { [.init(service: $0, successTerminationBehavior: .ignore)] } ?? []) + [
-                    .init(service: ingress),
-                    .init(service: admin),
-                    .init(service: engine),
-                    .init(service: watcher),
-                ]
-                + ((store as? any LeasedStore).map { [.init(service: OwnershipWatch(store: $0, logger: logger))] } ?? []),
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

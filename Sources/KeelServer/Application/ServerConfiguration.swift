@@ -28,6 +28,9 @@ public struct ServerConfiguration: Sendable {
     public var dataDirectory: String
     public var ingress: Bind
     public var admin: Bind
+    /// `--cluster-bind`: where the other nodes of a cluster on PostgreSQL forward requests to this node while
+    /// it holds the partitions (both listeners' requests, told apart by a header); nil: no such listener.
+    public var cluster: Bind?
     /// The largest request body the ingress accepts (bytes).
     public var maxBodySize: Int
     /// The request bodies all ingress requests together may hold in memory (bytes); a request that would go

@@ -11,7 +11,8 @@ struct Cluster: AsyncParsableCommand {
 
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "The partitions' leases: which node holds each, with which epoch, for how long."
+            abstract:
+                "The nodes (role, address, lag) and the partitions' leases: which node holds each, with which epoch, for how long."
         )
         @OptionGroup var admin: AdminOptions
 
@@ -23,6 +24,18 @@ struct Cluster: AsyncParsableCommand {
             guard !json else { return printJSON(answer) }
             let cluster = answer as? [String: Any] ?? [:]
             print("answered by node \(cluster["node"] ?? "?"), \(cluster["partitions"] ?? "?") partitions")
+            var nodes = [["NODE", "ROLE", "ADDRESS", "LAG", "PARTITIONS"]]
+            for node in cluster["nodes"] as? [[String: Any]] ?? [] {
+                nodes.append([
+                    node["name"] as? String ?? "?",
+                    node["role"] as? String ?? "?",
+                    node["address"] as? String ?? "-",
+                    (node["lag_ms"] as? NSNumber).map { "\($0) ms" } ?? "-",
+                    (node["partitions"] as? [NSNumber] ?? []).map(\.stringValue).joined(separator: ","),
+                ])
+            }
+            printTable(nodes)
+            print()
             var rows = [["PARTITION", "NODE", "EPOCH", "EXPIRES", "STATE"]]
             for lease in cluster["leases"] as? [[String: Any]] ?? [] {
                 let live = lease["live"] as? Bool ?? false

@@ -47,6 +47,16 @@ struct Serve: AsyncParsableCommand {
     )
     var leaseDuration = "10s"
 
+    @Option(
+        name: .customLong("cluster-bind"),
+        help:
+            "host:port where the other nodes of a cluster on PostgreSQL reach this one: while it holds the partitions, standbys forward the requests they receive to it there (env KEEL_CLUSTER_BIND; default: none, and standbys answer 503)."
+    )
+    var clusterBindFlag: String?
+
+    /// `--cluster-bind`, or KEEL_CLUSTER_BIND.
+    private var clusterBind: String? { clusterBindFlag ?? ProcessInfo.processInfo.environment["KEEL_CLUSTER_BIND"] }
+
     @Option(name: .customLong("ingress-bind"), help: "host:port of the HTTP ingress (env KEEL_INGRESS_BIND).")
     var ingressBind = ProcessInfo.processInfo.environment["KEEL_INGRESS_BIND"] ?? "127.0.0.1:8080"
 
@@ -217,6 +227,20 @@ struct Serve: AsyncParsableCommand {
                 throw ValidationError("--analytics-dir '\(analyticsDirectory)' is not a folder")
             }
         }
+        if let clusterBind {
+            guard let bind = ServerConfiguration.Bind(clusterBind) else {
+                throw ValidationError("--cluster-bind '\(clusterBind)' is not host:port")
+            }
+            guard !["0.0.0.0", "::", "*", ""].contains(bind.host) else {
+                throw ValidationError(
+                    "--cluster-bind '\(clusterBind)' must be the address the other nodes reach this one at, not a "
+                        + "wildcard"
+                )
+            }
+            guard try postgresConfiguration != nil else {
+                throw ValidationError("--cluster-bind needs a cluster: give --store postgres://…")
+            }
+        }
         _ = try postgresConfiguration
         try Self.positiveDuration(leaseDuration, flag: "--lease-duration")
         if let maxConnections, maxConnections <= 0 { throw ValidationError("--max-connections must be positive") }
@@ -293,10 +317,13 @@ struct Serve: AsyncParsableCommand {
             postgres.ownership = PostgresStoreConfiguration.Ownership(
                 node: resolvedNodeName,
                 partitions: partitions,
-                leaseDuration: try Self.positiveDuration(leaseDuration, flag: "--lease-duration")
+                leaseDuration: try Self.positiveDuration(leaseDuration, flag: "--lease-duration"),
+                address: clusterBind.flatMap { ServerConfiguration.Bind($0)?.description }
             )
+            configuration.cluster = clusterBind.flatMap { ServerConfiguration.Bind($0) }
             let clustered = postgres
-            openStore = { try await PostgresStore.connect(clustered) }
+            // The server takes the partitions itself, and forwards requests as a standby until it has them.
+            openStore = { try await PostgresStore.connect(clustered, acquiring: false) }
         } else {
             openStore = { try SQLiteStore(directory: directory) }
         }

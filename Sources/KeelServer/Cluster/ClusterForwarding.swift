@@ -1,0 +1,206 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import KeelEngine
+import KeelStore
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// Which of a node's listeners a request forwarded to it was meant for. The node that holds the partitions
+/// serves both behind its `--cluster-bind` address, told apart by the `x-keel-listener` header.
+enum ClusterListener: String, Sendable {
+    case ingress
+    case admin
+
+    static let header = HTTPField.Name("x-keel-listener")
+    /// The standby that forwarded a request (for the holder's logs and the client's answer).
+    static let forwardedBy = HTTPField.Name("x-keel-forwarded-by")
+}
+
+/// A standby's ingress and admin API: every request goes on to the node that holds the partitions, at the
+/// address it gave with `--cluster-bind`, and its answer comes back as it is, streamed both ways.
+///
+/// The holder is read from the store's leases, and kept for half a second so that a busy standby does not ask
+/// the database once per request; a failed forward forgets it at once (the holder may have died: a failover
+/// moves the leases within the lease duration).
+final class ClusterForwarder: Sendable {
+    private let cluster: any LeasedStore
+    private let client: HTTPClient
+    private let node: String
+    /// `--max-body-size`: larger bodies are refused here, as the holder would refuse them.
+    private let maxBodySize: Int
+    private let cached = Mutex<(holder: ClusterStatus.Node, until: ContinuousClock.Instant)?>(nil)
+
+    static let cacheDuration: Duration = .milliseconds(500)
+    /// Headers that belong to one connection, not to the request (RFC 9110 §7.6.1), and `host`, which the
+    /// client sets for the holder's address.
+    static let connectionHeaders: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host",
+    ]
+
+    /// A forward fails at once when the holder cannot be reached (it may have died: the client retries,
+    /// through whichever node then holds the partitions), instead of waiting in the client's reconnection
+    /// backoff; redirects go back to the client as they are.
+    static var clientConfiguration: HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(2))
+        )
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return configuration
+    }
+
+    init(cluster: any LeasedStore, client: HTTPClient, node: String, maxBodySize: Int) {
+        self.cluster = cluster
+        self.client = client
+        self.node = node
+        self.maxBodySize = maxBodySize
+    }
+
+    func forward(_ request: Request, to listener: ClusterListener) async -> Response {
+        let holder: ClusterStatus.Node?
+        do {
+            holder = try await currentHolder()
+        } catch {
+            return Self.refusal(
+                listener,
+                "this node is a standby and cannot read the cluster's leases to forward the request: \(error)"
+            )
+        }
+        guard let holder else {
+            return Self.refusal(
+                listener,
+                "no node holds the partitions now (a failover is under way, or the node holding them stopped); "
+                    + "retry in a moment"
+            )
+        }
+        guard let address = holder.address, !address.isEmpty else {
+            return Self.refusal(
+                listener,
+                "node \(holder.name) holds the partitions but was started without --cluster-bind, so standby "
+                    + "\(node) cannot forward to it; send the request to \(holder.name) directly"
+            )
+        }
+        var outgoing = HTTPClientRequest(url: Self.url(address, request.uri.description))
+        outgoing.method = HTTPMethod(rawValue: request.method.rawValue)
+        for field in request.headers where !Self.connectionHeaders.contains(field.name.canonicalName) {
+            outgoing.headers.add(name: field.name.rawName, value: field.value)
+        }
+        outgoing.headers.replaceOrAdd(name: "x-keel-listener", value: listener.rawValue)
+        outgoing.headers.replaceOrAdd(name: "x-keel-forwarded-by", value: node)
+        // The body is read whole first (it is at most --max-body-size): streamed, the holder could answer before
+        // reading it, and the client would still be sending it while this listener drains it.
+        if request.headers[.contentLength] != nil || request.headers[.transferEncoding] != nil {
+            let tooLarge = request.headers[.contentLength].flatMap { Int($0) }.map { $0 > maxBodySize } ?? false
+            guard !tooLarge, let body = try? await request.body.collect(upTo: maxBodySize) else {
+                return Self.tooLarge(listener, limit: maxBodySize)
+            }
+            outgoing.body = .bytes(body)
+        }
+        do {
+            // A call may wait long for its handler's result: the deadline only bounds a holder that never answers.
+            let response = try await client.execute(outgoing, deadline: .now() + .hours(24))
+            var headers = HTTPFields()
+            for header in response.headers where !Self.connectionHeaders.contains(header.name.lowercased()) {
+                if let name = HTTPField.Name(header.name) { headers.append(HTTPField(name: name, value: header.value)) }
+            }
+            return Response(
+                status: HTTPResponse.Status(code: Int(response.status.code)),
+                headers: headers,
+                body: ResponseBody(asyncSequence: response.body)
+            )
+        } catch {
+            cached.withLock { $0 = nil }
+            return Self.refusal(
+                listener,
+                "standby \(node) could not forward the request to node \(holder.name) at \(address), which holds "
+                    + "the partitions: \(error). Retry: once its leases expire another node takes over"
+            )
+        }
+    }
+
+    /// `http://host:port/path?query`, with an IPv6 host in brackets.
+    static func url(_ address: String, _ uri: String) -> String {
+        guard let colon = address.lastIndex(of: ":") else { return "http://\(address)\(uri)" }
+        let host = address[..<colon]
+        let hostPart = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : String(host)
+        return "http://\(hostPart)\(address[colon...])\(uri)"
+    }
+
+    private func currentHolder() async throws -> ClusterStatus.Node? {
+        let now = ContinuousClock.now
+        if let cached = cached.withLock({ $0 }), cached.until > now { return cached.holder }
+        let holder = try await cluster.partitionHolder()
+        cached.withLock { $0 = holder.map { ($0, now.advanced(by: Self.cacheDuration)) } }
+        return holder
+    }
+
+    /// 503 in the listener's own error format, with `Retry-After`: nothing was stored.
+    static func refusal(_ listener: ClusterListener, _ message: String) -> Response {
+        switch listener {
+        case .ingress:
+            var response = IngressErrorBody(EngineError(.unavailable, message)).response()
+            response.headers[.retryAfter] = "1"
+            return response
+        case .admin:
+            return adminError(.serviceUnavailable, message, headers: [.retryAfter: "1"])
+        }
+    }
+
+    /// 413: the body is over the limit, or could not be read whole.
+    static func tooLarge(_ listener: ClusterListener, limit: Int) -> Response {
+        let refusal = HTTPRefusal.payloadTooLarge(limit: limit)
+        switch listener {
+        case .ingress: return IngressErrorBody(refusal).response()
+        case .admin: return adminError(.contentTooLarge, refusal.message)
+        }
+    }
+
+    private static func adminError(
+        _ status: HTTPResponse.Status,
+        _ message: String,
+        headers: HTTPFields = [:]
+    ) -> Response {
+        var fields = headers
+        fields[.contentType] = "application/json"
+        let body = (try? JSONEncoder().encode(["message": message])) ?? Data()
+        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+/// A standby's listener: forwards whatever it receives (`ClusterForwarder`).
+struct ForwardingResponder: HTTPResponder {
+    typealias Context = BasicRequestContext
+    let forwarder: ClusterForwarder
+    let listener: ClusterListener
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        await forwarder.forward(request, to: listener)
+    }
+}
+
+/// The `--cluster-bind` listener of the node that holds the partitions: the requests standbys forward,
+/// each handed to the listener it was meant for (its tokens and limits apply as on that listener).
+struct ClusterResponder<Admin: HTTPResponder>: HTTPResponder where Admin.Context == BasicRequestContext {
+    typealias Context = BasicRequestContext
+    let ingress: IngressResponder
+    let admin: Admin
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        switch request.headers.value(ClusterListener.header).flatMap(ClusterListener.init) {
+        case .ingress: return try await ingress.respond(to: request, context: context)
+        case .admin: return try await admin.respond(to: request, context: context)
+        case nil:
+            let body = Data(
+                #"{"message":"this is a node's cluster address: send requests to its ingress or admin API"}"#.utf8
+            )
+            return Response(
+                status: .badRequest,
+                headers: [.contentType: "application/json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: body))
+            )
+        }
+    }
+}

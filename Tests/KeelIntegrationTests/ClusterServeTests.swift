@@ -1,0 +1,254 @@
+import AsyncHTTPClient
+import Foundation
+import KeelTestSupport
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Several `keel serve` nodes on one PostgreSQL: standbys forward to the node holding the partitions, and a
+/// standby takes over when it dies.
+@Suite(
+    "a cluster of keel serve nodes on PostgreSQL",
+    .serialized,
+    .enabled(if: PostgresTestServer.enabled, PostgresTestServer.skipMessage)
+)
+struct ClusterServeTests {
+    /// `keel serve` arguments for node `name` of the cluster on `url`, with 4 s leases (renewed every second,
+    /// which leaves a loaded CI machine slack).
+    static func node(_ name: String, url: String) throws -> KeelProcess {
+        try KeelProcess(
+            serveArguments: [
+                "--store", url, "--lease-duration", "4s", "--node-name", name,
+                "--cluster-bind", "127.0.0.1:\(try freeLoopbackPort())",
+            ]
+        )
+    }
+
+    @Test(
+        "a standby forwards its ingress and admin requests to the node holding the partitions, answers included; after a clean stop it serves them itself"
+    )
+    func standbyForwards() async throws {
+        let url = try await PostgresTestServer.shared().freshDatabase()
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let active = try Self.node("n1", url: url)
+        let standby = try Self.node("n2", url: url)
+        defer {
+            active.cleanUp()
+            standby.cleanUp()
+        }
+        do {
+            try await active.start(client: client)
+            // Healthy as soon as it forwards: its health check is the active node's.
+            try await standby.start(client: client)
+
+            let greeted = try await client.post("\(standby.ingress)/Greeter/greet", "\"standby\"")
+            #expect(greeted.status == 200 && greeted.text == "\"Hello, standby!\"", "\(greeted.status) \(greeted.text)")
+            #expect(greeted.headers.first(name: "x-restate-id")?.hasPrefix("inv_") == true)
+            #expect(try await client.post("\(standby.ingress)/Counter/shared/add", "2").text == "2")
+            #expect(try await client.post("\(active.ingress)/Counter/shared/add", "3").text == "5")
+
+            // A send through the standby, then its result through either node.
+            let sent = try await client.post("\(standby.ingress)/Counter/shared/add/send", "4")
+            #expect(sent.status == 202, "\(sent.status) \(sent.text)")
+            let id = try #require(try sent.json()["invocationId"] as? String)
+            #expect(try await client.get("\(standby.ingress)/restate/invocation/\(id)/attach").text == "9")
+            #expect(try await client.get("\(active.ingress)/restate/invocation/\(id)/output").text == "9")
+
+            // Errors come back as the active node gave them. A large body the active node answers without
+            // reading (an unknown service) is read whole by the standby first: streamed, it crashed the standby.
+            let unknown = try await client.post("\(standby.ingress)/Nowhere/x", "1")
+            #expect(unknown.status == 404, "\(unknown.status) \(unknown.text)")
+            #expect(unknown.text.contains("Nowhere"), "\(unknown.text)")
+            let large = "\"" + String(repeating: "x", count: 300_000) + "\""
+            for _ in 0..<20 {
+                #expect(try await client.post("\(standby.ingress)/Nowhere/x", large).status == 404)
+            }
+            let echoed = try await client.post("\(standby.ingress)/Greeter/greet", large)
+            #expect(echoed.status == 200 && echoed.body.count == 300_000 + 10, "\(echoed.status)")
+            let oversized = try await client.post(
+                "\(standby.ingress)/Greeter/greet",
+                String(repeating: "x", count: 11 << 20)
+            )
+            #expect(oversized.status == 413, "\(oversized.status) \(oversized.text)")
+
+            // The admin API too: the active node answers, and lists both nodes.
+            let services = try await client.get("\(standby.admin)/services")
+            #expect(services.status == 200 && services.text.contains("Counter"), "\(services.status)")
+            let cluster = try await client.get("\(standby.admin)/cluster").json()
+            #expect(cluster["node"] as? String == "n1")
+            let nodes = cluster["nodes"] as? [[String: Any]] ?? []
+            #expect(nodes.map { $0["name"] as? String } == ["n1", "n2"])
+            #expect(nodes.map { $0["role"] as? String } == ["active", "standby"])
+            #expect(nodes.allSatisfy { ($0["address"] as? String)?.hasPrefix("127.0.0.1:") == true })
+
+            // A clean stop hands the partitions over at once; the former standby then serves by itself.
+            active.stop()
+            var answer = try? await client.post("\(standby.ingress)/Counter/shared/add", "1")
+            let deadline = ContinuousClock.now + .seconds(20)
+            while answer?.status != 200, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+                answer = try? await client.post("\(standby.ingress)/Counter/shared/add", "1")
+            }
+            #expect(answer?.text == "10", "\(answer?.status ?? 0) \(answer?.text ?? "")")
+            let after = try await client.get("\(standby.admin)/cluster").json()
+            #expect(after["node"] as? String == "n2")
+            #expect((after["nodes"] as? [[String: Any]])?.map { $0["name"] as? String } == ["n2"])
+        } catch {
+            Issue.record("n1:\n\(active.serverLog.suffix(4000))\nn2:\n\(standby.serverLog.suffix(4000))")
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+
+    @Test(
+        "three nodes under load through all three ingresses, kill -9 of the active node: a standby takes its partitions within the lease, every acknowledged invocation completes exactly once, no object loses an update"
+    )
+    func killActiveNodeUnderLoad() async throws {
+        let url = try await PostgresTestServer.shared().freshDatabase()
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let nodes = try ["n1", "n2", "n3"].map { try Self.node($0, url: url) }
+        defer { for node in nodes { node.cleanUp() } }
+        do {
+            for node in nodes { try await node.start(client: client) }
+            let stopping = StopFlag()
+            let workers = 6
+            let tallies = try await withThrowingTaskGroup(of: WorkerTally.self) { group in
+                for worker in 0..<workers {
+                    group.addTask {
+                        try await Self.work(worker, nodes: nodes.map(\.ingress), client: client, stopping: stopping)
+                    }
+                }
+                try await Task.sleep(for: .seconds(3))
+                let killedAt = ContinuousClock.now
+                nodes[0].kill()
+                let takeover = try await Self.waitForTakeover(
+                    from: "n1",
+                    admins: nodes.dropFirst().map(\.admin),
+                    client: client
+                )
+                let taken = ContinuousClock.now - killedAt
+                print(
+                    "cluster: partitions of n1 taken by \(takeover.node) at epoch \(takeover.epoch), \(taken) after kill -9"
+                )
+                // The lease (4 s), one standby check (1 s), and slack for a loaded machine.
+                #expect(taken < .seconds(15), "takeover took \(taken)")
+                #expect(takeover.epoch == 2)
+                try await Task.sleep(for: .seconds(3))
+                stopping.stop()
+                var tallies: [WorkerTally] = []
+                for try await tally in group { tallies.append(tally) }
+                return tallies.sorted { $0.worker < $1.worker }
+            }
+            let survivor = nodes[1].ingress
+            var sideEffects: [String: Int] = [:]
+            for node in nodes { for line in node.sideEffects() { sideEffects[line, default: 0] += 1 } }
+            var acknowledged = 0
+            for tally in tallies {
+                acknowledged += tally.acknowledged.count
+                #expect(tally.failure == nil, "worker \(tally.worker): \(tally.failure ?? "")")
+                // Each acknowledged invocation counted its two steps exactly once in the object's state.
+                let count = try await client.post("\(survivor)/Recorder/w\(tally.worker)/count")
+                #expect(count.text == "\(tally.acknowledged.count * 2)", "worker \(tally.worker): \(count.text)")
+                for label in tally.acknowledged {
+                    for step in 0..<2 where sideEffects["w\(tally.worker) \(label) \(step)", default: 0] == 0 {
+                        Issue.record("acknowledged \(label) has no side effect for step \(step)")
+                    }
+                }
+            }
+            // A step runs again only when the node died after running it and before storing its result: at most
+            // the one step each worker had in flight at the kill.
+            let repeated = sideEffects.values.filter { $0 > 1 }.count
+            #expect(repeated <= workers, "\(repeated) steps ran twice")
+            #expect(sideEffects.count == acknowledged * 2, "\(sideEffects.count) distinct steps for \(acknowledged)")
+            let retries = tallies.map(\.retries).reduce(0, +)
+            print("cluster: \(acknowledged) invocations acknowledged, \(retries) retries, \(repeated) steps re-run")
+            #expect(acknowledged > workers * 4, "only \(acknowledged) invocations")
+        } catch {
+            for (index, node) in nodes.enumerated() {
+                Issue.record("n\(index + 1):\n\(node.serverLog.suffix(3000))")
+            }
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+
+    final class StopFlag: Sendable {
+        private let stopped = Atomic<Bool>(false)
+        var isStopped: Bool { stopped.load(ordering: .acquiring) }
+        func stop() { stopped.store(true, ordering: .releasing) }
+    }
+
+    struct WorkerTally: Sendable {
+        var worker: Int
+        var acknowledged: [String] = []
+        var retries = 0
+        var failure: String?
+    }
+
+    /// One client: `Recorder/w<worker>/record` calls, each with its own idempotency key, through the ingresses in
+    /// turn; a call that fails is retried with the same key through the next ingress until it is answered.
+    static func work(
+        _ worker: Int,
+        nodes: [String],
+        client: HTTPClient,
+        stopping: StopFlag
+    ) async throws -> WorkerTally {
+        var tally = WorkerTally(worker: worker)
+        var route = worker % nodes.count
+        var sequence = 0
+        while !stopping.isStopped {
+            let label = "w\(worker)-\(sequence)"
+            let deadline = ContinuousClock.now + .seconds(60)
+            while true {
+                let answer = try? await client.post(
+                    "\(nodes[route])/Recorder/w\(worker)/record",
+                    #"{"steps":2,"label":"\#(label)"}"#,
+                    headers: [("content-type", "application/json"), ("idempotency-key", label)]
+                )
+                if answer?.status == 200 {
+                    tally.acknowledged.append(label)
+                    break
+                }
+                tally.retries += 1
+                route = (route + 1) % nodes.count
+                guard ContinuousClock.now < deadline else {
+                    tally.failure =
+                        "\(label) not answered within 60 s; last: \(answer?.status ?? 0) \(answer?.text ?? "")"
+                    return tally
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            sequence += 1
+        }
+        return tally
+    }
+
+    /// Polls the survivors' `/cluster` until every partition is held, live, by a node other than `dead`.
+    static func waitForTakeover(
+        from dead: String,
+        admins: [String],
+        client: HTTPClient
+    ) async throws -> (node: String, epoch: Int) {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            for admin in admins {
+                guard let status = try? await client.get("\(admin)/cluster"), status.status == 200,
+                    let leases = try? status.json()["leases"] as? [[String: Any]], !leases.isEmpty
+                else { continue }
+                let holders = Set(leases.map { $0["node"] as? String ?? "" })
+                if let holder = holders.first, holders.count == 1, holder != dead,
+                    leases.allSatisfy({ $0["live"] as? Bool == true })
+                {
+                    return (holder, leases.compactMap { ($0["epoch"] as? NSNumber)?.intValue }.max() ?? 0)
+                }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw KeelProcessError(message: "no survivor took the partitions of \(dead) within 60 s")
+    }
+}
