@@ -20,8 +20,11 @@ struct KeelLoadCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "The URL every client calls.")
-    var url = "http://127.0.0.1:8080/Bench/run"
+    @Option(
+        help:
+            "The URL every client calls (default http://127.0.0.1:8080/Bench/run). Repeat it to spread the clients over several servers, e.g. the nodes of a cluster: client i calls the i-th URL, modulo their count."
+    )
+    var url: [String] = []
 
     @Option(help: "The request body. With a body the default method is POST and content-type application/json.")
     var body = #"{"steps":1}"#

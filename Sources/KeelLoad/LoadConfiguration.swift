@@ -9,7 +9,10 @@ struct LoadConfiguration: Sendable {
     static let maxDuration = Duration.seconds(3600)
     static let maxConcurrency = 4096
 
+    /// The first of `targets`: what the report names.
     var target: LoadTarget
+    /// Client i calls `targets[i % targets.count]`; never empty.
+    var targets: [LoadTarget]
     var method: String
     var headers: [(name: String, value: String)]
     var body: String
@@ -32,7 +35,13 @@ struct LoadConfiguration: Sendable {
     }
 
     init(_ command: KeelLoadCommand) throws {
-        target = try LoadTarget(command.url, allowRemote: command.allowRemote)
+        let urls = command.url.isEmpty ? ["http://127.0.0.1:8080/Bench/run"] : command.url
+        targets = try urls.map { try LoadTarget($0, allowRemote: command.allowRemote) }
+        guard let first = targets.first else { throw ValidationError("give --url") }
+        guard Set(targets.map(\.scheme)).count == 1, Set(targets.map(\.requestURI)).count == 1 else {
+            throw ValidationError("every --url must have the same scheme and path; only the servers may differ")
+        }
+        target = first
         body = command.body
         method = (command.method ?? (body.isEmpty ? "GET" : "POST")).uppercased()
         headers = try command.headers.map(Self.header)

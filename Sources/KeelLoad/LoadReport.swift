@@ -74,7 +74,7 @@ struct LoadReport: Codable, Sendable {
         machine = context.machine
         labels = Dictionary(context.labels.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
         load = Load(
-            url: configuration.target.url,
+            url: configuration.targets.map(\.url).joined(separator: " "),
             method: configuration.method,
             body: configuration.body,
             concurrency: configuration.concurrency,

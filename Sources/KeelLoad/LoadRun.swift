@@ -19,11 +19,11 @@ struct LoadRun: Sendable {
         guard configuration.target.scheme == "http" else { return try await executeWithAsyncHTTPClient() }
         // One event-loop thread drives every connection: the client's own CPU stays small beside the server's.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let request = plainRequest()
-        let outcome = await measure { schedule, budget in
+        let requests = configuration.targets.map(plainRequest)
+        let outcome = await measure { schedule, budget, index in
             EventLoopClient(
                 group: group,
-                request: request,
+                request: requests[index % requests.count],
                 timeout: configuration.timeout,
                 schedule: schedule,
                 budget: budget
@@ -36,11 +36,11 @@ struct LoadRun: Sendable {
     private func executeWithAsyncHTTPClient() async throws -> Outcome {
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         do {
-            let request = try makeRequest()
-            let outcome = await measure { schedule, budget in
+            let requests = configuration.targets.map(makeRequest)
+            let outcome = await measure { schedule, budget, index in
                 LoadClient(
                     http: http,
-                    request: request,
+                    request: requests[index % requests.count],
                     timeout: configuration.timeout,
                     schedule: schedule,
                     budget: budget
@@ -56,19 +56,21 @@ struct LoadRun: Sendable {
 
     /// Runs `concurrency` clients made by `makeClient` and the resource sampler, and merges what they saw.
     private func measure(
-        _ makeClient: (LoadSchedule, RequestBudget?) -> @Sendable () async -> ClientTally
+        _ makeClient: (LoadSchedule, RequestBudget?, Int) -> @Sendable () async -> ClientTally
     ) async -> Outcome {
         let start = ContinuousClock.now
         let measureStart = start + configuration.warmup
         let schedule = LoadSchedule(measureStart: measureStart, deadline: measureStart + configuration.duration)
         let budget = configuration.requests.map(RequestBudget.init)
-        let client = makeClient(schedule, budget)
 
         // Unstructured tasks with escaping closures: a task group's non-escaping body crashed at run time in
         // debug builds with Swift 6.3 on Linux. Every task is awaited below, so none outlives the run.
         let sampler = ResourceSampler(serverPID: configuration.serverPID, measureStart: measureStart)
         let sampling = Task { await sampler.run() }
-        let clients = (0..<configuration.concurrency).map { _ in Task { await client() } }
+        let clients = (0..<configuration.concurrency).map { index in
+            let client = makeClient(schedule, budget, index)
+            return Task { await client() }
+        }
         var tally = ClientTally()
         for task in clients { tally.merge(await task.value) }
         let end = ContinuousClock.now
@@ -79,8 +81,7 @@ struct LoadRun: Sendable {
         return Outcome(tally: tally, elapsed: elapsed > .zero ? elapsed : .zero, resources: resources)
     }
 
-    private func plainRequest() -> PlainRequest {
-        let target = configuration.target
+    private func plainRequest(_ target: LoadTarget) -> PlainRequest {
         var headers = HTTPHeaders()
         let defaultPort = target.port == 80
         headers.add(name: "host", value: defaultPort ? target.host : "\(target.host):\(target.port)")
@@ -97,8 +98,8 @@ struct LoadRun: Sendable {
         return PlainRequest(host: target.host, port: target.port, head: head, body: body)
     }
 
-    private func makeRequest() throws -> HTTPClientRequest {
-        var request = HTTPClientRequest(url: configuration.target.url)
+    private func makeRequest(_ target: LoadTarget) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: target.url)
         request.method = .init(rawValue: configuration.method)
         for header in configuration.headers { request.headers.add(name: header.name, value: header.value) }
         if !configuration.body.isEmpty {

@@ -18,7 +18,7 @@ extension ReportContext {
         let warmup =
             configuration.warmup > .zero ? " after \(LoadConfiguration.format(configuration.warmup)) warmup" : ""
         lines.append(
-            "load:      \(configuration.concurrency) \(configuration.concurrency == 1 ? "client" : "clients"), \(configuration.method) \(configuration.target.url), \(body), "
+            "load:      \(configuration.concurrency) \(configuration.concurrency == 1 ? "client" : "clients"), \(configuration.method) \(configuration.targets.map(\.url).joined(separator: " ")), \(body), "
                 + "\(configuration.extent)\(warmup), timeout \(LoadConfiguration.format(configuration.timeout))"
         )
         return lines.joined(separator: "\n")

@@ -48,6 +48,10 @@ final class HeldLeases: Sendable {
 extension PostgresStore: LeasedStore {
     public var nodeName: String { configuration.ownership?.node ?? "" }
 
+    public func writeRefusal() -> String? {
+        leases.withLock { $0 }?.refusal()?.message
+    }
+
     public func ownershipLost() async -> String? {
         guard let held = leases.withLock({ $0 }) else {
             // Without leases nothing is ever lost: wait until cancelled.

@@ -228,7 +228,7 @@ public final class PostgresStore: Store, IntrospectionStore, CustomStringConvert
                 logger: logger
             )
             do {
-                try await connection.query("SELECT 1", logger: logger).collect()
+                _ = try await connection.query("SELECT 1", logger: logger).collect()
             } catch {
                 try? await connection.close()
                 throw error

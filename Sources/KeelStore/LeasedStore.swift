@@ -8,6 +8,10 @@ public protocol LeasedStore: Store {
     /// leases): from then on every write fails with `.fenced`, and the node must stop. Returns nil if cancelled.
     func ownershipLost() async -> String?
 
+    /// Why this node may not write now (its leases not renewed in time, or taken), or nil: health answers 503
+    /// with it.
+    func writeRefusal() -> String?
+
     /// Every partition's lease as the database holds it now.
     func clusterStatus() async throws -> ClusterStatus
 

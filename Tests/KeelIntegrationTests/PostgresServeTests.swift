@@ -17,7 +17,7 @@ struct PostgresServeTests {
         let database = try await PostgresTestServer.start()
         let url = try await database.freshDatabase()
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let keel = try KeelProcess(serveArguments: ["--store", url])
+        let keel = try KeelProcess(serveArguments: ["--store", url, "--lease-duration", "4s"])
         defer { keel.cleanUp() }
         do {
             try await keel.start(client: client)
@@ -29,6 +29,15 @@ struct PostgresServeTests {
             #expect(refused.text.contains("storage failed"), "\(refused.text)")
             let refusedSend = try await client.post("\(keel.ingress)/Counter/outage/add/send", "1")
             #expect(refusedSend.status == 503, "\(refusedSend.status) \(refusedSend.text)")
+            // Once its leases could not be renewed for 4/5 of their duration, health says so too.
+            var health = try await client.get("\(keel.ingress)/restate/health")
+            let unhealthyBy = ContinuousClock.now + .seconds(30)
+            while health.status == 200, ContinuousClock.now < unhealthyBy {
+                try await Task.sleep(for: .milliseconds(200))
+                health = try await client.get("\(keel.ingress)/restate/health")
+            }
+            #expect(health.status == 503 && health.text.contains("renew"), "\(health.status) \(health.text)")
+            #expect(try await client.get("\(keel.admin)/health").status == 503)
 
             try await database.restart()
             var answer = try await client.post("\(keel.ingress)/Counter/outage/add", "1")
@@ -39,6 +48,7 @@ struct PostgresServeTests {
             }
             // The acknowledged add before the outage and the one after; the refused ones stored nothing.
             #expect(answer.text == "2", "\(answer.status) \(answer.text)")
+            #expect(try await client.get("\(keel.ingress)/restate/health").status == 200)
             #expect(try await client.get("\(keel.ingress)/Counter/outage/get").text == "2")
         } catch {
             Issue.record("server log:\n\(keel.serverLog)")

@@ -5,6 +5,8 @@
 #   dbos-sqlite         DBOS on SQLite as DBOS configures it   (rollback journal, synchronous=FULL)
 #   dbos-sqlite-wal     DBOS on SQLite in WAL mode             (synchronous=FULL)
 #   keel-postgres       Keel, embedded Swift handler, --store postgres://… (the same fresh local cluster as DBOS's)
+#   keel-postgres-3     the same with three `keel serve` nodes, load spread over their three ingresses (one node
+#                       holds the partitions, the two standbys forward to it)
 #   dbos-postgres       DBOS on PostgreSQL                     (a fresh local cluster per measurement; fsync and synchronous_commit on)
 #   temporal            Temporal dev server, regular activities (state in a SQLite file)
 #   temporal-local      Temporal dev server, local activities   (state in a SQLite file)
@@ -23,7 +25,7 @@
 #   SYSTEMS="keel dbos-sqlite-wal" CALLERS=64 scripts/bench/peers.sh
 #
 # Environment: DURATION (whole seconds, default 10), WARMUP (whole seconds, default 2), ROUNDS (default 2), CALLERS
-# (default "1 64"), SYSTEMS (default: the seven above), KEEL_BIN (folder with release `keel` and `keel-load`,
+# (default "1 64"), SYSTEMS (default: the nine above), KEEL_BIN (folder with release `keel` and `keel-load`,
 # default .build-release/<triple>/release; built there with `swift build -c release --scratch-path .build-release`
 # if missing), VENV (default .venv-peers, created from Benchmarks/peers/requirements.txt if missing), TMPDIR (data
 # directories: keep it on a real disk, fsync on tmpfs costs nothing), RESULTS (the JSON lines file; default a new
@@ -38,7 +40,7 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 ROUNDS=${ROUNDS:-2}
 CALLERS=${CALLERS:-"1 64"}
-SYSTEMS=${SYSTEMS:-"keel keel-python keel-postgres dbos-sqlite dbos-sqlite-wal dbos-postgres temporal temporal-local"}
+SYSTEMS=${SYSTEMS:-"keel keel-python keel-postgres keel-postgres-3 dbos-sqlite dbos-sqlite-wal dbos-postgres temporal temporal-local"}
 VENV=${VENV:-$ROOT/.venv-peers}
 SCRATCH=${SCRATCH_PATH:-$ROOT/.build-release}
 BASE_TMP=${TMPDIR:-/tmp}
@@ -161,7 +163,7 @@ as_postgres() {
 PG_URL=""
 PG_SKIP=""
 PG_BIN=""
-if [[ " $SYSTEMS " == *" dbos-postgres "* || " $SYSTEMS " == *" keel-postgres "* ]]; then
+if [[ " $SYSTEMS " == *" dbos-postgres "* || " $SYSTEMS " == *" keel-postgres"* ]]; then
     PG_BIN=""
     if command -v pg_config >/dev/null 2>&1 && [[ -x "$(pg_config --bindir)/initdb" ]]; then PG_BIN=$(pg_config --bindir); fi
     [[ -n "$PG_BIN" ]] || PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
@@ -258,10 +260,13 @@ start_keel() { # DIR [keel serve arguments...]; sets KEEL_PID INGRESS ADMIN, ret
 
 # measure_keel SYSTEM-ID CALLERS
 measure_keel() {
-    local id=$1 callers=$2 config path mode="" python_pid="" dir store=sqlite store_arguments=()
+    local id=$1 callers=$2 config path mode="" python_pid="" dir store=sqlite store_arguments=() nodes=1
+    local urls=() extra_pids=() node
     case $id in
         keel) config="embedded Swift handler"; path="Bench/run" ;;
         keel-postgres) config="embedded Swift handler, PostgreSQL store"; path="Bench/run"; store=postgres ;;
+        keel-postgres-3) config="embedded Swift handler, PostgreSQL store, 3 nodes (1 active, 2 forwarding)"
+            path="Bench/run"; store=postgres; nodes=3 ;;
         keel-python) config="Python restate-sdk handler, HTTP/2"; path="PyBench/run"; mode=h2 ;;
         keel-python-h1) config="Python restate-sdk handler, HTTP/1.1"; path="PyBench/run"; mode=h1 ;;
         keel-python-hypercorn-default) config="Python restate-sdk handler, HTTP/2, hypercorn's GOAWAY after 1,000"
@@ -275,12 +280,30 @@ measure_keel() {
         store_arguments=(--store "$PG_URL/postgres?sslmode=disable")
     fi
     dir=$(mktemp -d "$WORK/$id.XXXXXX")
+    ((nodes > 1)) && store_arguments+=(--node-name n1 --cluster-bind "127.0.0.1:$(free_port)")
     if ! start_keel "$dir" "${store_arguments[@]}"; then
         fail_line Keel "$config" "$callers" "$KEEL_ERROR"
         stop_group "$KEEL_PID"
         [[ $store == postgres ]] && stop_postgres
         return
     fi
+    urls=(--url "http://127.0.0.1:$INGRESS/$path")
+    # The other nodes of a cluster are standbys: they forward to n1, which holds the partitions.
+    local first_pid=$KEEL_PID first_ingress=$INGRESS first_admin=$ADMIN
+    for ((node = 2; node <= nodes; node++)); do
+        mkdir -p "$dir/n$node"
+        if ! start_keel "$dir/n$node" "${store_arguments[@]:0:2}" --node-name "n$node" \
+            --cluster-bind "127.0.0.1:$(free_port)" --metrics-bind off; then
+            fail_line Keel "$config" "$callers" "node n$node: $KEEL_ERROR"
+            stop_group "$KEEL_PID"
+            for pid in "${extra_pids[@]}" "$first_pid"; do stop_group "$pid"; done
+            stop_postgres
+            return
+        fi
+        extra_pids+=("$KEEL_PID")
+        urls+=(--url "http://127.0.0.1:$INGRESS/$path")
+    done
+    KEEL_PID=$first_pid INGRESS=$first_ingress ADMIN=$first_admin
     if [[ -n "$mode" ]]; then
         local port limit=()
         port=$(free_port)
@@ -309,13 +332,14 @@ measure_keel() {
     # Machine CPU over the measured window: /proc/stat when the warmup ends and when keel-load returns.
     (sleep "$WARMUP"; head -n 1 /proc/stat >"$dir/cpu-before") &
     local sampler=$!
-    "$KEEL_BIN/keel-load" --url "http://127.0.0.1:$INGRESS/$path" --body '{"steps":3}' --concurrency "$callers" \
+    "$KEEL_BIN/keel-load" "${urls[@]}" --body '{"steps":3}' --concurrency "$callers" \
         --duration "${DURATION}s" --warmup "${WARMUP}s" --server-pid "$KEEL_PID" --json \
         --label "system=$id" "store=$store" sync=FULL >"$dir/keel-load.json" 2>"$dir/keel-load.err"
     head -n 1 /proc/stat >"$dir/cpu-after"
     wait "$sampler" 2>/dev/null
     "$PY" "$PEERS/report.py" keel-line --system Keel --config "$config" --callers "$callers" \
         --cpu-before "$dir/cpu-before" --cpu-after "$dir/cpu-after" <"$dir/keel-load.json" | append
+    for pid in "${extra_pids[@]}"; do stop_group "$pid"; done
     stop_group "$KEEL_PID"
     [[ -n "$python_pid" ]] && stop_group "$python_pid"
     [[ $store == postgres ]] && stop_postgres
@@ -367,7 +391,7 @@ measure_temporal() { # SYSTEM-ID CALLERS
 
 measure() { # SYSTEM-ID CALLERS
     case $1 in
-        keel | keel-python | keel-python-h1 | keel-python-hypercorn-default | keel-postgres) measure_keel "$@" ;;
+        keel | keel-python | keel-python-h1 | keel-python-hypercorn-default | keel-postgres | keel-postgres-3) measure_keel "$@" ;;
         dbos-sqlite | dbos-sqlite-wal | dbos-postgres) measure_dbos "$@" ;;
         temporal | temporal-local | temporal-mem | temporal-local-mem) measure_temporal "$@" ;;
         *) log "  unknown system '$1' (see the top of scripts/bench/peers.sh)"; return ;;

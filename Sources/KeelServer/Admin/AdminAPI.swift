@@ -203,8 +203,8 @@ struct AdminAPI: Sendable {
     // MARK: - Handlers
 
     private func health() -> Response {
-        guard shutdown?.isShuttingDown == true else { return Response(status: .ok) }
-        var response = json(AdminBody.Error(message: "the server is shutting down"), status: .serviceUnavailable)
+        guard let reason = shutdown?.unhealthyReason else { return Response(status: .ok) }
+        var response = json(AdminBody.Error(message: reason), status: .serviceUnavailable)
         response.headers[.retryAfter] = "1"
         return response
     }

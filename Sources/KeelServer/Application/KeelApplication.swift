@@ -137,7 +137,9 @@ public struct KeelApplication: Sendable {
             )
         }
         let adminConnections = ConnectionTracker(name: "admin API", limit: ConnectionLimits.admin)
-        let shutdown = ShutdownState()
+        var storeRefusal: (@Sendable () -> String?)?
+        if let cluster = store as? any LeasedStore { storeRefusal = { cluster.writeRefusal() } }
+        let shutdown = ShutdownState(storeRefusal: storeRefusal)
         let budget = BodyBudget(limit: configuration.effectiveMaxInFlightBodyBytes)
         let ingressResponder = IngressResponder(
             engine: engine,

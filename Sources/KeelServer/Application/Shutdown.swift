@@ -11,11 +11,23 @@ import Darwin
 #endif
 
 /// Set once SIGTERM (or SIGINT) started the shutdown: health checks answer 503 from then on, so that a load
-/// balancer stops sending before the listeners close.
+/// balancer stops sending before the listeners close. They also answer 503 while the store refuses writes (a
+/// node on PostgreSQL that could not renew its leases: the database unreachable).
 final class ShutdownState: Sendable {
     private let started = Atomic<Bool>(false)
+    private let storeRefusal: (@Sendable () -> String?)?
+
+    init(storeRefusal: (@Sendable () -> String?)? = nil) {
+        self.storeRefusal = storeRefusal
+    }
 
     var isShuttingDown: Bool { started.load(ordering: .acquiring) }
+
+    /// Why health answers 503 now, or nil.
+    var unhealthyReason: String? {
+        if isShuttingDown { return "the server is shutting down" }
+        return storeRefusal?()
+    }
 
     func begin() { started.store(true, ordering: .releasing) }
 }

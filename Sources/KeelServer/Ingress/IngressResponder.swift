@@ -78,9 +78,7 @@ struct IngressResponder: HTTPResponder {
     private func route(_ request: Request, reservation: BodyReservation) async throws -> Response {
         switch try IngressRoute.parse(path: request.uri.path, registry: engine.registry) {
         case .health:
-            if shutdown?.isShuttingDown == true {
-                throw EngineError(.unavailable, "the server is shutting down")
-            }
+            if let reason = shutdown?.unhealthyReason { throw EngineError(.unavailable, reason) }
             return json(HealthBody(services: engine.registry.services.keys.sorted()))
         case .call(let target):
             try allow(request, [.get, .post])
