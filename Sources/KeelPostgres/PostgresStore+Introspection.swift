@@ -150,16 +150,20 @@ extension PostgresStore {
             logger: logger
         )
         let rows: [PostgresRow]
+        let names: [String]
         try await connection.query("SAVEPOINT keel_query", logger: logger)
         do {
             try await connection.query(
                 PostgresQuery(unsafeSQL: "DECLARE keel_query NO SCROLL CURSOR FOR\n\(sql)\n"),
                 logger: logger
             )
-            rows = try await connection.query(
+            let fetched = try await connection.query(
                 PostgresQuery(unsafeSQL: "FETCH FORWARD \(limits.rows + 1) FROM keel_query"),
                 logger: logger
-            ).collect()
+            )
+            // From the row description: an answer without rows still has its columns.
+            names = fetched.columns.map(\.name)
+            rows = try await fetched.collect()
         } catch let error as PSQLError where error.serverInfo != nil {
             // A cursor takes only a query: `WITH … DELETE …` (which starts with WITH) is a syntax error there.
             // Its plan says whether it writes.
@@ -169,12 +173,10 @@ extension PostgresStore {
             return .failure(queryError(error, limits: limits))
         }
         guard rows.count <= limits.rows else { return .failure(.tooManyRows(limits.rows)) }
-        var columns: [String] = []
         var values: [[IntrospectionResult.Value]] = []
         for row in rows {
             var line: [IntrospectionResult.Value] = []
             for cell in row {
-                if values.isEmpty { columns.append(cell.columnName) }
                 switch answer(cell) {
                 case .success(let value): line.append(value)
                 case .failure(let error): return .failure(error)
@@ -182,7 +184,7 @@ extension PostgresStore {
             }
             values.append(line)
         }
-        return .success(IntrospectionResult(columns: columns, rows: values))
+        return .success(IntrospectionResult(columns: names, rows: values))
     }
 
     /// Whether `sql` would change data: its plan has a `ModifyTable` node. False when it has no plan either.

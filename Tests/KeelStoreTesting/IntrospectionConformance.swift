@@ -354,6 +354,13 @@ public struct IntrospectionConformance: Sendable {
             "SELECT status, count(*) AS n FROM sys_invocation GROUP BY status ORDER BY status"
         )
         #expect(grouped.map { $0["n"] } == [.integer(3), .integer(3)])
+        // An answer without rows still names its columns.
+        let empty = try await store.introspect(
+            "SELECT id, status AS state FROM sys_invocation WHERE status = 'nowhere'",
+            catalog: .init(),
+            limits: .init()
+        )
+        #expect(empty.columns == ["id", "state"] && empty.rows.isEmpty, "\(empty.columns)")
         let joined = try await rows(
             store,
             """
