@@ -67,12 +67,20 @@ extension PostgresStore: LeasedStore {
         return try await takeLeases(ownership, wait: wait)
     }
 
+    public func clusterSecret() async throws -> String? {
+        let rows = try await withConnection(gated: false) { [logger] connection in
+            try await connection.query("SELECT secret FROM keel.cluster WHERE id = 1", logger: logger).collect()
+                .map { $0.makeRandomAccess() }
+        }
+        return try decoding(rows) { try $0[0].decode(String?.self) }.first ?? nil
+    }
+
     public func partitionHolder() async throws -> ClusterStatus.Node? {
         let rows = try await withConnection(gated: false) { [logger] connection in
             try await connection.query(
                 """
-                SELECT n.name, n.address FROM keel.partition_lease l JOIN keel.cluster_node n ON n.name = l.node \
-                WHERE l.expires_at > now() ORDER BY l.partition LIMIT 1
+                SELECT l.node, n.address FROM keel.partition_lease l LEFT JOIN keel.cluster_node n \
+                ON n.name = l.node WHERE l.expires_at > now() ORDER BY l.partition LIMIT 1
                 """,
                 logger: logger
             ).collect().map { $0.makeRandomAccess() }
@@ -123,6 +131,16 @@ extension PostgresStore: LeasedStore {
         )
     }
 
+    /// This node is alive: its row's `seen_at` is now (the row is added again if it went missing, e.g. removed
+    /// by an earlier process of the same name that stopped late).
+    static func heartbeat(_ ownership: PostgresStoreConfiguration.Ownership) -> PostgresQuery {
+        """
+        INSERT INTO keel.cluster_node (name, address, started_at, seen_at) \
+        VALUES (\(ownership.node), \(ownership.address), now(), now()) \
+        ON CONFLICT (name) DO UPDATE SET seen_at = now()
+        """
+    }
+
     /// Adds this node to `keel.cluster_node` (or refreshes its row after a restart), with its address.
     func join(_ ownership: PostgresStoreConfiguration.Ownership) async throws(StoreError) {
         let logger = self.logger
@@ -146,9 +164,33 @@ extension PostgresStore: LeasedStore {
         wait: Bool = true
     ) async throws(StoreError) -> Bool {
         var waitingFor: String?
+        var failing = false
         while true {
             let start = ContinuousClock.now
-            switch try await takeover(ownership) {
+            let attempt: Takeover
+            do {
+                attempt = try await takeover(ownership)
+                if failing { logger.info("the database answers again", metadata: ["node": "\(ownership.node)"]) }
+                failing = false
+            } catch {
+                // A standby outlives a database outage as the active node does; a wrong partition count, or a
+                // stop, ends the wait.
+                guard wait, error.code != .schema, !Task.isCancelled else { throw error }
+                if !failing {
+                    logger.warning(
+                        "standby: cannot look for free partitions; retrying",
+                        metadata: ["node": "\(ownership.node)", "error": "\(error.message)"]
+                    )
+                    failing = true
+                }
+                do {
+                    try await Task.sleep(for: min(.seconds(1), ownership.leaseDuration / 4))
+                } catch {
+                    throw StoreError(.closed, "stopped while waiting for the partitions")
+                }
+                continue
+            }
+            switch attempt {
             case .taken(let fence):
                 let held = HeldLeases(
                     fence: fence,
@@ -162,6 +204,7 @@ extension PostgresStore: LeasedStore {
                         "epochs": "\(Set(fence.epochs).sorted().map(String.init).joined(separator: ","))",
                     ]
                 )
+                await renewIfLate(held, ownership)
                 startKeeper(held, ownership)
                 return true
             case .held(let holder, let until):
@@ -204,8 +247,19 @@ extension PostgresStore: LeasedStore {
                 """,
                 logger: logger
             )
-            let fixed = try await connection.query("SELECT partitions FROM keel.cluster WHERE id = 1", logger: logger)
-                .collect().first.map { try $0.makeRandomAccess()[0].decode(Int64.self) }
+            // The secret nodes show each other when they forward (the first node sets it; every node reads it).
+            let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+            try await connection.query(
+                "UPDATE keel.cluster SET secret = \(secret) WHERE id = 1 AND secret IS NULL",
+                logger: logger
+            )
+            // Locking the cluster's row makes takeovers take turns: two standbys seeing the same expired leases
+            // do not both take them (the second then finds the first's live leases).
+            let fixed = try await connection.query(
+                "SELECT partitions FROM keel.cluster WHERE id = 1 FOR UPDATE",
+                logger: logger
+            )
+            .collect().first.map { try $0.makeRandomAccess()[0].decode(Int64.self) }
             guard fixed == count else {
                 throw StoreError(
                     .schema,
@@ -213,10 +267,7 @@ extension PostgresStore: LeasedStore {
                         + "started with \(count); start it with --partitions \(fixed.map(String.init) ?? "?")"
                 )
             }
-            try await connection.query(
-                "UPDATE keel.cluster_node SET seen_at = now() WHERE name = \(ownership.node)",
-                logger: logger
-            )
+            try await connection.query(Self.heartbeat(ownership), logger: logger)
             try await connection.query(
                 """
                 INSERT INTO keel.partition_lease (partition, epoch) \
@@ -278,7 +329,12 @@ extension PostgresStore: LeasedStore {
                 }
                 let start = ContinuousClock.now
                 do {
-                    let renewed = try await renew(held.fence, leaseMilliseconds: leaseMilliseconds, wait: period)
+                    let renewed = try await renew(
+                        held.fence,
+                        address: ownership.address,
+                        leaseMilliseconds: leaseMilliseconds,
+                        wait: period
+                    )
                     guard renewed == held.fence.partitions.count else {
                         held.lose(
                             "another node took \(held.fence.partitions.count - renewed) of the "
@@ -305,9 +361,27 @@ extension PostgresStore: LeasedStore {
         keeper.withLock { $0 = task }
     }
 
+    /// A takeover that took long (its connection came late, e.g. just after a database outage) leaves leases
+    /// that are live in the database but already past this node's own cautious deadline: renew them at once,
+    /// a few times if need be, so that the server's recovery right after does not find its writes refused.
+    private func renewIfLate(_ held: HeldLeases, _ ownership: PostgresStoreConfiguration.Ownership) async {
+        let leaseMilliseconds = Self.milliseconds(ownership.leaseDuration)
+        for _ in 0..<3 where held.refusal() != nil && !held.isLost {
+            let start = ContinuousClock.now
+            let renewed = try? await renew(
+                held.fence,
+                address: ownership.address,
+                leaseMilliseconds: leaseMilliseconds,
+                wait: ownership.leaseDuration / 4
+            )
+            if renewed == held.fence.partitions.count { held.state.withLock { $0.renewed(startedAt: start) } }
+        }
+    }
+
     /// How many of the fence's lease rows still name this node with its epochs, now extended.
     private func renew(
         _ fence: PartitionFence,
+        address: String?,
         leaseMilliseconds: Int64,
         wait: Duration
     ) async throws(StoreError)
@@ -315,7 +389,8 @@ extension PostgresStore: LeasedStore {
     {
         let (partitions, epochs) = fence.arrays
         let query: PostgresQuery = """
-            WITH seen AS (UPDATE keel.cluster_node SET seen_at = now() WHERE name = \(fence.node)) \
+            WITH seen AS (INSERT INTO keel.cluster_node (name, address, started_at, seen_at) \
+            VALUES (\(fence.node), \(address), now(), now()) ON CONFLICT (name) DO UPDATE SET seen_at = now()) \
             UPDATE keel.partition_lease l \
             SET expires_at = now() + (\(leaseMilliseconds)::double precision / 1000) * interval '1 second' \
             FROM unnest(\(partitions), \(epochs)) AS f(p, e) \

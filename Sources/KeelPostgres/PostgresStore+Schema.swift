@@ -11,6 +11,7 @@ extension PostgresStore {
         ("v3", introspectionFunctions),
         ("v4", leaseTables + [dropUnfencedApplyBatch, applyBatchFunction]),
         ("v5", [nodeTable]),
+        ("v6", ["ALTER TABLE keel.cluster ADD COLUMN secret TEXT"]),
     ]
 
     /// The nodes of the cluster: the address where the others reach each one (`--cluster-bind`), when it

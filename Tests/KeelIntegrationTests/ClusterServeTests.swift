@@ -84,6 +84,26 @@ struct ClusterServeTests {
             #expect(nodes.map { $0["role"] as? String } == ["active", "standby"])
             #expect(nodes.allSatisfy { ($0["address"] as? String)?.hasPrefix("127.0.0.1:") == true })
 
+            // The active node's cluster address serves only the cluster's nodes, who know its secret.
+            let clusterAddress = try #require(active.serveArguments.last)
+            for secret in [nil, "not-the-secret"] {
+                var headers = [("content-type", "application/json"), ("x-keel-listener", "admin")]
+                if let secret { headers.append(("x-keel-cluster-secret", secret)) }
+                let refused = try await client.request(.GET, "http://\(clusterAddress)/services", headers: headers)
+                #expect(refused.status == 403, "\(refused.status) \(refused.text)")
+            }
+
+            // SIGTERM to a standby: it stops cleanly (status 0) and leaves the cluster.
+            let third = try Self.node("n3", url: url)
+            defer { third.cleanUp() }
+            try await third.start(client: client)
+            let three = try await client.get("\(active.admin)/cluster").json()["nodes"] as? [[String: Any]]
+            #expect(three?.map { $0["name"] as? String } == ["n1", "n2", "n3"])
+            third.sendTerminate()
+            #expect(third.waitForExit(timeout: .seconds(30)) == 0, "\(third.serverLog.suffix(2000))")
+            let two = try await client.get("\(active.admin)/cluster").json()["nodes"] as? [[String: Any]]
+            #expect(two?.map { $0["name"] as? String } == ["n1", "n2"])
+
             // A clean stop hands the partitions over at once; the former standby then serves by itself.
             active.stop()
             var answer = try? await client.post("\(standby.ingress)/Counter/shared/add", "1")
@@ -116,7 +136,7 @@ struct ClusterServeTests {
             for node in nodes { try await node.start(client: client) }
             let stopping = StopFlag()
             let workers = 6
-            let tallies = try await withThrowingTaskGroup(of: WorkerTally.self) { group in
+            let (tallies, takenBy) = try await withThrowingTaskGroup(of: WorkerTally.self) { group in
                 for worker in 0..<workers {
                     group.addTask {
                         try await Self.work(worker, nodes: nodes.map(\.ingress), client: client, stopping: stopping)
@@ -141,9 +161,9 @@ struct ClusterServeTests {
                 stopping.stop()
                 var tallies: [WorkerTally] = []
                 for try await tally in group { tallies.append(tally) }
-                return tallies.sorted { $0.worker < $1.worker }
+                return (tallies.sorted { $0.worker < $1.worker }, takeover.node)
             }
-            let survivor = nodes[1].ingress
+            let survivor = try #require(nodes.first { $0.serveArguments.contains(takenBy) }).ingress
             var sideEffects: [String: Int] = [:]
             for node in nodes { for line in node.sideEffects() { sideEffects[line, default: 0] += 1 } }
             var acknowledged = 0

@@ -320,6 +320,26 @@ struct PostgresLeaseTests {
         await standby.close()
     }
 
+    @Test("two standbys trying at the same moment after a clean stop: exactly one takes the partitions")
+    func takeoversTakeTurns() async throws {
+        let server = try await PostgresTestServer.shared()
+        let url = try await server.freshDatabase()
+        let owner = try await PostgresStore.connect(try Self.configuration(url, node: "n1"))
+        let second = try await PostgresStore.connect(try Self.configuration(url, node: "n2"), acquiring: false)
+        let third = try await PostgresStore.connect(try Self.configuration(url, node: "n3"), acquiring: false)
+        await owner.close()
+        async let secondTook = second.acquirePartitions(wait: false)
+        async let thirdTook = third.acquirePartitions(wait: false)
+        let took = try await [secondTook, thirdTook]
+        #expect(took.filter { $0 }.count == 1, "\(took)")
+        let holder = try await second.partitionHolder()?.name
+        #expect(holder == (took[0] ? "n2" : "n3"))
+        #expect(try await second.clusterStatus().leases.map(\.epoch) == [2, 2, 2, 2])
+        #expect(try await second.clusterSecret()?.count == 64)
+        await second.close()
+        await third.close()
+    }
+
     @Test("a node started with another partition count than the cluster's is refused, naming both")
     func partitionCountIsFixed() async throws {
         let server = try await PostgresTestServer.shared()

@@ -64,6 +64,16 @@ public struct KeelApplication: Sendable {
                 return
             }
         }
+        // What standbys show when they forward to this node's --cluster-bind listener.
+        var clusterSecret: String?
+        if configuration.cluster != nil, let cluster = store as? any LeasedStore {
+            do {
+                clusterSecret = try await cluster.clusterSecret()
+            } catch {
+                await store.close()
+                throw error
+            }
+        }
         // Blames a crash on the embedded handler that caused it, so that it is recovered paused, not re-run.
         let crashWatch = try CrashWatch(directory: configuration.dataDirectory)
         crashWatch.installTrapHandler()
@@ -103,6 +113,16 @@ public struct KeelApplication: Sendable {
                 logger: logger
             )
             try await analytics.start()
+            if store is any LeasedStore, configuration.analytics.engineURL == nil,
+                !analytics.current.datasources.isEmpty
+            {
+                logger.warning(
+                    """
+                    analytics rows ingested on this node stay in its data directory: on a cluster, give every node \
+                    the same --analytics-engine clickhouse://… so that pipes answer the same on all of them
+                    """
+                )
+            }
             recovered = try await engine.recover()
         } catch {
             // Nothing runs yet: release what was opened, so the error is what the operator sees.
@@ -205,9 +225,14 @@ public struct KeelApplication: Sendable {
         }
         // Requests that standbys forward, while this node holds the partitions (`--cluster-bind`).
         let clusterConnections = ConnectionTracker(name: "cluster", limit: ingressConnections.limit)
-        let clusterListener = configuration.cluster.map { bind in
-            Application(
-                responder: ClusterResponder(ingress: ingressResponder, admin: adminRouter.buildResponder()),
+        var clusterListener: (any Service)?
+        if let bind = configuration.cluster, let clusterSecret {
+            clusterListener = Application(
+                responder: ClusterResponder(
+                    ingress: ingressResponder,
+                    admin: adminRouter.buildResponder(),
+                    secret: clusterSecret
+                ),
                 server: .guardedHTTP1(
                     tracker: clusterConnections,
                     timeouts: configuration.connections,

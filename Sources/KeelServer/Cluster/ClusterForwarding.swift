@@ -17,6 +17,20 @@ enum ClusterListener: String, Sendable {
     static let header = HTTPField.Name("x-keel-listener")
     /// The standby that forwarded a request (for the holder's logs and the client's answer).
     static let forwardedBy = HTTPField.Name("x-keel-forwarded-by")
+    /// The cluster's secret (`LeasedStore.clusterSecret()`): only a node of the cluster can send requests to
+    /// another's `--cluster-bind` listener, which serves the admin API too.
+    static let secret = HTTPField.Name("x-keel-cluster-secret")
+    /// The headers nodes add for each other, removed before a request is served.
+    static let internalHeaders: [HTTPField.Name?] = [header, forwardedBy, secret]
+
+    /// The largest body each listener takes: the ingress's `--max-body-size`, and the admin API's largest
+    /// upload (state, `PUT /services/…/state`).
+    func bodyLimit(ingress: Int) -> Int {
+        switch self {
+        case .ingress: ingress
+        case .admin: 32 * 1024 * 1024
+        }
+    }
 }
 
 /// A standby's ingress and admin API: every request goes on to the node that holds the partitions, at the
@@ -29,9 +43,10 @@ final class ClusterForwarder: Sendable {
     private let cluster: any LeasedStore
     private let client: HTTPClient
     private let node: String
-    /// `--max-body-size`: larger bodies are refused here, as the holder would refuse them.
+    /// `--max-body-size`: larger bodies for the ingress are refused here, as the holder would refuse them.
     private let maxBodySize: Int
     private let cached = Mutex<(holder: ClusterStatus.Node, until: ContinuousClock.Instant)?>(nil)
+    private let knownSecret = Mutex<String?>(nil)
 
     static let cacheDuration: Duration = .milliseconds(500)
     /// Headers that belong to one connection, not to the request (RFC 9110 §7.6.1), and `host`, which the
@@ -43,12 +58,16 @@ final class ClusterForwarder: Sendable {
     /// A forward fails at once when the holder cannot be reached (it may have died: the client retries,
     /// through whichever node then holds the partitions), instead of waiting in the client's reconnection
     /// backoff; redirects go back to the client as they are.
-    static var clientConfiguration: HTTPClient.Configuration {
+    /// It opens as many connections to the holder as the standby's listeners accept (calls wait for their
+    /// results on them), and closes idle ones well before the holder's own idle timeout would.
+    static func clientConfiguration(connections: Int) -> HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
             timeout: .init(connect: .seconds(2))
         )
         configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(8, connections)
+        configuration.connectionPool.idleTimeout = .seconds(20)
         return configuration
     }
 
@@ -88,14 +107,19 @@ final class ClusterForwarder: Sendable {
         for field in request.headers where !Self.connectionHeaders.contains(field.name.canonicalName) {
             outgoing.headers.add(name: field.name.rawName, value: field.value)
         }
+        guard let secret = await secret() else {
+            return Self.refusal(listener, "standby \(node) cannot read the cluster's secret to forward the request")
+        }
         outgoing.headers.replaceOrAdd(name: "x-keel-listener", value: listener.rawValue)
         outgoing.headers.replaceOrAdd(name: "x-keel-forwarded-by", value: node)
-        // The body is read whole first (it is at most --max-body-size): streamed, the holder could answer before
-        // reading it, and the client would still be sending it while this listener drains it.
+        outgoing.headers.replaceOrAdd(name: "x-keel-cluster-secret", value: secret)
+        // The body is read whole first (it is bounded): streamed, the holder could answer before reading it, and
+        // the client would still be sending it while this listener drains it.
         if request.headers[.contentLength] != nil || request.headers[.transferEncoding] != nil {
-            let tooLarge = request.headers[.contentLength].flatMap { Int($0) }.map { $0 > maxBodySize } ?? false
-            guard !tooLarge, let body = try? await request.body.collect(upTo: maxBodySize) else {
-                return Self.tooLarge(listener, limit: maxBodySize)
+            let limit = listener.bodyLimit(ingress: maxBodySize)
+            let tooLarge = request.headers[.contentLength].flatMap { Int($0) }.map { $0 > limit } ?? false
+            guard !tooLarge, let body = try? await request.body.collect(upTo: limit) else {
+                return Self.tooLarge(listener, limit: limit)
             }
             outgoing.body = .bytes(body)
         }
@@ -116,7 +140,8 @@ final class ClusterForwarder: Sendable {
             return Self.refusal(
                 listener,
                 "standby \(node) could not forward the request to node \(holder.name) at \(address), which holds "
-                    + "the partitions: \(error). Retry: once its leases expire another node takes over"
+                    + "the partitions: \(error). If that node failed while it had the request, it may have accepted "
+                    + "it: retry with the same idempotency key (once its leases expire another node takes over)"
             )
         }
     }
@@ -129,6 +154,14 @@ final class ClusterForwarder: Sendable {
         return "http://\(hostPart)\(address[colon...])\(uri)"
     }
 
+    /// The cluster's secret, read once.
+    private func secret() async -> String? {
+        if let known = knownSecret.withLock({ $0 }) { return known }
+        let read = try? await cluster.clusterSecret()
+        knownSecret.withLock { $0 = read }
+        return read
+    }
+
     private func currentHolder() async throws -> ClusterStatus.Node? {
         let now = ContinuousClock.now
         if let cached = cached.withLock({ $0 }), cached.until > now { return cached.holder }
@@ -137,7 +170,7 @@ final class ClusterForwarder: Sendable {
         return holder
     }
 
-    /// 503 in the listener's own error format, with `Retry-After`: nothing was stored.
+    /// 503 in the listener's own error format, with `Retry-After`.
     static func refusal(_ listener: ClusterListener, _ message: String) -> Response {
         switch listener {
         case .ingress:
@@ -182,25 +215,46 @@ struct ForwardingResponder: HTTPResponder {
 }
 
 /// The `--cluster-bind` listener of the node that holds the partitions: the requests standbys forward,
-/// each handed to the listener it was meant for (its tokens and limits apply as on that listener).
+/// each handed to the listener it was meant for (its tokens and limits apply as on that listener). Only requests
+/// that show the cluster's secret are served, without the nodes' own headers.
 struct ClusterResponder<Admin: HTTPResponder>: HTTPResponder where Admin.Context == BasicRequestContext {
     typealias Context = BasicRequestContext
     let ingress: IngressResponder
     let admin: Admin
+    let secret: String
 
     func respond(to request: Request, context: Context) async throws -> Response {
-        switch request.headers.value(ClusterListener.header).flatMap(ClusterListener.init) {
-        case .ingress: return try await ingress.respond(to: request, context: context)
-        case .admin: return try await admin.respond(to: request, context: context)
+        guard let shown = request.headers.value(ClusterListener.secret), Self.same(shown, secret) else {
+            return Self.refusal(.forbidden, "only the nodes of this cluster may send requests to its cluster address")
+        }
+        let listener = request.headers.value(ClusterListener.header).flatMap(ClusterListener.init)
+        var head = request.head
+        for name in ClusterListener.internalHeaders.compactMap({ $0 }) { head.headerFields[name] = nil }
+        let served = Request(head: head, body: request.body)
+        switch listener {
+        case .ingress: return try await ingress.respond(to: served, context: context)
+        case .admin: return try await admin.respond(to: served, context: context)
         case nil:
-            let body = Data(
-                #"{"message":"this is a node's cluster address: send requests to its ingress or admin API"}"#.utf8
-            )
-            return Response(
-                status: .badRequest,
-                headers: [.contentType: "application/json"],
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: body))
+            return Self.refusal(
+                .badRequest,
+                "this is a node's cluster address: send requests to its ingress or admin API"
             )
         }
+    }
+
+    /// Compares in time independent of where the two differ.
+    static func same(_ left: String, _ right: String) -> Bool {
+        let (a, b) = (Array(left.utf8), Array(right.utf8))
+        guard a.count == b.count else { return false }
+        return zip(a, b).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+
+    private static func refusal(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        let body = (try? JSONEncoder().encode(["message": message])) ?? Data()
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: body))
+        )
     }
 }

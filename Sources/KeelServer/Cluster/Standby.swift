@@ -12,22 +12,23 @@ extension KeelApplication {
     /// stop (false).
     func acquirePartitions(_ cluster: any LeasedStore) async throws -> Bool {
         if try await cluster.acquirePartitions(wait: false) { return true }
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: ClusterForwarder.clientConfiguration)
+        let descriptorLimit = ProcessLimits.openFiles()
+        let ingressLimit = ConnectionLimits.ingress(
+            requested: configuration.maxConnections,
+            descriptorLimit: descriptorLimit
+        )
+        let client = HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: ClusterForwarder.clientConfiguration(connections: ingressLimit + ConnectionLimits.admin)
+        )
         let forwarder = ClusterForwarder(
             cluster: cluster,
             client: client,
             node: cluster.nodeName,
             maxBodySize: configuration.maxBodySize
         )
-        let descriptorLimit = ProcessLimits.openFiles()
         let listeners = [
-            (
-                ClusterListener.ingress, configuration.ingress,
-                ConnectionLimits.ingress(
-                    requested: configuration.maxConnections,
-                    descriptorLimit: descriptorLimit
-                )
-            ),
+            (ClusterListener.ingress, configuration.ingress, ingressLimit),
             (ClusterListener.admin, configuration.admin, ConnectionLimits.admin),
         ].map { listener, bind, limit in
             Application(
@@ -82,7 +83,12 @@ private final class PartitionAcquirer: Service, Sendable {
     var took: Bool { taken.load(ordering: .acquiring) }
 
     func run() async throws {
-        let took = try await cancelWhenGracefulShutdown { try await self.cluster.acquirePartitions(wait: true) }
-        taken.store(took, ordering: .releasing)
+        do {
+            let took = try await cancelWhenGracefulShutdown { try await self.cluster.acquirePartitions(wait: true) }
+            taken.store(took, ordering: .releasing)
+        } catch {
+            // Told to stop while waiting (SIGTERM): a clean end, the listeners drain and the node leaves.
+            guard Task.isCancelled || Task.isShuttingDownGracefully else { throw error }
+        }
     }
 }
