@@ -185,6 +185,7 @@ struct ClusterServeTests {
             #expect(repeated <= workers, "\(repeated) steps ran twice")
             #expect(sideEffects.count == acknowledged * 2, "\(sideEffects.count) distinct steps for \(acknowledged)")
             let retries = tallies.map(\.retries).reduce(0, +)
+            #expect(tallies.map(\.refusedBySurvivors).reduce(0, +) == 0, "connections refused by n2 or n3")
             print("cluster: \(acknowledged) invocations acknowledged, \(retries) retries, \(repeated) steps re-run")
             #expect(acknowledged > workers * 4, "only \(acknowledged) invocations")
         } catch {
@@ -207,6 +208,7 @@ struct ClusterServeTests {
         var worker: Int
         var acknowledged: [String] = []
         var retries = 0
+        var refusedBySurvivors = 0
         var failure: String?
     }
 
@@ -234,6 +236,9 @@ struct ClusterServeTests {
                     tally.acknowledged.append(label)
                     break
                 }
+                // The survivors' listeners stay open through the takeover: only the killed node (the first)
+                // may refuse a connection.
+                if answer == nil, route != 0 { tally.refusedBySurvivors += 1 }
                 tally.retries += 1
                 route = (route + 1) % nodes.count
                 guard ContinuousClock.now < deadline else {

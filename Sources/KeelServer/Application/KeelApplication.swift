@@ -51,25 +51,22 @@ public struct KeelApplication: Sendable {
         let lock = try DataDirectoryLock(directory: configuration.dataDirectory)
         let directory = configuration.dataDirectory
         let store = try await (self.store ?? { try SQLiteStore(directory: URL(fileURLWithPath: directory)) })()
-        if let cluster = store as? any LeasedStore {
-            let holding: Bool
-            do {
-                holding = try await acquirePartitions(cluster)
-            } catch {
-                await store.close()
-                throw error
-            }
-            guard holding else {
-                await store.close()
-                return
-            }
-        }
+        // On a cluster: a standby's listeners, which become this server's once it took the partitions.
+        var standby: StandbyListeners?
         // What standbys show when they forward to this node's --cluster-bind listener.
         var clusterSecret: String?
-        if configuration.cluster != nil, let cluster = store as? any LeasedStore {
+        if let cluster = store as? any LeasedStore {
             do {
-                clusterSecret = try await cluster.clusterSecret()
+                switch try await acquirePartitions(cluster) {
+                case .atStart: break
+                case .afterWaiting(let listeners): standby = listeners
+                case .stopped:
+                    await store.close()
+                    return
+                }
+                if configuration.cluster != nil { clusterSecret = try await cluster.clusterSecret() }
             } catch {
+                await standby?.stop()
                 await store.close()
                 throw error
             }
@@ -127,6 +124,7 @@ public struct KeelApplication: Sendable {
         } catch {
             // Nothing runs yet: release what was opened, so the error is what the operator sees.
             try? await client.shutdown()
+            await standby?.stop()
             await store.close()
             throw error
         }
@@ -245,7 +243,8 @@ public struct KeelApplication: Sendable {
         let watcher = ShutdownWatcher(
             state: shutdown,
             gracePeriod: configuration.shutdownGracePeriod,
-            connections: [ingressConnections, adminConnections, metricsConnections, clusterConnections],
+            connections: (standby?.connections ?? [ingressConnections, adminConnections])
+                + [metricsConnections, clusterConnections],
             logger: logger
         )
         // Shut down in reverse order: the watcher first (health answers 503 from then on, and the grace period
@@ -255,7 +254,14 @@ public struct KeelApplication: Sendable {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let tracing { services.append(.init(service: tracing.service)) }
         if let metrics { services.append(.init(service: metrics, successTerminationBehavior: .ignore)) }
-        services += [.init(service: ingress), .init(service: admin)]
+        if let standby {
+            // The standby's listeners never closed: they serve this node's own responders from now on.
+            standby.ingress.serve(ingressResponder)
+            standby.admin.serve(adminRouter.buildResponder())
+            engine.releaseAttempts()
+        } else {
+            services += [.init(service: ingress), .init(service: admin)]
+        }
         if let clusterListener { services.append(.init(service: clusterListener)) }
         services += [.init(service: engine), .init(service: watcher)]
         if let cluster = store as? any LeasedStore {
@@ -270,14 +276,17 @@ public struct KeelApplication: Sendable {
         let group = ServiceGroup(configuration: groupConfiguration)
         defer { watcher.disarm() }
         do {
-            try await group.run()
+            // A SIGTERM that stopped the standby's listeners while this node recovered stops the server too.
+            if standby?.hasEnded != true { try await group.run() }
         } catch {
             try? await client.shutdown()
+            await standby?.stop()
             try? await adminLoop.shutdownGracefully()
             await store.close()
             throw error
         }
         try await client.shutdown()
+        await standby?.stop()
         try? await adminLoop.shutdownGracefully()
         await store.close()
         withExtendedLifetime(lock) {}

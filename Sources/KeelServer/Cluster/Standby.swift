@@ -1,17 +1,76 @@
 import AsyncHTTPClient
+import Foundation
 import Hummingbird
+import KeelEngine
 import KeelStore
 import Logging
 import ServiceLifecycle
 import Synchronization
 
+/// How a node on a cluster got its partitions.
+enum Acquisition {
+    /// It took them at start: the server opens its own listeners.
+    case atStart
+    /// It was a standby: its listeners, which forwarded meanwhile, are the server's from now on.
+    case afterWaiting(StandbyListeners)
+    /// It was told to stop while it waited.
+    case stopped
+}
+
+/// A standby's ingress and admin listeners, kept running when the node takes over, so that the ports never
+/// close: their responders change from forwarding, to 503 while the node recovers, to the node's own.
+struct StandbyListeners: Sendable {
+    let ingress: HandoverResponder
+    let admin: HandoverResponder
+    let connections: [ConnectionTracker]
+    private let group: ServiceGroup
+    private let running: Task<Void, any Error>
+    private let ended: StopFlag
+    private let client: HTTPClient
+
+    init(
+        ingress: HandoverResponder,
+        admin: HandoverResponder,
+        connections: [ConnectionTracker],
+        group: ServiceGroup,
+        client: HTTPClient
+    ) {
+        self.ingress = ingress
+        self.admin = admin
+        self.connections = connections
+        self.group = group
+        self.client = client
+        let ended = StopFlag()
+        self.ended = ended
+        running = Task {
+            defer { ended.stop() }
+            try await group.run()
+        }
+    }
+
+    /// The listeners stopped (SIGTERM arrived before the server's own services started): the server stops too.
+    var hasEnded: Bool { ended.isStopped }
+
+    /// Stops the listeners (after the server's services ended) and waits for them.
+    func stop() async {
+        await group.triggerGracefulShutdown()
+        _ = await running.result
+        try? await client.shutdown()
+    }
+
+    /// The listeners' own error, if they stopped with one.
+    func failure() async -> (any Error)? {
+        if case .failure(let error) = await running.result { return error }
+        return nil
+    }
+}
+
 extension KeelApplication {
     /// Takes the cluster's partitions, at once when no other node holds them. Otherwise this node is a standby:
     /// its ingress and admin API answer by forwarding every request to the node that holds them, until this
-    /// node takes them over (true: the server goes on and starts its engine on the same ports) or is told to
-    /// stop (false).
-    func acquirePartitions(_ cluster: any LeasedStore) async throws -> Bool {
-        if try await cluster.acquirePartitions(wait: false) { return true }
+    /// node takes them over (its listeners then stay open and become the server's) or is told to stop.
+    func acquirePartitions(_ cluster: any LeasedStore) async throws -> Acquisition {
+        if try await cluster.acquirePartitions(wait: false) { return .atStart }
         let descriptorLimit = ProcessLimits.openFiles()
         let ingressLimit = ConnectionLimits.ingress(
             requested: configuration.maxConnections,
@@ -27,22 +86,23 @@ extension KeelApplication {
             node: cluster.nodeName,
             maxBodySize: configuration.maxBodySize
         )
-        let listeners = [
-            (ClusterListener.ingress, configuration.ingress, ingressLimit),
-            (ClusterListener.admin, configuration.admin, ConnectionLimits.admin),
-        ].map { listener, bind, limit in
+        let ingress = HandoverResponder(forwarder: forwarder, listener: .ingress)
+        let admin = HandoverResponder(forwarder: forwarder, listener: .admin)
+        let ingressConnections = ConnectionTracker(name: "ingress", limit: ingressLimit)
+        let adminConnections = ConnectionTracker(name: "admin API", limit: ConnectionLimits.admin)
+        let applications = [
+            (ingress, configuration.ingress, ingressConnections),
+            (admin, configuration.admin, adminConnections),
+        ].map { responder, bind, tracker in
             Application(
-                responder: ForwardingResponder(forwarder: forwarder, listener: listener),
-                server: .guardedHTTP1(
-                    tracker: ConnectionTracker(name: "\(listener.rawValue) (standby)", limit: limit),
-                    timeouts: configuration.connections,
-                    bindToEventLoop: false
-                ),
+                responder: responder,
+                server: .guardedHTTP1(tracker: tracker, timeouts: configuration.connections, bindToEventLoop: false),
                 configuration: .init(address: .hostname(bind.host, port: bind.port), serverName: "keel"),
                 logger: logger
             )
         }
-        let acquirer = PartitionAcquirer(cluster: cluster)
+        let (taken, took) = AsyncStream<Bool>.makeStream()
+        let acquirer = PartitionAcquirer(cluster: cluster, took: took)
         logger.info(
             "standby: forwarding requests to the node that holds the partitions until this node takes them",
             metadata: [
@@ -50,45 +110,100 @@ extension KeelApplication {
             ]
         )
         var groupConfiguration = ServiceGroupConfiguration(
-            services: listeners.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) } + [
-                .init(service: acquirer, successTerminationBehavior: .gracefullyShutdownGroup)
+            services: applications.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) } + [
+                // Once it took the partitions the listeners go on: they are the server's.
+                .init(service: acquirer, successTerminationBehavior: .ignore)
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )
-        // Requests still being forwarded when this node takes over are cut after this (their holder is gone).
-        groupConfiguration.maximumGracefulShutdownDuration = .seconds(3)
-        do {
-            try await ServiceGroup(configuration: groupConfiguration).run()
-        } catch {
-            try? await client.shutdown()
-            // The listeners' end after a takeover does not matter: the server's own open on the same ports.
-            guard acquirer.took else { throw error }
-            return true
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGracePeriod + .seconds(2)
+        let listeners = StandbyListeners(
+            ingress: ingress,
+            admin: admin,
+            connections: [ingressConnections, adminConnections],
+            group: ServiceGroup(configuration: groupConfiguration),
+            client: client
+        )
+        var tookThem = false
+        for await value in taken { tookThem = value }
+        if tookThem {
+            ingress.starting()
+            admin.starting()
+            return .afterWaiting(listeners)
         }
-        try? await client.shutdown()
-        return acquirer.took
+        await listeners.stop()
+        if let failure = await listeners.failure() { throw failure }
+        return .stopped
     }
 }
 
-/// Waits, as a standby, until this node takes the partitions; a graceful shutdown stops the wait.
-private final class PartitionAcquirer: Service, Sendable {
-    let cluster: any LeasedStore
-    private let taken = Atomic<Bool>(false)
+/// A listener's responder that changes as the node does: forwarding while it is a standby, 503 while it
+/// recovers after taking the partitions, then the node's own.
+final class HandoverResponder: HTTPResponder, Sendable {
+    typealias Context = BasicRequestContext
+    typealias Serve = @Sendable (Request, Context) async throws -> Response
 
-    init(cluster: any LeasedStore) {
-        self.cluster = cluster
+    private enum Target: Sendable {
+        case forwarding(ForwardingResponder)
+        case starting
+        case serving(Serve)
     }
 
-    var took: Bool { taken.load(ordering: .acquiring) }
+    private let target: Mutex<Target>
+    private let listener: ClusterListener
+
+    init(forwarder: ClusterForwarder, listener: ClusterListener) {
+        self.listener = listener
+        target = Mutex(.forwarding(ForwardingResponder(forwarder: forwarder, listener: listener)))
+    }
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        switch target.withLock({ $0 }) {
+        case .forwarding(let forwarder): return try await forwarder.respond(to: request, context: context)
+        case .starting:
+            return ClusterForwarder.refusal(
+                listener,
+                "this node has just taken the partitions and is recovering their invocations; retry in a moment"
+            )
+        case .serving(let serve): return try await serve(request, context)
+        }
+    }
+
+    /// The node took the partitions: it answers 503 until `serve`.
+    func starting() {
+        target.withLock { $0 = .starting }
+    }
+
+    /// The node's own responder answers from now on.
+    func serve<Responder: HTTPResponder>(_ responder: Responder) where Responder.Context == Context {
+        target.withLock { $0 = .serving { try await responder.respond(to: $0, context: $1) } }
+    }
+}
+
+/// Waits, as a standby, until this node takes the partitions, and says whether it did; a graceful shutdown
+/// stops the wait.
+private struct PartitionAcquirer: Service {
+    let cluster: any LeasedStore
+    let took: AsyncStream<Bool>.Continuation
 
     func run() async throws {
+        defer { took.finish() }
         do {
-            let took = try await cancelWhenGracefulShutdown { try await self.cluster.acquirePartitions(wait: true) }
-            taken.store(took, ordering: .releasing)
+            took.yield(try await cancelWhenGracefulShutdown { try await cluster.acquirePartitions(wait: true) })
         } catch {
             // Told to stop while waiting (SIGTERM): a clean end, the listeners drain and the node leaves.
             guard Task.isCancelled || Task.isShuttingDownGracefully else { throw error }
+            took.yield(false)
         }
     }
+}
+
+/// Set once.
+final class StopFlag: Sendable {
+    private let stopped = Atomic<Bool>(false)
+
+    var isStopped: Bool { stopped.load(ordering: .acquiring) }
+
+    func stop() { stopped.store(true, ordering: .releasing) }
 }
