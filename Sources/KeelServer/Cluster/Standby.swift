@@ -6,6 +6,7 @@ import KeelStore
 import Logging
 import ServiceLifecycle
 import Synchronization
+import UnixSignals
 
 /// How a node on a cluster got its partitions.
 enum Acquisition {
@@ -114,7 +115,8 @@ extension KeelApplication {
                 // Once it took the partitions the listeners go on: they are the server's.
                 .init(service: acquirer, successTerminationBehavior: .ignore)
             ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
+            // No signals: the acquirer watches for SIGTERM while this node waits; once it took over, the
+            // server's own services hear it, and stop the listeners last, as on a node that started active.
             logger: logger
         )
         groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGracePeriod + .seconds(2)
@@ -189,13 +191,19 @@ private struct PartitionAcquirer: Service {
 
     func run() async throws {
         defer { took.finish() }
-        do {
-            took.yield(try await cancelWhenGracefulShutdown { try await cluster.acquirePartitions(wait: true) })
-        } catch {
-            // Told to stop while waiting (SIGTERM): a clean end, the listeners drain and the node leaves.
-            guard Task.isCancelled || Task.isShuttingDownGracefully else { throw error }
-            took.yield(false)
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        let cluster = self.cluster
+        // nil: SIGTERM or SIGINT came first (a clean stop: the listeners drain and the node leaves).
+        let outcome = try await withThrowingTaskGroup(of: Bool?.self) { group in
+            group.addTask { try await cluster.acquirePartitions(wait: true) }
+            group.addTask {
+                for await _ in signals { return nil }
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
         }
+        took.yield(outcome ?? false)
     }
 }
 
