@@ -90,7 +90,9 @@ struct SwiftToolkitTests {
     @Test("ctx.sleep across kill -9: the timer survives and fires once; the steps around it run once")
     func sleepAcrossCrash() async throws {
         try await Server.start().run { server in
-            let sent = try await server.post("/Reminder/remind/send", #"{"label": "nap", "ms": 2000}"#)
+            // A 6 s nap: the test must see it suspended before the timer fires (2 s was missed on a loaded CI
+            // machine).
+            let sent = try await server.post("/Reminder/remind/send", #"{"label": "nap", "ms": 6000}"#)
             let id = try server.id(of: sent)
             _ = try await server.waitForSideEffect("nap before")
             try await server.waitForStatus(id, "suspended")
@@ -107,7 +109,7 @@ struct SwiftToolkitTests {
     )
     func workflowAcrossCrashes() async throws {
         try await Server.start().run { server in
-            let sent = try await server.post("/Approval/a1/run/send", #"{"label": "wf", "ms": 1500}"#)
+            let sent = try await server.post("/Approval/a1/run/send", #"{"label": "wf", "ms": 5000}"#)
             #expect(sent.status == 202, "\(sent.status) \(sent.text)")
             let id = try server.id(of: sent)
             _ = try await server.waitForSideEffect("wf reserve")
