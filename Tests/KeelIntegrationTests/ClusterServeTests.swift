@@ -50,6 +50,13 @@ struct ClusterServeTests {
             #expect(try await client.post("\(standby.ingress)/Counter/shared/add", "2").text == "2")
             #expect(try await client.post("\(active.ingress)/Counter/shared/add", "3").text == "5")
 
+            // One idempotency key through both nodes: one invocation, counted once.
+            let keyed = [("content-type", "application/json"), ("idempotency-key", "once")]
+            let first = try await client.post("\(standby.ingress)/Counter/keyed/add", "7", headers: keyed)
+            let again = try await client.post("\(active.ingress)/Counter/keyed/add", "7", headers: keyed)
+            #expect(first.text == "7" && again.text == "7", "\(first.text) \(again.text)")
+            #expect(first.headers.first(name: "x-restate-id") == again.headers.first(name: "x-restate-id"))
+
             // A send through the standby, then its result through either node.
             let sent = try await client.post("\(standby.ingress)/Counter/shared/add/send", "4")
             #expect(sent.status == 202, "\(sent.status) \(sent.text)")
