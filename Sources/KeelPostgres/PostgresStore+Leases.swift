@@ -68,23 +68,18 @@ extension PostgresStore: LeasedStore {
     }
 
     public func clusterSecret() async throws -> String? {
-        let rows = try await withConnection(gated: false) { [logger] connection in
-            try await connection.query("SELECT secret FROM keel.cluster WHERE id = 1", logger: logger).collect()
-                .map { $0.makeRandomAccess() }
-        }
-        return try decoding(rows) { try $0[0].decode(String?.self) }.first ?? nil
+        let rows = try await rows("SELECT secret FROM keel.cluster WHERE id = 1", gated: false)
+        return try decoding(rows) { try $0[0].decode(String.self) }.first
     }
 
     public func partitionHolder() async throws -> ClusterStatus.Node? {
-        let rows = try await withConnection(gated: false) { [logger] connection in
-            try await connection.query(
-                """
-                SELECT l.node, n.address FROM keel.partition_lease l LEFT JOIN keel.cluster_node n \
-                ON n.name = l.node WHERE l.expires_at > now() ORDER BY l.partition LIMIT 1
-                """,
-                logger: logger
-            ).collect().map { $0.makeRandomAccess() }
-        }
+        let rows = try await rows(
+            """
+            SELECT l.node, n.address FROM keel.partition_lease l LEFT JOIN keel.cluster_node n \
+            ON n.name = l.node WHERE l.expires_at > now() ORDER BY l.partition LIMIT 1
+            """,
+            gated: false
+        )
         return try decoding(rows) { row in
             ClusterStatus.Node(name: try row[0].decode(String.self), address: try row[1].decode(String?.self))
         }.first
@@ -245,12 +240,6 @@ extension PostgresStore: LeasedStore {
                 INSERT INTO keel.cluster (id, partitions, created_at) VALUES (1, \(count), now()) \
                 ON CONFLICT (id) DO NOTHING
                 """,
-                logger: logger
-            )
-            // The secret nodes show each other when they forward (the first node sets it; every node reads it).
-            let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
-            try await connection.query(
-                "UPDATE keel.cluster SET secret = \(secret) WHERE id = 1 AND secret IS NULL",
                 logger: logger
             )
             // Locking the cluster's row makes takeovers take turns: two standbys seeing the same expired leases

@@ -11,8 +11,15 @@ extension PostgresStore {
         ("v3", introspectionFunctions),
         ("v4", leaseTables + [dropUnfencedApplyBatch, applyBatchFunction]),
         ("v5", [nodeTable]),
-        ("v6", ["ALTER TABLE keel.cluster ADD COLUMN secret TEXT"]),
+        ("v6", [clusterSecret]),
     ]
+
+    /// The secret nodes show each other when they forward a request (`LeasedStore.clusterSecret()`): 244 random
+    /// bits from PostgreSQL's strong generator, set for the cluster row that exists and for one created later.
+    static let clusterSecret = """
+        ALTER TABLE keel.cluster ADD COLUMN secret TEXT NOT NULL \
+        DEFAULT replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')
+        """
 
     /// The nodes of the cluster: the address where the others reach each one (`--cluster-bind`), when it
     /// started, and when it last renewed its leases or, as a standby, last looked for free ones (the

@@ -111,10 +111,11 @@ public final class PostgresStore: Store, IntrospectionStore, CustomStringConvert
         }
     }
 
-    /// Every row `query` answers, read on a pooled connection outside any transaction.
-    func rows(_ query: PostgresQuery) async throws(StoreError) -> [PostgresRandomAccessRow] {
+    /// Every row `query` answers, read on a pooled connection outside any transaction (`gated`: see
+    /// `withConnection`).
+    func rows(_ query: PostgresQuery, gated: Bool = true) async throws(StoreError) -> [PostgresRandomAccessRow] {
         let logger = self.logger
-        return try await withConnection { connection in
+        return try await withConnection(gated: gated) { connection in
             try await connection.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
         }
     }

@@ -21,8 +21,8 @@ public protocol LeasedStore: Store {
     func acquirePartitions(wait: Bool) async throws -> Bool
 
     /// A secret every node of the cluster can read from the database and no one else knows: a node that forwards
-    /// a request to another shows it, and a node serves forwarded requests only with it. Nil before any node took
-    /// the partitions.
+    /// a request to another shows it, and a node serves forwarded requests only with it. Nil before the cluster
+    /// exists (the first node to look for partitions creates it).
     func clusterSecret() async throws -> String?
 
     /// The node that holds live leases now, with the address where the other nodes reach it; nil while no

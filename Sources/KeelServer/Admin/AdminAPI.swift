@@ -26,6 +26,8 @@ struct AdminAPI: Sendable {
     var cluster: (any LeasedStore)?
     /// `--admin-token-file`: when set, requests need one of these tokens (`AdminRequestMiddleware`).
     var tokens: AccessTokens?
+    /// The largest body the admin API takes (a state edit); a standby forwarding to it reads no more.
+    static let largestBody = 32 * 1024 * 1024
 
     func router(logger: Logger) -> Router<Context> {
         let router = Router(context: Context.self)
@@ -272,7 +274,7 @@ struct AdminAPI: Sendable {
     /// Answers `{"version": "…"}`, the new state's.
     private func replaceState(_ request: Request, service: String) async throws -> Response {
         let body: AdminBody.ReplaceState = try decode(
-            try await body(request, limit: 32 * 1024 * 1024),
+            try await body(request, limit: Self.largestBody),
             example: "{\"object_key\": \"a\", \"version\": \"…\", \"new_state\": {\"count\": [53]}}"
         )
         let entries = body.new_state.map { StateEntry(name: Data($0.key.utf8), value: Data($0.value)) }

@@ -55,7 +55,9 @@ public struct KeelApplication: Sendable {
         var standby: StandbyListeners?
         // What standbys show when they forward to this node's --cluster-bind listener.
         var clusterSecret: String?
-        if let cluster = store as? any LeasedStore {
+        // A store with leases: this node is one of a cluster's.
+        let cluster = store as? any LeasedStore
+        if let cluster {
             do {
                 switch try await acquirePartitions(cluster) {
                 case .atStart: break
@@ -110,7 +112,7 @@ public struct KeelApplication: Sendable {
                 logger: logger
             )
             try await analytics.start()
-            if store is any LeasedStore, configuration.analytics.engineURL == nil,
+            if cluster != nil, configuration.analytics.engineURL == nil,
                 !analytics.current.datasources.isEmpty
             {
                 logger.warning(
@@ -156,7 +158,7 @@ public struct KeelApplication: Sendable {
         }
         let adminConnections = ConnectionTracker(name: "admin API", limit: ConnectionLimits.admin)
         var storeRefusal: (@Sendable () -> String?)?
-        if let cluster = store as? any LeasedStore { storeRefusal = { cluster.writeRefusal() } }
+        if let cluster { storeRefusal = { cluster.writeRefusal() } }
         let shutdown = ShutdownState(storeRefusal: storeRefusal)
         let budget = BodyBudget(limit: configuration.effectiveMaxInFlightBodyBytes)
         let ingressResponder = IngressResponder(
@@ -192,7 +194,7 @@ public struct KeelApplication: Sendable {
             shutdown: shutdown,
             analytics: analytics,
             introspection: store,
-            cluster: store as? any LeasedStore,
+            cluster: cluster,
             tokens: configuration.adminTokens
         ).router(logger: logger)
         let admin = Application(
@@ -259,12 +261,13 @@ public struct KeelApplication: Sendable {
             standby.ingress.serve(ingressResponder)
             standby.admin.serve(adminRouter.buildResponder())
             engine.releaseAttempts()
+            services.append(.init(service: standby))
         } else {
             services += [.init(service: ingress), .init(service: admin)]
         }
         if let clusterListener { services.append(.init(service: clusterListener)) }
         services += [.init(service: engine), .init(service: watcher)]
-        if let cluster = store as? any LeasedStore {
+        if let cluster {
             services.append(.init(service: OwnershipWatch(store: cluster, logger: logger)))
         }
         var groupConfiguration = ServiceGroupConfiguration(
@@ -276,17 +279,14 @@ public struct KeelApplication: Sendable {
         let group = ServiceGroup(configuration: groupConfiguration)
         defer { watcher.disarm() }
         do {
-            // A SIGTERM that stopped the standby's listeners while this node recovered stops the server too.
-            if standby?.hasEnded != true { try await group.run() }
+            try await group.run()
         } catch {
             try? await client.shutdown()
-            await standby?.stop()
             try? await adminLoop.shutdownGracefully()
             await store.close()
             throw error
         }
         try await client.shutdown()
-        await standby?.stop()
         try? await adminLoop.shutdownGracefully()
         await store.close()
         withExtendedLifetime(lock) {}

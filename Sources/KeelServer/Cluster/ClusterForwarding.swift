@@ -14,21 +14,22 @@ enum ClusterListener: String, Sendable {
     case ingress
     case admin
 
-    static let header = HTTPField.Name("x-keel-listener")
-    /// The standby that forwarded a request (for the holder's logs and the client's answer).
-    static let forwardedBy = HTTPField.Name("x-keel-forwarded-by")
-    /// The cluster's secret (`LeasedStore.clusterSecret()`): only a node of the cluster can send requests to
-    /// another's `--cluster-bind` listener, which serves the admin API too.
-    static let secret = HTTPField.Name("x-keel-cluster-secret")
-    /// The headers nodes add for each other, removed before a request is served.
-    static let internalHeaders: [HTTPField.Name?] = [header, forwardedBy, secret]
+    /// The headers a standby adds when it forwards, removed before the request is served: the listener it is
+    /// for, the standby's name, and the cluster's secret (`LeasedStore.clusterSecret()`: only a node of the
+    /// cluster can send requests to another's `--cluster-bind` listener, which serves the admin API too).
+    static let listenerHeader = "x-keel-listener"
+    static let forwardedByHeader = "x-keel-forwarded-by"
+    static let secretHeader = "x-keel-cluster-secret"
+    static let internalHeaders = [listenerHeader, forwardedByHeader, secretHeader].compactMap { HTTPField.Name($0) }
+    static let header = HTTPField.Name(listenerHeader)
+    static let secret = HTTPField.Name(secretHeader)
 
     /// The largest body each listener takes: the ingress's `--max-body-size`, and the admin API's largest
     /// upload (state, `PUT /services/…/state`).
     func bodyLimit(ingress: Int) -> Int {
         switch self {
         case .ingress: ingress
-        case .admin: 32 * 1024 * 1024
+        case .admin: AdminAPI.largestBody
         }
     }
 }
@@ -110,9 +111,9 @@ final class ClusterForwarder: Sendable {
         guard let secret = await secret() else {
             return Self.refusal(listener, "standby \(node) cannot read the cluster's secret to forward the request")
         }
-        outgoing.headers.replaceOrAdd(name: "x-keel-listener", value: listener.rawValue)
-        outgoing.headers.replaceOrAdd(name: "x-keel-forwarded-by", value: node)
-        outgoing.headers.replaceOrAdd(name: "x-keel-cluster-secret", value: secret)
+        outgoing.headers.replaceOrAdd(name: ClusterListener.listenerHeader, value: listener.rawValue)
+        outgoing.headers.replaceOrAdd(name: ClusterListener.forwardedByHeader, value: node)
+        outgoing.headers.replaceOrAdd(name: ClusterListener.secretHeader, value: secret)
         // The body is read whole first (it is bounded): streamed, the holder could answer before reading it, and
         // the client would still be sending it while this listener drains it.
         if request.headers[.contentLength] != nil || request.headers[.transferEncoding] != nil {
@@ -191,14 +192,15 @@ final class ClusterForwarder: Sendable {
         }
     }
 
-    private static func adminError(
+    /// The admin API's error body, `{"message": …}`.
+    static func adminError(
         _ status: HTTPResponse.Status,
         _ message: String,
         headers: HTTPFields = [:]
     ) -> Response {
         var fields = headers
         fields[.contentType] = "application/json"
-        let body = (try? JSONEncoder().encode(["message": message])) ?? Data()
+        let body = (try? JSONEncoder().encode(AdminBody.Error(message: message))) ?? Data()
         return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
     }
 }
@@ -225,17 +227,20 @@ struct ClusterResponder<Admin: HTTPResponder>: HTTPResponder where Admin.Context
 
     func respond(to request: Request, context: Context) async throws -> Response {
         guard let shown = request.headers.value(ClusterListener.secret), Self.same(shown, secret) else {
-            return Self.refusal(.forbidden, "only the nodes of this cluster may send requests to its cluster address")
+            return ClusterForwarder.adminError(
+                .forbidden,
+                "only the nodes of this cluster may send requests to its cluster address"
+            )
         }
         let listener = request.headers.value(ClusterListener.header).flatMap(ClusterListener.init)
         var head = request.head
-        for name in ClusterListener.internalHeaders.compactMap({ $0 }) { head.headerFields[name] = nil }
+        for name in ClusterListener.internalHeaders { head.headerFields[name] = nil }
         let served = Request(head: head, body: request.body)
         switch listener {
         case .ingress: return try await ingress.respond(to: served, context: context)
         case .admin: return try await admin.respond(to: served, context: context)
         case nil:
-            return Self.refusal(
+            return ClusterForwarder.adminError(
                 .badRequest,
                 "this is a node's cluster address: send requests to its ingress or admin API"
             )
@@ -247,14 +252,5 @@ struct ClusterResponder<Admin: HTTPResponder>: HTTPResponder where Admin.Context
         let (a, b) = (Array(left.utf8), Array(right.utf8))
         guard a.count == b.count else { return false }
         return zip(a, b).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
-    }
-
-    private static func refusal(_ status: HTTPResponse.Status, _ message: String) -> Response {
-        let body = (try? JSONEncoder().encode(["message": message])) ?? Data()
-        return Response(
-            status: status,
-            headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: body))
-        )
     }
 }

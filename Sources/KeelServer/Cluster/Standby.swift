@@ -19,14 +19,15 @@ enum Acquisition {
 }
 
 /// A standby's ingress and admin listeners, kept running when the node takes over, so that the ports never
-/// close: their responders change from forwarding, to 503 while the node recovers, to the node's own.
-struct StandbyListeners: Sendable {
+/// close: their responders change from forwarding, to 503 while the node recovers, to the node's own. After a
+/// takeover they are a service of the server's group, in the place of its own listeners: a graceful shutdown
+/// stops them in the same order, and their failure stops the server.
+struct StandbyListeners: Service {
     let ingress: HandoverResponder
     let admin: HandoverResponder
     let connections: [ConnectionTracker]
     private let group: ServiceGroup
     private let running: Task<Void, any Error>
-    private let ended: StopFlag
     private let client: HTTPClient
 
     init(
@@ -41,27 +42,32 @@ struct StandbyListeners: Sendable {
         self.connections = connections
         self.group = group
         self.client = client
-        let ended = StopFlag()
-        self.ended = ended
-        running = Task {
-            defer { ended.stop() }
-            try await group.run()
+        running = Task { try await group.run() }
+    }
+
+    func run() async throws {
+        let (group, running) = (self.group, self.running)
+        let ended = await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await running.result
+            } onGracefulShutdown: {
+                Task { await group.triggerGracefulShutdown() }
+            }
+        } onCancel: {
+            running.cancel()
         }
-    }
-
-    /// The listeners stopped (SIGTERM arrived before the server's own services started): the server stops too.
-    var hasEnded: Bool { ended.isStopped }
-
-    /// Stops the listeners (after the server's services ended) and waits for them.
-    func stop() async {
-        await group.triggerGracefulShutdown()
-        _ = await running.result
         try? await client.shutdown()
+        try ended.get()
     }
 
-    /// The listeners' own error, if they stopped with one.
-    func failure() async -> (any Error)? {
-        if case .failure(let error) = await running.result { return error }
+    /// Stops the listeners (when the server's own services never started) and waits for them; their error, if
+    /// they stopped with one.
+    @discardableResult
+    func stop() async -> (any Error)? {
+        await group.triggerGracefulShutdown()
+        let ended = await running.result
+        try? await client.shutdown()
+        if case .failure(let error) = ended { return error }
         return nil
     }
 }
@@ -134,8 +140,7 @@ extension KeelApplication {
             admin.starting()
             return .afterWaiting(listeners)
         }
-        await listeners.stop()
-        if let failure = await listeners.failure() { throw failure }
+        if let failure = await listeners.stop() { throw failure }
         return .stopped
     }
 }
@@ -205,13 +210,4 @@ private struct PartitionAcquirer: Service {
         }
         took.yield(outcome ?? false)
     }
-}
-
-/// Set once.
-final class StopFlag: Sendable {
-    private let stopped = Atomic<Bool>(false)
-
-    var isStopped: Bool { stopped.load(ordering: .acquiring) }
-
-    func stop() { stopped.store(true, ordering: .releasing) }
 }
