@@ -21,8 +21,8 @@ public final class Engine: Service {
     let events = EventBus()
     /// Schedules, their progress and the runs they watch (`Engine+Schedules`).
     let scheduleBook = ScheduleBook()
-    private let partitions: [PartitionProcessor]
-    private let router = PartitionRouter()
+    let partitions: [PartitionProcessor]
+    let router = PartitionRouter()
     let logger: Logger
     private let sequence = SequenceCounter()
     private let jobs: AsyncStream<PartitionProcessor.Job>
@@ -32,6 +32,9 @@ public final class Engine: Service {
     private let attemptsReleased = Latch()
     /// Metrics handles, made here so that they follow the process's `MetricsSystem.bootstrap` (see `EngineMetrics`).
     let metrics = EngineMetrics()
+    /// Wakes the outbox reader (`Engine+Outbox`) before its next poll.
+    let outboxWakeUps: AsyncStream<Void>
+    let outboxWake: AsyncStream<Void>.Continuation
 
     /// `quarantine`: watches embedded attempts so that a handler that crashes the process is found and
     /// recovered paused (see `QuarantineRules`); nil runs without that watch.
@@ -46,6 +49,7 @@ public final class Engine: Service {
         self.store = store
         self.clock = clock
         self.quarantine = quarantine
+        (outboxWakeUps, outboxWake) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
         if !configuration.holdAttemptsUntilReleased { attemptsReleased.open() }
         self.registry = ServiceRegistry(embedded: endpoints)
         self.configuration = configuration
@@ -85,41 +89,82 @@ public final class Engine: Service {
     /// Loads every unfinished invocation and schedules the ones that were running. Returns how many it found.
     @discardableResult
     public func recover() async throws -> Int {
+        if let leased = store as? any LeasedStore {
+            let held = leased.heldPartitions()
+            router.own(held.count == partitions.count ? nil : held)
+        }
         sequence.reset(to: try await store.maxSequence())
-        var records = try await store.unfinishedInvocations()
+        var records = try await store.unfinishedInvocations().filter { router.owns(partitionIndex($0.id)) }
         let resuming = try await store.suspendedWithNewEntries()
         if let quarantine { quarantineAfterCrash(&records, resuming: resuming, quarantine: quarantine) }
         try await loadHandlerLimits()
         await seedFlowControl(records)
-        var byPartition: [[InvocationRecord]] = Array(repeating: [], count: partitions.count)
-        for record in records { byPartition[partitionIndex(record.id)].append(record) }
-        for (index, partition) in partitions.enumerated() where !byPartition[index].isEmpty {
-            await partition.recover(byPartition[index], resuming: resuming)
-        }
-        var timers: [[TimerRecord]] = Array(repeating: [], count: partitions.count)
-        for timer in try await store.timers() { timers[partitionIndex(timer.invocationID)].append(timer) }
-        for (index, partition) in partitions.enumerated() where !timers[index].isEmpty {
-            await partition.restoreTimers(timers[index])
-        }
-        var subscriptions: [ObjectIdentifier: (PartitionProcessor, [Subscription])] = [:]
-        for subscription in try await store.subscriptions() {
-            let owner: PartitionProcessor?
-            switch subscription.topic {
-            case .invocation(let callee): owner = router.partition(for: callee)
-            case .promise(let object, _): owner = router.partition(for: object)
-            }
-            guard let owner else { continue }
-            subscriptions[ObjectIdentifier(owner), default: (owner, [])].1.append(subscription)
-        }
-        for (partition, restored) in subscriptions.values {
-            await partition.restoreSubscriptions(restored)
-        }
+        try await restorePartitions(records, resuming: resuming, owned: router.owns)
         try await loadSchedules()
         try await reconcileDeclaredTriggers()
         if !records.isEmpty {
             logger.info("recovered unfinished invocations", metadata: ["count": "\(records.count)"])
         }
         return records.count
+    }
+
+    /// Hands the stored invocations, timers and subscriptions of the partitions `includes` accepts to their
+    /// processors.
+    private func restorePartitions(
+        _ records: [InvocationRecord],
+        resuming: Set<InvocationID>,
+        owned includes: (Int) -> Bool
+    ) async throws {
+        var byPartition: [[InvocationRecord]] = Array(repeating: [], count: partitions.count)
+        for record in records { byPartition[partitionIndex(record.id)].append(record) }
+        for (index, partition) in partitions.enumerated() where !byPartition[index].isEmpty {
+            await partition.recover(byPartition[index], resuming: resuming)
+        }
+        var timers: [[TimerRecord]] = Array(repeating: [], count: partitions.count)
+        for timer in try await store.timers() where includes(partitionIndex(timer.invocationID)) {
+            timers[partitionIndex(timer.invocationID)].append(timer)
+        }
+        for (index, partition) in partitions.enumerated() where !timers[index].isEmpty {
+            await partition.restoreTimers(timers[index])
+        }
+        var subscriptions: [Int: [Subscription]] = [:]
+        for subscription in try await store.subscriptions() {
+            let index: Int
+            switch subscription.topic {
+            case .invocation(let callee): index = partitionIndex(callee)
+            case .promise(let object, _): index = PartitionRouter.index(of: object, count: partitions.count)
+            }
+            guard includes(index) else { continue }
+            subscriptions[index, default: []].append(subscription)
+        }
+        for (index, restored) in subscriptions {
+            await partitions[index].restoreSubscriptions(restored)
+        }
+    }
+
+    /// Runs partitions this node took while it runs (the expired leases of a node that died): loads their
+    /// unfinished invocations, timers and subscriptions from the store, then routes their work here. What other
+    /// partitions sent them meanwhile waits in the outbox.
+    public func adopt(_ taken: Set<Int>) async throws {
+        let taken = taken.filter { $0 >= 0 && $0 < partitions.count && !router.owns($0) }
+        guard !taken.isEmpty else { return }
+        // Journal indexes only grow per invocation: the dead node may have written past this node's counter.
+        sequence.raise(to: try await store.maxSequence())
+        let records = try await store.unfinishedInvocations().filter { taken.contains(partitionIndex($0.id)) }
+        let resuming = try await store.suspendedWithNewEntries()
+        await seedFlowControl(records)
+        try await restorePartitions(records, resuming: resuming, owned: taken.contains)
+        router.adopt(taken)
+        // The schedules' progress was kept by partition 0's previous owner: read it again.
+        if taken.contains(0) { try await loadSchedules() }
+        outboxWake.yield()
+        logger.info(
+            "took partitions over",
+            metadata: [
+                "partitions": "\(taken.sorted().map(String.init).joined(separator: ","))",
+                "invocations": "\(records.count)",
+            ]
+        )
     }
 
     /// Rebuilds the concurrency slots from the stored invocations, never from memory: suspended and paused ones
@@ -228,6 +273,9 @@ public final class Engine: Service {
             await withDiscardingTaskGroup { group in
                 group.addTask { await writer.run() }
                 group.addTask { await self.deliverStoredEvents() }
+                if let leased = self.store as? any LeasedStore {
+                    group.addTask { await self.applyOutboxMessages(leased) }
+                }
                 await withDiscardingTaskGroup { attempts in
                     attempts.addTask { await self.purgeExpiredPeriodically() }
                     if EngineMetrics.isBootstrapped { attempts.addTask { await self.sampleQueuesPeriodically() } }
@@ -253,7 +301,8 @@ public final class Engine: Service {
     /// When the engine will next act on invocation `id` by itself: its durable timers, its delayed start, its
     /// next retry (epoch milliseconds, earliest first).
     public func deadlines(of id: InvocationID) async -> [Int64] {
-        await partition(for: id).deadlines(of: id)
+        guard let partition = router.partition(for: id) else { return [] }
+        return await partition.deadlines(of: id)
     }
 
     private func purgeExpiredPeriodically() async {
@@ -262,6 +311,7 @@ public final class Engine: Service {
                 try await clock.sleepBetweenRounds(
                     until: clock.now().saturatingAdding(configuration.purgeInterval.saturatingMilliseconds)
                 )
+                guard runsClusterDuties else { continue }
                 let purged = try await store.purgeExpired(now: clock.now())
                 if purged > 0 { logger.debug("purged expired completions", metadata: ["count": "\(purged)"]) }
                 await deliverStoredEvents()
@@ -312,6 +362,10 @@ public final class Engine: Service {
         public var delay: Duration?
         /// Stored in the transaction that stores the invocation, when it is new (a schedule's progress).
         var alongside: [StoreOperation] = []
+        /// Started by the engine itself (an event's delivery, a schedule's tick): on a cluster whose
+        /// partitions are spread, one for another node's partition goes through the outbox instead of being
+        /// refused with `PartitionElsewhere`.
+        var fromEngine = false
 
         public init(
             target: InvocationTarget,
@@ -360,7 +414,11 @@ public final class Engine: Service {
                 )
             }
         }
-        let id = IdentityDerivation.invocationID(for: resolved, idempotencyKey: request.idempotencyKey)
+        let id = IdentityDerivation.invocationID(
+            for: resolved,
+            idempotencyKey: request.idempotencyKey,
+            randomKey: router.localPartitionKey
+        )
         var input = PBInputCommandMessage()
         let headers =
             configuration.tracer.map {
@@ -381,6 +439,17 @@ public final class Engine: Service {
             throw EngineError(.badRequest, "cannot encode the request: \(error)")
         }
         let executeAt = request.delay.map { clock.now().saturatingAdding(max(0, $0.saturatingMilliseconds)) }
+        if case .remote(let index) = router.route(id) {
+            guard request.fromEngine, !awaitingResult else { throw PartitionElsewhere(partition: index) }
+            try await sendToPartition(index, id: id, resolved: resolved, input: entry, request, executeAt: executeAt)
+            let receipt = Receipt(
+                id: id,
+                previouslyAccepted: false,
+                executeAt: executeAt,
+                isWorkflowRun: resolved.handlerKind == .workflow
+            )
+            return (receipt, .accepted)
+        }
         let acceptance = try await partition(for: id).accept(
             .init(
                 id: id,
@@ -414,7 +483,7 @@ public final class Engine: Service {
         }
         if case .runHere(let attempt, let stored) = acceptance {
             // The first attempt runs in this task: on the caller's thread, with no job queued for it.
-            let partition = partition(for: receipt.id)
+            let partition = try partition(for: receipt.id)
             var result: InvocationResult?
             if let attempt {
                 result = await Invoker(processor: partition).run(attempt.plan, output: attempt.output, id: receipt.id)
@@ -432,21 +501,26 @@ public final class Engine: Service {
 
     /// Waits for an invocation's result.
     public func attach(_ id: InvocationID) async throws -> InvocationResult {
-        if let result = await partition(for: id).awaitResult(id) { return result }
+        if case .remote(let index) = router.route(id) {
+            // Another node runs it: its result once stored (a schedule's watch polls), else that node answers.
+            if let record = try? await store.invocation(id), let result = record.result { return result }
+            throw PartitionElsewhere(partition: index)
+        }
+        if let result = await (try partition(for: id)).awaitResult(id) { return result }
         if let result = try await storedResult(id) { return result }
         throw EngineError(.notFound, "invocation \(id) not found")
     }
 
     /// An invocation's result if it completed; nil while it runs.
     public func output(_ id: InvocationID) async throws -> InvocationResult? {
-        if await partition(for: id).isActive(id) { return nil }
+        if let partition = router.partition(for: id), await partition.isActive(id) { return nil }
         if let result = try await storedResult(id) { return result }
         throw EngineError(.notFound, "invocation \(id) not found")
     }
 
     /// What the engine knows about an invocation: status, retries, last failure, result; nil when unknown.
     public func describe(_ id: InvocationID) async throws -> InvocationRecord? {
-        if let record = await partition(for: id).record(of: id) { return record }
+        if let partition = router.partition(for: id), let record = await partition.record(of: id) { return record }
         do {
             return try await store.invocation(id)
         } catch {
@@ -461,7 +535,8 @@ public final class Engine: Service {
         } catch {
             throw EngineError.storage(error)
         }
-        // Unfinished but not in memory: it was accepted by a partition that has not loaded it (not expected).
+        // Unfinished: it runs on another node of the cluster, or was accepted by a partition that has not
+        // loaded it (not expected).
         throw EngineError(.notReady, "invocation \(id) has not completed yet")
     }
 
@@ -469,12 +544,21 @@ public final class Engine: Service {
         PartitionRouter.index(of: id, count: partitions.count)
     }
 
-    func partition(for id: InvocationID) -> PartitionProcessor {
-        partitions[partitionIndex(id)]
+    /// The processor of `id`'s partition; `PartitionElsewhere` when another node of the cluster runs it.
+    func partition(for id: InvocationID) throws(PartitionElsewhere) -> PartitionProcessor {
+        let index = partitionIndex(id)
+        guard router.owns(index) else { throw PartitionElsewhere(partition: index) }
+        return partitions[index]
     }
 
     /// The partition of an object's invocations (both hash the key).
-    func partition(for object: ObjectAddress) -> PartitionProcessor {
-        partitions[PartitionRouter.index(of: object, count: partitions.count)]
+    func partition(for object: ObjectAddress) throws(PartitionElsewhere) -> PartitionProcessor {
+        let index = PartitionRouter.index(of: object, count: partitions.count)
+        guard router.owns(index) else { throw PartitionElsewhere(partition: index) }
+        return partitions[index]
     }
+
+    /// Whether this node runs partition 0, whose owner runs the cluster's schedules, redelivers its stored
+    /// events and purges expired completions (every node, when the partitions are not spread).
+    var runsClusterDuties: Bool { router.owns(0) }
 }

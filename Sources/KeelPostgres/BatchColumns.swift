@@ -111,6 +111,10 @@ struct BatchColumns {
             add(17, t: [PostgresStore.text(id)])
         case .saveScheduleProgress(let id, let progress):
             add(18, t: [id, try StoredColumns.jsonText(progress)])
+        case .insertOutbox(let partition, let payload):
+            add(19, t: [], n: [Int64(partition)], b: [payload])
+        case .deleteOutbox(let id):
+            add(20, t: [], n: [id])
         }
     }
 

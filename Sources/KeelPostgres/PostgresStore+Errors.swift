@@ -47,6 +47,11 @@ extension StoreError {
                 .fenced,
                 "another node took this node's partitions on \(url); nothing of this batch was stored \(reason)"
             )
+        case "KL002":
+            self.init(
+                .constraint,
+                "a batch applied an outbox message twice on \(url); nothing of it was stored \(reason)"
+            )
         case "40001", "40P01", "55P03":
             self.init(.busy, "\(url) aborted the transaction for a conflict; nothing of it was stored \(reason)")
         case _ where state.hasPrefix("23"):

@@ -6,7 +6,7 @@ import Synchronization
 
 /// The partitions this node holds: their epochs, fixed when it took them, and the lease rules' state.
 final class HeldLeases: Sendable {
-    let fence: PartitionFence
+    private let held: Mutex<PartitionFence>
     let state: Mutex<LeaseState>
     private let lost: AsyncStream<String>.Continuation
     let lostReasons: AsyncStream<String>
@@ -14,9 +14,20 @@ final class HeldLeases: Sendable {
     let hold = Mutex<Duration>(.zero)
 
     init(fence: PartitionFence, state: LeaseState) {
-        self.fence = fence
+        held = Mutex(fence)
         self.state = Mutex(state)
         (lostReasons, lost) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// The partitions held now, with their epochs: every write is fenced by all of them.
+    var fence: PartitionFence { held.withLock { $0 } }
+
+    /// Partitions taken while this node runs (their leases expired), fenced from now on.
+    func add(_ taken: PartitionFence) {
+        held.withLock { fence in
+            fence.partitions += taken.partitions
+            fence.epochs += taken.epochs
+        }
     }
 
     /// Another node took the leases: final; the server is told through `ownershipLost()`.
@@ -65,6 +76,29 @@ extension PostgresStore: LeasedStore {
     public func acquirePartitions(wait: Bool) async throws -> Bool {
         guard let ownership = configuration.ownership, leases.withLock({ $0 }) == nil else { return true }
         return try await takeLeases(ownership, wait: wait)
+    }
+
+    public func heldPartitions() -> Set<Int> {
+        guard configuration.ownership != nil else { return [] }
+        guard let held = leases.withLock({ $0 }) else { return [] }
+        return Set(held.fence.partitions.map { Int($0) })
+    }
+
+    public func partitionsTaken() -> AsyncStream<Set<Int>> {
+        taken.stream
+    }
+
+    public func owner(ofPartition partition: Int) async throws -> ClusterStatus.Node? {
+        let rows = try await rows(
+            """
+            SELECT l.node, n.address FROM keel.partition_lease l LEFT JOIN keel.cluster_node n \
+            ON n.name = l.node WHERE l.partition = \(Int64(partition)) AND l.expires_at > now()
+            """,
+            gated: false
+        )
+        return try decoding(rows) { row in
+            ClusterStatus.Node(name: try row[0].decode(String.self), address: try row[1].decode(String?.self))
+        }.first
     }
 
     public func clusterSecret() async throws -> String? {
@@ -160,6 +194,11 @@ extension PostgresStore: LeasedStore {
     ) async throws(StoreError) -> Bool {
         var waitingFor: String?
         var failing = false
+        // A cluster that is forming (no live lease): nodes started together share its partitions when each
+        // has joined before any takes them, so the first waits one round.
+        if (try? await liveLeases()) == 0 {
+            try? await Task.sleep(for: min(.seconds(1), ownership.leaseDuration / 4))
+        }
         while true {
             let start = ContinuousClock.now
             let attempt: Takeover
@@ -193,9 +232,10 @@ extension PostgresStore: LeasedStore {
                 )
                 leases.withLock { $0 = held }
                 logger.info(
-                    "took the cluster's partitions",
+                    "took partitions of the cluster",
                     metadata: [
-                        "node": "\(ownership.node)", "partitions": "\(ownership.partitions)",
+                        "node": "\(ownership.node)",
+                        "partitions": "\(fence.partitions.map(String.init).joined(separator: ","))",
                         "epochs": "\(Set(fence.epochs).sorted().map(String.init).joined(separator: ","))",
                     ]
                 )
@@ -206,7 +246,7 @@ extension PostgresStore: LeasedStore {
                 guard wait else { return false }
                 if waitingFor != holder {
                     logger.info(
-                        "waiting for partitions another node holds (standby)",
+                        "waiting for partitions other nodes hold (standby)",
                         metadata: ["node": "\(ownership.node)", "holder": "\(holder)", "leaseUntil": "\(until)"]
                     )
                     waitingFor = holder
@@ -226,13 +266,18 @@ extension PostgresStore: LeasedStore {
         case held(String, until: String)
     }
 
-    /// One attempt, in one transaction: fix or check the partition count, then take every lease that is free,
-    /// expired or this node's own (a restart), adding one to each epoch; or, when another node holds a live
-    /// one, take nothing.
-    private func takeover(_ ownership: PostgresStoreConfiguration.Ownership) async throws(StoreError) -> Takeover {
+    /// One attempt, in one transaction: fix or check the partition count, then take the leases that are free,
+    /// expired or this node's own (a restart), up to this node's fair share of the partitions (the count
+    /// divided by the nodes seen within a lease, rounded up, less those `holding` already), adding one to each
+    /// epoch; or, when every lease is live and another node's, take nothing.
+    private func takeover(
+        _ ownership: PostgresStoreConfiguration.Ownership,
+        holding: Set<Int64> = []
+    ) async throws(StoreError) -> Takeover {
         let url = configuration.redactedURL
         let logger = self.logger
         let leaseMilliseconds = Self.milliseconds(ownership.leaseDuration)
+        let excluded = holding.sorted()
         return try await transaction(gated: false) { connection in
             let count = Int64(ownership.partitions)
             try await connection.query(
@@ -264,24 +309,45 @@ extension PostgresStore: LeasedStore {
                 """,
                 logger: logger
             )
-            let holders = try await connection.query(
+            // Nodes seen within a lease (this one included: its heartbeat just ran) share the partitions.
+            let live =
+                try await connection.query(
+                    """
+                    SELECT count(*) FROM keel.cluster_node WHERE seen_at > now() - \
+                    (\(leaseMilliseconds)::double precision / 1000) * interval '1 second'
+                    """,
+                    logger: logger
+                ).collect().first.map { try $0.makeRandomAccess()[0].decode(Int64.self) } ?? 1
+            let share = max(0, (count + max(1, live) - 1) / max(1, live) - Int64(excluded.count))
+            let free = try await connection.query(
                 """
-                SELECT node, to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') \
-                FROM keel.partition_lease WHERE partition < \(count) AND node IS NOT NULL \
-                AND node <> \(ownership.node) AND expires_at > now() ORDER BY partition FOR UPDATE
+                SELECT partition FROM keel.partition_lease WHERE partition < \(count) \
+                AND (node IS NULL OR node = \(ownership.node) OR expires_at IS NULL OR expires_at <= now()) \
+                AND NOT (partition = ANY(\(excluded))) ORDER BY (node = \(ownership.node)) DESC NULLS LAST, \
+                partition LIMIT \(share) FOR UPDATE
                 """,
                 logger: logger
-            ).collect()
-            if let first = holders.first?.makeRandomAccess() {
-                let node = try first[0].decode(String.self)
-                let until = try first[1].decode(String.self)
-                return .held(node, until: until)
+            ).collect().map { try $0.makeRandomAccess()[0].decode(Int64.self) }
+            if free.isEmpty {
+                let holders = try await connection.query(
+                    """
+                    SELECT node, to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') \
+                    FROM keel.partition_lease WHERE partition < \(count) AND node IS NOT NULL \
+                    AND node <> \(ownership.node) AND expires_at > now() ORDER BY partition
+                    """,
+                    logger: logger
+                ).collect()
+                let first = holders.first?.makeRandomAccess()
+                return .held(
+                    try first?[0].decode(String.self) ?? "",
+                    until: try first?[1].decode(String.self) ?? ""
+                )
             }
             let rows = try await connection.query(
                 """
                 UPDATE keel.partition_lease SET node = \(ownership.node), epoch = epoch + 1, \
                 expires_at = now() + (\(leaseMilliseconds)::double precision / 1000) * interval '1 second' \
-                WHERE partition < \(count) RETURNING partition, epoch
+                WHERE partition = ANY(\(free)) RETURNING partition, epoch
                 """,
                 logger: logger
             ).collect()
@@ -294,6 +360,30 @@ extension PostgresStore: LeasedStore {
             }
             return .taken(PartitionFence(node: ownership.node, partitions: partitions, epochs: epochs))
         }
+    }
+
+    /// How many partitions have a live lease.
+    private func liveLeases() async throws(StoreError) -> Int64 {
+        let rows = try await rows("SELECT count(*) FROM keel.partition_lease WHERE expires_at > now()", gated: false)
+        return try decoding(rows) { try $0[0].decode(Int64.self) }.first ?? 0
+    }
+
+    /// After a renewal: takes expired or free partitions up to this node's fair share (a node died, or left),
+    /// fences them, and tells the server (`partitionsTaken()`), which has the engine recover them.
+    private func takeMore(_ held: HeldLeases, _ ownership: PostgresStoreConfiguration.Ownership) async {
+        let holding = Set(held.fence.partitions)
+        guard holding.count < ownership.partitions, !held.isLost,
+            case .taken(let fence)? = try? await takeover(ownership, holding: holding)
+        else { return }
+        held.add(fence)
+        logger.info(
+            "took partitions whose leases expired",
+            metadata: [
+                "node": "\(ownership.node)",
+                "partitions": "\(fence.partitions.map(String.init).joined(separator: ","))",
+            ]
+        )
+        taken.continuation.yield(Set(fence.partitions.map { Int($0) }))
     }
 
     /// Renews the leases every quarter of their duration. A renewal that finds another node in a lease row
@@ -332,6 +422,7 @@ extension PostgresStore: LeasedStore {
                         return
                     }
                     held.state.withLock { $0.renewed(startedAt: start) }
+                    await takeMore(held, ownership)
                     if failing {
                         logger.info("renewed the partitions' leases again", metadata: ["node": "\(held.fence.node)"])
                         failing = false

@@ -12,7 +12,22 @@ extension PostgresStore {
         ("v4", leaseTables + [dropUnfencedApplyBatch, applyBatchFunction]),
         ("v5", [nodeTable]),
         ("v6", [clusterSecret]),
+        ("v7", [outboxTable, outboxIndex, applyBatchFunction]),
     ]
+
+    /// Effects on a partition stored by the node that caused them, for the node that owns it (see
+    /// `StoreOperation.insertOutbox`); the owner deletes each in the transaction that applies it.
+    static let outboxTable = """
+        CREATE TABLE keel.outbox (
+            id BIGSERIAL PRIMARY KEY,
+            partition INTEGER NOT NULL,
+            payload BYTEA NOT NULL
+        )
+        """
+    static let outboxIndex = "CREATE INDEX outbox_partition ON keel.outbox (partition, id)"
+
+    /// The channel an outbox insert notifies (at commit), with the partition as the payload.
+    static let outboxChannel = "keel_outbox"
 
     /// The secret nodes show each other when they forward a request (`LeasedStore.clusterSecret()`): 244 random
     /// bits from PostgreSQL's strong generator, set for the cluster row that exists and for one created later.
@@ -202,6 +217,15 @@ extension PostgresStore {
                     UPDATE keel.event SET delivered = true WHERE id = t1[i];
                 WHEN 18 THEN
                     UPDATE keel.schedule SET progress = t2[i] WHERE id = t1[i];
+                WHEN 19 THEN
+                    INSERT INTO keel.outbox (partition, payload) VALUES (n1[i], b1[i]);
+                    PERFORM pg_notify('\(outboxChannel)', n1[i]::text);
+                WHEN 20 THEN
+                    -- A message is applied once: its deletion rides with its effect, and a second one fails.
+                    DELETE FROM keel.outbox WHERE id = n1[i];
+                    IF NOT FOUND THEN
+                        RAISE EXCEPTION 'outbox message % was applied already', n1[i] USING ERRCODE = 'KL002';
+                    END IF;
                 END CASE;
             END LOOP;
             IF max_sequence IS NOT NULL THEN

@@ -24,6 +24,8 @@ public final class PostgresStore: Store, IntrospectionStore, CustomStringConvert
     let leases = Mutex<HeldLeases?>(nil)
     /// Renews `leases` until `close()`.
     let keeper = Mutex<Task<Void, Never>?>(nil)
+    /// Partitions the keeper took while the node runs (`partitionsTaken()`).
+    let taken = AsyncStream<Set<Int>>.makeStream()
 
     /// Connects, checks the database is reachable (failing with the URL, password hidden, and the cause), and
     /// brings the schema up to date.

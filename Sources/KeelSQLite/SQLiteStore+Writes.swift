@@ -145,6 +145,8 @@ extension SQLiteStore {
         case .saveScheduleProgress(let id, let progress):
             let text = String(decoding: try JSONEncoder().encode(progress), as: UTF8.self)
             try db.cachedStatement(sql: WriteSQL.saveScheduleProgress).execute(arguments: [text, id])
+        case .insertOutbox, .deleteOutbox:
+            throw StoreError(.constraint, "the outbox is for clusters on PostgreSQL; SQLite serves one node")
         }
     }
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A store on a database other nodes may write too (a cluster on one PostgreSQL): this node writes only while it
 /// holds its partitions' leases, and every write is fenced by their epochs.
 public protocol LeasedStore: Store {
@@ -28,6 +30,37 @@ public protocol LeasedStore: Store {
     /// The node that holds live leases now, with the address where the other nodes reach it; nil while no
     /// node does (a failover in progress).
     func partitionHolder() async throws -> ClusterStatus.Node?
+
+    /// The node that holds partition `partition`'s live lease, with its address; nil while no node does.
+    func owner(ofPartition partition: Int) async throws -> ClusterStatus.Node?
+
+    /// The partitions this node holds now (empty before it took any).
+    func heldPartitions() -> Set<Int>
+
+    /// Yields the partitions this node takes while it runs (the expired leases of a node that died), once they
+    /// are fenced by their new epochs; the engine recovers them before it runs their work.
+    func partitionsTaken() -> AsyncStream<Set<Int>>
+
+    /// The oldest outbox messages for `partitions`, in the order they were stored, at most `limit`.
+    func outbox(partitions: Set<Int>, limit: Int) async throws -> [OutboxRecord]
+
+    /// Yields when another node stored an outbox message, so that the owner does not wait for its next poll
+    /// (PostgreSQL's `LISTEN`); best effort.
+    func outboxArrivals() -> AsyncStream<Void>
+}
+
+/// An effect on a partition, stored by the node that caused it for the node that owns the partition.
+public struct OutboxRecord: Hashable, Sendable {
+    public var id: Int64
+    public var partition: Int
+    /// Opaque to the store (the engine's encoding).
+    public var payload: Data
+
+    public init(id: Int64, partition: Int, payload: Data) {
+        self.id = id
+        self.partition = partition
+        self.payload = payload
+    }
 }
 
 /// The cluster as the database sees it: the partitions' leases, on the database's clock.

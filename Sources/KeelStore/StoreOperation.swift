@@ -41,4 +41,10 @@ public enum StoreOperation: Hashable, Sendable {
     case markEventDelivered(String)
     /// A schedule's new progress; nothing when the schedule is deleted.
     case saveScheduleProgress(String, ScheduleProgress)
+    /// An effect on a partition another node owns (a cluster's outbox): stored with the change that causes it,
+    /// applied by the owner, which deletes it in the transaction that applies it. Stores that serve one node
+    /// only (SQLite) refuse it.
+    case insertOutbox(partition: Int, payload: Data)
+    /// The owner applied outbox message `id` (in this same transaction).
+    case deleteOutbox(Int64)
 }

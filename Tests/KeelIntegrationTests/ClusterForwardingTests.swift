@@ -18,7 +18,9 @@ struct ClusterForwardingTests {
 
     @Test("the cluster's secret is compared whole: a prefix, a longer or an empty one is refused")
     func secrets() {
-        typealias Responder = ClusterResponder<RouterResponder<BasicRequestContext>>
+        typealias Responder = ClusterResponder<
+            RouterResponder<BasicRequestContext>, RouterResponder<BasicRequestContext>
+        >
         #expect(Responder.same("a1b2c3", "a1b2c3"))
         #expect(!Responder.same("a1b2c", "a1b2c3"))
         #expect(!Responder.same("a1b2c3d", "a1b2c3"))

@@ -159,7 +159,7 @@ struct ClusterServeTests {
                 )
                 let taken = ContinuousClock.now - killedAt
                 print(
-                    "cluster: partitions of n1 taken by \(takeover.node) at epoch \(takeover.epoch), \(taken) after kill -9"
+                    "cluster: partitions of n1 taken by \(takeover.nodes.sorted()) at epoch \(takeover.epoch), \(taken) after kill -9"
                 )
                 // The lease (4 s), one standby check (1 s), and slack for a loaded machine.
                 #expect(taken < .seconds(15), "takeover took \(taken)")
@@ -168,9 +168,11 @@ struct ClusterServeTests {
                 stopping.stop()
                 var tallies: [WorkerTally] = []
                 for try await tally in group { tallies.append(tally) }
-                return (tallies.sorted { $0.worker < $1.worker }, takeover.node)
+                return (tallies.sorted { $0.worker < $1.worker }, takeover.nodes)
             }
-            let survivor = try #require(nodes.first { $0.serveArguments.contains(takenBy) }).ingress
+            // Both survivors share the partitions (each took its fair share), and either answers for all of them.
+            #expect(takenBy == ["n2", "n3"], "\(takenBy)")
+            let survivor = nodes[1].ingress
             var sideEffects: [String: Int] = [:]
             for node in nodes { for line in node.sideEffects() { sideEffects[line, default: 0] += 1 } }
             var acknowledged = 0
@@ -203,6 +205,121 @@ struct ClusterServeTests {
             throw error
         }
         try await client.shutdown()
+    }
+
+    @Test(
+        "two nodes started together share the partitions, a third forwards; random programs call, send and resolve awakeables across them through all ingresses, and one is killed -9: the standby takes its share, and every object's counter and runs match the model"
+    )
+    func spreadPartitionsUnderKill() async throws {
+        let url = try await PostgresTestServer.shared().freshDatabase()
+        let client = HTTPClient.chaosClient()
+        let nodes = try ["n1", "n2", "n3"].map { try Self.node($0, url: url) }
+        defer { for node in nodes { node.cleanUp() } }
+        do {
+            // Started together, each joins before either takes partitions: they take two each.
+            async let first: Void = nodes[0].start(client: client)
+            async let second: Void = nodes[1].start(client: client)
+            _ = try await (first, second)
+            let leases = try await client.get("\(nodes[0].admin)/cluster").json()["leases"] as? [[String: Any]] ?? []
+            let holders = leases.compactMap { $0["node"] as? String }
+            #expect(holders.sorted() == ["n1", "n1", "n2", "n2"], "\(holders)")
+            // A third node finds nothing free: a standby, it forwards to a node with partitions, which sends a
+            // request on once more when another node runs its invocation.
+            try await nodes[2].start(client: client)
+
+            var generator = ChaosGenerator(seed: 2_026_120_7)
+            let programs = (0..<60).map { index in
+                (
+                    object: ChaosObject(layer: 0, key: generator.key()), program: generator.program(layer: 0),
+                    idempotencyKey: "spread-\(index)"
+                )
+            }
+            var model = ChaosModel()
+            for item in programs { model.submit(item.program, to: item.object) }
+            let ingresses = nodes.map(\.ingress)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, item) in programs.enumerated() {
+                    if index == programs.count / 2 {
+                        // Half are in flight, their calls, sends and awakeables crossing between the nodes.
+                        try await group.waitForAll()
+                        nodes[1].kill()
+                    }
+                    let order = Array(ingresses[(index % 3)...] + ingresses[..<(index % 3)])
+                    group.addTask {
+                        try await Self.submit(
+                            item.program,
+                            to: item.object,
+                            key: item.idempotencyKey,
+                            via: order,
+                            client
+                        )
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let takeover = try await Self.waitForTakeover(from: "n2", admins: [nodes[0].admin], client: client)
+            #expect(takeover.nodes == ["n1", "n3"] && takeover.epoch == 2, "\(takeover)")
+
+            // Every program ran once, with every call, send and awakeable it made: the counters say so.
+            let objects = Set(model.objects).union(
+                (0..<3).flatMap { layer in (0..<3).map { ChaosObject(layer: layer, key: "k\($0)") } }
+            )
+            var wrong: [String] = []
+            let deadline = ContinuousClock.now + .seconds(90)
+            repeat {
+                wrong = []
+                for object in objects.sorted() {
+                    let expected = ChaosCounter(counter: model.counters[object] ?? 0, runs: model.runs[object] ?? 0)
+                    let answer = try? await client.get("\(nodes[0].ingress)/\(object.service)/\(object.key)/get")
+                    let counter = answer.flatMap { try? JSONDecoder().decode(ChaosCounter.self, from: $0.body) }
+                    if counter != expected {
+                        wrong.append("\(object): \(String(describing: counter)), expected \(expected)")
+                    }
+                }
+                if !wrong.isEmpty { try await Task.sleep(for: .milliseconds(500)) }
+            } while !wrong.isEmpty && ContinuousClock.now < deadline
+            #expect(wrong.isEmpty, "\(wrong.joined(separator: "\n"))")
+            print("cluster: 60 programs over 3 nodes, n2 killed, its partitions taken by n3 at epoch \(takeover.epoch)")
+        } catch {
+            for (index, node) in nodes.enumerated() {
+                Issue.record("n\(index + 1):\n\(node.serverLog.suffix(3000))")
+            }
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+
+    /// Sends `program` to `object` with its idempotency key until one of the ingresses acknowledges it (202),
+    /// trying the next after a failure.
+    static func submit(
+        _ program: ChaosProgram,
+        to object: ChaosObject,
+        key: String,
+        via ingresses: [String],
+        _ client: HTTPClient
+    ) async throws {
+        let body = String(decoding: try JSONEncoder().encode(program), as: UTF8.self)
+        let headers = [("content-type", "application/json"), ("idempotency-key", key)]
+        let deadline = ContinuousClock.now + .seconds(60)
+        var attempt = 0
+        while ContinuousClock.now < deadline {
+            let ingress = ingresses[attempt % ingresses.count]
+            attempt += 1
+            let answer = try? await client.chaosRequest(
+                .POST,
+                "\(ingress)/\(object.service)/\(object.key)/interpret/send",
+                body: body,
+                headers: headers,
+                timeout: .seconds(10)
+            )
+            if let answer, answer.status == 202 { return }
+            if let answer, answer.status < 500 {
+                throw KeelProcessError(message: "\(key) answered \(answer.status) \(answer.text)")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw KeelProcessError(message: "\(key) was not acknowledged within 60 s")
     }
 
     final class StopFlag: Sendable {
@@ -261,11 +378,13 @@ struct ClusterServeTests {
     }
 
     /// Polls the survivors' `/cluster` until every partition is held, live, by a node other than `dead`.
+    /// Waits until every partition has a live lease and none is the dead node's; the survivors holding them,
+    /// and the highest epoch.
     static func waitForTakeover(
         from dead: String,
         admins: [String],
         client: HTTPClient
-    ) async throws -> (node: String, epoch: Int) {
+    ) async throws -> (nodes: Set<String>, epoch: Int) {
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             for admin in admins {
@@ -273,10 +392,8 @@ struct ClusterServeTests {
                     let leases = try? status.json()["leases"] as? [[String: Any]], !leases.isEmpty
                 else { continue }
                 let holders = Set(leases.map { $0["node"] as? String ?? "" })
-                if let holder = holders.first, holders.count == 1, holder != dead,
-                    leases.allSatisfy({ $0["live"] as? Bool == true })
-                {
-                    return (holder, leases.compactMap { ($0["epoch"] as? NSNumber)?.intValue }.max() ?? 0)
+                if !holders.contains(dead), !holders.contains(""), leases.allSatisfy({ $0["live"] as? Bool == true }) {
+                    return (holders, leases.compactMap { ($0["epoch"] as? NSNumber)?.intValue }.max() ?? 0)
                 }
             }
             try await Task.sleep(for: .milliseconds(100))

@@ -309,7 +309,7 @@ struct PostgresLeaseTests {
         let status = try await standby.clusterStatus()
         #expect(status.nodes.map(\.name) == ["n1", "n2"])
         #expect(status.nodes.map(\.address) == ["127.0.0.1:7001", "127.0.0.1:7002"])
-        #expect(status.nodes.allSatisfy { $0.lag >= 0 && $0.lag < 5_000 && $0.startedAt > 0 })
+        #expect(status.nodes.allSatisfy { $0.lag >= 0 && $0.lag < 30_000 && $0.startedAt > 0 })
 
         // A clean stop releases the leases and removes the node: the standby takes over at once.
         await owner.close()
@@ -320,21 +320,33 @@ struct PostgresLeaseTests {
         await standby.close()
     }
 
-    @Test("two standbys trying at the same moment after a clean stop: exactly one takes the partitions")
+    @Test("two standbys trying at the same moment after a clean stop take turns: each takes half, none twice")
     func takeoversTakeTurns() async throws {
         let server = try await PostgresTestServer.shared()
         let url = try await server.freshDatabase()
-        let owner = try await PostgresStore.connect(try Self.configuration(url, node: "n1"))
-        let second = try await PostgresStore.connect(try Self.configuration(url, node: "n2"), acquiring: false)
-        let third = try await PostgresStore.connect(try Self.configuration(url, node: "n3"), acquiring: false)
+        // Nodes count as live for a lease after they were last seen: a long one, so that a loaded machine's
+        // delay between joining and trying does not leave n3 out of the count.
+        let lease = Duration.seconds(30)
+        let owner = try await PostgresStore.connect(try Self.configuration(url, node: "n1", lease: lease))
+        let second = try await PostgresStore.connect(
+            try Self.configuration(url, node: "n2", lease: lease),
+            acquiring: false
+        )
+        let third = try await PostgresStore.connect(
+            try Self.configuration(url, node: "n3", lease: lease),
+            acquiring: false
+        )
         await owner.close()
         async let secondTook = second.acquirePartitions(wait: false)
         async let thirdTook = third.acquirePartitions(wait: false)
         let took = try await [secondTook, thirdTook]
-        #expect(took.filter { $0 }.count == 1, "\(took)")
-        let holder = try await second.partitionHolder()?.name
-        #expect(holder == (took[0] ? "n2" : "n3"))
-        #expect(try await second.clusterStatus().leases.map(\.epoch) == [2, 2, 2, 2])
+        #expect(took == [true, true], "\(took)")
+        // The fair share of 4 partitions between 2 live nodes.
+        #expect(second.heldPartitions().count == 2 && third.heldPartitions().count == 2)
+        #expect(second.heldPartitions().isDisjoint(with: third.heldPartitions()))
+        let leases = try await second.clusterStatus().leases
+        #expect(leases.map(\.epoch) == [2, 2, 2, 2])
+        #expect(Set(leases.compactMap(\.node)) == ["n2", "n3"])
         #expect(try await second.clusterSecret()?.count == 64)
         await second.close()
         await third.close()

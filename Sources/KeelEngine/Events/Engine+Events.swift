@@ -194,12 +194,13 @@ extension Engine {
     func deliver(_ record: EventRecord) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for delivery in record.deliveries where delivery.invocationID != nil {
-                let request = Request(
+                var request = Request(
                     target: InvocationTarget(service: delivery.service, handler: delivery.handler, key: delivery.key),
                     body: record.data,
                     headers: [("x-keel-event-id", record.id), ("x-keel-event-name", record.name)],
                     idempotencyKey: delivery.idempotencyKey
                 )
+                request.fromEngine = true
                 group.addTask { [self] in
                     do {
                         _ = try await send(request)
@@ -239,6 +240,7 @@ extension Engine {
 
     /// Delivers the events a crash (or a storage failure) left undelivered.
     func deliverStoredEvents() async {
+        guard runsClusterDuties else { return }
         let pending: [EventRecord]
         do {
             pending = try await store.undeliveredEvents()

@@ -28,8 +28,28 @@ extension PartitionProcessor {
             result = .failure(failure)
             writer.enqueue(callerOperations, for: id)
         case .success(let targetID):
-            guard let partition = router.partition(for: targetID) else {
+            let partition: PartitionProcessor
+            switch router.route(targetID) {
+            case nil:
                 return .failed("the engine is stopping", nextRetryDelay: nil)
+            case .remote(let index):
+                // The owner answers (the result, or no output yet) through the outbox, or subscribes.
+                let message = PartitionMessage.observe(
+                    target: targetID.description,
+                    caller: id.description,
+                    completionID: completionID,
+                    notificationType: notificationType.rawValue,
+                    subscribe: type == .attachInvocation
+                )
+                guard let outbox = outboxMessage(message, partition: index),
+                    writer.enqueue(callerOperations + [outbox], for: id) != nil
+                else {
+                    active[id]?.journal = nil
+                    return .failed("an earlier write of \(id) failed", nextRetryDelay: nil)
+                }
+                return await streamOwnNotifications([], to: id)
+            case .local(let local):
+                partition = local
             }
             let subscription =
                 type == .attachInvocation
@@ -70,11 +90,14 @@ extension PartitionProcessor {
 
     /// Subscribes to an invocation's result (attach) or reads it (output, `subscription == nil`). Answers
     /// `.accepted` while it runs (subscribed, or no output yet), its result once completed.
+    /// `answer`: for a caller on another node's partition, the notification of the result (nil: no output
+    /// yet), stored with `callerOperations`.
     func observe(
         _ target: InvocationID,
         subscription: Subscription?,
         callerOperations: [StoreOperation],
-        caller: InvocationID
+        caller: InvocationID,
+        answer: (@Sendable (InvocationResult?) -> [StoreOperation])? = nil
     ) async -> ChildOutcome {
         if active[target] == nil {
             let stored: InvocationRecord?
@@ -84,16 +107,15 @@ extension PartitionProcessor {
                 return .failed("storage: \(StoreError(wrapping: error).message)")
             }
             if active[target] == nil {
-                guard writer.enqueue(callerOperations, for: [caller]) != nil else {
+                let result = stored?.result ?? .failure(Failure(code: 404, message: "invocation \(target) not found"))
+                guard writer.enqueue(callerOperations + (answer?(result) ?? []), for: [caller]) != nil else {
                     return .failed("an earlier write of \(caller) failed")
                 }
-                return .completed(
-                    stored?.result ?? .failure(Failure(code: 404, message: "invocation \(target) not found"))
-                )
+                return .completed(result)
             }
         }
         if let result = active[target]?.completingWith {
-            guard writer.enqueue(callerOperations, for: [caller]) != nil else {
+            guard writer.enqueue(callerOperations + (answer?(result) ?? []), for: [caller]) != nil else {
                 return .failed("an earlier write of \(caller) failed")
             }
             return .completed(result)
@@ -102,6 +124,8 @@ extension PartitionProcessor {
         if let subscription {
             subscribers[subscription.topic, default: []].append(subscription)
             operations.append(.subscribe(subscription))
+        } else {
+            operations += answer?(nil) ?? []
         }
         guard writer.enqueue(operations, for: [caller]) != nil else {
             return .failed("an earlier write of \(caller) failed")

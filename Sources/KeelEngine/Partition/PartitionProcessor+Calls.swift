@@ -12,13 +12,25 @@ extension PartitionProcessor {
     struct ChildRequest: Sendable {
         var invocation: NewInvocation
         var executeAt: Int64?
-        var caller: InvocationID
+        /// Nil for an invocation another node's partition started without a caller (an event, a schedule).
+        var caller: InvocationID?
         /// The caller's journal appends, stored together with the callee.
         var callerOperations: [StoreOperation]
         /// For calls (not sends): the caller waits for the result.
         var subscription: Subscription?
         /// The id is derived from the request (idempotency key or workflow), so it may exist already.
         var isDeterministic: Bool
+        /// For a caller on another node's partition: how the result of a callee that completed already
+        /// reaches it, stored in the transaction that stores `callerOperations` (a local caller appends it
+        /// itself).
+        var answer: (@Sendable (InvocationResult) -> [StoreOperation])? = nil
+
+        var owners: [InvocationID] { caller.map { [$0] } ?? [] }
+
+        /// The caller's operations, with the result's notification for a remote caller.
+        func operations(answering result: InvocationResult) -> [StoreOperation] {
+            callerOperations + (answer?(result) ?? [])
+        }
     }
 
     enum ChildOutcome: Sendable {
@@ -84,7 +96,11 @@ extension PartitionProcessor {
                 nextRetryDelay: nil
             )
         }
-        let calleeID = IdentityDerivation.invocationID(for: resolved, idempotencyKey: idempotencyKey)
+        let calleeID = IdentityDerivation.invocationID(
+            for: resolved,
+            idempotencyKey: idempotencyKey,
+            randomKey: router.localPartitionKey
+        )
         var input = PBInputCommandMessage()
         input.headers = headers
         if let tracing {
@@ -131,8 +147,33 @@ extension PartitionProcessor {
             isDeterministic: idempotencyKey != nil || resolved.handlerKind == .workflow
         )
         cacheCommand(command, of: id)
-        guard let partition = router.partition(for: calleeID) else {
+        let partition: PartitionProcessor
+        switch router.route(calleeID) {
+        case nil:
             return .failed("the engine is stopping", nextRetryDelay: nil)
+        case .remote(let index):
+            let start = PartitionMessage.Start(
+                id: calleeID.description,
+                target: resolved.target,
+                handlerKind: resolved.handlerKind,
+                deploymentID: resolved.deploymentID,
+                input: .init(inputEntry),
+                idempotencyKey: idempotencyKey,
+                executeAt: request.executeAt,
+                caller: id.description,
+                resultCompletionID: subscription?.completionID,
+                resultNotificationType: subscription?.notificationType,
+                isDeterministic: request.isDeterministic
+            )
+            guard let message = outboxMessage(.start(start), partition: index),
+                writer.enqueue(request.callerOperations + [message], for: id) != nil
+            else {
+                active[id]?.journal = nil
+                return .failed("an earlier write of \(id) failed", nextRetryDelay: nil)
+            }
+            return await streamOwnNotifications([idNotice], to: id)
+        case .local(let local):
+            partition = local
         }
         let outcome = await partition.acceptChild(request)
         var notices = [idNotice]
@@ -221,15 +262,16 @@ extension PartitionProcessor {
                 return .failed("invocation \(calleeID) was created concurrently; the retry finds it")
             }
             if let stored {
-                guard writer.enqueue(request.callerOperations, for: [request.caller]) != nil else {
-                    return .failed("an earlier write of \(request.caller) failed")
+                let result: InvocationResult =
+                    if request.invocation.resolved.handlerKind == .workflow, request.subscription != nil {
+                        .failure(Self.workflowAlreadyInvoked)
+                    } else {
+                        stored.result ?? .failure(Failure(code: 404, message: "invocation \(calleeID) not found"))
+                    }
+                guard writer.enqueue(request.operations(answering: result), for: request.owners) != nil else {
+                    return .failed("an earlier write of \(request.owners) failed")
                 }
-                if request.invocation.resolved.handlerKind == .workflow, request.subscription != nil {
-                    return .completed(.failure(Self.workflowAlreadyInvoked))
-                }
-                return .completed(
-                    stored.result ?? .failure(Failure(code: 404, message: "invocation \(calleeID) not found"))
-                )
+                return .completed(result)
             }
         }
         let settings = settings(of: request.invocation)
@@ -246,12 +288,12 @@ extension PartitionProcessor {
             operations.append(.subscribe(subscription))
         }
         operations += [.insertInvocation(record), .appendJournal(calleeID, index: 0, entry: request.invocation.input)]
-        guard writer.enqueue(operations, for: [request.caller, calleeID]) != nil else {
+        guard writer.enqueue(operations, for: request.owners + [calleeID]) != nil else {
             if let subscription = request.subscription {
                 subscribers[subscription.topic]?.removeAll { $0 == subscription }
             }
             forget(calleeID, result: nil)
-            return .failed("an earlier write of \(request.caller) failed")
+            return .failed("an earlier write of \(request.owners) failed")
         }
         perform(lifecycle.launch(calleeID))
         return .accepted
@@ -263,19 +305,21 @@ extension PartitionProcessor {
     private func joinExisting(_ request: ChildRequest) -> ChildOutcome {
         var operations = request.callerOperations
         let workflowCall = request.invocation.resolved.handlerKind == .workflow && request.subscription != nil
-        if let result = active[request.invocation.id]?.completingWith {
+        if let completing = active[request.invocation.id]?.completingWith {
             // Its completion is being stored: answer with its result (stored first, the writer keeps order).
-            guard writer.enqueue(operations, for: [request.caller]) != nil else {
-                return .failed("an earlier write of \(request.caller) failed")
+            let result = workflowCall ? .failure(Self.workflowAlreadyInvoked) : completing
+            guard writer.enqueue(request.operations(answering: result), for: request.owners) != nil else {
+                return .failed("an earlier write of \(request.owners) failed")
             }
-            return .completed(workflowCall ? .failure(Self.workflowAlreadyInvoked) : result)
+            return .completed(result)
         }
         if let subscription = request.subscription, !workflowCall {
             subscribers[subscription.topic, default: []].append(subscription)
             operations.append(.subscribe(subscription))
         }
-        guard writer.enqueue(operations, for: [request.caller]) != nil else {
-            return .failed("an earlier write of \(request.caller) failed")
+        if workflowCall { operations += request.answer?(.failure(Self.workflowAlreadyInvoked)) ?? [] }
+        guard writer.enqueue(operations, for: request.owners) != nil else {
+            return .failed("an earlier write of \(request.owners) failed")
         }
         return workflowCall ? .completed(.failure(Self.workflowAlreadyInvoked)) : .accepted
     }
@@ -326,14 +370,18 @@ extension PartitionProcessor {
             switch message.signalID {
             case .idx(1):
                 cacheCommand(command, of: id)
-                guard let partition = router.partition(for: target) else {
+                switch router.route(target) {
+                case nil:
                     return .failed("the engine is stopping", nextRetryDelay: nil)
+                case .remote(let index):
+                    return await sendToPartition(index, .cancel(target: target.description), command: command, of: id)
+                case .local(let partition):
+                    _ = try? await partition.cancel(
+                        target,
+                        with: [.appendJournal(id, index: 0, entry: command)],
+                        owners: [id]
+                    )
                 }
-                _ = try? await partition.cancel(
-                    target,
-                    with: [.appendJournal(id, index: 0, entry: command)],
-                    owners: [id]
-                )
                 return await streamOwnNotifications([], to: id)
             case .idx(let index):
                 entry = Notifications.signal(index: index, result: result)
@@ -344,10 +392,41 @@ extension PartitionProcessor {
             }
         }
         cacheCommand(command, of: id)
-        guard let partition = router.partition(for: target) else {
+        switch router.route(target) {
+        case nil:
             return .failed("the engine is stopping", nextRetryDelay: nil)
+        case .remote(let index):
+            return await sendToPartition(
+                index,
+                .signal(target: target.description, entry: .init(entry)),
+                command: command,
+                of: id
+            )
+        case .local(let partition):
+            await partition.deliver(
+                entry,
+                to: target,
+                with: [.appendJournal(id, index: 0, entry: command)],
+                owners: [id]
+            )
         }
-        await partition.deliver(entry, to: target, with: [.appendJournal(id, index: 0, entry: command)], owners: [id])
+        return await streamOwnNotifications([], to: id)
+    }
+
+    /// Stores invocation `id`'s command with the outbox message that carries its effect to partition
+    /// `partition`, on another node.
+    func sendToPartition(
+        _ partition: Int,
+        _ message: PartitionMessage,
+        command: JournalEntry,
+        of id: InvocationID
+    ) async -> FrameVerdict {
+        guard let outbox = outboxMessage(message, partition: partition),
+            writer.enqueue([.appendJournal(id, index: 0, entry: command), outbox], for: id) != nil
+        else {
+            active[id]?.journal = nil
+            return .failed("an earlier write of \(id) failed", nextRetryDelay: nil)
+        }
         return await streamOwnNotifications([], to: id)
     }
 

@@ -37,11 +37,13 @@ extension PartitionProcessor {
         }
         // Callers and attachers learn the result in the same transaction that stores it.
         let topic = SubscriptionTopic.invocation(id)
-        let notices = (subscribers[topic] ?? []).map {
-            ($0.subscriber, Notifications.entry($0.notificationType, completionID: $0.completionID, result: result))
-        }
-        if !notices.isEmpty {
-            batch += notices.map { StoreOperation.appendJournal($0.0, index: 0, entry: $0.1) }
+        let (noticeOperations, notices) = noticeOperations(
+            (subscribers[topic] ?? []).map {
+                ($0.subscriber, Notifications.entry($0.notificationType, completionID: $0.completionID, result: result))
+            }
+        )
+        if !noticeOperations.isEmpty {
+            batch += noticeOperations
             batch.append(.deleteSubscriptions(topic))
         }
         var alert: EventRecord?

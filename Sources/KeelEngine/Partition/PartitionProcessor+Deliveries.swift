@@ -110,12 +110,10 @@ extension PartitionProcessor {
             completionID: subscription.completionID,
             result: result
         )
+        let (operations, local) = noticeOperations([(subscription.subscriber, entry)])
         guard
             let lastIndex = writer.enqueue(
-                [
-                    .appendJournal(subscription.subscriber, index: 0, entry: entry),
-                    .deleteSubscriptions(subscription.topic),
-                ],
+                operations + [.deleteSubscriptions(subscription.topic)],
                 for: [subscription.subscriber]
             )
         else { return }
@@ -124,6 +122,6 @@ extension PartitionProcessor {
         } catch {
             return
         }
-        announce([(subscription.subscriber, entry)], lastIndex: lastIndex)
+        announce(local, lastIndex: lastIndex)
     }
 }

@@ -67,6 +67,15 @@ extension PartitionProcessor {
             throw EngineError(.unavailable, "storing the kill of \(id) failed (\(failure.message)); try again")
         }
         let router = self.router
+        var remote: [StoreOperation] = []
+        for child in children {
+            if case .remote(let index) = router.route(child),
+                let message = outboxMessage(.kill(target: child.description), partition: index)
+            {
+                remote.append(message)
+            }
+        }
+        if !remote.isEmpty { try? await writer.commit(remote, for: nil) }
         spawn {
             for child in children {
                 try? await router.partition(for: child)?.kill(child)

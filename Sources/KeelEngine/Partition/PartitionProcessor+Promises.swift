@@ -102,11 +102,13 @@ extension PartitionProcessor {
         promises[key] = result
         let topic = SubscriptionTopic.promise(key.object, name: key.name)
         let waiting = subscribers.removeValue(forKey: topic) ?? []
-        let notices = waiting.map {
-            ($0.subscriber, Notifications.entry($0.notificationType, completionID: $0.completionID, result: result))
-        }
+        let (noticeOperations, notices) = noticeOperations(
+            waiting.map {
+                ($0.subscriber, Notifications.entry($0.notificationType, completionID: $0.completionID, result: result))
+            }
+        )
         var operations: [StoreOperation] = [.completePromise(key.object, name: key.name, result: result)]
-        operations += notices.map { StoreOperation.appendJournal($0.0, index: 0, entry: $0.1) }
+        operations += noticeOperations
         if !waiting.isEmpty { operations.append(.deleteSubscriptions(topic)) }
         let confirmation = Notifications.void(.completePromiseCompletion, completionID: completionID)
         operations.append(.appendJournal(id, index: 0, entry: confirmation))

@@ -39,16 +39,74 @@ final class PartitionRouter: Sendable {
 
     var partitions: [PartitionProcessor] { table.withLock { $0 } }
 
+    /// The partitions this node runs; nil: all of them (one node, or a cluster's only active node). On a
+    /// cluster whose partitions are spread, the others are owned by other nodes and reached through the
+    /// store's outbox.
+    private let owned = Mutex<Set<Int>?>(nil)
+
+    func own(_ partitions: Set<Int>?) {
+        owned.withLock { $0 = partitions }
+    }
+
+    /// Adds partitions this node took while it runs.
+    func adopt(_ partitions: Set<Int>) {
+        owned.withLock { owned in owned = owned.map { $0.union(partitions) } }
+    }
+
+    /// Whether this node runs partition `index`.
+    func owns(_ index: Int) -> Bool {
+        owned.withLock { $0?.contains(index) ?? true }
+    }
+
+    /// The partitions this node runs.
+    var ownedPartitions: [PartitionProcessor] {
+        let all = partitions
+        return owned.withLock { owned in owned.map { set in all.filter { set.contains($0.index) } } ?? all }
+    }
+
+    /// A random partition key that lands on a partition this node runs, for an invocation free to live
+    /// anywhere (a plain call without an idempotency key): it never crosses to another node.
+    func localPartitionKey() -> UInt64 {
+        let count = UInt64(max(1, partitions.count))
+        let owned = owned.withLock { $0 }
+        var key = UInt64.random(in: .min ... .max)
+        guard let owned, !owned.isEmpty else { return key }
+        // Half the partitions or more are usually this node's: a few draws suffice; then take the nearest.
+        for _ in 0..<16 where !owned.contains(Int(key % count)) { key = UInt64.random(in: .min ... .max) }
+        if let partition = owned.min().map(UInt64.init), !owned.contains(Int(key % count)) {
+            let base = key - key % count
+            key = base > UInt64.max - partition ? base - count + partition : base + partition
+        }
+        return key
+    }
+
+    /// Where the work of invocation `id` runs: here, or on the node that owns its partition; nil when the
+    /// engine has no partitions (it is stopping).
+    enum Route: Sendable {
+        case local(PartitionProcessor)
+        case remote(partition: Int)
+    }
+
+    func route(_ id: InvocationID) -> Route? {
+        let all = partitions
+        guard !all.isEmpty else { return nil }
+        let index = Self.index(of: id, count: all.count)
+        return owns(index) ? .local(all[index]) : .remote(partition: index)
+    }
+
+    /// The processor of `id`'s partition when this node runs it; nil when another node does, or the engine is
+    /// stopping.
     func partition(for id: InvocationID) -> PartitionProcessor? {
-        table.withLock { $0.isEmpty ? nil : $0[Self.index(of: id, count: $0.count)] }
+        if case .local(let partition) = route(id) { return partition }
+        return nil
     }
 
     /// Objects and workflows live where the invocations addressed to them live: both hash the key.
     func partition(for object: ObjectAddress) -> PartitionProcessor? {
-        table.withLock { partitions in
-            guard !partitions.isEmpty else { return nil }
-            return partitions[Self.index(of: object, count: partitions.count)]
-        }
+        let all = partitions
+        guard !all.isEmpty else { return nil }
+        let index = Self.index(of: object, count: all.count)
+        return owns(index) ? all[index] : nil
     }
 
     static func index(of id: InvocationID, count: Int) -> Int {

@@ -307,6 +307,7 @@ extension Engine {
             idempotencyKey: resolved?.handlerKind == .workflow ? nil : run.tick.idempotencyKey(schedule: id)
         )
         if withProgress { request.alongside = [.saveScheduleProgress(id, entry.machine.progress)] }
+        request.fromEngine = true
         let receipt: Receipt
         do {
             receipt = try await send(request)
@@ -400,6 +401,12 @@ extension Engine {
     }
 
     private func fireDueTicks() async {
+        // On a cluster whose partitions are spread, the owner of partition 0 ticks the schedules; another node
+        // looks again within a second, in case it takes partition 0 over.
+        guard runsClusterDuties else {
+            scheduleBook.backOff(until: clock.now().saturatingAdding(1_000))
+            return
+        }
         await scheduleBook.gate.serialized {
             for id in scheduleBook.due(at: clock.now()) {
                 do {

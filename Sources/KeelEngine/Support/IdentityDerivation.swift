@@ -33,7 +33,13 @@ enum IdentityDerivation {
 
     /// The id a new invocation of `resolved` gets: derived from the request when it must be found again
     /// (an idempotency key, a workflow run), random otherwise, in the partition of its object key.
-    static func invocationID(for resolved: ServiceRegistry.Resolved, idempotencyKey: String?) -> InvocationID {
+    /// `randomKey`: the partition key of an invocation that has no key of its own (a plain call without an
+    /// idempotency key): on a cluster, one that lands on a partition this node runs.
+    static func invocationID(
+        for resolved: ServiceRegistry.Resolved,
+        idempotencyKey: String?,
+        randomKey: () -> UInt64 = { UInt64.random(in: .min ... .max) }
+    ) -> InvocationID {
         let target = resolved.target
         if resolved.handlerKind == .workflow, let key = target.key {
             return workflowID(service: target.service, key: key)
@@ -41,7 +47,7 @@ enum IdentityDerivation {
         if let idempotencyKey {
             return idempotentID(target: target, idempotencyKey: idempotencyKey)
         }
-        let partitionKey = target.key.map(partitionKey(forObjectKey:)) ?? UInt64.random(in: .min ... .max)
+        let partitionKey = target.key.map(partitionKey(forObjectKey:)) ?? randomKey()
         return InvocationID.generate(partitionKey: partitionKey, nowMilliseconds: UInt64(clamping: SystemClock().now()))
     }
 

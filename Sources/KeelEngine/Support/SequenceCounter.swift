@@ -8,6 +8,21 @@ final class SequenceCounter: Sendable {
         value.store(start, ordering: .relaxed)
     }
 
+    /// Makes the next value greater than `floor` (partitions taken over from another node, whose counter ran
+    /// ahead of this one's).
+    func raise(to floor: Int64) {
+        var current = value.load(ordering: .relaxed)
+        while current < floor {
+            let (exchanged, original) = value.compareExchange(
+                expected: current,
+                desired: floor,
+                ordering: .relaxed
+            )
+            if exchanged { return }
+            current = original
+        }
+    }
+
     func next() -> Int64 {
         value.add(1, ordering: .relaxed).newValue
     }

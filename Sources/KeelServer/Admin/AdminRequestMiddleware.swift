@@ -40,6 +40,9 @@ struct AdminRequestMiddleware: RouterMiddleware {
         } else {
             do {
                 response = try await next(request, context)
+            } catch let elsewhere as PartitionElsewhere {
+                // Another node runs the invocation: `PartitionRoutingResponder` forwards the request there.
+                throw elsewhere
             } catch {
                 response = Self.response(for: error, request)
             }

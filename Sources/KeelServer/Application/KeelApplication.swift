@@ -170,8 +170,34 @@ public struct KeelApplication: Sendable {
             metrics: IngressMetrics(),
             tokens: configuration.ingressTokens
         )
+        // On a cluster whose partitions are spread, requests for another node's partition go on to that node.
+        var forwardingClient: HTTPClient?
+        var routing = PartitionRoutingMode.off
+        if let cluster {
+            let forwarding = HTTPClient(
+                eventLoopGroupProvider: .singleton,
+                configuration: ClusterForwarder.clientConfiguration(
+                    connections: ingressConnections.limit + ConnectionLimits.admin
+                )
+            )
+            forwardingClient = forwarding
+            routing = .forward(
+                ClusterForwarder(
+                    cluster: cluster,
+                    client: forwarding,
+                    node: cluster.nodeName,
+                    maxBodySize: configuration.maxBodySize
+                )
+            )
+        }
+        let routedIngress = PartitionRoutingResponder(
+            inner: ingressResponder,
+            mode: routing,
+            listener: .ingress,
+            maxBodySize: configuration.maxBodySize
+        )
         let ingress = Application(
-            responder: ingressResponder,
+            responder: routedIngress,
             server: .guardedHTTP1(
                 tracker: ingressConnections,
                 timeouts: configuration.connections,
@@ -197,8 +223,15 @@ public struct KeelApplication: Sendable {
             cluster: cluster,
             tokens: configuration.adminTokens
         ).router(logger: logger)
+        let adminResponder = adminRouter.buildResponder()
+        let routedAdmin = PartitionRoutingResponder(
+            inner: adminResponder,
+            mode: routing,
+            listener: .admin,
+            maxBodySize: configuration.maxBodySize
+        )
         let admin = Application(
-            router: adminRouter,
+            responder: routedAdmin,
             server: .guardedHTTP1(
                 tracker: adminConnections,
                 timeouts: configuration.connections,
@@ -228,11 +261,7 @@ public struct KeelApplication: Sendable {
         var clusterListener: (any Service)?
         if let bind = configuration.cluster, let clusterSecret {
             clusterListener = Application(
-                responder: ClusterResponder(
-                    ingress: ingressResponder,
-                    admin: adminRouter.buildResponder(),
-                    secret: clusterSecret
-                ),
+                responder: ClusterResponder(ingress: routedIngress, admin: routedAdmin, secret: clusterSecret),
                 server: .guardedHTTP1(
                     tracker: clusterConnections,
                     timeouts: configuration.connections,
@@ -258,8 +287,8 @@ public struct KeelApplication: Sendable {
         if let metrics { services.append(.init(service: metrics, successTerminationBehavior: .ignore)) }
         if let standby {
             // The standby's listeners never closed: they serve this node's own responders from now on.
-            standby.ingress.serve(ingressResponder)
-            standby.admin.serve(adminRouter.buildResponder())
+            standby.ingress.serve(routedIngress)
+            standby.admin.serve(routedAdmin)
             engine.releaseAttempts()
             services.append(.init(service: standby))
         } else {
@@ -269,6 +298,7 @@ public struct KeelApplication: Sendable {
         services += [.init(service: engine), .init(service: watcher)]
         if let cluster {
             services.append(.init(service: OwnershipWatch(store: cluster, logger: logger)))
+            services.append(.init(service: PartitionAdoption(store: cluster, engine: engine, logger: logger)))
         }
         var groupConfiguration = ServiceGroupConfiguration(
             services: services,
@@ -282,11 +312,13 @@ public struct KeelApplication: Sendable {
             try await group.run()
         } catch {
             try? await client.shutdown()
+            try? await forwardingClient?.shutdown()
             try? await adminLoop.shutdownGracefully()
             await store.close()
             throw error
         }
         try await client.shutdown()
+        try? await forwardingClient?.shutdown()
         try? await adminLoop.shutdownGracefully()
         await store.close()
         withExtendedLifetime(lock) {}

@@ -1,4 +1,5 @@
 import Foundation
+import KeelEngine
 import KeelStore
 import Logging
 import ServiceLifecycle
@@ -123,5 +124,32 @@ struct OwnershipWatch: Service {
         guard let reason else { return }
         logger.critical("this node lost its partitions and stops", metadata: ["reason": "\(reason)"])
         throw KeelApplicationError("this node lost its partitions to another node: \(reason)")
+    }
+}
+
+/// Has the engine run the partitions this node takes while it runs (the expired leases of a node that died):
+/// the store fences them, then this recovers them in the engine, which routes their work here from then on.
+struct PartitionAdoption: Service {
+    let store: any LeasedStore
+    let engine: Engine
+    let logger: Logger
+
+    func run() async throws {
+        let taken = store.partitionsTaken()
+        let (engine, logger) = (self.engine, self.logger)
+        let failure: String? = await cancelWhenGracefulShutdown {
+            for await partitions in taken {
+                do {
+                    try await engine.adopt(partitions)
+                } catch {
+                    return "\(error)"
+                }
+            }
+            return nil
+        }
+        guard let failure else { return }
+        // Half-recovered partitions cannot be run safely: stop, and let a supervisor restart the node.
+        logger.critical("could not recover partitions this node took; it stops", metadata: ["error": "\(failure)"])
+        throw KeelApplicationError("could not recover partitions this node took: \(failure)")
     }
 }

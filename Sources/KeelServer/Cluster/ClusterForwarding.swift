@@ -20,9 +20,14 @@ enum ClusterListener: String, Sendable {
     static let listenerHeader = "x-keel-listener"
     static let forwardedByHeader = "x-keel-forwarded-by"
     static let secretHeader = "x-keel-cluster-secret"
-    static let internalHeaders = [listenerHeader, forwardedByHeader, secretHeader].compactMap { HTTPField.Name($0) }
+    /// How many nodes forwarded the request so far (`ClusterHops`).
+    static let hopsHeader = "x-keel-hops"
+    static let internalHeaders = [listenerHeader, forwardedByHeader, secretHeader, hopsHeader].compactMap {
+        HTTPField.Name($0)
+    }
     static let header = HTTPField.Name(listenerHeader)
     static let secret = HTTPField.Name(secretHeader)
+    static let hops = HTTPField.Name(hopsHeader)
 
     /// The largest body each listener takes: the ingress's `--max-body-size`, and the admin API's largest
     /// upload (state, `PUT /services/…/state`).
@@ -32,6 +37,13 @@ enum ClusterListener: String, Sendable {
         case .admin: AdminAPI.largestBody
         }
     }
+}
+
+/// How many nodes forwarded the request being served: a standby sends a request to any node that runs
+/// partitions, which may send it once more to the node that runs its invocation's partition; no further.
+enum ClusterHops {
+    @TaskLocal static var count = 0
+    static let limit = 2
 }
 
 /// A standby's ingress and admin API: every request goes on to the node that holds the partitions, at the
@@ -47,6 +59,8 @@ final class ClusterForwarder: Sendable {
     /// `--max-body-size`: larger bodies for the ingress are refused here, as the holder would refuse them.
     private let maxBodySize: Int
     private let cached = Mutex<(holder: ClusterStatus.Node, until: ContinuousClock.Instant)?>(nil)
+    /// Each partition's owner, kept as briefly as the holder.
+    private let owners = Mutex<[Int: (owner: ClusterStatus.Node, until: ContinuousClock.Instant)]>([:])
     private let knownSecret = Mutex<String?>(nil)
 
     static let cacheDuration: Duration = .milliseconds(500)
@@ -79,10 +93,15 @@ final class ClusterForwarder: Sendable {
         self.maxBodySize = maxBodySize
     }
 
-    func forward(_ request: Request, to listener: ClusterListener) async -> Response {
+    /// Forwards `request` to the node that runs `partition`, or (nil) to any node that holds partitions.
+    func forward(_ request: Request, to listener: ClusterListener, partition: Int? = nil) async -> Response {
         let holder: ClusterStatus.Node?
         do {
-            holder = try await currentHolder()
+            if let partition {
+                holder = try await owner(of: partition)
+            } else {
+                holder = try await currentHolder()
+            }
         } catch {
             return Self.refusal(
                 listener,
@@ -114,6 +133,7 @@ final class ClusterForwarder: Sendable {
         outgoing.headers.replaceOrAdd(name: ClusterListener.listenerHeader, value: listener.rawValue)
         outgoing.headers.replaceOrAdd(name: ClusterListener.forwardedByHeader, value: node)
         outgoing.headers.replaceOrAdd(name: ClusterListener.secretHeader, value: secret)
+        outgoing.headers.replaceOrAdd(name: ClusterListener.hopsHeader, value: String(ClusterHops.count + 1))
         // The body is read whole first (it is bounded): streamed, the holder could answer before reading it, and
         // the client would still be sending it while this listener drains it.
         if request.headers[.contentLength] != nil || request.headers[.transferEncoding] != nil {
@@ -138,6 +158,7 @@ final class ClusterForwarder: Sendable {
             )
         } catch {
             cached.withLock { $0 = nil }
+            if let partition { owners.withLock { _ = $0.removeValue(forKey: partition) } }
             return Self.refusal(
                 listener,
                 "standby \(node) could not forward the request to node \(holder.name) at \(address), which holds "
@@ -161,6 +182,14 @@ final class ClusterForwarder: Sendable {
         let read = try? await cluster.clusterSecret()
         knownSecret.withLock { $0 = read }
         return read
+    }
+
+    private func owner(of partition: Int) async throws -> ClusterStatus.Node? {
+        let now = ContinuousClock.now
+        if let cached = owners.withLock({ $0[partition] }), cached.until > now { return cached.owner }
+        let owner = try await cluster.owner(ofPartition: partition)
+        owners.withLock { $0[partition] = owner.map { ($0, now.advanced(by: Self.cacheDuration)) } }
+        return owner
     }
 
     private func currentHolder() async throws -> ClusterStatus.Node? {
@@ -205,6 +234,50 @@ final class ClusterForwarder: Sendable {
     }
 }
 
+/// What a listener does with a request for another node's partition (`PartitionRoutingResponder`).
+enum PartitionRoutingMode: Sendable {
+    /// One node (no cluster): requests go straight to the listener's responder.
+    case off
+    case forward(ClusterForwarder)
+}
+
+/// A listener of a node that runs some of a cluster's partitions: a request about an invocation on another
+/// node's partition (the engine throws `PartitionElsewhere`) goes on to that node. The body is read first, so
+/// that it can be sent on. A request forwarded `ClusterHops.limit` times already is not sent on again: it is
+/// answered 503 (the partition moved meanwhile: the client retries).
+struct PartitionRoutingResponder<Inner: HTTPResponder>: HTTPResponder where Inner.Context == BasicRequestContext {
+    typealias Context = BasicRequestContext
+
+    let inner: Inner
+    let mode: PartitionRoutingMode
+    let listener: ClusterListener
+    let maxBodySize: Int
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        if case .off = mode { return try await inner.respond(to: request, context: context) }
+        let limit = listener.bodyLimit(ingress: maxBodySize)
+        var buffered = request
+        if request.headers[.contentLength] != nil || request.headers[.transferEncoding] != nil {
+            let tooLarge = request.headers[.contentLength].flatMap { Int($0) }.map { $0 > limit } ?? false
+            guard !tooLarge, let body = try? await request.body.collect(upTo: limit) else {
+                return ClusterForwarder.tooLarge(listener, limit: limit)
+            }
+            buffered = Request(head: request.head, body: RequestBody(buffer: body))
+        }
+        do {
+            return try await inner.respond(to: buffered, context: context)
+        } catch let elsewhere as PartitionElsewhere {
+            guard case .forward(let forwarder) = mode, ClusterHops.count < ClusterHops.limit else {
+                return ClusterForwarder.refusal(
+                    listener,
+                    "\(elsewhere) than the one this request was forwarded to (its lease moved); retry in a moment"
+                )
+            }
+            return await forwarder.forward(buffered, to: listener, partition: elsewhere.partition)
+        }
+    }
+}
+
 /// A standby's listener: forwards whatever it receives (`ClusterForwarder`).
 struct ForwardingResponder: HTTPResponder {
     typealias Context = BasicRequestContext
@@ -219,9 +292,10 @@ struct ForwardingResponder: HTTPResponder {
 /// The `--cluster-bind` listener of the node that holds the partitions: the requests standbys forward,
 /// each handed to the listener it was meant for (its tokens and limits apply as on that listener). Only requests
 /// that show the cluster's secret are served, without the nodes' own headers.
-struct ClusterResponder<Admin: HTTPResponder>: HTTPResponder where Admin.Context == BasicRequestContext {
+struct ClusterResponder<Ingress: HTTPResponder, Admin: HTTPResponder>: HTTPResponder
+where Ingress.Context == BasicRequestContext, Admin.Context == BasicRequestContext {
     typealias Context = BasicRequestContext
-    let ingress: IngressResponder
+    let ingress: Ingress
     let admin: Admin
     let secret: String
 
@@ -233,17 +307,20 @@ struct ClusterResponder<Admin: HTTPResponder>: HTTPResponder where Admin.Context
             )
         }
         let listener = request.headers.value(ClusterListener.header).flatMap(ClusterListener.init)
+        let hops = request.headers.value(ClusterListener.hops).flatMap { Int($0) }.map { max(1, $0) } ?? 1
         var head = request.head
         for name in ClusterListener.internalHeaders { head.headerFields[name] = nil }
         let served = Request(head: head, body: request.body)
-        switch listener {
-        case .ingress: return try await ingress.respond(to: served, context: context)
-        case .admin: return try await admin.respond(to: served, context: context)
-        case nil:
-            return ClusterForwarder.adminError(
-                .badRequest,
-                "this is a node's cluster address: send requests to its ingress or admin API"
-            )
+        return try await ClusterHops.$count.withValue(hops) {
+            switch listener {
+            case .ingress: return try await ingress.respond(to: served, context: context)
+            case .admin: return try await admin.respond(to: served, context: context)
+            case nil:
+                return ClusterForwarder.adminError(
+                    .badRequest,
+                    "this is a node's cluster address: send requests to its ingress or admin API"
+                )
+            }
         }
     }
 
