@@ -122,9 +122,12 @@ extension PostgresStore: LeasedStore {
     public func clusterStatus() async throws -> ClusterStatus {
         let rows = try await rows(
             """
-            SELECT partition, node, epoch, (extract(epoch FROM expires_at) * 1000)::bigint, \
-            (extract(epoch FROM expires_at - now()) * 1000)::bigint, \
-            (SELECT partitions FROM keel.cluster WHERE id = 1) FROM keel.partition_lease ORDER BY partition
+            SELECT l.partition, l.node, l.epoch, (extract(epoch FROM l.expires_at) * 1000)::bigint, \
+            (extract(epoch FROM l.expires_at - now()) * 1000)::bigint, \
+            (SELECT partitions FROM keel.cluster WHERE id = 1), coalesce(o.pending, 0), \
+            (extract(epoch FROM now() - o.oldest) * 1000)::bigint FROM keel.partition_lease l \
+            LEFT JOIN (SELECT partition, count(*) AS pending, min(created_at) AS oldest FROM keel.outbox \
+            GROUP BY partition) o ON o.partition = l.partition ORDER BY l.partition
             """
         )
         var partitions: Int64 = 0
@@ -135,7 +138,9 @@ extension PostgresStore: LeasedStore {
                 node: try row[1].decode(String?.self),
                 epoch: try row[2].decode(Int64.self),
                 expiresAt: try row[3].decode(Int64?.self),
-                expiresIn: try row[4].decode(Int64?.self)
+                expiresIn: try row[4].decode(Int64?.self),
+                outboxPending: try row[6].decode(Int64.self),
+                outboxLag: try row[7].decode(Int64?.self).map { max(0, $0) }
             )
         }
         let nodeRows = try await self.rows(

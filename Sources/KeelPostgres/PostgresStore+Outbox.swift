@@ -24,9 +24,11 @@ extension PostgresStore {
     }
 
     /// `LISTEN keel_outbox` on a connection of its own (taken from the pool for as long as the stream is
-    /// consumed), listening again a second after the connection is lost.
+    /// consumed), listening again a second after the connection is lost. With a pool of fewer than 4
+    /// connections nothing listens (the engine polls every second): one held for ever would starve the writer.
     public func outboxArrivals() -> AsyncStream<Void> {
         let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        guard configuration.poolSize >= 4 else { return stream }
         let client = self.client
         let logger = self.logger
         let listener = Task {

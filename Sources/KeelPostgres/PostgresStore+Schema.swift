@@ -21,7 +21,8 @@ extension PostgresStore {
         CREATE TABLE keel.outbox (
             id BIGSERIAL PRIMARY KEY,
             partition INTEGER NOT NULL,
-            payload BYTEA NOT NULL
+            payload BYTEA NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL DEFAULT now()
         )
         """
     static let outboxIndex = "CREATE INDEX outbox_partition ON keel.outbox (partition, id)"

@@ -75,13 +75,28 @@ public struct ClusterStatus: Hashable, Sendable {
         public var expiresAt: Int64?
         /// Milliseconds until it expires (negative: expired that long ago); nil once released.
         public var expiresIn: Int64?
+        /// Outbox messages other partitions stored for this one that its owner has not applied yet.
+        public var outboxPending: Int64
+        /// Milliseconds since the oldest of them was stored: how far behind the partition's owner is; nil when
+        /// none waits.
+        public var outboxLag: Int64?
 
-        public init(partition: Int64, node: String?, epoch: Int64, expiresAt: Int64?, expiresIn: Int64?) {
+        public init(
+            partition: Int64,
+            node: String?,
+            epoch: Int64,
+            expiresAt: Int64?,
+            expiresIn: Int64?,
+            outboxPending: Int64 = 0,
+            outboxLag: Int64? = nil
+        ) {
             self.partition = partition
             self.node = node
             self.epoch = epoch
             self.expiresAt = expiresAt
             self.expiresIn = expiresIn
+            self.outboxPending = outboxPending
+            self.outboxLag = outboxLag
         }
     }
 

@@ -352,6 +352,43 @@ struct PostgresLeaseTests {
         await third.close()
     }
 
+    @Test(
+        "the outbox: a message is read by its partition in order, counted as that partition's lag, and deleted once; a second deletion fails the batch"
+    )
+    func outbox() async throws {
+        let server = try await PostgresTestServer.shared()
+        let url = try await server.freshDatabase()
+        let store = try await PostgresStore.connect(try Self.configuration(url, node: "n1"))
+        let arrivals = store.outboxArrivals()
+        var woken = arrivals.makeAsyncIterator()
+        // The first wake-up says the listener is in place (nothing is missed from then on).
+        _ = await woken.next()
+        try await store.apply([
+            .insertOutbox(partition: 2, payload: Data("first".utf8)),
+            .insertOutbox(partition: 3, payload: Data("other".utf8)),
+            .insertOutbox(partition: 2, payload: Data("second".utf8)),
+        ])
+        // The insert's NOTIFY wakes the listener.
+        _ = await woken.next()
+        let messages = try await store.outbox(partitions: [2], limit: 10)
+        #expect(messages.map { String(decoding: $0.payload, as: UTF8.self) } == ["first", "second"])
+        #expect(messages.allSatisfy { $0.partition == 2 })
+        #expect(try await store.outbox(partitions: [2, 3], limit: 2).count == 2)
+        let leases = try await store.clusterStatus().leases
+        #expect(leases.map(\.outboxPending) == [0, 0, 2, 1])
+        #expect(leases[2].outboxLag.map { $0 >= 0 } == true && leases[0].outboxLag == nil)
+
+        let first = try #require(messages.first)
+        try await store.apply([.deleteOutbox(first.id)])
+        let twice = await #expect(throws: StoreError.self) {
+            try await store.apply([.insertOutbox(partition: 1, payload: Data()), .deleteOutbox(first.id)])
+        }
+        #expect(twice?.code == .constraint && twice?.message.contains("twice") == true, "\(String(describing: twice))")
+        // Nothing of the failed batch was stored.
+        #expect(try await store.outbox(partitions: [1, 2], limit: 10).map(\.id) == [messages[1].id])
+        await store.close()
+    }
+
     @Test("a node started with another partition count than the cluster's is refused, naming both")
     func partitionCountIsFixed() async throws {
         let server = try await PostgresTestServer.shared()

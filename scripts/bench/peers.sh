@@ -5,8 +5,8 @@
 #   dbos-sqlite         DBOS on SQLite as DBOS configures it   (rollback journal, synchronous=FULL)
 #   dbos-sqlite-wal     DBOS on SQLite in WAL mode             (synchronous=FULL)
 #   keel-postgres       Keel, embedded Swift handler, --store postgres://… (the same fresh local cluster as DBOS's)
-#   keel-postgres-3     the same with three `keel serve` nodes, load spread over their three ingresses (one node
-#                       holds the partitions, the two standbys forward to it)
+#   keel-postgres-3     the same with three `keel serve` nodes started together, load spread over their three
+#                       ingresses (the nodes share the partitions: each runs the calls it receives)
 #   dbos-postgres       DBOS on PostgreSQL                     (a fresh local cluster per measurement; fsync and synchronous_commit on)
 #   temporal            Temporal dev server, regular activities (state in a SQLite file)
 #   temporal-local      Temporal dev server, local activities   (state in a SQLite file)
@@ -240,7 +240,7 @@ driver_result() { # SYSTEM CONFIG CALLERS OUT ERR RC
 }
 
 KEEL_PID=""
-start_keel() { # DIR [keel serve arguments...]; sets KEEL_PID INGRESS ADMIN, returns 1 with KEEL_ERROR on failure
+launch_keel() { # DIR [keel serve arguments...]; starts it without waiting; sets KEEL_PID INGRESS ADMIN
     local dir=$1
     shift
     INGRESS=$(free_port)
@@ -248,7 +248,10 @@ start_keel() { # DIR [keel serve arguments...]; sets KEEL_PID INGRESS ADMIN, ret
     start_group "$dir/keel.log" "$KEEL_BIN/keel" serve --demo --data-dir "$dir/data" \
         --ingress-bind "127.0.0.1:$INGRESS" --admin-bind "127.0.0.1:$ADMIN" --log-level warning "$@"
     KEEL_PID=$STARTED_PID
-    local i
+}
+
+await_keel() { # DIR; waits until the node of KEEL_PID and INGRESS is healthy, returns 1 with KEEL_ERROR if not
+    local dir=$1 i
     for ((i = 0; i < 300; i++)); do
         curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$INGRESS/restate/health" 2>/dev/null && return 0
         kill -0 "$KEEL_PID" 2>/dev/null || break
@@ -258,6 +261,11 @@ start_keel() { # DIR [keel serve arguments...]; sets KEEL_PID INGRESS ADMIN, ret
     return 1
 }
 
+start_keel() { # DIR [keel serve arguments...]; sets KEEL_PID INGRESS ADMIN, returns 1 with KEEL_ERROR on failure
+    launch_keel "$@"
+    await_keel "$1"
+}
+
 # measure_keel SYSTEM-ID CALLERS
 measure_keel() {
     local id=$1 callers=$2 config path mode="" python_pid="" dir store=sqlite store_arguments=() nodes=1
@@ -265,7 +273,7 @@ measure_keel() {
     case $id in
         keel) config="embedded Swift handler"; path="Bench/run" ;;
         keel-postgres) config="embedded Swift handler, PostgreSQL store"; path="Bench/run"; store=postgres ;;
-        keel-postgres-3) config="embedded Swift handler, PostgreSQL store, 3 nodes (1 active, 2 forwarding)"
+        keel-postgres-3) config="embedded Swift handler, PostgreSQL store, 3 nodes sharing the partitions"
             path="Bench/run"; store=postgres; nodes=3 ;;
         keel-python) config="Python restate-sdk handler, HTTP/2"; path="PyBench/run"; mode=h2 ;;
         keel-python-h1) config="Python restate-sdk handler, HTTP/1.1"; path="PyBench/run"; mode=h1 ;;
@@ -281,29 +289,33 @@ measure_keel() {
     fi
     dir=$(mktemp -d "$WORK/$id.XXXXXX")
     ((nodes > 1)) && store_arguments+=(--node-name n1 --cluster-bind "127.0.0.1:$(free_port)")
-    if ! start_keel "$dir" "${store_arguments[@]}"; then
-        fail_line Keel "$config" "$callers" "$KEEL_ERROR"
-        stop_group "$KEEL_PID"
+    launch_keel "$dir" "${store_arguments[@]}"
+    urls=(--url "http://127.0.0.1:$INGRESS/$path")
+    # The nodes of a cluster start together, so that each takes its share of the partitions.
+    local first_pid=$KEEL_PID first_ingress=$INGRESS first_admin=$ADMIN ingresses=()
+    for ((node = 2; node <= nodes; node++)); do
+        mkdir -p "$dir/n$node"
+        launch_keel "$dir/n$node" "${store_arguments[@]:0:2}" --node-name "n$node" \
+            --cluster-bind "127.0.0.1:$(free_port)" --metrics-bind off
+        extra_pids+=("$KEEL_PID")
+        ingresses+=("$INGRESS")
+        urls+=(--url "http://127.0.0.1:$INGRESS/$path")
+    done
+    local failed="" index
+    KEEL_PID=$first_pid INGRESS=$first_ingress
+    await_keel "$dir" || failed="$KEEL_ERROR"
+    for ((index = 0; index < ${#extra_pids[@]}; index++)); do
+        [[ -n "$failed" ]] && break
+        KEEL_PID=${extra_pids[$index]} INGRESS=${ingresses[$index]}
+        await_keel "$dir/n$((index + 2))" || failed="node n$((index + 2)): $KEEL_ERROR"
+    done
+    KEEL_PID=$first_pid INGRESS=$first_ingress ADMIN=$first_admin
+    if [[ -n "$failed" ]]; then
+        fail_line Keel "$config" "$callers" "$failed"
+        for pid in "${extra_pids[@]}" "$first_pid"; do stop_group "$pid"; done
         [[ $store == postgres ]] && stop_postgres
         return
     fi
-    urls=(--url "http://127.0.0.1:$INGRESS/$path")
-    # The other nodes of a cluster are standbys: they forward to n1, which holds the partitions.
-    local first_pid=$KEEL_PID first_ingress=$INGRESS first_admin=$ADMIN
-    for ((node = 2; node <= nodes; node++)); do
-        mkdir -p "$dir/n$node"
-        if ! start_keel "$dir/n$node" "${store_arguments[@]:0:2}" --node-name "n$node" \
-            --cluster-bind "127.0.0.1:$(free_port)" --metrics-bind off; then
-            fail_line Keel "$config" "$callers" "node n$node: $KEEL_ERROR"
-            stop_group "$KEEL_PID"
-            for pid in "${extra_pids[@]}" "$first_pid"; do stop_group "$pid"; done
-            stop_postgres
-            return
-        fi
-        extra_pids+=("$KEEL_PID")
-        urls+=(--url "http://127.0.0.1:$INGRESS/$path")
-    done
-    KEEL_PID=$first_pid INGRESS=$first_ingress ADMIN=$first_admin
     if [[ -n "$mode" ]]; then
         local port limit=()
         port=$(free_port)

@@ -26,6 +26,7 @@ extension PartitionProcessor {
         var answer: (@Sendable (InvocationResult) -> [StoreOperation])? = nil
 
         var owners: [InvocationID] { caller.map { [$0] } ?? [] }
+        var callerName: String { caller?.description ?? "the sender" }
 
         /// The caller's operations, with the result's notification for a remote caller.
         func operations(answering result: InvocationResult) -> [StoreOperation] {
@@ -269,7 +270,7 @@ extension PartitionProcessor {
                         stored.result ?? .failure(Failure(code: 404, message: "invocation \(calleeID) not found"))
                     }
                 guard writer.enqueue(request.operations(answering: result), for: request.owners) != nil else {
-                    return .failed("an earlier write of \(request.owners) failed")
+                    return .failed("an earlier write of \(request.callerName) failed")
                 }
                 return .completed(result)
             }
@@ -293,7 +294,7 @@ extension PartitionProcessor {
                 subscribers[subscription.topic]?.removeAll { $0 == subscription }
             }
             forget(calleeID, result: nil)
-            return .failed("an earlier write of \(request.owners) failed")
+            return .failed("an earlier write of \(request.callerName) failed")
         }
         perform(lifecycle.launch(calleeID))
         return .accepted
@@ -309,7 +310,7 @@ extension PartitionProcessor {
             // Its completion is being stored: answer with its result (stored first, the writer keeps order).
             let result = workflowCall ? .failure(Self.workflowAlreadyInvoked) : completing
             guard writer.enqueue(request.operations(answering: result), for: request.owners) != nil else {
-                return .failed("an earlier write of \(request.owners) failed")
+                return .failed("an earlier write of \(request.callerName) failed")
             }
             return .completed(result)
         }
@@ -319,7 +320,7 @@ extension PartitionProcessor {
         }
         if workflowCall { operations += request.answer?(.failure(Self.workflowAlreadyInvoked)) ?? [] }
         guard writer.enqueue(operations, for: request.owners) != nil else {
-            return .failed("an earlier write of \(request.owners) failed")
+            return .failed("an earlier write of \(request.callerName) failed")
         }
         return workflowCall ? .completed(.failure(Self.workflowAlreadyInvoked)) : .accepted
     }

@@ -113,12 +113,11 @@ extension PartitionProcessor {
         }
     }
 
-    /// A notification for `target`, which lives on another node's partition, or (after a takeover) on this
-    /// one: an outbox message, or a journal append.
+    /// A notification for `target`, a caller that sent a message here: an outbox message to its partition,
+    /// even when this node runs that partition too (it took it over since): applying the message delivers the
+    /// notification to the live invocation, which a bare journal append here would not.
     nonisolated func reply(_ entry: JournalEntry, to target: InvocationID) -> [StoreOperation] {
-        guard case .remote(let partition) = router.route(target) else {
-            return [.appendJournal(target, index: 0, entry: entry)]
-        }
+        let partition = PartitionRouter.index(of: target, count: max(1, router.partitions.count))
         guard let payload = try? PartitionMessage.append(target: target.description, entry: .init(entry)).encoded()
         else { return [] }
         return [.insertOutbox(partition: partition, payload: payload)]

@@ -249,6 +249,9 @@ enum AdminBody {
             var expires_at: String?
             var expires_in_ms: Int64?
             var live: Bool
+            /// Outbox messages for this partition its owner has not applied yet, and the oldest one's age.
+            var outbox_pending: Int64
+            var outbox_lag_ms: Int64?
         }
 
         struct Node: Encodable {
@@ -283,7 +286,9 @@ enum AdminBody {
                     epoch: lease.epoch,
                     expires_at: lease.expiresAt.map(IntrospectionViews.rfc3339),
                     expires_in_ms: lease.expiresIn,
-                    live: (lease.expiresIn ?? -1) > 0
+                    live: (lease.expiresIn ?? -1) > 0,
+                    outbox_pending: lease.outboxPending,
+                    outbox_lag_ms: lease.outboxLag
                 )
             }
             let held = Dictionary(grouping: leases.filter { $0.node != nil }) { $0.node ?? "" }

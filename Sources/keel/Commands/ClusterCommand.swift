@@ -36,7 +36,7 @@ struct Cluster: AsyncParsableCommand {
             }
             printTable(nodes)
             print()
-            var rows = [["PARTITION", "NODE", "EPOCH", "EXPIRES", "STATE"]]
+            var rows = [["PARTITION", "NODE", "EPOCH", "EXPIRES", "STATE", "OUTBOX"]]
             for lease in cluster["leases"] as? [[String: Any]] ?? [] {
                 let live = lease["live"] as? Bool ?? false
                 let remaining = (lease["expires_in_ms"] as? NSNumber)?.int64Value
@@ -46,9 +46,18 @@ struct Cluster: AsyncParsableCommand {
                     "\(lease["epoch"] ?? "?")",
                     lease["expires_at"] as? String ?? "released",
                     live ? "held (\(remaining.map { "\($0) ms left" } ?? "?"))" : "free",
+                    Self.outbox(lease),
                 ])
             }
             printTable(rows)
+        }
+
+        /// "-" when nothing waits, else how many messages and the oldest one's age: the partition's lag.
+        static func outbox(_ lease: [String: Any]) -> String {
+            let pending = (lease["outbox_pending"] as? NSNumber)?.int64Value ?? 0
+            guard pending > 0 else { return "-" }
+            let lag = (lease["outbox_lag_ms"] as? NSNumber).map { ", oldest \($0) ms" } ?? ""
+            return "\(pending) waiting\(lag)"
         }
     }
 }
