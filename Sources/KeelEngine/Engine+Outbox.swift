@@ -49,8 +49,10 @@ extension Engine {
                 failing = true
             }
             if full { continue }
+            // The poll's timer wakes the loop only when it ran out: cancelled (a wake-up came first), it must
+            // not leave a wake-up behind, or every round would wake the next at once.
             let timeout = Task {
-                try? await Task.sleep(for: Self.outboxPoll)
+                guard (try? await Task.sleep(for: Self.outboxPoll)) != nil else { return }
                 wake.yield()
             }
             _ = await wakeUps.next()
