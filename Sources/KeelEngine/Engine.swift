@@ -273,11 +273,12 @@ public final class Engine: Service {
             await withDiscardingTaskGroup { group in
                 group.addTask { await writer.run() }
                 group.addTask { await self.deliverStoredEvents() }
-                if let leased = self.store as? any LeasedStore {
-                    group.addTask { await self.applyOutboxMessages(leased) }
-                }
                 await withDiscardingTaskGroup { attempts in
                     attempts.addTask { await self.purgeExpiredPeriodically() }
+                    // Cancelled with the attempts when the engine stops (it would wait for messages for ever).
+                    if let leased = self.store as? any LeasedStore {
+                        attempts.addTask { await self.applyOutboxMessages(leased) }
+                    }
                     if EngineMetrics.isBootstrapped { attempts.addTask { await self.sampleQueuesPeriodically() } }
                     await self.attemptsReleased.wait()
                     attempts.addTask { await self.runSchedules() }

@@ -111,8 +111,10 @@ struct ClusterServeTests {
             let two = try await client.get("\(active.admin)/cluster").json()["nodes"] as? [[String: Any]]
             #expect(two?.map { $0["name"] as? String } == ["n1", "n2"])
 
-            // A clean stop hands the partitions over at once; the former standby then serves by itself.
+            // A clean stop hands the partitions over at once; the former standby then serves by itself. The
+            // stopping node drains at once: nothing of it (its outbox reader, say) waits for the grace period.
             active.stop()
+            #expect(!active.serverLog.contains("grace period over"), "\(active.serverLog.suffix(2000))")
             var answer = try? await client.post("\(standby.ingress)/Counter/shared/add", "1")
             let deadline = ContinuousClock.now + .seconds(20)
             while answer?.status != 200, ContinuousClock.now < deadline {
@@ -279,6 +281,11 @@ struct ClusterServeTests {
                 if !wrong.isEmpty { try await Task.sleep(for: .milliseconds(500)) }
             } while !wrong.isEmpty && ContinuousClock.now < deadline
             #expect(wrong.isEmpty, "\(wrong.joined(separator: "\n"))")
+            // Both survivors stop cleanly at once, their peers' idle connections closed without the grace period.
+            for node in [nodes[0], nodes[2]] {
+                node.stop()
+                #expect(!node.serverLog.contains("grace period over"), "\(node.serverLog.suffix(2000))")
+            }
             print("cluster: 60 programs over 3 nodes, n2 killed, its partitions taken by n3 at epoch \(takeover.epoch)")
         } catch {
             for (index, node) in nodes.enumerated() {
