@@ -4,6 +4,20 @@ import Logging
 import PostgresNIO
 import Synchronization
 
+/// Where lease keepers run: a thread of their own (one per process), not Swift's cooperative pool. Handlers that
+/// keep the pool's few threads busy (or block them) must not delay a renewal: past four fifths of the lease a
+/// late renewal makes the node stop writing, and past the lease another node takes its partitions.
+final class LeaseKeeperExecutor: TaskExecutor {
+    static let shared = LeaseKeeperExecutor()
+    private let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1).next()
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        loop.execute { job.runSynchronously(on: executor) }
+    }
+}
+
 /// The partitions this node holds: their epochs, fixed when it took them, and the lease rules' state.
 final class HeldLeases: Sendable {
     private let held: Mutex<PartitionFence>
@@ -398,7 +412,7 @@ extension PostgresStore: LeasedStore {
         let period = ownership.leaseDuration / 4
         let leaseMilliseconds = Self.milliseconds(ownership.leaseDuration)
         let logger = self.logger
-        let task = Task { [self] in
+        let task = Task(executorPreference: LeaseKeeperExecutor.shared) { [self] in
             var failing = false
             while !Task.isCancelled {
                 do {

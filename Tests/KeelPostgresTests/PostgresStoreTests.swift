@@ -358,7 +358,7 @@ struct PostgresLeaseTests {
     func outbox() async throws {
         let server = try await PostgresTestServer.shared()
         let url = try await server.freshDatabase()
-        let store = try await PostgresStore.connect(try Self.configuration(url, node: "n1"))
+        let store = try await PostgresStore.connect(try Self.configuration(url, node: "n1", lease: .seconds(30)))
         let arrivals = store.outboxArrivals()
         var woken = arrivals.makeAsyncIterator()
         // The first wake-up says the listener is in place (nothing is missed from then on).
