@@ -60,3 +60,16 @@ struct LeaseState: Sendable, Equatable {
     static let suspendedReason =
         "this node could not renew its partitions' leases in time (the database unreachable, or the process was paused); it writes nothing until a renewal succeeds"
 }
+
+/// How many free partitions a node takes, as pure arithmetic: its fair share (the partitions divided by the live
+/// nodes, rounded up) less what it holds, leaving one for each other live node that holds none, and at least
+/// one for itself when it holds none and one is free.
+enum LeaseShare {
+    static func take(partitions: Int64, liveNodes: Int64, holding: Int64, free: Int64, waiting: Int64) -> Int64 {
+        let nodes = max(1, liveNodes)
+        let share = partitions / nodes + (partitions % nodes == 0 ? 0 : 1)
+        var take = min(max(0, share - holding), max(0, free - max(0, waiting)))
+        if holding == 0, free > 0 { take = max(take, 1) }
+        return max(0, min(take, free))
+    }
+}

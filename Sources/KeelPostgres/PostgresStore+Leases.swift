@@ -337,16 +337,37 @@ extension PostgresStore: LeasedStore {
                     """,
                     logger: logger
                 ).collect().first.map { try $0.makeRandomAccess()[0].decode(Int64.self) } ?? 1
-            let share = max(0, (count + max(1, live) - 1) / max(1, live) - Int64(excluded.count))
-            let free = try await connection.query(
+            // Live nodes that hold nothing yet (standbys, nodes starting with this one): leave each one free
+            // partition, so that three nodes on four partitions run 2, 1 and 1 rather than 2, 2 and none.
+            let waiting =
+                try await connection.query(
+                    """
+                    SELECT count(*) FROM keel.cluster_node n WHERE n.name <> \(ownership.node) AND n.seen_at > \
+                    now() - (\(leaseMilliseconds)::double precision / 1000) * interval '1 second' AND NOT EXISTS \
+                    (SELECT 1 FROM keel.partition_lease l WHERE l.node = n.name AND l.expires_at > now())
+                    """,
+                    logger: logger
+                ).collect().first.map { try $0.makeRandomAccess()[0].decode(Int64.self) } ?? 0
+            let candidates = try await connection.query(
                 """
                 SELECT partition FROM keel.partition_lease WHERE partition < \(count) \
                 AND (node IS NULL OR node = \(ownership.node) OR expires_at IS NULL OR expires_at <= now()) \
                 AND NOT (partition = ANY(\(excluded))) ORDER BY (node = \(ownership.node)) DESC NULLS LAST, \
-                partition LIMIT \(share) FOR UPDATE
+                partition FOR UPDATE
                 """,
                 logger: logger
             ).collect().map { try $0.makeRandomAccess()[0].decode(Int64.self) }
+            let free = candidates.prefix(
+                Int(
+                    LeaseShare.take(
+                        partitions: count,
+                        liveNodes: live,
+                        holding: Int64(excluded.count),
+                        free: Int64(candidates.count),
+                        waiting: waiting
+                    )
+                )
+            )
             if free.isEmpty {
                 let holders = try await connection.query(
                     """
@@ -366,7 +387,7 @@ extension PostgresStore: LeasedStore {
                 """
                 UPDATE keel.partition_lease SET node = \(ownership.node), epoch = epoch + 1, \
                 expires_at = now() + (\(leaseMilliseconds)::double precision / 1000) * interval '1 second' \
-                WHERE partition = ANY(\(free)) RETURNING partition, epoch
+                WHERE partition = ANY(\(Array(free))) RETURNING partition, epoch
                 """,
                 logger: logger
             ).collect()
