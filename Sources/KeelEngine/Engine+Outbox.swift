@@ -114,17 +114,11 @@ extension Engine {
         executeAt: Int64?
     ) async throws {
         let start = PartitionMessage.Start(
-            id: id.description,
-            target: resolved.target,
-            handlerKind: resolved.handlerKind,
-            deploymentID: resolved.deploymentID,
-            input: .init(input),
+            id,
+            resolved: resolved,
+            input: input,
             idempotencyKey: request.idempotencyKey,
-            executeAt: executeAt,
-            caller: nil,
-            resultCompletionID: nil,
-            resultNotificationType: nil,
-            isDeterministic: request.idempotencyKey != nil || resolved.handlerKind == .workflow
+            executeAt: executeAt
         )
         let payload: Data
         do {

@@ -200,9 +200,7 @@ struct ClusterServeTests {
             print("cluster: \(acknowledged) invocations acknowledged, \(retries) retries, \(repeated) steps re-run")
             #expect(acknowledged > workers * 4, "only \(acknowledged) invocations")
         } catch {
-            for (index, node) in nodes.enumerated() {
-                Issue.record("n\(index + 1):\n\(node.serverLog.suffix(3000))")
-            }
+            Self.recordLogs(of: nodes)
             try? await client.shutdown()
             throw error
         }
@@ -309,13 +307,18 @@ struct ClusterServeTests {
                 "cluster: \(60 + 30 * rounds) programs over 3 nodes, \(1 + rounds) kills; counters match the model"
             )
         } catch {
-            for (index, node) in nodes.enumerated() {
-                Issue.record("n\(index + 1):\n\(node.serverLog.suffix(3000))")
-            }
+            Self.recordLogs(of: nodes)
             try? await client.shutdown()
             throw error
         }
         try await client.shutdown()
+    }
+
+    /// Records the tail of every node's log, for a test that failed.
+    static func recordLogs(of nodes: [KeelProcess]) {
+        for (index, node) in nodes.enumerated() {
+            Issue.record("n\(index + 1):\n\(node.serverLog.suffix(3000))")
+        }
     }
 
     /// Sends `program` to `object` with its idempotency key until one of the ingresses acknowledges it (202),

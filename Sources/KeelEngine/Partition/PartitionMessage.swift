@@ -49,6 +49,30 @@ enum PartitionMessage: Codable, Hashable, Sendable {
         var resultNotificationType: UInt16?
         /// The id is derived from the request (idempotency key or workflow), so it may exist already.
         var isDeterministic: Bool
+
+        /// Invocation `id` of `resolved`, from `caller` (nil: started by the engine), waiting for its result at
+        /// `subscription` (nil: a send).
+        init(
+            _ id: InvocationID,
+            resolved: ServiceRegistry.Resolved,
+            input: JournalEntry,
+            idempotencyKey: String?,
+            executeAt: Int64?,
+            caller: InvocationID? = nil,
+            subscription: Subscription? = nil
+        ) {
+            self.id = id.description
+            target = resolved.target
+            handlerKind = resolved.handlerKind
+            deploymentID = resolved.deploymentID
+            self.input = Entry(input)
+            self.idempotencyKey = idempotencyKey
+            self.executeAt = executeAt
+            self.caller = caller?.description
+            resultCompletionID = subscription?.completionID
+            resultNotificationType = subscription?.notificationType
+            isDeterministic = idempotencyKey != nil || resolved.handlerKind == .workflow
+        }
     }
 
     /// The invocation the message is about: its partition applies it.

@@ -154,17 +154,13 @@ extension PartitionProcessor {
             return .failed("the engine is stopping", nextRetryDelay: nil)
         case .remote(let index):
             let start = PartitionMessage.Start(
-                id: calleeID.description,
-                target: resolved.target,
-                handlerKind: resolved.handlerKind,
-                deploymentID: resolved.deploymentID,
-                input: .init(inputEntry),
+                calleeID,
+                resolved: resolved,
+                input: inputEntry,
                 idempotencyKey: idempotencyKey,
                 executeAt: request.executeAt,
-                caller: id.description,
-                resultCompletionID: subscription?.completionID,
-                resultNotificationType: subscription?.notificationType,
-                isDeterministic: request.isDeterministic
+                caller: id,
+                subscription: subscription
             )
             guard let message = outboxMessage(.start(start), partition: index),
                 writer.enqueue(request.callerOperations + [message], for: id) != nil
