@@ -23,6 +23,7 @@ struct ClusterServeTests {
             serveArguments: [
                 "--store", url, "--lease-duration", "4s", "--node-name", name,
                 "--cluster-bind", "127.0.0.1:\(try freeLoopbackPort())",
+                "--metrics-bind", "127.0.0.1:\(try freeLoopbackPort())",
             ]
         )
     }
@@ -92,7 +93,9 @@ struct ClusterServeTests {
             #expect(nodes.allSatisfy { ($0["address"] as? String)?.hasPrefix("127.0.0.1:") == true })
 
             // The active node's cluster address serves only the cluster's nodes, who know its secret.
-            let clusterAddress = try #require(active.serveArguments.last)
+            let clusterAddress = try #require(
+                active.serveArguments.firstIndex(of: "--cluster-bind").map { active.serveArguments[$0 + 1] }
+            )
             for secret in [nil, "not-the-secret"] {
                 var headers = [("content-type", "application/json"), ("x-keel-listener", "admin")]
                 if let secret { headers.append(("x-keel-cluster-secret", secret)) }
@@ -298,6 +301,15 @@ struct ClusterServeTests {
                 if !wrong.isEmpty { try await Task.sleep(for: .milliseconds(500)) }
             } while !wrong.isEmpty && ContinuousClock.now < deadline
             #expect(wrong.isEmpty, "\(wrong.joined(separator: "\n"))")
+            // A request forwarded to another node is counted once, by the node that answered it: never as a 500
+            // on the node that forwarded it.
+            for node in nodes.indices where node != dead {
+                let arguments = nodes[node].serveArguments
+                let bind = try #require(arguments.firstIndex(of: "--metrics-bind").map { arguments[$0 + 1] })
+                let scrape = try await Scrape.until(client, "http://\(bind)/metrics") { _ in true }
+                #expect(scrape[#"keel_ingress_requests_total{status="500"}"#] ?? 0 == 0, "n\(node + 1)")
+                #expect(scrape[#"keel_ingress_requests_total{status="202"}"#] ?? 0 > 0, "n\(node + 1)")
+            }
             // The survivors stop cleanly at once, their peers' idle connections closed without the grace period.
             for node in nodes.indices where node != dead {
                 nodes[node].stop()

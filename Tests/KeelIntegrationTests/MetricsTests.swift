@@ -174,7 +174,7 @@ struct MetricsTests {
 }
 
 /// One scrape of `/metrics`: each sample by its series as written (`name{labels}`), and each family's type.
-private struct Scrape {
+struct Scrape {
     var samples: [String: Double] = [:]
     var types: [String: String] = [:]
 

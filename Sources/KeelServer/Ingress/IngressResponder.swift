@@ -34,6 +34,9 @@ struct IngressResponder: HTTPResponder {
             let response = try await answer(request)
             metrics.count(response.status)
             return response
+        } catch let elsewhere as PartitionElsewhere {
+            // Forwarded to the node that runs the partition, which counts the answer.
+            throw elsewhere
         } catch {
             metrics.count((error as? any HTTPResponseError)?.status ?? .internalServerError)
             throw error
