@@ -84,7 +84,7 @@ extension Engine {
                                 "an outbox message cannot be read; it is dropped",
                                 metadata: ["outbox": "\(record.id)", "error": "\(error)"]
                             )
-                            await partitions[index].dropOutbox(record.id)
+                            await partitions[index].discard(record.id)
                             continue
                         }
                         if let then = await partitions[index].receive(message, outboxID: record.id) {
@@ -134,12 +134,5 @@ extension Engine {
         } catch {
             throw EngineError.storage(error)
         }
-    }
-}
-
-extension PartitionProcessor {
-    /// Deletes an outbox message this build cannot read.
-    func dropOutbox(_ id: Int64) {
-        writer.enqueue([.deleteOutbox(id)], for: [])
     }
 }

@@ -329,25 +329,19 @@ extension PostgresStore: LeasedStore {
                 logger: logger
             )
             // Nodes seen within a lease (this one included: its heartbeat just ran) share the partitions.
-            let live =
-                try await connection.query(
-                    """
-                    SELECT count(*) FROM keel.cluster_node WHERE seen_at > now() - \
-                    (\(leaseMilliseconds)::double precision / 1000) * interval '1 second'
-                    """,
-                    logger: logger
-                ).collect().first.map { try $0.makeRandomAccess()[0].decode(Int64.self) } ?? 1
-            // Live nodes that hold nothing yet (standbys, nodes starting with this one): leave each one free
-            // partition, so that three nodes on four partitions run 2, 1 and 1 rather than 2, 2 and none.
-            let waiting =
-                try await connection.query(
-                    """
-                    SELECT count(*) FROM keel.cluster_node n WHERE n.name <> \(ownership.node) AND n.seen_at > \
-                    now() - (\(leaseMilliseconds)::double precision / 1000) * interval '1 second' AND NOT EXISTS \
-                    (SELECT 1 FROM keel.partition_lease l WHERE l.node = n.name AND l.expires_at > now())
-                    """,
-                    logger: logger
-                ).collect().first.map { try $0.makeRandomAccess()[0].decode(Int64.self) } ?? 0
+            // Live nodes that hold nothing yet (standbys, nodes starting with this one) are left one free
+            // partition each, so that three nodes on four partitions run 2, 1 and 1 rather than 2, 2 and none.
+            let counts = try await connection.query(
+                """
+                SELECT count(*), count(*) FILTER (WHERE n.name <> \(ownership.node) AND NOT EXISTS \
+                (SELECT 1 FROM keel.partition_lease l WHERE l.node = n.name AND l.expires_at > now())) \
+                FROM keel.cluster_node n WHERE n.seen_at > \
+                now() - (\(leaseMilliseconds)::double precision / 1000) * interval '1 second'
+                """,
+                logger: logger
+            ).collect().first?.makeRandomAccess()
+            let live = try counts?[0].decode(Int64.self) ?? 1
+            let waiting = try counts?[1].decode(Int64.self) ?? 0
             let candidates = try await connection.query(
                 """
                 SELECT partition FROM keel.partition_lease WHERE partition < \(count) \

@@ -75,15 +75,6 @@ enum PartitionMessage: Codable, Hashable, Sendable {
         }
     }
 
-    /// The invocation the message is about: its partition applies it.
-    var subject: String {
-        switch self {
-        case .start(let start): start.id
-        case .append(let target, _), .signal(let target, _), .cancel(let target), .kill(let target): target
-        case .observe(let target, _, _, _, _): target
-        }
-    }
-
     func encoded() throws -> Data {
         try JSONEncoder().encode(self)
     }

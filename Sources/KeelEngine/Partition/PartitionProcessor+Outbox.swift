@@ -51,38 +51,27 @@ extension PartitionProcessor {
         let done = StoreOperation.deleteOutbox(outboxID)
         switch message {
         case .start(let start):
-            return await receiveStart(start, done: done)
+            return await receiveStart(start, outboxID: outboxID)
         case .append(let target, let entry):
-            guard let id = InvocationID(target) else { return discard(outboxID, message) }
-            let entry = entry.journalEntry
-            guard let index = writer.enqueue([.appendJournal(id, index: 0, entry: entry), done], for: [id]) else {
-                return nil
-            }
-            return { [weak self] in await self?.delivered(entry, index: index, to: id) }
+            guard let id = InvocationID(target) else { return discard(outboxID, malformed: true) }
+            return append(entry.journalEntry, to: id, done: done)
         case .signal(let target, let entry):
-            guard let id = InvocationID(target) else { return discard(outboxID, message) }
-            let entry = entry.journalEntry
-            guard lifecycle.takesNotifications(id) else {
-                writer.enqueue([done], for: [])
-                return nil
-            }
-            guard let index = writer.enqueue([.appendJournal(id, index: 0, entry: entry), done], for: [id]) else {
-                return nil
-            }
-            return { [weak self] in await self?.delivered(entry, index: index, to: id) }
+            guard let id = InvocationID(target) else { return discard(outboxID, malformed: true) }
+            // As `deliver`: a signal reaches only an invocation that takes notifications.
+            guard lifecycle.takesNotifications(id) else { return discard(outboxID) }
+            return append(entry.journalEntry, to: id, done: done)
         case .cancel(let target):
-            guard let id = InvocationID(target) else { return discard(outboxID, message) }
+            guard let id = InvocationID(target) else { return discard(outboxID, malformed: true) }
             _ = try? await cancel(id, with: [done], owners: [])
             return nil
         case .kill(let target):
-            guard let id = InvocationID(target) else { return discard(outboxID, message) }
+            guard let id = InvocationID(target) else { return discard(outboxID, malformed: true) }
             // Killing is not one transaction with the message's deletion; killing twice finds it completed.
             try? await kill(id)
-            writer.enqueue([done], for: [])
-            return nil
+            return discard(outboxID)
         case .observe(let target, let caller, let completionID, let notificationType, let subscribe):
             guard let targetID = InvocationID(target), let callerID = InvocationID(caller) else {
-                return discard(outboxID, message)
+                return discard(outboxID, malformed: true)
             }
             let subscription =
                 subscribe
@@ -113,6 +102,14 @@ extension PartitionProcessor {
         }
     }
 
+    /// Appends `entry` to `id`'s journal with the message's deletion (`done`); delivers it once durable.
+    private func append(_ entry: JournalEntry, to id: InvocationID, done: StoreOperation) -> AfterCommit? {
+        guard let index = writer.enqueue([.appendJournal(id, index: 0, entry: entry), done], for: [id]) else {
+            return nil
+        }
+        return { [weak self] in await self?.delivered(entry, index: index, to: id) }
+    }
+
     /// A notification for `target`, a caller that sent a message here: an outbox message to its partition,
     /// even when this node runs that partition too (it took it over since): applying the message delivers the
     /// notification to the live invocation, which a bare journal append here would not.
@@ -123,12 +120,8 @@ extension PartitionProcessor {
         return [.insertOutbox(partition: partition, payload: payload)]
     }
 
-    private func receiveStart(_ start: PartitionMessage.Start, done: StoreOperation) async -> AfterCommit? {
-        guard let id = InvocationID(start.id) else {
-            logger.error("dropped an outbox message with a malformed invocation id", metadata: ["id": "\(start.id)"])
-            writer.enqueue([done], for: [])
-            return nil
-        }
+    private func receiveStart(_ start: PartitionMessage.Start, outboxID: Int64) async -> AfterCommit? {
+        guard let id = InvocationID(start.id) else { return discard(outboxID, malformed: true) }
         let caller = start.caller.flatMap(InvocationID.init)
         let subscription: Subscription? =
             if let caller, let completionID = start.resultCompletionID, let type = start.resultNotificationType {
@@ -167,7 +160,7 @@ extension PartitionProcessor {
             ),
             executeAt: start.executeAt,
             caller: caller,
-            callerOperations: [done],
+            callerOperations: [.deleteOutbox(outboxID)],
             subscription: subscription,
             isDeterministic: start.isDeterministic,
             answer: answer
@@ -181,10 +174,12 @@ extension PartitionProcessor {
         return nil
     }
 
-    /// Drops a message this build cannot read (deleting it: it would block nothing, but would be read again
-    /// at every round).
-    private func discard(_ outboxID: Int64, _ message: PartitionMessage) -> AfterCommit? {
-        logger.error("dropped a malformed outbox message", metadata: ["outbox": "\(outboxID)"])
+    /// Deletes a message that has nothing left to do: one this build cannot read (it would be read again at
+    /// every round), or whose effect does not apply (a killed invocation gone, a signal for one that takes
+    /// none).
+    @discardableResult
+    func discard(_ outboxID: Int64, malformed: Bool = false) -> AfterCommit? {
+        if malformed { logger.error("dropped a malformed outbox message", metadata: ["outbox": "\(outboxID)"]) }
         writer.enqueue([.deleteOutbox(outboxID)], for: [])
         return nil
     }

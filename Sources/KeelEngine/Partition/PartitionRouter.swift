@@ -67,10 +67,9 @@ final class PartitionRouter: Sendable {
     /// A random partition key that lands on a partition this node runs, for an invocation free to live
     /// anywhere (a plain call without an idempotency key): it never crosses to another node.
     func localPartitionKey() -> UInt64 {
-        let count = UInt64(max(1, partitions.count))
-        let owned = owned.withLock { $0 }
         var key = UInt64.random(in: .min ... .max)
-        guard let owned, !owned.isEmpty else { return key }
+        guard let owned = owned.withLock({ $0 }), !owned.isEmpty else { return key }
+        let count = UInt64(max(1, partitions.count))
         // Half the partitions or more are usually this node's: a few draws suffice; then take the nearest.
         for _ in 0..<16 where !owned.contains(Int(key % count)) { key = UInt64.random(in: .min ... .max) }
         if let partition = owned.min().map(UInt64.init), !owned.contains(Int(key % count)) {

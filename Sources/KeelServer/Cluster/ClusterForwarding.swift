@@ -58,9 +58,8 @@ final class ClusterForwarder: Sendable {
     private let node: String
     /// `--max-body-size`: larger bodies for the ingress are refused here, as the holder would refuse them.
     private let maxBodySize: Int
-    private let cached = Mutex<(holder: ClusterStatus.Node, until: ContinuousClock.Instant)?>(nil)
-    /// Each partition's owner, kept as briefly as the holder.
-    private let owners = Mutex<[Int: (owner: ClusterStatus.Node, until: ContinuousClock.Instant)]>([:])
+    /// Each partition's owner, and (under nil) any node holding partitions, with when the answer goes stale.
+    private let owners = Mutex<[Int?: (owner: ClusterStatus.Node, until: ContinuousClock.Instant)]>([:])
     private let knownSecret = Mutex<String?>(nil)
 
     static let cacheDuration: Duration = .milliseconds(500)
@@ -97,11 +96,7 @@ final class ClusterForwarder: Sendable {
     func forward(_ request: Request, to listener: ClusterListener, partition: Int? = nil) async -> Response {
         let holder: ClusterStatus.Node?
         do {
-            if let partition {
-                holder = try await owner(of: partition)
-            } else {
-                holder = try await currentHolder()
-            }
+            holder = try await owner(of: partition)
         } catch {
             return Self.refusal(
                 listener,
@@ -136,13 +131,10 @@ final class ClusterForwarder: Sendable {
         outgoing.headers.replaceOrAdd(name: ClusterListener.hopsHeader, value: String(ClusterHops.count + 1))
         // The body is read whole first (it is bounded): streamed, the holder could answer before reading it, and
         // the client would still be sending it while this listener drains it.
-        if request.headers[.contentLength] != nil || request.headers[.transferEncoding] != nil {
-            let limit = listener.bodyLimit(ingress: maxBodySize)
-            let tooLarge = request.headers[.contentLength].flatMap { Int($0) }.map { $0 > limit } ?? false
-            guard !tooLarge, let body = try? await request.body.collect(upTo: limit) else {
-                return Self.tooLarge(listener, limit: limit)
-            }
-            outgoing.body = .bytes(body)
+        switch await Self.wholeBody(of: request, limit: listener.bodyLimit(ingress: maxBodySize)) {
+        case .none: break
+        case .bytes(let body): outgoing.body = .bytes(body)
+        case .tooLarge(let limit): return Self.tooLarge(listener, limit: limit)
         }
         do {
             // A call may wait long for its handler's result: the deadline only bounds a holder that never answers.
@@ -157,8 +149,7 @@ final class ClusterForwarder: Sendable {
                 body: ResponseBody(asyncSequence: response.body)
             )
         } catch {
-            cached.withLock { $0 = nil }
-            if let partition { owners.withLock { _ = $0.removeValue(forKey: partition) } }
+            owners.withLock { _ = $0.removeValue(forKey: partition) }
             return Self.refusal(
                 listener,
                 "standby \(node) could not forward the request to node \(holder.name) at \(address), which holds "
@@ -184,20 +175,32 @@ final class ClusterForwarder: Sendable {
         return read
     }
 
-    private func owner(of partition: Int) async throws -> ClusterStatus.Node? {
+    /// The node that runs `partition`, or (nil) any node holding partitions, from the cache while it is fresh.
+    private func owner(of partition: Int?) async throws -> ClusterStatus.Node? {
         let now = ContinuousClock.now
         if let cached = owners.withLock({ $0[partition] }), cached.until > now { return cached.owner }
-        let owner = try await cluster.owner(ofPartition: partition)
+        let owner: ClusterStatus.Node? =
+            if let partition { try await cluster.owner(ofPartition: partition) } else {
+                try await cluster.partitionHolder()
+            }
         owners.withLock { $0[partition] = owner.map { ($0, now.advanced(by: Self.cacheDuration)) } }
         return owner
     }
 
-    private func currentHolder() async throws -> ClusterStatus.Node? {
-        let now = ContinuousClock.now
-        if let cached = cached.withLock({ $0 }), cached.until > now { return cached.holder }
-        let holder = try await cluster.partitionHolder()
-        cached.withLock { $0 = holder.map { ($0, now.advanced(by: Self.cacheDuration)) } }
-        return holder
+    /// A request's body, read whole so that it can be sent on: none, its bytes, or over `limit`.
+    enum WholeBody {
+        case none
+        case bytes(ByteBuffer)
+        case tooLarge(limit: Int)
+    }
+
+    static func wholeBody(of request: Request, limit: Int) async -> WholeBody {
+        guard request.headers[.contentLength] != nil || request.headers[.transferEncoding] != nil else { return .none }
+        let declared = request.headers[.contentLength].flatMap { Int($0) }
+        guard declared.map({ $0 <= limit }) ?? true, let body = try? await request.body.collect(upTo: limit) else {
+            return .tooLarge(limit: limit)
+        }
+        return .bytes(body)
     }
 
     /// 503 in the listener's own error format, with `Retry-After`.
@@ -255,14 +258,11 @@ struct PartitionRoutingResponder<Inner: HTTPResponder>: HTTPResponder where Inne
 
     func respond(to request: Request, context: Context) async throws -> Response {
         if case .off = mode { return try await inner.respond(to: request, context: context) }
-        let limit = listener.bodyLimit(ingress: maxBodySize)
         var buffered = request
-        if request.headers[.contentLength] != nil || request.headers[.transferEncoding] != nil {
-            let tooLarge = request.headers[.contentLength].flatMap { Int($0) }.map { $0 > limit } ?? false
-            guard !tooLarge, let body = try? await request.body.collect(upTo: limit) else {
-                return ClusterForwarder.tooLarge(listener, limit: limit)
-            }
-            buffered = Request(head: request.head, body: RequestBody(buffer: body))
+        switch await ClusterForwarder.wholeBody(of: request, limit: listener.bodyLimit(ingress: maxBodySize)) {
+        case .none: break
+        case .bytes(let body): buffered = Request(head: request.head, body: RequestBody(buffer: body))
+        case .tooLarge(let limit): return ClusterForwarder.tooLarge(listener, limit: limit)
         }
         do {
             return try await inner.respond(to: buffered, context: context)
