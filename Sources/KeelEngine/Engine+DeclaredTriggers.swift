@@ -162,6 +162,9 @@ extension Engine {
         } catch {
             throw EngineError.storage(error)
         }
+        // The schedules are kept by the owner of partition 0 (on one node, this one): it reconciles them when it
+        // takes that partition.
+        guard runsClusterDuties else { return }
         let scheduleIDs = Set(declared.schedules.map(\.id))
         for (id, definition) in declared.schedules where scheduleBook.entry(id) == nil {
             do {
@@ -173,7 +176,7 @@ extension Engine {
                 )
             }
         }
-        for record in schedules() where record.declared && !scheduleIDs.contains(record.id) {
+        for record in scheduleBook.records where record.declared && !scheduleIDs.contains(record.id) {
             try await deleteSchedule(record.id)
         }
     }

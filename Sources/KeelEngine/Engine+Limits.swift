@@ -66,13 +66,21 @@ extension Engine {
         return try handlerLimits(service: service, handler: handler)
     }
 
-    /// Loads the stored run-time limits (at start).
+    /// Loads the stored run-time limits (at start, and on a cluster when another node changed them).
     func loadHandlerLimits() async throws {
         do {
-            for record in try await store.handlerLimits() { registry.setLimits(record) }
+            registry.replaceLimits(try await store.handlerLimits())
         } catch {
             throw EngineError.storage(error)
         }
+    }
+
+    /// Loads again what another node of a cluster may have changed in the store (handler limits, event
+    /// subscriptions) and what follows from the deployments (declared triggers), once the server registered
+    /// the stored deployments it did not know (`keel serve`'s catalog sync).
+    public func syncCatalog() async throws {
+        try await loadHandlerLimits()
+        try await reconcileDeclaredTriggers()
     }
 
     private func checkHandler(service: String, handler: String) throws(EngineError) {

@@ -65,6 +65,7 @@ extension Engine {
     private func applyOutboxRound(_ leased: any LeasedStore) async throws -> Bool {
         let owned = Set(router.ownedPartitions.map(\.index))
         guard !owned.isEmpty else { return false }
+        for partition in router.ownedPartitions { await partition.remindKeepers() }
         let records = try await leased.outbox(partitions: owned, limit: Self.outboxBatch)
         guard !records.isEmpty else { return false }
         var byPartition: [Int: [OutboxRecord]] = [:]

@@ -94,12 +94,15 @@ public final class Engine: Service {
             router.own(held.count == partitions.count ? nil : held)
         }
         sequence.reset(to: try await store.maxSequence())
-        var records = try await store.unfinishedInvocations().filter { router.owns(partitionIndex($0.id)) }
+        let unfinished = try await store.unfinishedInvocations()
+        var records = unfinished.filter { router.owns(partitionIndex($0.id)) }
         let resuming = try await store.suspendedWithNewEntries()
         if let quarantine { quarantineAfterCrash(&records, resuming: resuming, quarantine: quarantine) }
         try await loadHandlerLimits()
-        await seedFlowControl(records)
+        let elsewhere = unfinished.filter { !router.owns(partitionIndex($0.id)) }
+        let slotted = await seedFlowControl(records + elsewhere, keeping: router.owns)
         try await restorePartitions(records, resuming: resuming, owned: router.owns)
+        await grantSlots(slotted)
         try await loadSchedules()
         try await reconcileDeclaredTriggers()
         if !records.isEmpty {
@@ -150,13 +153,18 @@ public final class Engine: Service {
         guard !taken.isEmpty else { return }
         // Journal indexes only grow per invocation: the dead node may have written past this node's counter.
         sequence.raise(to: try await store.maxSequence())
-        let records = try await store.unfinishedInvocations().filter { taken.contains(partitionIndex($0.id)) }
+        let unfinished = try await store.unfinishedInvocations()
+        let records = unfinished.filter { taken.contains(partitionIndex($0.id)) }
         let resuming = try await store.suspendedWithNewEntries()
-        await seedFlowControl(records)
+        let slotted = await seedFlowControl(unfinished, keeping: taken.contains)
         try await restorePartitions(records, resuming: resuming, owned: taken.contains)
         router.adopt(taken)
+        await grantSlots(slotted)
         // The schedules' progress was kept by partition 0's previous owner: read it again.
-        if taken.contains(0) { try await loadSchedules() }
+        if taken.contains(0) {
+            try await loadSchedules()
+            try await reconcileDeclaredTriggers()
+        }
         outboxWake.yield()
         logger.info(
             "took partitions over",
@@ -167,9 +175,11 @@ public final class Engine: Service {
         )
     }
 
-    /// Rebuilds the concurrency slots from the stored invocations, never from memory: suspended and paused ones
-    /// hold their slots, then the runnable ones take the rest in creation order (the others wait).
-    private func seedFlowControl(_ records: [InvocationRecord]) async {
+    /// Rebuilds the concurrency slots of the handlers whose keeper partition `keeps` accepts from the stored
+    /// invocations, never from memory: suspended and paused ones hold their slots, then the runnable ones take
+    /// the rest in creation order (the others wait). On a cluster the records are every node's: a keeper holds
+    /// the slots of its handlers' invocations wherever they run. Returns the runnable ones given a slot.
+    private func seedFlowControl(_ records: [InvocationRecord], keeping keeps: (Int) -> Bool) async -> [InvocationID] {
         var limited: [(record: InvocationRecord, rule: ConcurrencyRule)] = []
         for record in records {
             let summary = InvocationRecordSummary(
@@ -178,7 +188,9 @@ public final class Engine: Service {
                 hasIdempotencyKey: record.idempotencyKey != nil,
                 deploymentID: record.deploymentID
             )
-            guard let rule = registry.settings(for: summary, defaults: configuration).flow.concurrency else { continue }
+            guard let rule = registry.settings(for: summary, defaults: configuration).flow.concurrency,
+                keeps(router.flowKeeper(of: PartitionProcessor.flowGroup(record.target)))
+            else { continue }
             limited.append((record, rule))
         }
         let holding: Set<InvocationStatus> = [.suspended, .paused]
@@ -187,6 +199,7 @@ public final class Engine: Service {
                 holding.contains($1.record.status) ? 0 : 1, $1.record.sequence
             )
         }
+        var slotted: [InvocationID] = []
         for (record, rule) in limited where holding.contains(record.status) || record.status == .invoked {
             let input = (try? await store.journal(of: record.id))?.first
             let values = input.map { FlowInput(target: record.target, input: $0) }
@@ -200,10 +213,30 @@ public final class Engine: Service {
             let group = PartitionProcessor.flowGroup(record.target)
             if holding.contains(record.status) {
                 router.flow.occupy(record.id, group: group, key: key, rule: rule)
-            } else {
-                _ = router.flow.arrive(record.id, group: group, key: key, rule: rule)
+            } else if router.flow.arrive(record.id, group: group, key: key, rule: rule).decision == .run {
+                slotted.append(record.id)
             }
         }
+        return slotted
+    }
+
+    /// Starts the invocations given a slot while the slots were rebuilt: here if held, and on other nodes
+    /// with a grant (they may have waited for a keeper that died; a grant to one that runs changes nothing).
+    private func grantSlots(_ slotted: [InvocationID]) async {
+        var grants: [StoreOperation] = []
+        for id in slotted {
+            switch router.route(id) {
+            case .local(let partition):
+                await partition.startHeld(id)
+            case .remote(let partition):
+                if let payload = try? PartitionMessage.flowGrant(target: id.description).encoded() {
+                    grants.append(.insertOutbox(partition: partition, payload: payload))
+                }
+            case nil:
+                continue
+            }
+        }
+        if !grants.isEmpty { writer.enqueue(grants, for: []) }
     }
 
     /// Pauses the invocations the previous process's crashes are blamed on, and has the suspects that are

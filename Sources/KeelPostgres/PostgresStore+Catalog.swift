@@ -10,12 +10,36 @@ extension PostgresStore {
         let headers = try StoredColumns.jsonText(deployment.additionalHeaders)
         try await execute(
             """
-            INSERT INTO keel.deployment (id, uri, additional_headers, use_http_11, protocol_version, manifest, \
+            \(unescaped: Self.bumpCatalog) INSERT INTO keel.deployment (id, uri, additional_headers, use_http_11, \
+            protocol_version, manifest, \
             created_at, retired_at) VALUES (\(deployment.id), \(deployment.uri), \(headers), \(deployment.useHTTP11), \
             \(deployment.protocolVersion), \(deployment.manifest), \(deployment.createdAt), \(deployment.retiredAt)) \
             ON CONFLICT (id) DO UPDATE SET retired_at = excluded.retired_at
             """
         )
+    }
+
+    /// Prefixed to a statement that changes what every node keeps in memory (deployments, handler limits, event
+    /// subscriptions): it counts the change in the same transaction, and the other nodes, which read the count
+    /// every second (`catalogVersion()`), load the catalog again.
+    static let bumpCatalog = "WITH bump AS (UPDATE keel.meta SET value = value + 1 WHERE name = 'catalog_version')"
+
+    public func takeRateToken(
+        _ bucket: String,
+        now: Int64,
+        interval: Int64,
+        tolerance: Int64,
+        reject: Bool
+    ) async throws -> Int64? {
+        let rows = try await rows(
+            "SELECT keel.take_rate_token(\(bucket), \(now), \(interval), \(tolerance), \(reject))"
+        )
+        return try decoding(rows) { try $0[0].decode(Int64?.self) }.first ?? nil
+    }
+
+    public func catalogVersion() async throws -> Int64 {
+        let rows = try await rows("SELECT value FROM keel.meta WHERE name = 'catalog_version'")
+        return try decoding(rows) { try $0[0].decode(Int64.self) }.first ?? 0
     }
 
     public func deployments() async throws -> [DeploymentRecord] {
@@ -59,14 +83,17 @@ extension PostgresStore {
         let options = try StoredColumns.jsonText(subscription.options)
         try await execute(
             """
-            INSERT INTO keel.event_subscription (id, source, sink, options, created_at) VALUES (\(subscription.id), \
+            \(unescaped: Self.bumpCatalog) INSERT INTO keel.event_subscription (id, source, sink, options, \
+            created_at) VALUES (\(subscription.id), \
             \(subscription.source), \(subscription.sink), \(options), \(subscription.createdAt))
             """
         )
     }
 
     public func deleteEventSubscription(_ id: String) async throws -> Bool {
-        try await execute("DELETE FROM keel.event_subscription WHERE id = \(id) RETURNING 1") > 0
+        try await execute(
+            "\(unescaped: Self.bumpCatalog) DELETE FROM keel.event_subscription WHERE id = \(id) RETURNING 1"
+        ) > 0
     }
 
     public func eventSubscriptions() async throws -> [EventSubscriptionRecord] {
@@ -140,13 +167,17 @@ extension PostgresStore {
     public func saveHandlerLimits(_ limits: HandlerLimitsRecord) async throws {
         if limits.concurrency == nil, limits.rateLimits == nil {
             try await execute(
-                "DELETE FROM keel.handler_limits WHERE service = \(limits.service) AND handler = \(limits.handler)"
+                """
+                \(unescaped: Self.bumpCatalog) DELETE FROM keel.handler_limits WHERE service = \(limits.service) \
+                AND handler = \(limits.handler)
+                """
             )
             return
         }
         try await execute(
             """
-            INSERT INTO keel.handler_limits (service, handler, concurrency, rate_limits, updated_at) \
+            \(unescaped: Self.bumpCatalog) INSERT INTO keel.handler_limits (service, handler, concurrency, \
+            rate_limits, updated_at) \
             VALUES (\(limits.service), \(limits.handler), \(limits.concurrency), \(limits.rateLimits), \
             \(limits.updatedAt)) ON CONFLICT (service, handler) DO UPDATE SET concurrency = excluded.concurrency, \
             rate_limits = excluded.rate_limits, updated_at = excluded.updated_at

@@ -13,7 +13,45 @@ extension PostgresStore {
         ("v5", [nodeTable]),
         ("v6", [clusterSecret]),
         ("v7", [outboxTable, outboxIndex, applyBatchFunction]),
+        (
+            "v8",
+            [
+                "INSERT INTO keel.meta (name, value) VALUES ('catalog_version', 0) ON CONFLICT DO NOTHING",
+                rateBucketTable, takeRateTokenFunction,
+            ]
+        ),
     ]
+
+    /// A cluster's rate-limit buckets, shared by its nodes: per bucket, the instant its next token is due
+    /// (epoch ms, GCRA's theoretical arrival time). A row due in the past is as good as none (purged).
+    static let rateBucketTable = """
+        CREATE TABLE keel.rate_bucket (bucket TEXT PRIMARY KEY, theoretical BIGINT NOT NULL)
+        """
+
+    /// `keel.take_rate_token`: `RateState.take`'s arithmetic on the bucket's row, under its row lock, so that
+    /// nodes taking tokens at once take turns: the start instant (`now_ms` or later), or NULL when the start
+    /// would have to wait and `reject` is set (nothing is taken then). Sums saturate as in Swift.
+    static let takeRateTokenFunction = """
+        CREATE OR REPLACE FUNCTION keel.take_rate_token(
+            b TEXT, now_ms BIGINT, interval_ms BIGINT, tolerance_ms BIGINT, reject BOOLEAN
+        ) RETURNS BIGINT LANGUAGE plpgsql AS $body$
+        DECLARE
+            arrival BIGINT;
+            start_ms BIGINT;
+        BEGIN
+            INSERT INTO keel.rate_bucket (bucket, theoretical) VALUES (b, now_ms) ON CONFLICT DO NOTHING;
+            SELECT greatest(theoretical, now_ms) INTO arrival FROM keel.rate_bucket WHERE bucket = b FOR UPDATE;
+            start_ms := greatest(CASE WHEN arrival < (-9223372036854775807 - 1) + tolerance_ms
+                THEN -9223372036854775807 - 1 ELSE arrival - tolerance_ms END, now_ms);
+            IF start_ms > now_ms AND reject THEN
+                RETURN NULL;
+            END IF;
+            UPDATE keel.rate_bucket SET theoretical = CASE WHEN arrival > 9223372036854775807 - interval_ms
+                THEN 9223372036854775807 ELSE arrival + interval_ms END WHERE bucket = b;
+            RETURN start_ms;
+        END
+        $body$
+        """
 
     /// Effects on a partition stored by the node that caused them, for the node that owns it (see
     /// `StoreOperation.insertOutbox`); the owner deletes each in the transaction that applies it.

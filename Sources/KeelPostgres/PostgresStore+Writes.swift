@@ -56,6 +56,8 @@ extension PostgresStore {
                 "DELETE FROM keel.event WHERE expires_at < \(now) AND delivered RETURNING 1",
                 logger: self.logger
             ).collect().count
+            // A bucket whose next token is due already is as good as none.
+            try await connection.query("DELETE FROM keel.rate_bucket WHERE theoretical < \(now)", logger: self.logger)
             return invocations + events
         }
     }

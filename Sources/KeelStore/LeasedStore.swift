@@ -44,6 +44,22 @@ public protocol LeasedStore: Store {
     /// The oldest outbox messages for `partitions`, in the order they were stored, at most `limit`.
     func outbox(partitions: Set<Int>, limit: Int) async throws -> [OutboxRecord]
 
+    /// How many times the catalog (deployments, handler limits, event subscriptions) was changed, by any node:
+    /// a node that sees it grow loads the catalog again.
+    func catalogVersion() async throws -> Int64
+
+    /// Takes a token from rate-limit bucket `bucket`, shared by every node (`RateState.take`'s rule with its
+    /// `interval` and `tolerance`): the instant the start may happen (`now` or later), or nil when it would
+    /// have to wait and `reject` is set.
+    func takeRateToken(
+        _ bucket: String,
+        now: Int64,
+        interval: Int64,
+        tolerance: Int64,
+        reject: Bool
+    ) async throws
+        -> Int64?
+
     /// Yields when another node stored an outbox message, so that the owner does not wait for its next poll
     /// (PostgreSQL's `LISTEN`); best effort.
     func outboxArrivals() -> AsyncStream<Void>

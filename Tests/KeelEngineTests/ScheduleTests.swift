@@ -274,13 +274,13 @@ struct ScheduleTests {
         #expect(metadata == #"[{"catchupWindow":"600s","cron":"0 * * * *","overlap":"bufferOne"}]"#)
         let clock = ManualClock()
         try await withStoreAndEngine([Endpoint([ticker])], clock: clock) { engine, _ in
-            let declared = engine.schedules()
+            let declared = try engine.schedules()
             #expect(declared.count == 1)
             let schedule = try #require(declared.first)
             #expect(schedule.declared && schedule.id.hasPrefix(Engine.declaredSchedulePrefix))
             #expect(schedule.definition.overlap == .bufferOne && schedule.definition.catchupWindow == "600s")
             try await engine.reconcileDeclaredTriggers()
-            #expect(engine.schedules() == declared)
+            #expect(try engine.schedules() == declared)
             let next = clock.now() + Self.hour
             #expect(await clock.waitUntil { $0.contains(next) })
             await clock.advance(to: next)

@@ -326,6 +326,199 @@ struct ClusterServeTests {
         try await client.shutdown()
     }
 
+    @Test(
+        "what one node's admin API changes reaches the other: a deployment it registers, a handler's limits, an event subscription; schedules are kept by partition 0's node, whatever node is asked"
+    )
+    func catalogReachesEveryNode() async throws {
+        let url = try await PostgresTestServer.shared().freshDatabase()
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let nodes = try ["n1", "n2"].map { try Self.node($0, url: url) }
+        let endpoint = try EndpointProcess(transport: .http11)
+        defer {
+            for node in nodes { node.cleanUp() }
+            endpoint.cleanUp()
+        }
+        do {
+            async let first: Void = nodes[0].start(client: client)
+            async let second: Void = nodes[1].start(client: client)
+            _ = try await (first, second)
+            try await endpoint.start(client: client)
+            let (n1, n2) = (nodes[0], nodes[1])
+
+            // A deployment registered through n1 takes Greeter over on n2 too, which then runs it there.
+            let registration = #"{"uri": "\#(endpoint.url)", "use_http_11": true, "force": true}"#
+            let registered = try await client.post("\(n1.admin)/deployments", registration)
+            try #require(registered.status == 201, "\(registered.text)")
+            let deployment = try #require(try registered.json()["id"] as? String)
+            try await Self.eventually("n2 routes Greeter to \(deployment)") {
+                try await client.get("\(n2.admin)/services/Greeter").json()["deployment_id"] as? String == deployment
+            }
+            let greeted = try await client.post("\(n2.ingress)/Greeter/greet", #""cluster""#)
+            #expect(greeted.status == 200 && greeted.text == #""Hello, cluster!""#, "\(greeted.text)")
+
+            // A rate limit set through n1 is in force on n2, and its reset too. Its bucket is the cluster's: five
+            // greetings pass, through either node, and the sixth is refused by both.
+            let limits = "\(n1.admin)/services/Greeter/handlers/greet"
+            let limit = #"{"rateLimits": [{"key": "all", "limit": 5, "period": "1h", "onExceeded": "reject"}]}"#
+            #expect(try await client.request(.PATCH, limits, body: limit).status == 200)
+            try await Self.eventually("n2 has the rate limit") {
+                (try await client.get("\(n2.admin)/services/Greeter/handlers/greet").json()["rateLimits"] as? [Any])?
+                    .count == 1
+            }
+            for index in 0..<5 {
+                let passed = try await client.post("\(nodes[index % 2].ingress)/Greeter/greet", #""r\#(index)""#)
+                #expect(passed.status == 200, "greeting \(index): \(passed.status) \(passed.text)")
+            }
+            for node in nodes {
+                let refused = try await client.post("\(node.ingress)/Greeter/greet", #""over""#)
+                #expect(refused.status == 429 && refused.text.contains("rate limit"), "\(refused.text)")
+            }
+            #expect(try await client.request(.PATCH, limits, body: #"{"rateLimits": null}"#).status == 200)
+            try await Self.eventually("n2 dropped the rate limit") {
+                try await client.get("\(n2.admin)/services/Greeter/handlers/greet").json()["rateLimits"] is NSNull
+            }
+
+            // A subscription created through n2 delivers the events n1 receives.
+            let created = try await client.post("\(n2.admin)/subscriptions", EventIntegrationTests.subscribeByCustomer)
+            #expect(created.status == 201, "\(created.text)")
+            let subscription = try #require(try created.json()["id"] as? String)
+            try await Self.eventually("n1 knows subscription \(subscription)") {
+                try await client.get("\(n1.admin)/subscriptions/\(subscription)").status == 200
+            }
+            let order = #"{"label":"o","steps":1,"customer":"c-cluster"}"#
+            let event = #"{"name":"order:completed","id":"cluster-e1","data":\#(order)}"#
+            let published = try await client.post("\(n1.ingress)/restate/events", event)
+            #expect((try published.json()["invocations"] as? [Any])?.count == 1, "\(published.text)")
+            try await Self.eventually("the event reached Recorder/c-cluster") {
+                try await client.get("\(n2.ingress)/Recorder/c-cluster/count").text == "1"
+            }
+
+            // A schedule created through the node without partition 0 is kept (and fired) by the one with it;
+            // both list it.
+            let leases = try await client.get("\(n1.admin)/cluster").json()["leases"] as? [[String: Any]] ?? []
+            let keeper = leases.first { ($0["partition"] as? NSNumber)?.intValue == 0 }?["node"] as? String
+            let other = keeper == "n1" ? n2 : n1
+            let schedule = ScheduleIntegrationTests.schedule("cluster", spec: #"{"cron":["0 2 * * *"]}"#, key: "sched")
+            let made = try await client.post("\(other.admin)/schedules", schedule)
+            #expect(made.status == 201, "\(made.text)")
+            for node in nodes {
+                #expect(try await client.get("\(node.admin)/schedules/cluster").status == 200)
+            }
+            #expect(try await client.request(.PATCH, "\(other.admin)/schedules/cluster/trigger").status == 200)
+            try await Self.eventually("the triggered schedule ran") {
+                try await client.get("\(other.ingress)/Recorder/sched/count").text == "1"
+            }
+            #expect(try await client.request(.DELETE, "\(other.admin)/schedules/cluster").status == 202)
+            #expect(try await client.get("\(n1.admin)/schedules/cluster").status == 404)
+        } catch {
+            Self.recordLogs(of: nodes)
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+
+    @Test(
+        "a concurrency limit holds across the cluster: Slots/hold (limit 2) sent through both nodes never runs three at once; when the node keeping its slots is killed -9, a standby takes over and every invocation completes"
+    )
+    func concurrencyAcrossNodes() async throws {
+        let url = try await PostgresTestServer.shared().freshDatabase()
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let nodes = try ["n1", "n2", "n3"].map { try Self.node($0, url: url) }
+        defer { for node in nodes { node.cleanUp() } }
+        do {
+            async let first: Void = nodes[0].start(client: client)
+            async let second: Void = nodes[1].start(client: client)
+            _ = try await (first, second)
+            try await nodes[2].start(client: client)
+
+            /// Sends `count` holds through n1 and n2 in turn; each is placed on a partition of the node that
+            /// received it, so both nodes run some, and the node that does not keep the slots asks for them.
+            func send(_ count: Int, batch: String) async throws {
+                for index in 0..<count {
+                    let node = nodes[index % 2]
+                    let body = #"{"label":"\#(batch)\#(index)","ms":300}"#
+                    let sent = try await client.post("\(node.ingress)/Slots/hold/send", body)
+                    #expect(sent.status == 202, "\(sent.text)")
+                }
+            }
+            func intervals(_ batch: String) -> [String: (start: Int64?, end: Int64?)] {
+                var found: [String: (start: Int64?, end: Int64?)] = [:]
+                for line in nodes.flatMap({ $0.sideEffects() }) {
+                    let fields = line.split(separator: " ")
+                    guard fields.count == 4, fields[0] == "slot", fields[1].hasPrefix(batch),
+                        let at = Int64(fields[3])
+                    else { continue }
+                    if fields[2] == "start" { found[String(fields[1]), default: (nil, nil)].start = at }
+                    if fields[2] == "end" { found[String(fields[1]), default: (nil, nil)].end = at }
+                }
+                return found
+            }
+
+            try await send(12, batch: "a")
+            try await Self.eventually("12 holds ended", within: .seconds(60)) {
+                intervals("a").values.filter { $0.end != nil }.count == 12
+            }
+            // Ends before starts at the same millisecond: a slot is freed after its holder logged its end.
+            let events = intervals("a").values.flatMap { [($0.start ?? 0, 1), ($0.end ?? 0, -1)] }.sorted {
+                ($0.0, $0.1) < ($1.0, $1.1)
+            }
+            var running = 0
+            var most = 0
+            for (_, change) in events {
+                running += change
+                most = max(most, running)
+            }
+            #expect(most == 2, "at most \(most) ran at once: \(intervals("a"))")
+            for node in nodes.prefix(2) {
+                #expect(node.sideEffects().contains { $0.hasPrefix("slot a") }, "\(node.serverLog.suffix(2000))")
+            }
+
+            // The node keeping the slots dies with holds running and waiting: the standby takes its partitions,
+            // rebuilds the slots from the store and grants them, and every hold ends.
+            let leases = try await client.get("\(nodes[0].admin)/cluster").json()["leases"] as? [[String: Any]] ?? []
+            // The slots of `Slots/hold` are kept by partition 2 of 4: the first 8 bytes of SHA-256("Slots/hold"),
+            // big-endian, modulo 4 (`PartitionRouter.flowKeeper(of:)`).
+            try #require(leases.count == 4)
+            let keeper = 2
+            let holder = leases.first { ($0["partition"] as? NSNumber)?.intValue == keeper }?["node"] as? String
+            let victim = holder == "n1" ? 0 : 1
+            try await send(8, batch: "b")
+            try await Self.eventually("a hold of the second batch ran", within: .seconds(30)) {
+                !intervals("b").isEmpty
+            }
+            nodes[victim].kill()
+            _ = try await Self.waitForTakeover(
+                from: "n\(victim + 1)",
+                admins: [nodes[1 - victim].admin],
+                client: client
+            )
+            try await Self.eventually("8 holds ended after the keeper's node died", within: .seconds(60)) {
+                intervals("b").values.filter { $0.end != nil }.count == 8
+            }
+        } catch {
+            Self.recordLogs(of: nodes)
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+
+    /// Polls `condition` until it holds, for at most `limit` (the nodes read the catalog's version every
+    /// second).
+    static func eventually(
+        _ what: String,
+        within limit: Duration = .seconds(15),
+        _ condition: () async throws -> Bool
+    ) async throws {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if (try? await condition()) == true { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw KeelProcessError(message: "not within \(limit): \(what)")
+    }
+
     /// Records the tail of every node's log, for a test that failed.
     static func recordLogs(of nodes: [KeelProcess]) {
         for (index, node) in nodes.enumerated() {

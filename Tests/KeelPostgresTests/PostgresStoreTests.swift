@@ -389,6 +389,98 @@ struct PostgresLeaseTests {
         await store.close()
     }
 
+    @Test(
+        "a cluster's rate buckets in the database give the starts RateState gives for the same takes; a refused take takes nothing, and a purge forgets the buckets due already"
+    )
+    func sharedRateBuckets() async throws {
+        let url = try await PostgresTestServer.shared().freshDatabase()
+        let store = try await PostgresStore.connect(try PostgresStoreConfiguration(url: url))
+        var model = RateState()
+        // A fixed sequence from a small generator: buckets, rules, refusals and the clock's steps vary.
+        var seed: UInt64 = 2_026_120_7
+        func next(_ bound: Int) -> Int {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((seed >> 33) % UInt64(bound))
+        }
+        var now: Int64 = 1_800_000_000_000
+        var refused = 0
+        for _ in 0..<300 {
+            now += Int64(next(120))
+            let index = next(3)
+            let bucket = "b\(index)"
+            // One limit per bucket, as a handler's bucket has; some takes refuse rather than wait.
+            let fixed = RateRule(
+                key: .constant(bucket),
+                limit: index + 2,
+                period: 600,
+                onExceeded: next(3) == 0 ? .reject : .wait
+            )
+            let (interval, tolerance) = RateState.spacing(fixed)
+            let expected = model.take(bucket, rule: fixed, now: now)
+            let taken = try await store.takeRateToken(
+                bucket,
+                now: now,
+                interval: interval,
+                tolerance: tolerance,
+                reject: fixed.onExceeded == .reject
+            )
+            #expect(taken == expected, "\(bucket) at \(now)")
+            if expected == nil { refused += 1 }
+        }
+        #expect(refused > 0, "the sequence never refused a take")
+        // Every bucket's next token is due by now + a few seconds: a purge then leaves none.
+        _ = try await store.purgeExpired(now: now + 60_000)
+        let (interval, tolerance) = RateState.spacing(RateRule(key: .constant("b0"), limit: 2, period: 600))
+        let fresh = try await store.takeRateToken(
+            "b0",
+            now: now,
+            interval: interval,
+            tolerance: tolerance,
+            reject: true
+        )
+        #expect(fresh == now)
+        await store.close()
+    }
+
+    @Test("the catalog's version counts the changes of deployments, handler limits and event subscriptions")
+    func catalogVersion() async throws {
+        let url = try await PostgresTestServer.shared().freshDatabase()
+        let store = try await PostgresStore.connect(try PostgresStoreConfiguration(url: url))
+        #expect(try await store.catalogVersion() == 0)
+        try await store.saveHandlerLimits(
+            HandlerLimitsRecord(service: "S", handler: "h", concurrency: #"{"limit":1}"#, rateLimits: nil, updatedAt: 1)
+        )
+        try await store.saveHandlerLimits(
+            HandlerLimitsRecord(service: "S", handler: "h", concurrency: nil, rateLimits: nil, updatedAt: 2)
+        )
+        try await store.saveDeployment(
+            DeploymentRecord(
+                id: "dp_1",
+                uri: "http://127.0.0.1:1",
+                additionalHeaders: [:],
+                useHTTP11: false,
+                protocolVersion: 5,
+                manifest: Data("{}".utf8),
+                createdAt: 1
+            )
+        )
+        try await store.saveEventSubscription(
+            EventSubscriptionRecord(
+                id: "sub_1",
+                source: "event://default/a",
+                sink: "service://S/h",
+                options: [:],
+                createdAt: 1
+            )
+        )
+        #expect(try await store.deleteEventSubscription("sub_1"))
+        #expect(try await store.catalogVersion() == 5)
+        // Applying a batch is not a catalog change.
+        try await store.apply([.insertOutbox(partition: 0, payload: Data())])
+        #expect(try await store.catalogVersion() == 5)
+        await store.close()
+    }
+
     @Test("a node started with another partition count than the cluster's is refused, naming both")
     func partitionCountIsFixed() async throws {
         let server = try await PostgresTestServer.shared()

@@ -2,8 +2,8 @@ import Foundation
 
 /// A handler's concurrency limit (`keel.concurrency`): how many of its invocations may run at once per key,
 /// and in all.
-public struct ConcurrencyRule: Hashable, Sendable {
-    public enum Strategy: String, Hashable, Sendable, CaseIterable {
+public struct ConcurrencyRule: Codable, Hashable, Sendable {
+    public enum Strategy: String, Codable, Hashable, Sendable, CaseIterable {
         /// FIFO per key; when the handler's budget (`maxRuns`) frees a slot, keys are served round-robin in
         /// order of first arrival (Hatchet's GROUP_ROUND_ROBIN).
         case queue
@@ -54,7 +54,7 @@ public struct RateRule: Hashable, Sendable {
 }
 
 /// Where a limit's key comes from.
-public enum FlowKey: Hashable, Sendable {
+public enum FlowKey: Codable, Hashable, Sendable {
     /// One key for all (a rate limit's static name; "" for a concurrency limit without a key).
     case constant(String)
     /// The object's or workflow's key (`$key`).

@@ -171,8 +171,7 @@ public struct RateState: Sendable {
     /// When a start in bucket `bucket` may happen (at `now` or later, reserving that token); nil when it would
     /// have to wait and the rule rejects instead.
     public mutating func take(_ bucket: String, rule: RateRule, now: Int64) -> Int64? {
-        let interval = max(rule.period / Int64(max(rule.limit, 1)), 1)
-        let tolerance = interval.saturatingMultiplied(by: Int64(max(rule.limit, 1) - 1))
+        let (interval, tolerance) = Self.spacing(rule)
         let arrival = max(theoretical[bucket] ?? now, now)
         let allowedAt = arrival.saturatingSubtracting(tolerance)
         let start = max(allowedAt, now)
@@ -181,9 +180,9 @@ public struct RateState: Sendable {
         return start
     }
 
-    /// Takes back what a stored, not yet started invocation reserved at `startAt` (rebuilding at start).
-    public mutating func reserved(_ bucket: String, rule: RateRule, startAt: Int64) {
+    /// A rule's spacing between tokens, and how far ahead of it a burst may start (milliseconds).
+    public static func spacing(_ rule: RateRule) -> (interval: Int64, tolerance: Int64) {
         let interval = max(rule.period / Int64(max(rule.limit, 1)), 1)
-        theoretical[bucket] = max(theoretical[bucket] ?? 0, startAt.saturatingAdding(interval))
+        return (interval, interval.saturatingMultiplied(by: Int64(max(rule.limit, 1) - 1)))
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import KeelCore
 import KeelProtocol
+import KeelStore
 import Synchronization
 
 /// The engine's concurrency slots and rate tokens (`ConcurrencyState`, `RateState`): one value for the
@@ -69,14 +70,14 @@ extension PartitionProcessor {
     }
 
     /// Applies the handler's rate limits to a new invocation: when it may start (`executeAt`, later when it
-    /// must wait for a token), or 429 when a limit rejects instead.
+    /// must wait for a token), or 429 when a limit rejects instead. On a cluster, `sharedRateGate` took them.
     func rateGate(
         _ request: NewInvocation,
         settings: HandlerSettings,
         executeAt: Int64?
     ) throws(EngineError) -> Int64? {
         let rates = settings.flow.rates
-        guard !rates.isEmpty else { return executeAt }
+        guard !rates.isEmpty, !(store is any LeasedStore) else { return executeAt }
         let input = FlowInput(target: request.resolved.target, input: request.input)
         let now = clock.now()
         var startAt = max(executeAt ?? now, now)
@@ -84,23 +85,77 @@ extension PartitionProcessor {
             let value = rule.key.value(objectKey: input.objectKey, input: input.body, headers: input.headers) ?? ""
             let bucket = "\(Self.flowGroup(request.resolved.target))|\(rule.key)|\(value)"
             guard let at = router.flow.take(bucket, rule: rule, now: startAt) else {
-                throw EngineError(
-                    .rateLimited,
-                    "rate limit of \(Self.flowGroup(request.resolved.target)) reached for '\(value)' (\(rule.limit) per \(Duration.milliseconds(rule.period))); try again later"
-                )
+                throw Self.rateLimited(request, rule: rule, value: value)
             }
             startAt = max(startAt, at)
         }
         return startAt > now ? startAt : executeAt
     }
 
+    /// On a cluster, a handler's rate tokens are taken from buckets every node shares, in the store
+    /// (`LeasedStore.takeRateToken`), before the invocation is admitted: when it may start (`executeAt`, later
+    /// when it must wait for a token), or 429 when a limit rejects instead. A duplicate of a stored invocation
+    /// takes none. On one node it returns `executeAt` unchanged: `rateGate` takes the tokens in memory.
+    func sharedRateGate(
+        _ request: NewInvocation,
+        settings: HandlerSettings,
+        executeAt: Int64?
+    ) async throws(EngineError) -> Int64? {
+        let rates = settings.flow.rates
+        guard !rates.isEmpty, let shared = store as? any LeasedStore else { return executeAt }
+        if request.idempotencyKey != nil || request.resolved.handlerKind == .workflow,
+            (try? await store.invocation(request.id)) != nil
+        {
+            return executeAt
+        }
+        let input = FlowInput(target: request.resolved.target, input: request.input)
+        let now = clock.now()
+        var startAt = max(executeAt ?? now, now)
+        for rule in rates {
+            let value = rule.key.value(objectKey: input.objectKey, input: input.body, headers: input.headers) ?? ""
+            let bucket = "\(Self.flowGroup(request.resolved.target))|\(rule.key)|\(value)"
+            let (interval, tolerance) = RateState.spacing(rule)
+            let taken: Int64?
+            do {
+                taken = try await shared.takeRateToken(
+                    bucket,
+                    now: startAt,
+                    interval: interval,
+                    tolerance: tolerance,
+                    reject: rule.onExceeded == .reject
+                )
+            } catch {
+                throw EngineError.storage(error)
+            }
+            guard let taken else { throw Self.rateLimited(request, rule: rule, value: value) }
+            startAt = max(startAt, taken)
+        }
+        return startAt > now ? startAt : executeAt
+    }
+
+    static func rateLimited(_ request: NewInvocation, rule: RateRule, value: String) -> EngineError {
+        EngineError(
+            .rateLimited,
+            "rate limit of \(flowGroup(request.resolved.target)) reached for '\(value)' (\(rule.limit) per \(Duration.milliseconds(rule.period))); try again later"
+        )
+    }
+
     /// Whether attempt `generation` may start now under the handler's concurrency limit; when not, it is held
     /// (or failed) and started later by `startHeld`.
+    ///
+    /// The slots of a handler are kept by one partition (`PartitionRouter.flowKeeper(of:)`). On one node that
+    /// is always this process; on a cluster whose partitions are spread, an invocation whose keeper runs on
+    /// another node asks it for a slot with an outbox message and waits, held, for the grant.
     func concurrencyGate(_ id: InvocationID, generation: UInt64) -> Bool {
-        guard let invocation = active[id], let rule = settings(of: invocation).flow.concurrency,
-            !router.flow.isRunning(id)
-        else { return true }
+        guard let invocation = active[id], let rule = settings(of: invocation).flow.concurrency else { return true }
         let record = invocation.record
+        let group = Self.flowGroup(record.target)
+        let keeper = router.flowKeeper(of: group)
+        if router.owns(keeper) {
+            if router.flow.isRunning(id) { return true }
+        } else if granted.contains(id) {
+            return true
+        }
         let key: String
         if let input = invocation.journal?.first {
             let values = FlowInput(target: record.target, input: input)
@@ -108,7 +163,16 @@ extension PartitionProcessor {
         } else {
             key = rule.key.value(objectKey: record.target.key, input: Data(), headers: []) ?? ""
         }
-        let (decision, actions) = router.flow.arrive(id, group: Self.flowGroup(record.target), key: key, rule: rule)
+        guard router.owns(keeper) else {
+            let arrival = PartitionMessage.FlowArrival(id: id.description, group: group, key: key, rule: rule)
+            held[id] = generation
+            askingKeeper[id] = (arrival, keeper, clock.now())
+            if let message = outboxMessage(.flowArrive(arrival), partition: keeper) {
+                writer.enqueue([message], for: id)
+            }
+            return false
+        }
+        let (decision, actions) = router.flow.arrive(id, group: group, key: key, rule: rule)
         performFlow(actions)
         switch decision {
         case .run:
@@ -122,8 +186,42 @@ extension PartitionProcessor {
         }
     }
 
+    /// Asks the keepers again for the slots this partition's held invocations wait for, every `flowReminder`:
+    /// a grant lost with a failed commit on the keeper's side (or a keeper that restarted) is given again,
+    /// since asking twice is answered like asking once.
+    func remindKeepers() {
+        let now = clock.now()
+        for (id, asked) in askingKeeper where now.saturatingSubtracting(asked.at) >= Self.flowReminder {
+            guard held[id] != nil else {
+                askingKeeper[id] = nil
+                continue
+            }
+            askingKeeper[id]?.at = now
+            if let message = outboxMessage(.flowArrive(asked.arrival), partition: asked.keeper) {
+                writer.enqueue([message], for: id)
+            }
+        }
+    }
+
+    /// How long a held invocation waits for its keeper's answer before it asks again (milliseconds).
+    static let flowReminder: Int64 = 5_000
+
+    /// The outbox message that frees a completing invocation's slot at a keeper on another node (in the
+    /// completion's transaction, so that a slot is never kept by an invocation that ended); nil when its slots
+    /// are kept here or it has no concurrency limit.
+    func flowEndedMessage(_ invocation: ActiveInvocation) -> StoreOperation? {
+        let id = invocation.record.id
+        guard settings(of: invocation).flow.concurrency != nil || granted.contains(id) || held[id] != nil else {
+            return nil
+        }
+        let keeper = router.flowKeeper(of: Self.flowGroup(invocation.record.target))
+        guard !router.owns(keeper) else { return nil }
+        return outboxMessage(.flowEnded(target: id.description), partition: keeper)
+    }
+
     /// Starts an invocation held for a slot (it got one).
     func startHeld(_ id: InvocationID) {
+        askingKeeper[id] = nil
         guard let generation = held.removeValue(forKey: id), lifecycle.isCurrent(id, generation: generation) else {
             return
         }
@@ -134,20 +232,41 @@ extension PartitionProcessor {
     /// Ends a held invocation without running it (`cancelInProgress`).
     func failHeld(_ id: InvocationID, _ reason: String) async {
         held[id] = nil
+        askingKeeper[id] = nil
         _ = await complete(id, with: .failure(Failure(code: 409, message: reason)))
     }
 
     /// Frees the invocation's slot, if it held one, and starts whoever gets it.
     func releaseFlow(_ id: InvocationID) {
         held[id] = nil
+        askingKeeper[id] = nil
+        granted.remove(id)
         performFlow(router.flow.ended(id))
     }
 
-    private func performFlow(_ actions: [ConcurrencyState.Action]) {
-        guard !actions.isEmpty else { return }
+    /// Carries out what the slots' rules decided: for invocations on this node's partitions at once, for the
+    /// others with outbox messages, stored with `operations` (a received message's deletion).
+    func performFlow(_ actions: [ConcurrencyState.Action], with operations: [StoreOperation] = []) {
         let router = self.router
-        spawn {
-            for action in actions {
+        var messages = operations
+        var local: [ConcurrencyState.Action] = []
+        for action in actions {
+            let (target, message): (InvocationID, PartitionMessage) =
+                switch action {
+                case .start(let next): (next, .flowGrant(target: next.description))
+                case .cancel(let running): (running, .cancel(target: running.description))
+                case .fail(let waiting, let reason): (waiting, .flowFail(target: waiting.description, reason: reason))
+                }
+            if case .remote(let partition) = router.route(target) {
+                if let message = outboxMessage(message, partition: partition) { messages.append(message) }
+            } else {
+                local.append(action)
+            }
+        }
+        if !messages.isEmpty { writer.enqueue(messages, for: []) }
+        guard !local.isEmpty else { return }
+        spawn { [local] in
+            for action in local {
                 switch action {
                 case .start(let next): await router.partition(for: next)?.startHeld(next)
                 case .cancel(let running): _ = try? await router.partition(for: running)?.cancel(running)
@@ -155,5 +274,40 @@ extension PartitionProcessor {
                 }
             }
         }
+    }
+
+    /// The keeper's side: an invocation on another node asks for a slot (again, after a restart or a reminder:
+    /// asking twice is answered like asking once). The answer goes back with the message's deletion.
+    func receiveArrival(_ arrival: PartitionMessage.FlowArrival, outboxID: Int64) -> AfterCommit? {
+        guard let id = InvocationID(arrival.id) else { return discard(outboxID, malformed: true) }
+        let (decision, actions) = router.flow.arrive(id, group: arrival.group, key: arrival.key, rule: arrival.rule)
+        var answer = actions
+        switch decision {
+        case .run: answer.insert(.start(id), at: 0)
+        case .wait: break
+        case .reject(let reason): answer.insert(.fail(id, reason), at: 0)
+        }
+        performFlow(answer, with: [.deleteOutbox(outboxID)])
+        return nil
+    }
+
+    /// The keeper's side: an invocation on another node ended; its slot goes to the next.
+    func receiveEnded(_ id: InvocationID, done: StoreOperation) -> AfterCommit? {
+        performFlow(router.flow.ended(id), with: [done])
+        return nil
+    }
+
+    /// The invocation's side: its keeper gave it a slot.
+    func receiveGrant(_ id: InvocationID) {
+        guard active[id] != nil else { return }
+        granted.insert(id)
+        startHeld(id)
+    }
+
+    /// The invocation's side: its keeper refused it (`cancelNewest`) or a newer one superseded it
+    /// (`cancelInProgress`) while it waited.
+    func receiveFlowFailure(_ id: InvocationID, reason: String) async {
+        guard held[id] != nil else { return }
+        await failHeld(id, reason)
     }
 }

@@ -21,6 +21,22 @@ enum PartitionMessage: Codable, Hashable, Sendable {
     case kill(target: String)
     /// Attach (`subscribe`) to `target`'s result, or read its output, for `caller`'s notification.
     case observe(target: String, caller: String, completionID: UInt32, notificationType: UInt16, subscribe: Bool)
+    /// Asks the partition that keeps a handler's concurrency slots for one (`PartitionRouter.flowKeeper(of:)`).
+    case flowArrive(FlowArrival)
+    /// Tells the keeper that `target` ended: its slot, or its place in the queue, is free.
+    case flowEnded(target: String)
+    /// The keeper gave `target` a slot: it may start.
+    case flowGrant(target: String)
+    /// The keeper refused `target` (`cancelNewest`), or a newer invocation superseded it while it waited
+    /// (`cancelInProgress`): it ends with 409.
+    case flowFail(target: String, reason: String)
+
+    struct FlowArrival: Codable, Hashable, Sendable {
+        var id: String
+        var group: String
+        var key: String
+        var rule: ConcurrencyRule
+    }
 
     struct Entry: Codable, Hashable, Sendable {
         var type: UInt16

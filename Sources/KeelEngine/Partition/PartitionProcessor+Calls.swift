@@ -246,6 +246,14 @@ extension PartitionProcessor {
     func acceptChild(_ request: ChildRequest) async -> ChildOutcome {
         let calleeID = request.invocation.id
         if active[calleeID] != nil { return joinExisting(request) }
+        let settings = settings(of: request.invocation)
+        let sharedStart: Int64?
+        do {
+            sharedStart = try await sharedRateGate(request.invocation, settings: settings, executeAt: request.executeAt)
+        } catch {
+            return .failed(error.message)
+        }
+        if active[calleeID] != nil { return joinExisting(request) }
         if request.isDeterministic {
             let stored: InvocationRecord?
             let raced: Bool
@@ -271,10 +279,9 @@ extension PartitionProcessor {
                 return .completed(result)
             }
         }
-        let settings = settings(of: request.invocation)
         let executeAt: Int64?
         do {
-            executeAt = try rateGate(request.invocation, settings: settings, executeAt: request.executeAt)
+            executeAt = try rateGate(request.invocation, settings: settings, executeAt: sharedStart)
         } catch {
             return .failed(error.message)
         }

@@ -46,6 +46,7 @@ extension PartitionProcessor {
             batch += noticeOperations
             batch.append(.deleteSubscriptions(topic))
         }
+        if let freeSlot = flowEndedMessage(invocation) { batch.append(freeSlot) }
         var alert: EventRecord?
         if case .failure(let failure) = result {
             alert = failureAlert(for: invocation, failure: failure, paused: false)

@@ -69,6 +69,19 @@ extension PartitionProcessor {
             // Killing is not one transaction with the message's deletion; killing twice finds it completed.
             try? await kill(id)
             return discard(outboxID)
+        case .flowArrive(let arrival):
+            return receiveArrival(arrival, outboxID: outboxID)
+        case .flowEnded(let target):
+            guard let id = InvocationID(target) else { return discard(outboxID, malformed: true) }
+            return receiveEnded(id, done: done)
+        case .flowGrant(let target):
+            guard let id = InvocationID(target) else { return discard(outboxID, malformed: true) }
+            receiveGrant(id)
+            return discard(outboxID)
+        case .flowFail(let target, let reason):
+            guard let id = InvocationID(target) else { return discard(outboxID, malformed: true) }
+            await receiveFlowFailure(id, reason: reason)
+            return discard(outboxID)
         case .observe(let target, let caller, let completionID, let notificationType, let subscribe):
             guard let targetID = InvocationID(target), let callerID = InvocationID(caller) else {
                 return discard(outboxID, malformed: true)

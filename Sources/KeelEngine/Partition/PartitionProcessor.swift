@@ -48,6 +48,10 @@ actor PartitionProcessor {
     var isShuttingDown = false
     /// Attempts waiting for a concurrency slot (`FlowControl`), by the generation that may start.
     var held: [InvocationID: UInt64] = [:]
+    /// Invocations whose slot a keeper on another node granted (a cluster whose partitions are spread).
+    var granted: Set<InvocationID> = []
+    /// Held invocations that asked a keeper on another node for a slot: what they asked, where, and when.
+    var askingKeeper: [InvocationID: (arrival: PartitionMessage.FlowArrival, keeper: Int, at: Int64)] = [:]
 
     init(
         index: Int,
@@ -112,6 +116,8 @@ actor PartitionProcessor {
         awaitingResult: Bool = false
     ) async throws -> Acceptance {
         if active[request.id] != nil { return .duplicate }
+        let settings = settings(of: request)
+        let executeAt = try await sharedRateGate(request, settings: settings, executeAt: executeAt)
         if request.idempotencyKey != nil || request.resolved.handlerKind == .workflow {
             // Nothing of the invocation is in memory while the store is read: admitted before the read, it
             // could be promoted from its object's inbox and run before its creation was handed to the writer.
@@ -122,9 +128,8 @@ actor PartitionProcessor {
             case .failure(let error): throw EngineError.storage(error)
             }
         }
-        let settings = settings(of: request)
-        let executeAt = try rateGate(request, settings: settings, executeAt: executeAt)
-        let record = admit(request, executeAt: executeAt, settings: settings)
+        let startAt = try rateGate(request, settings: settings, executeAt: executeAt)
+        let record = admit(request, executeAt: startAt, settings: settings)
 
         // The first attempt starts while the invocation is being stored: everything it writes is ordered
         // after the invocation in the group-commit queue, and nothing it does is acknowledged (a step's

@@ -108,6 +108,12 @@ final class PartitionRouter: Sendable {
         return owns(index) ? all[index] : nil
     }
 
+    /// The partition that keeps a flow group's concurrency slots: the group's invocations on other nodes ask
+    /// its owner for them (a cluster whose partitions are spread; on one node every partition is here).
+    func flowKeeper(of group: String) -> Int {
+        Int(IdentityDerivation.partitionKey(forObjectKey: group) % UInt64(max(1, partitions.count)))
+    }
+
     static func index(of id: InvocationID, count: Int) -> Int {
         Int(id.partitionKey % UInt64(count))
     }

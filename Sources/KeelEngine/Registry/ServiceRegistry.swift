@@ -94,6 +94,16 @@ public final class ServiceRegistry: Sendable {
         state.withLock { $0.limits["\(service)/\(handler)"] }
     }
 
+    /// Replaces every handler's run-time limits with the stored ones (handlers absent from `records` go back to
+    /// what they declare).
+    func replaceLimits(_ records: [HandlerLimitsRecord]) {
+        var limits: [String: HandlerLimitsRecord] = [:]
+        for record in records where record.concurrency != nil || record.rateLimits != nil {
+            limits["\(record.service)/\(record.handler)"] = record
+        }
+        state.withLock { $0.limits = limits }
+    }
+
     /// Replaces the run-time limits of a handler (a record with neither limit removes them).
     func setLimits(_ record: HandlerLimitsRecord) {
         state.withLock { state in

@@ -28,7 +28,8 @@ extension Engine {
         definition: ScheduleDefinition,
         paused: Bool = false
     ) async throws -> ScheduleRecord {
-        try await createSchedule(id: id, definition: definition, paused: paused, declared: false)
+        try requireScheduleKeeper()
+        return try await createSchedule(id: id, definition: definition, paused: paused, declared: false)
     }
 
     func createSchedule(
@@ -69,6 +70,7 @@ extension Engine {
         definition: ScheduleDefinition,
         paused: Bool? = nil
     ) async throws -> ScheduleRecord {
+        try requireScheduleKeeper()
         _ = try checkSchedule(definition)
         return try await scheduleBook.gate.serialized {
             guard var record = scheduleBook.entry(id)?.record else { throw Self.unknownSchedule(id) }
@@ -83,6 +85,7 @@ extension Engine {
     }
 
     public func deleteSchedule(_ id: String) async throws {
+        try requireScheduleKeeper()
         try await scheduleBook.gate.serialized {
             let deleted: Bool
             do {
@@ -96,12 +99,14 @@ extension Engine {
         }
     }
 
-    public func schedules() -> [ScheduleRecord] {
-        scheduleBook.records
+    public func schedules() throws -> [ScheduleRecord] {
+        try requireScheduleKeeper()
+        return scheduleBook.records
     }
 
     /// A schedule with its next `count` fire times; 404 when unknown.
     public func describeSchedule(_ id: String, count: Int = 10) throws -> ScheduleDescription {
+        try requireScheduleKeeper()
         guard let entry = scheduleBook.entry(id) else { throw Self.unknownSchedule(id) }
         let machine = entry.machine
         let nextTimes = machine.progress.paused ? [] : machine.spec.next(count, after: machine.progress.lastNominal)
@@ -135,13 +140,20 @@ extension Engine {
         _ id: String,
         _ change: @escaping (inout ScheduleMachine, Int64) -> [ScheduleMachine.Action]
     ) async throws -> ScheduleRecord {
-        try await scheduleBook.gate.serialized {
+        try requireScheduleKeeper()
+        return try await scheduleBook.gate.serialized {
             guard scheduleBook.entry(id) != nil else { throw Self.unknownSchedule(id) }
             try await step(id, change)
             scheduleBook.kick()
             guard let record = scheduleBook.entry(id)?.record else { throw Self.unknownSchedule(id) }
             return record
         }
+    }
+
+    /// On a cluster whose partitions are spread, the owner of partition 0 keeps the schedules (it ticks them):
+    /// the admin API's schedule requests are forwarded to it, so that one node's memory is the truth.
+    private func requireScheduleKeeper() throws(PartitionElsewhere) {
+        guard runsClusterDuties else { throw PartitionElsewhere(partition: 0) }
     }
 
     static func unknownSchedule(_ id: String) -> EngineError {

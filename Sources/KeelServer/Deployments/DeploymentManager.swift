@@ -83,28 +83,44 @@ struct DeploymentManager: Sendable {
     /// Registers the stored deployments again at start, before invocations are recovered.
     func restore() async throws {
         for record in try await store.deployments() {
-            let manifest = try JSONDecoder().decode(EndpointManifest.self, from: record.manifest)
-            let deployment = ServiceRegistry.Deployment(
-                id: record.id,
-                uri: record.uri,
-                manifest: manifest,
-                protocolVersion: record.protocolVersion,
-                additionalHeaders: record.additionalHeaders,
-                useHTTP11: record.useHTTP11,
-                createdAt: Date(timeIntervalSince1970: Double(record.createdAt) / 1000),
-                transport: storedTransport(
-                    uri: record.uri,
-                    headers: record.additionalHeaders,
-                    useHTTP11: record.useHTTP11,
-                    manifest: manifest
-                )
-            )
+            let restored = try deployment(record)
             if record.retiredAt == nil {
-                try registry.register(deployment, force: true)
+                try registry.register(restored, force: true)
             } else {
-                registry.restoreRetired(deployment)
+                registry.restoreRetired(restored)
             }
         }
+    }
+
+    /// On a cluster: registers the deployments other nodes stored since, and retires the ones they retired.
+    func sync() async throws {
+        for record in try await store.deployments() {
+            let known = registry.deployment(record.id) != nil
+            if record.retiredAt == nil, !known {
+                try registry.register(try deployment(record), force: true)
+            } else if record.retiredAt != nil, known {
+                try registry.remove(record.id)
+            }
+        }
+    }
+
+    private func deployment(_ record: DeploymentRecord) throws -> ServiceRegistry.Deployment {
+        let manifest = try JSONDecoder().decode(EndpointManifest.self, from: record.manifest)
+        return ServiceRegistry.Deployment(
+            id: record.id,
+            uri: record.uri,
+            manifest: manifest,
+            protocolVersion: record.protocolVersion,
+            additionalHeaders: record.additionalHeaders,
+            useHTTP11: record.useHTTP11,
+            createdAt: Date(timeIntervalSince1970: Double(record.createdAt) / 1000),
+            transport: storedTransport(
+                uri: record.uri,
+                headers: record.additionalHeaders,
+                useHTTP11: record.useHTTP11,
+                manifest: manifest
+            )
+        )
     }
 
     private func transport(

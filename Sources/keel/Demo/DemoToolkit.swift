@@ -8,7 +8,7 @@ extension DemoServices {
     static func toolkit(log: SideEffectLog) -> [any ServiceDefinitionConvertible] {
         [
             reminder(log: log), waiter(log: log), trip(log: log), parent(log: log), child(log: log), approval(log: log),
-            scheduler,
+            scheduler, slots(log: log),
         ]
     }
 
@@ -53,6 +53,21 @@ extension DemoServices {
                 try await ctx.run("after") { try log.append("\(input.label) after") }
                 return "reminded"
             }
+    }
+
+    /// `Slots/hold {"label", "ms"}`: at most two run at once (`keel.concurrency`, limit 2), on a cluster too.
+    /// Logs `slot {label} start {epoch ms}` once it has a slot, sleeps `ms` durably (holding the slot), and logs
+    /// `slot {label} end {epoch ms}`: the cluster test reads from the nodes' logs that no three overlapped.
+    static func slots(log: SideEffectLog) -> Service {
+        @Sendable func now() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
+        return Service("Slots")
+            .handler("hold") { (ctx: Context, input: Labelled) in
+                try await ctx.run("start") { try log.append("slot \(input.label) start \(now())") }
+                try await ctx.sleep(for: .milliseconds(input.ms ?? 100))
+                try await ctx.run("end") { try log.append("slot \(input.label) end \(now())") }
+                return input.label
+            }
+            .options(DurabilityOptions(concurrency: .init(limit: 2)), forHandler: "hold")
     }
 
     /// `Waiter/wait {"label"}`: publishes an awakeable id to the log and returns what it is resolved with.
