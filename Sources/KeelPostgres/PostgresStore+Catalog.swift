@@ -85,7 +85,8 @@ extension PostgresStore {
             """
             \(unescaped: Self.bumpCatalog) INSERT INTO keel.event_subscription (id, source, sink, options, \
             created_at) VALUES (\(subscription.id), \
-            \(subscription.source), \(subscription.sink), \(options), \(subscription.createdAt))
+            \(subscription.source), \(subscription.sink), \(options), \(subscription.createdAt)) \
+            ON CONFLICT (id) DO NOTHING
             """
         )
     }

@@ -23,7 +23,10 @@ extension SQLiteStore {
         let options = String(decoding: try JSONEncoder().encode(subscription.options), as: UTF8.self)
         try await write { db in
             try db.execute(
-                sql: "INSERT INTO event_subscription (id, source, sink, options, created_at) VALUES (?, ?, ?, ?, ?)",
+                sql: """
+                    INSERT INTO event_subscription (id, source, sink, options, created_at) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (id) DO NOTHING
+                    """,
                 arguments: [subscription.id, subscription.source, subscription.sink, options, subscription.createdAt]
             )
         }

@@ -54,7 +54,9 @@ public protocol Store: Sendable {
     /// Events whose deliveries are not all stored yet (a crash came between), oldest first.
     func undeliveredEvents() async throws -> [EventRecord]
 
-    /// Stores a subscription. Its own transaction.
+    /// Stores a subscription; one whose id is stored already is kept as it is (a declared subscription's id
+    /// derives from what it declares, and the nodes of a cluster starting together store it at once). Its own
+    /// transaction.
     func saveEventSubscription(_ subscription: EventSubscriptionRecord) async throws
 
     /// Deletes a subscription; false when it did not exist. Its own transaction.

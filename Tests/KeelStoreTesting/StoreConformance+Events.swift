@@ -91,6 +91,10 @@ extension StoreConformance {
             )
             try await store.saveEventSubscription(first)
             try await store.saveEventSubscription(second)
+            // Saved again under its id (two nodes reconciling a declared one at once): the first is kept.
+            var again = first
+            again.sink = "service://Elsewhere/run"
+            try await store.saveEventSubscription(again)
             #expect(try await store.eventSubscriptions() == [second, first])
             #expect(try await store.deleteEventSubscription("sub_b"))
             #expect(try await !store.deleteEventSubscription("sub_b"))
