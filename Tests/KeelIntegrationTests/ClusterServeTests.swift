@@ -18,13 +18,13 @@ import Glibc
 struct ClusterServeTests {
     /// `keel serve` arguments for node `name` of the cluster on `url`, with 4 s leases (renewed every second,
     /// which leaves a loaded CI machine slack).
-    static func node(_ name: String, url: String) throws -> KeelProcess {
+    static func node(_ name: String, url: String, more: [String] = []) throws -> KeelProcess {
         try KeelProcess(
             serveArguments: [
                 "--store", url, "--lease-duration", "4s", "--node-name", name,
                 "--cluster-bind", "127.0.0.1:\(try freeLoopbackPort())",
                 "--metrics-bind", "127.0.0.1:\(try freeLoopbackPort())",
-            ]
+            ] + more
         )
     }
 
@@ -517,6 +517,25 @@ struct ClusterServeTests {
             try await Task.sleep(for: .milliseconds(100))
         }
         throw KeelProcessError(message: "not within \(limit): \(what)")
+    }
+
+    @Test(
+        "a cluster node counts the bodies it reads before it knows where a request goes in --max-inflight-bytes: past it, 503 at once"
+    )
+    func bodyBudgetBeforeForwarding() async throws {
+        let url = try await PostgresTestServer.shared().freshDatabase()
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let node = try Self.node("n1", url: url, more: HardeningTests.bodyBudgetArguments)
+        defer { node.cleanUp() }
+        do {
+            try await node.start(client: client)
+            try await HardeningTests.checkBodyBudget(node, client)
+        } catch {
+            Self.recordLogs(of: [node])
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
     }
 
     /// Records the tail of every node's log, for a test that failed.

@@ -346,37 +346,43 @@ struct HardeningTests {
         "request bodies past --max-inflight-bytes get 503 with retry-after; the server stays healthy (issue 13, defect 10)"
     )
     func bodyBudget() async throws {
-        try await withKeel(arguments: ["--max-body-size", "1000000", "--max-inflight-bytes", "2000000"]) {
-            keel,
-            client in
-            let size = 900_000
-            let head =
-                "POST /Greeter/greet HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: \(size)\r\n\r\n"
-            // Two bodies that are still arriving hold 1.8 MB of the 2 MB.
-            let first = try RawSocket(port: keel.ingressPort)
-            first.send(head + "\"" + String(repeating: "a", count: 1000))
-            let second = try RawSocket(port: keel.ingressPort)
-            second.send(head + "\"" + String(repeating: "b", count: 1000))
-            try await Task.sleep(for: .milliseconds(300))
-            // A third is refused at once, before its body is read.
-            let third = try RawSocket(port: keel.ingressPort)
-            third.send(head)
-            let refused = third.read(timeout: .seconds(5), until: "}")
-            #expect(refused.hasPrefix("HTTP/1.1 503"), "\(refused)")
-            #expect(refused.lowercased().contains("retry-after: 1"))
-            #expect(refused.contains("--max-inflight-bytes"))
-            // Small requests still fit, and health answers.
-            #expect(try await client.post("\(keel.ingress)/Greeter/greet", #""x""#).status == 200)
-            #expect(try await client.get("\(keel.ingress)/restate/health").status == 200)
-            // Once the held bodies are gone, a large one is accepted again.
-            first.close()
-            second.close()
-            third.close()
-            try await Task.sleep(for: .milliseconds(300))
-            let large = "\"" + String(repeating: "c", count: size - 2) + "\""
-            let accepted = try await client.post("\(keel.ingress)/Greeter/greet", large)
-            #expect(accepted.status == 200)
+        try await withKeel(arguments: Self.bodyBudgetArguments) { keel, client in
+            try await Self.checkBodyBudget(keel, client)
         }
+    }
+
+    static let bodyBudgetArguments = ["--max-body-size", "1000000", "--max-inflight-bytes", "2000000"]
+
+    /// Two large bodies still arriving hold most of `bodyBudgetArguments`' budget: a third is refused with 503
+    /// at once, small requests still fit, and once the two are gone a large one is accepted again.
+    static func checkBodyBudget(_ keel: KeelProcess, _ client: HTTPClient) async throws {
+        let size = 900_000
+        let head =
+            "POST /Greeter/greet HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: \(size)\r\n\r\n"
+        // Two bodies that are still arriving hold 1.8 MB of the 2 MB.
+        let first = try RawSocket(port: keel.ingressPort)
+        first.send(head + "\"" + String(repeating: "a", count: 1000))
+        let second = try RawSocket(port: keel.ingressPort)
+        second.send(head + "\"" + String(repeating: "b", count: 1000))
+        try await Task.sleep(for: .milliseconds(300))
+        // A third is refused at once, before its body is read.
+        let third = try RawSocket(port: keel.ingressPort)
+        third.send(head)
+        let refused = third.read(timeout: .seconds(5), until: "}")
+        #expect(refused.hasPrefix("HTTP/1.1 503"), "\(refused)")
+        #expect(refused.lowercased().contains("retry-after: 1"))
+        #expect(refused.contains("--max-inflight-bytes"))
+        // Small requests still fit, and health answers.
+        #expect(try await client.post("\(keel.ingress)/Greeter/greet", #""x""#).status == 200)
+        #expect(try await client.get("\(keel.ingress)/restate/health").status == 200)
+        // Once the held bodies are gone, a large one is accepted again.
+        first.close()
+        second.close()
+        third.close()
+        try await Task.sleep(for: .milliseconds(300))
+        let large = "\"" + String(repeating: "c", count: size - 2) + "\""
+        let accepted = try await client.post("\(keel.ingress)/Greeter/greet", large)
+        #expect(accepted.status == 200)
     }
 
     // MARK: Helpers

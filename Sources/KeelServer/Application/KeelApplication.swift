@@ -186,7 +186,8 @@ public struct KeelApplication: Sendable {
                     cluster: cluster,
                     client: forwarding,
                     node: cluster.nodeName,
-                    maxBodySize: configuration.maxBodySize
+                    maxBodySize: configuration.maxBodySize,
+                    budget: budget
                 )
             )
         }

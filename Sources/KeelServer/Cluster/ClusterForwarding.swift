@@ -58,6 +58,8 @@ final class ClusterForwarder: Sendable {
     private let node: String
     /// `--max-body-size`: larger bodies for the ingress are refused here, as the holder would refuse them.
     private let maxBodySize: Int
+    /// `--max-inflight-bytes`: the ingress bodies read to be sent on count in it while they are held.
+    let budget: BodyBudget?
     /// Each partition's owner, and (under nil) any node holding partitions, with when the answer goes stale.
     private let owners = Mutex<[Int?: (owner: ClusterStatus.Node, until: ContinuousClock.Instant)]>([:])
     private let knownSecret = Mutex<String?>(nil)
@@ -85,11 +87,12 @@ final class ClusterForwarder: Sendable {
         return configuration
     }
 
-    init(cluster: any LeasedStore, client: HTTPClient, node: String, maxBodySize: Int) {
+    init(cluster: any LeasedStore, client: HTTPClient, node: String, maxBodySize: Int, budget: BodyBudget?) {
         self.cluster = cluster
         self.client = client
         self.node = node
         self.maxBodySize = maxBodySize
+        self.budget = budget
     }
 
     /// Forwards `request` to the node that runs `partition`, or (nil) to any node that holds partitions.
@@ -131,10 +134,13 @@ final class ClusterForwarder: Sendable {
         outgoing.headers.replaceOrAdd(name: ClusterListener.hopsHeader, value: String(ClusterHops.count + 1))
         // The body is read whole first (it is bounded): streamed, the holder could answer before reading it, and
         // the client would still be sending it while this listener drains it.
-        switch await Self.wholeBody(of: request, limit: listener.bodyLimit(ingress: maxBodySize)) {
+        let reservation = BodyReservation(listener == .ingress ? budget : nil)
+        defer { reservation.release() }
+        switch await Self.wholeBody(of: request, limit: listener.bodyLimit(ingress: maxBodySize), reservation) {
         case .none: break
         case .bytes(let body): outgoing.body = .bytes(body)
         case .tooLarge(let limit): return Self.tooLarge(listener, limit: limit)
+        case .overloaded(let message): return Self.refusal(listener, message)
         }
         do {
             // A call may wait long for its handler's result: the deadline only bounds a holder that never answers.
@@ -187,20 +193,25 @@ final class ClusterForwarder: Sendable {
         return owner
     }
 
-    /// A request's body, read whole so that it can be sent on: none, its bytes, or over `limit`.
+    /// A request's body, read whole so that it can be sent on: none, its bytes, over `limit`, or refused
+    /// because the bodies in flight use the whole `--max-inflight-bytes` budget (503: retry).
     enum WholeBody {
         case none
         case bytes(ByteBuffer)
         case tooLarge(limit: Int)
+        case overloaded(String)
     }
 
-    static func wholeBody(of request: Request, limit: Int) async -> WholeBody {
+    /// Reads the body whole, counted in `reservation` as it arrives (nothing counts when it has no budget).
+    static func wholeBody(of request: Request, limit: Int, _ reservation: BodyReservation) async -> WholeBody {
         guard request.headers[.contentLength] != nil || request.headers[.transferEncoding] != nil else { return .none }
-        let declared = request.headers[.contentLength].flatMap { Int($0) }
-        guard declared.map({ $0 <= limit }) ?? true, let body = try? await request.body.collect(upTo: limit) else {
+        do {
+            return .bytes(try await request.collectBody(upTo: limit, reservation: reservation))
+        } catch let refusal as EngineError where refusal.code == .unavailable {
+            return .overloaded(refusal.message)
+        } catch {
             return .tooLarge(limit: limit)
         }
-        return .bytes(body)
     }
 
     /// 503 in the listener's own error format, with `Retry-After`.
@@ -257,17 +268,27 @@ struct PartitionRoutingResponder<Inner: HTTPResponder>: HTTPResponder where Inne
     let maxBodySize: Int
 
     func respond(to request: Request, context: Context) async throws -> Response {
-        if case .off = mode { return try await inner.respond(to: request, context: context) }
+        guard case .forward(let forwarder) = mode else { return try await inner.respond(to: request, context: context) }
         var buffered = request
-        switch await ClusterForwarder.wholeBody(of: request, limit: listener.bodyLimit(ingress: maxBodySize)) {
+        // Counted in the ingress's budget while it is read; then the responder that serves it counts its own
+        // copy, and a forward counts the copy it sends on.
+        let reservation = BodyReservation(listener == .ingress ? forwarder.budget : nil)
+        let body = await ClusterForwarder.wholeBody(
+            of: request,
+            limit: listener.bodyLimit(ingress: maxBodySize),
+            reservation
+        )
+        reservation.release()
+        switch body {
         case .none: break
         case .bytes(let body): buffered = Request(head: request.head, body: RequestBody(buffer: body))
         case .tooLarge(let limit): return ClusterForwarder.tooLarge(listener, limit: limit)
+        case .overloaded(let message): return ClusterForwarder.refusal(listener, message)
         }
         do {
             return try await inner.respond(to: buffered, context: context)
         } catch let elsewhere as PartitionElsewhere {
-            guard case .forward(let forwarder) = mode, ClusterHops.count < ClusterHops.limit else {
+            guard ClusterHops.count < ClusterHops.limit else {
                 return ClusterForwarder.refusal(
                     listener,
                     "\(elsewhere) than the one this request was forwarded to (its lease moved); retry in a moment"

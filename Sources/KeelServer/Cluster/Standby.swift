@@ -91,7 +91,8 @@ extension KeelApplication {
             cluster: cluster,
             client: client,
             node: cluster.nodeName,
-            maxBodySize: configuration.maxBodySize
+            maxBodySize: configuration.maxBodySize,
+            budget: BodyBudget(limit: configuration.effectiveMaxInFlightBodyBytes)
         )
         let ingress = HandoverResponder(forwarder: forwarder, listener: .ingress)
         let admin = HandoverResponder(forwarder: forwarder, listener: .admin)
