@@ -94,14 +94,23 @@ public final class Engine: Service {
             router.own(held.count == partitions.count ? nil : held)
         }
         sequence.reset(to: try await store.maxSequence())
-        let unfinished = try await store.unfinishedInvocations()
-        var records = unfinished.filter { router.owns(partitionIndex($0.id)) }
+        let scope = router.ownedScope
+        var records: [InvocationRecord]
+        if let scope {
+            records = try await store.unfinishedInvocations(in: scope)
+        } else {
+            records = try await store.unfinishedInvocations()
+        }
         let resuming = try await store.suspendedWithNewEntries()
         if let quarantine { quarantineAfterCrash(&records, resuming: resuming, quarantine: quarantine) }
         try await loadHandlerLimits()
-        let elsewhere = unfinished.filter { !router.owns(partitionIndex($0.id)) }
+        // The slots kept here count the invocations of every node (`seedFlowControl`).
+        var elsewhere: [InvocationRecord] = []
+        if scope != nil, registry.hasConcurrencyLimits {
+            elsewhere = try await store.unfinishedInvocations().filter { !router.owns(partitionIndex($0.id)) }
+        }
         let slotted = await seedFlowControl(records + elsewhere, keeping: router.owns)
-        try await restorePartitions(records, resuming: resuming, owned: router.owns)
+        try await restorePartitions(records, resuming: resuming, scope: scope)
         await grantSlots(slotted)
         try await loadSchedules()
         try await reconcileDeclaredTriggers()
@@ -111,12 +120,12 @@ public final class Engine: Service {
         return records.count
     }
 
-    /// Hands the stored invocations, timers and subscriptions of the partitions `includes` accepts to their
+    /// Hands the stored invocations, timers and subscriptions of the partitions in `scope` (nil: all) to their
     /// processors.
     private func restorePartitions(
         _ records: [InvocationRecord],
         resuming: Set<InvocationID>,
-        owned includes: (Int) -> Bool
+        scope: PartitionScope?
     ) async throws {
         var byPartition: [[InvocationRecord]] = Array(repeating: [], count: partitions.count)
         for record in records { byPartition[partitionIndex(record.id)].append(record) }
@@ -124,9 +133,13 @@ public final class Engine: Service {
             await partition.recover(byPartition[index], resuming: resuming)
         }
         var timers: [[TimerRecord]] = Array(repeating: [], count: partitions.count)
-        for timer in try await store.timers() where includes(partitionIndex(timer.invocationID)) {
-            timers[partitionIndex(timer.invocationID)].append(timer)
+        let stored: [TimerRecord]
+        if let scope {
+            stored = try await store.timers(in: scope)
+        } else {
+            stored = try await store.timers()
         }
+        for timer in stored { timers[partitionIndex(timer.invocationID)].append(timer) }
         for (index, partition) in partitions.enumerated() where !timers[index].isEmpty {
             await partition.restoreTimers(timers[index])
         }
@@ -137,7 +150,7 @@ public final class Engine: Service {
             case .invocation(let callee): index = partitionIndex(callee)
             case .promise(let object, _): index = PartitionRouter.index(of: object, count: partitions.count)
             }
-            guard includes(index) else { continue }
+            guard scope?.partitions.contains(index) ?? true else { continue }
             subscriptions[index, default: []].append(subscription)
         }
         for (index, restored) in subscriptions {
@@ -153,11 +166,13 @@ public final class Engine: Service {
         guard !taken.isEmpty else { return }
         // Journal indexes only grow per invocation: the dead node may have written past this node's counter.
         sequence.raise(to: try await store.maxSequence())
-        let unfinished = try await store.unfinishedInvocations()
-        let records = unfinished.filter { taken.contains(partitionIndex($0.id)) }
+        let scope = PartitionScope(taken, of: partitions.count)
+        let records = try await store.unfinishedInvocations(in: scope)
         let resuming = try await store.suspendedWithNewEntries()
-        let slotted = await seedFlowControl(unfinished, keeping: taken.contains)
-        try await restorePartitions(records, resuming: resuming, owned: taken.contains)
+        // The slots kept by the taken partitions count the invocations of every node (`seedFlowControl`).
+        let seeding = registry.hasConcurrencyLimits ? try await store.unfinishedInvocations() : records
+        let slotted = await seedFlowControl(seeding, keeping: taken.contains)
+        try await restorePartitions(records, resuming: resuming, scope: scope)
         router.adopt(taken)
         await grantSlots(slotted)
         // The schedules' progress was kept by partition 0's previous owner: read it again.

@@ -17,6 +17,21 @@ extension PostgresStore {
         )
     }
 
+    public func unfinishedInvocations(in scope: PartitionScope) async throws(StoreError) -> [InvocationRecord] {
+        guard let (count, partitions) = Self.scopeBinds(scope) else { return [] }
+        return try decoding(
+            try await rows(
+                """
+                SELECT \(unescaped: Self.invocationColumns) FROM keel.invocation \
+                WHERE status <> '\(unescaped: Self.completed)' \
+                AND mod(partition_key::numeric + CASE WHEN partition_key < 0 THEN \(unescaped: Self.twoTo64) ELSE 0 END, \
+                \(count))::bigint = ANY(\(partitions)) ORDER BY sequence
+                """
+            ),
+            Self.invocation
+        )
+    }
+
     public func invocation(_ id: InvocationID) async throws(StoreError) -> InvocationRecord? {
         try decoding(
             try await rows(
@@ -69,6 +84,39 @@ extension PostgresStore {
             )
         }
     }
+
+    public func timers(in scope: PartitionScope) async throws(StoreError) -> [TimerRecord] {
+        guard let (count, partitions) = Self.scopeBinds(scope) else { return [] }
+        return try decoding(
+            try await rows(
+                """
+                SELECT t.invocation_id, t.completion_id, t.due_at FROM keel.timer t \
+                JOIN keel.invocation i ON i.id = t.invocation_id \
+                WHERE mod(i.partition_key::numeric + CASE WHEN i.partition_key < 0 THEN \(unescaped: Self.twoTo64) \
+                ELSE 0 END, \(count))::bigint = ANY(\(partitions)) \
+                ORDER BY t.due_at, t.invocation_id COLLATE "C", t.completion_id
+                """
+            )
+        ) { row in
+            try StoredColumns.timer(
+                id: try row[0].decode(String.self),
+                completion: try row[1].decode(Int64.self),
+                dueAt: try row[2].decode(Int64.self)
+            )
+        }
+    }
+
+    /// A scope's partition count and partitions as binds; nil when it holds none.
+    private static func scopeBinds(_ scope: PartitionScope) -> (count: Int64, partitions: ColumnArray)? {
+        guard scope.count > 0, !scope.partitions.isEmpty else { return nil }
+        var partitions = ColumnArray(.int8)
+        for partition in scope.partitions.sorted() { partitions.append(int8: Int64(partition)) }
+        return (Int64(scope.count), partitions)
+    }
+
+    /// 2⁶⁴: added to a negative `partition_key` (a `UInt64` stored as its `Int64` bit pattern) in `numeric`, it
+    /// gives the unsigned key, whose remainder is the partition as Swift computes it.
+    private static let twoTo64 = "18446744073709551616"
 
     public func subscriptions() async throws(StoreError) -> [Subscription] {
         try decoding(

@@ -2,6 +2,22 @@ import Foundation
 import KeelCore
 import KeelProtocol
 
+/// Some of the partitions a store's invocations are divided into (by their partition key modulo `count`):
+/// the ones a cluster node runs.
+public struct PartitionScope: Hashable, Sendable {
+    public var partitions: Set<Int>
+    public var count: Int
+
+    public init(_ partitions: Set<Int>, of count: Int) {
+        self.partitions = partitions
+        self.count = count
+    }
+
+    public func contains(_ id: InvocationID) -> Bool {
+        count > 0 && partitions.contains(Int(id.partitionKey % UInt64(count)))
+    }
+}
+
 /// Keel's durable storage, as domain operations. Each call owns its transaction.
 ///
 /// Implementations must make `apply(_:)` atomic and durable before it returns (the engine acknowledges nothing
@@ -25,6 +41,13 @@ public protocol Store: Sendable {
 
     /// Every pending durable timer.
     func timers() async throws -> [TimerRecord]
+
+    /// The unfinished invocations of the partitions in `scope`, in `sequence` order: what a cluster node reads
+    /// for the partitions it runs. The default filters `unfinishedInvocations()`.
+    func unfinishedInvocations(in scope: PartitionScope) async throws -> [InvocationRecord]
+
+    /// The pending durable timers of the invocations in `scope`'s partitions. The default filters `timers()`.
+    func timers(in scope: PartitionScope) async throws -> [TimerRecord]
 
     /// Every pending subscription.
     func subscriptions() async throws -> [Subscription]
@@ -101,4 +124,14 @@ public protocol BlockingStore: Store {
     /// Applies the operations in order, all or nothing, blocking the calling thread until they are durable.
     /// Never call it from Swift's cooperative pool.
     func applyBlocking(_ operations: [StoreOperation]) throws(StoreError)
+}
+
+extension Store {
+    public func unfinishedInvocations(in scope: PartitionScope) async throws -> [InvocationRecord] {
+        try await unfinishedInvocations().filter { scope.contains($0.id) }
+    }
+
+    public func timers(in scope: PartitionScope) async throws -> [TimerRecord] {
+        try await timers().filter { scope.contains($0.invocationID) }
+    }
 }

@@ -46,6 +46,35 @@ extension StoreConformance {
         }
     }
 
+    func scopedReads() async throws {
+        // Keys around the signed boundary: a store keeping the UInt64 as an Int64 must still divide it unsigned.
+        let keys: [UInt64] = [0, 1, 5, 6, 1 << 63, (1 << 63) + 1, UInt64.max - 1, UInt64.max]
+        let ids = keys.enumerated().map { Self.id(UInt128($0.offset + 1), partition: $0.element) }
+        try await withFreshStore { store, _ in
+            var operations: [StoreOperation] = []
+            for (index, id) in ids.enumerated() {
+                operations.append(.insertInvocation(Self.record(id, sequence: Int64(index + 1), key: "k\(index)")))
+                operations.append(
+                    .insertTimer(TimerRecord(invocationID: id, completionID: 1, dueAt: Int64(100 - index)))
+                )
+            }
+            // A completed invocation is not unfinished, and its timer went with its completion.
+            operations.append(.completeInvocation(ids[2], result: .success(Data()), completedAt: 9, expiresAt: nil))
+            try await store.apply(operations)
+            let unfinished = try await store.unfinishedInvocations()
+            let timers = try await store.timers()
+            for scope in [
+                PartitionScope([1, 3], of: 4), PartitionScope([0], of: 4), PartitionScope([2, 5], of: 7),
+                PartitionScope([0, 1, 2], of: 3), PartitionScope([], of: 4),
+            ] {
+                let scoped = try await store.unfinishedInvocations(in: scope)
+                #expect(scoped == unfinished.filter { scope.contains($0.id) }, "\(scope)")
+                #expect(try await store.timers(in: scope) == timers.filter { scope.contains($0.invocationID) })
+            }
+            #expect(try await store.unfinishedInvocations(in: PartitionScope([0, 1, 2], of: 3)).count == 7)
+        }
+    }
+
     func subscriptionsRoundTripAndEnd() async throws {
         let callee = Self.id(1)
         let caller = Self.id(2)

@@ -38,6 +38,8 @@ public struct StoreConformance: Sendable {
         case closedStoreRefusesCalls = "a closed store fails every call with .closed"
         case journalReportsLastIndex = "a journal reads back with its highest index, which maxSequence covers"
         case timersRoundTrip = "timers read back by due time and end with their invocation"
+        case scopedReads =
+            "the unfinished invocations and timers of some partitions are those of the whole store in them, unsigned keys included"
         case subscriptionsRoundTrip = "subscriptions read back, and end with their subscriber or their topic"
         case promisesKeepFirstResult = "a durable promise keeps its first result"
         case workflowStateEndsWithItsRun = "a workflow's state and promises go when its run is purged or expires"
@@ -79,6 +81,7 @@ public struct StoreConformance: Sendable {
         case .eventsExpireOnceDelivered: try await eventsExpireOnceDelivered()
         case .eventSubscriptionsRoundTrip: try await eventSubscriptionsRoundTrip()
         case .schedulesRoundTrip: try await schedulesRoundTrip()
+        case .scopedReads: try await scopedReads()
         case .handlerLimitsRoundTrip: try await handlerLimitsRoundTrip()
         case .workflowStateEndsWithItsRun: try await workflowStateEndsWithItsRun()
         }

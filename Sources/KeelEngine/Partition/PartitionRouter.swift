@@ -53,6 +53,12 @@ final class PartitionRouter: Sendable {
         owned.withLock { owned in owned = owned.map { $0.union(partitions) } }
     }
 
+    /// The partitions this node runs, for the store's scoped reads; nil when it runs them all.
+    var ownedScope: PartitionScope? {
+        let count = partitions.count
+        return owned.withLock { $0 }.map { PartitionScope($0, of: count) }
+    }
+
     /// Whether this node runs partition `index`.
     func owns(_ index: Int) -> Bool {
         owned.withLock { $0?.contains(index) ?? true }

@@ -94,6 +94,20 @@ public final class ServiceRegistry: Sendable {
         state.withLock { $0.limits["\(service)/\(handler)"] }
     }
 
+    /// Whether any handler has a concurrency limit, declared or set at run time: a cluster node then reads
+    /// every node's unfinished invocations to rebuild the slots it keeps.
+    var hasConcurrencyLimits: Bool {
+        state.withLock { state in
+            let declared = (Array(state.deployments.values) + Array(state.retired.values)).contains { deployment in
+                deployment.manifest.services.contains { service in
+                    service.metadata?["keel.concurrency"] != nil
+                        || service.handlers.contains { $0.metadata?["keel.concurrency"] != nil }
+                }
+            }
+            return declared || state.limits.values.contains { $0.concurrency != nil }
+        }
+    }
+
     /// Replaces every handler's run-time limits with the stored ones (handlers absent from `records` go back to
     /// what they declare).
     func replaceLimits(_ records: [HandlerLimitsRecord]) {
