@@ -538,6 +538,48 @@ struct ClusterServeTests {
         try await client.shutdown()
     }
 
+    @Test(
+        "/query on any node shows the invocations running on every node as running: the nodes ask each other at their cluster addresses"
+    )
+    func runningOnEveryNode() async throws {
+        let url = try await PostgresTestServer.shared().freshDatabase()
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let nodes = try ["n1", "n2"].map { try Self.node($0, url: url) }
+        defer { for node in nodes { node.cleanUp() } }
+        do {
+            async let first: Void = nodes[0].start(client: client)
+            async let second: Void = nodes[1].start(client: client)
+            _ = try await (first, second)
+            // Eight objects, spread over both nodes' partitions by their keys; each step takes 4 s.
+            let keys = (0..<8).map { "run-\($0)" }
+            for key in keys {
+                let body = #"{"label":"long","steps":1,"delayMs":4000}"#
+                let sent = try await client.post("\(nodes[0].ingress)/Recorder/\(key)/record/send", body)
+                #expect(sent.status == 202, "\(sent.text)")
+            }
+            let query =
+                #"{"query": "SELECT target_service_key AS key, status FROM sys_invocation WHERE target_service_name = 'Recorder'"}"#
+            for node in nodes {
+                try await Self.eventually("\(node.admin) shows all eight running", within: .seconds(3)) {
+                    let rows = try await client.post("\(node.admin)/query", query).json()["rows"] as? [[String: Any]]
+                    let running = rows?.filter { $0["status"] as? String == "running" }.compactMap {
+                        $0["key"] as? String
+                    }
+                    return Set(running ?? []) == Set(keys)
+                }
+            }
+            // Both nodes ran some of them (their side-effect logs say so): each answer above needed the other's.
+            for node in nodes {
+                #expect(node.sideEffects().contains { $0.hasPrefix("run-") }, "\(node.sideEffects())")
+            }
+        } catch {
+            Self.recordLogs(of: nodes)
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+
     /// Records the tail of every node's log, for a test that failed.
     static func recordLogs(of nodes: [KeelProcess]) {
         for (index, node) in nodes.enumerated() {

@@ -26,6 +26,8 @@ struct AdminAPI: Sendable {
     var cluster: (any LeasedStore)?
     /// `--admin-token-file`: when set, requests need one of these tokens (`AdminRequestMiddleware`).
     var tokens: AccessTokens?
+    /// On a cluster: asks the other nodes which invocations they run (`/query`'s `running` status).
+    var peers: ClusterForwarder?
     /// The largest body the admin API takes (a state edit); a standby forwarding to it reads no more.
     static let largestBody = 32 * 1024 * 1024
 
@@ -389,12 +391,9 @@ struct AdminAPI: Sendable {
                 services: deployment.manifest.services.map(\.name)
             )
         }
-        let running = await engine.invocationsInFlight()
-        return IntrospectionCatalog(
-            services: services,
-            deployments: deployments,
-            running: Set(running.map(\.description))
-        )
+        var running = Set(await engine.invocationsInFlight().map(\.description))
+        if let peers { running.formUnion(await peers.runningElsewhere()) }
+        return IntrospectionCatalog(services: services, deployments: deployments, running: running)
     }
 
     /// A handler's limits as JSON values (null when none).

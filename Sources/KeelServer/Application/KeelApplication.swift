@@ -222,7 +222,8 @@ public struct KeelApplication: Sendable {
             analytics: analytics,
             introspection: store,
             cluster: cluster,
-            tokens: configuration.adminTokens
+            tokens: configuration.adminTokens,
+            peers: routing.forwarder
         ).router(logger: logger)
         let adminResponder = adminRouter.buildResponder()
         let routedAdmin = PartitionRoutingResponder(
@@ -262,7 +263,12 @@ public struct KeelApplication: Sendable {
         var clusterListener: (any Service)?
         if let bind = configuration.cluster, let clusterSecret {
             clusterListener = Application(
-                responder: ClusterResponder(ingress: routedIngress, admin: routedAdmin, secret: clusterSecret),
+                responder: ClusterResponder(
+                    ingress: routedIngress,
+                    admin: routedAdmin,
+                    secret: clusterSecret,
+                    running: { await engine.invocationsInFlight().map(\.description) }
+                ),
                 server: .guardedHTTP1(
                     tracker: clusterConnections,
                     timeouts: configuration.connections,

@@ -25,6 +25,9 @@ enum ClusterListener: String, Sendable {
     static let internalHeaders = [listenerHeader, forwardedByHeader, secretHeader, hopsHeader].compactMap {
         HTTPField.Name($0)
     }
+    /// Where a node's `--cluster-bind` listener tells the other nodes which invocations have an attempt in
+    /// flight there (`/query`'s `running` status on a cluster).
+    static let runningPath = "/keel-cluster/running"
     static let header = HTTPField.Name(listenerHeader)
     static let secret = HTTPField.Name(secretHeader)
     static let hops = HTTPField.Name(hopsHeader)
@@ -165,6 +168,32 @@ final class ClusterForwarder: Sendable {
         }
     }
 
+    /// The invocations with an attempt in flight on the other nodes holding partitions, each asked at its
+    /// `--cluster-bind` address; a node that does not answer within `timeout` is left out (its invocations then
+    /// show as ready instead of running).
+    func runningElsewhere(timeout: Duration = .seconds(2)) async -> Set<String> {
+        guard let status = try? await cluster.clusterStatus(), let secret = await secret() else { return [] }
+        let holders = Set(status.leases.filter { ($0.expiresIn ?? 0) > 0 }.compactMap(\.node)).subtracting([node])
+        let addresses = status.nodes.filter { holders.contains($0.name) }.compactMap(\.address).filter { !$0.isEmpty }
+        let client = self.client
+        return await withTaskGroup(of: [String].self) { group in
+            for address in addresses {
+                group.addTask {
+                    var request = HTTPClientRequest(url: Self.url(address, ClusterListener.runningPath))
+                    request.headers.add(name: ClusterListener.secretHeader, value: secret)
+                    guard let response = try? await client.execute(request, timeout: .init(timeout)),
+                        response.status == .ok,
+                        let body = try? await response.body.collect(upTo: 64 << 20)
+                    else { return [] }
+                    return (try? JSONDecoder().decode([String].self, from: Data(buffer: body))) ?? []
+                }
+            }
+            var running = Set<String>()
+            for await ids in group { running.formUnion(ids) }
+            return running
+        }
+    }
+
     /// `http://host:port/path?query`, with an IPv6 host in brackets.
     static func url(_ address: String, _ uri: String) -> String {
         guard let colon = address.lastIndex(of: ":") else { return "http://\(address)\(uri)" }
@@ -253,6 +282,11 @@ enum PartitionRoutingMode: Sendable {
     /// One node (no cluster): requests go straight to the listener's responder.
     case off
     case forward(ClusterForwarder)
+
+    var forwarder: ClusterForwarder? {
+        if case .forward(let forwarder) = self { return forwarder }
+        return nil
+    }
 }
 
 /// A listener of a node that runs some of a cluster's partitions: a request about an invocation on another
@@ -319,12 +353,22 @@ where Ingress.Context == BasicRequestContext, Admin.Context == BasicRequestConte
     let ingress: Ingress
     let admin: Admin
     let secret: String
+    /// The invocations with an attempt in flight on this node, for the others' `/query`.
+    let running: @Sendable () async -> [String]
 
     func respond(to request: Request, context: Context) async throws -> Response {
         guard let shown = request.headers.value(ClusterListener.secret), Self.same(shown, secret) else {
             return ClusterForwarder.adminError(
                 .forbidden,
                 "only the nodes of this cluster may send requests to its cluster address"
+            )
+        }
+        if request.method == .get, request.uri.path == ClusterListener.runningPath {
+            let body = try JSONEncoder().encode(await running().sorted())
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(data: body))
             )
         }
         let listener = request.headers.value(ClusterListener.header).flatMap(ClusterListener.init)
