@@ -496,6 +496,36 @@ struct ClusterServeTests {
             try await Self.eventually("8 holds ended after the keeper's node died", within: .seconds(60)) {
                 intervals("b").values.filter { $0.end != nil }.count == 8
             }
+
+            // CLUSTER_KILLS more rounds (none on CI): the dead node restarts, 8 more holds are sent, and a random
+            // node is killed once one runs: every hold of every round ends.
+            var dead = victim
+            var random = ChaosRandom(seed: 2_026_120_9)
+            let rounds = Int(ProcessInfo.processInfo.environment["CLUSTER_KILLS"] ?? "") ?? 0
+            for round in 0..<rounds {
+                try await nodes[dead].start(client: client)
+                let alive = nodes.indices.filter { $0 != dead }
+                let batch = "r\(round)x"
+                for index in 0..<8 {
+                    let node = nodes[alive[index % alive.count]]
+                    let sent = try await client.post(
+                        "\(node.ingress)/Slots/hold/send",
+                        #"{"label":"\#(batch)\#(index)","ms":300}"#
+                    )
+                    #expect(sent.status == 202, "\(sent.text)")
+                }
+                try await Self.eventually("a hold of round \(round) ran", within: .seconds(30)) {
+                    !intervals(batch).isEmpty
+                }
+                dead = random.int(in: 0...2)
+                nodes[dead].kill()
+                let survivors = nodes.indices.filter { $0 != dead }.map { nodes[$0].admin }
+                _ = try await Self.waitForTakeover(from: "n\(dead + 1)", admins: survivors, client: client)
+                try await Self.eventually("the 8 holds of round \(round) ended", within: .seconds(90)) {
+                    intervals(batch).values.filter { $0.end != nil }.count == 8
+                }
+            }
+            if rounds > 0 { print("cluster: \(rounds) more kills under Slots/hold; every hold ended") }
         } catch {
             Self.recordLogs(of: nodes)
             try? await client.shutdown()
