@@ -37,7 +37,14 @@ extension Engine {
         rateLimits: LimitChange
     ) async throws -> (concurrency: String?, rateLimits: String?) {
         try checkHandler(service: service, handler: handler)
-        let current = registry.limits(service: service, handler: handler)
+        // The stored record, not this node's copy: on a cluster another node may have changed the other limit
+        // within the last second, and this change must keep it.
+        let current: HandlerLimitsRecord?
+        do {
+            current = try await store.handlerLimits().first { $0.service == service && $0.handler == handler }
+        } catch {
+            throw EngineError.storage(error)
+        }
         func apply(_ change: LimitChange, _ old: String?) -> String? {
             switch change {
             case .unchanged: old

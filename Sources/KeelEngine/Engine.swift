@@ -244,7 +244,8 @@ public final class Engine: Service {
             case .local(let partition):
                 await partition.startHeld(id)
             case .remote(let partition):
-                if let payload = try? PartitionMessage.flowGrant(target: id.description).encoded() {
+                let keeper = router.flow.group(of: id).map(router.flowKeeper)
+                if let payload = try? PartitionMessage.flowGrant(target: id.description, keeper: keeper).encoded() {
                     grants.append(.insertOutbox(partition: partition, payload: payload))
                 }
             case nil:

@@ -20,6 +20,7 @@ extension PostgresStore {
                 rateBucketTable, takeRateTokenFunction,
             ]
         ),
+        ("v9", [takeRateTokenFunction]),
     ]
 
     /// A cluster's rate-limit buckets, shared by its nodes: per bucket, the instant its next token is due
@@ -39,8 +40,10 @@ extension PostgresStore {
             arrival BIGINT;
             start_ms BIGINT;
         BEGIN
-            INSERT INTO keel.rate_bucket (bucket, theoretical) VALUES (b, now_ms) ON CONFLICT DO NOTHING;
-            SELECT greatest(theoretical, now_ms) INTO arrival FROM keel.rate_bucket WHERE bucket = b FOR UPDATE;
+            -- Creates the row or locks the one there, in one statement (a purge cannot delete it in between).
+            INSERT INTO keel.rate_bucket AS r (bucket, theoretical) VALUES (b, now_ms)
+                ON CONFLICT (bucket) DO UPDATE SET theoretical = r.theoretical
+                RETURNING greatest(r.theoretical, now_ms) INTO arrival;
             start_ms := greatest(CASE WHEN arrival < (-9223372036854775807 - 1) + tolerance_ms
                 THEN -9223372036854775807 - 1 ELSE arrival - tolerance_ms END, now_ms);
             IF start_ms > now_ms AND reject THEN

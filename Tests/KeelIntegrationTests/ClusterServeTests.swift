@@ -408,8 +408,16 @@ struct ClusterServeTests {
             try await Self.eventually("the triggered schedule ran") {
                 try await client.get("\(other.ingress)/Recorder/sched/count").text == "1"
             }
+            // The other node restarts (reading the schedules, this one included), the schedule is deleted, and the
+            // node with partition 0 dies: the other takes partition 0 over and must not bring the schedule back.
+            other.stop()
+            try await other.start(client: client)
             #expect(try await client.request(.DELETE, "\(other.admin)/schedules/cluster").status == 202)
             #expect(try await client.get("\(n1.admin)/schedules/cluster").status == 404)
+            let keeperNode = keeper == "n1" ? n1 : n2
+            keeperNode.kill()
+            _ = try await Self.waitForTakeover(from: keeper ?? "", admins: [other.admin], client: client)
+            #expect(try await client.get("\(other.admin)/schedules/cluster").status == 404)
         } catch {
             Self.recordLogs(of: nodes)
             try? await client.shutdown()

@@ -66,6 +66,9 @@ public struct ConcurrencyState: Sendable {
 
     public func isRunning(_ id: InvocationID) -> Bool { members[id]?.running == true }
 
+    /// The group `id` runs or waits in.
+    public func group(of id: InvocationID) -> String? { members[id]?.group }
+
     /// How many run and wait in `group` for `key` (for tests and introspection).
     public func counts(group: String, key: String) -> (running: Int, waiting: Int) {
         (groups[group]?.running[key]?.count ?? 0, groups[group]?.waiting[key]?.count ?? 0)

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import KeelCore
 import KeelProtocol
@@ -9,6 +10,29 @@ import Synchronization
 /// key's hash). The rules decide; the partitions start, hold, cancel and fail what they say.
 final class FlowControl: Sendable {
     private let state = Mutex((concurrency: ConcurrencyState(), rates: RateState()))
+    /// Invocations on other nodes whose end (or failure) this keeper applied, newest last: a request for a slot
+    /// from one of them arriving later (a reminder sent before its end) is ignored, not taken as a newcomer.
+    private let ended = Mutex((order: [InvocationID](), set: Set<InvocationID>()))
+    static let endedMemory = 4_096
+
+    /// Remembers that `id` ended on its node (see `ended`).
+    func forget(_ id: InvocationID) {
+        ended.withLock { ended in
+            guard ended.set.insert(id).inserted else { return }
+            ended.order.append(id)
+            if ended.order.count > Self.endedMemory {
+                ended.set.remove(ended.order.removeFirst())
+            }
+        }
+    }
+
+    func hasEnded(_ id: InvocationID) -> Bool {
+        ended.withLock { $0.set.contains(id) }
+    }
+
+    func group(of id: InvocationID) -> String? {
+        state.withLock { $0.concurrency.group(of: id) }
+    }
 
     func arrive(
         _ id: InvocationID,
@@ -117,8 +141,9 @@ extension PartitionProcessor {
             let (interval, tolerance) = RateState.spacing(rule)
             let taken: Int64?
             do {
+                // Hashed: the key's value comes from the request and has no length limit of its own.
                 taken = try await shared.takeRateToken(
-                    bucket,
+                    SHA256.hash(data: Data(bucket.utf8)).map { String(format: "%02x", $0) }.joined(),
                     now: startAt,
                     interval: interval,
                     tolerance: tolerance,
@@ -209,13 +234,28 @@ extension PartitionProcessor {
     /// The outbox message that frees a completing invocation's slot at a keeper on another node (in the
     /// completion's transaction, so that a slot is never kept by an invocation that ended); nil when its slots
     /// are kept here or it has no concurrency limit.
+    ///
+    /// It stops the invocation's reminders first: one sent after its end would make the keeper take it for a
+    /// newcomer. The handler's limit is looked up twice, as the invocation was admitted and as it is now (a
+    /// keeper that rebuilt its slots after a limit was added counts the invocation too).
     func flowEndedMessage(_ invocation: ActiveInvocation) -> StoreOperation? {
         let id = invocation.record.id
-        guard settings(of: invocation).flow.concurrency != nil || granted.contains(id) || held[id] != nil else {
-            return nil
-        }
+        askingKeeper[id] = nil
         let keeper = router.flowKeeper(of: Self.flowGroup(invocation.record.target))
         guard !router.owns(keeper) else { return nil }
+        let record = invocation.record
+        let limited =
+            settings(of: invocation).flow.concurrency != nil || granted.contains(id) || held[id] != nil
+            || registry.settings(
+                for: InvocationRecordSummary(
+                    target: record.target,
+                    handlerKind: record.handlerKind,
+                    hasIdempotencyKey: record.idempotencyKey != nil,
+                    deploymentID: record.deploymentID
+                ),
+                defaults: configuration
+            ).flow.concurrency != nil
+        guard limited else { return nil }
         return outboxMessage(.flowEnded(target: id.description), partition: keeper)
     }
 
@@ -253,12 +293,18 @@ extension PartitionProcessor {
         for action in actions {
             let (target, message): (InvocationID, PartitionMessage) =
                 switch action {
-                case .start(let next): (next, .flowGrant(target: next.description))
+                case .start(let next):
+                    (
+                        next,
+                        .flowGrant(target: next.description, keeper: router.flow.group(of: next).map(router.flowKeeper))
+                    )
                 case .cancel(let running): (running, .cancel(target: running.description))
                 case .fail(let waiting, let reason): (waiting, .flowFail(target: waiting.description, reason: reason))
                 }
             if case .remote(let partition) = router.route(target) {
                 if let message = outboxMessage(message, partition: partition) { messages.append(message) }
+                // A waiting invocation failed here ends on its node: a reminder it sent meanwhile is ignored.
+                if case .fail = action { router.flow.forget(target) }
             } else {
                 local.append(action)
             }
@@ -280,6 +326,7 @@ extension PartitionProcessor {
     /// asking twice is answered like asking once). The answer goes back with the message's deletion.
     func receiveArrival(_ arrival: PartitionMessage.FlowArrival, outboxID: Int64) -> AfterCommit? {
         guard let id = InvocationID(arrival.id) else { return discard(outboxID, malformed: true) }
+        guard !router.flow.hasEnded(id) else { return discard(outboxID) }
         let (decision, actions) = router.flow.arrive(id, group: arrival.group, key: arrival.key, rule: arrival.rule)
         var answer = actions
         switch decision {
@@ -293,15 +340,23 @@ extension PartitionProcessor {
 
     /// The keeper's side: an invocation on another node ended; its slot goes to the next.
     func receiveEnded(_ id: InvocationID, done: StoreOperation) -> AfterCommit? {
+        router.flow.forget(id)
         performFlow(router.flow.ended(id), with: [done])
         return nil
     }
 
-    /// The invocation's side: its keeper gave it a slot.
-    func receiveGrant(_ id: InvocationID) {
-        guard active[id] != nil else { return }
+    /// The invocation's side: its keeper (partition `keeper`) gave it a slot. An invocation that ended
+    /// meanwhile gives it back at once, so that the keeper does not keep a slot for it.
+    func receiveGrant(_ id: InvocationID, keeper: Int?) -> [StoreOperation] {
+        guard active[id] != nil else {
+            guard let keeper, let message = outboxMessage(.flowEnded(target: id.description), partition: keeper) else {
+                return []
+            }
+            return [message]
+        }
         granted.insert(id)
         startHeld(id)
+        return []
     }
 
     /// The invocation's side: its keeper refused it (`cancelNewest`) or a newer one superseded it

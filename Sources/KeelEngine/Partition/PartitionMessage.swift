@@ -25,8 +25,8 @@ enum PartitionMessage: Codable, Hashable, Sendable {
     case flowArrive(FlowArrival)
     /// Tells the keeper that `target` ended: its slot, or its place in the queue, is free.
     case flowEnded(target: String)
-    /// The keeper gave `target` a slot: it may start.
-    case flowGrant(target: String)
+    /// The keeper (partition `keeper`) gave `target` a slot: it may start.
+    case flowGrant(target: String, keeper: Int?)
     /// The keeper refused `target` (`cancelNewest`), or a newer invocation superseded it while it waited
     /// (`cancelInProgress`): it ends with 409.
     case flowFail(target: String, reason: String)

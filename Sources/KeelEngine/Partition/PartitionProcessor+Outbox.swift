@@ -74,10 +74,10 @@ extension PartitionProcessor {
         case .flowEnded(let target):
             guard let id = InvocationID(target) else { return discard(outboxID, malformed: true) }
             return receiveEnded(id, done: done)
-        case .flowGrant(let target):
+        case .flowGrant(let target, let keeper):
             guard let id = InvocationID(target) else { return discard(outboxID, malformed: true) }
-            receiveGrant(id)
-            return discard(outboxID)
+            writer.enqueue(receiveGrant(id, keeper: keeper) + [done], for: [])
+            return nil
         case .flowFail(let target, let reason):
             guard let id = InvocationID(target) else { return discard(outboxID, malformed: true) }
             await receiveFlowFailure(id, reason: reason)

@@ -166,6 +166,11 @@ public final class ServiceRegistry: Sendable {
         }
     }
 
+    /// Whether `id` is a deployment this registry routes to or keeps for its pinned invocations.
+    public func knows(_ id: String) -> Bool {
+        state.withLock { $0.deployments[id] != nil || $0.retired[id] != nil }
+    }
+
     /// Puts back a removed deployment after a restart: it serves only the invocations pinned to it.
     public func restoreRetired(_ deployment: Deployment) {
         state.withLock { $0.retired[deployment.id] = deployment }

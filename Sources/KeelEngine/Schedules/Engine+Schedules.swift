@@ -386,6 +386,10 @@ extension Engine {
         } catch {
             throw EngineError.storage(error)
         }
+        // The store is the truth: a schedule deleted since this node last read them goes (a node taking
+        // partition 0 over reads them again).
+        let stored = Set(records.map(\.id))
+        for known in scheduleBook.records where !stored.contains(known.id) { scheduleBook.remove(known.id) }
         for record in records {
             do {
                 let machine = try record.definition.machine(progress: record.progress)

@@ -24,7 +24,9 @@ struct CatalogSync: Service {
     }
 
     private func follow() async {
-        var seen = try? await store.catalogVersion()
+        // Unknown at first: a change made by another node while this one started (after it read the catalog)
+        // is loaded by the first round.
+        var seen: Int64?
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: interval)
@@ -34,7 +36,12 @@ struct CatalogSync: Service {
             do {
                 let version = try await store.catalogVersion()
                 guard version != seen else { continue }
-                try await deployments.sync()
+                for problem in try await deployments.sync() {
+                    logger.error(
+                        "a deployment another node stored cannot be used here",
+                        metadata: ["problem": "\(problem)"]
+                    )
+                }
                 try await engine.syncCatalog()
                 seen = version
                 logger.debug("loaded the catalog another node changed", metadata: ["version": "\(version)"])

@@ -92,16 +92,26 @@ struct DeploymentManager: Sendable {
         }
     }
 
-    /// On a cluster: registers the deployments other nodes stored since, and retires the ones they retired.
-    func sync() async throws {
+    /// On a cluster: registers the deployments other nodes stored since, and retires the ones they retired
+    /// (one registered and retired between two rounds is kept as retired, for the invocations pinned to it).
+    /// A record that cannot be used is skipped and named in the returned problems; the others are applied.
+    func sync() async throws -> [String] {
+        var problems: [String] = []
         for record in try await store.deployments() {
-            let known = registry.deployment(record.id) != nil
-            if record.retiredAt == nil, !known {
-                try registry.register(try deployment(record), force: true)
-            } else if record.retiredAt != nil, known {
-                try registry.remove(record.id)
+            let active = registry.deployment(record.id) != nil
+            do {
+                if record.retiredAt == nil, !active {
+                    try registry.register(try deployment(record), force: true)
+                } else if record.retiredAt != nil, active {
+                    try registry.remove(record.id)
+                } else if record.retiredAt != nil, !registry.knows(record.id) {
+                    registry.restoreRetired(try deployment(record))
+                }
+            } catch {
+                problems.append("deployment \(record.id): \(error)")
             }
         }
+        return problems
     }
 
     private func deployment(_ record: DeploymentRecord) throws -> ServiceRegistry.Deployment {
