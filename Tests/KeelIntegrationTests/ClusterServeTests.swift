@@ -330,15 +330,9 @@ struct ClusterServeTests {
         "what one node's admin API changes reaches the other: a deployment it registers, a handler's limits, an event subscription; schedules are kept by partition 0's node, whatever node is asked"
     )
     func catalogReachesEveryNode() async throws {
-        let url = try await PostgresTestServer.shared().freshDatabase()
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let nodes = try ["n1", "n2"].map { try Self.node($0, url: url) }
-        let endpoint = try EndpointProcess(transport: .http11)
-        defer {
-            for node in nodes { node.cleanUp() }
-            endpoint.cleanUp()
-        }
-        do {
+        try await Self.withCluster(["n1", "n2"]) { nodes, client in
+            let endpoint = try EndpointProcess(transport: .http11)
+            defer { endpoint.cleanUp() }
             async let first: Void = nodes[0].start(client: client)
             async let second: Void = nodes[1].start(client: client)
             _ = try await (first, second)
@@ -418,23 +412,14 @@ struct ClusterServeTests {
             keeperNode.kill()
             _ = try await Self.waitForTakeover(from: keeper ?? "", admins: [other.admin], client: client)
             #expect(try await client.get("\(other.admin)/schedules/cluster").status == 404)
-        } catch {
-            Self.recordLogs(of: nodes)
-            try? await client.shutdown()
-            throw error
         }
-        try await client.shutdown()
     }
 
     @Test(
         "a concurrency limit holds across the cluster: Slots/hold (limit 2) sent through both nodes never runs three at once; when the node keeping its slots is killed -9, a standby takes over and every invocation completes"
     )
     func concurrencyAcrossNodes() async throws {
-        let url = try await PostgresTestServer.shared().freshDatabase()
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let nodes = try ["n1", "n2", "n3"].map { try Self.node($0, url: url) }
-        defer { for node in nodes { node.cleanUp() } }
-        do {
+        try await Self.withCluster(["n1", "n2", "n3"]) { nodes, client in
             async let first: Void = nodes[0].start(client: client)
             async let second: Void = nodes[1].start(client: client)
             _ = try await (first, second)
@@ -534,12 +519,7 @@ struct ClusterServeTests {
                 }
             }
             if rounds > 0 { print("cluster: \(rounds) more kills under Slots/hold; every hold ended") }
-        } catch {
-            Self.recordLogs(of: nodes)
-            try? await client.shutdown()
-            throw error
         }
-        try await client.shutdown()
     }
 
     /// Polls `condition` until it holds, for at most `limit` (the nodes read the catalog's version every
@@ -561,30 +541,17 @@ struct ClusterServeTests {
         "a cluster node counts the bodies it reads before it knows where a request goes in --max-inflight-bytes: past it, 503 at once"
     )
     func bodyBudgetBeforeForwarding() async throws {
-        let url = try await PostgresTestServer.shared().freshDatabase()
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let node = try Self.node("n1", url: url, more: HardeningTests.bodyBudgetArguments)
-        defer { node.cleanUp() }
-        do {
-            try await node.start(client: client)
-            try await HardeningTests.checkBodyBudget(node, client)
-        } catch {
-            Self.recordLogs(of: [node])
-            try? await client.shutdown()
-            throw error
+        try await Self.withCluster(["n1"], more: HardeningTests.bodyBudgetArguments) { nodes, client in
+            try await nodes[0].start(client: client)
+            try await HardeningTests.checkBodyBudget(nodes[0], client)
         }
-        try await client.shutdown()
     }
 
     @Test(
         "/query on any node shows the invocations running on every node as running: the nodes ask each other at their cluster addresses"
     )
     func runningOnEveryNode() async throws {
-        let url = try await PostgresTestServer.shared().freshDatabase()
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let nodes = try ["n1", "n2"].map { try Self.node($0, url: url) }
-        defer { for node in nodes { node.cleanUp() } }
-        do {
+        try await Self.withCluster(["n1", "n2"]) { nodes, client in
             async let first: Void = nodes[0].start(client: client)
             async let second: Void = nodes[1].start(client: client)
             _ = try await (first, second)
@@ -610,8 +577,25 @@ struct ClusterServeTests {
             for node in nodes {
                 #expect(node.sideEffects().contains { $0.hasPrefix("run-") }, "\(node.sideEffects())")
             }
+        }
+    }
+
+    /// Runs `body` with the nodes `names` of a cluster on a fresh database, not started (each test starts them as
+    /// it needs), records their logs if it fails, and cleans up. `body` is `@escaping`: non-escaping async
+    /// closures that await crash at run time with Swift 6.3 on Linux.
+    static func withCluster(
+        _ names: [String],
+        more: [String] = [],
+        _ body: @escaping @Sendable ([KeelProcess], HTTPClient) async throws -> Void
+    ) async throws {
+        let url = try await PostgresTestServer.shared().freshDatabase()
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let nodes = try names.map { try node($0, url: url, more: more) }
+        defer { for node in nodes { node.cleanUp() } }
+        do {
+            try await body(nodes, client)
         } catch {
-            Self.recordLogs(of: nodes)
+            recordLogs(of: nodes)
             try? await client.shutdown()
             throw error
         }

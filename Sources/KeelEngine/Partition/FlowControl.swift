@@ -102,12 +102,9 @@ extension PartitionProcessor {
     ) throws(EngineError) -> Int64? {
         let rates = settings.flow.rates
         guard !rates.isEmpty, !(store is any LeasedStore) else { return executeAt }
-        let input = FlowInput(target: request.resolved.target, input: request.input)
         let now = clock.now()
         var startAt = max(executeAt ?? now, now)
-        for rule in rates {
-            let value = rule.key.value(objectKey: input.objectKey, input: input.body, headers: input.headers) ?? ""
-            let bucket = "\(Self.flowGroup(request.resolved.target))|\(rule.key)|\(value)"
+        for (rule, value, bucket) in Self.rateBuckets(request, rates: rates) {
             guard let at = router.flow.take(bucket, rule: rule, now: startAt) else {
                 throw Self.rateLimited(request, rule: rule, value: value)
             }
@@ -132,12 +129,9 @@ extension PartitionProcessor {
         {
             return executeAt
         }
-        let input = FlowInput(target: request.resolved.target, input: request.input)
         let now = clock.now()
         var startAt = max(executeAt ?? now, now)
-        for rule in rates {
-            let value = rule.key.value(objectKey: input.objectKey, input: input.body, headers: input.headers) ?? ""
-            let bucket = "\(Self.flowGroup(request.resolved.target))|\(rule.key)|\(value)"
+        for (rule, value, bucket) in Self.rateBuckets(request, rates: rates) {
             let (interval, tolerance) = RateState.spacing(rule)
             let taken: Int64?
             do {
@@ -156,6 +150,18 @@ extension PartitionProcessor {
             startAt = max(startAt, taken)
         }
         return startAt > now ? startAt : executeAt
+    }
+
+    /// The buckets a new invocation takes a token from: each rule, its key's value, and the bucket's name.
+    static func rateBuckets(
+        _ request: NewInvocation,
+        rates: [RateRule]
+    ) -> [(rule: RateRule, value: String, bucket: String)] {
+        let input = FlowInput(target: request.resolved.target, input: request.input)
+        return rates.map { rule in
+            let value = rule.key.value(objectKey: input.objectKey, input: input.body, headers: input.headers) ?? ""
+            return (rule, value, "\(flowGroup(request.resolved.target))|\(rule.key)|\(value)")
+        }
     }
 
     static func rateLimited(_ request: NewInvocation, rule: RateRule, value: String) -> EngineError {
