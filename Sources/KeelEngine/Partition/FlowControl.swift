@@ -10,26 +10,6 @@ import Synchronization
 /// key's hash). The rules decide; the partitions start, hold, cancel and fail what they say.
 final class FlowControl: Sendable {
     private let state = Mutex((concurrency: ConcurrencyState(), rates: RateState()))
-    /// Invocations on other nodes whose end (or failure) this keeper applied, newest last: a request for a slot
-    /// from one of them arriving later (a reminder sent before its end) is ignored, not taken as a newcomer.
-    private let ended = Mutex((order: [InvocationID](), set: Set<InvocationID>()))
-    static let endedMemory = 4_096
-
-    /// Remembers that `id` ended on its node (see `ended`).
-    func forget(_ id: InvocationID) {
-        ended.withLock { ended in
-            guard ended.set.insert(id).inserted else { return }
-            ended.order.append(id)
-            if ended.order.count > Self.endedMemory {
-                ended.set.remove(ended.order.removeFirst())
-            }
-        }
-    }
-
-    func hasEnded(_ id: InvocationID) -> Bool {
-        ended.withLock { $0.set.contains(id) }
-    }
-
     func group(of id: InvocationID) -> String? {
         state.withLock { $0.concurrency.group(of: id) }
     }
@@ -309,8 +289,6 @@ extension PartitionProcessor {
                 }
             if case .remote(let partition) = router.route(target) {
                 if let message = outboxMessage(message, partition: partition) { messages.append(message) }
-                // A waiting invocation failed here ends on its node: a reminder it sent meanwhile is ignored.
-                if case .fail = action { router.flow.forget(target) }
             } else {
                 local.append(action)
             }
@@ -332,7 +310,6 @@ extension PartitionProcessor {
     /// asking twice is answered like asking once). The answer goes back with the message's deletion.
     func receiveArrival(_ arrival: PartitionMessage.FlowArrival, outboxID: Int64) -> AfterCommit? {
         guard let id = InvocationID(arrival.id) else { return discard(outboxID, malformed: true) }
-        guard !router.flow.hasEnded(id) else { return discard(outboxID) }
         let (decision, actions) = router.flow.arrive(id, group: arrival.group, key: arrival.key, rule: arrival.rule)
         var answer = actions
         switch decision {
@@ -346,7 +323,6 @@ extension PartitionProcessor {
 
     /// The keeper's side: an invocation on another node ended; its slot goes to the next.
     func receiveEnded(_ id: InvocationID, done: StoreOperation) -> AfterCommit? {
-        router.flow.forget(id)
         performFlow(router.flow.ended(id), with: [done])
         return nil
     }
