@@ -105,7 +105,8 @@ struct PostgresStoreTests {
         let server = try await PostgresTestServer.start()
         var configuration = try PostgresStoreConfiguration(url: server.url())
         configuration.connectionWaitTimeout = .seconds(5)
-        let store = try await PostgresStore.connect(configuration)
+        // A server just started on a loaded machine may take longer than the 5 s wait to hand out a connection.
+        let store = try await retrying { try await PostgresStore.connect(configuration) }
         let before = StoreConformance.id(1)
         try await retrying { try await store.apply([.insertInvocation(StoreConformance.record(before, sequence: 1))]) }
 
