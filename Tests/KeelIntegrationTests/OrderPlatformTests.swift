@@ -208,7 +208,13 @@ struct OrderPlatformTests {
             ]
         )
         let output = String(decoding: result.output, as: UTF8.self)
-        #expect(result.status == 0, "\(output)\n\(String(decoding: result.errors, as: UTF8.self))")
+        // The run's directory goes with the test: keep the platform's log in the failure.
+        let platformLog =
+            (try? String(contentsOf: directory.appendingPathComponent("platform.log"), encoding: .utf8)) ?? ""
+        #expect(
+            result.status == 0,
+            "\(output)\n\(String(decoding: result.errors, as: UTF8.self))\nplatform.log:\n\(platformLog.suffix(4000))"
+        )
         let last = output.split(separator: "\n").last.map(String.init) ?? ""
         // The seed fixes the orders: 17 of the 200 are paid with a declined card.
         #expect(
