@@ -21,7 +21,10 @@ public final class Engine: Service {
     let events = EventBus()
     /// Schedules, their progress and the runs they watch (`Engine+Schedules`).
     let scheduleBook = ScheduleBook()
-    let partitions: [PartitionProcessor]
+    /// One processor per partition (the router's table: a partition given up gets a new one).
+    var partitions: [PartitionProcessor] { router.partitions }
+    /// Makes partition `index`'s processor.
+    private let makeProcessor: @Sendable (Int) -> PartitionProcessor
     let router = PartitionRouter()
     let logger: Logger
     private let sequence = SequenceCounter()
@@ -63,7 +66,7 @@ public final class Engine: Service {
         let registry = self.registry
         let router = self.router
         let metrics = self.metrics
-        self.partitions = (0..<configuration.partitions).map { index in
+        let makeProcessor: @Sendable (Int) -> PartitionProcessor = { index in
             PartitionProcessor(
                 index: index,
                 store: store,
@@ -79,7 +82,8 @@ public final class Engine: Service {
                 spawn: { job in jobSink.yield(job) }
             )
         }
-        router.install(partitions)
+        self.makeProcessor = makeProcessor
+        router.install((0..<configuration.partitions).map(makeProcessor))
         router.installPublisher { [unowned self] event in try await self.publish(event) }
         router.installDeliverer { [unowned self] record in await self.deliverOnce(record) }
     }
@@ -173,6 +177,7 @@ public final class Engine: Service {
         let seeding = registry.hasConcurrencyLimits ? try await store.unfinishedInvocations() : records
         let slotted = await seedFlowControl(seeding, keeping: taken.contains)
         try await restorePartitions(records, resuming: resuming, scope: scope)
+        for partition in taken { writer.openPartition(partition) }
         router.adopt(taken)
         await grantSlots(slotted)
         // The schedules' progress was kept by partition 0's previous owner: read it again.
@@ -188,6 +193,31 @@ public final class Engine: Service {
                 "invocations": "\(records.count)",
             ]
         )
+    }
+
+    /// Gives partition `partition` up to another node of the cluster (rebalancing: the store decided it,
+    /// `LeasedStore.partitionsToRelease()`); returns once nothing of it can be written any more, and the
+    /// store may release its lease. Its requests go to the next owner (503 until one took it), its attempts
+    /// end and its invocations resume there from the store, as after a crash of this node, and the callers
+    /// waiting here for their results wait on the store.
+    public func relinquish(_ partition: Int) async {
+        guard partition >= 0, partition < partitions.count, router.owns(partition) else { return }
+        router.disown(partition)
+        writer.closePartition(partition)
+        let processors = partitions
+        // A turn of a processor that routed an effect to the partition before it was disowned hands its
+        // write to the writer within that turn: once every processor took a turn after the disowning, none
+        // is left to come (the writer then keeps order).
+        let members = router.flow.forgetGroups { router.flowKeeper(of: $0) == partition }
+        for processor in processors where processor.index != partition {
+            await processor.keeperLeft(partition, members: members)
+        }
+        await processors[partition].relinquish()
+        router.replace(with: makeProcessor(partition))
+        // Everything handed in before is durable (or failed) once this returns: the lease may go.
+        try? await writer.commit([], for: nil)
+        outboxWake.yield()
+        logger.info("gave a partition up to another node", metadata: ["partition": "\(partition)"])
     }
 
     /// Rebuilds the concurrency slots of the handlers whose keeper partition `keeps` accepts from the stored
@@ -453,7 +483,7 @@ public final class Engine: Service {
     private func accept(
         _ request: Request,
         awaitingResult: Bool
-    ) async throws -> (receipt: Receipt, acceptance: PartitionProcessor.Acceptance) {
+    ) async throws -> (receipt: Receipt, acceptance: PartitionProcessor.Acceptance, processor: PartitionProcessor?) {
         let resolved = try registry.resolve(request.target)
         if let key = request.idempotencyKey {
             guard !key.isEmpty else { throw EngineError(.badRequest, "the idempotency-key header is empty") }
@@ -498,9 +528,10 @@ public final class Engine: Service {
                 executeAt: executeAt,
                 isWorkflowRun: resolved.handlerKind == .workflow
             )
-            return (receipt, .accepted)
+            return (receipt, .accepted, nil)
         }
-        let acceptance = try await partition(for: id).accept(
+        let processor = try partition(for: id)
+        let acceptance = try await processor.accept(
             .init(
                 id: id,
                 resolved: resolved,
@@ -519,7 +550,7 @@ public final class Engine: Service {
             executeAt: executeAt,
             isWorkflowRun: resolved.handlerKind == .workflow
         )
-        return (receipt, acceptance)
+        return (receipt, acceptance, processor)
     }
 
     /// Accepts a request and waits for its result.
@@ -527,13 +558,12 @@ public final class Engine: Service {
         guard request.delay == nil else {
             throw EngineError(.badRequest, "a delay is only allowed on sends: use /send?delay=…")
         }
-        let (receipt, acceptance) = try await accept(request, awaitingResult: true)
+        let (receipt, acceptance, processor) = try await accept(request, awaitingResult: true)
         if receipt.previouslyAccepted, receipt.isWorkflowRun {
             return (receipt.id, .failure(PartitionProcessor.workflowAlreadyInvoked))
         }
-        if case .runHere(let attempt, let stored) = acceptance {
+        if case .runHere(let attempt, let stored) = acceptance, let partition = processor {
             // The first attempt runs in this task: on the caller's thread, with no job queued for it.
-            let partition = try partition(for: receipt.id)
             var result: InvocationResult?
             if let attempt {
                 result = await Invoker(processor: partition).run(attempt.plan, output: attempt.output, id: receipt.id)
@@ -546,19 +576,48 @@ public final class Engine: Service {
             }
             if let result { return (receipt.id, result) }
         }
-        return (receipt.id, try await attach(receipt.id))
+        return (receipt.id, try await result(of: receipt.id, acceptedHere: true))
     }
 
     /// Waits for an invocation's result.
     public func attach(_ id: InvocationID) async throws -> InvocationResult {
+        try await result(of: id, acceptedHere: false)
+    }
+
+    /// Waits for an invocation's result. One `acceptedHere` (by a call this node answers) is never sent on to
+    /// another node, which would accept the call again: if its partition moved, its result is read from the
+    /// store once there.
+    private func result(of id: InvocationID, acceptedHere: Bool) async throws -> InvocationResult {
         if case .remote(let index) = router.route(id) {
+            if acceptedHere { return try await resultAfterMove(id) }
             // Another node runs it: its result once stored (a schedule's watch polls), else that node answers.
             if let record = try? await store.invocation(id), let result = record.result { return result }
             throw PartitionElsewhere(partition: index)
         }
         if let result = await (try partition(for: id)).awaitResult(id) { return result }
+        if !router.owns(partitionIndex(id)) { return try await resultAfterMove(id) }
         if let result = try await storedResult(id) { return result }
         throw EngineError(.notFound, "invocation \(id) not found")
+    }
+
+    /// The result of an invocation whose partition this node gave up while a caller waited here: its next
+    /// owner stores it (completions are kept for their retention), so the store is read until it is there.
+    func resultAfterMove(_ id: InvocationID) async throws -> InvocationResult {
+        var pause = Duration.milliseconds(50)
+        while true {
+            do {
+                guard let record = try await store.invocation(id) else {
+                    throw EngineError(.notFound, "invocation \(id) not found")
+                }
+                if let result = record.result { return result }
+            } catch let error as EngineError {
+                throw error
+            } catch {
+                logger.warning("cannot read a moved invocation's result; retrying", metadata: ["error": "\(error)"])
+            }
+            try await Task.sleep(for: pause)
+            pause = min(pause * 2, .seconds(1))
+        }
     }
 
     /// An invocation's result if it completed; nil while it runs.

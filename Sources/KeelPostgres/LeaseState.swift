@@ -72,4 +72,18 @@ enum LeaseShare {
         if holding == 0, free > 0 { take = max(take, 1) }
         return max(0, min(take, free))
     }
+
+    /// Whether a node holding `holding` partitions gives one up for another node to take (rebalancing onto a
+    /// node that joined, or came back): only while every partition has a live lease (one given up and not
+    /// taken yet waits first), and only while it holds more than the fair share, rounded down, of the
+    /// `sharing` nodes (live ones that are not standbys, or hold partitions), and either more than the share
+    /// rounded up or some other node holds less than the share rounded down. So four partitions on three
+    /// nodes settle at 2, 1 and 1, and nodes at their shares never pass a partition back and forth.
+    static func release(partitions: Int64, sharing: Int64, holding: Int64, fewestElsewhere: Int64, free: Int64) -> Bool
+    {
+        guard free == 0, sharing > 1, partitions > 0 else { return false }
+        let floor = partitions / sharing
+        let ceiling = floor + (partitions % sharing == 0 ? 0 : 1)
+        return holding > floor && (holding > ceiling || fewestElsewhere < floor)
+    }
 }

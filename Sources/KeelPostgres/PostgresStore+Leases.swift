@@ -20,7 +20,15 @@ final class LeaseKeeperExecutor: TaskExecutor {
 
 /// The partitions this node holds: their epochs, fixed when it took them, and the lease rules' state.
 final class HeldLeases: Sendable {
-    private let held: Mutex<PartitionFence>
+    /// The fence, and the writes on their way with it: a partition leaves the fence in a new generation, and
+    /// its lease is released only once the writes of older generations ended (`writesEnded(before:)`).
+    private struct Fencing {
+        var fence: PartitionFence
+        var generation: UInt64 = 0
+        var writing: [UInt64: Int] = [:]
+    }
+
+    private let held: Mutex<Fencing>
     let state: Mutex<LeaseState>
     private let lost: AsyncStream<String>.Continuation
     let lostReasons: AsyncStream<String>
@@ -28,21 +36,62 @@ final class HeldLeases: Sendable {
     let hold = Mutex<Duration>(.zero)
 
     init(fence: PartitionFence, state: LeaseState) {
-        held = Mutex(fence)
+        held = Mutex(Fencing(fence: fence))
         self.state = Mutex(state)
         (lostReasons, lost) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     /// The partitions held now, with their epochs: every write is fenced by all of them.
-    var fence: PartitionFence { held.withLock { $0 } }
+    var fence: PartitionFence { held.withLock { $0.fence } }
 
     /// Partitions taken while this node runs (their leases expired), fenced from now on.
     func add(_ taken: PartitionFence) {
-        held.withLock { fence in
-            fence.partitions += taken.partitions
-            fence.epochs += taken.epochs
+        held.withLock { held in
+            held.fence.partitions += taken.partitions
+            held.fence.epochs += taken.epochs
         }
     }
+
+    /// The fence for a write about to be sent, counted until `endWrite` with the generation returned.
+    func beginWrite() -> (fence: PartitionFence, generation: UInt64) {
+        held.withLock { held in
+            held.writing[held.generation, default: 0] += 1
+            return (held.fence, held.generation)
+        }
+    }
+
+    func endWrite(_ generation: UInt64) {
+        held.withLock { held in
+            let left = (held.writing[generation] ?? 1) - 1
+            held.writing[generation] = left > 0 ? left : nil
+        }
+    }
+
+    /// Stops fencing by `partition` (given up: the engine no longer writes it): returns its epoch and the
+    /// new generation, or nil when it is not held.
+    func remove(_ partition: Int64) -> (epoch: Int64, generation: UInt64)? {
+        held.withLock { held in
+            guard let position = held.fence.partitions.firstIndex(of: partition) else { return nil }
+            held.fence.partitions.remove(at: position)
+            held.generation += 1
+            return (held.fence.epochs.remove(at: position), held.generation)
+        }
+    }
+
+    /// Returns once no write sent with a fence older than `generation` is on its way (or after `limit`):
+    /// one still fenced by a partition being given up must end before its lease goes, or the next owner's
+    /// new epoch would refuse it and stop this whole node.
+    func writesEnded(before generation: UInt64, limit: Duration) async {
+        let deadline = ContinuousClock.now + limit
+        while held.withLock({ held in held.writing.keys.contains { $0 < generation } }), ContinuousClock.now < deadline
+        {
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+    }
+
+    /// The partition being given up, from the keeper's decision until the lease is released (or kept after
+    /// all): one at a time.
+    let releasing = Mutex<Int64?>(nil)
 
     /// Another node took the leases: final; the server is told through `ownershipLost()`.
     func lose(_ reason: String) {
@@ -100,6 +149,36 @@ extension PostgresStore: LeasedStore {
 
     public func partitionsTaken() -> AsyncStream<Set<Int>> {
         taken.stream
+    }
+
+    public func partitionsToRelease() -> AsyncStream<Int> {
+        releases.stream
+    }
+
+    public func releasePartition(_ partition: Int) async {
+        guard let held = leases.withLock({ $0 }) else { return }
+        defer { held.releasing.withLock { $0 = nil } }
+        guard !held.isLost, let (epoch, generation) = held.remove(Int64(partition)) else { return }
+        let node = held.fence.node
+        // Writes still fenced by the partition end first (each within a statement's time; a write that takes
+        // longer than a lease is bounded by the database's own lease rules: its epoch check fails).
+        await held.writesEnded(before: generation, limit: configuration.ownership?.leaseDuration ?? .seconds(10))
+        // Expired now rather than freed: a node under its share takes it, and it stays this node's (with its
+        // epoch) in the status until then. A failed update leaves the lease to expire unrenewed.
+        let released = try? await rows(
+            """
+            UPDATE keel.partition_lease SET expires_at = now() WHERE partition = \(Int64(partition)) \
+            AND node = \(node) AND epoch = \(epoch) RETURNING partition
+            """,
+            gated: false
+        )
+        logger.info(
+            "gave a partition up for a node under its share",
+            metadata: [
+                "node": "\(node)", "partition": "\(partition)", "epoch": "\(epoch)",
+                "released": "\(released.map { !$0.isEmpty } ?? false)",
+            ]
+        )
     }
 
     public func owner(ofPartition partition: Int) async throws -> ClusterStatus.Node? {
@@ -183,8 +262,8 @@ extension PostgresStore: LeasedStore {
     /// by an earlier process of the same name that stopped late).
     static func heartbeat(_ ownership: PostgresStoreConfiguration.Ownership) -> PostgresQuery {
         """
-        INSERT INTO keel.cluster_node (name, address, started_at, seen_at) \
-        VALUES (\(ownership.node), \(ownership.address), now(), now()) \
+        INSERT INTO keel.cluster_node (name, address, started_at, seen_at, standby) \
+        VALUES (\(ownership.node), \(ownership.address), now(), now(), \(ownership.standby)) \
         ON CONFLICT (name) DO UPDATE SET seen_at = now()
         """
     }
@@ -195,9 +274,10 @@ extension PostgresStore: LeasedStore {
         _ = try await withConnection(gated: false) { connection in
             try await connection.query(
                 """
-                INSERT INTO keel.cluster_node (name, address, started_at, seen_at) \
-                VALUES (\(ownership.node), \(ownership.address), now(), now()) \
-                ON CONFLICT (name) DO UPDATE SET address = EXCLUDED.address, started_at = now(), seen_at = now()
+                INSERT INTO keel.cluster_node (name, address, started_at, seen_at, standby) \
+                VALUES (\(ownership.node), \(ownership.address), now(), now(), \(ownership.standby)) \
+                ON CONFLICT (name) DO UPDATE SET address = EXCLUDED.address, started_at = now(), seen_at = now(), \
+                standby = EXCLUDED.standby
                 """,
                 logger: logger
             )
@@ -342,26 +422,32 @@ extension PostgresStore: LeasedStore {
             ).collect().first?.makeRandomAccess()
             let live = try counts?[0].decode(Int64.self) ?? 1
             let waiting = try counts?[1].decode(Int64.self) ?? 0
+            // Orphans: expired for longer than a lease (given up or left by a dead node, and taken by no node
+            // under its share). A node that runs partitions takes them whatever its share, so that none stays
+            // unrun; rebalancing then evens the shares out.
             let candidates = try await connection.query(
                 """
-                SELECT partition FROM keel.partition_lease WHERE partition < \(count) \
+                SELECT partition, coalesce(expires_at < now() - \
+                (\(leaseMilliseconds)::double precision / 1000) * interval '1 second', false) \
+                FROM keel.partition_lease WHERE partition < \(count) \
                 AND (node IS NULL OR node = \(ownership.node) OR expires_at IS NULL OR expires_at <= now()) \
                 AND NOT (partition = ANY(\(excluded))) ORDER BY (node = \(ownership.node)) DESC NULLS LAST, \
-                partition FOR UPDATE
+                2 DESC, partition FOR UPDATE
                 """,
                 logger: logger
-            ).collect().map { try $0.makeRandomAccess()[0].decode(Int64.self) }
-            let free = candidates.prefix(
-                Int(
-                    LeaseShare.take(
-                        partitions: count,
-                        liveNodes: live,
-                        holding: Int64(excluded.count),
-                        free: Int64(candidates.count),
-                        waiting: waiting
-                    )
-                )
+            ).collect().map { row in
+                let cells = row.makeRandomAccess()
+                return (partition: try cells[0].decode(Int64.self), orphan: try cells[1].decode(Bool.self))
+            }
+            let orphans = excluded.isEmpty ? 0 : candidates.filter(\.orphan).count
+            let share = LeaseShare.take(
+                partitions: count,
+                liveNodes: live,
+                holding: Int64(excluded.count),
+                free: Int64(candidates.count),
+                waiting: waiting
             )
+            let free = candidates.prefix(max(Int(share), orphans)).map(\.partition)
             if free.isEmpty {
                 let holders = try await connection.query(
                     """
@@ -420,6 +506,60 @@ extension PostgresStore: LeasedStore {
         taken.continuation.yield(Set(fence.partitions.map { Int($0) }))
     }
 
+    /// After a renewal: when this node holds more than its share of the partitions and a node asking for one
+    /// holds less (`LeaseShare.release`), it decides to give one up (the highest it holds; never partition 0,
+    /// whose node runs the cluster's schedules): the server stops running it (`partitionsToRelease()`), then
+    /// releases its lease (`releasePartition(_:)`), and the node under its share takes it.
+    private func offerShare(_ held: HeldLeases, _ ownership: PostgresStoreConfiguration.Ownership) async {
+        let fence = held.fence
+        guard fence.partitions.count >= 2, !held.isLost, held.refusal() == nil,
+            held.releasing.withLock({ $0 }) == nil
+        else { return }
+        let count = Int64(ownership.partitions)
+        let leaseMilliseconds = Self.milliseconds(ownership.leaseDuration)
+        let nodes: [(name: String, standby: Bool, holding: Int64, free: Int64)]
+        do {
+            let rows = try await rows(
+                """
+                SELECT n.name, n.standby, (SELECT count(*) FROM keel.partition_lease l WHERE l.node = n.name \
+                AND l.expires_at > now() AND l.partition < \(count)), (SELECT count(*) FROM keel.partition_lease \
+                WHERE partition < \(count) AND (node IS NULL OR expires_at IS NULL OR expires_at <= now())) \
+                FROM keel.cluster_node n WHERE n.seen_at > \
+                now() - (\(leaseMilliseconds)::double precision / 1000) * interval '1 second'
+                """,
+                gated: false
+            )
+            nodes = try decoding(rows) { row in
+                (
+                    try row[0].decode(String.self), try row[1].decode(Bool.self), try row[2].decode(Int64.self),
+                    try row[3].decode(Int64.self)
+                )
+            }
+        } catch {
+            return
+        }
+        let others = nodes.filter { $0.name != fence.node && (!$0.standby || $0.holding > 0) }
+        guard let fewest = others.map(\.holding).min(),
+            LeaseShare.release(
+                partitions: count,
+                sharing: Int64(others.count + 1),
+                holding: Int64(fence.partitions.count),
+                fewestElsewhere: fewest,
+                free: nodes.first?.free ?? 0
+            ),
+            let partition = fence.partitions.filter({ $0 != 0 }).max()
+        else { return }
+        held.releasing.withLock { $0 = partition }
+        logger.info(
+            "giving a partition up for a node under its share",
+            metadata: [
+                "node": "\(fence.node)", "partition": "\(partition)", "holding": "\(fence.partitions.count)",
+                "nodes": "\(others.count + 1)",
+            ]
+        )
+        releases.continuation.yield(Int(partition))
+    }
+
     /// Renews the leases every quarter of their duration. A renewal that finds another node in a lease row
     /// loses them for good; one that fails (the database unreachable) changes nothing, and the lease rules
     /// stop this node's writes once the deadline passes.
@@ -442,21 +582,24 @@ extension PostgresStore: LeasedStore {
                 }
                 let start = ContinuousClock.now
                 do {
+                    // The fence as renewed: a partition given up meanwhile leaves the fence, not the count.
+                    let fence = held.fence
                     let renewed = try await renew(
-                        held.fence,
-                        address: ownership.address,
+                        fence,
+                        ownership,
                         leaseMilliseconds: leaseMilliseconds,
                         wait: period
                     )
-                    guard renewed == held.fence.partitions.count else {
+                    guard renewed == fence.partitions.count else {
                         held.lose(
-                            "another node took \(held.fence.partitions.count - renewed) of the "
-                                + "\(held.fence.partitions.count) partitions of node \(held.fence.node)"
+                            "another node took \(fence.partitions.count - renewed) of the "
+                                + "\(fence.partitions.count) partitions of node \(fence.node)"
                         )
                         return
                     }
                     held.state.withLock { $0.renewed(startedAt: start) }
                     await takeMore(held, ownership)
+                    await offerShare(held, ownership)
                     if failing {
                         logger.info("renewed the partitions' leases again", metadata: ["node": "\(held.fence.node)"])
                         failing = false
@@ -482,20 +625,21 @@ extension PostgresStore: LeasedStore {
         let leaseMilliseconds = Self.milliseconds(ownership.leaseDuration)
         for _ in 0..<3 where held.refusal() != nil && !held.isLost {
             let start = ContinuousClock.now
+            let fence = held.fence
             let renewed = try? await renew(
-                held.fence,
-                address: ownership.address,
+                fence,
+                ownership,
                 leaseMilliseconds: leaseMilliseconds,
                 wait: ownership.leaseDuration / 4
             )
-            if renewed == held.fence.partitions.count { held.state.withLock { $0.renewed(startedAt: start) } }
+            if renewed == fence.partitions.count { held.state.withLock { $0.renewed(startedAt: start) } }
         }
     }
 
     /// How many of the fence's lease rows still name this node with its epochs, now extended.
     private func renew(
         _ fence: PartitionFence,
-        address: String?,
+        _ ownership: PostgresStoreConfiguration.Ownership,
         leaseMilliseconds: Int64,
         wait: Duration
     ) async throws(StoreError)
@@ -503,8 +647,9 @@ extension PostgresStore: LeasedStore {
     {
         let (partitions, epochs) = fence.arrays
         let query: PostgresQuery = """
-            WITH seen AS (INSERT INTO keel.cluster_node (name, address, started_at, seen_at) \
-            VALUES (\(fence.node), \(address), now(), now()) ON CONFLICT (name) DO UPDATE SET seen_at = now()) \
+            WITH seen AS (INSERT INTO keel.cluster_node (name, address, started_at, seen_at, standby) \
+            VALUES (\(fence.node), \(ownership.address), now(), now(), \(ownership.standby)) \
+            ON CONFLICT (name) DO UPDATE SET seen_at = now()) \
             UPDATE keel.partition_lease l \
             SET expires_at = now() + (\(leaseMilliseconds)::double precision / 1000) * interval '1 second' \
             FROM unnest(\(partitions), \(epochs)) AS f(p, e) \

@@ -21,6 +21,8 @@ extension PostgresStore {
             ]
         ),
         ("v9", [takeRateTokenFunction]),
+        // A standby (`--standby`) asks for no share of the partitions: the others give it none.
+        ("v10", ["ALTER TABLE keel.cluster_node ADD COLUMN standby BOOLEAN NOT NULL DEFAULT false"]),
     ]
 
     /// A cluster's rate-limit buckets, shared by its nodes: per bucket, the instant its next token is due

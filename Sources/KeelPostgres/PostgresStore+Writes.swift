@@ -19,8 +19,10 @@ extension PostgresStore {
             throw StoreError(wrapping: error)
         }
         let held = leases.withLock { $0 }
+        let write = held?.beginWrite()
+        defer { if let write { held?.endWrite(write.generation) } }
         do {
-            _ = try await rows(batch.query(fence: held?.fence))
+            _ = try await rows(batch.query(fence: write?.fence))
         } catch {
             if error.code == .fenced { held?.lose(error.message) }
             throw error

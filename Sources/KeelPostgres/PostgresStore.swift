@@ -26,6 +26,8 @@ public final class PostgresStore: Store, IntrospectionStore, CustomStringConvert
     let keeper = Mutex<Task<Void, Never>?>(nil)
     /// Partitions the keeper took while the node runs (`partitionsTaken()`).
     let taken = AsyncStream<Set<Int>>.makeStream()
+    /// Partitions the keeper decided to give up for a node under its share (`partitionsToRelease()`).
+    let releases = AsyncStream<Int>.makeStream()
 
     /// Connects, checks the database is reachable (failing with the URL, password hidden, and the cause), and
     /// brings the schema up to date.

@@ -113,12 +113,23 @@ public struct PostgresStoreConfiguration: Sendable, Hashable {
         /// host:port where the other nodes reach this one (`--cluster-bind`): a standby forwards the requests it
         /// receives there while this node holds the partitions. Nil: no other node can forward to it.
         public var address: String?
+        /// A standby asks for no share of the partitions (`--standby`): it takes those left free (a node that
+        /// died or stopped), and the others give it none while they run. Without it, a node that joins a running
+        /// cluster gets its share: nodes over theirs give partitions up, one at a time.
+        public var standby: Bool
 
-        public init(node: String, partitions: Int, leaseDuration: Duration = .seconds(10), address: String? = nil) {
+        public init(
+            node: String,
+            partitions: Int,
+            leaseDuration: Duration = .seconds(10),
+            address: String? = nil,
+            standby: Bool = false
+        ) {
             self.node = node
             self.partitions = partitions
             self.leaseDuration = leaseDuration
             self.address = address
+            self.standby = standby
         }
     }
 

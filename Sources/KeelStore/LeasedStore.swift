@@ -41,6 +41,14 @@ public protocol LeasedStore: Store {
     /// are fenced by their new epochs; the engine recovers them before it runs their work.
     func partitionsTaken() -> AsyncStream<Set<Int>>
 
+    /// Yields a partition this node decided to give up for a node under its share (rebalancing): the server
+    /// stops running it (the engine's `relinquish`), then calls `releasePartition(_:)`. One at a time.
+    func partitionsToRelease() -> AsyncStream<Int>
+
+    /// Stops fencing writes by `partition` and lets its lease expire now, so that another node takes it; the
+    /// engine must have stopped writing it first.
+    func releasePartition(_ partition: Int) async
+
     /// The oldest outbox messages for `partitions`, in the order they were stored, at most `limit`.
     func outbox(partitions: Set<Int>, limit: Int) async throws -> [OutboxRecord]
 

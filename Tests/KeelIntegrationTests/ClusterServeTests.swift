@@ -35,7 +35,7 @@ struct ClusterServeTests {
         let url = try await PostgresTestServer.shared().freshDatabase()
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         let active = try Self.node("n1", url: url)
-        let standby = try Self.node("n2", url: url)
+        let standby = try Self.node("n2", url: url, more: ["--standby"])
         defer {
             active.cleanUp()
             standby.cleanUp()
@@ -104,7 +104,7 @@ struct ClusterServeTests {
             }
 
             // SIGTERM to a standby: it stops cleanly (status 0) and leaves the cluster.
-            let third = try Self.node("n3", url: url)
+            let third = try Self.node("n3", url: url, more: ["--standby"])
             defer { third.cleanUp() }
             try await third.start(client: client)
             let three = try await client.get("\(active.admin)/cluster").json()["nodes"] as? [[String: Any]]
@@ -142,7 +142,7 @@ struct ClusterServeTests {
     func killActiveNodeUnderLoad() async throws {
         let url = try await PostgresTestServer.shared().freshDatabase()
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let nodes = try ["n1", "n2", "n3"].map { try Self.node($0, url: url) }
+        let nodes = try ["n1", "n2", "n3"].map { try Self.node($0, url: url, more: $0 == "n1" ? [] : ["--standby"]) }
         defer { for node in nodes { node.cleanUp() } }
         do {
             for node in nodes { try await node.start(client: client) }
@@ -216,7 +216,7 @@ struct ClusterServeTests {
     func spreadPartitionsUnderKill() async throws {
         let url = try await PostgresTestServer.shared().freshDatabase()
         let client = HTTPClient.chaosClient()
-        let nodes = try ["n1", "n2", "n3"].map { try Self.node($0, url: url) }
+        let nodes = try ["n1", "n2", "n3"].map { try Self.node($0, url: url, more: $0 == "n3" ? ["--standby"] : []) }
         defer { for node in nodes { node.cleanUp() } }
         do {
             // Started together, each joins before either takes partitions: they take two each.
@@ -236,32 +236,14 @@ struct ClusterServeTests {
             /// `count` programs through the three ingresses; `victim` is killed with `kill -9` once half are in
             /// flight, their calls, sends and awakeables crossing between the nodes.
             func run(_ count: Int, batch: String, killing victim: Int) async throws {
-                let programs = (0..<count).map { index in
-                    (
-                        object: ChaosObject(layer: 0, key: generator.key()), program: generator.program(layer: 0),
-                        idempotencyKey: "spread-\(batch)-\(index)"
-                    )
-                }
-                for item in programs { model.submit(item.program, to: item.object) }
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for (index, item) in programs.enumerated() {
-                        if index == programs.count / 2 {
-                            try await group.waitForAll()
-                            nodes[victim].kill()
-                        }
-                        let order = Array(ingresses[(index % 3)...] + ingresses[..<(index % 3)])
-                        group.addTask {
-                            try await Self.submit(
-                                item.program,
-                                to: item.object,
-                                key: item.idempotencyKey,
-                                via: order,
-                                client
-                            )
-                        }
-                    }
-                    try await group.waitForAll()
-                }
+                try await Self.runPrograms(
+                    count,
+                    batch: "spread-\(batch)",
+                    generator: &generator,
+                    model: &model,
+                    ingresses: ingresses,
+                    client: client
+                ) { nodes[victim].kill() }
             }
             try await run(60, batch: "0", killing: 1)
             let takeover = try await Self.waitForTakeover(from: "n2", admins: [nodes[0].admin], client: client)
@@ -283,24 +265,7 @@ struct ClusterServeTests {
             let reader = nodes[(dead + 1) % 3].ingress
 
             // Every program ran once, with every call, send and awakeable it made: the counters say so.
-            let objects = Set(model.objects).union(
-                (0..<3).flatMap { layer in (0..<3).map { ChaosObject(layer: layer, key: "k\($0)") } }
-            )
-            var wrong: [String] = []
-            let deadline = ContinuousClock.now + .seconds(90)
-            repeat {
-                wrong = []
-                for object in objects.sorted() {
-                    let expected = ChaosCounter(counter: model.counters[object] ?? 0, runs: model.runs[object] ?? 0)
-                    let answer = try? await client.get("\(reader)/\(object.service)/\(object.key)/get")
-                    let counter = answer.flatMap { try? JSONDecoder().decode(ChaosCounter.self, from: $0.body) }
-                    if counter != expected {
-                        wrong.append("\(object): \(String(describing: counter)), expected \(expected)")
-                    }
-                }
-                if !wrong.isEmpty { try await Task.sleep(for: .milliseconds(500)) }
-            } while !wrong.isEmpty && ContinuousClock.now < deadline
-            #expect(wrong.isEmpty, "\(wrong.joined(separator: "\n"))")
+            try await Self.expectCounters(model, reader: reader, client: client)
             // A request forwarded to another node is counted once, by the node that answered it: never as a 500
             // on the node that forwarded it.
             for node in nodes.indices where node != dead {
@@ -324,6 +289,91 @@ struct ClusterServeTests {
             throw error
         }
         try await client.shutdown()
+    }
+
+    @Test(
+        "nodes that join a loaded cluster get their shares: the others give partitions up one at a time while random programs run through every ingress, one node is killed -9 in the middle of a handoff, and every object's counter and runs match the model"
+    )
+    func rebalanceOntoJoiningNodes() async throws {
+        try await Self.withCluster(["n1", "n2", "n3"]) { nodes, client in
+            try await nodes[0].start(client: client)
+            #expect(await Self.shares(nodes[0].admin, client: client) == ["n1": 4])
+            var generator = ChaosGenerator(seed: 2_026_120_9)
+            var model = ChaosModel()
+            let ingresses = nodes.map(\.ingress)
+
+            // n2 joins while programs run through n1 (the others are not up yet): n1 gives it two partitions.
+            try await Self.runPrograms(
+                40,
+                batch: "join",
+                generator: &generator,
+                model: &model,
+                ingresses: [ingresses[0]],
+                client: client
+            ) { try await nodes[1].start(client: client) }
+            try await Self.eventually("n1 and n2 hold two partitions each", within: .seconds(40)) {
+                await Self.shares(nodes[0].admin, client: client) == ["n1": 2, "n2": 2]
+            }
+
+            // n3 joins under load through n1 and n2; as soon as one of them gave a partition up (its lease
+            // expired and not taken yet, or just taken by n3), n2 is killed -9.
+            try await Self.runPrograms(
+                40,
+                batch: "handoff",
+                generator: &generator,
+                model: &model,
+                ingresses: Array(ingresses[0...1]),
+                client: client
+            ) {
+                try await nodes[2].start(client: client)
+                try await Self.eventually("a partition is handed over", within: .seconds(40)) {
+                    guard let status = try? await client.get("\(nodes[0].admin)/cluster"),
+                        let leases = try? status.json()["leases"] as? [[String: Any]]
+                    else { return false }
+                    return leases.contains { $0["live"] as? Bool != true || $0["node"] as? String == "n3" }
+                }
+                nodes[1].kill()
+            }
+            _ = try await Self.waitForTakeover(from: "n2", admins: [nodes[0].admin, nodes[2].admin], client: client)
+            try await Self.eventually("n1 and n3 hold two partitions each", within: .seconds(40)) {
+                await Self.shares(nodes[0].admin, client: client) == ["n1": 2, "n3": 2]
+            }
+
+            // REBALANCE_ROUNDS more (none on CI): the dead node comes back under load and gets its share, then
+            // a random node is killed -9.
+            var dead = 1
+            var random = ChaosRandom(seed: 2_026_121_0)
+            for round in 0..<(Int(ProcessInfo.processInfo.environment["REBALANCE_ROUNDS"] ?? "") ?? 0) {
+                try await Self.runPrograms(
+                    30,
+                    batch: "round\(round)",
+                    generator: &generator,
+                    model: &model,
+                    ingresses: nodes.indices.filter { $0 != dead }.map { ingresses[$0] },
+                    client: client
+                ) { try await nodes[dead].start(client: client) }
+                let alive = nodes.map(\.admin)
+                try await Self.eventually("every node holds its share", within: .seconds(40)) {
+                    await Self.shares(alive[0], client: client)?.values.sorted() == [1, 1, 2]
+                }
+                dead = random.int(in: 0...2)
+                nodes[dead].kill()
+                _ = try await Self.waitForTakeover(
+                    from: "n\(dead + 1)",
+                    admins: nodes.indices.filter { $0 != dead }.map { alive[$0] },
+                    client: client
+                )
+            }
+            let survivors = nodes.indices.filter { $0 != dead }.map { nodes[$0] }
+            try await Self.expectCounters(model, reader: survivors[0].ingress, client: client)
+            // A call this node accepted whose partition moved is answered from the store, never as a 500.
+            for node in survivors {
+                let arguments = node.serveArguments
+                let bind = try #require(arguments.firstIndex(of: "--metrics-bind").map { arguments[$0 + 1] })
+                let scrape = try await Scrape.until(client, "http://\(bind)/metrics") { _ in true }
+                #expect(scrape[#"keel_ingress_requests_total{status="500"}"#] ?? 0 == 0, "\(node.serveArguments)")
+            }
+        }
     }
 
     @Test(
@@ -419,7 +469,7 @@ struct ClusterServeTests {
         "a concurrency limit holds across the cluster: Slots/hold (limit 2) sent through both nodes never runs three at once; when the node keeping its slots is killed -9, a standby takes over and every invocation completes"
     )
     func concurrencyAcrossNodes() async throws {
-        try await Self.withCluster(["n1", "n2", "n3"]) { nodes, client in
+        try await Self.withCluster(["n1", "n2", "n3"], standbys: ["n3"]) { nodes, client in
             async let first: Void = nodes[0].start(client: client)
             async let second: Void = nodes[1].start(client: client)
             _ = try await (first, second)
@@ -522,6 +572,66 @@ struct ClusterServeTests {
         }
     }
 
+    @Test(
+        "the partition keeping a concurrency limit's slots moves to a node that joins while holds run and wait: the joiner rebuilds the slots, the waiting ones ask it, and every hold ends"
+    )
+    func concurrencyWhileKeeperMoves() async throws {
+        try await Self.withCluster(["n1", "n2"]) { nodes, client in
+            try await nodes[0].start(client: client)
+            func intervals() -> [String: (start: Int64?, end: Int64?)] {
+                var found: [String: (start: Int64?, end: Int64?)] = [:]
+                for line in nodes.flatMap({ $0.sideEffects() }) {
+                    let fields = line.split(separator: " ")
+                    guard fields.count == 4, fields[0] == "slot", let at = Int64(fields[3]) else { continue }
+                    if fields[2] == "start" { found[String(fields[1]), default: (nil, nil)].start = at }
+                    if fields[2] == "end" { found[String(fields[1]), default: (nil, nil)].end = at }
+                }
+                return found
+            }
+            // n1 holds every partition, the keeper (2 of 4) included: two run, fourteen wait.
+            for index in 0..<16 {
+                let sent = try await client.post(
+                    "\(nodes[0].ingress)/Slots/hold/send",
+                    #"{"label":"m\#(index)","ms":400}"#
+                )
+                #expect(sent.status == 202, "\(sent.text)")
+            }
+            try await Self.eventually("a hold ran", within: .seconds(30)) { !intervals().isEmpty }
+            // n2 joins: n1 gives partitions 3 and then 2 up, the keeper with them.
+            try await nodes[1].start(client: client)
+            try await Self.eventually("n1 and n2 hold two partitions each", within: .seconds(40)) {
+                await Self.shares(nodes[0].admin, client: client) == ["n1": 2, "n2": 2]
+            }
+            let leases = try await client.get("\(nodes[0].admin)/cluster").json()["leases"] as? [[String: Any]] ?? []
+            let keeper = leases.first { ($0["partition"] as? NSNumber)?.intValue == 2 }?["node"] as? String
+            #expect(keeper == "n2")
+            for index in 16..<22 {
+                let sent = try await client.post(
+                    "\(nodes[1].ingress)/Slots/hold/send",
+                    #"{"label":"m\#(index)","ms":400}"#
+                )
+                #expect(sent.status == 202, "\(sent.text)")
+            }
+            try await Self.eventually("22 holds ended", within: .seconds(90)) {
+                intervals().values.filter { $0.end != nil }.count == 22
+            }
+            // The new keeper rebuilds the slots from the store, not knowing which two of the unfinished ones
+            // run on n1 (documented): for a while up to twice the limit may run, never more.
+            let events = intervals().values.flatMap { [($0.start ?? 0, 1), ($0.end ?? 0, -1)] }.sorted {
+                ($0.0, $0.1) < ($1.0, $1.1)
+            }
+            var running = 0
+            var most = 0
+            for (_, change) in events {
+                running += change
+                most = max(most, running)
+            }
+            #expect(most >= 2 && most <= 4, "at most \(most) ran at once")
+            print("cluster: at most \(most) holds (limit 2) ran at once while their keeper moved")
+            #expect(nodes[1].sideEffects().contains { $0.hasPrefix("slot m") }, "\(nodes[1].serverLog.suffix(2000))")
+        }
+    }
+
     /// Polls `condition` until it holds, for at most `limit` (the nodes read the catalog's version every
     /// second).
     static func eventually(
@@ -586,11 +696,14 @@ struct ClusterServeTests {
     static func withCluster(
         _ names: [String],
         more: [String] = [],
+        standbys: Set<String> = [],
         _ body: @escaping @Sendable ([KeelProcess], HTTPClient) async throws -> Void
     ) async throws {
         let url = try await PostgresTestServer.shared().freshDatabase()
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let nodes = try names.map { try node($0, url: url, more: more) }
+        // Connections to a node killed -9 fail at once instead of being retried (`chaosClient`): a node that
+        // restarts on the same port is reached again.
+        let client = HTTPClient.chaosClient()
+        let nodes = try names.map { try node($0, url: url, more: more + (standbys.contains($0) ? ["--standby"] : [])) }
         defer { for node in nodes { node.cleanUp() } }
         do {
             try await body(nodes, client)
@@ -699,6 +812,76 @@ struct ClusterServeTests {
     /// Polls the survivors' `/cluster` until every partition is held, live, by a node other than `dead`.
     /// Waits until every partition has a live lease and none is the dead node's; the survivors holding them,
     /// and the highest epoch.
+    /// `count` random programs (`ChaosGenerator`) submitted through `ingresses` in turn, each with its
+    /// idempotency key `batch-index`, and recorded in `model`; `midway` runs once the first half completed
+    /// and the second half is about to go, their calls, sends and awakeables crossing between the nodes.
+    static func runPrograms(
+        _ count: Int,
+        batch: String,
+        generator: inout ChaosGenerator,
+        model: inout ChaosModel,
+        ingresses: [String],
+        client: HTTPClient,
+        midway: () async throws -> Void
+    ) async throws {
+        let programs = (0..<count).map { index in
+            (
+                object: ChaosObject(layer: 0, key: generator.key()), program: generator.program(layer: 0),
+                idempotencyKey: "\(batch)-\(index)"
+            )
+        }
+        for item in programs { model.submit(item.program, to: item.object) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, item) in programs.enumerated() {
+                if index == programs.count / 2 {
+                    try await group.waitForAll()
+                    try await midway()
+                }
+                let shift = index % ingresses.count
+                let order = Array(ingresses[shift...] + ingresses[..<shift])
+                group.addTask {
+                    try await Self.submit(item.program, to: item.object, key: item.idempotencyKey, via: order, client)
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    /// Every object's counter and runs, read through `reader`, match `model` within 90 s.
+    static func expectCounters(_ model: ChaosModel, reader: String, client: HTTPClient) async throws {
+        let objects = Set(model.objects).union(
+            (0..<3).flatMap { layer in (0..<3).map { ChaosObject(layer: layer, key: "k\($0)") } }
+        )
+        var wrong: [String] = []
+        let deadline = ContinuousClock.now + .seconds(90)
+        repeat {
+            wrong = []
+            for object in objects.sorted() {
+                let expected = ChaosCounter(counter: model.counters[object] ?? 0, runs: model.runs[object] ?? 0)
+                let answer = try? await client.get("\(reader)/\(object.service)/\(object.key)/get")
+                let counter = answer.flatMap { try? JSONDecoder().decode(ChaosCounter.self, from: $0.body) }
+                if counter != expected {
+                    wrong.append("\(object): \(String(describing: counter)), expected \(expected)")
+                }
+            }
+            if !wrong.isEmpty { try await Task.sleep(for: .milliseconds(500)) }
+        } while !wrong.isEmpty && ContinuousClock.now < deadline
+        #expect(wrong.isEmpty, "\(wrong.joined(separator: "\n"))")
+    }
+
+    /// The partitions each node holds a live lease on, as `/cluster` on `admin` says (nil when it does not
+    /// answer).
+    static func shares(_ admin: String, client: HTTPClient) async -> [String: Int]? {
+        guard let status = try? await client.get("\(admin)/cluster"), status.status == 200,
+            let leases = try? status.json()["leases"] as? [[String: Any]]
+        else { return nil }
+        var shares: [String: Int] = [:]
+        for lease in leases where lease["live"] as? Bool == true {
+            shares[lease["node"] as? String ?? "", default: 0] += 1
+        }
+        return shares
+    }
+
     static func waitForTakeover(
         from dead: String,
         admins: [String],

@@ -69,7 +69,7 @@ struct PostgresServeTests {
         // 4 s leases: renewals every second leave a loaded CI machine 2 s of slack.
         let cluster = ["--store", url, "--lease-duration", "4s"]
         let first = try KeelProcess(serveArguments: cluster + ["--node-name", "n1"])
-        let second = try KeelProcess(serveArguments: cluster + ["--node-name", "n2"])
+        let second = try KeelProcess(serveArguments: cluster + ["--node-name", "n2", "--standby"])
         defer {
             first.signal(SIGCONT)
             first.cleanUp()

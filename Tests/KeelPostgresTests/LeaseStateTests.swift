@@ -67,4 +67,45 @@ struct LeaseShareTests {
         // A node counted as dead (liveNodes below what holds leases) still never exceeds what is free.
         #expect(LeaseShare.take(partitions: 4, liveNodes: 0, holding: 0, free: 3, waiting: 0) == 3)
     }
+
+    @Test("a node over its share gives one partition up to a node that joined; balanced shares stay put")
+    func rebalancing() {
+        // Four partitions, one node holding all, a second joins: two rounds of one each, then nothing.
+        #expect(LeaseShare.release(partitions: 4, sharing: 2, holding: 4, fewestElsewhere: 0, free: 0))
+        #expect(LeaseShare.release(partitions: 4, sharing: 2, holding: 3, fewestElsewhere: 1, free: 0))
+        #expect(!LeaseShare.release(partitions: 4, sharing: 2, holding: 2, fewestElsewhere: 2, free: 0))
+        // One given up and not yet taken: wait.
+        #expect(!LeaseShare.release(partitions: 4, sharing: 2, holding: 3, fewestElsewhere: 0, free: 1))
+        // Three nodes on four partitions: 2, 2, 0 gives one; 2, 1, 1 is balanced (2 is the share rounded up).
+        #expect(LeaseShare.release(partitions: 4, sharing: 3, holding: 2, fewestElsewhere: 0, free: 0))
+        #expect(!LeaseShare.release(partitions: 4, sharing: 3, holding: 2, fewestElsewhere: 1, free: 0))
+        #expect(!LeaseShare.release(partitions: 4, sharing: 3, holding: 1, fewestElsewhere: 1, free: 0))
+        // Eight on three: 4, 4, 0 gives; 3, 3, 2 is balanced; 4, 2, 2 gives (over the share rounded up).
+        #expect(LeaseShare.release(partitions: 8, sharing: 3, holding: 4, fewestElsewhere: 0, free: 0))
+        #expect(!LeaseShare.release(partitions: 8, sharing: 3, holding: 3, fewestElsewhere: 2, free: 0))
+        #expect(LeaseShare.release(partitions: 8, sharing: 3, holding: 4, fewestElsewhere: 2, free: 0))
+        // Alone, or more nodes than partitions holding one each: nothing to give.
+        #expect(!LeaseShare.release(partitions: 4, sharing: 1, holding: 4, fewestElsewhere: 0, free: 0))
+        #expect(!LeaseShare.release(partitions: 2, sharing: 5, holding: 1, fewestElsewhere: 0, free: 0))
+        // Whatever the shares, a node keeps one, and a node holding none takes what is given.
+        for partitions in Int64(1)...12 {
+            for sharing in Int64(2)...5 {
+                for holding in Int64(0)...partitions
+                where LeaseShare.release(
+                    partitions: partitions,
+                    sharing: sharing,
+                    holding: holding,
+                    fewestElsewhere: 0,
+                    free: 0
+                ) {
+                    // Never its last one.
+                    #expect(holding >= 2, "\(partitions) \(sharing) \(holding)")
+                    #expect(
+                        LeaseShare.take(partitions: partitions, liveNodes: sharing, holding: 0, free: 1, waiting: 0)
+                            == 1
+                    )
+                }
+            }
+        }
+    }
 }

@@ -74,6 +74,22 @@ public struct ConcurrencyState: Sendable {
         (groups[group]?.running[key]?.count ?? 0, groups[group]?.waiting[key]?.count ?? 0)
     }
 
+    /// Forgets the groups `forgets` names, with their members (their slots are kept elsewhere from now on: a
+    /// cluster node gave up the partition keeping them). Returns the members forgotten, running or not.
+    public mutating func forgetGroups(where forgets: (String) -> Bool) -> [(id: InvocationID, running: Bool)] {
+        let names = groups.keys.filter(forgets)
+        guard !names.isEmpty else { return [] }
+        let forgotten = Set(names)
+        var members: [(id: InvocationID, running: Bool)] = []
+        for (id, member) in self.members where forgotten.contains(member.group) {
+            members.append((id, member.running))
+            self.members[id] = nil
+            cancelling.remove(id)
+        }
+        for name in names { groups[name] = nil }
+        return members
+    }
+
     /// An invocation that holds a slot whatever the limit (a suspended or paused one found at start: a slot is
     /// held until completion, suspension included).
     public mutating func occupy(_ id: InvocationID, group: String, key: String, rule: ConcurrencyRule) {

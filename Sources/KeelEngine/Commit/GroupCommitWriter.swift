@@ -29,6 +29,8 @@ final class GroupCommitWriter: Sendable {
     fileprivate struct Submission {
         var owners: [InvocationID]
         var operations: [StoreOperation]
+        /// The partition whose processor handed it in (`PartitionWriter`); nil for the engine's own writes.
+        var partition: Int?
         var waiter: CheckedContinuation<Void, any Error>?
         /// Called on the writing thread once the batch is durable (nil) or failed.
         var then: (@Sendable (StoreError?) -> Void)?
@@ -38,6 +40,8 @@ final class GroupCommitWriter: Sendable {
         var submissions: [Submission] = []
         var poisoned: Set<InvocationID> = []
         var isClosed = false
+        /// Partitions this node gave up (another node runs them now): their processors' writes are refused.
+        var closedPartitions: Set<Int> = []
         /// The commit thread waits on `wakeThread` and must be signalled once.
         var isThreadAsleep = false
         /// The sleeping commit thread wakes by itself, to write lazy submissions.
@@ -74,15 +78,31 @@ final class GroupCommitWriter: Sendable {
     /// index given to the last journal entry among them (0 when there is none), or nil when the changes were
     /// refused (an owner is poisoned, or the writer is closed).
     @discardableResult
-    func enqueue(_ operations: consuming [StoreOperation], for owner: InvocationID) -> Int64? {
-        enqueue(consume operations, for: [owner])
+    func enqueue(_ operations: consuming [StoreOperation], for owner: InvocationID, partition: Int? = nil) -> Int64? {
+        enqueue(consume operations, for: [owner], partition: partition)
     }
 
     /// Hands in changes that touch several invocations (a call writes the caller's journal and creates the
     /// callee): they commit together or not at all, and a failure poisons every owner.
     @discardableResult
-    func enqueue(_ operations: consuming [StoreOperation], for owners: [InvocationID]) -> Int64? {
-        try? submit(Submission(owners: owners, operations: consume operations), lazy: true).get()
+    func enqueue(
+        _ operations: consuming [StoreOperation],
+        for owners: [InvocationID],
+        partition: Int? = nil
+    ) -> Int64? {
+        try? submit(Submission(owners: owners, operations: consume operations, partition: partition), lazy: true).get()
+    }
+
+    /// Refuses, from now on, every write handed in by partition `partition`'s processor: this node gives the
+    /// partition up. What was handed in before is still written; a commit handed in after this returns once it
+    /// is (or failed).
+    func closePartition(_ partition: Int) {
+        state.withLock { _ = $0.closedPartitions.insert(partition) }
+    }
+
+    /// Takes partition `partition`'s writes again (this node took the partition back, with a new processor).
+    func openPartition(_ partition: Int) {
+        state.withLock { _ = $0.closedPartitions.remove(partition) }
     }
 
     /// Queues a submission unless the writer is closed or an owner is poisoned, and wakes whoever writes when
@@ -96,6 +116,12 @@ final class GroupCommitWriter: Sendable {
         var submission = consume submission
         let (outcome, wakeThread) = state.withLock { state -> (Result<Int64, StoreError>, Bool) in
             if state.isClosed { return (.failure(StoreError(.closed, "the engine is shutting down")), false) }
+            if let partition = submission.partition, state.closedPartitions.contains(partition) {
+                return (
+                    .failure(StoreError(.fenced, "partition \(partition) was given up to another node of the cluster")),
+                    false
+                )
+            }
             if let poisoned = submission.owners.first(where: state.poisoned.contains) {
                 return (.failure(Self.poisonError(poisoned)), false)
             }
@@ -139,13 +165,15 @@ final class GroupCommitWriter: Sendable {
     nonisolated(nonsending) func commit(
         _ operations: [StoreOperation],
         for owner: InvocationID?,
-        lazy: Bool = false
+        lazy: Bool = false,
+        partition: Int? = nil
     ) async throws {
         do {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let submission = Submission(
                     owners: owner.map { [$0] } ?? [],
                     operations: operations,
+                    partition: partition,
                     waiter: continuation
                 )
                 if case .failure(let refusal) = submit(submission, lazy: lazy) {
@@ -171,10 +199,11 @@ final class GroupCommitWriter: Sendable {
         for owner: InvocationID,
         lazy: Bool = false,
         quiet: Bool = false,
+        partition: Int? = nil,
         then: @escaping @Sendable (StoreError?) -> Void
     ) {
         if case .failure(let refusal) = submit(
-            Submission(owners: [owner], operations: consume operations, then: then),
+            Submission(owners: [owner], operations: consume operations, partition: partition, then: then),
             lazy: lazy,
             quiet: quiet
         ) {
@@ -367,4 +396,44 @@ extension GroupCommitWriter.State {
         isThreadAsleep = false
         return true
     }
+}
+
+/// A partition processor's view of the writer: everything it hands in is tagged with its partition, so that
+/// the writer refuses it once this node gave the partition up (`GroupCommitWriter.closePartition`), whatever
+/// task of the old processor is still running then.
+struct PartitionWriter: Sendable {
+    let base: GroupCommitWriter
+    let partition: Int
+
+    @discardableResult
+    func enqueue(_ operations: consuming [StoreOperation], for owner: InvocationID) -> Int64? {
+        base.enqueue(consume operations, for: owner, partition: partition)
+    }
+
+    @discardableResult
+    func enqueue(_ operations: consuming [StoreOperation], for owners: [InvocationID]) -> Int64? {
+        base.enqueue(consume operations, for: owners, partition: partition)
+    }
+
+    nonisolated(nonsending) func commit(
+        _ operations: [StoreOperation],
+        for owner: InvocationID?,
+        lazy: Bool = false
+    ) async throws {
+        try await base.commit(operations, for: owner, lazy: lazy, partition: partition)
+    }
+
+    func commit(
+        _ operations: consuming [StoreOperation],
+        for owner: InvocationID,
+        lazy: Bool = false,
+        quiet: Bool = false,
+        then: @escaping @Sendable (StoreError?) -> Void
+    ) {
+        base.commit(consume operations, for: owner, lazy: lazy, quiet: quiet, partition: partition, then: then)
+    }
+
+    func recover(_ owner: InvocationID) { base.recover(owner) }
+
+    func isPoisoned(_ owner: InvocationID) -> Bool { base.isPoisoned(owner) }
 }

@@ -37,6 +37,11 @@ final class FlowControl: Sendable {
         }
     }
 
+    /// Forgets the groups `forgets` names (their keeper partition left this node); returns their members.
+    func forgetGroups(where forgets: (String) -> Bool) -> [(id: InvocationID, running: Bool)] {
+        state.withLock { $0.concurrency.forgetGroups(where: forgets) }
+    }
+
     func take(_ bucket: String, rule: RateRule, now: Int64) -> Int64? {
         state.withLock { $0.rates.take(bucket, rule: rule, now: now) }
     }
@@ -167,13 +172,7 @@ extension PartitionProcessor {
         } else if granted.contains(id) {
             return true
         }
-        let key: String
-        if let input = invocation.journal?.first {
-            let values = FlowInput(target: record.target, input: input)
-            key = rule.key.value(objectKey: values.objectKey, input: values.body, headers: values.headers) ?? ""
-        } else {
-            key = rule.key.value(objectKey: record.target.key, input: Data(), headers: []) ?? ""
-        }
+        let key = flowKey(invocation, rule: rule)
         guard router.owns(keeper) else {
             let arrival = PartitionMessage.FlowArrival(id: id.description, group: group, key: key, rule: rule)
             held[id] = generation
@@ -194,6 +193,37 @@ extension PartitionProcessor {
         case .reject(let reason):
             spawn { [weak self] in _ = await self?.complete(id, with: .failure(Failure(code: 409, message: reason))) }
             return false
+        }
+    }
+
+    /// The key an invocation's concurrency slots count under (from its input, when its journal is loaded).
+    func flowKey(_ invocation: ActiveInvocation, rule: ConcurrencyRule) -> String {
+        let record = invocation.record
+        if let input = invocation.journal?.first {
+            let values = FlowInput(target: record.target, input: input)
+            return rule.key.value(objectKey: values.objectKey, input: values.body, headers: values.headers) ?? ""
+        }
+        return rule.key.value(objectKey: record.target.key, input: Data(), headers: []) ?? ""
+    }
+
+    /// This node gave keeper partition `keeper` up: of `members` (its groups' invocations, forgotten by the
+    /// node's slots), those of this partition that run keep their slot as granted, and those that wait ask
+    /// the keeper's next owner at the next outbox round (which rebuilds its slots from the store meanwhile).
+    func keeperLeft(_ keeper: Int, members: [(id: InvocationID, running: Bool)]) {
+        let now = clock.now()
+        for member in members {
+            guard let invocation = active[member.id] else { continue }
+            if member.running {
+                granted.insert(member.id)
+            } else if held[member.id] != nil, let rule = settings(of: invocation).flow.concurrency {
+                let arrival = PartitionMessage.FlowArrival(
+                    id: member.id.description,
+                    group: Self.flowGroup(invocation.record.target),
+                    key: flowKey(invocation, rule: rule),
+                    rule: rule
+                )
+                askingKeeper[member.id] = (arrival, keeper, now.saturatingSubtracting(Self.flowReminder))
+            }
         }
     }
 

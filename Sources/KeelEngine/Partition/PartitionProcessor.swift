@@ -11,7 +11,8 @@ actor PartitionProcessor {
 
     let index: Int
     let store: any Store
-    let writer: GroupCommitWriter
+    /// The engine's writer, with this partition's tag on every write (refused once the node gives it up).
+    let writer: PartitionWriter
     let registry: ServiceRegistry
     let configuration: EngineConfiguration
     let logger: Logger
@@ -31,7 +32,8 @@ actor PartitionProcessor {
     /// The invocations' lifecycle, object locks and inboxes, as pure rules (`PartitionState`): the source of
     /// truth for statuses and attempt generations.
     var lifecycle = PartitionState()
-    var resultWaiters: [InvocationID: [CheckedContinuation<InvocationResult, Never>]] = [:]
+    /// Nil answers a waiter whose invocation moved to another node with the partition (`relinquish()`).
+    var resultWaiters: [InvocationID: [CheckedContinuation<InvocationResult?, Never>]] = [:]
     /// Invocations waiting for a topic this partition owns (its invocations' results, its workflows' promises).
     var subscribers: [SubscriptionTopic: [Subscription]] = [:]
     /// The engine's time: wall milliseconds, and sleeping until an instant (`ManualClock` in tests).
@@ -46,6 +48,8 @@ actor PartitionProcessor {
     var stateCache = ObjectStateCache()
     /// The engine is stopping: result waiters are answered with 503 instead of kept.
     var isShuttingDown = false
+    /// This node gave the partition up (rebalancing): another node runs its invocations from the store.
+    var relinquished = false
     /// Attempts waiting for a concurrency slot (`FlowControl`), by the generation that may start.
     var held: [InvocationID: UInt64] = [:]
     /// Invocations whose slot a keeper on another node granted (a cluster whose partitions are spread).
@@ -72,7 +76,7 @@ actor PartitionProcessor {
         self.quarantine = quarantine
         self.index = index
         self.store = store
-        self.writer = writer
+        self.writer = PartitionWriter(base: writer, partition: index)
         self.registry = registry
         self.configuration = configuration
         self.tracing = configuration.tracer.map { InvocationTracing(tracer: $0) }
@@ -218,9 +222,10 @@ actor PartitionProcessor {
 
     // MARK: - Results
 
-    /// Waits for an unfinished invocation's result; nil when this partition does not hold it.
+    /// Waits for an unfinished invocation's result; nil when this partition does not hold it (or no longer:
+    /// this node gave the partition up meanwhile).
     func awaitResult(_ id: InvocationID) async -> InvocationResult? {
-        guard active[id] != nil else { return nil }
+        guard active[id] != nil, !relinquished else { return nil }
         if isShuttingDown { return .failure(Self.shutdownFailure(id)) }
         return await withCheckedContinuation { continuation in
             resultWaiters[id, default: []].append(continuation)
@@ -260,6 +265,36 @@ actor PartitionProcessor {
             attempt.output.yield(.error(code: 503, message: "the engine is shutting down"))
             attempt.output.finish()
         }
+    }
+
+    /// This node gives the partition up to another node of the cluster (rebalancing), which resumes its
+    /// invocations from the store, as after a crash: attempts end (an `Error` frame to their relays; what
+    /// they did and was not stored is done again there), no new one starts, timers stop, and waiters are
+    /// answered nil (the engine then waits for the result in the store). Everything is forgotten: the writer
+    /// refuses the partition's writes already (`GroupCommitWriter.closePartition`), and a partition taken back
+    /// later gets a new processor.
+    func relinquish() {
+        relinquished = true
+        isShuttingDown = true
+        let waiting = resultWaiters
+        resultWaiters.removeAll()
+        for waiters in waiting.values {
+            for waiter in waiters { waiter.resume(returning: nil) }
+        }
+        for invocation in active.values {
+            guard let attempt = invocation.attempt else { continue }
+            attempt.output.yield(.error(code: 503, message: "partition \(index) moved to another node of the cluster"))
+            attempt.output.finish()
+        }
+        active.removeAll()
+        lifecycle = PartitionState()
+        subscribers.removeAll()
+        held.removeAll()
+        granted.removeAll()
+        askingKeeper.removeAll()
+        promises.removeAll()
+        stateCache = ObjectStateCache()
+        timerWakeup.wake()
     }
 
     static func shutdownFailure(_ id: InvocationID) -> Failure {

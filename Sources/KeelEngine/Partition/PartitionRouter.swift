@@ -53,6 +53,25 @@ final class PartitionRouter: Sendable {
         owned.withLock { owned in owned = owned.map { $0.union(partitions) } }
     }
 
+    /// Stops running partition `partition` (given up to another node): its requests and effects are routed
+    /// there from now on.
+    func disown(_ partition: Int) {
+        let count = partitions.count
+        owned.withLock { owned in
+            var set = owned ?? Set(0..<count)
+            set.remove(partition)
+            owned = set
+        }
+    }
+
+    /// Puts a new processor in place of partition `processor.index`'s (the old one gave the partition up).
+    func replace(with processor: PartitionProcessor) {
+        table.withLock { table in
+            guard table.indices.contains(processor.index) else { return }
+            table[processor.index] = processor
+        }
+    }
+
     /// The partitions this node runs, for the store's scoped reads; nil when it runs them all.
     var ownedScope: PartitionScope? {
         let count = partitions.count

@@ -27,8 +27,10 @@ extension PartitionProcessor {
         timerWakeup.wake()
     }
 
-    /// Hands out every deadline that is due; returns when the next one is (`.max` when none is left).
-    private func fireDueTimers() -> Int64 {
+    /// Hands out every deadline that is due; returns when the next one is (`.max` when none is left), or nil
+    /// once the node gave the partition up.
+    private func fireDueTimers() -> Int64? {
+        guard !relinquished else { return nil }
         perform(lifecycle.due(now: clock.now()))
         return lifecycle.nextDeadline ?? .max
     }

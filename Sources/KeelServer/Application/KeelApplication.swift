@@ -306,6 +306,7 @@ public struct KeelApplication: Sendable {
         if let cluster {
             services.append(.init(service: OwnershipWatch(store: cluster, logger: logger)))
             services.append(.init(service: PartitionAdoption(store: cluster, engine: engine, logger: logger)))
+            services.append(.init(service: PartitionHandoff(store: cluster, engine: engine)))
             services.append(
                 .init(service: CatalogSync(store: cluster, deployments: deployments, engine: engine, logger: logger))
             )

@@ -153,3 +153,22 @@ struct PartitionAdoption: Service {
         throw KeelApplicationError("could not recover partitions this node took: \(failure)")
     }
 }
+
+/// Gives up the partitions the store decides this node should (rebalancing onto a node under its share):
+/// the engine stops running each first, then the store releases its lease for the other node to take.
+struct PartitionHandoff: Service {
+    let store: any LeasedStore
+    let engine: Engine
+
+    func run() async throws {
+        let releases = store.partitionsToRelease()
+        let (engine, store) = (self.engine, self.store)
+        _ = await cancelWhenGracefulShutdown { () async -> Bool in
+            for await partition in releases {
+                await engine.relinquish(partition)
+                await store.releasePartition(partition)
+            }
+            return true
+        }
+    }
+}

@@ -116,6 +116,14 @@ final class ClusterForwarder: Sendable {
                     + "retry in a moment"
             )
         }
+        guard holder.name != node else {
+            // Its lease still names this node, which no longer runs it: it is being handed to another node.
+            owners.withLock { _ = $0.removeValue(forKey: partition) }
+            return Self.refusal(
+                listener,
+                "partition \(partition.map(String.init) ?? "?") is moving to another node of the cluster; retry in a moment"
+            )
+        }
         guard let address = holder.address, !address.isEmpty else {
             return Self.refusal(
                 listener,

@@ -54,6 +54,18 @@ struct Serve: AsyncParsableCommand {
     )
     var clusterBindFlag: String?
 
+    @Flag(
+        name: .customLong("standby"),
+        help:
+            "On a cluster on PostgreSQL: ask for no share of the partitions while other nodes run them; take those a node that dies or stops leaves (env KEEL_STANDBY=1). Without it, a node that joins gets its share: nodes over theirs give partitions up, one at a time."
+    )
+    var standbyFlag = false
+
+    /// `--standby`, or KEEL_STANDBY=1.
+    private var standby: Bool {
+        standbyFlag || ["1", "true"].contains(ProcessInfo.processInfo.environment["KEEL_STANDBY"])
+    }
+
     /// `--cluster-bind`, or KEEL_CLUSTER_BIND.
     private var clusterBind: String? { clusterBindFlag ?? ProcessInfo.processInfo.environment["KEEL_CLUSTER_BIND"] }
 
@@ -318,7 +330,8 @@ struct Serve: AsyncParsableCommand {
                 node: resolvedNodeName,
                 partitions: partitions,
                 leaseDuration: try Self.positiveDuration(leaseDuration, flag: "--lease-duration"),
-                address: clusterBind.flatMap { ServerConfiguration.Bind($0)?.description }
+                address: clusterBind.flatMap { ServerConfiguration.Bind($0)?.description },
+                standby: standby
             )
             configuration.cluster = clusterBind.flatMap { ServerConfiguration.Bind($0) }
             let clustered = postgres

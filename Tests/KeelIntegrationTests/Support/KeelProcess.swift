@@ -82,12 +82,26 @@ final class KeelProcess: @unchecked Sendable {
         try process.run()
         self.process = process
         let deadline = ContinuousClock.now + .seconds(30)
+        var last = "no answer"
         while ContinuousClock.now < deadline {
-            if let response = try? await client.get("\(ingress)/restate/health"), response.status == 200 { return }
+            // Each probe is bounded: one that hangs must not outlast the deadline.
+            do {
+                let response = try await client.execute(
+                    HTTPClientRequest(url: "\(ingress)/restate/health"),
+                    timeout: .seconds(5)
+                )
+                let body = try await response.body.collect(upTo: 1 << 16)
+                if response.status == .ok { return }
+                last = "\(response.status.code) \(String(buffer: body))"
+            } catch {
+                last = "\(error)"
+            }
             guard process.isRunning else { break }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw KeelProcessError(message: "keel did not become healthy; its log:\n\(serverLog)")
+        throw KeelProcessError(
+            message: "keel did not become healthy (last health answer: \(last)); its log:\n\(serverLog)"
+        )
     }
 
     /// `kill -9`: no shutdown hooks, no flushing.
