@@ -239,7 +239,7 @@ extension PostgresStore: LeasedStore {
         let nodeRows = try await self.rows(
             """
             SELECT name, address, (extract(epoch FROM started_at) * 1000)::bigint, \
-            (extract(epoch FROM now() - seen_at) * 1000)::bigint FROM keel.cluster_node ORDER BY name
+            (extract(epoch FROM now() - seen_at) * 1000)::bigint, standby FROM keel.cluster_node ORDER BY name
             """
         )
         let nodes = try decoding(nodeRows) { row in
@@ -247,7 +247,8 @@ extension PostgresStore: LeasedStore {
                 name: try row[0].decode(String.self),
                 address: try row[1].decode(String?.self),
                 startedAt: try row[2].decode(Int64.self),
-                lag: max(0, try row[3].decode(Int64.self))
+                lag: max(0, try row[3].decode(Int64.self)),
+                standby: try row[4].decode(Bool.self)
             )
         }
         return ClusterStatus(

@@ -134,12 +134,15 @@ public struct ClusterStatus: Hashable, Sendable {
         /// Milliseconds since it last renewed its leases or, as a standby, looked for free ones: it grows
         /// without bound for a node that died.
         public var lag: Int64
+        /// Started with `--standby`: it asks for no share of the partitions.
+        public var standby: Bool
 
-        public init(name: String, address: String?, startedAt: Int64 = 0, lag: Int64 = 0) {
+        public init(name: String, address: String?, startedAt: Int64 = 0, lag: Int64 = 0, standby: Bool = false) {
             self.name = name
             self.address = address
             self.startedAt = startedAt
             self.lag = lag
+            self.standby = standby
         }
     }
 

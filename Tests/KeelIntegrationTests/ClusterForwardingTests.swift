@@ -40,7 +40,7 @@ struct ClusterForwardingTests {
             nodes: [
                 .init(name: "n1", address: "127.0.0.1:7001", startedAt: 1, lag: 60_000),
                 .init(name: "n2", address: "127.0.0.1:7002", startedAt: 1, lag: 100),
-                .init(name: "n3", address: nil, startedAt: 1, lag: 900),
+                .init(name: "n3", address: nil, startedAt: 1, lag: 900, standby: true),
             ]
         )
         let body = AdminBody.Cluster(status)
@@ -49,6 +49,7 @@ struct ClusterForwardingTests {
         #expect(body.nodes.map(\.live) == [false, true, true])
         #expect(body.nodes.map(\.partitions) == [[], [0, 1], []])
         #expect(body.nodes.map(\.lag_ms) == [60_000, 100, 900])
+        #expect(body.nodes.map(\.standby) == [false, false, true])
 
         // A node that died holding leases: listed by its expired leases, gone.
         let expired = ClusterStatus(

@@ -90,6 +90,7 @@ struct ClusterServeTests {
             let nodes = cluster["nodes"] as? [[String: Any]] ?? []
             #expect(nodes.map { $0["name"] as? String } == ["n1", "n2"])
             #expect(nodes.map { $0["role"] as? String } == ["active", "standby"])
+            #expect(nodes.map { $0["standby"] as? Bool } == [false, true])
             #expect(nodes.allSatisfy { ($0["address"] as? String)?.hasPrefix("127.0.0.1:") == true })
 
             // The active node's cluster address serves only the cluster's nodes, who know its secret.

@@ -266,6 +266,8 @@ enum AdminBody {
             var role: String
             var partitions: [Int64]
             var live: Bool
+            /// Started with `--standby`: it asks for no share of the partitions (it takes those left free).
+            var standby: Bool
         }
 
         var node: String
@@ -306,7 +308,8 @@ enum AdminBody {
                     lag_ms: member?.lag,
                     role: role,
                     partitions: leases.map(\.partition),
-                    live: live || role == "standby"
+                    live: live || role == "standby",
+                    standby: member?.standby ?? false
                 )
             }
         }

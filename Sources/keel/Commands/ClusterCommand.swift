@@ -28,7 +28,7 @@ struct Cluster: AsyncParsableCommand {
             for node in cluster["nodes"] as? [[String: Any]] ?? [] {
                 nodes.append([
                     node["name"] as? String ?? "?",
-                    node["role"] as? String ?? "?",
+                    (node["role"] as? String ?? "?") + (node["standby"] as? Bool == true ? " (--standby)" : ""),
                     node["address"] as? String ?? "-",
                     (node["lag_ms"] as? NSNumber).map { "\($0) ms" } ?? "-",
                     (node["partitions"] as? [NSNumber] ?? []).map(\.stringValue).joined(separator: ","),
