@@ -148,13 +148,14 @@ public final class Engine: Service {
             await partition.restoreTimers(timers[index])
         }
         var subscriptions: [Int: [Subscription]] = [:]
-        for subscription in try await store.subscriptions() {
-            let index: Int
-            switch subscription.topic {
-            case .invocation(let callee): index = partitionIndex(callee)
-            case .promise(let object, _): index = PartitionRouter.index(of: object, count: partitions.count)
-            }
-            guard scope?.partitions.contains(index) ?? true else { continue }
+        let pending: [Subscription]
+        if let scope {
+            pending = try await store.subscriptions(in: scope)
+        } else {
+            pending = try await store.subscriptions()
+        }
+        for subscription in pending {
+            let index = Int(subscription.topic.partitionKey % UInt64(partitions.count))
             subscriptions[index, default: []].append(subscription)
         }
         for (index, restored) in subscriptions {
@@ -227,13 +228,9 @@ public final class Engine: Service {
     private func seedFlowControl(_ records: [InvocationRecord], keeping keeps: (Int) -> Bool) async -> [InvocationID] {
         var limited: [(record: InvocationRecord, rule: ConcurrencyRule)] = []
         for record in records {
-            let summary = InvocationRecordSummary(
-                target: record.target,
-                handlerKind: record.handlerKind,
-                hasIdempotencyKey: record.idempotencyKey != nil,
-                deploymentID: record.deploymentID
-            )
-            guard let rule = registry.settings(for: summary, defaults: configuration).flow.concurrency,
+            guard
+                let rule = registry.settings(for: InvocationRecordSummary(record), defaults: configuration).flow
+                    .concurrency,
                 keeps(router.flowKeeper(of: PartitionProcessor.flowGroup(record.target)))
             else { continue }
             limited.append((record, rule))

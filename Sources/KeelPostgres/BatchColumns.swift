@@ -82,7 +82,10 @@ struct BatchColumns {
             add(
                 13,
                 t: [subscription.topic.description, subscription.subscriber.description],
-                n: [Int64(subscription.completionID), Int64(subscription.notificationType)]
+                n: [
+                    Int64(subscription.completionID), Int64(subscription.notificationType),
+                    Int64(bitPattern: subscription.topic.partitionKey),
+                ]
             )
         case .deleteSubscriptions(let topic):
             add(14, t: [topic.description])

@@ -136,6 +136,29 @@ extension PostgresStore {
         }
     }
 
+    /// Those of rows stored before the column existed (no partition key) are filtered here.
+    public func subscriptions(in scope: PartitionScope) async throws(StoreError) -> [Subscription] {
+        guard let (count, partitions) = Self.scopeBinds(scope) else { return [] }
+        return try decoding(
+            try await rows(
+                """
+                SELECT topic, subscriber_id, completion_id, notification_type FROM keel.subscription \
+                WHERE partition_key IS NULL OR mod(partition_key::numeric + CASE WHEN partition_key < 0 \
+                THEN \(unescaped: Self.twoTo64) ELSE 0 END, \(count))::bigint = ANY(\(partitions)) \
+                ORDER BY topic COLLATE "C", subscriber_id COLLATE "C", completion_id
+                """
+            )
+        ) { row in
+            try StoredColumns.subscription(
+                topic: try row[0].decode(String.self),
+                subscriber: try row[1].decode(String.self),
+                completion: try row[2].decode(Int64.self),
+                type: try row[3].decode(Int64.self)
+            )
+        }
+        .filter { scope.contains(partitionKey: $0.topic.partitionKey) }
+    }
+
     public func promise(_ object: ObjectAddress, name: String) async throws(StoreError) -> InvocationResult? {
         let rows = try await rows(
             """

@@ -23,6 +23,15 @@ extension PostgresStore {
         ("v9", [takeRateTokenFunction]),
         // A standby (`--standby`) asks for no share of the partitions: the others give it none.
         ("v10", ["ALTER TABLE keel.cluster_node ADD COLUMN standby BOOLEAN NOT NULL DEFAULT false"]),
+        // A subscription's topic's partition key (as `keel.invocation.partition_key`), so that a node reads
+        // only its partitions' subscriptions; rows stored before have none and are read by every node.
+        (
+            "v11",
+            [
+                "ALTER TABLE keel.subscription ADD COLUMN partition_key BIGINT",
+                applyBatchFunction,
+            ]
+        ),
     ]
 
     /// A cluster's rate-limit buckets, shared by its nodes: per bucket, the instant its next token is due
@@ -244,8 +253,9 @@ extension PostgresStore {
                 WHEN 12 THEN
                     DELETE FROM keel.timer WHERE invocation_id = t1[i] AND completion_id = n1[i];
                 WHEN 13 THEN
-                    INSERT INTO keel.subscription (topic, subscriber_id, completion_id, notification_type)
-                    VALUES (t1[i], t2[i], n1[i], n2[i]) ON CONFLICT DO NOTHING;
+                    INSERT INTO keel.subscription (topic, subscriber_id, completion_id, notification_type,
+                        partition_key)
+                    VALUES (t1[i], t2[i], n1[i], n2[i], n3[i]) ON CONFLICT DO NOTHING;
                 WHEN 14 THEN
                     DELETE FROM keel.subscription WHERE topic = t1[i];
                 WHEN 15 THEN

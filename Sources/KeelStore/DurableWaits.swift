@@ -42,6 +42,14 @@ public enum SubscriptionTopic: Hashable, Sendable, CustomStringConvertible {
     /// A durable promise of a workflow.
     case promise(ObjectAddress, name: String)
 
+    /// The partition key of the partition that owns the topic: the invocation's, or the workflow's.
+    public var partitionKey: UInt64 {
+        switch self {
+        case .invocation(let id): id.partitionKey
+        case .promise(let object, _): PartitionKeys.forObjectKey(object.key)
+        }
+    }
+
     /// The stored form: `inv:<id>` or `promise:<service>/<key>/<name>` with the parts length-prefixed.
     public var description: String {
         switch self {

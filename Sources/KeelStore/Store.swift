@@ -14,7 +14,11 @@ public struct PartitionScope: Hashable, Sendable {
     }
 
     public func contains(_ id: InvocationID) -> Bool {
-        count > 0 && partitions.contains(Int(id.partitionKey % UInt64(count)))
+        contains(partitionKey: id.partitionKey)
+    }
+
+    public func contains(partitionKey: UInt64) -> Bool {
+        count > 0 && partitions.contains(Int(partitionKey % UInt64(count)))
     }
 }
 
@@ -51,6 +55,10 @@ public protocol Store: Sendable {
 
     /// Every pending subscription.
     func subscriptions() async throws -> [Subscription]
+
+    /// The pending subscriptions whose topics `scope`'s partitions own (an invocation's result, a workflow's
+    /// promise). The default filters `subscriptions()`.
+    func subscriptions(in scope: PartitionScope) async throws -> [Subscription]
 
     /// A workflow's durable promise: its result once completed, nil before.
     func promise(_ object: ObjectAddress, name: String) async throws -> InvocationResult?
@@ -133,5 +141,9 @@ extension Store {
 
     public func timers(in scope: PartitionScope) async throws -> [TimerRecord] {
         try await timers().filter { scope.contains($0.invocationID) }
+    }
+
+    public func subscriptions(in scope: PartitionScope) async throws -> [Subscription] {
+        try await subscriptions().filter { scope.contains(partitionKey: $0.topic.partitionKey) }
     }
 }

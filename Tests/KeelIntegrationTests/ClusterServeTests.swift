@@ -141,11 +141,7 @@ struct ClusterServeTests {
         "three nodes under load through all three ingresses, kill -9 of the active node: a standby takes its partitions within the lease, every acknowledged invocation completes exactly once, no object loses an update"
     )
     func killActiveNodeUnderLoad() async throws {
-        let url = try await PostgresTestServer.shared().freshDatabase()
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let nodes = try ["n1", "n2", "n3"].map { try Self.node($0, url: url, more: $0 == "n1" ? [] : ["--standby"]) }
-        defer { for node in nodes { node.cleanUp() } }
-        do {
+        try await Self.withCluster(["n1", "n2", "n3"], standbys: ["n2", "n3"]) { nodes, client in
             for node in nodes { try await node.start(client: client) }
             let stopping = StopFlag()
             let workers = 6
@@ -203,23 +199,14 @@ struct ClusterServeTests {
             #expect(tallies.map(\.refusedBySurvivors).reduce(0, +) == 0, "connections refused by n2 or n3")
             print("cluster: \(acknowledged) invocations acknowledged, \(retries) retries, \(repeated) steps re-run")
             #expect(acknowledged > workers * 4, "only \(acknowledged) invocations")
-        } catch {
-            Self.recordLogs(of: nodes)
-            try? await client.shutdown()
-            throw error
         }
-        try await client.shutdown()
     }
 
     @Test(
         "two nodes started together share the partitions, a third forwards; random programs call, send and resolve awakeables across them through all ingresses, and one is killed -9: the standby takes its share, and every object's counter and runs match the model"
     )
     func spreadPartitionsUnderKill() async throws {
-        let url = try await PostgresTestServer.shared().freshDatabase()
-        let client = HTTPClient.chaosClient()
-        let nodes = try ["n1", "n2", "n3"].map { try Self.node($0, url: url, more: $0 == "n3" ? ["--standby"] : []) }
-        defer { for node in nodes { node.cleanUp() } }
-        do {
+        try await Self.withCluster(["n1", "n2", "n3"], standbys: ["n3"]) { nodes, client in
             // Started together, each joins before either takes partitions: they take two each.
             async let first: Void = nodes[0].start(client: client)
             async let second: Void = nodes[1].start(client: client)
@@ -284,12 +271,7 @@ struct ClusterServeTests {
             print(
                 "cluster: \(60 + 30 * rounds) programs over 3 nodes, \(1 + rounds) kills; counters match the model"
             )
-        } catch {
-            Self.recordLogs(of: nodes)
-            try? await client.shutdown()
-            throw error
         }
-        try await client.shutdown()
     }
 
     @Test(

@@ -58,20 +58,50 @@ extension StoreConformance {
                     .insertTimer(TimerRecord(invocationID: id, completionID: 1, dueAt: Int64(100 - index)))
                 )
             }
+            // Subscriptions to each invocation's result (a subscriber of its own, so that none ends with the
+            // completed one below) and to promises of workflows whose keys hash anywhere.
+            let waiter = Self.id(99)
+            operations.append(.insertInvocation(Self.record(waiter, sequence: 99, key: "waiter")))
+            for (index, id) in ids.enumerated() {
+                operations.append(
+                    .subscribe(
+                        Subscription(topic: .invocation(id), subscriber: waiter, completionID: 1, notificationType: 1)
+                    )
+                )
+                let workflow = ObjectAddress(service: "Approval", key: "w\(index)")
+                operations.append(
+                    .subscribe(
+                        Subscription(
+                            topic: .promise(workflow, name: "p"),
+                            subscriber: waiter,
+                            completionID: UInt32(index + 2),
+                            notificationType: 1
+                        )
+                    )
+                )
+            }
             // A completed invocation is not unfinished, and its timer went with its completion.
             operations.append(.completeInvocation(ids[2], result: .success(Data()), completedAt: 9, expiresAt: nil))
             try await store.apply(operations)
-            let unfinished = try await store.unfinishedInvocations()
+            let unfinished = try await store.unfinishedInvocations().filter { $0.id != waiter }
             let timers = try await store.timers()
+            let subscriptions = try await store.subscriptions()
+            #expect(subscriptions.count == ids.count * 2)
             for scope in [
                 PartitionScope([1, 3], of: 4), PartitionScope([0], of: 4), PartitionScope([2, 5], of: 7),
                 PartitionScope([0, 1, 2], of: 3), PartitionScope([], of: 4),
             ] {
-                let scoped = try await store.unfinishedInvocations(in: scope)
+                let scoped = try await store.unfinishedInvocations(in: scope).filter { $0.id != waiter }
                 #expect(scoped == unfinished.filter { scope.contains($0.id) }, "\(scope)")
                 #expect(try await store.timers(in: scope) == timers.filter { scope.contains($0.invocationID) })
+                #expect(
+                    Set(try await store.subscriptions(in: scope))
+                        == Set(subscriptions.filter { scope.contains(partitionKey: $0.topic.partitionKey) }),
+                    "\(scope)"
+                )
             }
-            #expect(try await store.unfinishedInvocations(in: PartitionScope([0, 1, 2], of: 3)).count == 7)
+            #expect(try await store.unfinishedInvocations(in: PartitionScope([0, 1, 2], of: 3)).count == 8)
+            #expect(try await store.subscriptions(in: PartitionScope([0, 1, 2], of: 3)).count == ids.count * 2)
         }
     }
 

@@ -39,7 +39,7 @@ public struct StoreConformance: Sendable {
         case journalReportsLastIndex = "a journal reads back with its highest index, which maxSequence covers"
         case timersRoundTrip = "timers read back by due time and end with their invocation"
         case scopedReads =
-            "the unfinished invocations and timers of some partitions are those of the whole store in them, unsigned keys included"
+            "the unfinished invocations, timers and subscriptions of some partitions are those of the whole store in them, unsigned keys included"
         case subscriptionsRoundTrip = "subscriptions read back, and end with their subscriber or their topic"
         case promisesKeepFirstResult = "a durable promise keeps its first result"
         case workflowStateEndsWithItsRun = "a workflow's state and promises go when its run is purged or expires"

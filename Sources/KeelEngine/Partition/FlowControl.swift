@@ -259,18 +259,10 @@ extension PartitionProcessor {
         askingKeeper[id] = nil
         let keeper = router.flowKeeper(of: Self.flowGroup(invocation.record.target))
         guard !router.owns(keeper) else { return nil }
-        let record = invocation.record
         let limited =
             settings(of: invocation).flow.concurrency != nil || granted.contains(id) || held[id] != nil
-            || registry.settings(
-                for: InvocationRecordSummary(
-                    target: record.target,
-                    handlerKind: record.handlerKind,
-                    hasIdempotencyKey: record.idempotencyKey != nil,
-                    deploymentID: record.deploymentID
-                ),
-                defaults: configuration
-            ).flow.concurrency != nil
+            || registry.settings(for: InvocationRecordSummary(invocation.record), defaults: configuration).flow
+                .concurrency != nil
         guard limited else { return nil }
         return outboxMessage(.flowEnded(target: id.description), partition: keeper)
     }

@@ -129,14 +129,7 @@ extension PartitionProcessor {
     /// The invocation's handler settings, resolved once from its deployment's manifest.
     func settings(of invocation: ActiveInvocation) -> HandlerSettings {
         if let settings = invocation.settings { return settings }
-        let record = invocation.record
-        let summary = InvocationRecordSummary(
-            target: record.target,
-            handlerKind: record.handlerKind,
-            hasIdempotencyKey: record.idempotencyKey != nil,
-            deploymentID: record.deploymentID
-        )
-        let settings = registry.settings(for: summary, defaults: configuration)
+        let settings = registry.settings(for: InvocationRecordSummary(invocation.record), defaults: configuration)
         invocation.settings = settings
         return settings
     }

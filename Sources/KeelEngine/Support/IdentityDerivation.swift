@@ -7,7 +7,7 @@ import KeelProtocol
 enum IdentityDerivation {
     /// Stable across processes and restarts (unlike `Hasher`), so one object key always lands in one partition.
     static func partitionKey(forObjectKey key: String) -> UInt64 {
-        prefix64(SHA256.hash(data: Data(key.utf8)))
+        PartitionKeys.forObjectKey(key)
     }
 
     /// The id of an idempotent request: the same service, key, handler and idempotency key give the same id,
