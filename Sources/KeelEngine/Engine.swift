@@ -23,6 +23,8 @@ public final class Engine: Service {
     let scheduleBook = ScheduleBook()
     /// One processor per partition (the router's table: a partition given up gets a new one).
     var partitions: [PartitionProcessor] { router.partitions }
+    /// How many partitions there are (fixed).
+    let partitionCount: Int
     /// Makes partition `index`'s processor.
     private let makeProcessor: @Sendable (Int) -> PartitionProcessor
     let router = PartitionRouter()
@@ -83,6 +85,7 @@ public final class Engine: Service {
             )
         }
         self.makeProcessor = makeProcessor
+        self.partitionCount = configuration.partitions
         router.install((0..<configuration.partitions).map(makeProcessor))
         router.installPublisher { [unowned self] event in try await self.publish(event) }
         router.installDeliverer { [unowned self] record in await self.deliverOnce(record) }
@@ -178,7 +181,6 @@ public final class Engine: Service {
         let seeding = registry.hasConcurrencyLimits ? try await store.unfinishedInvocations() : records
         let slotted = await seedFlowControl(seeding, keeping: taken.contains)
         try await restorePartitions(records, resuming: resuming, scope: scope)
-        for partition in taken { writer.openPartition(partition) }
         router.adopt(taken)
         await grantSlots(slotted)
         // The schedules' progress was kept by partition 0's previous owner: read it again.
@@ -197,28 +199,34 @@ public final class Engine: Service {
     }
 
     /// Gives partition `partition` up to another node of the cluster (rebalancing: the store decided it,
-    /// `LeasedStore.partitionsToRelease()`); returns once nothing of it can be written any more, and the
-    /// store may release its lease. Its requests go to the next owner (503 until one took it), its attempts
-    /// end and its invocations resume there from the store, as after a crash of this node, and the callers
-    /// waiting here for their results wait on the store.
-    public func relinquish(_ partition: Int) async {
-        guard partition >= 0, partition < partitions.count, router.owns(partition) else { return }
-        router.disown(partition)
-        writer.closePartition(partition)
+    /// `LeasedStore.partitionsToRelease()`); returns true once nothing of it can be written any more, and the
+    /// store may release its lease. False when this node does not run it (yet: a partition being adopted is
+    /// not given up). Its requests go to the next owner (503 until one took it), its attempts end and its
+    /// invocations resume there from the store, as after a crash of this node, and the callers waiting here
+    /// for their results wait on the store.
+    public func relinquish(_ partition: Int) async -> Bool {
+        guard partition >= 0, partition < partitionCount, router.owns(partition) else { return false }
         let processors = partitions
-        // A turn of a processor that routed an effect to the partition before it was disowned hands its
-        // write to the writer within that turn: once every processor took a turn after the disowning, none
-        // is left to come (the writer then keeps order).
+        let leaving = processors[partition]
+        router.disown(partition)
+        // Before its writes are refused: a processor that asked it for something learns it is gone.
+        leaving.markGone()
+        writer.close(leaving.writer.token)
+        // A turn of a processor that routed work to the partition before it was disowned hands its writes
+        // to the writer within that turn: once every processor took a turn, none is left to come (the writer
+        // keeps order). Only then are the slots it kept forgotten, so that no turn in flight adds them back.
+        for processor in processors where processor.index != partition { await processor.takeTurn() }
         let members = router.flow.forgetGroups { router.flowKeeper(of: $0) == partition }
         for processor in processors where processor.index != partition {
             await processor.keeperLeft(partition, members: members)
         }
-        await processors[partition].relinquish()
+        await leaving.relinquish()
         router.replace(with: makeProcessor(partition))
         // Everything handed in before is durable (or failed) once this returns: the lease may go.
         try? await writer.commit([], for: nil)
         outboxWake.yield()
         logger.info("gave a partition up to another node", metadata: ["partition": "\(partition)"])
+        return true
     }
 
     /// Rebuilds the concurrency slots of the handlers whose keeper partition `keeps` accepts from the stored
@@ -647,7 +655,7 @@ public final class Engine: Service {
     }
 
     func partitionIndex(_ id: InvocationID) -> Int {
-        PartitionRouter.index(of: id, count: partitions.count)
+        PartitionRouter.index(of: id, count: partitionCount)
     }
 
     /// The processor of `id`'s partition; `PartitionElsewhere` when another node of the cluster runs it.
@@ -659,7 +667,7 @@ public final class Engine: Service {
 
     /// The partition of an object's invocations (both hash the key).
     func partition(for object: ObjectAddress) throws(PartitionElsewhere) -> PartitionProcessor {
-        let index = PartitionRouter.index(of: object, count: partitions.count)
+        let index = PartitionRouter.index(of: object, count: partitionCount)
         guard router.owns(index) else { throw PartitionElsewhere(partition: index) }
         return partitions[index]
     }

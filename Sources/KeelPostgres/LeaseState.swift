@@ -64,10 +64,22 @@ struct LeaseState: Sendable, Equatable {
 /// How many free partitions a node takes, as pure arithmetic: its fair share (the partitions divided by the live
 /// nodes, rounded up) less what it holds, leaving one for each other live node that holds none, and at least
 /// one for itself when it holds none and one is free.
+///
+/// While another node that holds some holds fewer than the share rounded down (`fewestActiveElsewhere`), a node
+/// fills its share only up to the share rounded down: the partitions it leaves free go to that node, instead of
+/// passing back and forth between the two (a node that just gave one up would otherwise take it back).
 enum LeaseShare {
-    static func take(partitions: Int64, liveNodes: Int64, holding: Int64, free: Int64, waiting: Int64) -> Int64 {
+    static func take(
+        partitions: Int64,
+        liveNodes: Int64,
+        holding: Int64,
+        free: Int64,
+        waiting: Int64,
+        fewestActiveElsewhere: Int64 = .max
+    ) -> Int64 {
         let nodes = max(1, liveNodes)
-        let share = partitions / nodes + (partitions % nodes == 0 ? 0 : 1)
+        let floor = partitions / nodes
+        let share = fewestActiveElsewhere < floor ? floor : floor + (partitions % nodes == 0 ? 0 : 1)
         var take = min(max(0, share - holding), max(0, free - max(0, waiting)))
         if holding == 0, free > 0 { take = max(take, 1) }
         return max(0, min(take, free))

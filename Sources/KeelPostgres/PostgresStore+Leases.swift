@@ -93,6 +93,11 @@ final class HeldLeases: Sendable {
     /// all): one at a time.
     let releasing = Mutex<Int64?>(nil)
 
+    /// Partitions given up, with their epochs, whose leases the keeper expires after its next renewal: a
+    /// renewal and an expiry never cross (a renewal that began with the partition still in the fence would
+    /// extend it after its expiry, or find it taken and stop the node).
+    let expiring = Mutex<[(partition: Int64, epoch: Int64)]>([])
+
     /// Another node took the leases: final; the server is told through `ownershipLost()`.
     func lose(_ reason: String) {
         let changed = state.withLock { state -> Bool in
@@ -157,28 +162,48 @@ extension PostgresStore: LeasedStore {
 
     public func releasePartition(_ partition: Int) async {
         guard let held = leases.withLock({ $0 }) else { return }
-        defer { held.releasing.withLock { $0 = nil } }
-        guard !held.isLost, let (epoch, generation) = held.remove(Int64(partition)) else { return }
-        let node = held.fence.node
+        guard !held.isLost, let (epoch, generation) = held.remove(Int64(partition)) else {
+            held.releasing.withLock { $0 = nil }
+            return
+        }
         // Writes still fenced by the partition end first (each within a statement's time; a write that takes
         // longer than a lease is bounded by the database's own lease rules: its epoch check fails).
         await held.writesEnded(before: generation, limit: configuration.ownership?.leaseDuration ?? .seconds(10))
-        // Expired now rather than freed: a node under its share takes it, and it stays this node's (with its
-        // epoch) in the status until then. A failed update leaves the lease to expire unrenewed.
-        let released = try? await rows(
-            """
-            UPDATE keel.partition_lease SET expires_at = now() WHERE partition = \(Int64(partition)) \
-            AND node = \(node) AND epoch = \(epoch) RETURNING partition
-            """,
-            gated: false
-        )
-        logger.info(
-            "gave a partition up for a node under its share",
-            metadata: [
-                "node": "\(node)", "partition": "\(partition)", "epoch": "\(epoch)",
-                "released": "\(released.map { !$0.isEmpty } ?? false)",
-            ]
-        )
+        held.expiring.withLock { $0.append((Int64(partition), epoch)) }
+    }
+
+    public func keepPartition(_ partition: Int) {
+        leases.withLock { $0 }?.releasing.withLock { $0 = nil }
+    }
+
+    /// On the keeper, after a renewal: expires the leases of the partitions given up (`releasePartition`),
+    /// unless another node took them meanwhile; a failure leaves them to expire unrenewed.
+    private func expireGivenUp(_ held: HeldLeases) async {
+        let given = held.expiring.withLock { given in
+            defer { given.removeAll() }
+            return given
+        }
+        guard !given.isEmpty else { return }
+        let node = held.fence.node
+        for (partition, epoch) in given {
+            // Expired now rather than freed: a node under its share takes it, and it stays this node's (with
+            // its epoch) in the status until then.
+            let released = try? await rows(
+                """
+                UPDATE keel.partition_lease SET expires_at = now() WHERE partition = \(partition) \
+                AND node = \(node) AND epoch = \(epoch) RETURNING partition
+                """,
+                gated: false
+            )
+            logger.info(
+                "gave a partition up for a node under its share",
+                metadata: [
+                    "node": "\(node)", "partition": "\(partition)", "epoch": "\(epoch)",
+                    "released": "\(released.map { !$0.isEmpty } ?? false)",
+                ]
+            )
+        }
+        held.releasing.withLock { $0 = nil }
     }
 
     public func owner(ofPartition partition: Int) async throws -> ClusterStatus.Node? {
@@ -412,28 +437,37 @@ extension PostgresStore: LeasedStore {
             // Nodes seen within a lease (this one included: its heartbeat just ran) share the partitions.
             // Live nodes that hold nothing yet (standbys, nodes starting with this one) are left one free
             // partition each, so that three nodes on four partitions run 2, 1 and 1 rather than 2, 2 and none.
-            let counts = try await connection.query(
+            let nodes = try await connection.query(
                 """
-                SELECT count(*), count(*) FILTER (WHERE n.name <> \(ownership.node) AND NOT EXISTS \
-                (SELECT 1 FROM keel.partition_lease l WHERE l.node = n.name AND l.expires_at > now())) \
-                FROM keel.cluster_node n WHERE n.seen_at > \
+                SELECT n.name, n.standby, (SELECT count(*) FROM keel.partition_lease l WHERE l.node = n.name \
+                AND l.expires_at > now() AND l.partition < \(count)) FROM keel.cluster_node n WHERE n.seen_at > \
                 now() - (\(leaseMilliseconds)::double precision / 1000) * interval '1 second'
                 """,
                 logger: logger
-            ).collect().first?.makeRandomAccess()
-            let live = try counts?[0].decode(Int64.self) ?? 1
-            let waiting = try counts?[1].decode(Int64.self) ?? 0
+            ).collect().map { row in
+                let cells = row.makeRandomAccess()
+                return (
+                    name: try cells[0].decode(String.self), standby: try cells[1].decode(Bool.self),
+                    holding: try cells[2].decode(Int64.self)
+                )
+            }
+            let others = nodes.filter { $0.name != ownership.node }
+            let live = Int64(others.count + 1)
+            let waiting = Int64(others.filter { $0.holding == 0 }.count)
+            let fewestActive = others.filter { $0.holding > 0 }.map(\.holding).min() ?? .max
             // Orphans: expired for longer than a lease (given up or left by a dead node, and taken by no node
             // under its share). A node that runs partitions takes them whatever its share, so that none stays
-            // unrun; rebalancing then evens the shares out.
+            // unrun; rebalancing then evens the shares out. Taken first: this node's own live leases (a restart
+            // takes them back), then orphans, then the rest (a lease this node just gave up comes last).
             let candidates = try await connection.query(
                 """
                 SELECT partition, coalesce(expires_at < now() - \
                 (\(leaseMilliseconds)::double precision / 1000) * interval '1 second', false) \
                 FROM keel.partition_lease WHERE partition < \(count) \
                 AND (node IS NULL OR node = \(ownership.node) OR expires_at IS NULL OR expires_at <= now()) \
-                AND NOT (partition = ANY(\(excluded))) ORDER BY (node = \(ownership.node)) DESC NULLS LAST, \
-                2 DESC, partition FOR UPDATE
+                AND NOT (partition = ANY(\(excluded))) \
+                ORDER BY (node = \(ownership.node) AND expires_at > now()) DESC NULLS LAST, 2 DESC, partition \
+                FOR UPDATE
                 """,
                 logger: logger
             ).collect().map { row in
@@ -446,7 +480,8 @@ extension PostgresStore: LeasedStore {
                 liveNodes: live,
                 holding: Int64(excluded.count),
                 free: Int64(candidates.count),
-                waiting: waiting
+                waiting: waiting,
+                fewestActiveElsewhere: fewestActive
             )
             let free = candidates.prefix(max(Int(share), orphans)).map(\.partition)
             if free.isEmpty {
@@ -599,6 +634,7 @@ extension PostgresStore: LeasedStore {
                         return
                     }
                     held.state.withLock { $0.renewed(startedAt: start) }
+                    await expireGivenUp(held)
                     await takeMore(held, ownership)
                     await offerShare(held, ownership)
                     if failing {
@@ -669,12 +705,17 @@ extension PostgresStore: LeasedStore {
         keeper.withLock { $0?.cancel() }
         var queries: [PostgresQuery] = []
         if let held = leases.withLock({ $0 }), !held.isLost {
-            let (partitions, epochs) = held.fence.arrays
+            var fence = held.fence
+            for (partition, epoch) in held.expiring.withLock({ $0 }) {
+                fence.partitions.append(partition)
+                fence.epochs.append(epoch)
+            }
+            let (partitions, epochs) = fence.arrays
             queries.append(
                 """
                 UPDATE keel.partition_lease l SET expires_at = NULL \
                 FROM unnest(\(partitions), \(epochs)) AS f(p, e) \
-                WHERE l.partition = f.p AND l.node = \(held.fence.node) AND l.epoch = f.e
+                WHERE l.partition = f.p AND l.node = \(fence.node) AND l.epoch = f.e
                 """
             )
         }

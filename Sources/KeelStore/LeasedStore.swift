@@ -45,9 +45,14 @@ public protocol LeasedStore: Store {
     /// stops running it (the engine's `relinquish`), then calls `releasePartition(_:)`. One at a time.
     func partitionsToRelease() -> AsyncStream<Int>
 
-    /// Stops fencing writes by `partition` and lets its lease expire now, so that another node takes it; the
-    /// engine must have stopped writing it first.
+    /// Stops fencing writes by `partition` and lets its lease expire (at the keeper's next round, after the
+    /// writes still fenced by it ended), so that another node takes it; the engine must have stopped writing
+    /// it first.
     func releasePartition(_ partition: Int) async
+
+    /// The engine did not give `partition` up (it does not run it yet): the lease stays, and the store may
+    /// decide again later.
+    func keepPartition(_ partition: Int)
 
     /// The oldest outbox messages for `partitions`, in the order they were stored, at most `limit`.
     func outbox(partitions: Set<Int>, limit: Int) async throws -> [OutboxRecord]

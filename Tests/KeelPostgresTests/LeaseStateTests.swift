@@ -68,6 +68,31 @@ struct LeaseShareTests {
         #expect(LeaseShare.take(partitions: 4, liveNodes: 0, holding: 0, free: 3, waiting: 0) == 3)
     }
 
+    @Test(
+        "a node does not take back what a node under the share rounded down needs: no partition passes back and forth"
+    )
+    func noPingPong() {
+        // Sixteen partitions on three nodes, 6, 6 and 4: the first gives one up (6 > 5, and 4 < 5) ...
+        #expect(LeaseShare.release(partitions: 16, sharing: 3, holding: 6, fewestElsewhere: 4, free: 0))
+        // ... and, at 5, does not take it back while the third holds 4; the third, at 4, takes it.
+        #expect(
+            LeaseShare.take(partitions: 16, liveNodes: 3, holding: 5, free: 1, waiting: 0, fewestActiveElsewhere: 4)
+                == 0
+        )
+        #expect(
+            LeaseShare.take(partitions: 16, liveNodes: 3, holding: 4, free: 1, waiting: 0, fewestActiveElsewhere: 5)
+                == 1
+        )
+        // 5, 6, 5 is where it stays: no node gives, none takes.
+        #expect(!LeaseShare.release(partitions: 16, sharing: 3, holding: 6, fewestElsewhere: 5, free: 0))
+        #expect(!LeaseShare.release(partitions: 16, sharing: 3, holding: 5, fewestElsewhere: 5, free: 0))
+        // After a death the survivors under the share rounded down still fill it: 1 and 1 of 4 become 2 and 2.
+        #expect(
+            LeaseShare.take(partitions: 4, liveNodes: 2, holding: 1, free: 2, waiting: 0, fewestActiveElsewhere: 1)
+                == 1
+        )
+    }
+
     @Test("a node over its share gives one partition up to a node that joined; balanced shares stay put")
     func rebalancing() {
         // Four partitions, one node holding all, a second joins: two rounds of one each, then nothing.

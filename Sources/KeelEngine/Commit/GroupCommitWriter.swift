@@ -29,8 +29,8 @@ final class GroupCommitWriter: Sendable {
     fileprivate struct Submission {
         var owners: [InvocationID]
         var operations: [StoreOperation]
-        /// The partition whose processor handed it in (`PartitionWriter`); nil for the engine's own writes.
-        var partition: Int?
+        /// The processor that handed it in (`PartitionWriter.token`); nil for the engine's own writes.
+        var processor: UInt64?
         var waiter: CheckedContinuation<Void, any Error>?
         /// Called on the writing thread once the batch is durable (nil) or failed.
         var then: (@Sendable (StoreError?) -> Void)?
@@ -40,8 +40,10 @@ final class GroupCommitWriter: Sendable {
         var submissions: [Submission] = []
         var poisoned: Set<InvocationID> = []
         var isClosed = false
-        /// Partitions this node gave up (another node runs them now): their processors' writes are refused.
-        var closedPartitions: Set<Int> = []
+        /// Processors of partitions this node gave up (another node runs them now): their writes are refused.
+        var closedProcessors: Set<UInt64> = []
+        /// The last token handed to a processor.
+        var lastToken: UInt64 = 0
         /// The commit thread waits on `wakeThread` and must be signalled once.
         var isThreadAsleep = false
         /// The sleeping commit thread wakes by itself, to write lazy submissions.
@@ -78,8 +80,9 @@ final class GroupCommitWriter: Sendable {
     /// index given to the last journal entry among them (0 when there is none), or nil when the changes were
     /// refused (an owner is poisoned, or the writer is closed).
     @discardableResult
-    func enqueue(_ operations: consuming [StoreOperation], for owner: InvocationID, partition: Int? = nil) -> Int64? {
-        enqueue(consume operations, for: [owner], partition: partition)
+    func enqueue(_ operations: consuming [StoreOperation], for owner: InvocationID, processor: UInt64? = nil) -> Int64?
+    {
+        enqueue(consume operations, for: [owner], processor: processor)
     }
 
     /// Hands in changes that touch several invocations (a call writes the caller's journal and creates the
@@ -88,21 +91,24 @@ final class GroupCommitWriter: Sendable {
     func enqueue(
         _ operations: consuming [StoreOperation],
         for owners: [InvocationID],
-        partition: Int? = nil
+        processor: UInt64? = nil
     ) -> Int64? {
-        try? submit(Submission(owners: owners, operations: consume operations, partition: partition), lazy: true).get()
+        try? submit(Submission(owners: owners, operations: consume operations, processor: processor), lazy: true).get()
     }
 
-    /// Refuses, from now on, every write handed in by partition `partition`'s processor: this node gives the
-    /// partition up. What was handed in before is still written; a commit handed in after this returns once it
-    /// is (or failed).
-    func closePartition(_ partition: Int) {
-        state.withLock { _ = $0.closedPartitions.insert(partition) }
+    /// A token for a new partition processor's writes (`PartitionWriter`), never handed out twice.
+    func newToken() -> UInt64 {
+        state.withLock { state in
+            state.lastToken += 1
+            return state.lastToken
+        }
     }
 
-    /// Takes partition `partition`'s writes again (this node took the partition back, with a new processor).
-    func openPartition(_ partition: Int) {
-        state.withLock { _ = $0.closedPartitions.remove(partition) }
+    /// Refuses, from now on, every write handed in with `token`: this node gives that processor's partition
+    /// up. What was handed in before is still written; a commit handed in after this returns once it is (or
+    /// failed). A partition taken back later gets a new processor, with a new token.
+    func close(_ token: UInt64) {
+        state.withLock { _ = $0.closedProcessors.insert(token) }
     }
 
     /// Queues a submission unless the writer is closed or an owner is poisoned, and wakes whoever writes when
@@ -116,10 +122,9 @@ final class GroupCommitWriter: Sendable {
         var submission = consume submission
         let (outcome, wakeThread) = state.withLock { state -> (Result<Int64, StoreError>, Bool) in
             if state.isClosed { return (.failure(StoreError(.closed, "the engine is shutting down")), false) }
-            if let partition = submission.partition, state.closedPartitions.contains(partition) {
+            if let processor = submission.processor, state.closedProcessors.contains(processor) {
                 return (
-                    .failure(StoreError(.fenced, "partition \(partition) was given up to another node of the cluster")),
-                    false
+                    .failure(StoreError(.fenced, "the partition was given up to another node of the cluster")), false
                 )
             }
             if let poisoned = submission.owners.first(where: state.poisoned.contains) {
@@ -166,14 +171,14 @@ final class GroupCommitWriter: Sendable {
         _ operations: [StoreOperation],
         for owner: InvocationID?,
         lazy: Bool = false,
-        partition: Int? = nil
+        processor: UInt64? = nil
     ) async throws {
         do {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let submission = Submission(
                     owners: owner.map { [$0] } ?? [],
                     operations: operations,
-                    partition: partition,
+                    processor: processor,
                     waiter: continuation
                 )
                 if case .failure(let refusal) = submit(submission, lazy: lazy) {
@@ -199,11 +204,11 @@ final class GroupCommitWriter: Sendable {
         for owner: InvocationID,
         lazy: Bool = false,
         quiet: Bool = false,
-        partition: Int? = nil,
+        processor: UInt64? = nil,
         then: @escaping @Sendable (StoreError?) -> Void
     ) {
         if case .failure(let refusal) = submit(
-            Submission(owners: [owner], operations: consume operations, partition: partition, then: then),
+            Submission(owners: [owner], operations: consume operations, processor: processor, then: then),
             lazy: lazy,
             quiet: quiet
         ) {
@@ -398,21 +403,26 @@ extension GroupCommitWriter.State {
     }
 }
 
-/// A partition processor's view of the writer: everything it hands in is tagged with its partition, so that
-/// the writer refuses it once this node gave the partition up (`GroupCommitWriter.closePartition`), whatever
-/// task of the old processor is still running then.
+/// A partition processor's view of the writer: everything it hands in carries the processor's token, so that
+/// the writer refuses it once this node gave the partition up (`GroupCommitWriter.close`), whatever task of
+/// the old processor is still running then, even after the node took the partition back with a new one.
 struct PartitionWriter: Sendable {
     let base: GroupCommitWriter
-    let partition: Int
+    let token: UInt64
+
+    init(_ base: GroupCommitWriter) {
+        self.base = base
+        token = base.newToken()
+    }
 
     @discardableResult
     func enqueue(_ operations: consuming [StoreOperation], for owner: InvocationID) -> Int64? {
-        base.enqueue(consume operations, for: owner, partition: partition)
+        base.enqueue(consume operations, for: owner, processor: token)
     }
 
     @discardableResult
     func enqueue(_ operations: consuming [StoreOperation], for owners: [InvocationID]) -> Int64? {
-        base.enqueue(consume operations, for: owners, partition: partition)
+        base.enqueue(consume operations, for: owners, processor: token)
     }
 
     nonisolated(nonsending) func commit(
@@ -420,7 +430,7 @@ struct PartitionWriter: Sendable {
         for owner: InvocationID?,
         lazy: Bool = false
     ) async throws {
-        try await base.commit(operations, for: owner, lazy: lazy, partition: partition)
+        try await base.commit(operations, for: owner, lazy: lazy, processor: token)
     }
 
     func commit(
@@ -430,7 +440,7 @@ struct PartitionWriter: Sendable {
         quiet: Bool = false,
         then: @escaping @Sendable (StoreError?) -> Void
     ) {
-        base.commit(consume operations, for: owner, lazy: lazy, quiet: quiet, partition: partition, then: then)
+        base.commit(consume operations, for: owner, lazy: lazy, quiet: quiet, processor: token, then: then)
     }
 
     func recover(_ owner: InvocationID) { base.recover(owner) }

@@ -60,12 +60,14 @@ extension PartitionProcessor {
                     notificationType: notificationType.rawValue
                 )
                 : nil
-            switch await partition.observe(
+            let observed = await partition.observe(
                 targetID,
                 subscription: subscription,
                 callerOperations: callerOperations,
                 caller: id
-            ) {
+            )
+            if partition.isGone { return movedWhileAsked(id) }
+            switch observed {
             case .failed(let message):
                 active[id]?.journal = nil
                 return .failed(message, nextRetryDelay: nil)

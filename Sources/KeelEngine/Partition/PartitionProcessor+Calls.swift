@@ -173,6 +173,7 @@ extension PartitionProcessor {
             partition = local
         }
         let outcome = await partition.acceptChild(request)
+        if partition.isGone { return movedWhileAsked(id) }
         var notices = [idNotice]
         switch outcome {
         case .accepted:
@@ -385,6 +386,7 @@ extension PartitionProcessor {
                         with: [.appendJournal(id, index: 0, entry: command)],
                         owners: [id]
                     )
+                    if partition.isGone { return movedWhileAsked(id) }
                 }
                 return await streamOwnNotifications([], to: id)
             case .idx(let index):
@@ -413,8 +415,17 @@ extension PartitionProcessor {
                 with: [.appendJournal(id, index: 0, entry: command)],
                 owners: [id]
             )
+            if partition.isGone { return movedWhileAsked(id) }
         }
         return await streamOwnNotifications([], to: id)
+    }
+
+    /// The partition asked (on this node) was being given up to another node meanwhile: what it stored of the
+    /// request, if anything, is uncertain, so the attempt ends and is retried from the stored journal; the
+    /// retry sends the command to the partition's new owner.
+    func movedWhileAsked(_ id: InvocationID) -> FrameVerdict {
+        active[id]?.journal = nil
+        return .failed("the partition asked moved to another node of the cluster; retrying", nextRetryDelay: nil)
     }
 
     /// Stores invocation `id`'s command with the outbox message that carries its effect to partition

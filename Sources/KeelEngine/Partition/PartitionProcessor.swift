@@ -3,6 +3,7 @@ import KeelCore
 import KeelProtocol
 import KeelStore
 import Logging
+import Synchronization
 
 /// Owns the unfinished invocations of one partition: their lifecycle, object locks and inboxes, and the
 /// order in which their changes reach the group-commit writer.
@@ -50,6 +51,15 @@ actor PartitionProcessor {
     var isShuttingDown = false
     /// This node gave the partition up (rebalancing): another node runs its invocations from the store.
     var relinquished = false
+    /// Set by the engine as it starts giving the partition up, before the writer refuses this processor's
+    /// writes: read without an actor hop by a processor that just asked this one for something (a call, a
+    /// signal, a cancel, an attach), which then retries its attempt so that the next one goes to the
+    /// partition's new owner.
+    private let goneFlag = Atomic<Bool>(false)
+
+    nonisolated var isGone: Bool { goneFlag.load(ordering: .acquiring) }
+
+    nonisolated func markGone() { goneFlag.store(true, ordering: .releasing) }
     /// Attempts waiting for a concurrency slot (`FlowControl`), by the generation that may start.
     var held: [InvocationID: UInt64] = [:]
     /// Invocations whose slot a keeper on another node granted (a cluster whose partitions are spread).
@@ -76,7 +86,7 @@ actor PartitionProcessor {
         self.quarantine = quarantine
         self.index = index
         self.store = store
-        self.writer = PartitionWriter(base: writer, partition: index)
+        self.writer = PartitionWriter(writer)
         self.registry = registry
         self.configuration = configuration
         self.tracing = configuration.tracer.map { InvocationTracing(tracer: $0) }
@@ -266,6 +276,9 @@ actor PartitionProcessor {
             attempt.output.finish()
         }
     }
+
+    /// Nothing: a caller that awaits it knows every turn of this processor begun before has ended.
+    func takeTurn() {}
 
     /// This node gives the partition up to another node of the cluster (rebalancing), which resumes its
     /// invocations from the store, as after a crash: attempts end (an `Error` frame to their relays; what

@@ -165,8 +165,12 @@ struct PartitionHandoff: Service {
         let (engine, store) = (self.engine, self.store)
         _ = await cancelWhenGracefulShutdown { () async -> Bool in
             for await partition in releases {
-                await engine.relinquish(partition)
-                await store.releasePartition(partition)
+                if await engine.relinquish(partition) {
+                    await store.releasePartition(partition)
+                } else {
+                    // Not run here (yet): a partition still being adopted is kept.
+                    store.keepPartition(partition)
+                }
             }
             return true
         }
