@@ -125,15 +125,9 @@ extension PostgresStore {
                 SELECT topic, subscriber_id, completion_id, notification_type FROM keel.subscription \
                 ORDER BY topic COLLATE "C", subscriber_id COLLATE "C", completion_id
                 """
-            )
-        ) { row in
-            try StoredColumns.subscription(
-                topic: try row[0].decode(String.self),
-                subscriber: try row[1].decode(String.self),
-                completion: try row[2].decode(Int64.self),
-                type: try row[3].decode(Int64.self)
-            )
-        }
+            ),
+            Self.subscription
+        )
     }
 
     /// Those of rows stored before the column existed (no partition key) are filtered here.
@@ -147,15 +141,9 @@ extension PostgresStore {
                 THEN \(unescaped: Self.twoTo64) ELSE 0 END, \(count))::bigint = ANY(\(partitions)) \
                 ORDER BY topic COLLATE "C", subscriber_id COLLATE "C", completion_id
                 """
-            )
-        ) { row in
-            try StoredColumns.subscription(
-                topic: try row[0].decode(String.self),
-                subscriber: try row[1].decode(String.self),
-                completion: try row[2].decode(Int64.self),
-                type: try row[3].decode(Int64.self)
-            )
-        }
+            ),
+            Self.subscription
+        )
         .filter { scope.contains(partitionKey: $0.topic.partitionKey) }
     }
 
@@ -212,6 +200,16 @@ extension PostgresStore {
         execute_at, retry_count, last_failure, result_kind, output, failure_code, failure_message, failure_metadata, \
         completed_at, expires_at, deployment_id
         """
+
+    /// A row of `topic, subscriber_id, completion_id, notification_type`.
+    static func subscription(_ row: PostgresRandomAccessRow) throws -> Subscription {
+        try StoredColumns.subscription(
+            topic: try row[0].decode(String.self),
+            subscriber: try row[1].decode(String.self),
+            completion: try row[2].decode(Int64.self),
+            type: try row[3].decode(Int64.self)
+        )
+    }
 
     static func invocation(_ row: PostgresRandomAccessRow) throws -> InvocationRecord {
         let idText = try row[0].decode(String.self)

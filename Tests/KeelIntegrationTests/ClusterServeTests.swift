@@ -469,32 +469,14 @@ struct ClusterServeTests {
                 }
             }
             func intervals(_ batch: String) -> [String: (start: Int64?, end: Int64?)] {
-                var found: [String: (start: Int64?, end: Int64?)] = [:]
-                for line in nodes.flatMap({ $0.sideEffects() }) {
-                    let fields = line.split(separator: " ")
-                    guard fields.count == 4, fields[0] == "slot", fields[1].hasPrefix(batch),
-                        let at = Int64(fields[3])
-                    else { continue }
-                    if fields[2] == "start" { found[String(fields[1]), default: (nil, nil)].start = at }
-                    if fields[2] == "end" { found[String(fields[1]), default: (nil, nil)].end = at }
-                }
-                return found
+                Self.holdIntervals(nodes, batch: batch)
             }
 
             try await send(12, batch: "a")
             try await Self.eventually("12 holds ended", within: .seconds(60)) {
                 intervals("a").values.filter { $0.end != nil }.count == 12
             }
-            // Ends before starts at the same millisecond: a slot is freed after its holder logged its end.
-            let events = intervals("a").values.flatMap { [($0.start ?? 0, 1), ($0.end ?? 0, -1)] }.sorted {
-                ($0.0, $0.1) < ($1.0, $1.1)
-            }
-            var running = 0
-            var most = 0
-            for (_, change) in events {
-                running += change
-                most = max(most, running)
-            }
+            let most = Self.mostAtOnce(intervals("a"))
             #expect(most == 2, "at most \(most) ran at once: \(intervals("a"))")
             for node in nodes.prefix(2) {
                 #expect(node.sideEffects().contains { $0.hasPrefix("slot a") }, "\(node.serverLog.suffix(2000))")
@@ -561,16 +543,7 @@ struct ClusterServeTests {
     func concurrencyWhileKeeperMoves() async throws {
         try await Self.withCluster(["n1", "n2"]) { nodes, client in
             try await nodes[0].start(client: client)
-            func intervals() -> [String: (start: Int64?, end: Int64?)] {
-                var found: [String: (start: Int64?, end: Int64?)] = [:]
-                for line in nodes.flatMap({ $0.sideEffects() }) {
-                    let fields = line.split(separator: " ")
-                    guard fields.count == 4, fields[0] == "slot", let at = Int64(fields[3]) else { continue }
-                    if fields[2] == "start" { found[String(fields[1]), default: (nil, nil)].start = at }
-                    if fields[2] == "end" { found[String(fields[1]), default: (nil, nil)].end = at }
-                }
-                return found
-            }
+            func intervals() -> [String: (start: Int64?, end: Int64?)] { Self.holdIntervals(nodes) }
             // n1 holds every partition, the keeper (2 of 4) included: two run, fourteen wait.
             for index in 0..<16 {
                 let sent = try await client.post(
@@ -600,19 +573,41 @@ struct ClusterServeTests {
             }
             // The new keeper rebuilds the slots from the store, not knowing which two of the unfinished ones
             // run on n1 (documented): for a while up to twice the limit may run, never more.
-            let events = intervals().values.flatMap { [($0.start ?? 0, 1), ($0.end ?? 0, -1)] }.sorted {
-                ($0.0, $0.1) < ($1.0, $1.1)
-            }
-            var running = 0
-            var most = 0
-            for (_, change) in events {
-                running += change
-                most = max(most, running)
-            }
+            let most = Self.mostAtOnce(intervals())
             #expect(most >= 2 && most <= 4, "at most \(most) ran at once")
             print("cluster: at most \(most) holds (limit 2) ran at once while their keeper moved")
             #expect(nodes[1].sideEffects().contains { $0.hasPrefix("slot m") }, "\(nodes[1].serverLog.suffix(2000))")
         }
+    }
+
+    /// When each `Slots/hold` whose label starts with `batch` started and ended (epoch ms), from the nodes'
+    /// side-effect logs (`slot <label> start|end <ms>`).
+    static func holdIntervals(_ nodes: [KeelProcess], batch: String = "") -> [String: (start: Int64?, end: Int64?)] {
+        var found: [String: (start: Int64?, end: Int64?)] = [:]
+        for line in nodes.flatMap({ $0.sideEffects() }) {
+            let fields = line.split(separator: " ")
+            guard fields.count == 4, fields[0] == "slot", fields[1].hasPrefix(batch), let at = Int64(fields[3]) else {
+                continue
+            }
+            if fields[2] == "start" { found[String(fields[1]), default: (nil, nil)].start = at }
+            if fields[2] == "end" { found[String(fields[1]), default: (nil, nil)].end = at }
+        }
+        return found
+    }
+
+    /// The most holds running at one instant; an end and a start at the same millisecond count the end first
+    /// (a slot is freed after its holder logged its end).
+    static func mostAtOnce(_ intervals: [String: (start: Int64?, end: Int64?)]) -> Int {
+        let events = intervals.values.flatMap { [($0.start ?? 0, 1), ($0.end ?? 0, -1)] }.sorted {
+            ($0.0, $0.1) < ($1.0, $1.1)
+        }
+        var running = 0
+        var most = 0
+        for (_, change) in events {
+            running += change
+            most = max(most, running)
+        }
+        return most
     }
 
     /// Polls `condition` until it holds, for at most `limit` (the nodes read the catalog's version every
