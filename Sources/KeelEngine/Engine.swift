@@ -98,7 +98,7 @@ public final class Engine: Service {
     public func recover() async throws -> Int {
         if let leased = store as? any LeasedStore {
             let held = leased.heldPartitions()
-            router.own(held.count == partitions.count ? nil : held)
+            router.own(held.count == partitionCount ? nil : held)
         }
         sequence.reset(to: try await store.maxSequence())
         let scope = router.ownedScope
@@ -134,12 +134,12 @@ public final class Engine: Service {
         resuming: Set<InvocationID>,
         scope: PartitionScope?
     ) async throws {
-        var byPartition: [[InvocationRecord]] = Array(repeating: [], count: partitions.count)
+        var byPartition: [[InvocationRecord]] = Array(repeating: [], count: partitionCount)
         for record in records { byPartition[partitionIndex(record.id)].append(record) }
         for (index, partition) in partitions.enumerated() where !byPartition[index].isEmpty {
             await partition.recover(byPartition[index], resuming: resuming)
         }
-        var timers: [[TimerRecord]] = Array(repeating: [], count: partitions.count)
+        var timers: [[TimerRecord]] = Array(repeating: [], count: partitionCount)
         let stored: [TimerRecord]
         if let scope {
             stored = try await store.timers(in: scope)
@@ -158,7 +158,7 @@ public final class Engine: Service {
             pending = try await store.subscriptions()
         }
         for subscription in pending {
-            let index = Int(subscription.topic.partitionKey % UInt64(partitions.count))
+            let index = Int(subscription.topic.partitionKey % UInt64(partitionCount))
             subscriptions[index, default: []].append(subscription)
         }
         for (index, restored) in subscriptions {
@@ -170,11 +170,11 @@ public final class Engine: Service {
     /// unfinished invocations, timers and subscriptions from the store, then routes their work here. What other
     /// partitions sent them meanwhile waits in the outbox.
     public func adopt(_ taken: Set<Int>) async throws {
-        let taken = taken.filter { $0 >= 0 && $0 < partitions.count && !router.owns($0) }
+        let taken = taken.filter { $0 >= 0 && $0 < partitionCount && !router.owns($0) }
         guard !taken.isEmpty else { return }
         // Journal indexes only grow per invocation: the dead node may have written past this node's counter.
         sequence.raise(to: try await store.maxSequence())
-        let scope = PartitionScope(taken, of: partitions.count)
+        let scope = PartitionScope(taken, of: partitionCount)
         let records = try await store.unfinishedInvocations(in: scope)
         let resuming = try await store.suspendedWithNewEntries()
         // The slots kept by the taken partitions count the invocations of every node (`seedFlowControl`).

@@ -438,19 +438,9 @@ extension PostgresStore: LeasedStore {
             // Live nodes that hold nothing yet (standbys, nodes starting with this one) are left one free
             // partition each, so that three nodes on four partitions run 2, 1 and 1 rather than 2, 2 and none.
             let nodes = try await connection.query(
-                """
-                SELECT n.name, n.standby, (SELECT count(*) FROM keel.partition_lease l WHERE l.node = n.name \
-                AND l.expires_at > now() AND l.partition < \(count)) FROM keel.cluster_node n WHERE n.seen_at > \
-                now() - (\(leaseMilliseconds)::double precision / 1000) * interval '1 second'
-                """,
+                Self.liveNodes(partitions: count, leaseMilliseconds: leaseMilliseconds),
                 logger: logger
-            ).collect().map { row in
-                let cells = row.makeRandomAccess()
-                return (
-                    name: try cells[0].decode(String.self), standby: try cells[1].decode(Bool.self),
-                    holding: try cells[2].decode(Int64.self)
-                )
-            }
+            ).collect().map { try Self.liveNode($0.makeRandomAccess()) }
             let others = nodes.filter { $0.name != ownership.node }
             let live = Int64(others.count + 1)
             let waiting = Int64(others.filter { $0.holding == 0 }.count)
@@ -542,6 +532,20 @@ extension PostgresStore: LeasedStore {
         taken.continuation.yield(Set(fence.partitions.map { Int($0) }))
     }
 
+    /// The nodes seen within a lease, with how many of the `partitions` they hold live leases on.
+    static func liveNodes(partitions: Int64, leaseMilliseconds: Int64) -> PostgresQuery {
+        """
+        SELECT n.name, n.standby, (SELECT count(*) FROM keel.partition_lease l WHERE l.node = n.name \
+        AND l.expires_at > now() AND l.partition < \(partitions)) FROM keel.cluster_node n WHERE n.seen_at > \
+        now() - (\(leaseMilliseconds)::double precision / 1000) * interval '1 second'
+        """
+    }
+
+    /// A row of `liveNodes`.
+    static func liveNode(_ row: PostgresRandomAccessRow) throws -> (name: String, standby: Bool, holding: Int64) {
+        (try row[0].decode(String.self), try row[1].decode(Bool.self), try row[2].decode(Int64.self))
+    }
+
     /// After a renewal: when this node holds more than its share of the partitions and a node asking for one
     /// holds less (`LeaseShare.release`), it decides to give one up (the highest it holds; never partition 0,
     /// whose node runs the cluster's schedules): the server stops running it (`partitionsToRelease()`), then
@@ -553,35 +557,23 @@ extension PostgresStore: LeasedStore {
         else { return }
         let count = Int64(ownership.partitions)
         let leaseMilliseconds = Self.milliseconds(ownership.leaseDuration)
-        let nodes: [(name: String, standby: Bool, holding: Int64, free: Int64)]
-        do {
-            let rows = try await rows(
-                """
-                SELECT n.name, n.standby, (SELECT count(*) FROM keel.partition_lease l WHERE l.node = n.name \
-                AND l.expires_at > now() AND l.partition < \(count)), (SELECT count(*) FROM keel.partition_lease \
-                WHERE partition < \(count) AND (node IS NULL OR expires_at IS NULL OR expires_at <= now())) \
-                FROM keel.cluster_node n WHERE n.seen_at > \
-                now() - (\(leaseMilliseconds)::double precision / 1000) * interval '1 second'
-                """,
+        guard
+            let rows = try? await rows(
+                Self.liveNodes(partitions: count, leaseMilliseconds: leaseMilliseconds),
                 gated: false
-            )
-            nodes = try decoding(rows) { row in
-                (
-                    try row[0].decode(String.self), try row[1].decode(Bool.self), try row[2].decode(Int64.self),
-                    try row[3].decode(Int64.self)
-                )
-            }
-        } catch {
-            return
-        }
+            ),
+            let nodes = try? decoding(rows, Self.liveNode)
+        else { return }
         let others = nodes.filter { $0.name != fence.node && (!$0.standby || $0.holding > 0) }
+        // Every live lease is held by a live node (it renews them): the rest are free.
+        let free = count - nodes.map(\.holding).reduce(0, +)
         guard let fewest = others.map(\.holding).min(),
             LeaseShare.release(
                 partitions: count,
                 sharing: Int64(others.count + 1),
                 holding: Int64(fence.partitions.count),
                 fewestElsewhere: fewest,
-                free: nodes.first?.free ?? 0
+                free: free
             ),
             let partition = fence.partitions.filter({ $0 != 0 }).max()
         else { return }

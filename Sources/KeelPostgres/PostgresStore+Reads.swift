@@ -24,8 +24,7 @@ extension PostgresStore {
                 """
                 SELECT \(unescaped: Self.invocationColumns) FROM keel.invocation \
                 WHERE status <> '\(unescaped: Self.completed)' \
-                AND mod(partition_key::numeric + CASE WHEN partition_key < 0 THEN \(unescaped: Self.twoTo64) ELSE 0 END, \
-                \(count))::bigint = ANY(\(partitions)) ORDER BY sequence
+                AND \(unescaped: Self.partition(of: "partition_key", count: count)) = ANY(\(partitions)) ORDER BY sequence
                 """
             ),
             Self.invocation
@@ -92,8 +91,7 @@ extension PostgresStore {
                 """
                 SELECT t.invocation_id, t.completion_id, t.due_at FROM keel.timer t \
                 JOIN keel.invocation i ON i.id = t.invocation_id \
-                WHERE mod(i.partition_key::numeric + CASE WHEN i.partition_key < 0 THEN \(unescaped: Self.twoTo64) \
-                ELSE 0 END, \(count))::bigint = ANY(\(partitions)) \
+                WHERE \(unescaped: Self.partition(of: "i.partition_key", count: count)) = ANY(\(partitions)) \
                 ORDER BY t.due_at, t.invocation_id COLLATE "C", t.completion_id
                 """
             )
@@ -114,9 +112,12 @@ extension PostgresStore {
         return (Int64(scope.count), partitions)
     }
 
-    /// 2⁶⁴: added to a negative `partition_key` (a `UInt64` stored as its `Int64` bit pattern) in `numeric`, it
-    /// gives the unsigned key, whose remainder is the partition as Swift computes it.
-    private static let twoTo64 = "18446744073709551616"
+    /// The SQL for the partition of the partition key in `column`, of `count` partitions: 2⁶⁴ added to a
+    /// negative key (a `UInt64` stored as its `Int64` bit pattern) in `numeric` gives the unsigned key, whose
+    /// remainder is the partition as Swift computes it.
+    private static func partition(of column: String, count: Int64) -> String {
+        "mod(\(column)::numeric + CASE WHEN \(column) < 0 THEN 18446744073709551616 ELSE 0 END, \(count))::bigint"
+    }
 
     public func subscriptions() async throws(StoreError) -> [Subscription] {
         try decoding(
@@ -137,8 +138,8 @@ extension PostgresStore {
             try await rows(
                 """
                 SELECT topic, subscriber_id, completion_id, notification_type FROM keel.subscription \
-                WHERE partition_key IS NULL OR mod(partition_key::numeric + CASE WHEN partition_key < 0 \
-                THEN \(unescaped: Self.twoTo64) ELSE 0 END, \(count))::bigint = ANY(\(partitions)) \
+                WHERE partition_key IS NULL \
+                OR \(unescaped: Self.partition(of: "partition_key", count: count)) = ANY(\(partitions)) \
                 ORDER BY topic COLLATE "C", subscriber_id COLLATE "C", completion_id
                 """
             ),

@@ -12,7 +12,8 @@ actor PartitionProcessor {
 
     let index: Int
     let store: any Store
-    /// The engine's writer, with this partition's tag on every write (refused once the node gives it up).
+    /// The engine's writer, with this processor's token on every write (refused once the node gives the
+    /// partition up).
     let writer: PartitionWriter
     let registry: ServiceRegistry
     let configuration: EngineConfiguration
@@ -49,12 +50,10 @@ actor PartitionProcessor {
     var stateCache = ObjectStateCache()
     /// The engine is stopping: result waiters are answered with 503 instead of kept.
     var isShuttingDown = false
-    /// This node gave the partition up (rebalancing): another node runs its invocations from the store.
-    var relinquished = false
-    /// Set by the engine as it starts giving the partition up, before the writer refuses this processor's
-    /// writes: read without an actor hop by a processor that just asked this one for something (a call, a
-    /// signal, a cancel, an attach), which then retries its attempt so that the next one goes to the
-    /// partition's new owner.
+    /// Set by the engine as it starts giving the partition up (rebalancing), before the writer refuses this
+    /// processor's writes: from then on another node runs its invocations from the store. Read without an
+    /// actor hop by a processor that just asked this one for something (a call, a signal, a cancel, an
+    /// attach), which then retries its attempt so that the next one goes to the partition's new owner.
     private let goneFlag = Atomic<Bool>(false)
 
     nonisolated var isGone: Bool { goneFlag.load(ordering: .acquiring) }
@@ -235,7 +234,7 @@ actor PartitionProcessor {
     /// Waits for an unfinished invocation's result; nil when this partition does not hold it (or no longer:
     /// this node gave the partition up meanwhile).
     func awaitResult(_ id: InvocationID) async -> InvocationResult? {
-        guard active[id] != nil, !relinquished else { return nil }
+        guard active[id] != nil, !isGone else { return nil }
         if isShuttingDown { return .failure(Self.shutdownFailure(id)) }
         return await withCheckedContinuation { continuation in
             resultWaiters[id, default: []].append(continuation)
@@ -284,10 +283,9 @@ actor PartitionProcessor {
     /// invocations from the store, as after a crash: attempts end (an `Error` frame to their relays; what
     /// they did and was not stored is done again there), no new one starts, timers stop, and waiters are
     /// answered nil (the engine then waits for the result in the store). Everything is forgotten: the writer
-    /// refuses the partition's writes already (`GroupCommitWriter.closePartition`), and a partition taken back
-    /// later gets a new processor.
+    /// refuses the processor's writes already (`GroupCommitWriter.close`), and a partition taken back later
+    /// gets a new processor.
     func relinquish() {
-        relinquished = true
         isShuttingDown = true
         let waiting = resultWaiters
         resultWaiters.removeAll()

@@ -30,7 +30,7 @@ extension PartitionProcessor {
     /// Hands out every deadline that is due; returns when the next one is (`.max` when none is left), or nil
     /// once the node gave the partition up.
     private func fireDueTimers() -> Int64? {
-        guard !relinquished else { return nil }
+        guard !isGone else { return nil }
         perform(lifecycle.due(now: clock.now()))
         return lifecycle.nextDeadline ?? .max
     }

@@ -108,14 +108,9 @@ struct InvocationRecordSummary: Sendable {
     var handlerKind: HandlerKind?
     var hasIdempotencyKey: Bool
     var deploymentID: String?
+}
 
-    init(target: InvocationTarget, handlerKind: HandlerKind?, hasIdempotencyKey: Bool, deploymentID: String?) {
-        self.target = target
-        self.handlerKind = handlerKind
-        self.hasIdempotencyKey = hasIdempotencyKey
-        self.deploymentID = deploymentID
-    }
-
+extension InvocationRecordSummary {
     init(_ record: InvocationRecord) {
         self.init(
             target: record.target,
